@@ -1,0 +1,184 @@
+import { EventEmitter } from 'node:events';
+import { type InsertOutcome, insertAlerts } from './alert-store.js';
+import type { NewAlert } from './models.js';
+import type { Queryable } from './pool.js';
+
+export interface AlertBatcherOptions {
+  db: Queryable;
+  /** Flush as soon as this many alerts wait. Seed default: 100. */
+  maxBatchSize?: number;
+  /** Flush whatever waits after this long. Seed default: 100 ms. */
+  maxDelayMs?: number;
+  /** Above this many waiting or in-flight alerts the batcher reports itself saturated. */
+  highWaterMark?: number;
+  /** Called after every flush attempt, for metrics. */
+  onFlush?: (info: { size: number; durationMs: number; error?: Error }) => void;
+}
+
+export interface SubmitResult {
+  stored: InsertOutcome['stored'];
+  duplicates: string[];
+}
+
+interface PendingGroup {
+  remaining: number;
+  result: SubmitResult;
+  settled: boolean;
+  resolve: (r: SubmitResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface PendingAlert {
+  alert: NewAlert;
+  group: PendingGroup;
+}
+
+/**
+ * Group commit for every agent stream of one ingest process. Alerts wait in
+ * one queue; a single flush at a time writes up to maxBatchSize of them in one
+ * statement, at the size threshold, at the timer, or on flush(). Each submit()
+ * resolves only after the COMMIT that made its alerts durable, so callers
+ * acknowledge nothing that is not stored. Results come back in submit order.
+ *
+ * Emits 'drain' when a saturated batcher falls back below half its high-water mark.
+ */
+export class AlertBatcher extends EventEmitter<{ drain: [] }> {
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly highWaterMark: number;
+  private readonly db: Queryable;
+  private readonly onFlush: AlertBatcherOptions['onFlush'];
+  private queue: PendingAlert[] = [];
+  private inFlight = 0;
+  private flushing = false;
+  private overdue = false;
+  private forced = false;
+  private timer: NodeJS.Timeout | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private wasSaturated = false;
+
+  constructor(options: AlertBatcherOptions) {
+    super();
+    this.db = options.db;
+    this.maxBatchSize = options.maxBatchSize ?? 100;
+    this.maxDelayMs = options.maxDelayMs ?? 100;
+    this.highWaterMark = options.highWaterMark ?? 20_000;
+    this.onFlush = options.onFlush;
+  }
+
+  /** Alerts waiting or being written. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  get saturated(): boolean {
+    return this.pending >= this.highWaterMark;
+  }
+
+  /** Queues alerts; resolves once they are committed (or known duplicates). */
+  submit(alerts: readonly NewAlert[]): Promise<SubmitResult> {
+    if (alerts.length === 0) return Promise.resolve({ stored: [], duplicates: [] });
+    return new Promise((resolve, reject) => {
+      const group: PendingGroup = {
+        remaining: alerts.length,
+        result: { stored: [], duplicates: [] },
+        settled: false,
+        resolve,
+        reject,
+      };
+      for (const alert of alerts) this.queue.push({ alert, group });
+      if (this.saturated) this.wasSaturated = true;
+      this.pump();
+    });
+  }
+
+  /** Writes everything queued now and waits for it. */
+  async flush(): Promise<void> {
+    if (this.pending === 0) return;
+    this.forced = true;
+    const idle = new Promise<void>((r) => this.idleWaiters.push(r));
+    this.pump();
+    await idle;
+  }
+
+  private pump(): void {
+    if (this.flushing) return;
+    if (this.queue.length === 0) {
+      this.clearTimer();
+      this.overdue = false;
+      this.forced = false;
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      return;
+    }
+    if (this.queue.length < this.maxBatchSize && !this.overdue && !this.forced) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.overdue = true;
+        this.pump();
+      }, this.maxDelayMs);
+      return;
+    }
+    this.clearTimer();
+    const batch = this.queue.splice(0, this.maxBatchSize);
+    // Whatever is left was queued while this batch waited; it is due too.
+    this.overdue = this.queue.length > 0 && this.overdue;
+    void this.write(batch);
+  }
+
+  private async write(batch: PendingAlert[]): Promise<void> {
+    this.flushing = true;
+    this.inFlight = batch.length;
+    const started = performance.now();
+    let outcome: InsertOutcome | undefined;
+    let error: Error | undefined;
+    try {
+      outcome = await insertAlerts(
+        this.db,
+        batch.map((p) => p.alert),
+      );
+    } catch (err) {
+      error = err as Error;
+    }
+    this.onFlush?.({ size: batch.length, durationMs: performance.now() - started, error });
+    this.inFlight = 0;
+    this.flushing = false;
+    if (outcome) this.settle(batch, outcome);
+    else this.fail(batch, error!);
+    if (this.wasSaturated && this.pending < this.highWaterMark / 2) {
+      this.wasSaturated = false;
+      this.emit('drain');
+    }
+    this.pump();
+  }
+
+  private settle(batch: PendingAlert[], outcome: InsertOutcome): void {
+    const storedAt = new Map(outcome.stored.map((s) => [s.alertId, s.receivedAt]));
+    for (const { alert, group } of batch) {
+      if (group.settled) continue;
+      const at = storedAt.get(alert.alertId);
+      if (at) {
+        group.result.stored.push({ alertId: alert.alertId, receivedAt: at });
+        storedAt.delete(alert.alertId);
+      } else {
+        group.result.duplicates.push(alert.alertId);
+      }
+      if (--group.remaining === 0) {
+        group.settled = true;
+        group.resolve(group.result);
+      }
+    }
+  }
+
+  private fail(batch: PendingAlert[], error: Error): void {
+    for (const { group } of batch) {
+      if (group.settled) continue;
+      group.settled = true;
+      group.reject(error);
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

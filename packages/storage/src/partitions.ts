@@ -1,0 +1,28 @@
+import type { Queryable } from './pool.js';
+
+/** Creates this month's and the next `monthsAhead` months' alert partitions; returns how many were new. */
+export async function ensureAlertPartitions(db: Queryable, monthsAhead = 2): Promise<number> {
+  const { rows } = await db.query<{ created: number }>(
+    'SELECT ensure_alert_partitions($1) AS created',
+    [monthsAhead],
+  );
+  return rows[0]?.created ?? 0;
+}
+
+/** Retention: drops whole months that end on or before `cutoff`. Returns the dropped partition names. */
+export async function dropAlertPartitionsBefore(db: Queryable, cutoff: Date): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    'SELECT drop_alert_partitions_before($1) AS name',
+    [cutoff],
+  );
+  return rows.map((r) => r.name);
+}
+
+/** The monthly partitions that exist, oldest first. */
+export async function listAlertPartitions(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'alerts'::regclass ORDER BY c.relname`,
+  );
+  return rows.map((r) => r.name);
+}

@@ -1,0 +1,38 @@
+import pg from 'pg';
+
+// Parse int8 (e.g. audit seq, counts) as JS numbers: every value we store fits in 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+export type Pool = pg.Pool;
+/** A pool or a checked-out client: anything that can run a query. */
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+export interface PoolOptions {
+  databaseUrl: string;
+  max?: number;
+  applicationName?: string;
+  /** Called for errors on idle connections (e.g. the server restarted); they must not crash the process. */
+  onIdleError?: (err: Error) => void;
+}
+
+export function createPool(options: PoolOptions): Pool {
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'tripwire',
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', (err) => options.onIdleError?.(err));
+  return pool;
+}
+
+/** True when PostgreSQL answers a trivial query. */
+export async function pingDatabase(db: Queryable): Promise<boolean> {
+  try {
+    await db.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
