@@ -1,0 +1,54 @@
+import type { Severity, TripwireType } from './domain-types.js';
+
+/** Everything a browser needs about one alert: the gRPC seed's WebSocket `data` shape. */
+export interface AlertEventData {
+  alert_id: string;
+  host_id: string;
+  hostname: string;
+  /** When the sensor saw it (ISO 8601, UTC). */
+  timestamp: string;
+  timestamp_us: number;
+  /** When the ingest service stored it (ISO 8601, UTC). */
+  received_at: string;
+  tripwire_type: TripwireType;
+  rule_name: string;
+  severity: Severity;
+  event_detail: unknown;
+}
+
+/** A host going online (a stream opened) or offline (its last stream closed). */
+export interface HostEventData {
+  host_id: string;
+  hostname: string;
+  status: 'online' | 'offline';
+  platform: string;
+  agent_version: string;
+  last_seen: string | null;
+}
+
+/** Published after messages had to be dropped (Redis was down longer than the backlog lasts). */
+export interface GapEventData {
+  dropped: number;
+  first_dropped_at: string;
+  last_dropped_at: string;
+  reason: string;
+}
+
+export type BusMessage =
+  | { type: 'alert'; data: AlertEventData }
+  | { type: 'host'; data: HostEventData }
+  | { type: 'gap'; data: GapEventData };
+
+/** A message with its position in the event stream. */
+export interface BusEntry {
+  position: string;
+  message: BusMessage;
+}
+
+/** The Redis stream that carries every alert and host event, in order. */
+export const eventStreamKey = (keyPrefix = '') => `${keyPrefix}{tripwire:v1}:events`;
+/** Its counter: the last offset handed out and the last millisecond used (same hash slot). */
+export const eventCounterKey = (keyPrefix = '') => `${keyPrefix}{tripwire:v1}:events:counter`;
+
+/** The one field each stream entry has: the message as JSON. */
+export const MESSAGE_FIELD = 'm';

@@ -1,0 +1,164 @@
+import type { Redis } from 'ioredis';
+import { type BusMessage, eventCounterKey, eventStreamKey, MESSAGE_FIELD } from './bus-message.js';
+
+// Appends ARGV[3..] to the stream as one atomic step. IDs are "<ms>-<offset>":
+// ms from the Redis clock but never going back, offset from a counter shared by
+// every publisher, so offsets are contiguous and gaps are detectable.
+const APPEND_SCRIPT = `
+local stream, counter = KEYS[1], KEYS[2]
+local maxlen, field = ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last_ms = tonumber(redis.call('HGET', counter, 'ms') or '0')
+if last_ms > ms then ms = last_ms end
+local offset = tonumber(redis.call('HGET', counter, 'offset') or '0')
+local last_id
+for i = 3, #ARGV do
+  offset = offset + 1
+  last_id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, field, ARGV[i])
+end
+redis.call('HSET', counter, 'ms', ms, 'offset', offset)
+return last_id
+`;
+
+export interface BusPublisherOptions {
+  /** A connection of its own, made with failFastWhileDisconnected. */
+  redis: Redis;
+  keyPrefix?: string;
+  /** History kept in the stream (approximate, trimmed by Redis). */
+  historyMaxLength?: number;
+  /** Messages held in memory while Redis is unreachable; beyond it the oldest are dropped and a gap is published. */
+  maxBacklog?: number;
+  /** Messages per Redis round trip. */
+  maxChunk?: number;
+  onPublished?: (count: number) => void;
+  onError?: (err: Error) => void;
+  onDropped?: (count: number) => void;
+}
+
+interface Gap {
+  dropped: number;
+  first: Date;
+  last: Date;
+}
+
+/**
+ * Appends messages to the event stream in the order given, from one serial
+ * queue. While Redis is unreachable they wait in a bounded backlog and are
+ * retried with backoff, so publishing resumes by itself; nothing blocks the
+ * caller, who has already acknowledged the alerts to the agent.
+ */
+export class BusPublisher {
+  private readonly redis: Redis;
+  private readonly keys: [string, string];
+  private readonly historyMaxLength: number;
+  private readonly maxBacklog: number;
+  private readonly maxChunk: number;
+  private readonly options: BusPublisherOptions;
+  private queue: string[] = [];
+  private running = false;
+  private closed = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private gap: Gap | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: BusPublisherOptions) {
+    this.options = options;
+    this.redis = options.redis;
+    this.keys = [eventStreamKey(options.keyPrefix), eventCounterKey(options.keyPrefix)];
+    this.historyMaxLength = options.historyMaxLength ?? 100_000;
+    this.maxBacklog = options.maxBacklog ?? 100_000;
+    this.maxChunk = options.maxChunk ?? 500;
+  }
+
+  /** Messages not yet in Redis. */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  publish(messages: readonly BusMessage[]): void {
+    if (this.closed || messages.length === 0) return;
+    for (const m of messages) this.queue.push(JSON.stringify(m));
+    const excess = this.queue.length - this.maxBacklog;
+    if (excess > 0) {
+      this.queue.splice(0, excess);
+      const now = new Date();
+      this.gap = this.gap
+        ? { ...this.gap, dropped: this.gap.dropped + excess, last: now }
+        : { dropped: excess, first: now, last: now };
+      this.options.onDropped?.(excess);
+    }
+    this.kick();
+  }
+
+  /** Resolves when the backlog is empty, or false after timeoutMs. */
+  async drain(timeoutMs = 5_000): Promise<boolean> {
+    if (this.queue.length === 0 && !this.running) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      new Promise<boolean>((r) => this.idleWaiters.push(() => r(true))),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private kick(): void {
+    if (!this.running && !this.retryTimer) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        if (this.gap) {
+          const g = this.gap;
+          this.queue.unshift(
+            JSON.stringify({
+              type: 'gap',
+              data: {
+                dropped: g.dropped,
+                first_dropped_at: g.first.toISOString(),
+                last_dropped_at: g.last.toISOString(),
+                reason: 'Redis was unreachable for longer than the publish backlog lasts',
+              },
+            } satisfies BusMessage),
+          );
+          this.gap = undefined;
+        }
+        const chunk = this.queue.slice(0, this.maxChunk);
+        // One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it.
+        await this.redis.eval(
+          APPEND_SCRIPT,
+          2,
+          ...this.keys,
+          this.historyMaxLength,
+          MESSAGE_FIELD,
+          ...chunk,
+        );
+        this.queue.splice(0, chunk.length);
+        this.failures = 0;
+        this.options.onPublished?.(chunk.length);
+      }
+    } catch (err) {
+      this.failures++;
+      this.options.onError?.(err as Error);
+      const delay = Math.min(50 * 2 ** Math.min(this.failures, 6), 2_000);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, delay);
+    } finally {
+      this.running = false;
+    }
+    if (this.queue.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+}

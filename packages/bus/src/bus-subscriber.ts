@@ -1,0 +1,118 @@
+import type { Redis } from 'ioredis';
+import { type BusEntry, type BusMessage, eventStreamKey, MESSAGE_FIELD } from './bus-message.js';
+import { followsDirectly, isPosition } from './stream-position.js';
+
+export interface StreamGap {
+  /** The last position this subscriber had seen. */
+  after: string;
+  /** The first position still available; the entries in between are gone from Redis. */
+  resumedAt: string;
+}
+
+export interface BusSubscriberOptions {
+  /** A connection of its own: XREAD BLOCK occupies it. The subscriber disconnects it on stop(). */
+  redis: Redis;
+  keyPrefix?: string;
+  /** Read everything after this position, or only what arrives from now on ('latest'). */
+  from: string | 'latest';
+  onEntries: (entries: BusEntry[]) => void;
+  /** History no longer holds some entries after our position: reload them elsewhere (PostgreSQL). */
+  onGap?: (gap: StreamGap) => void;
+  onError?: (err: Error) => void;
+  onMalformed?: (position: string, err: Error) => void;
+  blockMs?: number;
+  count?: number;
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+/**
+ * Follows the event stream from a position with XREAD BLOCK. After a dropped
+ * connection it carries on from the last position it delivered, so nothing
+ * published meanwhile is missed. Offsets are contiguous, so when history no
+ * longer reaches back to our position (trimmed, or Redis lost its data) the
+ * subscriber reports the gap instead of silently skipping it.
+ */
+export class BusSubscriber {
+  private readonly key: string;
+  private readonly options: BusSubscriberOptions;
+  /** Empty until a 'latest' subscriber learns where the stream ends. */
+  private cursor: string;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(options: BusSubscriberOptions) {
+    if (options.from !== 'latest' && !isPosition(options.from)) {
+      throw new Error(`"${options.from}" is not a stream position (expected "<ms>-<seq>")`);
+    }
+    this.options = options;
+    this.key = eventStreamKey(options.keyPrefix);
+    this.cursor = options.from === 'latest' ? '' : options.from;
+  }
+
+  /** The last position delivered. */
+  get position(): string {
+    return this.cursor;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.options.redis.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { redis, blockMs = 5_000, count = 1_000 } = this.options;
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (this.cursor === '') this.cursor = await lastPosition(redis, this.key);
+        const reply = (await redis.xread(
+          'COUNT',
+          count,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          this.key,
+          this.cursor,
+        )) as Array<[string, RawEntry[]]> | null;
+        failures = 0;
+        const raw = reply?.[0]?.[1] ?? [];
+        if (raw.length === 0) continue;
+        const first = raw[0]![0];
+        if (!followsDirectly(this.cursor, first)) {
+          this.options.onGap?.({ after: this.cursor, resumedAt: first });
+        }
+        this.cursor = raw[raw.length - 1]![0];
+        this.options.onEntries(this.decode(raw));
+      } catch (err) {
+        if (this.stopped) break;
+        this.options.onError?.(err as Error);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures++, 2_000)));
+      }
+    }
+  }
+
+  private decode(raw: RawEntry[]): BusEntry[] {
+    const entries: BusEntry[] = [];
+    for (const [id, fields] of raw) {
+      const at = fields.indexOf(MESSAGE_FIELD);
+      try {
+        entries.push({ position: id, message: JSON.parse(fields[at + 1] ?? '') as BusMessage });
+      } catch (err) {
+        this.options.onMalformed?.(id, err as Error);
+      }
+    }
+    return entries;
+  }
+}
+
+/** The newest entry's position, or "0-0" for an empty stream. */
+async function lastPosition(redis: Redis, key: string): Promise<string> {
+  const [newest] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[];
+  return newest?.[0] ?? '0-0';
+}

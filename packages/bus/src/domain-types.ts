@@ -1,0 +1,3 @@
+// The bus carries the wire names; kept here so the bus has no storage dependency.
+export type TripwireType = 'FILE' | 'NETWORK' | 'PROCESS';
+export type Severity = 'INFO' | 'WARN' | 'CRITICAL';

@@ -1,0 +1,5 @@
+export * from './bus-message.js';
+export * from './bus-publisher.js';
+export * from './bus-subscriber.js';
+export * from './redis-client.js';
+export * from './stream-position.js';
