@@ -42,3 +42,23 @@ export async function migrateDatabase({ databaseUrl, log = () => {} }: MigrateOp
     await client.end();
   }
 }
+
+/** Creates the database a URL names if it does not exist yet (for local runs; servers usually pre-create it). */
+export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean> {
+  const target = new URL(databaseUrl);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!name) return false;
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount) return false;
+    await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}

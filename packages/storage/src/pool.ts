@@ -36,3 +36,22 @@ export async function pingDatabase(db: Queryable): Promise<boolean> {
     return false;
   }
 }
+
+/** Runs fn inside BEGIN/COMMIT on one connection; rolls back if it throws. */
+export async function withTransaction<T>(
+  pool: Pool,
+  fn: (db: Queryable) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,49 @@
+import { type Logger, pino } from 'pino';
+
+export type { Logger } from 'pino';
+
+// Anything that could hold a secret, wherever it appears in a log object.
+const REDACT_PATHS = [
+  'authorization',
+  'token',
+  'agentToken',
+  'agent_token',
+  'enrollmentToken',
+  'password',
+  '*.authorization',
+  '*.token',
+  '*.agentToken',
+  '*.agent_token',
+  '*.enrollmentToken',
+  '*.password',
+  'metadata.authorization',
+  'headers.authorization',
+  'headers.cookie',
+];
+
+export interface LoggerOptions {
+  name: string;
+  level?: string;
+  /** Human-readable lines for a person at a terminal; JSON otherwise. */
+  pretty?: boolean;
+}
+
+export function createLogger({ name, level = 'info', pretty = false }: LoggerOptions): Logger {
+  return pino({
+    name,
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    transport: pretty ? { target: 'pino-pretty', options: { colorize: true } } : undefined,
+  });
+}
+
+/** A URL safe to log: any password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = 'redacted';
+    return u.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

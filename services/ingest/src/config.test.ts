@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const valid = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  ENROLLMENT_TOKEN: 'a-long-enrollment-secret',
+  GRPC_INSECURE: 'true',
+};
+
+describe('loadConfig', () => {
+  it('applies defaults to a minimal valid environment', () => {
+    const c = loadConfig(valid);
+    expect(c.GRPC_PORT).toBe(50051);
+    expect(c.MIGRATE_ON_START).toBe(true);
+    expect(c.GRPC_INSECURE).toBe(true);
+    expect(c.MAX_EVENT_DETAIL_BYTES).toBe(65536);
+  });
+
+  it('names every bad variable in one error', () => {
+    const run = () =>
+      loadConfig({
+        DATABASE_URL: 'mysql://x',
+        GRPC_PORT: 'abc',
+        ENROLLMENT_TOKEN: 'short',
+        GRPC_INSECURE: 'true',
+      });
+    expect(run).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        run();
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toMatch(/DATABASE_URL: must be a URL like postgres:/);
+    expect(message).toMatch(/REDIS_URL: is required/);
+    expect(message).toMatch(/GRPC_PORT: must be a number/);
+    expect(message).toMatch(/ENROLLMENT_TOKEN: must be at least 16 characters/);
+  });
+
+  it('refuses plaintext unless asked for, and half-configured TLS', () => {
+    expect(() => loadConfig({ ...valid, GRPC_INSECURE: undefined })).toThrow(
+      /GRPC_TLS_CERT_FILE: is required: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE, or GRPC_INSECURE=true/,
+    );
+    expect(() => loadConfig({ ...valid, GRPC_TLS_CERT_FILE: '/tls/cert.pem' })).toThrow(
+      /GRPC_TLS_KEY_FILE: GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together/,
+    );
+    expect(() => loadConfig({ ...valid, GRPC_TLS_CLIENT_CA_FILE: '/tls/ca.pem' })).toThrow(
+      /mTLS needs server TLS/,
+    );
+    expect(() => loadConfig({ ...valid, GRPC_INSECURE: 'maybe' })).toThrow(
+      /GRPC_INSECURE: must be true or false/,
+    );
+  });
+});

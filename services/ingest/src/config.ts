@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
+
+const url = (protocols: string[], example: string) =>
+  z
+    .string({ message: `is required (e.g. ${example})` })
+    .min(1, `is required (e.g. ${example})`)
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL like ${example}`);
+
+const optionalFile = z.string().min(1).optional();
+
+const schema = z
+  .object({
+    DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
+    REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    ENROLLMENT_TOKEN: z
+      .string({ message: 'is required: the secret agents present to RegisterAgent' })
+      .min(16, 'must be at least 16 characters'),
+    GRPC_HOST: z.string().default('0.0.0.0'),
+    GRPC_PORT: int(50051, 0, 65535),
+    HTTP_HOST: z.string().default('0.0.0.0'),
+    HTTP_PORT: int(8081, 0, 65535),
+    GRPC_TLS_CERT_FILE: optionalFile,
+    GRPC_TLS_KEY_FILE: optionalFile,
+    GRPC_TLS_CLIENT_CA_FILE: optionalFile,
+    GRPC_INSECURE: bool(false),
+    GRPC_MAX_MESSAGE_BYTES: int(8 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
+    MIGRATE_ON_START: bool(true),
+    BATCH_MAX_SIZE: int(500, 1, 10_000),
+    BATCH_MAX_DELAY_MS: int(10, 1, 10_000),
+    INGEST_MAX_PENDING: int(20_000, 100, 1_000_000),
+    STREAM_MAX_UNACKED: int(5_000, 1, 1_000_000),
+    MAX_EVENTS_PER_BATCH: int(1_000, 1, 100_000),
+    MAX_EVENT_DETAIL_BYTES: int(64 * 1024, 1, 1024 * 1024),
+    MAX_FUTURE_SKEW_MS: int(5 * 60_000, 0, 24 * 3600_000),
+    PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
+    SHUTDOWN_GRACE_MS: int(20_000, 100, 600_000),
+    BUS_KEY_PREFIX: z.string().default(''),
+    BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),
+    BUS_MAX_BACKLOG: int(100_000, 10, 10_000_000),
+    PARTITION_MONTHS_AHEAD: int(2, 1, 24),
+    ALERT_RETENTION_MONTHS: int(0, 0, 1200),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    LOG_PRETTY: bool(false),
+  })
+  .superRefine((c, ctx) => {
+    if (Boolean(c.GRPC_TLS_CERT_FILE) !== Boolean(c.GRPC_TLS_KEY_FILE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.GRPC_TLS_CERT_FILE ? 'GRPC_TLS_KEY_FILE' : 'GRPC_TLS_CERT_FILE'],
+        message: 'GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together',
+      });
+    }
+    if (!c.GRPC_TLS_CERT_FILE && !c.GRPC_INSECURE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GRPC_TLS_CERT_FILE'],
+        message:
+          'is required: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE, or GRPC_INSECURE=true to accept plaintext',
+      });
+    }
+    if (c.GRPC_TLS_CLIENT_CA_FILE && !c.GRPC_TLS_CERT_FILE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GRPC_TLS_CLIENT_CA_FILE'],
+        message: 'mTLS needs server TLS too: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE',
+      });
+    }
+  });
+
+export type IngestConfig = z.output<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and checks the environment; the error names every bad variable at once. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): IngestConfig {
+  const parsed = schema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  throw new ConfigError(`Invalid ingest configuration:\n${lines.join('\n')}`);
+}

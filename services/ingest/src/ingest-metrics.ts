@@ -1,0 +1,104 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface GaugeSources {
+  pendingAlerts: () => number;
+  publishBacklog: () => number;
+}
+
+/** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
+export function createIngestMetrics(sources: GaugeSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tripwire_ingest_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    alertsReceived: new Counter({
+      name: 'tripwire_ingest_alerts_received_total',
+      help: 'Alerts received from agents, before validation',
+      labelNames: ['method'] as const,
+      registers,
+    }),
+    alertsStored: new Counter({
+      name: 'tripwire_ingest_alerts_stored_total',
+      help: 'Alerts newly committed to PostgreSQL',
+      registers,
+    }),
+    alertsDuplicate: new Counter({
+      name: 'tripwire_ingest_alerts_duplicate_total',
+      help: 'Alerts acknowledged as already stored (resends); not stored or published again',
+      registers,
+    }),
+    alertsRejected: new Counter({
+      name: 'tripwire_ingest_alerts_rejected_total',
+      help: 'Alerts refused by validation, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    callsRefused: new Counter({
+      name: 'tripwire_ingest_calls_refused_total',
+      help: 'Calls ended with an error status, by reason (bad token, database down, bad stream, ...)',
+      labelNames: ['method', 'reason'] as const,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'tripwire_ingest_batch_size',
+      help: 'Alerts per PostgreSQL flush',
+      buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers,
+    }),
+    flushDuration: new Histogram({
+      name: 'tripwire_ingest_flush_duration_seconds',
+      help: 'Time to commit one batch',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    flushFailures: new Counter({
+      name: 'tripwire_ingest_flush_failures_total',
+      help: 'Batches PostgreSQL refused or could not take; their alerts were not acknowledged',
+      registers,
+    }),
+    pendingAlerts: new Gauge({
+      name: 'tripwire_ingest_pending_alerts',
+      help: 'Alerts waiting for or in a PostgreSQL flush',
+      registers,
+      collect() {
+        this.set(sources.pendingAlerts());
+      },
+    }),
+    flowControlPauses: new Counter({
+      name: 'tripwire_ingest_flow_control_pauses_total',
+      help: 'Times a stream stopped being read because storage was behind',
+      registers,
+    }),
+    connectedAgents: new Gauge({
+      name: 'tripwire_ingest_connected_agents',
+      help: 'Open alert streams',
+      registers,
+    }),
+    published: new Counter({
+      name: 'tripwire_ingest_bus_published_total',
+      help: 'Messages appended to the Redis event stream',
+      registers,
+    }),
+    publishFailures: new Counter({
+      name: 'tripwire_ingest_bus_publish_failures_total',
+      help: 'Failed attempts to append to Redis (retried)',
+      registers,
+    }),
+    publishDropped: new Counter({
+      name: 'tripwire_ingest_bus_dropped_total',
+      help: 'Messages dropped because the publish backlog overflowed while Redis was down (a gap is published)',
+      registers,
+    }),
+    publishBacklog: new Gauge({
+      name: 'tripwire_ingest_bus_backlog',
+      help: 'Committed messages waiting to be published to Redis',
+      registers,
+      collect() {
+        this.set(sources.publishBacklog());
+      },
+    }),
+  };
+}
+
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;

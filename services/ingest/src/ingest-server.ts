@@ -1,0 +1,219 @@
+import { Server } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { BusPublisher } from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import { createProbeServer } from '@tripwire/probes';
+import { AlertServiceService, reflectionPackageDefinition } from '@tripwire/proto';
+import {
+  AlertBatcher,
+  dropAlertPartitionsBefore,
+  ensureAlertPartitions,
+  type Pool,
+  pingDatabase,
+} from '@tripwire/storage';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { Redis } from 'ioredis';
+import type { AgentStream } from './agent-stream.js';
+import { AlertIntake } from './alert-intake.js';
+import { createAlertService } from './alert-service.js';
+import type { IngestConfig } from './config.js';
+import { serverCredentials } from './grpc-credentials.js';
+import { HostLiveness } from './host-liveness.js';
+import { createIngestMetrics } from './ingest-metrics.js';
+
+export interface IngestDeps {
+  config: IngestConfig;
+  pool: Pool;
+  /** A Redis connection of the publisher's own, created with failFastWhileDisconnected. */
+  redis: Redis;
+  log: Logger;
+}
+
+export interface IngestServer {
+  /** Binds both ports; resolves with the ports actually bound (tests use port 0). */
+  start(): Promise<{ grpcPort: number; httpPort: number }>;
+  /** Graceful: refuse new calls, let received alerts commit and be acknowledged, end streams, flush the bus. */
+  stop(): Promise<void>;
+  metrics: ReturnType<typeof createIngestMetrics>;
+}
+
+const SERVICE_NAME = 'tripwire.v1.AlertService';
+const PARTITION_UPKEEP_MS = 3_600_000;
+
+export function createIngestServer({ config, pool, redis, log }: IngestDeps): IngestServer {
+  const metrics = createIngestMetrics({
+    pendingAlerts: () => batcher.pending,
+    publishBacklog: () => publisher.backlog,
+  });
+  const batcher = new AlertBatcher({
+    db: pool,
+    maxBatchSize: config.BATCH_MAX_SIZE,
+    maxDelayMs: config.BATCH_MAX_DELAY_MS,
+    highWaterMark: config.INGEST_MAX_PENDING,
+    onFlush: ({ size, durationMs, error }) => {
+      metrics.batchSize.observe(size);
+      metrics.flushDuration.observe(durationMs / 1000);
+      if (error) metrics.flushFailures.inc();
+    },
+  });
+  const publisher = new BusPublisher({
+    redis,
+    keyPrefix: config.BUS_KEY_PREFIX,
+    historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
+    maxBacklog: config.BUS_MAX_BACKLOG,
+    onPublished: (n) => metrics.published.inc(n),
+    onDropped: (n) => {
+      metrics.publishDropped.inc(n);
+      log.error(
+        { dropped: n },
+        'publish backlog full while Redis is down: dropped messages, a gap will be published',
+      );
+    },
+    onError: (err) => {
+      metrics.publishFailures.inc();
+      log.warn(
+        { err: err.message, backlog: publisher.backlog },
+        'publishing to Redis failed; will retry',
+      );
+    },
+  });
+
+  const liveness = new HostLiveness(pool, publisher, log);
+  const intake = new AlertIntake(batcher, publisher, metrics);
+  const streams = new Set<AgentStream>();
+  let draining = false;
+
+  const grpcServer = new Server({
+    // Server pings find dead agents within ~40 s; grpc-js servers never answer
+    // client pings with too_many_pings, so agent keepalives of 10 s+ are safe.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_receive_message_length': config.GRPC_MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': config.GRPC_MAX_MESSAGE_BYTES,
+  });
+  grpcServer.addService(
+    AlertServiceService,
+    createAlertService({
+      pool,
+      db: pool,
+      intake,
+      liveness,
+      metrics,
+      log,
+      streams,
+      enrollmentToken: config.ENROLLMENT_TOKEN,
+      isDraining: () => draining,
+      onStorageDrain: (listener) => {
+        batcher.on('drain', listener);
+        return () => batcher.off('drain', listener);
+      },
+      limits: {
+        maxEventDetailBytes: config.MAX_EVENT_DETAIL_BYTES,
+        maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS,
+        maxUnacked: config.STREAM_MAX_UNACKED,
+        maxEventsPerBatch: config.MAX_EVENTS_PER_BATCH,
+        pingIntervalMs: config.PING_INTERVAL_MS,
+      },
+    }),
+  );
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(grpcServer);
+  new ReflectionService(reflectionPackageDefinition([healthProtoPath])).addToServer(grpcServer);
+
+  const probes = createProbeServer({
+    host: config.HTTP_HOST,
+    port: config.HTTP_PORT,
+    registry: metrics.registry,
+    readiness: async () => {
+      const database = await pingDatabase(pool);
+      return {
+        ready: database && !draining,
+        checks: { database, redis: redis.status, draining },
+      };
+    },
+  });
+
+  let upkeepTimer: NodeJS.Timeout | undefined;
+  const partitionUpkeep = async () => {
+    try {
+      await ensureAlertPartitions(pool, config.PARTITION_MONTHS_AHEAD);
+      if (config.ALERT_RETENTION_MONTHS > 0) {
+        const now = new Date();
+        const cutoff = new Date(
+          Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - config.ALERT_RETENTION_MONTHS, 1),
+        );
+        const dropped = await dropAlertPartitionsBefore(pool, cutoff);
+        if (dropped.length) log.info({ dropped }, 'retention dropped old alert partitions');
+      }
+    } catch (err) {
+      log.warn({ err }, 'partition upkeep failed; will retry next hour');
+    }
+  };
+
+  const setServing = (serving: boolean) => {
+    for (const name of ['', SERVICE_NAME])
+      health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+  };
+
+  return {
+    metrics,
+    async start() {
+      const grpcPort = await new Promise<number>((resolve, reject) => {
+        grpcServer.bindAsync(
+          `${config.GRPC_HOST}:${config.GRPC_PORT}`,
+          serverCredentials(config),
+          (err, port) => (err ? reject(err) : resolve(port)),
+        );
+      });
+      const httpPort = await probes.start();
+      await partitionUpkeep();
+      upkeepTimer = setInterval(partitionUpkeep, PARTITION_UPKEEP_MS);
+      upkeepTimer.unref();
+      setServing(true);
+      log.info(
+        {
+          grpcPort,
+          httpPort,
+          tls: Boolean(config.GRPC_TLS_CERT_FILE),
+          mtls: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
+        },
+        'ingest service listening',
+      );
+      return { grpcPort, httpPort };
+    },
+
+    async stop() {
+      if (draining) return;
+      draining = true;
+      setServing(false);
+      clearInterval(upkeepTimer);
+      log.info({ streams: streams.size }, 'draining: finishing open streams');
+      const shutdown = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+      const drained = Promise.all([...streams].map((s) => s.drain())).then(async () => {
+        await batcher.flush();
+        await liveness.settle();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), config.SHUTDOWN_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) log.warn('shutdown grace period over; closing remaining calls');
+      grpcServer.forceShutdown();
+      await shutdown;
+      if (!(await publisher.drain(Math.min(5_000, config.SHUTDOWN_GRACE_MS)))) {
+        log.warn(
+          { backlog: publisher.backlog },
+          'Redis unreachable at shutdown: unpublished alerts are stored in PostgreSQL',
+        );
+      }
+      publisher.close();
+      await probes.stop();
+      log.info('ingest service stopped');
+    },
+  };
+}

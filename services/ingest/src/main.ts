@@ -1,0 +1,3 @@
+import { runIngest } from './run-ingest.js';
+
+await runIngest();

@@ -1,0 +1,80 @@
+import { createRedisClient } from '@tripwire/bus';
+import { createLogger, redactUrl } from '@tripwire/logger';
+import { createPool, migrateDatabase } from '@tripwire/storage';
+import { ConfigError, loadConfig } from './config.js';
+import { createIngestServer } from './ingest-server.js';
+
+/** Migrations at startup wait for PostgreSQL to come up (e.g. in Compose) for up to this long. */
+const MIGRATE_WAIT_MS = 60_000;
+
+/**
+ * Reads config, builds the dependencies, starts the service, and wires
+ * SIGTERM/SIGINT to a graceful stop. Exits 2 on bad configuration.
+ */
+export async function runIngest(env: Record<string, string | undefined> = process.env) {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ name: 'ingest', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  log.info(
+    { database: redactUrl(config.DATABASE_URL), redis: redactUrl(config.REDIS_URL) },
+    'starting',
+  );
+
+  if (config.MIGRATE_ON_START) {
+    const deadline = Date.now() + MIGRATE_WAIT_MS;
+    for (;;) {
+      try {
+        const r = await migrateDatabase({ databaseUrl: config.DATABASE_URL });
+        log.info(
+          { applied: r.applied, partitionsCreated: r.partitionsCreated },
+          'database migrated',
+        );
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          log.fatal({ err }, 'could not migrate the database');
+          process.exit(1);
+        }
+        log.warn({ err: (err as Error).message }, 'database not ready for migrations; retrying');
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+    }
+  }
+
+  const pool = createPool({
+    databaseUrl: config.DATABASE_URL,
+    max: 10,
+    applicationName: 'tripwire-ingest',
+    onIdleError: (err) => log.warn({ err: err.message }, 'idle PostgreSQL connection failed'),
+  });
+  const redis = createRedisClient(config.REDIS_URL, {
+    failFastWhileDisconnected: true,
+    connectionName: 'tripwire-ingest-publisher',
+    onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
+  });
+  const server = createIngestServer({ config, pool, redis, log });
+  const ports = await server.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await server.stop();
+    redis.disconnect();
+    await pool.end();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return { config, ports };
+}
