@@ -1,4 +1,4 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -26,15 +26,26 @@ export interface LoggerOptions {
   level?: string;
   /** Human-readable lines for a person at a terminal; JSON otherwise. */
   pretty?: boolean;
+  /** Where lines go; stdout by default. */
+  destination?: DestinationStream;
 }
 
-export function createLogger({ name, level = 'info', pretty = false }: LoggerOptions): Logger {
-  return pino({
-    name,
-    level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    transport: pretty ? { target: 'pino-pretty', options: { colorize: true } } : undefined,
-  });
+export function createLogger({
+  name,
+  level = 'info',
+  pretty = false,
+  destination,
+}: LoggerOptions): Logger {
+  return pino(
+    {
+      name,
+      level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      transport:
+        pretty && !destination ? { target: 'pino-pretty', options: { colorize: true } } : undefined,
+    },
+    destination,
+  );
 }
 
 /** A URL safe to log: any password replaced. */

@@ -11,5 +11,6 @@ import { descriptorSetBase64 } from './gen/descriptor-set.js';
  */
 export function reflectionPackageDefinition(extraProtoFiles: string[] = []): PackageDefinition {
   const tripwire = loadFileDescriptorSetFromBuffer(Buffer.from(descriptorSetBase64, 'base64'));
-  return extraProtoFiles.reduce((all, file) => ({ ...all, ...loadSync(file) }), tripwire);
+  for (const file of extraProtoFiles) Object.assign(tripwire, loadSync(file));
+  return tripwire;
 }

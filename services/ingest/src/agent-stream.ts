@@ -7,6 +7,7 @@ import type { AcceptedAlert, AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IngestMetrics } from './ingest-metrics.js';
+import { MalformedMessage } from './malformed-message.js';
 import { rulesCommand } from './rule-commands.js';
 
 export type StreamMethod = 'StreamAlerts' | 'StreamAlertBatches';
@@ -71,6 +72,10 @@ export class AgentStream {
     this.pingTimer.unref();
 
     call.on('data', (message) => {
+      if (message instanceof MalformedMessage) {
+        this.fail(new CallError(status.INVALID_ARGUMENT, message.describe(), 'malformed_message'));
+        return;
+      }
       const events =
         this.method === 'StreamAlertBatches'
           ? (message as AgentEventBatch).events

@@ -23,6 +23,7 @@ import {
 } from './agent-auth.js';
 import { AgentStream, type AgentStreamDeps, type StreamMethod } from './agent-stream.js';
 import { rejectReason, validateAgentEvent } from './alert-validation.js';
+import { MalformedMessage } from './malformed-message.js';
 
 export interface AlertServiceDeps extends AgentStreamDeps {
   pool: Pool;
@@ -43,15 +44,23 @@ function checkRegistration(req: RegisterAgentRequest): void {
     new CallError(status.INVALID_ARGUMENT, message, 'invalid_registration');
   const hostname = req.hostname.trim();
   if (!hostname) throw invalid('hostname is required');
-  if (hostname.length > 253 || /[\u0000-\u001f\u007f\s]/.test(hostname)) {
+  if (hostname.length > 253 || /[\p{Cc}\s]/u.test(hostname)) {
     throw invalid('hostname must be at most 253 characters, without spaces or control characters');
   }
   if (
     req.platform.length > 64 ||
     req.agentVersion.length > 64 ||
-    /\u0000/.test(req.platform + req.agentVersion)
+    /\p{Cc}/u.test(req.platform + req.agentVersion)
   ) {
-    throw invalid('platform and agent_version must be at most 64 characters of text');
+    throw invalid(
+      'platform and agent_version must be at most 64 characters, without control characters',
+    );
+  }
+}
+
+function rejectMalformed(request: unknown): void {
+  if (request instanceof MalformedMessage) {
+    throw new CallError(status.INVALID_ARGUMENT, request.describe(), 'malformed_message');
   }
 }
 
@@ -115,6 +124,7 @@ export function createAlertService(
     registerAgent(call, callback) {
       (async () => {
         checkEnrollmentToken(call.metadata, deps.enrollmentToken);
+        rejectMalformed(call.request);
         checkRegistration(call.request);
         const agentToken = issueAgentToken();
         const host = await withTransaction(deps.pool, async (db) => {
@@ -154,6 +164,7 @@ export function createAlertService(
           );
         }
         const host = await authenticateAgent(deps.pool, call.metadata);
+        rejectMalformed(call.request);
         metrics.alertsReceived.inc({ method: 'SubmitAlert' });
         const v = validateAgentEvent(call.request, host, deps.limits);
         if (!v.ok) {

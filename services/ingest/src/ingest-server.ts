@@ -20,6 +20,7 @@ import type { IngestConfig } from './config.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HostLiveness } from './host-liveness.js';
 import { createIngestMetrics } from './ingest-metrics.js';
+import { tolerateMalformedRequests } from './malformed-message.js';
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -93,7 +94,7 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
     'grpc.max_send_message_length': config.GRPC_MAX_MESSAGE_BYTES,
   });
   grpcServer.addService(
-    AlertServiceService,
+    tolerateMalformedRequests(AlertServiceService, 'tripwire.v1'),
     createAlertService({
       pool,
       db: pool,

@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import {
+  type ChannelCredentials,
+  type ClientDuplexStream,
+  credentials,
+  Metadata,
+  type ServiceError,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
+import { createLogger } from '@tripwire/logger';
+import {
+  type AgentEvent,
+  AlertServiceClient,
+  type RegisterAgentResponse,
+  type ServerCommand,
+  Severity,
+  TripwireType,
+} from '@tripwire/proto';
+import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
+import {
+  provisionDatabase,
+  provisionRedis,
+  type TestDatabase,
+  type TestRedis,
+} from '@tripwire/test-fixtures';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { createIngestServer, type IngestServer } from '../src/ingest-server.js';
+
+export const ENROLLMENT_TOKEN = 'test-enrollment-token-0123456789';
+
+export interface Environment {
+  databaseUrl: string;
+  redisUrl: string;
+  keyPrefix: string;
+  /** For assertions on what is really in PostgreSQL. */
+  pool: Pool;
+}
+
+/** This test file's own migrated database and Redis key prefix. */
+export function useEnvironment(): Environment {
+  let db: TestDatabase;
+  let redis: TestRedis;
+  const env = {} as Environment;
+  beforeAll(async () => {
+    db = await provisionDatabase({
+      migrationsDir: MIGRATIONS_DIR,
+      migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
+    });
+    redis = await provisionRedis();
+    Object.assign(env, {
+      databaseUrl: db.databaseUrl,
+      redisUrl: redis.redisUrl,
+      keyPrefix: redis.keyPrefix,
+      pool: createPool({ databaseUrl: db.databaseUrl }),
+    });
+  });
+  afterAll(async () => {
+    await env.pool?.end();
+    await db?.drop();
+    await redis?.cleanup();
+  });
+  return env;
+}
+
+export interface RunningIngest {
+  server: IngestServer;
+  address: string;
+  httpUrl: string;
+  /** Every log line the service wrote, as text. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export async function startIngest(
+  env: Environment,
+  overrides: Record<string, string> = {},
+  servers: { databaseUrl?: string; redisUrl?: string } = {},
+): Promise<RunningIngest> {
+  const config = loadConfig({
+    DATABASE_URL: servers.databaseUrl ?? env.databaseUrl,
+    REDIS_URL: servers.redisUrl ?? env.redisUrl,
+    ENROLLMENT_TOKEN,
+    GRPC_INSECURE: 'true',
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    BUS_KEY_PREFIX: env.keyPrefix,
+    MIGRATE_ON_START: 'false',
+    LOG_LEVEL: 'debug',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...overrides,
+  });
+  const logs: string[] = [];
+  const log = createLogger({
+    name: 'ingest-test',
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }),
+  });
+  const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
+  const redis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
+  const server = createIngestServer({ config, pool, redis, log });
+  const { grpcPort, httpPort } = await server.start();
+  let stopped = false;
+  return {
+    server,
+    address: `127.0.0.1:${grpcPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+export function connect(
+  address: string,
+  creds: ChannelCredentials = credentials.createInsecure(),
+  options = {},
+) {
+  return new AlertServiceClient(address, creds, options);
+}
+
+export const bearer = (token: string) => {
+  const m = new Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  return m;
+};
+
+export function register(
+  client: AlertServiceClient,
+  hostname: string,
+  token = ENROLLMENT_TOKEN,
+): Promise<RegisterAgentResponse> {
+  return new Promise((resolve, reject) =>
+    client.registerAgent(
+      { hostname, platform: 'linux', agentVersion: '1.2.3' },
+      bearer(token),
+      (err, res) => (err ? reject(err) : resolve(res)),
+    ),
+  );
+}
+
+export function submit(client: AlertServiceClient, token: string, event: AgentEvent) {
+  return new Promise<{ alertId: string; duplicate: boolean }>((resolve, reject) =>
+    client.submitAlert(event, bearer(token), (err, res) => (err ? reject(err) : resolve(res))),
+  );
+}
+
+export function event(hostId: string, over: Partial<AgentEvent> = {}): AgentEvent {
+  return {
+    alertId: randomUUID(),
+    hostId,
+    tripwireType: TripwireType.FILE,
+    severity: Severity.CRITICAL,
+    timestampUs: Date.now() * 1000,
+    ruleName: 'etc-passwd-watch',
+    eventDetailJson: JSON.stringify({ path: '/etc/passwd', pid: 1234 }),
+    ...over,
+  };
+}
+
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** An agent stream that records everything the server says. */
+export class AgentSession {
+  readonly commands: ServerCommand[] = [];
+  readonly acked = new Set<string>();
+  readonly rejections: Array<{ alertId: string; code: number; reason: string }> = [];
+  readonly status: Promise<StatusObject>;
+  readonly call:
+    | ClientDuplexStream<AgentEvent, ServerCommand>
+    | ClientDuplexStream<{ events: AgentEvent[] }, ServerCommand>;
+
+  constructor(
+    client: AlertServiceClient,
+    token: string,
+    readonly batched = false,
+  ) {
+    this.call = batched
+      ? client.streamAlertBatches(bearer(token))
+      : client.streamAlerts(bearer(token));
+    this.call.on('data', (c: ServerCommand) => {
+      this.commands.push(c);
+      if (c.command?.$case === 'ack') for (const id of c.command.ack.alertIds) this.acked.add(id);
+      if (c.command?.$case === 'rejection') this.rejections.push(c.command.rejection);
+    });
+    this.status = new Promise((resolve) => {
+      this.call.on('status', resolve);
+      this.call.on('error', () => {});
+    });
+  }
+
+  send(events: AgentEvent[]): boolean {
+    if (this.batched)
+      return (this.call as ClientDuplexStream<{ events: AgentEvent[] }, ServerCommand>).write({
+        events,
+      });
+    let ok = true;
+    for (const e of events)
+      ok = (this.call as ClientDuplexStream<AgentEvent, ServerCommand>).write(e) && ok;
+    return ok;
+  }
+
+  waitForAcks(ids: string[], timeoutMs = 10_000) {
+    return until(
+      () => ids.every((id) => this.acked.has(id)),
+      timeoutMs,
+      `acks for ${ids.length} alerts`,
+    );
+  }
+
+  end() {
+    this.call.end();
+  }
+}
+
+/** Reads the bus from its start, collecting every message. */
+export function busReader(env: Environment) {
+  const entries: BusEntry[] = [];
+  const redis: Redis = createRedisClient(env.redisUrl);
+  const subscriber = new BusSubscriber({
+    redis,
+    keyPrefix: env.keyPrefix,
+    from: '0-0',
+    blockMs: 200,
+    onEntries: (e) => entries.push(...e),
+  });
+  subscriber.start();
+  return {
+    entries,
+    alertIds: () =>
+      entries.flatMap((e) => (e.message.type === 'alert' ? [e.message.data.alert_id] : [])),
+    stop: () => subscriber.stop(),
+  };
+}
+
+export const rowsFor = async (env: Environment, alertIds: string[]) =>
+  (await env.pool.query('SELECT * FROM alerts WHERE alert_id = ANY($1::uuid[])', [alertIds])).rows;
+
+export const errorCode = (err: unknown) => (err as ServiceError).code;
