@@ -190,22 +190,27 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
       setServing(false);
       clearInterval(upkeepTimer);
       log.info({ streams: streams.size }, 'draining: finishing open streams');
+      // tryShutdown refuses new calls at once and calls back when every open call has ended.
       const shutdown = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
-      const drained = Promise.all([...streams].map((s) => s.drain())).then(async () => {
+      const graceful = (async () => {
+        await Promise.all([...streams].map((s) => s.drain()));
         await batcher.flush();
         await liveness.settle();
-      });
+        await shutdown;
+      })();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        drained.then(() => false),
+        graceful.then(() => false),
         new Promise<boolean>((r) => {
           timer = setTimeout(() => r(true), config.SHUTDOWN_GRACE_MS);
         }),
       ]);
       clearTimeout(timer);
-      if (timedOut) log.warn('shutdown grace period over; closing remaining calls');
-      grpcServer.forceShutdown();
-      await shutdown;
+      if (timedOut) {
+        log.warn('shutdown grace period over; cancelling remaining calls');
+        grpcServer.forceShutdown();
+        await batcher.flush().catch(() => {});
+      }
       if (!(await publisher.drain(Math.min(5_000, config.SHUTDOWN_GRACE_MS)))) {
         log.warn(
           { backlog: publisher.backlog },

@@ -109,7 +109,15 @@ export async function startIngest(
   const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
   const redis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
   const server = createIngestServer({ config, pool, redis, log });
-  const { grpcPort, httpPort } = await server.start();
+  let ports: { grpcPort: number; httpPort: number };
+  try {
+    ports = await server.start();
+  } catch (err) {
+    redis.disconnect();
+    await pool.end();
+    throw err;
+  }
+  const { grpcPort, httpPort } = ports;
   let stopped = false;
   return {
     server,

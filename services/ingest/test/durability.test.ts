@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import type { AlertServiceClient } from '@tripwire/proto';
+import { proxyFor } from '@tripwire/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AgentSession,
+  busReader,
+  connect,
+  event,
+  type RunningIngest,
+  register,
+  rowsFor,
+  startIngest,
+  submit,
+  until,
+  useEnvironment,
+} from './ingest-harness.js';
+
+const env = useEnvironment();
+
+const metric = async (ingest: RunningIngest, name: string) => {
+  const text = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : Number.NaN;
+};
+
+/** Holds a lock that blocks every alert insert until released: PostgreSQL "stuck" mid-commit. */
+async function blockAlertInserts() {
+  const c = await env.pool.connect();
+  await c.query('BEGIN');
+  await c.query('LOCK TABLE alert_ids IN SHARE ROW EXCLUSIVE MODE');
+  return async () => {
+    await c.query('COMMIT');
+    c.release();
+  };
+}
+
+describe('durability', () => {
+  let ingest: RunningIngest;
+  let client: AlertServiceClient;
+  beforeAll(async () => {
+    ingest = await startIngest(env, {
+      BATCH_MAX_SIZE: '50',
+      INGEST_MAX_PENDING: '200',
+      STREAM_MAX_UNACKED: '100',
+    });
+    client = connect(ingest.address);
+  });
+  afterAll(async () => {
+    client?.close();
+    await ingest?.stop();
+  });
+
+  it('acknowledges only after the COMMIT that made the alert durable', async () => {
+    const a = await register(client, `ack-${randomUUID()}`);
+    const session = new AgentSession(client, a.agentToken);
+    await until(() => session.commands.length > 0);
+    const release = await blockAlertInserts();
+    const e = event(a.hostId);
+    session.send([e]);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(session.acked.has(e.alertId)).toBe(false);
+    expect(await rowsFor(env, [e.alertId])).toHaveLength(0);
+
+    let storedWhenAcked: number | undefined;
+    session.call.on('data', () => {
+      if (session.acked.has(e.alertId) && storedWhenAcked === undefined) {
+        storedWhenAcked = -1;
+        void rowsFor(env, [e.alertId]).then((rows) => {
+          storedWhenAcked = rows.length;
+        });
+      }
+    });
+    await release();
+    await session.waitForAcks([e.alertId]);
+    await until(() => storedWhenAcked !== undefined && storedWhenAcked >= 0);
+    expect(storedWhenAcked).toBe(1);
+    session.end();
+    await session.status;
+  });
+
+  it('stops reading from streams while PostgreSQL is slow, instead of buffering without limit', async () => {
+    const a = await register(client, `flow-${randomUUID()}`);
+    const session = new AgentSession(client, a.agentToken, true);
+    await until(() => session.commands.length > 0);
+    const receivedBefore = await metric(ingest, 'tripwire_ingest_alerts_received_total');
+    const release = await blockAlertInserts();
+    const events = Array.from({ length: 5000 }, () => event(a.hostId));
+    for (let i = 0; i < events.length; i += 100) session.send(events.slice(i, i + 100));
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const received =
+      (await metric(ingest, 'tripwire_ingest_alerts_received_total')) - receivedBefore;
+    expect(received).toBeLessThan(1_000);
+    expect(await metric(ingest, 'tripwire_ingest_pending_alerts')).toBeLessThanOrEqual(300);
+    expect(await metric(ingest, 'tripwire_ingest_flow_control_pauses_total')).toBeGreaterThan(0);
+    expect(session.acked.size).toBe(0);
+
+    await release();
+    await session.waitForAcks(
+      events.map((e) => e.alertId),
+      30_000,
+    );
+    expect(
+      await rowsFor(
+        env,
+        events.map((e) => e.alertId),
+      ),
+    ).toHaveLength(5000);
+    session.end();
+    expect((await session.status).code).toBe(status.OK);
+  });
+});
+
+describe('PostgreSQL down', () => {
+  it('gives agents UNAVAILABLE, acknowledges nothing unstored, and recovers by itself', async () => {
+    const proxy = await proxyFor(env.databaseUrl);
+    const ingest = await startIngest(env, {}, { databaseUrl: proxy.url(env.databaseUrl) });
+    const client = connect(ingest.address);
+    try {
+      const a = await register(client, `pgdown-${randomUUID()}`);
+      const session = new AgentSession(client, a.agentToken);
+      const first = event(a.hostId);
+      session.send([first]);
+      await session.waitForAcks([first.alertId]);
+
+      proxy.cut();
+      const lost = event(a.hostId);
+      session.send([lost]);
+      expect(await session.status).toMatchObject({
+        code: status.UNAVAILABLE,
+        details: expect.stringMatching(/could not be stored/),
+      });
+      expect(session.acked.has(lost.alertId)).toBe(false);
+      expect(await rowsFor(env, [lost.alertId])).toHaveLength(0);
+
+      await expect(submit(client, a.agentToken, event(a.hostId))).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+      expect(await new AgentSession(client, a.agentToken).status).toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+      const ready = await fetch(`${ingest.httpUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ checks: { database: false } });
+
+      proxy.restore();
+      await until(
+        async () => (await fetch(`${ingest.httpUrl}/readyz`)).status === 200,
+        15_000,
+        'readiness',
+      );
+      const retry = new AgentSession(client, a.agentToken);
+      retry.send([lost, first]);
+      await retry.waitForAcks([lost.alertId, first.alertId]);
+      expect(await rowsFor(env, [lost.alertId, first.alertId])).toHaveLength(2);
+      retry.end();
+      await retry.status;
+    } finally {
+      client.close();
+      await ingest.stop();
+      await proxy.close();
+    }
+  });
+});
+
+describe('Redis down', () => {
+  it('still stores and acknowledges, records the backlog, and publishes it all when Redis returns', async () => {
+    const proxy = await proxyFor(env.redisUrl);
+    const ingest = await startIngest(env, {}, { redisUrl: proxy.url(env.redisUrl) });
+    const client = connect(ingest.address);
+    const bus = busReader(env);
+    try {
+      const a = await register(client, `redisdown-${randomUUID()}`);
+      const session = new AgentSession(client, a.agentToken);
+      await until(() => session.commands.length > 0);
+      proxy.cut();
+      const events = Array.from({ length: 20 }, () => event(a.hostId));
+      for (const e of events) session.send([e]);
+      await session.waitForAcks(events.map((e) => e.alertId));
+      expect(
+        await rowsFor(
+          env,
+          events.map((e) => e.alertId),
+        ),
+      ).toHaveLength(20);
+      await until(
+        async () => (await metric(ingest, 'tripwire_ingest_bus_publish_failures_total')) > 0,
+      );
+      expect(await metric(ingest, 'tripwire_ingest_bus_backlog')).toBeGreaterThanOrEqual(20);
+      expect(bus.alertIds().filter((id) => events.some((e) => e.alertId === id))).toEqual([]);
+
+      proxy.restore();
+      const ids = events.map((e) => e.alertId);
+      await until(
+        () => ids.every((id) => bus.alertIds().includes(id)),
+        15_000,
+        'backlog published',
+      );
+      expect(bus.alertIds().filter((id) => ids.includes(id))).toEqual(ids);
+      expect(await metric(ingest, 'tripwire_ingest_bus_backlog')).toBe(0);
+      session.end();
+      await session.status;
+    } finally {
+      await bus.stop();
+      client.close();
+      await ingest.stop();
+      await proxy.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('commits and acknowledges everything received, ends streams with UNAVAILABLE, and loses nothing', async () => {
+    const ingest = await startIngest(env);
+    const client = connect(ingest.address);
+    const a = await register(client, `shutdown-${randomUUID()}`);
+    const session = new AgentSession(client, a.agentToken, true);
+    const sent: string[] = [];
+    let sending = true;
+    const pump = (async () => {
+      while (sending) {
+        const batch = Array.from({ length: 50 }, () => event(a.hostId));
+        sent.push(...batch.map((e) => e.alertId));
+        session.send(batch);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await until(() => session.acked.size > 500);
+    const stopped = ingest.stop();
+    const finalStatus = await session.status;
+    sending = false;
+    await pump;
+    await stopped;
+    client.close();
+
+    expect(finalStatus).toMatchObject({
+      code: status.UNAVAILABLE,
+      details: expect.stringMatching(/shutting down/),
+    });
+    const stored = new Set((await rowsFor(env, sent)).map((r) => r.alert_id as string));
+    expect([...session.acked].filter((id) => !stored.has(id))).toEqual([]);
+    expect([...stored].filter((id) => !session.acked.has(id))).toEqual([]);
+    const host = await env.pool.query('SELECT status FROM hosts WHERE host_id = $1', [a.hostId]);
+    expect(host.rows[0].status).toBe('offline');
+
+    // The agent resends what was not acknowledged to the next instance: nothing is lost.
+    const next = await startIngest(env);
+    const client2 = connect(next.address);
+    const resend = new AgentSession(client2, a.agentToken, true);
+    const unacked = sent.filter((id) => !session.acked.has(id));
+    for (let i = 0; i < unacked.length; i += 500) {
+      resend.send(unacked.slice(i, i + 500).map((alertId) => event(a.hostId, { alertId })));
+    }
+    await resend.waitForAcks(unacked, 20_000);
+    expect(await rowsFor(env, sent)).toHaveLength(sent.length);
+    resend.end();
+    await resend.status;
+    client2.close();
+    await next.stop();
+  });
+});
