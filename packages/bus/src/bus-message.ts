@@ -52,3 +52,22 @@ export const eventCounterKey = (keyPrefix = '') => `${keyPrefix}{tripwire:v1}:ev
 
 /** The one field each stream entry has: the message as JSON. */
 export const MESSAGE_FIELD = 'm';
+
+/**
+ * The JSON of an alert message, written directly: event detail arrives as JSON
+ * text already validated by the ingest service and is spliced in as is, so an
+ * alert is never parsed and re-serialized on the hot path. Equivalent to
+ * JSON.stringify({ type: 'alert', data }) with data.event_detail parsed.
+ */
+export function serializeAlertMessage(
+  data: Omit<AlertEventData, 'event_detail'>,
+  eventDetailJson: string | null,
+): string {
+  return (
+    `{"type":"alert","data":{"alert_id":${JSON.stringify(data.alert_id)},"host_id":${JSON.stringify(data.host_id)},` +
+    `"hostname":${JSON.stringify(data.hostname)},"timestamp":"${data.timestamp}","timestamp_us":${data.timestamp_us},` +
+    `"received_at":"${data.received_at}","tripwire_type":"${data.tripwire_type}",` +
+    `"rule_name":${JSON.stringify(data.rule_name)},"severity":"${data.severity}",` +
+    `"event_detail":${eventDetailJson ?? 'null'}}}`
+  );
+}

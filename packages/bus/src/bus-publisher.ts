@@ -21,6 +21,8 @@ redis.call('HSET', counter, 'ms', ms, 'offset', offset)
 return last_id
 `;
 
+type AppendCommand = (...args: Array<string | number>) => Promise<string>;
+
 export interface BusPublisherOptions {
   /** A connection of its own, made with failFastWhileDisconnected. */
   redis: Redis;
@@ -66,6 +68,8 @@ export class BusPublisher {
   constructor(options: BusPublisherOptions) {
     this.options = options;
     this.redis = options.redis;
+    // Sent once, then called by its SHA (EVALSHA) instead of shipping the script every time.
+    this.redis.defineCommand('tripwireAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
     this.keys = [eventStreamKey(options.keyPrefix), eventCounterKey(options.keyPrefix)];
     this.historyMaxLength = options.historyMaxLength ?? 100_000;
     this.maxBacklog = options.maxBacklog ?? 100_000;
@@ -78,8 +82,13 @@ export class BusPublisher {
   }
 
   publish(messages: readonly BusMessage[]): void {
+    this.publishSerialized(messages.map((m) => JSON.stringify(m)));
+  }
+
+  /** Messages already in their JSON form (see serializeAlertMessage). */
+  publishSerialized(messages: readonly string[]): void {
     if (this.closed || messages.length === 0) return;
-    for (const m of messages) this.queue.push(JSON.stringify(m));
+    for (const m of messages) this.queue.push(m);
     const excess = this.queue.length - this.maxBacklog;
     if (excess > 0) {
       this.queue.splice(0, excess);
@@ -136,9 +145,7 @@ export class BusPublisher {
         }
         const chunk = this.queue.slice(0, this.maxChunk);
         // One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it.
-        await this.redis.eval(
-          APPEND_SCRIPT,
-          2,
+        await (this.redis as Redis & { tripwireAppend: AppendCommand }).tripwireAppend(
           ...this.keys,
           this.historyMaxLength,
           MESSAGE_FIELD,

@@ -11,6 +11,12 @@ export interface AlertBatcherOptions {
   maxDelayMs?: number;
   /** Above this many waiting or in-flight alerts the batcher reports itself saturated. */
   highWaterMark?: number;
+  /**
+   * Flushes allowed in flight at once (each on its own connection). While one
+   * commits, the next is already being written. Results are still delivered
+   * in queue order.
+   */
+  maxConcurrentFlushes?: number;
   /** Called after every flush attempt, for metrics. */
   onFlush?: (info: { size: number; durationMs: number; error?: Error }) => void;
 }
@@ -35,10 +41,11 @@ interface PendingAlert {
 
 /**
  * Group commit for every agent stream of one ingest process. Alerts wait in
- * one queue; a single flush at a time writes up to maxBatchSize of them in one
- * statement, at the size threshold, at the timer, or on flush(). Each submit()
- * resolves only after the COMMIT that made its alerts durable, so callers
- * acknowledge nothing that is not stored. Results come back in submit order.
+ * one queue; a flush writes up to maxBatchSize of them in one statement, at
+ * the size threshold, at the timer, or on flush(). Each submit() resolves only
+ * after the COMMIT that made its alerts durable, so callers acknowledge
+ * nothing that is not stored. Results come back in submit order, even when
+ * flushes overlap, so publishing keeps each host's order.
  *
  * Emits 'drain' when a saturated batcher falls back below half its high-water mark.
  */
@@ -46,11 +53,14 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
   readonly maxBatchSize: number;
   readonly maxDelayMs: number;
   readonly highWaterMark: number;
+  readonly maxConcurrentFlushes: number;
   private readonly db: Queryable;
   private readonly onFlush: AlertBatcherOptions['onFlush'];
   private queue: PendingAlert[] = [];
   private inFlight = 0;
-  private flushing = false;
+  private flushesInFlight = 0;
+  /** Settles flushes strictly in the order they started. */
+  private settled: Promise<void> = Promise.resolve();
   private overdue = false;
   private forced = false;
   private timer: NodeJS.Timeout | undefined;
@@ -63,6 +73,7 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     this.maxBatchSize = options.maxBatchSize ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 100;
     this.highWaterMark = options.highWaterMark ?? 20_000;
+    this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
     this.onFlush = options.onFlush;
   }
 
@@ -102,53 +113,55 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
   }
 
   private pump(): void {
-    if (this.flushing) return;
-    if (this.queue.length === 0) {
+    while (this.flushesInFlight < this.maxConcurrentFlushes) {
+      if (this.queue.length === 0) {
+        this.clearTimer();
+        this.overdue = false;
+        this.forced = false;
+        if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        return;
+      }
+      if (this.queue.length < this.maxBatchSize && !this.overdue && !this.forced) {
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.overdue = true;
+          this.pump();
+        }, this.maxDelayMs);
+        return;
+      }
       this.clearTimer();
-      this.overdue = false;
-      this.forced = false;
-      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      return;
+      const batch = this.queue.splice(0, this.maxBatchSize);
+      // Whatever is left was queued while this batch waited; it is due too.
+      this.overdue = this.queue.length > 0 && this.overdue;
+      this.write(batch);
     }
-    if (this.queue.length < this.maxBatchSize && !this.overdue && !this.forced) {
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.overdue = true;
-        this.pump();
-      }, this.maxDelayMs);
-      return;
-    }
-    this.clearTimer();
-    const batch = this.queue.splice(0, this.maxBatchSize);
-    // Whatever is left was queued while this batch waited; it is due too.
-    this.overdue = this.queue.length > 0 && this.overdue;
-    void this.write(batch);
   }
 
-  private async write(batch: PendingAlert[]): Promise<void> {
-    this.flushing = true;
-    this.inFlight = batch.length;
+  private write(batch: PendingAlert[]): void {
+    this.flushesInFlight++;
+    this.inFlight += batch.length;
     const started = performance.now();
-    let outcome: InsertOutcome | undefined;
-    let error: Error | undefined;
-    try {
-      outcome = await insertAlerts(
-        this.db,
-        batch.map((p) => p.alert),
-      );
-    } catch (err) {
-      error = err as Error;
-    }
-    this.onFlush?.({ size: batch.length, durationMs: performance.now() - started, error });
-    this.inFlight = 0;
-    this.flushing = false;
-    if (outcome) this.settle(batch, outcome);
-    else this.fail(batch, error!);
-    if (this.wasSaturated && this.pending < this.highWaterMark / 2) {
-      this.wasSaturated = false;
-      this.emit('drain');
-    }
-    this.pump();
+    const outcome = insertAlerts(
+      this.db,
+      batch.map((p) => p.alert),
+    ).then(
+      (result) => ({ result, error: undefined }),
+      (error: Error) => ({ result: undefined, error }),
+    );
+    this.settled = this.settled
+      .then(() => outcome)
+      .then(({ result, error }) => {
+        this.onFlush?.({ size: batch.length, durationMs: performance.now() - started, error });
+        this.flushesInFlight--;
+        this.inFlight -= batch.length;
+        if (result) this.settle(batch, result);
+        else this.fail(batch, error!);
+        if (this.wasSaturated && this.pending < this.highWaterMark / 2) {
+          this.wasSaturated = false;
+          this.emit('drain');
+        }
+        this.pump();
+      });
   }
 
   private settle(batch: PendingAlert[], outcome: InsertOutcome): void {

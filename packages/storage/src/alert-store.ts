@@ -12,25 +12,45 @@ const US_TO_TIMESTAMPTZ = (col: string) =>
   `'epoch'::timestamptz + ${col} * interval '1 microsecond'`;
 
 // One statement, so one implicit transaction: claim each alert_id in the
-// idempotency ledger and store only the rows whose claim succeeded.
+// idempotency ledger and store only the rows whose claim succeeded. The batch
+// travels as one JSON array: cheaper for both sides than seven typed arrays.
 const INSERT_ALERTS_SQL = `
 WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::tripwire_type[],
-                       $5::severity_level[], $6::text[], $7::jsonb[])
-    AS t(alert_id, host_id, occurred_us, tripwire_type, severity, rule_name, event_detail)
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS t(id uuid, host uuid, us bigint, type tripwire_type, sev severity_level, rule text, detail jsonb)
 ), received AS (
-  SELECT coalesce($8::timestamptz, now()) AS at
+  SELECT coalesce($2::timestamptz, now()) AS at
 ), fresh AS (
   INSERT INTO alert_ids (alert_id, received_at)
-  SELECT input.alert_id, received.at FROM input, received
+  SELECT input.id, received.at FROM input, received
   ON CONFLICT (alert_id) DO NOTHING
   RETURNING alert_id, received_at
+), stored AS (
+  INSERT INTO alerts (alert_id, host_id, received_at, occurred_at, tripwire_type, severity, rule_name, event_detail)
+  SELECT i.id, i.host, f.received_at, ${US_TO_TIMESTAMPTZ('i.us')}, i.type, i.sev, i.rule, i.detail
+  FROM input i JOIN fresh f ON f.alert_id = i.id
+  RETURNING alert_id
 )
-INSERT INTO alerts (alert_id, host_id, received_at, occurred_at, tripwire_type, severity, rule_name, event_detail)
-SELECT i.alert_id, i.host_id, f.received_at, ${US_TO_TIMESTAMPTZ('i.occurred_us')},
-       i.tripwire_type, i.severity, i.rule_name, i.event_detail
-FROM input i JOIN fresh f USING (alert_id)
-RETURNING alert_id, received_at`;
+-- One row back, not one per alert: every new row shares the statement's received_at.
+SELECT (SELECT at FROM received) AS received_at, coalesce(array_agg(alert_id::text), '{}') AS stored_ids FROM stored`;
+
+/**
+ * The batch as JSON. Ids are validated UUIDs and enums are fixed words, so
+ * they are spliced as is; event detail is already valid JSON text. Rows are
+ * sorted by alert_id so concurrent batches take ledger locks in one order and
+ * cannot deadlock.
+ */
+function batchJson(alerts: readonly NewAlert[]): string {
+  const rows = [...alerts].sort((a, b) =>
+    a.alertId < b.alertId ? -1 : a.alertId > b.alertId ? 1 : 0,
+  );
+  let json = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const a = rows[i]!;
+    json += `${i ? ',' : ''}{"id":"${a.alertId}","host":"${a.hostId}","us":${a.occurredAtUs},"type":"${a.tripwireType}","sev":"${a.severity}","rule":${JSON.stringify(a.ruleName)}${a.eventDetailJson === null ? '' : `,"detail":${a.eventDetailJson}`}}`;
+  }
+  return `${json}]`;
+}
 
 /**
  * Stores alerts idempotently: an alert_id already in the ledger (even one
@@ -52,27 +72,17 @@ export async function insertAlerts(
     }
   }
   if (unique.length === 0) return { stored: [], duplicates: [] };
-  const { rows } = await db.query<{ alert_id: string; received_at: Date }>(INSERT_ALERTS_SQL, [
-    unique.map((a) => a.alertId),
-    unique.map((a) => a.hostId),
-    unique.map((a) => a.occurredAtUs),
-    unique.map((a) => a.tripwireType),
-    unique.map((a) => a.severity),
-    unique.map((a) => a.ruleName),
-    unique.map((a) => a.eventDetailJson),
+  const { rows } = await db.query<{ received_at: Date; stored_ids: string[] }>(INSERT_ALERTS_SQL, [
+    batchJson(unique),
     receivedAt ?? null,
   ]);
-  const storedAt = new Map(rows.map((r) => [r.alert_id, r.received_at]));
+  const { received_at: at, stored_ids } = rows[0]!;
+  const fresh = new Set(stored_ids);
   const stored: InsertOutcome['stored'] = [];
   const duplicates: string[] = [];
   for (const a of alerts) {
-    const at = storedAt.get(a.alertId);
-    if (at) {
-      stored.push({ alertId: a.alertId, receivedAt: at });
-      storedAt.delete(a.alertId);
-    } else {
-      duplicates.push(a.alertId);
-    }
+    if (fresh.delete(a.alertId.toLowerCase())) stored.push({ alertId: a.alertId, receivedAt: at });
+    else duplicates.push(a.alertId);
   }
   return { stored, duplicates };
 }
@@ -100,10 +110,10 @@ export class InvalidQueryError extends Error {
   override name = 'InvalidQueryError';
 }
 
-const ALERT_COLUMNS = `alert_id, host_id, received_at,
-  (extract(epoch FROM received_at) * 1000000)::bigint AS received_us,
-  (extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us,
-  tripwire_type, severity, rule_name, event_detail`;
+const ALERT_COLUMNS = `a.alert_id, a.host_id, a.received_at,
+  (extract(epoch FROM a.received_at) * 1000000)::bigint AS received_us,
+  (extract(epoch FROM a.occurred_at) * 1000000)::bigint AS occurred_us,
+  a.tripwire_type, a.severity, a.rule_name, a.event_detail`;
 
 interface AlertRow {
   alert_id: string;
@@ -173,7 +183,7 @@ export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<Ale
   }
   params.push(limit + 1);
   const { rows } = await db.query<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM alerts WHERE ${where.join(' AND ')}
+    `SELECT ${ALERT_COLUMNS} FROM alerts a WHERE ${where.join(' AND ')}
      ORDER BY received_at DESC, alert_id DESC LIMIT $${params.length}`,
     params,
   );
@@ -187,8 +197,11 @@ export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<Ale
 
 /** Fetches specific alerts by id, in any partition. */
 export async function getAlertsById(db: Queryable, alertIds: readonly string[]): Promise<Alert[]> {
+  // The ledger knows each alert's received_at, which leads to its partition and primary key.
   const { rows } = await db.query<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1::uuid[]) ORDER BY received_at, alert_id`,
+    `SELECT ${ALERT_COLUMNS} FROM alert_ids l
+     JOIN alerts a ON a.received_at = l.received_at AND a.alert_id = l.alert_id
+     WHERE l.alert_id = ANY($1::uuid[]) ORDER BY a.received_at, a.alert_id`,
     [alertIds],
   );
   return rows.map(toAlert);

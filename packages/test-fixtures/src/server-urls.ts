@@ -25,7 +25,12 @@ function listening(url: string): Promise<boolean> {
   });
 }
 
-async function locate(what: string, variable: string, local: string, container: () => Promise<string>) {
+async function locate(
+  what: string,
+  variable: string,
+  local: string,
+  container: () => Promise<string>,
+) {
   const fromEnv = process.env[variable];
   if (fromEnv) return fromEnv;
   let dockerProblem: string;

@@ -1,9 +1,9 @@
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import type { AgentEvent, AgentEventBatch, ServerCommand } from '@tripwire/proto';
-import { type Host, listRules, type Queryable } from '@tripwire/storage';
+import { type Host, listRules, type NewAlert, type Queryable } from '@tripwire/storage';
 import { CallError } from './agent-auth.js';
-import type { AcceptedAlert, AlertIntake } from './alert-intake.js';
+import type { AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IngestMetrics } from './ingest-metrics.js';
@@ -126,12 +126,12 @@ export class AgentStream {
       return;
     }
     metrics.alertsReceived.inc({ method: this.method }, events.length);
-    const accepted: AcceptedAlert[] = [];
+    const accepted: NewAlert[] = [];
     const nowUs = Date.now() * 1000;
     for (const event of events) {
       const v = validateAgentEvent(event, this.host, limits, nowUs);
       if (v.ok) {
-        accepted.push(v);
+        accepted.push(v.alert);
         continue;
       }
       const reason = rejectReason(v.code);
@@ -147,7 +147,7 @@ export class AgentStream {
     if (accepted.length > 0) this.commit(accepted);
   }
 
-  private commit(accepted: AcceptedAlert[]): void {
+  private commit(accepted: NewAlert[]): void {
     const n = accepted.length;
     this.unacked += n;
     const work = this.deps.intake.commit(this.host, accepted).then(

@@ -1,11 +1,6 @@
-import type { AlertEventData, BusPublisher } from '@tripwire/bus';
+import { type BusPublisher, serializeAlertMessage } from '@tripwire/bus';
 import type { AlertBatcher, Host, NewAlert, SubmitResult } from '@tripwire/storage';
 import type { IngestMetrics } from './ingest-metrics.js';
-
-export interface AcceptedAlert {
-  alert: NewAlert;
-  eventDetail: unknown;
-}
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
@@ -26,28 +21,29 @@ export class AlertIntake {
     return this.batcher.saturated;
   }
 
-  async commit(host: Host, accepted: readonly AcceptedAlert[]): Promise<SubmitResult> {
-    const result = await this.batcher.submit(accepted.map((a) => a.alert));
+  async commit(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+    const result = await this.batcher.submit(alerts);
     this.metrics.alertsStored.inc(result.stored.length);
     this.metrics.alertsDuplicate.inc(result.duplicates.length);
     if (result.stored.length > 0) {
-      const byId = new Map(accepted.map((a) => [a.alert.alertId, a]));
-      this.publisher.publish(
+      const byId = new Map(alerts.map((a) => [a.alertId, a]));
+      this.publisher.publishSerialized(
         result.stored.map(({ alertId, receivedAt }) => {
-          const { alert, eventDetail } = byId.get(alertId)!;
-          const data: AlertEventData = {
-            alert_id: alert.alertId,
-            host_id: alert.hostId,
-            hostname: host.hostname,
-            timestamp: isoFromUs(alert.occurredAtUs),
-            timestamp_us: alert.occurredAtUs,
-            received_at: receivedAt.toISOString(),
-            tripwire_type: alert.tripwireType,
-            rule_name: alert.ruleName,
-            severity: alert.severity,
-            event_detail: eventDetail,
-          };
-          return { type: 'alert' as const, data };
+          const alert = byId.get(alertId)!;
+          return serializeAlertMessage(
+            {
+              alert_id: alert.alertId,
+              host_id: alert.hostId,
+              hostname: host.hostname,
+              timestamp: isoFromUs(alert.occurredAtUs),
+              timestamp_us: alert.occurredAtUs,
+              received_at: receivedAt.toISOString(),
+              tripwire_type: alert.tripwireType,
+              rule_name: alert.ruleName,
+              severity: alert.severity,
+            },
+            alert.eventDetailJson,
+          );
         }),
       );
     }

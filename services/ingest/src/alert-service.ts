@@ -184,7 +184,7 @@ export function createAlertService(
             'overloaded',
           );
         }
-        const result = await deps.intake.commit(host, [v]);
+        const result = await deps.intake.commit(host, [v.alert]);
         return { alertId: v.alert.alertId, duplicate: result.duplicates.length > 0 };
       })().then(
         (response) => callback(null, response),

@@ -12,7 +12,7 @@ export interface ValidationLimits {
 }
 
 export type Validation =
-  | { ok: true; alert: NewAlert; eventDetail: unknown }
+  | { ok: true; alert: NewAlert }
   | { ok: false; alertId: string; code: RejectCode; reason: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -125,7 +125,6 @@ export function validateAgentEvent(
         `(limit ${limits.maxFutureSkewMs / 1000} s): check the agent's clock`,
     );
   }
-  let eventDetail: unknown = null;
   let eventDetailJson: string | null = null;
   if (event.eventDetailJson !== '') {
     const bytes = Buffer.byteLength(event.eventDetailJson);
@@ -135,6 +134,7 @@ export function validateAgentEvent(
         `event_detail_json is ${bytes} bytes; the limit is ${limits.maxEventDetailBytes}`,
       );
     }
+    let eventDetail: unknown;
     try {
       eventDetail = JSON.parse(event.eventDetailJson);
     } catch (err) {
@@ -150,7 +150,6 @@ export function validateAgentEvent(
   }
   return {
     ok: true,
-    eventDetail,
     alert: {
       alertId: event.alertId.toLowerCase(),
       hostId: host.hostId,

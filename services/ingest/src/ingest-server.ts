@@ -51,6 +51,7 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
     maxBatchSize: config.BATCH_MAX_SIZE,
     maxDelayMs: config.BATCH_MAX_DELAY_MS,
     highWaterMark: config.INGEST_MAX_PENDING,
+    maxConcurrentFlushes: config.BATCH_MAX_CONCURRENT,
     onFlush: ({ size, durationMs, error }) => {
       metrics.batchSize.observe(size);
       metrics.flushDuration.observe(durationMs / 1000);
