@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import {
-  type ChannelCredentials,
-  type ClientDuplexStream,
-  credentials,
-  Metadata,
-  type ServiceError,
-  type StatusObject,
-} from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import {
   type AgentEvent,
   AlertServiceClient,
   type RegisterAgentResponse,
-  type ServerCommand,
   Severity,
   TripwireType,
 } from '@tripwire/proto';
