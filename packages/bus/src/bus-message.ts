@@ -34,15 +34,25 @@ export interface GapEventData {
   reason: string;
 }
 
+/** A host's rules changed (host_id null: the global rules); ingest pushes them to connected agents. */
+export interface RulesChangedData {
+  host_id: string | null;
+  rule_id: string;
+  change: 'created' | 'updated' | 'deleted';
+}
+
 export type BusMessage =
   | { type: 'alert'; data: AlertEventData }
   | { type: 'host'; data: HostEventData }
+  | { type: 'rules'; data: RulesChangedData }
   | { type: 'gap'; data: GapEventData };
 
 /** A message with its position in the event stream. */
 export interface BusEntry {
   position: string;
   message: BusMessage;
+  /** The message exactly as stored, for splicing into frames without re-serializing. */
+  raw: string;
 }
 
 /** The Redis stream that carries every alert and host event, in order. */

@@ -22,6 +22,11 @@ export interface BusSubscriberOptions {
   onMalformed?: (position: string, err: Error) => void;
   blockMs?: number;
   count?: number;
+  /**
+   * Start reading at an arbitrary point (e.g. "<ms>-0" to warm up from a
+   * time) without reporting the entries before it as a gap.
+   */
+  warmStart?: boolean;
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -39,6 +44,9 @@ export class BusSubscriber {
   /** Empty until a 'latest' subscriber learns where the stream ends. */
   private cursor: string;
   private stopped = false;
+  private warmedUp = false;
+  /** When XREAD last answered: proof the subscription works, even when idle. */
+  lastReadAt = 0;
   private loop: Promise<void> | undefined;
 
   constructor(options: BusSubscriberOptions) {
@@ -81,10 +89,13 @@ export class BusSubscriber {
           this.cursor,
         )) as Array<[string, RawEntry[]]> | null;
         failures = 0;
+        this.lastReadAt = Date.now();
         const raw = reply?.[0]?.[1] ?? [];
         if (raw.length === 0) continue;
         const first = raw[0]![0];
-        if (!followsDirectly(this.cursor, first)) {
+        if (this.options.warmStart && !this.warmedUp) {
+          this.warmedUp = true;
+        } else if (!followsDirectly(this.cursor, first)) {
           this.options.onGap?.({ after: this.cursor, resumedAt: first });
         }
         this.cursor = raw[raw.length - 1]![0];
@@ -102,7 +113,8 @@ export class BusSubscriber {
     for (const [id, fields] of raw) {
       const at = fields.indexOf(MESSAGE_FIELD);
       try {
-        entries.push({ position: id, message: JSON.parse(fields[at + 1] ?? '') as BusMessage });
+        const json = fields[at + 1] ?? '';
+        entries.push({ position: id, message: JSON.parse(json) as BusMessage, raw: json });
       } catch (err) {
         this.options.onMalformed?.(id, err as Error);
       }

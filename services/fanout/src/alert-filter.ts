@@ -1,0 +1,83 @@
+export const SEVERITIES = ['INFO', 'WARN', 'CRITICAL'] as const;
+export const TRIPWIRE_TYPES = ['FILE', 'NETWORK', 'PROCESS'] as const;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What a subscription lets through. An empty list means "any". */
+export interface AlertFilter {
+  severities: string[];
+  tripwire_types: string[];
+  host_ids: string[];
+}
+
+export class FilterError extends Error {}
+
+const canonicalList = (values: string[]) => [...new Set(values)].sort();
+
+/** Checks and canonicalizes a filter from a client (arrays of strings; unknown values refused by name). */
+export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
+  if (input === undefined || input === null)
+    return { severities: [], tripwire_types: [], host_ids: [] };
+  if (typeof input !== 'object' || Array.isArray(input))
+    throw new FilterError('filters must be an object');
+  const raw = input as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!['severities', 'tripwire_types', 'host_ids'].includes(key)) {
+      throw new FilterError(`unknown filter "${key}": use severities, tripwire_types or host_ids`);
+    }
+  }
+  const list = (key: string, allowed: readonly string[] | null, normalize = (v: string) => v) => {
+    const value = raw[key] ?? [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      throw new FilterError(`${key} must be an array of strings`);
+    }
+    const values = (value as string[]).map(normalize);
+    for (const v of values) {
+      if (allowed ? !allowed.includes(v) : !UUID.test(v)) {
+        throw new FilterError(
+          allowed
+            ? `${key}: "${v.slice(0, 40)}" is not one of ${allowed.join(', ')}`
+            : `${key}: "${v.slice(0, 40)}" is not a host UUID`,
+        );
+      }
+    }
+    return canonicalList(values);
+  };
+  const filter = {
+    severities: list('severities', SEVERITIES, (v) => v.toUpperCase()),
+    tripwire_types: list('tripwire_types', TRIPWIRE_TYPES, (v) => v.toUpperCase()),
+    host_ids: list('host_ids', null, (v) => v.toLowerCase()),
+  };
+  const entries = filter.severities.length + filter.tripwire_types.length + filter.host_ids.length;
+  if (entries > maxEntries)
+    throw new FilterError(
+      `a filter may have at most ${maxEntries} entries; this one has ${entries}`,
+    );
+  return filter;
+}
+
+/** The initial filter from the upgrade's query string: severity, type, host_id, each a comma list. */
+export function filterFromQuery(query: URLSearchParams, maxEntries: number): AlertFilter {
+  const list = (name: string) =>
+    (query.get(name) ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  return parseFilter(
+    { severities: list('severity'), tripwire_types: list('type'), host_ids: list('host_id') },
+    maxEntries,
+  );
+}
+
+export function filterMatches(
+  filter: AlertFilter,
+  alert: { severity: string; tripwire_type: string; host_id: string },
+): boolean {
+  return (
+    (filter.severities.length === 0 || filter.severities.includes(alert.severity)) &&
+    (filter.tripwire_types.length === 0 || filter.tripwire_types.includes(alert.tripwire_type)) &&
+    (filter.host_ids.length === 0 || filter.host_ids.includes(alert.host_id))
+  );
+}
+
+export const filterKey = (f: AlertFilter) =>
+  JSON.stringify([f.severities, f.tripwire_types, f.host_ids]);

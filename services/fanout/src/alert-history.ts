@@ -1,0 +1,101 @@
+import { type BusEntry, parsePosition } from '@tripwire/bus';
+
+export interface HistoryEntry {
+  offset: bigint;
+  position: string;
+  /** When Redis appended it (the position's ms part). */
+  appendedAtMs: number;
+  /** Present for alerts: what filters look at. */
+  alert?: { severity: string; tripwire_type: string; host_id: string };
+  /** The WebSocket frame, encoded once. */
+  frame: string;
+}
+
+/** Splices the position into the stored JSON, so a frame costs no parse or stringify per message. */
+export function frameFor(entry: BusEntry): string {
+  const prefix = `{"type":"${entry.message.type}",`;
+  if (entry.raw.startsWith(prefix)) {
+    return `${prefix}"position":"${entry.position}",${entry.raw.slice(prefix.length)}`;
+  }
+  return JSON.stringify({ ...entry.message, position: entry.position });
+}
+
+export type ReplayResult =
+  | { ok: true; entries: HistoryEntry[] }
+  | { ok: false; reason: string; oldest: string | null };
+
+/**
+ * The recent stream in memory, bounded by count and age: what a reconnecting
+ * browser is replayed from. Offsets are contiguous, so "everything after P"
+ * is exact, and a position older than the window is refused, not guessed.
+ */
+export class AlertHistory {
+  private entries: HistoryEntry[] = [];
+  private start = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly windowMs: number,
+  ) {}
+
+  add(entry: HistoryEntry): void {
+    this.entries.push(entry);
+    const cutoff = Date.now() - this.windowMs;
+    while (
+      this.entries.length - this.start > this.maxEntries ||
+      (this.start < this.entries.length && this.entries[this.start]!.appendedAtMs < cutoff)
+    ) {
+      this.start++;
+    }
+    if (this.start > 4096 && this.start * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.start);
+      this.start = 0;
+    }
+  }
+
+  /** Forget everything (the stream lost entries, so older positions cannot be trusted). */
+  clear(): void {
+    this.entries = [];
+    this.start = 0;
+  }
+
+  get latest(): string | null {
+    return this.entries[this.entries.length - 1]?.position ?? null;
+  }
+
+  get oldest(): string | null {
+    return this.entries[this.start]?.position ?? null;
+  }
+
+  /** Everything after `since`, in order, or why that cannot be done exactly. */
+  replaySince(since: string): ReplayResult {
+    let offset: bigint;
+    try {
+      offset = parsePosition(since).offset;
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message, oldest: this.oldest };
+    }
+    const first = this.entries[this.start];
+    const last = this.entries[this.entries.length - 1];
+    if (!first || !last) {
+      return { ok: false, reason: 'this server has no history yet', oldest: null };
+    }
+    if (offset >= last.offset) return { ok: true, entries: [] };
+    if (offset + 1n < first.offset) {
+      return {
+        ok: false,
+        reason: `position ${since} is older than the history window`,
+        oldest: first.position,
+      };
+    }
+    // Binary search for the first entry after `offset`.
+    let lo = this.start;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid]!.offset <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return { ok: true, entries: this.entries.slice(lo) };
+  }
+}

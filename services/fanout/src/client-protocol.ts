@@ -1,0 +1,71 @@
+import { type AlertFilter, FilterError, parseFilter } from './alert-filter.js';
+
+/** What a browser may send on /ws/alerts. */
+export type ClientMessage =
+  | { type: 'subscribe'; subscription_id: string; filters: AlertFilter }
+  | { type: 'unsubscribe'; subscription_id: string }
+  | { type: 'ping'; timestamp: string | null };
+
+/** A refused client frame: `code` is stable, `message` says what to fix. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly subscriptionId?: string,
+  ) {
+    super(message);
+  }
+}
+
+const SUBSCRIPTION_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export function parseClientMessage(text: string, maxFilterEntries: number): ClientMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ProtocolError('invalid_json', 'frame is not valid JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ProtocolError('invalid_message', 'frame must be a JSON object with a "type"');
+  }
+  const msg = raw as Record<string, unknown>;
+  const id = msg.subscription_id;
+  const needId = () => {
+    if (typeof id !== 'string' || !SUBSCRIPTION_ID.test(id)) {
+      throw new ProtocolError(
+        'invalid_subscription_id',
+        'subscription_id must be 1-64 characters of A-Z a-z 0-9 _ . : -',
+      );
+    }
+    return id;
+  };
+  switch (msg.type) {
+    case 'subscribe': {
+      const subscriptionId = needId();
+      try {
+        return {
+          type: 'subscribe',
+          subscription_id: subscriptionId,
+          filters: parseFilter(msg.filters, maxFilterEntries),
+        };
+      } catch (err) {
+        if (err instanceof FilterError)
+          throw new ProtocolError('invalid_filter', err.message, subscriptionId);
+        throw err;
+      }
+    }
+    case 'unsubscribe':
+      return { type: 'unsubscribe', subscription_id: needId() };
+    case 'ping':
+      return {
+        type: 'ping',
+        timestamp: typeof msg.timestamp === 'string' ? msg.timestamp.slice(0, 64) : null,
+      };
+    default:
+      throw new ProtocolError(
+        'unknown_type',
+        `unknown message type ${JSON.stringify(msg.type)?.slice(0, 40)}: use subscribe, unsubscribe or ping`,
+      );
+  }
+}

@@ -1,0 +1,73 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export function createFanoutMetrics(sources: { connections: () => number; topics: () => number }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tripwire_fanout_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    connections: new Gauge({
+      name: 'tripwire_fanout_connections',
+      help: 'Open WebSocket connections',
+      registers,
+      collect() {
+        this.set(sources.connections());
+      },
+    }),
+    topics: new Gauge({
+      name: 'tripwire_fanout_topics',
+      help: 'Distinct filter sets (uWebSockets.js topics) in use',
+      registers,
+      collect() {
+        this.set(sources.topics());
+      },
+    }),
+    busMessages: new Counter({
+      name: 'tripwire_fanout_bus_messages_total',
+      help: 'Messages received from Redis, by type',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    framesSent: new Counter({
+      name: 'tripwire_fanout_frames_sent_total',
+      help: 'Alert and host frames handed to sockets (live and replayed)',
+      registers,
+    }),
+    slowConsumerCloses: new Counter({
+      name: 'tripwire_fanout_slow_consumer_closes_total',
+      help: 'Sockets closed because they stopped reading (backpressure limit); their frames were dropped',
+      registers,
+    }),
+    clientErrors: new Counter({
+      name: 'tripwire_fanout_client_errors_total',
+      help: 'Bad client frames and refused requests, by code',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'tripwire_fanout_auth_failures_total',
+      help: 'Refused upgrades and API calls, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    resumes: new Counter({
+      name: 'tripwire_fanout_resumes_total',
+      help: 'Resume requests, by outcome (replayed, unavailable)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    gaps: new Counter({
+      name: 'tripwire_fanout_stream_gaps_total',
+      help: 'Times the Redis stream lost entries this node had not read (clients told to reload)',
+      registers,
+    }),
+    deliveryLatency: new Histogram({
+      name: 'tripwire_fanout_delivery_latency_seconds',
+      help: 'From the Redis append to handing the frame to the sockets',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+  };
+}
+
+export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;

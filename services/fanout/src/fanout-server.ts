@@ -1,0 +1,479 @@
+import type { us_listen_socket, WebSocket } from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import { type BusEntry, BusPublisher, BusSubscriber, parsePosition } from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import { type Pool, pingDatabase } from '@tripwire/storage';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { type AlertFilter, FilterError, filterFromQuery, filterMatches } from './alert-filter.js';
+import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
+import { ProtocolError, parseClientMessage } from './client-protocol.js';
+import type { FanoutConfig } from './config.js';
+import { createFanoutMetrics } from './fanout-metrics.js';
+import { registerApi } from './http-api.js';
+import { sendJson } from './http-route.js';
+import { loadNativeUws } from './native-uws.js';
+import { AuthError, createOperatorAuth, findToken, type Operator } from './operator-auth.js';
+import { TopicRouter } from './topic-router.js';
+
+export interface FanoutDeps {
+  config: FanoutConfig;
+  pool: Pool;
+  /** For XREAD BLOCK: a connection of the subscriber's own (it disconnects it on stop). */
+  subscriberRedis: Redis;
+  /** For publishing rule changes: created with failFastWhileDisconnected. */
+  publisherRedis: Redis;
+  log: Logger;
+}
+
+export interface FanoutServer {
+  start(): Promise<{ port: number }>;
+  stop(): Promise<void>;
+}
+
+interface SocketState {
+  sessionId: string;
+  operator: Operator;
+  subscriptions: Map<string, AlertFilter>;
+  topic: string | null;
+  since: string | null;
+  closed: boolean;
+}
+
+/** Everyone gets host changes and stream-level notices on this topic. */
+const BROADCAST_TOPIC = 'broadcast';
+/** Close codes a client can act on. */
+export const CLOSE_SLOW_CONSUMER = 4008;
+export const CLOSE_SERVICE_RESTART = 1012;
+const SLOW_CONSUMER_SWEEP_MS = 100;
+
+export function createFanoutServer({
+  config,
+  pool,
+  subscriberRedis,
+  publisherRedis,
+  log,
+}: FanoutDeps): FanoutServer {
+  const uws = loadNativeUws();
+  const app = uws.App();
+  const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
+  const router = new TopicRouter();
+  const history = new AlertHistory(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
+  const sockets = new Set<WebSocket<SocketState>>();
+  const metrics = createFanoutMetrics({
+    connections: () => sockets.size,
+    topics: () => router.size,
+  });
+  const limiter = new RateLimiterMemory({
+    points: config.WS_RATE_LIMIT_MESSAGES,
+    duration: config.WS_RATE_LIMIT_WINDOW_S,
+  });
+  const publisher = new BusPublisher({ redis: publisherRedis, keyPrefix: config.BUS_KEY_PREFIX });
+  let listenSocket: us_listen_socket | null = null;
+  let draining = false;
+
+  const send = (ws: WebSocket<SocketState>, message: unknown) => {
+    if (!ws.getUserData().closed) ws.send(JSON.stringify(message));
+  };
+  const sendError = (
+    ws: WebSocket<SocketState>,
+    code: string,
+    message: string,
+    subscriptionId?: string,
+  ) => {
+    metrics.clientErrors.inc({ code });
+    send(ws, {
+      type: 'error',
+      code,
+      message,
+      ...(subscriptionId ? { subscription_id: subscriptionId } : {}),
+    });
+  };
+  const subscriptionList = (state: SocketState) =>
+    [...state.subscriptions].map(([subscription_id, filters]) => ({ subscription_id, filters }));
+
+  /** Moves a socket to the topic for its current set of subscriptions. */
+  const retopic = (ws: WebSocket<SocketState>) => {
+    const state = ws.getUserData();
+    const next =
+      state.subscriptions.size > 0 ? router.acquire([...state.subscriptions.values()]) : null;
+    if (state.topic) {
+      ws.unsubscribe(state.topic);
+      router.release(state.topic);
+    }
+    if (next) ws.subscribe(next);
+    state.topic = next;
+  };
+
+  // ---- Redis → sockets -------------------------------------------------------
+  const deliver = (entries: BusEntry[]) => {
+    const now = Date.now();
+    for (const entry of entries) {
+      const { message } = entry;
+      metrics.busMessages.inc({ type: message.type });
+      if (message.type === 'rules') continue;
+      if (message.type === 'gap') {
+        // The ingest side dropped messages while Redis was down: the window cannot be trusted.
+        history.clear();
+        app.publish(
+          BROADCAST_TOPIC,
+          JSON.stringify({
+            type: 'error',
+            code: 'stream_gap',
+            message: `${message.data.dropped} alerts were not published live; reload from /api/alerts`,
+          }),
+        );
+        metrics.gaps.inc();
+        continue;
+      }
+      const appendedAtMs = Number(parsePosition(entry.position).ms);
+      const record: HistoryEntry = {
+        offset: parsePosition(entry.position).offset,
+        position: entry.position,
+        appendedAtMs,
+        frame: frameFor(entry),
+        alert: message.type === 'alert' ? message.data : undefined,
+      };
+      history.add(record);
+      const topics = message.type === 'alert' ? router.matching(message.data) : [BROADCAST_TOPIC];
+      for (const topic of topics) {
+        app.publish(topic, record.frame);
+        metrics.framesSent.inc(app.numSubscribers(topic));
+      }
+      metrics.deliveryLatency.observe(Math.max(0, now - appendedAtMs) / 1000);
+    }
+  };
+
+  const subscriber = new BusSubscriber({
+    redis: subscriberRedis,
+    keyPrefix: config.BUS_KEY_PREFIX,
+    // Warm the replay window from Redis history so clients can resume across a restart of this node.
+    from: `${Date.now() - config.HISTORY_WINDOW_S * 1000}-0`,
+    warmStart: true,
+    onEntries: deliver,
+    onGap: (gap) => {
+      log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
+      history.clear();
+      metrics.gaps.inc();
+      app.publish(
+        BROADCAST_TOPIC,
+        JSON.stringify({
+          type: 'error',
+          code: 'stream_gap',
+          message: 'alerts may have been missed; reload from /api/alerts',
+        }),
+      );
+    },
+    onError: (err) => log.warn({ err: err.message }, 'Redis subscription failed; retrying'),
+    onMalformed: (position, err) =>
+      log.error({ position, err: err.message }, 'unreadable bus message skipped'),
+  });
+
+  // ---- WebSocket ------------------------------------------------------------
+  app.ws<SocketState>('/ws/alerts', {
+    // uWebSockets.js drops the TCP connection (1006) on frames over its limit; keeping the native
+    // limit higher lets the message handler close with 1009 and say why. The native limit still caps memory.
+    maxPayloadLength: config.WS_MAX_PAYLOAD_BYTES * 4,
+    idleTimeout: config.WS_IDLE_TIMEOUT_S,
+    sendPingsAutomatically: true,
+    // The sweep below closes slow sockets at WS_MAX_BACKPRESSURE_BYTES with a distinct code; the
+    // native limit sits well above it, and if it is ever reached the socket is closed, never silently skipped.
+    maxBackpressure: config.WS_MAX_BACKPRESSURE_BYTES * 4,
+    closeOnBackpressureLimit: 1,
+
+    upgrade: (res, req, context) => {
+      const headers = {
+        authorization: req.getHeader('authorization'),
+        cookie: req.getHeader('cookie'),
+        origin: req.getHeader('origin'),
+        host: req.getHeader('host'),
+        key: req.getHeader('sec-websocket-key'),
+        protocol: req.getHeader('sec-websocket-protocol'),
+        extensions: req.getHeader('sec-websocket-extensions'),
+      };
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const refuse = (status: number, code: string, message: string) => {
+        metrics.authFailures.inc({ reason: code });
+        sendJson(res, status, { error: { code, message } });
+      };
+      if (draining)
+        return refuse(503, 'shutting_down', 'this node is shutting down; connect to another');
+      if (headers.origin && !originAllowed(headers.origin, headers.host, config.ALLOWED_ORIGINS)) {
+        return refuse(403, 'origin_not_allowed', `origin ${headers.origin} is not allowed`);
+      }
+      let initial: AlertFilter;
+      try {
+        initial = filterFromQuery(query, config.WS_MAX_FILTER_ENTRIES);
+      } catch (err) {
+        if (err instanceof FilterError) return refuse(400, 'invalid_filter', err.message);
+        throw err;
+      }
+      const since = query.get('since');
+      auth.verify(findToken(headers, query)).then(
+        (operator) => {
+          if (aborted) return;
+          const state: SocketState = {
+            sessionId: randomUUID(),
+            operator,
+            subscriptions: new Map([['default', initial]]),
+            topic: null,
+            since,
+            closed: false,
+          };
+          res.cork(() =>
+            res.upgrade(state, headers.key, headers.protocol, headers.extensions, context),
+          );
+        },
+        (err: unknown) => {
+          if (aborted) return;
+          const e =
+            err instanceof AuthError
+              ? err
+              : new AuthError('authentication failed', 401, 'bad_token');
+          refuse(e.status, e.reason, e.message);
+        },
+      );
+    },
+
+    open: (ws) => {
+      const state = ws.getUserData();
+      sockets.add(ws);
+      ws.cork(() => {
+        let resume: Record<string, unknown> | undefined;
+        let replay: HistoryEntry[] = [];
+        if (state.since) {
+          const result = history.replaySince(state.since);
+          if (result.ok) {
+            const filters = [...state.subscriptions.values()];
+            replay = result.entries.filter(
+              (e) => !e.alert || filters.some((f) => filterMatches(f, e.alert!)),
+            );
+            resume = { since: state.since, status: 'replayed', count: replay.length };
+            metrics.resumes.inc({ outcome: 'replayed' });
+          } else {
+            resume = {
+              since: state.since,
+              status: 'unavailable',
+              reason: result.reason,
+              oldest_position: result.oldest,
+            };
+            metrics.resumes.inc({ outcome: 'unavailable' });
+          }
+        }
+        send(ws, {
+          type: 'welcome',
+          session_id: state.sessionId,
+          server_time: new Date().toISOString(),
+          position: history.latest,
+          operator: { name: state.operator.name, role: state.operator.role },
+          subscriptions: subscriptionList(state),
+          ...(resume ? { resume } : {}),
+        });
+        if (resume?.status === 'unavailable') {
+          sendError(
+            ws,
+            'resume_unavailable',
+            `could not recover from ${state.since}: ${resume.reason}; reload from /api/alerts`,
+          );
+        }
+        for (const e of replay) ws.send(e.frame);
+        metrics.framesSent.inc(replay.length);
+        // Same tick as the replay: nothing can slip in between replay and live.
+        ws.subscribe(BROADCAST_TOPIC);
+        retopic(ws);
+      });
+    },
+
+    message: (ws, message, isBinary) => {
+      const state = ws.getUserData();
+      if (message.byteLength > config.WS_MAX_PAYLOAD_BYTES) {
+        metrics.clientErrors.inc({ code: 'frame_too_large' });
+        state.closed = true;
+        ws.end(1009, `frame over ${config.WS_MAX_PAYLOAD_BYTES} bytes`);
+        return;
+      }
+      // The buffer is only valid during this call: decode it now.
+      const text = Buffer.from(message).toString();
+      limiter.consume(state.sessionId).then(
+        () => {
+          if (state.closed) return;
+          if (isBinary) return sendError(ws, 'binary_not_supported', 'send JSON text frames');
+          try {
+            const msg = parseClientMessage(text, config.WS_MAX_FILTER_ENTRIES);
+            ws.cork(() => {
+              if (msg.type === 'ping') {
+                send(ws, { type: 'pong', timestamp: msg.timestamp ?? new Date().toISOString() });
+              } else if (msg.type === 'subscribe') {
+                if (
+                  !state.subscriptions.has(msg.subscription_id) &&
+                  state.subscriptions.size >= config.WS_MAX_SUBSCRIPTIONS
+                ) {
+                  throw new ProtocolError(
+                    'too_many_subscriptions',
+                    `at most ${config.WS_MAX_SUBSCRIPTIONS} subscriptions per connection`,
+                    msg.subscription_id,
+                  );
+                }
+                state.subscriptions.set(msg.subscription_id, msg.filters);
+                retopic(ws);
+                send(ws, {
+                  type: 'subscribed',
+                  subscription_id: msg.subscription_id,
+                  filters: msg.filters,
+                });
+              } else {
+                if (!state.subscriptions.delete(msg.subscription_id)) {
+                  throw new ProtocolError(
+                    'unknown_subscription',
+                    `no subscription "${msg.subscription_id}"`,
+                    msg.subscription_id,
+                  );
+                }
+                retopic(ws);
+                send(ws, { type: 'unsubscribed', subscription_id: msg.subscription_id });
+              }
+            });
+          } catch (err) {
+            if (err instanceof ProtocolError)
+              sendError(ws, err.code, err.message, err.subscriptionId);
+            else throw err;
+          }
+        },
+        () => {
+          if (!state.closed)
+            sendError(
+              ws,
+              'rate_limited',
+              `more than ${config.WS_RATE_LIMIT_MESSAGES} messages in ${config.WS_RATE_LIMIT_WINDOW_S} s; slow down`,
+            );
+        },
+      );
+    },
+
+    close: (ws, code) => {
+      const state = ws.getUserData();
+      state.closed = true;
+      sockets.delete(ws);
+      if (state.topic) router.release(state.topic);
+      if (code === CLOSE_SLOW_CONSUMER) metrics.slowConsumerCloses.inc();
+    },
+  });
+
+  // Slow consumers: a socket whose unsent data passes the limit is closed with its own code, so
+  // the browser reconnects and resumes; every other socket keeps its latency.
+  const sweep = setInterval(() => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() > config.WS_MAX_BACKPRESSURE_BYTES) {
+        const state = ws.getUserData();
+        state.closed = true;
+        sockets.delete(ws);
+        ws.end(CLOSE_SLOW_CONSUMER, 'slow consumer: reconnect and resume');
+      }
+    }
+  }, SLOW_CONSUMER_SWEEP_MS);
+  sweep.unref();
+
+  // ---- HTTP -------------------------------------------------------------------
+  const readiness = async () => {
+    const database = await pingDatabase(pool);
+    // Probe the subscription itself: XREAD BLOCK answers at least every 5 s when it works.
+    const redisDelivery = Date.now() - subscriber.lastReadAt < 12_000;
+    return {
+      ready: database && redisDelivery && !draining,
+      checks: { database, redis_delivery: redisDelivery, draining },
+    };
+  };
+  app.get('/healthz', (res) => sendJson(res, 200, { status: 'ok' }));
+  app.get('/readyz', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void readiness().then((r) => {
+      if (!aborted)
+        sendJson(res, r.ready ? 200 : 503, {
+          status: r.ready ? 'ready' : 'not ready',
+          checks: r.checks,
+        });
+    });
+  });
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void metrics.registry.metrics().then((text) => {
+      if (aborted) return;
+      res.cork(() => res.writeHeader('content-type', metrics.registry.contentType).end(text));
+    });
+  });
+  registerApi(
+    {
+      app,
+      auth,
+      onError: (code, err) => {
+        metrics.clientErrors.inc({ code });
+        if (err) log.error({ err }, 'API request failed');
+      },
+    },
+    { pool, publisher, cookieSecure: config.COOKIE_SECURE },
+  );
+  app.any('/*', (res) =>
+    sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
+  );
+
+  return {
+    async start() {
+      subscriber.start();
+      const port = await new Promise<number>((resolve, reject) => {
+        app.listen(config.HOST, config.PORT, (socket) => {
+          if (!socket) return reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`));
+          listenSocket = socket;
+          resolve(uws.us_socket_local_port(socket));
+        });
+      });
+      log.info({ port }, 'fan-out service listening');
+      return { port };
+    },
+
+    async stop() {
+      if (draining) return;
+      draining = true;
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      for (const ws of [...sockets]) {
+        const state = ws.getUserData();
+        ws.cork(() => {
+          send(ws, {
+            type: 'closing',
+            reason: 'server shutting down: reconnect, to another node if one is up',
+          });
+          state.closed = true;
+          ws.end(CLOSE_SERVICE_RESTART, 'service restart');
+        });
+      }
+      const deadline = Date.now() + config.SHUTDOWN_DRAIN_MS;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const ws of sockets) ws.close();
+      clearInterval(sweep);
+      await subscriber.stop();
+      await publisher.drain(2_000);
+      publisher.close();
+      log.info('fan-out service stopped');
+    },
+  };
+}
+
+/** Same origin as the Host header, or listed in ALLOWED_ORIGINS. */
+function originAllowed(origin: string, host: string, allowed: string[]): boolean {
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,366 @@
+import type { BusPublisher } from '@tripwire/bus';
+import {
+  appendAuditEntry,
+  createRule,
+  deleteRule,
+  getAlertsById,
+  getRule,
+  InvalidQueryError,
+  listAllRules,
+  listHosts,
+  type Pool,
+  queryAlerts,
+  queryAuditEntries,
+  type RuleInput,
+  updateRule,
+  verifyAuditChain,
+  withTransaction,
+} from '@tripwire/storage';
+import { z } from 'zod';
+import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
+import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
+import { SESSION_COOKIE } from './operator-auth.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAY_MS = 24 * 3600 * 1000;
+
+function timeRange(query: URLSearchParams) {
+  const parse = (name: string, fallback: Date) => {
+    const raw = query.get(name);
+    if (!raw) return fallback;
+    const d = new Date(raw);
+    if (Number.isNaN(d.getTime()))
+      throw new ApiError(400, 'invalid_parameter', `${name} must be an ISO 8601 time`, {
+        [name]: 'not a time',
+      });
+    return d;
+  };
+  const to = parse('to', new Date(Date.now() + 60_000));
+  const from = parse('from', new Date(to.getTime() - DAY_MS));
+  if (from > to)
+    throw new ApiError(400, 'invalid_parameter', 'from must not be after to', { from: 'after to' });
+  return { from, to };
+}
+
+function listParam(query: URLSearchParams, name: string, allowed: readonly string[]) {
+  const values = (query.get(name) ?? '')
+    .split(',')
+    .map((v) => v.trim().toUpperCase())
+    .filter(Boolean);
+  const bad = values.find((v) => !allowed.includes(v));
+  if (bad)
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `${name}: "${bad.slice(0, 40)}" is not one of ${allowed.join(', ')}`,
+      { [name]: 'unknown value' },
+    );
+  return values;
+}
+
+function hostParam(query: URLSearchParams, name = 'host_id') {
+  const value = query.get(name);
+  if (value && !UUID.test(value))
+    throw new ApiError(400, 'invalid_parameter', `${name} must be a UUID`, {
+      [name]: 'not a UUID',
+    });
+  return value ?? undefined;
+}
+
+const ruleSchema = z.object({
+  host_id: z.string().regex(UUID, 'must be a host UUID').nullable().default(null),
+  name: z.string().trim().min(1, 'is required').max(128, 'must be at most 128 characters'),
+  tripwire_type: z.enum(TRIPWIRE_TYPES, { message: `must be one of ${TRIPWIRE_TYPES.join(', ')}` }),
+  severity: z
+    .enum(SEVERITIES, { message: `must be one of ${SEVERITIES.join(', ')}` })
+    .default('WARN'),
+  target: z.string().trim().min(1, 'is required').max(1024, 'must be at most 1024 characters'),
+  config: z.record(z.string(), z.unknown()).default({}),
+  enabled: z.boolean().default(true),
+});
+
+function parseRule(body: unknown): RuleInput {
+  const parsed = ruleSchema.safeParse(body ?? {});
+  if (!parsed.success) {
+    const fields = Object.fromEntries(
+      parsed.error.issues.map((i) => [i.path.join('.') || 'body', i.message]),
+    );
+    throw new ApiError(
+      400,
+      'validation_failed',
+      `invalid rule: ${Object.entries(fields)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('; ')}`,
+      fields,
+    );
+  }
+  const r = parsed.data;
+  return {
+    hostId: r.host_id,
+    name: r.name,
+    tripwireType: r.tripwire_type,
+    severity: r.severity,
+    target: r.target,
+    config: r.config,
+    enabled: r.enabled,
+  };
+}
+
+const ruleJson = (r: Awaited<ReturnType<typeof createRule>>) => ({
+  rule_id: r.ruleId,
+  host_id: r.hostId,
+  name: r.name,
+  tripwire_type: r.tripwireType,
+  severity: r.severity,
+  target: r.target,
+  config: r.config,
+  enabled: r.enabled,
+  created_at: r.createdAt.toISOString(),
+  updated_at: r.updatedAt.toISOString(),
+});
+
+function ruleIdParam(req: ApiRequest) {
+  const id = req.params[0] ?? '';
+  if (!UUID.test(id)) throw new ApiError(404, 'not_found', 'no such rule');
+  return id;
+}
+
+/** Maps PostgreSQL constraint violations on rules to field errors. */
+function ruleConflict(err: unknown): never {
+  const pgErr = err as { code?: string; constraint?: string };
+  if (pgErr.code === '23505')
+    throw new ApiError(409, 'conflict', 'a rule with this name already exists for this host', {
+      name: 'already used',
+    });
+  if (pgErr.code === '23503')
+    throw new ApiError(400, 'validation_failed', 'host_id names no registered host', {
+      host_id: 'unknown host',
+    });
+  throw err;
+}
+
+export interface ApiDeps {
+  pool: Pool;
+  publisher: BusPublisher;
+  cookieSecure: boolean;
+}
+
+/** The REST API; documented in services/fanout/openapi.yaml. */
+export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }: ApiDeps) {
+  const actor = (req: ApiRequest) => `operator:${req.operator.name}`;
+  const announce = (
+    hostId: string | null,
+    ruleId: string,
+    change: 'created' | 'updated' | 'deleted',
+  ) => publisher.publish([{ type: 'rules', data: { host_id: hostId, rule_id: ruleId, change } }]);
+
+  route(ctx, 'get', '/api/alerts', 'any', async ({ query }) => {
+    const limitRaw = query.get('limit');
+    try {
+      const page = await queryAlerts(pool, {
+        ...timeRange(query),
+        hostId: hostParam(query),
+        severities: listParam(query, 'severity', SEVERITIES) as never,
+        tripwireTypes: listParam(query, 'type', TRIPWIRE_TYPES) as never,
+        limit: limitRaw === null ? 100 : Number(limitRaw),
+        cursor: query.get('cursor') ?? undefined,
+      });
+      return {
+        body: {
+          alerts: page.alerts.map((a) => ({
+            alert_id: a.alertId,
+            host_id: a.hostId,
+            timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
+            timestamp_us: a.occurredAtUs,
+            received_at: a.receivedAt.toISOString(),
+            tripwire_type: a.tripwireType,
+            severity: a.severity,
+            rule_name: a.ruleName,
+            event_detail: a.eventDetail,
+          })),
+          next_cursor: page.nextCursor,
+        },
+      };
+    } catch (err) {
+      if (err instanceof InvalidQueryError)
+        throw new ApiError(400, 'invalid_parameter', err.message);
+      throw err;
+    }
+  });
+
+  route(ctx, 'get', '/api/alerts/:id', 'any', async ({ params }) => {
+    const id = (params[0] ?? '').toLowerCase();
+    const [a] = UUID.test(id) ? await getAlertsById(pool, [id]) : [];
+    if (!a) throw new ApiError(404, 'not_found', 'no such alert');
+    return {
+      body: {
+        alert_id: a.alertId,
+        host_id: a.hostId,
+        timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
+        timestamp_us: a.occurredAtUs,
+        received_at: a.receivedAt.toISOString(),
+        tripwire_type: a.tripwireType,
+        severity: a.severity,
+        rule_name: a.ruleName,
+        event_detail: a.eventDetail,
+      },
+    };
+  });
+
+  route(ctx, 'get', '/api/hosts', 'any', async () => ({
+    body: {
+      hosts: (await listHosts(pool)).map((h) => ({
+        host_id: h.hostId,
+        hostname: h.hostname,
+        status: h.status,
+        platform: h.platform,
+        agent_version: h.agentVersion,
+        registered_at: h.registeredAt.toISOString(),
+        last_seen: h.lastSeen?.toISOString() ?? null,
+      })),
+    },
+  }));
+
+  route(ctx, 'get', '/api/rules', 'any', async () => ({
+    body: { rules: (await listAllRules(pool)).map(ruleJson) },
+  }));
+
+  route(ctx, 'get', '/api/rules/:id', 'any', async (req) => {
+    const rule = await getRule(pool, ruleIdParam(req));
+    if (!rule) throw new ApiError(404, 'not_found', 'no such rule');
+    return { body: ruleJson(rule) };
+  });
+
+  route(ctx, 'post', '/api/rules', 'admin', async (req) => {
+    const input = parseRule(req.body);
+    const rule = await withTransaction(pool, async (db) => {
+      const r = await createRule(db, input);
+      await appendAuditEntry(db, {
+        actor: actor(req),
+        action: 'rule.create',
+        hostId: r.hostId,
+        target: r.ruleId,
+        details: { rule: ruleJson(r) },
+      });
+      return r;
+    }).catch(ruleConflict);
+    announce(rule.hostId, rule.ruleId, 'created');
+    return { status: 201, body: ruleJson(rule) };
+  });
+
+  route(ctx, 'put', '/api/rules/:id', 'admin', async (req) => {
+    const id = ruleIdParam(req);
+    const input = parseRule(req.body);
+    const result = await withTransaction(pool, async (db) => {
+      const before = await getRule(db, id);
+      if (!before) return null;
+      const after = await updateRule(db, id, input);
+      await appendAuditEntry(db, {
+        actor: actor(req),
+        action: 'rule.update',
+        hostId: after!.hostId,
+        target: id,
+        details: { before: ruleJson(before), after: ruleJson(after!) },
+      });
+      return { before, after: after! };
+    }).catch(ruleConflict);
+    if (!result) throw new ApiError(404, 'not_found', 'no such rule');
+    if (result.before.hostId !== result.after.hostId) announce(result.before.hostId, id, 'deleted');
+    announce(result.after.hostId, id, 'updated');
+    return { body: ruleJson(result.after) };
+  });
+
+  route(ctx, 'del', '/api/rules/:id', 'admin', async (req) => {
+    const id = ruleIdParam(req);
+    const removed = await withTransaction(pool, async (db) => {
+      const rule = await getRule(db, id);
+      if (!rule || !(await deleteRule(db, id))) return null;
+      await appendAuditEntry(db, {
+        actor: actor(req),
+        action: 'rule.delete',
+        hostId: rule.hostId,
+        target: id,
+        details: { rule: ruleJson(rule) },
+      });
+      return rule;
+    });
+    if (!removed) throw new ApiError(404, 'not_found', 'no such rule');
+    announce(removed.hostId, id, 'deleted');
+    return { status: 204 };
+  });
+
+  route(ctx, 'get', '/api/audit', 'any', async ({ query }) => {
+    const limit = Number(query.get('limit') ?? 500);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 5000) {
+      throw new ApiError(400, 'invalid_parameter', 'limit must be an integer from 1 to 5000', {
+        limit: 'out of range',
+      });
+    }
+    const entries = await queryAuditEntries(pool, {
+      ...timeRange(query),
+      hostId: hostParam(query),
+      limit,
+    });
+    return {
+      body: {
+        entries: entries.map((e) => ({
+          seq: e.seq,
+          occurred_at: e.occurredAt.toISOString(),
+          actor: e.actor,
+          action: e.action,
+          host_id: e.hostId,
+          target: e.target,
+          details: e.details,
+          prev_hash: e.prevHash,
+          hash: e.hash,
+        })),
+      },
+    };
+  });
+
+  route(ctx, 'get', '/api/audit/verify', 'any', async () => {
+    const v = await verifyAuditChain(pool);
+    return { body: { ok: v.ok, checked: v.checked, broken_at: v.brokenAt, reason: v.reason } };
+  });
+
+  // Sign-in for the dashboard: the token goes into an HttpOnly cookie, never into page storage.
+  route(
+    ctx,
+    'post',
+    '/api/session',
+    'any',
+    async (req) => {
+      const token = (req.body as { token?: unknown } | undefined)?.token;
+      if (typeof token !== 'string')
+        throw new ApiError(400, 'validation_failed', 'token is required', { token: 'is required' });
+      const operator = await ctx.auth.verify(token);
+      await appendAuditEntry(pool, {
+        actor: `operator:${operator.name}`,
+        action: 'session.create',
+        details: { role: operator.role },
+      });
+      const attributes = `HttpOnly; SameSite=Strict; Path=/; Max-Age=${30 * 24 * 3600}${cookieSecure ? '; Secure' : ''}`;
+      return {
+        body: { name: operator.name, role: operator.role },
+        headers: { 'set-cookie': `${SESSION_COOKIE}=${encodeURIComponent(token)}; ${attributes}` },
+      };
+    },
+    { authenticate: false },
+  );
+
+  route(ctx, 'get', '/api/session', 'any', async (req) => ({
+    body: { name: req.operator.name, role: req.operator.role },
+  }));
+
+  route(
+    ctx,
+    'del',
+    '/api/session',
+    'any',
+    async () => ({
+      status: 204,
+      headers: { 'set-cookie': `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` },
+    }),
+    { authenticate: false },
+  );
+}

@@ -1,0 +1,3 @@
+import { runFanout } from './run-fanout.js';
+
+await runFanout();

@@ -1,0 +1,62 @@
+import { createRedisClient } from '@tripwire/bus';
+import { createLogger, redactUrl } from '@tripwire/logger';
+import { createPool } from '@tripwire/storage';
+import { ConfigError, loadConfig } from './config.js';
+import { createFanoutServer } from './fanout-server.js';
+
+/** Reads config, builds the dependencies, starts, and wires SIGTERM/SIGINT to a graceful stop. */
+export async function runFanout(env: Record<string, string | undefined> = process.env) {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ name: 'fanout', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  log.info(
+    { database: redactUrl(config.DATABASE_URL), redis: redactUrl(config.REDIS_URL) },
+    'starting',
+  );
+  const pool = createPool({
+    databaseUrl: config.DATABASE_URL,
+    max: 10,
+    applicationName: 'tripwire-fanout',
+    onIdleError: (err) => log.warn({ err: err.message }, 'idle PostgreSQL connection failed'),
+  });
+  const onError = (err: Error) => log.debug({ err: err.message }, 'Redis connection error');
+  const subscriberRedis = createRedisClient(config.REDIS_URL, {
+    connectionName: 'tripwire-fanout-subscriber',
+    onError,
+  });
+  const publisherRedis = createRedisClient(config.REDIS_URL, {
+    connectionName: 'tripwire-fanout-publisher',
+    failFastWhileDisconnected: true,
+    onError,
+  });
+  let server: ReturnType<typeof createFanoutServer>;
+  try {
+    server = createFanoutServer({ config, pool, subscriberRedis, publisherRedis, log });
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot start');
+    process.exit(1);
+  }
+  const { port } = await server.start();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await server.stop();
+    publisherRedis.disconnect();
+    await pool.end();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return { config, port };
+}

@@ -1,0 +1,52 @@
+import { type AlertFilter, filterKey, filterMatches } from './alert-filter.js';
+
+interface Topic {
+  name: string;
+  filters: AlertFilter[];
+  sockets: number;
+}
+
+/**
+ * Maps each distinct set of filters to one uWebSockets.js topic. A socket is
+ * subscribed to exactly one topic, the one for the union of its
+ * subscriptions, so an alert published once to every matching topic reaches
+ * each socket at most once however its subscriptions overlap, and the native
+ * layer does the per-socket fan-out of one encoded frame.
+ */
+export class TopicRouter {
+  private readonly byKey = new Map<string, Topic>();
+  private next = 0;
+
+  /** The topic for this set of filters (created on first use); call release() when the socket leaves it. */
+  acquire(filters: AlertFilter[]): string {
+    const key = [...new Set(filters.map(filterKey))].sort().join('|');
+    let topic = this.byKey.get(key);
+    if (!topic) {
+      topic = { name: `alerts/${(this.next++).toString(36)}`, filters, sockets: 0 };
+      this.byKey.set(key, topic);
+    }
+    topic.sockets++;
+    return topic.name;
+  }
+
+  release(name: string): void {
+    for (const [key, topic] of this.byKey) {
+      if (topic.name !== name) continue;
+      if (--topic.sockets === 0) this.byKey.delete(key);
+      return;
+    }
+  }
+
+  /** Every topic whose filter set lets this alert through. */
+  matching(alert: { severity: string; tripwire_type: string; host_id: string }): string[] {
+    const names: string[] = [];
+    for (const topic of this.byKey.values()) {
+      if (topic.filters.some((f) => filterMatches(f, alert))) names.push(topic.name);
+    }
+    return names;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}

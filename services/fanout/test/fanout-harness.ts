@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AlertEventData,
+  type BusMessage,
+  BusPublisher,
+  createRedisClient,
+  serializeAlertMessage,
+} from '@tripwire/bus';
+import { createLogger } from '@tripwire/logger';
+import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
+import {
+  provisionDatabase,
+  provisionRedis,
+  type TestDatabase,
+  type TestRedis,
+} from '@tripwire/test-fixtures';
+import { afterAll, beforeAll } from 'vitest';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config.js';
+import { createFanoutServer, type FanoutServer } from '../src/fanout-server.js';
+import { createOperatorAuth } from '../src/operator-auth.js';
+
+export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
+export const auth = createOperatorAuth(JWT_SECRET);
+
+export interface Environment {
+  databaseUrl: string;
+  redisUrl: string;
+  keyPrefix: string;
+  pool: Pool;
+  /** Publishes on the bus exactly as the ingest service does. */
+  publisher: BusPublisher;
+}
+
+export function useEnvironment(): Environment {
+  let db: TestDatabase;
+  let redis: TestRedis;
+  const env = {} as Environment;
+  beforeAll(async () => {
+    db = await provisionDatabase({
+      migrationsDir: MIGRATIONS_DIR,
+      migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
+    });
+    redis = await provisionRedis();
+    Object.assign(env, {
+      databaseUrl: db.databaseUrl,
+      redisUrl: redis.redisUrl,
+      keyPrefix: redis.keyPrefix,
+      pool: createPool({ databaseUrl: db.databaseUrl }),
+      publisher: new BusPublisher({
+        redis: createRedisClient(redis.redisUrl, { failFastWhileDisconnected: true }),
+        keyPrefix: redis.keyPrefix,
+      }),
+    });
+  });
+  afterAll(async () => {
+    env.publisher?.close();
+    await env.pool?.end();
+    await db?.drop();
+    await redis?.cleanup();
+  });
+  return env;
+}
+
+export interface RunningFanout {
+  server: FanoutServer;
+  port: number;
+  url: string;
+  wsUrl: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export async function startFanout(
+  env: Environment,
+  overrides: Record<string, string> = {},
+  redisUrl = env.redisUrl,
+): Promise<RunningFanout> {
+  const config = loadConfig({
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: redisUrl,
+    OPERATOR_JWT_SECRET: JWT_SECRET,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    BUS_KEY_PREFIX: env.keyPrefix,
+    LOG_LEVEL: 'debug',
+    SHUTDOWN_DRAIN_MS: '2000',
+    ...overrides,
+  });
+  const logs: string[] = [];
+  const log = createLogger({
+    name: 'fanout-test',
+    level: 'debug',
+    destination: { write: (s: string) => void logs.push(s) },
+  });
+  const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
+  const subscriberRedis = createRedisClient(config.REDIS_URL);
+  const publisherRedis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
+  const server = createFanoutServer({ config, pool, subscriberRedis, publisherRedis, log });
+  const { port } = await server.start();
+  let stopped = false;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws/alerts`,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      publisherRedis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+export function alertData(over: Partial<AlertEventData> = {}): AlertEventData {
+  const now = new Date();
+  return {
+    alert_id: randomUUID(),
+    host_id: randomUUID(),
+    hostname: 'web-01',
+    timestamp: now.toISOString(),
+    timestamp_us: now.getTime() * 1000,
+    received_at: now.toISOString(),
+    tripwire_type: 'FILE',
+    rule_name: 'etc-passwd-watch',
+    severity: 'CRITICAL',
+    event_detail: { path: '/etc/passwd' },
+    ...over,
+  };
+}
+
+/** Publishes alerts the way the ingest service does. */
+export function publishAlerts(env: Environment, alerts: AlertEventData[]) {
+  env.publisher.publishSerialized(
+    alerts.map(({ event_detail, ...rest }) =>
+      serializeAlertMessage(rest, JSON.stringify(event_detail)),
+    ),
+  );
+}
+
+export function publishMessages(env: Environment, messages: BusMessage[]) {
+  env.publisher.publish(messages);
+}
+
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Frame = { type: string; [k: string]: unknown };
+
+/** A real WebSocket client (the ws package) that records every frame. */
+export class Browser {
+  readonly frames: Frame[] = [];
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  unexpectedResponse: { status: number; body: string } | null = null;
+
+  constructor(
+    url: string,
+    options: {
+      token?: string;
+      query?: Record<string, string>;
+      origin?: string;
+      headers?: Record<string, string>;
+    } = {},
+  ) {
+    const u = new URL(url);
+    for (const [k, v] of Object.entries(options.query ?? {})) u.searchParams.set(k, v);
+    this.ws = new WebSocket(u, {
+      headers: {
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(options.headers ?? {}),
+      },
+      origin: options.origin,
+    });
+    this.ws.on('message', (data) => this.frames.push(JSON.parse(String(data))));
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => {
+          this.unexpectedResponse = { status: res.statusCode ?? 0, body };
+          reject(new Error(`upgrade refused: ${res.statusCode} ${body}`));
+        });
+      });
+      this.ws.once('error', reject);
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) =>
+      this.ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
+  }
+
+  send(message: unknown) {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  alerts(): Array<{ position: string; data: AlertEventData }> {
+    return this.frames.filter((f) => f.type === 'alert') as never;
+  }
+
+  alertIds(): string[] {
+    return this.alerts().map((f) => f.data.alert_id);
+  }
+
+  ofType(type: string): Frame[] {
+    return this.frames.filter((f) => f.type === type);
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
