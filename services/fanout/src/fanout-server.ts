@@ -169,6 +169,52 @@ export function createFanoutServer({
       log.error({ position, err: err.message }, 'unreadable bus message skipped'),
   });
 
+  /** Welcome, resume replay, then live, in one tick: nothing can slip in between replay and live. */
+  const greet = (ws: WebSocket<SocketState>, state: SocketState) => {
+    let resume: Record<string, unknown> | undefined;
+    let replay: HistoryEntry[] = [];
+    if (state.since) {
+      const result = history.replaySince(state.since);
+      if (result.ok) {
+        const filters = [...state.subscriptions.values()];
+        replay = result.entries.filter(
+          (e) => !e.alert || filters.some((f) => filterMatches(f, e.alert!)),
+        );
+        resume = { since: state.since, status: 'replayed', count: replay.length };
+        metrics.resumes.inc({ outcome: 'replayed' });
+      } else {
+        resume = {
+          since: state.since,
+          status: 'unavailable',
+          reason: result.reason,
+          oldest_position: result.oldest,
+        };
+        metrics.resumes.inc({ outcome: 'unavailable' });
+      }
+    }
+    send(ws, {
+      type: 'welcome',
+      session_id: state.sessionId,
+      server_time: new Date().toISOString(),
+      position: history.latest,
+      operator: { name: state.operator.name, role: state.operator.role },
+      subscriptions: subscriptionList(state),
+      ...(resume ? { resume } : {}),
+    });
+    if (resume?.status === 'unavailable') {
+      sendError(
+        ws,
+        'resume_unavailable',
+        `could not recover from ${state.since}: ${resume.reason}; reload from /api/alerts`,
+      );
+    }
+    for (const e of replay) ws.send(e.frame);
+    metrics.framesSent.inc(replay.length);
+    // Same tick as the replay: nothing can slip in between replay and live.
+    ws.subscribe(BROADCAST_TOPIC);
+    retopic(ws);
+  };
+
   // ---- WebSocket ------------------------------------------------------------
   app.ws<SocketState>('/ws/alerts', {
     // uWebSockets.js drops the TCP connection (1006) on frames over its limit; keeping the native
@@ -242,49 +288,11 @@ export function createFanoutServer({
     open: (ws) => {
       const state = ws.getUserData();
       sockets.add(ws);
-      ws.cork(() => {
-        let resume: Record<string, unknown> | undefined;
-        let replay: HistoryEntry[] = [];
-        if (state.since) {
-          const result = history.replaySince(state.since);
-          if (result.ok) {
-            const filters = [...state.subscriptions.values()];
-            replay = result.entries.filter(
-              (e) => !e.alert || filters.some((f) => filterMatches(f, e.alert!)),
-            );
-            resume = { since: state.since, status: 'replayed', count: replay.length };
-            metrics.resumes.inc({ outcome: 'replayed' });
-          } else {
-            resume = {
-              since: state.since,
-              status: 'unavailable',
-              reason: result.reason,
-              oldest_position: result.oldest,
-            };
-            metrics.resumes.inc({ outcome: 'unavailable' });
-          }
-        }
-        send(ws, {
-          type: 'welcome',
-          session_id: state.sessionId,
-          server_time: new Date().toISOString(),
-          position: history.latest,
-          operator: { name: state.operator.name, role: state.operator.role },
-          subscriptions: subscriptionList(state),
-          ...(resume ? { resume } : {}),
-        });
-        if (resume?.status === 'unavailable') {
-          sendError(
-            ws,
-            'resume_unavailable',
-            `could not recover from ${state.since}: ${resume.reason}; reload from /api/alerts`,
-          );
-        }
-        for (const e of replay) ws.send(e.frame);
-        metrics.framesSent.inc(replay.length);
-        // Same tick as the replay: nothing can slip in between replay and live.
-        ws.subscribe(BROADCAST_TOPIC);
-        retopic(ws);
+      // The first frames go out on the next turn of the loop: writing from inside open() right
+      // after an asynchronous upgrade can get the new socket closed by this uWebSockets.js build
+      // (uNetworking/uWebSockets#1928).
+      setImmediate(() => {
+        if (!state.closed) ws.cork(() => greet(ws, state));
       });
     },
 
