@@ -119,6 +119,8 @@ export function route(
     const headers = { origin: req.getHeader('origin'), host: req.getHeader('host') };
     const hasBody = method === 'post' || method === 'put';
     const body = hasBody ? readBody(res, state) : Promise.resolve(undefined);
+    // Awaited after authentication; until then a bad body must not count as an unhandled rejection.
+    body.catch(() => {});
     (async (): Promise<ApiResponse> => {
       const operator =
         options.authenticate === false

@@ -91,7 +91,16 @@ export class AgentStream {
     call.on('error', (err) => this.cleanup(`error: ${err.message}`));
     call.resume();
 
-    listRules(deps.db, this.host.hostId).then(
+    this.refreshRules();
+  }
+
+  get hostId(): string {
+    return this.host.hostId;
+  }
+
+  /** Sends the host's complete current rule set (on open, and whenever an operator changes it). */
+  refreshRules(): void {
+    listRules(this.deps.db, this.host.hostId).then(
       (rules) => this.send(rulesCommand(rules)),
       (err) => this.log.warn({ err }, 'could not load rules for the agent'),
     );

@@ -1,6 +1,6 @@
 import { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { BusPublisher } from '@tripwire/bus';
+import { BusPublisher, BusSubscriber } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import { createProbeServer } from '@tripwire/probes';
 import { AlertServiceService, reflectionPackageDefinition } from '@tripwire/proto';
@@ -27,6 +27,8 @@ export interface IngestDeps {
   pool: Pool;
   /** A Redis connection of the publisher's own, created with failFastWhileDisconnected. */
   redis: Redis;
+  /** A second connection, for following rule changes on the bus (XREAD BLOCK occupies it). */
+  subscriberRedis: Redis;
   log: Logger;
 }
 
@@ -41,7 +43,13 @@ export interface IngestServer {
 const SERVICE_NAME = 'tripwire.v1.AlertService';
 const PARTITION_UPKEEP_MS = 3_600_000;
 
-export function createIngestServer({ config, pool, redis, log }: IngestDeps): IngestServer {
+export function createIngestServer({
+  config,
+  pool,
+  redis,
+  subscriberRedis,
+  log,
+}: IngestDeps): IngestServer {
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
     publishBacklog: () => publisher.backlog,
@@ -81,6 +89,23 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
   });
 
   const liveness = new HostLiveness(pool, publisher, log);
+  // Operators change rules through the fan-out API, which announces them on the bus; push the
+  // new rule set to that host's connected agents (every agent, for a global rule).
+  const ruleChanges = new BusSubscriber({
+    redis: subscriberRedis,
+    keyPrefix: config.BUS_KEY_PREFIX,
+    from: 'latest',
+    onEntries: (entries) => {
+      for (const { message } of entries) {
+        if (message.type !== 'rules') continue;
+        for (const stream of streams) {
+          if (message.data.host_id === null || message.data.host_id === stream.hostId)
+            stream.refreshRules();
+        }
+      }
+    },
+    onError: (err) => log.warn({ err: err.message }, 'following rule changes failed; retrying'),
+  });
   const intake = new AlertIntake(batcher, publisher, metrics);
   const streams = new Set<AgentStream>();
   let draining = false;
@@ -172,6 +197,7 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
       await partitionUpkeep();
       upkeepTimer = setInterval(partitionUpkeep, PARTITION_UPKEEP_MS);
       upkeepTimer.unref();
+      ruleChanges.start();
       setServing(true);
       log.info(
         {
@@ -219,6 +245,7 @@ export function createIngestServer({ config, pool, redis, log }: IngestDeps): In
         );
       }
       publisher.close();
+      await ruleChanges.stop();
       await probes.stop();
       log.info('ingest service stopped');
     },

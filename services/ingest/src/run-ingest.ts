@@ -61,7 +61,11 @@ export async function runIngest(env: Record<string, string | undefined> = proces
     connectionName: 'tripwire-ingest-publisher',
     onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
   });
-  const server = createIngestServer({ config, pool, redis, log });
+  const subscriberRedis = createRedisClient(config.REDIS_URL, {
+    connectionName: 'tripwire-ingest-rules',
+    onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
+  });
+  const server = createIngestServer({ config, pool, redis, subscriberRedis, log });
   const ports = await server.start();
 
   let stopping = false;

@@ -104,12 +104,14 @@ export async function startIngest(
   });
   const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
   const redis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
-  const server = createIngestServer({ config, pool, redis, log });
+  const subscriberRedis = createRedisClient(config.REDIS_URL);
+  const server = createIngestServer({ config, pool, redis, subscriberRedis, log });
   let ports: { grpcPort: number; httpPort: number };
   try {
     ports = await server.start();
   } catch (err) {
     redis.disconnect();
+    subscriberRedis.disconnect();
     await pool.end();
     throw err;
   }

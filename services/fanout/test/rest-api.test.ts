@@ -1,0 +1,263 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
+import { insertAlerts, upsertHost } from '@tripwire/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, type RunningFanout, startFanout, until, useEnvironment } from './fanout-harness.js';
+
+const env = useEnvironment();
+let fanout: RunningFanout;
+let viewer: string;
+let admin: string;
+
+beforeAll(async () => {
+  fanout = await startFanout(env);
+  viewer = await auth.issue('vic', 'viewer');
+  admin = await auth.issue('ada', 'admin');
+});
+afterAll(async () => {
+  await fanout?.stop();
+});
+
+const api = async (
+  path: string,
+  options: {
+    token?: string;
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
+) => {
+  const res = await fetch(`${fanout.url}${path}`, {
+    method: options.method ?? 'GET',
+    headers: {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(options.headers ?? {}),
+    },
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+};
+
+const newHost = (name = `host-${randomUUID().slice(0, 8)}`) =>
+  upsertHost(env.pool, {
+    hostname: name,
+    platform: 'linux',
+    agentVersion: '2.0',
+    agentTokenHash: randomBytes(32),
+  });
+
+describe('REST API', () => {
+  it('refuses requests without a valid token, with a JSON error', async () => {
+    const res = await api('/api/alerts');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: { code: 'missing_token', message: expect.any(String) } });
+    expect((await api('/api/alerts', { token: 'garbage' })).status).toBe(401);
+  });
+
+  it('pages alerts by cursor, filtered by host, severity and type, newest first', async () => {
+    const host = await newHost();
+    const alerts = Array.from({ length: 12 }, (_, i) => ({
+      alertId: randomUUID(),
+      hostId: host.hostId,
+      occurredAtUs: Date.now() * 1000,
+      tripwireType: i % 2 ? ('FILE' as const) : ('NETWORK' as const),
+      severity: i % 3 ? ('CRITICAL' as const) : ('INFO' as const),
+      ruleName: `r${i}`,
+      eventDetailJson: JSON.stringify({ i }),
+    }));
+    for (const a of alerts) await insertAlerts(env.pool, [a]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({
+        host_id: host.hostId,
+        severity: 'CRITICAL',
+        type: 'FILE',
+        limit: '2',
+      });
+      if (cursor) q.set('cursor', cursor);
+      const res = await api(`/api/alerts?${q}`, { token: viewer });
+      expect(res.status).toBe(200);
+      seen.push(...res.body.alerts.map((a: { alert_id: string }) => a.alert_id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    const expected = alerts
+      .filter((a) => a.severity === 'CRITICAL' && a.tripwireType === 'FILE')
+      .map((a) => a.alertId)
+      .reverse();
+    expect(seen).toEqual(expected);
+
+    const one = await api(`/api/alerts/${alerts[0]!.alertId}`, { token: viewer });
+    expect(one.body).toMatchObject({
+      alert_id: alerts[0]!.alertId,
+      host_id: host.hostId,
+      event_detail: { i: 0 },
+      rule_name: 'r0',
+    });
+    expect((await api(`/api/alerts/${randomUUID()}`, { token: viewer })).status).toBe(404);
+  });
+
+  it('names the bad parameter', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['/api/alerts?severity=LOUD', /severity: "LOUD" is not one of/],
+      ['/api/alerts?from=yesterday', /from must be an ISO 8601 time/],
+      ['/api/alerts?host_id=nope', /host_id must be a UUID/],
+      ['/api/alerts?limit=0', /limit must be an integer from 1 to 1000/],
+      ['/api/alerts?cursor=zzz', /cursor/],
+    ];
+    for (const [path, message] of cases) {
+      const res = await api(path, { token: viewer });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: 'invalid_parameter',
+        message: expect.stringMatching(message),
+      });
+    }
+  });
+
+  it('lists hosts with status, last seen, platform and agent version', async () => {
+    const host = await newHost('hosts-api-01');
+    const res = await api('/api/hosts', { token: viewer });
+    expect(res.body.hosts).toContainEqual({
+      host_id: host.hostId,
+      hostname: 'hosts-api-01',
+      status: 'offline',
+      platform: 'linux',
+      agent_version: '2.0',
+      registered_at: expect.any(String),
+      last_seen: null,
+    });
+  });
+
+  it('creates, edits and deletes rules for admins only; audits and publishes every change', async () => {
+    const host = await newHost();
+    const changes: BusEntry[] = [];
+    const sub = new BusSubscriber({
+      redis: createRedisClient(env.redisUrl),
+      keyPrefix: env.keyPrefix,
+      from: 'latest',
+      blockMs: 200,
+      onEntries: (e) => changes.push(...e),
+    });
+    sub.start();
+    await new Promise((r) => setTimeout(r, 300));
+
+    const rule = {
+      host_id: host.hostId,
+      name: 'sshd',
+      tripwire_type: 'FILE',
+      severity: 'CRITICAL',
+      target: '/etc/ssh/sshd_config',
+    };
+    const denied = await api('/api/rules', { token: viewer, method: 'POST', body: rule });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.code).toBe('forbidden_role');
+
+    const created = await api('/api/rules', { token: admin, method: 'POST', body: rule });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ ...rule, enabled: true, config: {} });
+    const id = created.body.rule_id;
+    expect((await api('/api/rules', { token: admin, method: 'POST', body: rule })).status).toBe(
+      409,
+    );
+
+    const updated = await api(`/api/rules/${id}`, {
+      token: admin,
+      method: 'PUT',
+      body: { ...rule, severity: 'WARN', enabled: false },
+    });
+    expect(updated.body).toMatchObject({ severity: 'WARN', enabled: false });
+    expect((await api(`/api/rules/${id}`, { token: viewer })).body).toMatchObject({
+      severity: 'WARN',
+    });
+    expect((await api(`/api/rules/${id}`, { token: admin, method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/api/rules/${id}`, { token: viewer })).status).toBe(404);
+
+    const audit = await api(`/api/audit?host_id=${host.hostId}`, { token: viewer });
+    expect(
+      audit.body.entries.map((e: { action: string; actor: string }) => [e.action, e.actor]),
+    ).toEqual([
+      ['rule.create', 'operator:ada'],
+      ['rule.update', 'operator:ada'],
+      ['rule.delete', 'operator:ada'],
+    ]);
+    await until(() => changes.filter((c) => c.message.type === 'rules').length === 3);
+    expect(changes.filter((c) => c.message.type === 'rules').map((c) => c.message.data)).toEqual([
+      { host_id: host.hostId, rule_id: id, change: 'created' },
+      { host_id: host.hostId, rule_id: id, change: 'updated' },
+      { host_id: host.hostId, rule_id: id, change: 'deleted' },
+    ]);
+    await sub.stop();
+  });
+
+  it('validates every rule field with errors that name it', async () => {
+    const res = await api('/api/rules', {
+      token: admin,
+      method: 'POST',
+      body: { host_id: 'x', name: '', tripwire_type: 'DISK', severity: 'LOUD' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(Object.keys(res.body.error.fields).sort()).toEqual([
+      'host_id',
+      'name',
+      'severity',
+      'target',
+      'tripwire_type',
+    ]);
+    const unknownHost = await api('/api/rules', {
+      token: admin,
+      method: 'POST',
+      body: { host_id: randomUUID(), name: 'n', tripwire_type: 'FILE', target: '/x' },
+    });
+    expect(unknownHost.body.error.fields).toEqual({ host_id: 'unknown host' });
+    const notJson = await api('/api/rules', { token: admin, method: 'POST', body: '{oops' });
+    expect(notJson.body.error.code).toBe('invalid_json');
+  });
+
+  it('verifies the audit chain and reports where a tampered row breaks it', async () => {
+    expect((await api('/api/audit/verify', { token: viewer })).body).toMatchObject({
+      ok: true,
+      broken_at: null,
+    });
+    const { rows } = await env.pool.query('SELECT max(seq) AS seq FROM audit_entries');
+    const client = await env.pool.connect();
+    try {
+      await client.query('ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only');
+      await client.query("UPDATE audit_entries SET actor = 'operator:mallory' WHERE seq = $1", [
+        rows[0].seq,
+      ]);
+      await client.query('ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only');
+    } finally {
+      client.release();
+    }
+    const res = await api('/api/audit/verify', { token: viewer });
+    expect(res.body).toMatchObject({
+      ok: false,
+      broken_at: rows[0].seq,
+      reason: expect.stringMatching(/modified/),
+    });
+  });
+
+  it('signs in with an HttpOnly cookie that then authenticates, and signs out', async () => {
+    const res = await api('/api/session', { method: 'POST', body: { token: admin } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ name: 'ada', role: 'admin' });
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^tw_session=.+; HttpOnly; SameSite=Strict; Path=\//);
+    const me = await api('/api/session', { headers: { cookie: cookie.split(';')[0]! } });
+    expect(me.body).toEqual({ name: 'ada', role: 'admin' });
+    expect((await api('/api/session', { method: 'POST', body: { token: 'bad' } })).status).toBe(
+      401,
+    );
+    const out = await api('/api/session', { method: 'DELETE' });
+    expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+  });
+});

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  alertData,
+  auth,
+  Browser,
+  publishAlerts,
+  type RunningFanout,
+  startFanout,
+  until,
+  useEnvironment,
+} from './fanout-harness.js';
+
+const env = useEnvironment();
+let fanout: RunningFanout;
+let viewer: string;
+
+beforeAll(async () => {
+  fanout = await startFanout(env, { HISTORY_MAX_ENTRIES: '200' });
+  viewer = await auth.issue('rita', 'viewer');
+});
+afterAll(async () => {
+  await fanout?.stop();
+});
+
+describe('resume', () => {
+  it('replays exactly what was missed, in order, during live traffic, then continues live with no gap', async () => {
+    const query = { severity: 'CRITICAL' };
+    const first = new Browser(fanout.wsUrl, { token: viewer, query });
+    await first.opened;
+    await until(() => first.ofType('welcome').length === 1);
+    let sending = true;
+    const sent: Array<ReturnType<typeof alertData>> = [];
+    const traffic = (async () => {
+      let i = 0;
+      while (sending) {
+        const a = alertData({ severity: i % 3 === 0 ? 'INFO' : 'CRITICAL' });
+        sent.push(a);
+        publishAlerts(env, [a]);
+        i++;
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    })();
+    await until(() => first.alerts().length >= 10);
+    first.ws.terminate();
+    await first.closed;
+    const lastSeen = first.alerts().at(-1)!;
+    await new Promise((r) => setTimeout(r, 100));
+
+    const second = new Browser(fanout.wsUrl, {
+      token: viewer,
+      query: { ...query, since: lastSeen.position },
+    });
+    await second.opened;
+    await new Promise((r) => setTimeout(r, 200));
+    sending = false;
+    await traffic;
+    await env.publisher.drain();
+    const expected = sent.filter((a) => a.severity === 'CRITICAL').map((a) => a.alert_id);
+    await until(
+      () => first.alertIds().length + second.alertIds().length >= expected.length,
+      10_000,
+      'all alerts',
+    );
+
+    const welcome = second.ofType('welcome')[0]!;
+    expect(welcome.resume).toMatchObject({ since: lastSeen.position, status: 'replayed' });
+    // Together, the two connections saw every matching alert exactly once, in order.
+    expect([...first.alertIds(), ...second.alertIds()]).toEqual(expected);
+    const positions = second.alerts().map((a) => a.position);
+    expect(new Set(positions).size).toBe(positions.length);
+    second.close();
+  });
+
+  it('says plainly when the position is older than the history window', async () => {
+    const early = new Browser(fanout.wsUrl, { token: viewer });
+    await early.opened;
+    publishAlerts(env, [alertData()]);
+    await until(() => early.alerts().length === 1);
+    const old = early.alerts()[0]!.position;
+    early.close();
+    publishAlerts(
+      env,
+      Array.from({ length: 250 }, () => alertData()),
+    );
+    await env.publisher.drain();
+    await new Promise((r) => setTimeout(r, 300));
+
+    const late = new Browser(fanout.wsUrl, { token: viewer, query: { since: old } });
+    await late.opened;
+    await until(() => late.ofType('error').length === 1);
+    expect(late.ofType('welcome')[0]!.resume).toMatchObject({
+      status: 'unavailable',
+      oldest_position: expect.any(String),
+    });
+    expect(late.ofType('error')[0]).toMatchObject({
+      code: 'resume_unavailable',
+      message: expect.stringMatching(/reload from \/api\/alerts/),
+    });
+    expect(late.alerts()).toEqual([]);
+    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    expect(metrics).toMatch(/tripwire_fanout_resumes_total\{outcome="unavailable"\} 1/);
+    late.close();
+  });
+
+  it('lets a browser resume on a fan-out node that started after it disconnected', async () => {
+    const b = new Browser(fanout.wsUrl, { token: viewer });
+    await b.opened;
+    publishAlerts(env, [alertData()]);
+    await until(() => b.alerts().length === 1);
+    const position = b.alerts()[0]!.position;
+    b.close();
+    const missed = Array.from({ length: 5 }, () => alertData());
+    publishAlerts(env, missed);
+    await env.publisher.drain();
+
+    const fresh = await startFanout(env);
+    const again = new Browser(fresh.wsUrl, { token: viewer, query: { since: position } });
+    await again.opened;
+    await until(() => again.alerts().length === 5);
+    expect(again.alertIds()).toEqual(missed.map((a) => a.alert_id));
+    again.close();
+    await fresh.stop();
+  });
+});
