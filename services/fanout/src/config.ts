@@ -51,6 +51,7 @@ const schema = z.object({
   HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
   HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
   BUS_KEY_PREFIX: z.string().default(''),
+  BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
   SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: bool(false),

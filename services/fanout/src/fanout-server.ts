@@ -38,6 +38,8 @@ interface SocketState {
   topic: string | null;
   since: string | null;
   closed: boolean;
+  /** Consecutive sweeps that found this socket over the backpressure limit. */
+  sweepsOverLimit: number;
 }
 
 /** Everyone gets host changes and stream-level notices on this topic. */
@@ -150,6 +152,7 @@ export function createFanoutServer({
     // Warm the replay window from Redis history so clients can resume across a restart of this node.
     from: `${Date.now() - config.HISTORY_WINDOW_S * 1000}-0`,
     warmStart: true,
+    blockMs: config.BUS_READ_BLOCK_MS,
     onEntries: deliver,
     onGap: (gap) => {
       log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
@@ -269,6 +272,7 @@ export function createFanoutServer({
             topic: null,
             since,
             closed: false,
+            sweepsOverLimit: 0,
           };
           res.cork(() =>
             res.upgrade(state, headers.key, headers.protocol, headers.extensions, context),
@@ -371,12 +375,15 @@ export function createFanoutServer({
     },
   });
 
-  // Slow consumers: a socket whose unsent data passes the limit is closed with its own code, so
-  // the browser reconnects and resumes; every other socket keeps its latency.
+  // Slow consumers: a socket whose unsent data stays over the limit for two sweeps in a row is
+  // closed with its own code, so the browser reconnects and resumes from its last position; a
+  // burst that a reader is draining (a replay, a storm) does not count. Nobody else waits for it.
   const sweep = setInterval(() => {
     for (const ws of sockets) {
-      if (ws.getBufferedAmount() > config.WS_MAX_BACKPRESSURE_BYTES) {
-        const state = ws.getUserData();
+      const state = ws.getUserData();
+      state.sweepsOverLimit =
+        ws.getBufferedAmount() > config.WS_MAX_BACKPRESSURE_BYTES ? state.sweepsOverLimit + 1 : 0;
+      if (state.sweepsOverLimit >= 2) {
         state.closed = true;
         sockets.delete(ws);
         ws.end(CLOSE_SLOW_CONSUMER, 'slow consumer: reconnect and resume');
@@ -388,8 +395,8 @@ export function createFanoutServer({
   // ---- HTTP -------------------------------------------------------------------
   const readiness = async () => {
     const database = await pingDatabase(pool);
-    // Probe the subscription itself: XREAD BLOCK answers at least every 5 s when it works.
-    const redisDelivery = Date.now() - subscriber.lastReadAt < 12_000;
+    // Probe the subscription itself: XREAD BLOCK answers at least every BUS_READ_BLOCK_MS when it works.
+    const redisDelivery = Date.now() - subscriber.lastReadAt < 2 * config.BUS_READ_BLOCK_MS + 2_000;
     return {
       ready: database && redisDelivery && !draining,
       checks: { database, redis_delivery: redisDelivery, draining },
@@ -455,14 +462,14 @@ export function createFanoutServer({
       listenSocket = null;
       for (const ws of [...sockets]) {
         const state = ws.getUserData();
-        ws.cork(() => {
-          send(ws, {
-            type: 'closing',
-            reason: 'server shutting down: reconnect, to another node if one is up',
-          });
-          state.closed = true;
-          ws.end(CLOSE_SERVICE_RESTART, 'service restart');
+        send(ws, {
+          type: 'closing',
+          reason: 'server shutting down: reconnect, to another node if one is up',
         });
+        state.closed = true;
+        // Never end a socket inside its own cork(): this uWebSockets.js build then keeps the
+        // loop's cork buffer and later sends from other sockets never leave.
+        ws.end(CLOSE_SERVICE_RESTART, 'service restart');
       }
       const deadline = Date.now() + config.SHUTDOWN_DRAIN_MS;
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

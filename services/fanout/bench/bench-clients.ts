@@ -1,0 +1,173 @@
+/**
+ * One client process of the fan-out benchmark (forked by fanout-bench.ts; see
+ * there for what is measured). It holds `count` WebSocket connections to
+ * /ws/alerts, made with the `ws` package, and for every alert frame reads the
+ * publisher's clock out of `event_detail.sent_at_us` to record the latency
+ * publish -> receipt. Per frame it does as little as it can (two byte checks,
+ * one backwards search, no JSON.parse), because on a 2-core machine every
+ * cycle it spends is taken from the server being measured.
+ *
+ * Conversation with the parent, over the IPC channel:
+ *   parent: connect {url, count}   -> worker: connected {open, failed}
+ *   parent: window {fromUs, toUs}     (which alerts are measured, by publish time)
+ *   parent: finish {expectedPerClient, timeoutMs}
+ *                                  -> worker: report, once every open client has
+ *                                     every measured alert, or at the timeout
+ */
+import WebSocket from 'ws';
+import { isAlertFrame, isErrorFrame, isWelcomeFrame, nowUs, sentAtUs } from './alert-frame.js';
+import { LatencyHistogram, type SparseHistogram } from './latency-histogram.js';
+
+export type WorkerCommand =
+  | { type: 'connect'; url: string; count: number }
+  | { type: 'window'; fromUs: number; toUs: number }
+  | { type: 'finish'; expectedPerClient: number; timeoutMs: number };
+
+export interface ConnectedMessage {
+  type: 'connected';
+  open: number;
+  failed: number;
+  firstError: string | null;
+}
+
+export interface ReportMessage {
+  type: 'report';
+  /** Alert frames whose publish time lies in the window (what latency and completeness are about). */
+  windowFrames: number;
+  /** Every alert frame received at or after the window opened (what the server's CPU time paid for). */
+  framesSinceWindowOpened: number;
+  /** Receipt time of the last window frame, µs since the epoch. */
+  lastReceiptUs: number;
+  histogram: SparseHistogram;
+  /** Close codes seen from the server, with counts. */
+  closes: Record<string, number>;
+  /** `{"type":"error"}` frames by code (e.g. stream_gap). */
+  errorFrames: Record<string, number>;
+  openAtEnd: number;
+  /** False when the timeout struck before every open client had every window alert. */
+  complete: boolean;
+}
+
+export type WorkerMessage = ConnectedMessage | ReportMessage;
+
+const CONNECT_CONCURRENCY = 64;
+
+const send = (message: WorkerMessage) => process.send?.(message);
+
+/** Welcomed connections by client number. */
+const sockets = new Map<number, WebSocket>();
+const received: number[] = [];
+const histogram = new LatencyHistogram();
+const closes: Record<string, number> = {};
+const errorFrames: Record<string, number> = {};
+let windowFrom = Number.POSITIVE_INFINITY;
+let windowTo = Number.NEGATIVE_INFINITY;
+let windowFrames = 0;
+let framesSinceWindowOpened = 0;
+let lastReceiptUs = 0;
+let expected = Number.POSITIVE_INFINITY;
+/** Open clients still short of `expected` window frames (counted once finish arrives). */
+let waitingFor = Number.POSITIVE_INFINITY;
+let reported = false;
+
+function onFrame(client: number, data: Buffer): void {
+  if (isAlertFrame(data)) {
+    const now = nowUs();
+    if (now >= windowFrom) framesSinceWindowOpened++;
+    const sentUs = sentAtUs(data);
+    if (sentUs < windowFrom || sentUs >= windowTo) return;
+    windowFrames++;
+    histogram.record(now - sentUs);
+    if (now > lastReceiptUs) lastReceiptUs = now;
+    if (++received[client]! === expected && --waitingFor === 0) report(true);
+  } else if (isErrorFrame(data)) {
+    const code = String((JSON.parse(data.toString()) as { code?: unknown }).code);
+    errorFrames[code] = (errorFrames[code] ?? 0) + 1;
+  }
+}
+
+/** Opens one connection; resolves once the server's welcome frame has arrived. */
+function connectOne(url: string, client: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      handshakeTimeout: 30_000,
+    });
+    let welcomed = false;
+    received[client] = 0;
+    ws.on('message', (data) => {
+      const frame = data as Buffer;
+      if (!welcomed && isWelcomeFrame(frame)) {
+        welcomed = true;
+        sockets.set(client, ws);
+        resolve();
+        return;
+      }
+      onFrame(client, frame);
+    });
+    ws.on('error', (err) => {
+      if (!welcomed) reject(err);
+    });
+    ws.on('close', (code) => {
+      closes[code] = (closes[code] ?? 0) + 1;
+      if (!welcomed) return reject(new Error(`closed with ${code} before the welcome frame`));
+      if (received[client]! < expected && --waitingFor === 0) report(true);
+    });
+  });
+}
+
+async function connect(url: string, count: number): Promise<void> {
+  let next = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  const lane = async () => {
+    while (next < count) {
+      const client = next++;
+      try {
+        await connectOne(url, client);
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, lane));
+  send({ type: 'connected', open: sockets.size, failed, firstError });
+}
+
+function report(complete: boolean): void {
+  if (reported) return;
+  reported = true;
+  send({
+    type: 'report',
+    windowFrames,
+    framesSinceWindowOpened,
+    lastReceiptUs,
+    histogram: histogram.toSparse(),
+    closes,
+    errorFrames,
+    openAtEnd: [...sockets.values()].filter((ws) => ws.readyState === WebSocket.OPEN).length,
+    complete,
+  });
+}
+
+function finish(expectedPerClient: number, timeoutMs: number): void {
+  expected = expectedPerClient;
+  waitingFor = 0;
+  for (const [client, ws] of sockets) {
+    if (ws.readyState === WebSocket.OPEN && received[client]! < expected) waitingFor++;
+  }
+  if (waitingFor === 0) report(true);
+  else setTimeout(() => report(false), timeoutMs);
+}
+
+process.on('message', (command: WorkerCommand) => {
+  if (command.type === 'connect') void connect(command.url, command.count);
+  else if (command.type === 'window') {
+    windowFrom = command.fromUs;
+    windowTo = command.toUs;
+  } else finish(command.expectedPerClient, command.timeoutMs);
+});
+// The parent went away: nothing left to report to.
+process.on('disconnect', () => process.exit(0));
