@@ -11,20 +11,13 @@ env.OPERATOR_JWT_SECRET ??= randomBytes(32).toString('base64url');
 env.HOST ??= '127.0.0.1';
 env.LOG_PRETTY ??= process.stdout.isTTY ? 'true' : 'false';
 
-// The ingest service creates and migrates the database; give it a moment on a first start.
-for (let i = 0; i < 30; i++) {
-  try {
-    const { port } = await runFanout(env);
-    const admin = await createOperatorAuth(env.OPERATOR_JWT_SECRET).issue('admin', 'admin');
-    console.log(`
+// The ingest service (started alongside by `pnpm start`) creates and migrates the database;
+// until it has, /readyz says so.
+const { port } = await runFanout(env);
+const admin = await createOperatorAuth(env.OPERATOR_JWT_SECRET).issue('admin', 'admin');
+console.log(`
 TripWire fan-out is running.
   WebSocket:   ws://127.0.0.1:${port}/ws/alerts?access_token=<token>[&severity=CRITICAL][&type=FILE][&host_id=…]
   REST API:    http://127.0.0.1:${port}/api/alerts   (OpenAPI: services/fanout/openapi.yaml)
   admin token: ${admin}
 `);
-    break;
-  } catch (err) {
-    if (i === 29) throw err;
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
-}

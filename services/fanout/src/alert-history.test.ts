@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { AlertHistory, frameFor } from './alert-history.js';
+
+const entry = (offset: number, ageMs = 0) => ({
+  offset: BigInt(offset),
+  position: `${1_700_000_000_000 + offset}-${offset}`,
+  appendedAtMs: Date.now() - ageMs,
+  frame: `f${offset}`,
+});
+
+describe('AlertHistory', () => {
+  it('replays exactly what follows a position, and refuses positions older than the window', () => {
+    const h = new AlertHistory(5, 60_000);
+    for (let i = 1; i <= 8; i++) h.add(entry(i));
+    expect(h.oldest).toBe(entry(4).position);
+    const r = h.replaySince(entry(5).position);
+    expect(r.ok && r.entries.map((e) => e.frame)).toEqual(['f6', 'f7', 'f8']);
+    // Offset 3 is still exact: everything after it (4..8) is held.
+    expect(h.replaySince(entry(3).position).ok).toBe(true);
+    expect(h.replaySince(entry(2).position)).toMatchObject({
+      ok: false,
+      oldest: entry(4).position,
+    });
+    expect(h.replaySince(entry(8).position)).toEqual({ ok: true, entries: [] });
+    expect(h.replaySince('yesterday')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not a stream position/),
+    });
+  });
+
+  it('forgets entries older than the time window', () => {
+    const h = new AlertHistory(100, 1_000);
+    h.add(entry(1, 5_000));
+    h.add(entry(2));
+    expect(h.oldest).toBe(entry(2).position);
+  });
+});
+
+describe('frameFor', () => {
+  it('splices the position into the stored JSON without re-serializing', () => {
+    const raw = '{"type":"alert","data":{"alert_id":"a"}}';
+    const frame = frameFor({ position: '5-1', raw, message: JSON.parse(raw) });
+    expect(frame).toBe('{"type":"alert","position":"5-1","data":{"alert_id":"a"}}');
+    expect(JSON.parse(frame)).toEqual({ type: 'alert', position: '5-1', data: { alert_id: 'a' } });
+  });
+});

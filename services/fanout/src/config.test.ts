@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const valid = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  OPERATOR_JWT_SECRET: 'x'.repeat(32),
+};
+
+describe('fan-out loadConfig', () => {
+  it('applies defaults, including the 64 KiB frame limit', () => {
+    const c = loadConfig(valid);
+    expect(c.PORT).toBe(8080);
+    expect(c.WS_MAX_PAYLOAD_BYTES).toBe(65536);
+    expect(c.ALLOWED_ORIGINS).toEqual([]);
+  });
+
+  it('splits ALLOWED_ORIGINS and names every bad variable', () => {
+    expect(
+      loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example, https://b.example' })
+        .ALLOWED_ORIGINS,
+    ).toEqual(['https://a.example', 'https://b.example']);
+    const attempt = () =>
+      loadConfig({ REDIS_URL: 'http://x', OPERATOR_JWT_SECRET: 'short', WS_IDLE_TIMEOUT_S: '2' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/DATABASE_URL: is required/);
+    expect(attempt).toThrow(/REDIS_URL: must be a URL like redis:/);
+    expect(attempt).toThrow(/OPERATOR_JWT_SECRET: must be at least 32 characters/);
+    expect(attempt).toThrow(/WS_IDLE_TIMEOUT_S: must be at least 8/);
+  });
+});

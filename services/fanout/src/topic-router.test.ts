@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { parseFilter } from './alert-filter.js';
+import { TopicRouter } from './topic-router.js';
+
+const f = (x: object) => parseFilter(x, 100);
+const alert = { severity: 'CRITICAL', tripwire_type: 'FILE', host_id: 'h' };
+
+describe('TopicRouter', () => {
+  it('gives identical filter sets one topic and matches each topic at most once per alert', () => {
+    const r = new TopicRouter();
+    const a = r.acquire([f({ severities: ['critical'] }), f({ tripwire_types: ['FILE'] })]);
+    const b = r.acquire([f({ tripwire_types: ['FILE'] }), f({ severities: ['CRITICAL'] })]);
+    const c = r.acquire([f({ severities: ['INFO'] })]);
+    expect(b).toBe(a);
+    expect(r.matching(alert)).toEqual([a]);
+    r.release(a);
+    expect(r.matching(alert)).toEqual([a]);
+    r.release(b);
+    expect(r.matching(alert)).toEqual([]);
+    expect(r.size).toBe(1);
+    r.release(c);
+    expect(r.size).toBe(0);
+  });
+});

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { createRedisClient } from '@tripwire/bus';
+import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
+import { createLogger } from '@tripwire/logger';
+import {
+  type AgentEvent,
+  AlertServiceClient,
+  type ServerCommand,
+  Severity,
+  TripwireType,
+} from '@tripwire/proto';
+import { createPool } from '@tripwire/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  auth,
+  Browser,
+  type RunningFanout,
+  startFanout,
+  until,
+  useEnvironment,
+} from './fanout-harness.js';
+
+const env = useEnvironment();
+const ENROLLMENT = 'e2e-enrollment-token-0123456789';
+let fanout: RunningFanout;
+let stopIngest: () => Promise<void>;
+let client: AlertServiceClient;
+
+beforeAll(async () => {
+  const config = loadIngestConfig({
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    ENROLLMENT_TOKEN: ENROLLMENT,
+    GRPC_INSECURE: 'true',
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    BUS_KEY_PREFIX: env.keyPrefix,
+    MIGRATE_ON_START: 'false',
+    LOG_LEVEL: 'silent',
+  });
+  const pool = createPool({ databaseUrl: env.databaseUrl });
+  const redis = createRedisClient(env.redisUrl, { failFastWhileDisconnected: true });
+  const ingest = createIngestServer({
+    config,
+    pool,
+    redis,
+    subscriberRedis: createRedisClient(env.redisUrl),
+    log: createLogger({ name: 'ingest', level: 'silent' }),
+  });
+  const { grpcPort } = await ingest.start();
+  stopIngest = async () => {
+    await ingest.stop();
+    redis.disconnect();
+    await pool.end();
+  };
+  client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  fanout = await startFanout(env);
+});
+afterAll(async () => {
+  client?.close();
+  await fanout?.stop();
+  await stopIngest?.();
+});
+
+const bearer = (token: string) => {
+  const m = new Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  return m;
+};
+
+describe('end to end', () => {
+  it('a gRPC agent streams alerts; a filtered WebSocket client receives exactly the matching ones', async () => {
+    const reg = await new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
+      client.registerAgent(
+        { hostname: 'e2e-web-01', platform: 'linux', agentVersion: '1.0' },
+        bearer(ENROLLMENT),
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    const viewer = await auth.issue('eve', 'viewer');
+    const browser = new Browser(fanout.wsUrl, {
+      token: viewer,
+      query: { severity: 'CRITICAL', type: 'FILE,PROCESS' },
+    });
+    await browser.opened;
+    await until(() => browser.ofType('welcome').length === 1);
+
+    const commands: ServerCommand[] = [];
+    const stream = client.streamAlertBatches(bearer(reg.agentToken));
+    stream.on('data', (c: ServerCommand) => commands.push(c));
+    stream.on('error', () => {});
+    const event = (severity: Severity, tripwireType: TripwireType): AgentEvent => ({
+      alertId: randomUUID(),
+      hostId: reg.hostId,
+      tripwireType,
+      severity,
+      timestampUs: Date.now() * 1000,
+      ruleName: 'e2e',
+      eventDetailJson: JSON.stringify({ path: '/etc/hosts' }),
+    });
+    const events = [
+      event(Severity.CRITICAL, TripwireType.FILE),
+      event(Severity.INFO, TripwireType.FILE),
+      event(Severity.CRITICAL, TripwireType.NETWORK),
+      event(Severity.CRITICAL, TripwireType.PROCESS),
+      event(Severity.WARN, TripwireType.PROCESS),
+    ];
+    stream.write({ events });
+    const expected = [events[0]!, events[3]!].map((e) => e.alertId);
+    await until(() => browser.alertIds().length === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(browser.alertIds()).toEqual(expected);
+    expect(browser.alerts()[0]!.data).toMatchObject({
+      hostname: 'e2e-web-01',
+      host_id: reg.hostId,
+      severity: 'CRITICAL',
+      tripwire_type: 'FILE',
+      event_detail: { path: '/etc/hosts' },
+    });
+    expect(browser.ofType('host')).toContainEqual(
+      expect.objectContaining({
+        data: expect.objectContaining({ hostname: 'e2e-web-01', status: 'online' }),
+      }),
+    );
+
+    // An admin adds a rule for this host through the REST API; the agent's stream gets the new rule set.
+    const admin = await auth.issue('ada', 'admin');
+    const res = await fetch(`${fanout.url}/api/rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        host_id: reg.hostId,
+        name: 'hosts-file',
+        tripwire_type: 'FILE',
+        severity: 'CRITICAL',
+        target: '/etc/hosts',
+      }),
+    });
+    expect(res.status).toBe(201);
+    await until(() =>
+      commands.some(
+        (c) =>
+          c.command?.$case === 'rules' &&
+          c.command.rules.rules.some((r) => r.name === 'hosts-file'),
+      ),
+    );
+    stream.end();
+    browser.close();
+  });
+});
