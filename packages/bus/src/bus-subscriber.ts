@@ -47,6 +47,9 @@ export class BusSubscriber {
   private warmedUp = false;
   /** When XREAD last answered: proof the subscription works, even when idle. */
   lastReadAt = 0;
+  /** Resolves once the subscriber has read everything that was in the stream (a short or empty read). */
+  readonly caughtUp: Promise<void>;
+  private markCaughtUp!: () => void;
   private loop: Promise<void> | undefined;
 
   constructor(options: BusSubscriberOptions) {
@@ -56,6 +59,9 @@ export class BusSubscriber {
     this.options = options;
     this.key = eventStreamKey(options.keyPrefix);
     this.cursor = options.from === 'latest' ? '' : options.from;
+    this.caughtUp = new Promise((resolve) => {
+      this.markCaughtUp = resolve;
+    });
   }
 
   /** The last position delivered. */
@@ -91,6 +97,7 @@ export class BusSubscriber {
         failures = 0;
         this.lastReadAt = Date.now();
         const raw = reply?.[0]?.[1] ?? [];
+        if (raw.length < count) this.markCaughtUp();
         if (raw.length === 0) continue;
         const first = raw[0]![0];
         if (this.options.warmStart && !this.warmedUp) {

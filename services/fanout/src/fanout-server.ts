@@ -444,6 +444,9 @@ export function createFanoutServer({
   return {
     async start() {
       subscriber.start();
+      // Warm the replay window before taking connections, so a browser resuming on a node that
+      // just started finds its position. A Redis outage does not hold the start up: /readyz reports it.
+      await Promise.race([subscriber.caughtUp, new Promise((r) => setTimeout(r, 10_000).unref())]);
       const port = await new Promise<number>((resolve, reject) => {
         app.listen(config.HOST, config.PORT, (socket) => {
           if (!socket) return reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`));
