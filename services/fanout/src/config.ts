@@ -1,27 +1,14 @@
+import {
+  envBool as bool,
+  ConfigError,
+  envLogLevel,
+  envInt as int,
+  parseEnv,
+  envUrl as url,
+} from '@tripwire/config';
 import { z } from 'zod';
 
-const int = (fallback: number, min: number, max: number) =>
-  z.coerce
-    .number({ message: 'must be a number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback);
-
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1');
-
-const url = (protocols: string[], example: string) =>
-  z.string({ message: `is required (e.g. ${example})` }).refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL like ${example}`);
+export { ConfigError };
 
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
@@ -53,22 +40,13 @@ const schema = z.object({
   BUS_KEY_PREFIX: z.string().default(''),
   BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
   SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: envLogLevel,
   LOG_PRETTY: bool(false),
 });
 
 export type FanoutConfig = z.output<typeof schema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 /** Reads and checks the environment; the error names every bad variable at once. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FanoutConfig {
-  const parsed = schema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
-  );
-  if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-  throw new ConfigError(`Invalid fan-out configuration:\n${lines.join('\n')}`);
+  return parseEnv(schema, env, 'fan-out');
 }

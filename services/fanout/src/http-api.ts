@@ -1,5 +1,6 @@
 import type { BusPublisher } from '@tripwire/bus';
 import {
+  type Alert,
   appendAuditEntry,
   createRule,
   deleteRule,
@@ -106,6 +107,18 @@ function parseRule(body: unknown): RuleInput {
   };
 }
 
+const alertJson = (a: Alert) => ({
+  alert_id: a.alertId,
+  host_id: a.hostId,
+  timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
+  timestamp_us: a.occurredAtUs,
+  received_at: a.receivedAt.toISOString(),
+  tripwire_type: a.tripwireType,
+  severity: a.severity,
+  rule_name: a.ruleName,
+  event_detail: a.eventDetail,
+});
+
 const ruleJson = (r: Awaited<ReturnType<typeof createRule>>) => ({
   rule_id: r.ruleId,
   host_id: r.hostId,
@@ -167,17 +180,7 @@ export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }
       });
       return {
         body: {
-          alerts: page.alerts.map((a) => ({
-            alert_id: a.alertId,
-            host_id: a.hostId,
-            timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
-            timestamp_us: a.occurredAtUs,
-            received_at: a.receivedAt.toISOString(),
-            tripwire_type: a.tripwireType,
-            severity: a.severity,
-            rule_name: a.ruleName,
-            event_detail: a.eventDetail,
-          })),
+          alerts: page.alerts.map(alertJson),
           next_cursor: page.nextCursor,
         },
       };
@@ -192,19 +195,7 @@ export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }
     const id = (params[0] ?? '').toLowerCase();
     const [a] = UUID.test(id) ? await getAlertsById(pool, [id]) : [];
     if (!a) throw new ApiError(404, 'not_found', 'no such alert');
-    return {
-      body: {
-        alert_id: a.alertId,
-        host_id: a.hostId,
-        timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
-        timestamp_us: a.occurredAtUs,
-        received_at: a.receivedAt.toISOString(),
-        tripwire_type: a.tripwireType,
-        severity: a.severity,
-        rule_name: a.ruleName,
-        event_detail: a.eventDetail,
-      },
-    };
+    return { body: alertJson(a) };
   });
 
   route(ctx, 'get', '/api/hosts', 'any', async () => ({

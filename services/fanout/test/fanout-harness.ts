@@ -13,9 +13,13 @@ import {
   provisionRedis,
   type TestDatabase,
   type TestRedis,
+  until,
 } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
+
+export { until };
+
 import { loadConfig } from '../src/config.js';
 import { createFanoutServer, type FanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
@@ -143,18 +147,6 @@ export function publishAlerts(env: Environment, alerts: AlertEventData[]) {
 
 export function publishMessages(env: Environment, messages: BusMessage[]) {
   env.publisher.publish(messages);
-}
-
-export async function until(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 type Frame = { type: string; [k: string]: unknown };

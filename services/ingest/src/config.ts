@@ -1,30 +1,13 @@
+import {
+  envBool as bool,
+  ConfigError,
+  envInt as int,
+  parseEnv,
+  envUrl as url,
+} from '@tripwire/config';
 import { z } from 'zod';
 
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const int = (fallback: number, min: number, max: number) =>
-  z.coerce
-    .number({ message: 'must be a number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback);
-
-const url = (protocols: string[], example: string) =>
-  z
-    .string({ message: `is required (e.g. ${example})` })
-    .min(1, `is required (e.g. ${example})`)
-    .refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `must be a URL like ${example}`);
+export { ConfigError };
 
 const optionalFile = z.string().min(1).optional();
 
@@ -92,16 +75,7 @@ const schema = z
 
 export type IngestConfig = z.output<typeof schema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 /** Reads and checks the environment; the error names every bad variable at once. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): IngestConfig {
-  const parsed = schema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
-  );
-  if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-  throw new ConfigError(`Invalid ingest configuration:\n${lines.join('\n')}`);
+  return parseEnv(schema, env, 'ingest');
 }

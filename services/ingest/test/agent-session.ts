@@ -1,24 +1,15 @@
 // gRPC agent helpers shared by the tests and the benchmark (no test-runner imports here).
 import { type ClientDuplexStream, Metadata, type StatusObject } from '@grpc/grpc-js';
 import type { AgentEvent, AlertServiceClient, ServerCommand } from '@tripwire/proto';
+import { until } from '@tripwire/test-fixtures';
+
+export { until };
 
 export const bearer = (token: string) => {
   const m = new Metadata();
   m.set('authorization', `Bearer ${token}`);
   return m;
 };
-
-export async function until(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** An agent stream that records everything the server says. */
 export class AgentSession {
