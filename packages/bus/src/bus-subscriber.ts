@@ -50,6 +50,7 @@ export class BusSubscriber {
   /** Resolves once the subscriber has read everything that was in the stream (a short or empty read). */
   readonly caughtUp: Promise<void>;
   private markCaughtUp!: () => void;
+  private isCaughtUp = false;
   private loop: Promise<void> | undefined;
 
   constructor(options: BusSubscriberOptions) {
@@ -85,19 +86,20 @@ export class BusSubscriber {
     while (!this.stopped) {
       try {
         if (this.cursor === '') this.cursor = await lastPosition(redis, this.key);
-        const reply = (await redis.xread(
-          'COUNT',
-          count,
-          'BLOCK',
-          blockMs,
-          'STREAMS',
-          this.key,
-          this.cursor,
-        )) as Array<[string, RawEntry[]]> | null;
+        // Until caught up, read without blocking: an empty or short answer then means "nothing more yet"
+        // at once, instead of after a whole block period.
+        const reply = (
+          this.isCaughtUp
+            ? await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, this.cursor)
+            : await redis.xread('COUNT', count, 'STREAMS', this.key, this.cursor)
+        ) as Array<[string, RawEntry[]]> | null;
         failures = 0;
         this.lastReadAt = Date.now();
         const raw = reply?.[0]?.[1] ?? [];
-        if (raw.length < count) this.markCaughtUp();
+        if (raw.length < count && !this.isCaughtUp) {
+          this.isCaughtUp = true;
+          this.markCaughtUp();
+        }
         if (raw.length === 0) continue;
         const first = raw[0]![0];
         if (this.options.warmStart && !this.warmedUp) {
