@@ -55,10 +55,19 @@ export interface BusEntry {
   raw: string;
 }
 
-/** The Redis stream that carries every alert and host event, in order. */
-export const eventStreamKey = (keyPrefix = '') => `${keyPrefix}{tripwire:v1}:events`;
+/**
+ * The streams: `events` carries every alert, host change and gap, in order, for
+ * the fan-out; `control` carries rare operator changes (rules) for the ingest
+ * service, so ingest never reads the alert firehose.
+ */
+export type BusStream = 'events' | 'control';
+
+/** A stream's Redis key. */
+export const streamKey = (keyPrefix = '', stream: BusStream = 'events') =>
+  `${keyPrefix}{tripwire:v1}:${stream}`;
 /** Its counter: the last offset handed out and the last millisecond used (same hash slot). */
-export const eventCounterKey = (keyPrefix = '') => `${keyPrefix}{tripwire:v1}:events:counter`;
+export const streamCounterKey = (keyPrefix = '', stream: BusStream = 'events') =>
+  `${streamKey(keyPrefix, stream)}:counter`;
 
 /** The one field each stream entry has: the message as JSON. */
 export const MESSAGE_FIELD = 'm';

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { type BusMessage, eventCounterKey, eventStreamKey, MESSAGE_FIELD } from './bus-message.js';
+import {
+  type BusMessage,
+  type BusStream,
+  MESSAGE_FIELD,
+  streamCounterKey,
+  streamKey,
+} from './bus-message.js';
 
 // Appends ARGV[3..] to the stream as one atomic step. IDs are "<ms>-<offset>":
 // ms from the Redis clock but never going back, offset from a counter shared by
@@ -27,6 +33,8 @@ export interface BusPublisherOptions {
   /** A connection of its own, made with failFastWhileDisconnected. */
   redis: Redis;
   keyPrefix?: string;
+  /** Which stream; `events` unless said otherwise. */
+  stream?: BusStream;
   /** History kept in the stream (approximate, trimmed by Redis). */
   historyMaxLength?: number;
   /** Messages held in memory while Redis is unreachable; beyond it the oldest are dropped and a gap is published. */
@@ -70,7 +78,10 @@ export class BusPublisher {
     this.redis = options.redis;
     // Sent once, then called by its SHA (EVALSHA) instead of shipping the script every time.
     this.redis.defineCommand('tripwireAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
-    this.keys = [eventStreamKey(options.keyPrefix), eventCounterKey(options.keyPrefix)];
+    this.keys = [
+      streamKey(options.keyPrefix, options.stream),
+      streamCounterKey(options.keyPrefix, options.stream),
+    ];
     this.historyMaxLength = options.historyMaxLength ?? 100_000;
     this.maxBacklog = options.maxBacklog ?? 100_000;
     this.maxChunk = options.maxChunk ?? 500;

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { type BusEntry, type BusMessage, eventStreamKey, MESSAGE_FIELD } from './bus-message.js';
+import {
+  type BusEntry,
+  type BusMessage,
+  type BusStream,
+  MESSAGE_FIELD,
+  streamKey,
+} from './bus-message.js';
 import { followsDirectly, isPosition } from './stream-position.js';
 
 export interface StreamGap {
@@ -13,6 +19,8 @@ export interface BusSubscriberOptions {
   /** A connection of its own: XREAD BLOCK occupies it. The subscriber disconnects it on stop(). */
   redis: Redis;
   keyPrefix?: string;
+  /** Which stream; `events` unless said otherwise. */
+  stream?: BusStream;
   /** Read everything after this position, or only what arrives from now on ('latest'). */
   from: string | 'latest';
   onEntries: (entries: BusEntry[]) => void;
@@ -58,7 +66,7 @@ export class BusSubscriber {
       throw new Error(`"${options.from}" is not a stream position (expected "<ms>-<seq>")`);
     }
     this.options = options;
-    this.key = eventStreamKey(options.keyPrefix);
+    this.key = streamKey(options.keyPrefix, options.stream);
     this.cursor = options.from === 'latest' ? '' : options.from;
     this.caughtUp = new Promise((resolve) => {
       this.markCaughtUp = resolve;

@@ -70,7 +70,12 @@ export function createFanoutServer({
     points: config.WS_RATE_LIMIT_MESSAGES,
     duration: config.WS_RATE_LIMIT_WINDOW_S,
   });
-  const publisher = new BusPublisher({ redis: publisherRedis, keyPrefix: config.BUS_KEY_PREFIX });
+  // Rule changes go on the control stream, which the ingest service follows.
+  const publisher = new BusPublisher({
+    redis: publisherRedis,
+    keyPrefix: config.BUS_KEY_PREFIX,
+    stream: 'control',
+  });
   let listenSocket: us_listen_socket | null = null;
   let draining = false;
 

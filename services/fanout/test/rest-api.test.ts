@@ -142,6 +142,7 @@ describe('REST API', () => {
     const sub = new BusSubscriber({
       redis: createRedisClient(env.redisUrl),
       keyPrefix: env.keyPrefix,
+      stream: 'control',
       from: 'latest',
       blockMs: 200,
       onEntries: (e) => changes.push(...e),

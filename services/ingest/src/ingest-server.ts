@@ -89,11 +89,13 @@ export function createIngestServer({
   });
 
   const liveness = new HostLiveness(pool, publisher, log);
-  // Operators change rules through the fan-out API, which announces them on the bus; push the
-  // new rule set to that host's connected agents (every agent, for a global rule).
+  // Operators change rules through the fan-out API, which announces them on the bus's control
+  // stream (not the alert stream, so this never reads alerts); push the new rule set to that
+  // host's connected agents (every agent, for a global rule).
   const ruleChanges = new BusSubscriber({
     redis: subscriberRedis,
     keyPrefix: config.BUS_KEY_PREFIX,
+    stream: 'control',
     from: 'latest',
     onEntries: (entries) => {
       for (const { message } of entries) {
