@@ -7,9 +7,10 @@ import {
   streamKey,
 } from './bus-message.js';
 
-// Appends ARGV[3..] to the stream as one atomic step. IDs are "<ms>-<offset>":
-// ms from the Redis clock but never going back, offset from a counter shared by
-// every publisher, so offsets are contiguous and gaps are detectable.
+// Appends ARGV[3..] as ONE stream entry, atomically. Offsets are contiguous across every
+// publisher (a shared counter): the entry holds messages first..last and its ID is
+// "<ms>-<last>", with ms from the Redis clock but never going back. Message i's position is
+// "<ms>-<first+i>". One entry per chunk instead of one per message is what keeps Redis cheap.
 const APPEND_SCRIPT = `
 local stream, counter = KEYS[1], KEYS[2]
 local maxlen, field = ARGV[1], ARGV[2]
@@ -17,14 +18,15 @@ local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last_ms = tonumber(redis.call('HGET', counter, 'ms') or '0')
 if last_ms > ms then ms = last_ms end
-local offset = tonumber(redis.call('HGET', counter, 'offset') or '0')
-local last_id
+local offset = tonumber(redis.call('HGET', counter, 'offset') or '0') + #ARGV - 2
+local args = {'MAXLEN', '~', maxlen, ms .. '-' .. offset}
 for i = 3, #ARGV do
-  offset = offset + 1
-  last_id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, field, ARGV[i])
+  args[#args + 1] = field
+  args[#args + 1] = ARGV[i]
 end
+local id = redis.call('XADD', stream, unpack(args))
 redis.call('HSET', counter, 'ms', ms, 'offset', offset)
-return last_id
+return id
 `;
 
 type AppendCommand = (...args: Array<string | number>) => Promise<string>;
@@ -35,11 +37,11 @@ export interface BusPublisherOptions {
   keyPrefix?: string;
   /** Which stream; `events` unless said otherwise. */
   stream?: BusStream;
-  /** History kept in the stream (approximate, trimmed by Redis). */
+  /** History kept in the stream, in entries of up to maxChunk messages (approximate, trimmed by Redis). */
   historyMaxLength?: number;
   /** Messages held in memory while Redis is unreachable; beyond it the oldest are dropped and a gap is published. */
   maxBacklog?: number;
-  /** Messages per Redis round trip. */
+  /** Messages per Redis round trip, and per stream entry. */
   maxChunk?: number;
   onPublished?: (count: number) => void;
   onError?: (err: Error) => void;

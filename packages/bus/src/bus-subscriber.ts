@@ -6,7 +6,7 @@ import {
   MESSAGE_FIELD,
   streamKey,
 } from './bus-message.js';
-import { followsDirectly, isPosition } from './stream-position.js';
+import { comparePositions, followsDirectly, isPosition, parsePosition } from './stream-position.js';
 
 export interface StreamGap {
   /** The last position this subscriber had seen. */
@@ -29,6 +29,7 @@ export interface BusSubscriberOptions {
   onError?: (err: Error) => void;
   onMalformed?: (position: string, err: Error) => void;
   blockMs?: number;
+  /** Stream entries per read (each holds up to the publisher's maxChunk messages). */
   count?: number;
   /**
    * Start reading at an arbitrary point (e.g. "<ms>-0" to warm up from a
@@ -89,7 +90,7 @@ export class BusSubscriber {
   }
 
   private async run(): Promise<void> {
-    const { redis, blockMs = 5_000, count = 1_000 } = this.options;
+    const { redis, blockMs = 5_000, count = 100 } = this.options;
     let failures = 0;
     while (!this.stopped) {
       try {
@@ -109,14 +110,17 @@ export class BusSubscriber {
           this.markCaughtUp();
         }
         if (raw.length === 0) continue;
-        const first = raw[0]![0];
+        // Resuming inside an entry returns that entry: drop the messages we already had.
+        const entries = this.decode(raw).filter((e) => comparePositions(e.position, this.cursor) > 0);
+        const first = entries[0];
+        if (!first) continue;
         if (this.options.warmStart && !this.warmedUp) {
           this.warmedUp = true;
-        } else if (!followsDirectly(this.cursor, first)) {
-          this.options.onGap?.({ after: this.cursor, resumedAt: first });
+        } else if (!followsDirectly(this.cursor, first.position)) {
+          this.options.onGap?.({ after: this.cursor, resumedAt: first.position });
         }
-        this.cursor = raw[raw.length - 1]![0];
-        this.options.onEntries(this.decode(raw));
+        this.cursor = entries[entries.length - 1]!.position;
+        this.options.onEntries(entries);
       } catch (err) {
         if (this.stopped) break;
         this.options.onError?.(err as Error);
@@ -125,16 +129,23 @@ export class BusSubscriber {
     }
   }
 
+  /** One BusEntry per message; an entry "<ms>-<last>" with n messages holds offsets last-n+1..last. */
   private decode(raw: RawEntry[]): BusEntry[] {
     const entries: BusEntry[] = [];
     for (const [id, fields] of raw) {
-      const at = fields.indexOf(MESSAGE_FIELD);
-      try {
-        const json = fields[at + 1] ?? '';
-        entries.push({ position: id, message: JSON.parse(json) as BusMessage, raw: json });
-      } catch (err) {
-        this.options.onMalformed?.(id, err as Error);
+      const { ms, offset: last } = parsePosition(id);
+      const messages: string[] = [];
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === MESSAGE_FIELD) messages.push(fields[i + 1]!);
       }
+      messages.forEach((json, i) => {
+        const position = `${ms}-${last - BigInt(messages.length - 1 - i)}`;
+        try {
+          entries.push({ position, message: JSON.parse(json) as BusMessage, raw: json });
+        } catch (err) {
+          this.options.onMalformed?.(position, err as Error);
+        }
+      });
     }
     return entries;
   }

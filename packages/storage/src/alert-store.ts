@@ -72,10 +72,12 @@ export async function insertAlerts(
     }
   }
   if (unique.length === 0) return { stored: [], duplicates: [] };
-  const { rows } = await db.query<{ received_at: Date; stored_ids: string[] }>(INSERT_ALERTS_SQL, [
-    batchJson(unique),
-    receivedAt ?? null,
-  ]);
+  // Named, so each connection parses and plans it once.
+  const { rows } = await db.query<{ received_at: Date; stored_ids: string[] }>({
+    name: 'tripwire_insert_alerts',
+    text: INSERT_ALERTS_SQL,
+    values: [batchJson(unique), receivedAt ?? null],
+  });
   const { received_at: at, stored_ids } = rows[0]!;
   const fresh = new Set(stored_ids);
   const stored: InsertOutcome['stored'] = [];
