@@ -69,8 +69,10 @@ export const streamKey = (keyPrefix = '', stream: BusStream = 'events') =>
 export const streamCounterKey = (keyPrefix = '', stream: BusStream = 'events') =>
   `${streamKey(keyPrefix, stream)}:counter`;
 
-/** The one field each stream entry has: the message as JSON. */
+/** The field holding an entry's messages, as JSON texts joined by MESSAGE_SEPARATOR. */
 export const MESSAGE_FIELD = 'm';
+/** ASCII record separator: a raw control character never occurs in valid JSON text. */
+export const MESSAGE_SEPARATOR = '\x1e';
 
 /**
  * The JSON of an alert message, written directly: event detail arrives as JSON

@@ -3,28 +3,26 @@ import {
   type BusMessage,
   type BusStream,
   MESSAGE_FIELD,
+  MESSAGE_SEPARATOR,
   streamCounterKey,
   streamKey,
 } from './bus-message.js';
 
-// Appends ARGV[3..] as ONE stream entry, atomically. Offsets are contiguous across every
-// publisher (a shared counter): the entry holds messages first..last and its ID is
-// "<ms>-<last>", with ms from the Redis clock but never going back. Message i's position is
-// "<ms>-<first+i>". One entry per chunk instead of one per message is what keeps Redis cheap.
+// Appends one chunk of messages as ONE stream entry, atomically. ARGV[3] is how many
+// messages ARGV[4] holds (joined by the record separator, which valid JSON text never
+// contains). Offsets are contiguous across every publisher (a shared counter): the entry
+// holds messages first..last and its ID is "<ms>-<last>", with ms from the Redis clock but
+// never going back; message i's position is "<ms>-<first+i>". One entry and one argument
+// per chunk, not per message, is what keeps Redis's share of the work small.
 const APPEND_SCRIPT = `
 local stream, counter = KEYS[1], KEYS[2]
-local maxlen, field = ARGV[1], ARGV[2]
+local maxlen, field, count, body = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last_ms = tonumber(redis.call('HGET', counter, 'ms') or '0')
 if last_ms > ms then ms = last_ms end
-local offset = tonumber(redis.call('HGET', counter, 'offset') or '0') + #ARGV - 2
-local args = {'MAXLEN', '~', maxlen, ms .. '-' .. offset}
-for i = 3, #ARGV do
-  args[#args + 1] = field
-  args[#args + 1] = ARGV[i]
-end
-local id = redis.call('XADD', stream, unpack(args))
+local offset = tonumber(redis.call('HGET', counter, 'offset') or '0') + count
+local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, 'n', count, field, body)
 redis.call('HSET', counter, 'ms', ms, 'offset', offset)
 return id
 `;
@@ -162,7 +160,8 @@ export class BusPublisher {
           ...this.keys,
           this.historyMaxLength,
           MESSAGE_FIELD,
-          ...chunk,
+          chunk.length,
+          chunk.join(MESSAGE_SEPARATOR),
         );
         this.queue.splice(0, chunk.length);
         this.failures = 0;

@@ -4,6 +4,7 @@ import {
   type BusMessage,
   type BusStream,
   MESSAGE_FIELD,
+  MESSAGE_SEPARATOR,
   streamKey,
 } from './bus-message.js';
 import { comparePositions, followsDirectly, isPosition, parsePosition } from './stream-position.js';
@@ -111,7 +112,9 @@ export class BusSubscriber {
         }
         if (raw.length === 0) continue;
         // Resuming inside an entry returns that entry: drop the messages we already had.
-        const entries = this.decode(raw).filter((e) => comparePositions(e.position, this.cursor) > 0);
+        const entries = this.decode(raw).filter(
+          (e) => comparePositions(e.position, this.cursor) > 0,
+        );
         const first = entries[0];
         if (!first) continue;
         if (this.options.warmStart && !this.warmedUp) {
@@ -134,10 +137,8 @@ export class BusSubscriber {
     const entries: BusEntry[] = [];
     for (const [id, fields] of raw) {
       const { ms, offset: last } = parsePosition(id);
-      const messages: string[] = [];
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i] === MESSAGE_FIELD) messages.push(fields[i + 1]!);
-      }
+      const at = fields.indexOf(MESSAGE_FIELD);
+      const messages = at >= 0 ? (fields[at + 1] ?? '').split(MESSAGE_SEPARATOR) : [];
       messages.forEach((json, i) => {
         const position = `${ms}-${last - BigInt(messages.length - 1 - i)}`;
         try {

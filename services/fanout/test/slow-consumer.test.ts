@@ -33,10 +33,23 @@ describe('slow consumers', () => {
         alertData({ event_detail: { blob: 'x'.repeat(8000), i } }),
       );
       // A steady 400 KB/s, which a reading client keeps up with easily.
-      for (let i = 0; i < alerts.length; i += 10) {
-        publishAlerts(env, alerts.slice(i, i + 10));
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const publishing = (async () => {
+        for (let i = 0; i < alerts.length; i += 10) {
+          publishAlerts(env, alerts.slice(i, i + 10));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const slowCloses = () =>
+        metricValue(fanout.url, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
+      await until(
+        async () => (await slowCloses()) === 1,
+        20_000,
+        'the server to cut the slow browser off',
+      );
+      // The browser reads again: it gets what was buffered for it, then the close frame with its code.
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect((await slow.closed).code).toBe(4008);
+      await publishing;
       await until(
         () => fast.alerts().length === alerts.length,
         20_000,
@@ -44,8 +57,6 @@ describe('slow consumers', () => {
       );
       expect(fast.alertIds()).toEqual(alerts.map((a) => a.alert_id));
       expect(fast.ws.readyState).toBe(fast.ws.OPEN);
-      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-      expect((await slow.closed).code).toBe(4008);
       expect(slow.alerts().length).toBeLessThan(alerts.length);
       // Everyone else carries on: the connected browser and a new one both get what follows.
       const newcomer = new Browser(fanout.wsUrl, { token: viewer });
