@@ -28,6 +28,11 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       labelNames: ['type'] as const,
       registers,
     }),
+    duplicatesSkipped: new Counter({
+      name: 'tripwire_fanout_duplicates_skipped_total',
+      help: 'Alerts seen again on the bus (a publisher retry) and not sent a second time',
+      registers,
+    }),
     framesSent: new Counter({
       name: 'tripwire_fanout_frames_sent_total',
       help: 'Alert and host frames handed to sockets (live and replayed)',

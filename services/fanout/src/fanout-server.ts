@@ -14,6 +14,7 @@ import { registerApi } from './http-api.js';
 import { sendJson } from './http-route.js';
 import { loadNativeUws } from './native-uws.js';
 import { AuthError, createOperatorAuth, findToken, type Operator } from './operator-auth.js';
+import { RecentIds } from './recent-ids.js';
 import { TopicRouter } from './topic-router.js';
 
 export interface FanoutDeps {
@@ -48,6 +49,7 @@ const BROADCAST_TOPIC = 'broadcast';
 export const CLOSE_SLOW_CONSUMER = 4008;
 export const CLOSE_SERVICE_RESTART = 1012;
 const SLOW_CONSUMER_SWEEP_MS = 100;
+const RECENT_ALERT_IDS = 100_000;
 
 export function createFanoutServer({
   config,
@@ -113,12 +115,19 @@ export function createFanoutServer({
   };
 
   // ---- Redis → sockets -------------------------------------------------------
+  // A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
+  // stream; browsers must still see it once.
+  const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
   const deliver = (entries: BusEntry[]) => {
     const now = Date.now();
     for (const entry of entries) {
       const { message } = entry;
       metrics.busMessages.inc({ type: message.type });
       if (message.type === 'rules') continue;
+      if (message.type === 'alert' && !recentAlertIds.add(message.data.alert_id)) {
+        metrics.duplicatesSkipped.inc();
+        continue;
+      }
       if (message.type === 'gap') {
         // The ingest side dropped messages while Redis was down: the window cannot be trusted.
         history.clear();
