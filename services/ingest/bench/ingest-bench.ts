@@ -16,6 +16,7 @@ import {
   type Metadata,
   makeGenericClientConstructor,
 } from '@grpc/grpc-js';
+import { createRedisClient } from '@tripwire/bus';
 import {
   type AgentEvent,
   AgentEventBatch,
@@ -45,6 +46,7 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const benchDb = new URL(serverUrl);
 benchDb.pathname = `/tripwire_bench_${Date.now()}`;
 const databaseUrl = benchDb.toString();
+const busPrefix = `bench:${Date.now()}:`;
 
 const SEVERITIES = [Severity.INFO, Severity.WARN, Severity.CRITICAL] as const;
 const TYPES = [TripwireType.FILE, TripwireType.NETWORK, TripwireType.PROCESS] as const;
@@ -124,7 +126,7 @@ async function startIngestProcess(): Promise<{
       GRPC_PORT: String(grpcPort),
       HTTP_HOST: '127.0.0.1',
       HTTP_PORT: String(httpPort),
-      BUS_KEY_PREFIX: `bench:${Date.now()}:`,
+      BUS_KEY_PREFIX: busPrefix,
       MIGRATE_ON_START: 'false',
       LOG_LEVEL: 'warn',
     },
@@ -336,6 +338,10 @@ async function main() {
   await new Promise((r) => setTimeout(r, 500));
   await admin.query(`DROP DATABASE IF EXISTS "${benchDb.pathname.slice(1)}" WITH (FORCE)`);
   await admin.end();
+  // The run's Redis keys go too.
+  const redis = createRedisClient(redisUrl);
+  for (const key of await redis.keys(`${busPrefix}*`)) await redis.del(key);
+  redis.disconnect();
   process.exit(0);
 }
 
