@@ -8,13 +8,7 @@ import {
 } from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import {
-  provisionDatabase,
-  provisionRedis,
-  type TestDatabase,
-  type TestRedis,
-  until,
-} from '@tripwire/test-fixtures';
+import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 
@@ -27,41 +21,29 @@ import { createOperatorAuth } from '../src/operator-auth.js';
 export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
 export const auth = createOperatorAuth(JWT_SECRET);
 
-export interface Environment {
-  databaseUrl: string;
-  redisUrl: string;
-  keyPrefix: string;
+export interface Environment extends TestServers {
   pool: Pool;
   /** Publishes on the bus exactly as the ingest service does. */
   publisher: BusPublisher;
 }
 
+/** This test file's own migrated database and Redis key prefix, a pool, and a bus publisher. */
 export function useEnvironment(): Environment {
-  let db: TestDatabase;
-  let redis: TestRedis;
-  const env = {} as Environment;
-  beforeAll(async () => {
-    db = await provisionDatabase({
-      migrationsDir: MIGRATIONS_DIR,
-      migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-    });
-    redis = await provisionRedis();
-    Object.assign(env, {
-      databaseUrl: db.databaseUrl,
-      redisUrl: redis.redisUrl,
-      keyPrefix: redis.keyPrefix,
-      pool: createPool({ databaseUrl: db.databaseUrl }),
-      publisher: new BusPublisher({
-        redis: createRedisClient(redis.redisUrl, { failFastWhileDisconnected: true }),
-        keyPrefix: redis.keyPrefix,
-      }),
+  const servers = useTestServers({
+    migrationsDir: MIGRATIONS_DIR,
+    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
+  });
+  const env = servers as Environment;
+  beforeAll(() => {
+    env.pool = createPool({ databaseUrl: servers.databaseUrl });
+    env.publisher = new BusPublisher({
+      redis: createRedisClient(servers.redisUrl, { failFastWhileDisconnected: true }),
+      keyPrefix: servers.keyPrefix,
     });
   });
   afterAll(async () => {
     env.publisher?.close();
     await env.pool?.end();
-    await db?.drop();
-    await redis?.cleanup();
   });
   return env;
 }

@@ -11,12 +11,7 @@ import {
   TripwireType,
 } from '@tripwire/proto';
 import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import {
-  provisionDatabase,
-  provisionRedis,
-  type TestDatabase,
-  type TestRedis,
-} from '@tripwire/test-fixtures';
+import { type TestServers, useTestServers } from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { AgentSession, bearer, until } from './agent-session.js';
@@ -28,37 +23,22 @@ import { createIngestServer, type IngestServer } from '../src/ingest-server.js';
 
 export const ENROLLMENT_TOKEN = 'test-enrollment-token-0123456789';
 
-export interface Environment {
-  databaseUrl: string;
-  redisUrl: string;
-  keyPrefix: string;
+export interface Environment extends TestServers {
   /** For assertions on what is really in PostgreSQL. */
   pool: Pool;
 }
 
-/** This test file's own migrated database and Redis key prefix. */
+/** This test file's own migrated database and Redis key prefix, and a pool for assertions. */
 export function useEnvironment(): Environment {
-  let db: TestDatabase;
-  let redis: TestRedis;
-  const env = {} as Environment;
-  beforeAll(async () => {
-    db = await provisionDatabase({
-      migrationsDir: MIGRATIONS_DIR,
-      migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-    });
-    redis = await provisionRedis();
-    Object.assign(env, {
-      databaseUrl: db.databaseUrl,
-      redisUrl: redis.redisUrl,
-      keyPrefix: redis.keyPrefix,
-      pool: createPool({ databaseUrl: db.databaseUrl }),
-    });
+  const servers = useTestServers({
+    migrationsDir: MIGRATIONS_DIR,
+    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
   });
-  afterAll(async () => {
-    await env.pool?.end();
-    await db?.drop();
-    await redis?.cleanup();
+  const env = servers as Environment;
+  beforeAll(() => {
+    env.pool = createPool({ databaseUrl: servers.databaseUrl });
   });
+  afterAll(() => env.pool?.end());
   return env;
 }
 
