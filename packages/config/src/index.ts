@@ -53,3 +53,16 @@ export function parseEnv<S extends z.ZodType>(
   const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
   throw new ConfigError(`Invalid ${service} configuration:\n${lines.join('\n')}`);
 }
+
+/** For a service's main: the config, or the error printed and exit code 2. */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,21 +1,13 @@
 import { createRedisClient } from '@tripwire/bus';
+import { loadConfigOrExit } from '@tripwire/config';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool } from '@tripwire/storage';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { createFanoutServer } from './fanout-server.js';
 
 /** Reads config, builds the dependencies, starts, and wires SIGTERM/SIGINT to a graceful stop. */
 export async function runFanout(env: Record<string, string | undefined> = process.env) {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(() => loadConfig(env));
   const log = createLogger({ name: 'fanout', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
   log.info(

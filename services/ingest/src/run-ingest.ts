@@ -1,7 +1,8 @@
 import { createRedisClient } from '@tripwire/bus';
+import { loadConfigOrExit } from '@tripwire/config';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool, migrateDatabase } from '@tripwire/storage';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { createIngestServer } from './ingest-server.js';
 
 /** Migrations at startup wait for PostgreSQL to come up (e.g. in Compose) for up to this long. */
@@ -12,16 +13,7 @@ const MIGRATE_WAIT_MS = 60_000;
  * SIGTERM/SIGINT to a graceful stop. Exits 2 on bad configuration.
  */
 export async function runIngest(env: Record<string, string | undefined> = process.env) {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(() => loadConfig(env));
   const log = createLogger({ name: 'ingest', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
   log.info(
