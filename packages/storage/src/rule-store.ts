@@ -40,19 +40,22 @@ const toRule = (r: RuleRow): TripwireRule => ({
   updatedAt: r.updated_at,
 });
 
+/** The mutable columns in the order both INSERT and UPDATE use them. */
+const ruleParams = (input: RuleInput) => [
+  input.hostId,
+  input.name,
+  input.tripwireType,
+  input.severity,
+  input.target,
+  input.config ?? {},
+  input.enabled ?? true,
+];
+
 export async function createRule(db: Queryable, input: RuleInput): Promise<TripwireRule> {
   const { rows } = await db.query<RuleRow>(
     `INSERT INTO tripwire_rules (host_id, name, tripwire_type, severity, target, config, enabled)
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${RULE_COLUMNS}`,
-    [
-      input.hostId,
-      input.name,
-      input.tripwireType,
-      input.severity,
-      input.target,
-      input.config ?? {},
-      input.enabled ?? true,
-    ],
+    ruleParams(input),
   );
   return toRule(rows[0]!);
 }
@@ -75,16 +78,7 @@ export async function updateRule(
     `UPDATE tripwire_rules SET host_id = $2, name = $3, tripwire_type = $4, severity = $5,
        target = $6, config = $7, enabled = $8, updated_at = now()
      WHERE rule_id = $1 RETURNING ${RULE_COLUMNS}`,
-    [
-      ruleId,
-      input.hostId,
-      input.name,
-      input.tripwireType,
-      input.severity,
-      input.target,
-      input.config ?? {},
-      input.enabled ?? true,
-    ],
+    [ruleId, ...ruleParams(input)],
   );
   return rows[0] ? toRule(rows[0]) : null;
 }

@@ -1,5 +1,6 @@
 import { createRedisClient } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
+import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool } from '@tripwire/storage';
 import { loadConfig } from './config.js';
@@ -38,17 +39,13 @@ export async function runFanout(env: Record<string, string | undefined> = proces
     process.exit(1);
   }
   const { port } = await server.start();
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    await server.stop();
-    publisherRedis.disconnect();
-    await pool.end();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  stopOnSignals(
+    async () => {
+      await server.stop();
+      publisherRedis.disconnect();
+      await pool.end();
+    },
+    (signal) => log.info({ signal }, 'stopping'),
+  );
   return { config, port };
 }

@@ -1,5 +1,6 @@
 import { createRedisClient } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
+import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool, migrateDatabase } from '@tripwire/storage';
 import { loadConfig } from './config.js';
@@ -60,17 +61,13 @@ export async function runIngest(env: Record<string, string | undefined> = proces
   const server = createIngestServer({ config, pool, redis, subscriberRedis, log });
   const ports = await server.start();
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    await server.stop();
-    redis.disconnect();
-    await pool.end();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  stopOnSignals(
+    async () => {
+      await server.stop();
+      redis.disconnect();
+      await pool.end();
+    },
+    (signal) => log.info({ signal }, 'stopping'),
+  );
   return { config, ports };
 }
