@@ -1,0 +1,157 @@
+// The fan-out service's REST API (services/fanout/openapi.yaml). The session is an HttpOnly
+// cookie, so requests carry no token: the page never holds one after sign-in.
+
+export type Severity = 'INFO' | 'WARN' | 'CRITICAL';
+export type TripwireType = 'FILE' | 'NETWORK' | 'PROCESS';
+export const SEVERITIES: Severity[] = ['CRITICAL', 'WARN', 'INFO'];
+export const TRIPWIRE_TYPES: TripwireType[] = ['FILE', 'NETWORK', 'PROCESS'];
+
+export interface Alert {
+  alert_id: string;
+  host_id: string;
+  hostname?: string;
+  timestamp: string;
+  timestamp_us: number;
+  received_at: string;
+  tripwire_type: TripwireType;
+  severity: Severity;
+  rule_name: string;
+  event_detail: unknown;
+}
+
+export interface Host {
+  host_id: string;
+  hostname: string;
+  status: 'online' | 'offline';
+  platform: string;
+  agent_version: string;
+  registered_at?: string;
+  last_seen: string | null;
+  alerts_24h?: number;
+}
+
+export interface RuleInput {
+  host_id: string | null;
+  name: string;
+  tripwire_type: TripwireType;
+  severity: Severity;
+  target: string;
+  config: Record<string, unknown>;
+  enabled: boolean;
+}
+
+export interface Rule extends RuleInput {
+  rule_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditEntry {
+  seq: number;
+  occurred_at: string;
+  actor: string;
+  action: string;
+  host_id: string | null;
+  target: string;
+  details: unknown;
+  hash: string;
+}
+
+export interface Operator {
+  name: string;
+  role: 'viewer' | 'admin';
+}
+
+export interface MinuteBucket {
+  minute: string;
+  INFO: number;
+  WARN: number;
+  CRITICAL: number;
+}
+
+/** A refused request, with the API's code and per-field problems. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'the server cannot be reached; retrying helps once it is back');
+  }
+  if (res.status === 204) return undefined as T;
+  const json = (await res.json().catch(() => null)) as {
+    error?: { code: string; message: string; fields?: Record<string, string> };
+  } | null;
+  if (!res.ok) {
+    const e = json?.error;
+    if (res.status === 401) window.dispatchEvent(new Event('tripwire:signed-out'));
+    throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.fields);
+  }
+  return json as T;
+}
+
+export interface AlertQuery {
+  severity: Severity[];
+  type: TripwireType[];
+  host: string | null;
+}
+
+const filterParams = (f: AlertQuery) => {
+  const q = new URLSearchParams();
+  if (f.severity.length) q.set('severity', f.severity.join(','));
+  if (f.type.length) q.set('type', f.type.join(','));
+  if (f.host) q.set('host_id', f.host);
+  return q;
+};
+
+export const api = {
+  session: () => request<Operator>('GET', '/api/session'),
+  signIn: (token: string) => request<Operator>('POST', '/api/session', { token }),
+  signOut: () => request<void>('DELETE', '/api/session'),
+
+  /** A page of alerts, newest first: after `cursor`, or else before `to`. */
+  alerts(filter: AlertQuery, page: { cursor?: string | null; to?: string | null }, limit = 200) {
+    const q = filterParams(filter);
+    q.set('limit', String(limit));
+    if (page.cursor) q.set('cursor', page.cursor);
+    else if (page.to) q.set('to', page.to);
+    return request<{ alerts: Alert[]; next_cursor: string | null }>('GET', `/api/alerts?${q}`);
+  },
+  alertsPerMinute(filter: AlertQuery, minutes = 60) {
+    const q = filterParams(filter);
+    q.set('minutes', String(minutes));
+    return request<{ buckets: MinuteBucket[] }>('GET', `/api/stats/alerts-per-minute?${q}`);
+  },
+  hosts: () => request<{ hosts: Host[] }>('GET', '/api/hosts'),
+  rules: () => request<{ rules: Rule[] }>('GET', '/api/rules'),
+  createRule: (rule: RuleInput) => request<Rule>('POST', '/api/rules', rule),
+  updateRule: (id: string, rule: RuleInput) => request<Rule>('PUT', `/api/rules/${id}`, rule),
+  deleteRule: (id: string) => request<void>('DELETE', `/api/rules/${id}`),
+  audit(from: string | null, to: string | null, hostId: string | null) {
+    const q = new URLSearchParams({ limit: '1000' });
+    if (from) q.set('from', from);
+    if (to) q.set('to', to);
+    if (hostId) q.set('host_id', hostId);
+    return request<{ entries: AuditEntry[] }>('GET', `/api/audit?${q}`);
+  },
+  verifyAudit: () =>
+    request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
+      'GET',
+      '/api/audit/verify',
+    ),
+};

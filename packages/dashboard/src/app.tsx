@@ -1,0 +1,117 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { api, type Operator } from './api.js';
+import { ConsoleState, useConsole } from './console-state.js';
+import type { ConnectionState } from './live-feed.js';
+import { navigate, type Page, sameFilter, useLocation } from './url-state.js';
+import { AlertsView } from './views/alerts-view.js';
+import { AuditView } from './views/audit-view.js';
+import { HostsView } from './views/hosts-view.js';
+import { RulesView } from './views/rules-view.js';
+import { SignIn } from './views/sign-in.js';
+
+export function App() {
+  // undefined while asking the server whether the session cookie is still good.
+  const [operator, setOperator] = useState<Operator | null | undefined>(undefined);
+  useEffect(() => {
+    api.session().then(setOperator, () => setOperator(null));
+    const signedOut = () => setOperator(null);
+    addEventListener('tripwire:signed-out', signedOut);
+    return () => removeEventListener('tripwire:signed-out', signedOut);
+  }, []);
+  if (operator === undefined) return <div class="splash">TripWire…</div>;
+  if (!operator) return <SignIn onSignedIn={setOperator} />;
+  return <Console operator={operator} onSignedOut={() => setOperator(null)} />;
+}
+
+const NAV: Array<[Page, string, string]> = [
+  ['alerts', 'Alerts', '/'],
+  ['hosts', 'Hosts', '/hosts'],
+  ['rules', 'Rules', '/rules'],
+  ['audit', 'Audit log', '/audit'],
+];
+
+function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
+  const location = useLocation();
+  const state = useMemo(() => new ConsoleState(location.filter, onSignedOut), []);
+  useConsole(state);
+  useEffect(() => {
+    state.start();
+    return () => state.stop();
+  }, [state]);
+  // The filter in the URL drives the subscription (back/forward and shared links included).
+  useEffect(() => {
+    if (!sameFilter(location.filter, state.store.filter)) state.setFilter(location.filter);
+  }, [location.search]);
+
+  const signOut = async () => {
+    await api.signOut().catch(() => {});
+    onSignedOut();
+  };
+  return (
+    <div class="console">
+      <header class="topbar">
+        <span class="brand">TripWire</span>
+        <nav>
+          {NAV.map(([page, label, href]) => (
+            <a
+              key={page}
+              href={href}
+              class={location.page === page ? 'active' : ''}
+              aria-current={location.page === page ? 'page' : undefined}
+              onClick={(e) => {
+                e.preventDefault();
+                navigate(page === 'alerts' ? `/${location.page === 'alerts' ? location.search : ''}` : href);
+              }}
+            >
+              {label}
+            </a>
+          ))}
+        </nav>
+        <ConnectionBadge state={state.connection} />
+        <span class="operator" data-testid="operator">
+          {operator.name} · {operator.role}
+        </span>
+        <button type="button" class="ghost" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>
+        {location.page === 'alerts' && <AlertsView state={state} filter={location.filter} />}
+        {location.page === 'hosts' && <HostsView state={state} />}
+        {location.page === 'rules' && <RulesView state={state} operator={operator} />}
+        {location.page === 'audit' && <AuditView state={state} />}
+      </main>
+    </div>
+  );
+}
+
+const CONNECTION_TEXT: Record<ConnectionState['kind'], string> = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  resumed: 'Live · resumed',
+  reloaded: 'Live · could not recover, reloaded from history',
+};
+
+function ConnectionBadge({ state }: { state: ConnectionState }) {
+  const title =
+    state.kind === 'resumed'
+      ? `reconnected and replayed ${state.replayed} missed alerts`
+      : state.kind === 'reloaded'
+        ? state.reason
+        : state.kind === 'reconnecting'
+          ? `attempt ${state.attempt}`
+          : undefined;
+  return (
+    <span
+      class={`connection connection-${state.kind}`}
+      data-testid="connection"
+      data-state={state.kind}
+      role="status"
+      title={title}
+    >
+      <span class="dot" aria-hidden="true" />
+      {CONNECTION_TEXT[state.kind]}
+    </span>
+  );
+}

@@ -1,0 +1,195 @@
+// The dashboard's one WebSocket to /ws/alerts (protocol: docs/fanout.md). It keeps the last
+// stream position it saw, reconnects with backoff, and resumes from that position; when the
+// server cannot replay that far back it asks the page to reload from the REST API instead.
+import type { Alert, AlertQuery, Host, Operator } from './api.js';
+
+export type ConnectionState =
+  | { kind: 'connecting' }
+  | { kind: 'live' }
+  | { kind: 'reconnecting'; attempt: number; inMs: number }
+  | { kind: 'resumed'; replayed: number }
+  | { kind: 'reloaded'; reason: string };
+
+export interface LiveFeedEvents {
+  onAlerts(alerts: Alert[]): void;
+  onHost(host: Host): void;
+  onState(state: ConnectionState): void;
+  /** The table must be refilled from history: first connect, lost resume, or a new filter. */
+  onReload(reason: 'initial' | 'unrecoverable' | 'filter'): void;
+  onSignedOut(): void;
+}
+
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+
+interface Frame {
+  type: string;
+  position?: string;
+  data?: unknown;
+  code?: string;
+  message?: string;
+  operator?: Operator;
+  resume?: { status: 'replayed' | 'unavailable'; count?: number; reason?: string };
+}
+
+export class LiveFeed {
+  private ws: WebSocket | null = null;
+  private position: string | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  private pendingAlerts: Alert[] = [];
+  private flushScheduled = false;
+  private awaitingSubscribed = false;
+
+  constructor(
+    private filter: AlertQuery,
+    private readonly events: LiveFeedEvents,
+  ) {}
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ws?.close(1000, 'signed out');
+    this.ws = null;
+  }
+
+  /** A new filter: resubscribe, and once the server confirms, the table reloads under it. */
+  setFilter(filter: AlertQuery) {
+    this.filter = filter;
+    if (this.ws?.readyState === WebSocket.OPEN) {
+      this.awaitingSubscribed = true;
+      this.ws.send(
+        JSON.stringify({
+          type: 'subscribe',
+          subscription_id: 'default',
+          filters: {
+            severities: filter.severity,
+            tripwire_types: filter.type,
+            host_ids: filter.host ? [filter.host] : [],
+          },
+        }),
+      );
+    } else {
+      this.events.onReload('filter');
+    }
+  }
+
+  private url() {
+    const q = new URLSearchParams();
+    if (this.filter.severity.length) q.set('severity', this.filter.severity.join(','));
+    if (this.filter.type.length) q.set('type', this.filter.type.join(','));
+    if (this.filter.host) q.set('host_id', this.filter.host);
+    if (this.position) q.set('since', this.position);
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${scheme}//${location.host}/ws/alerts?${q}`;
+  }
+
+  private connect() {
+    if (this.stopped) return;
+    this.events.onState(this.attempt === 0 ? { kind: 'connecting' } : this.reconnectingState());
+    // The session cookie authenticates the upgrade: the page never sees the token.
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onmessage = (e) => this.handle(JSON.parse(String(e.data)) as Frame);
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.flush();
+      if (this.stopped) return;
+      // 1012: the node is restarting; come back at once. Others back off.
+      const delay =
+        e.code === 1012 && this.attempt === 0
+          ? 100
+          : Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 1.5 ** this.attempt) *
+            (0.75 + Math.random() / 2);
+      this.attempt++;
+      this.events.onState({ kind: 'reconnecting', attempt: this.attempt, inMs: delay });
+      this.timer = setTimeout(() => void this.checkSessionThenConnect(), delay);
+    };
+  }
+
+  private reconnectingState(): ConnectionState {
+    return { kind: 'reconnecting', attempt: this.attempt, inMs: 0 };
+  }
+
+  /** A refused upgrade looks like any other close in a browser: ask the API whether we are still signed in. */
+  private async checkSessionThenConnect() {
+    if (this.attempt > 1) {
+      const res = await fetch('/api/session', { credentials: 'same-origin' }).catch(() => null);
+      if (res?.status === 401) {
+        this.events.onSignedOut();
+        return;
+      }
+    }
+    this.connect();
+  }
+
+  private handle(frame: Frame) {
+    switch (frame.type) {
+      case 'alert':
+        if (frame.position) this.position = frame.position;
+        this.pendingAlerts.push(frame.data as Alert);
+        this.scheduleFlush();
+        return;
+      case 'host':
+        this.events.onHost(frame.data as Host);
+        return;
+      case 'welcome': {
+        const resumed = this.position !== null;
+        this.attempt = 0;
+        if (!resumed) {
+          // A fresh start: live from here on, history from the API.
+          if (frame.position) this.position = frame.position;
+          this.events.onState({ kind: 'live' });
+          this.events.onReload('initial');
+        } else if (frame.resume?.status === 'replayed') {
+          this.events.onState({ kind: 'resumed', replayed: frame.resume.count ?? 0 });
+        } else {
+          this.position = frame.position ?? null;
+          this.events.onState({
+            kind: 'reloaded',
+            reason: frame.resume?.reason ?? 'the server no longer holds that far back',
+          });
+          this.events.onReload('unrecoverable');
+        }
+        return;
+      }
+      case 'subscribed':
+        if (this.awaitingSubscribed) {
+          this.awaitingSubscribed = false;
+          this.flush();
+          this.events.onReload('filter');
+        }
+        return;
+      case 'error':
+        if (frame.code === 'stream_gap') {
+          this.events.onState({ kind: 'reloaded', reason: frame.message ?? 'stream gap' });
+          this.events.onReload('unrecoverable');
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  // Alerts reach the page in batches, at most 20 times a second, however fast they arrive.
+  private scheduleFlush() {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setTimeout(() => this.flush(), 50);
+  }
+
+  private flush() {
+    this.flushScheduled = false;
+    if (this.pendingAlerts.length === 0) return;
+    const batch = this.pendingAlerts;
+    this.pendingAlerts = [];
+    this.events.onAlerts(batch);
+  }
+}

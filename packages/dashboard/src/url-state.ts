@@ -1,0 +1,64 @@
+// The view and its filter live in the URL, so a view can be shared and survives a reload:
+// /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /hosts, /rules, /audit.
+import { useEffect, useState } from 'preact/hooks';
+import { type AlertQuery, SEVERITIES, type Severity, TRIPWIRE_TYPES, type TripwireType } from './api.js';
+
+export type Page = 'alerts' | 'hosts' | 'rules' | 'audit';
+const PAGES: Record<string, Page> = {
+  '/': 'alerts',
+  '/alerts': 'alerts',
+  '/hosts': 'hosts',
+  '/rules': 'rules',
+  '/audit': 'audit',
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function list<T extends string>(raw: string | null, allowed: readonly T[]): T[] {
+  const wanted = (raw ?? '').split(',').map((v) => v.trim().toUpperCase());
+  return allowed.filter((v) => wanted.includes(v));
+}
+
+export function filterFromSearch(search: string): AlertQuery {
+  const q = new URLSearchParams(search);
+  const host = q.get('host');
+  return {
+    severity: list<Severity>(q.get('severity'), SEVERITIES),
+    type: list<TripwireType>(q.get('type'), TRIPWIRE_TYPES),
+    host: host && UUID.test(host) ? host.toLowerCase() : null,
+  };
+}
+
+export function searchFromFilter(f: AlertQuery): string {
+  const q = new URLSearchParams();
+  if (f.severity.length) q.set('severity', f.severity.join(','));
+  if (f.type.length) q.set('type', f.type.join(','));
+  if (f.host) q.set('host', f.host);
+  const s = q.toString().replaceAll('%2C', ',');
+  return s ? `?${s}` : '';
+}
+
+export const sameFilter = (a: AlertQuery, b: AlertQuery) =>
+  searchFromFilter(a) === searchFromFilter(b);
+
+export function navigate(path: string) {
+  if (path === location.pathname + location.search) return;
+  history.pushState(null, '', path);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+/** The current page and alert filter, following back/forward and navigate(). */
+export function useLocation() {
+  const read = () => ({
+    page: PAGES[location.pathname] ?? 'alerts',
+    filter: filterFromSearch(location.search),
+    search: location.search,
+  });
+  const [state, setState] = useState(read);
+  useEffect(() => {
+    const onPop = () => setState(read());
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+  return state;
+}
