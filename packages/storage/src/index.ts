@@ -1,4 +1,5 @@
 export * from './alert-batcher.js';
+export * from './alert-stats.js';
 export * from './alert-store.js';
 export * from './audit-log.js';
 export * from './host-store.js';
