@@ -1,5 +1,6 @@
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, defaultDashboardDir, loadConfig } from './config.js';
 
 const valid = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',
@@ -27,5 +28,17 @@ describe('fan-out loadConfig', () => {
     expect(attempt).toThrow(/REDIS_URL: must be a URL like redis:/);
     expect(attempt).toThrow(/OPERATOR_JWT_SECRET: must be at least 32 characters/);
     expect(attempt).toThrow(/WS_IDLE_TIMEOUT_S: must be at least 8/);
+  });
+
+  it('serves the @tripwire/dashboard build by default, or the folder DASHBOARD_DIR names', () => {
+    const fallback = loadConfig(valid).DASHBOARD_DIR;
+    expect(fallback).toBe(defaultDashboardDir());
+    if (fallback !== undefined) expect(fallback).toMatch(/dashboard[/\\]dist$/);
+    expect(loadConfig({ ...valid, DASHBOARD_DIR: 'web/dist' }).DASHBOARD_DIR).toBe(
+      resolve('web/dist'),
+    );
+    expect(loadConfig({ ...valid, DASHBOARD_DIR: '/srv/dashboard' }).DASHBOARD_DIR).toBe(
+      join('/srv/dashboard'),
+    );
   });
 });

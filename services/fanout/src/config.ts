@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import {
   envBool as bool,
   ConfigError,
@@ -9,6 +11,20 @@ import {
 import { z } from 'zod';
 
 export { ConfigError };
+
+/**
+ * The build output of the workspace package @tripwire/dashboard, found the way
+ * Node finds any dependency (so it also works from a `pnpm deploy` folder);
+ * undefined when that package is not installed.
+ */
+export function defaultDashboardDir(): string | undefined {
+  try {
+    const manifest = createRequire(import.meta.url).resolve('@tripwire/dashboard/package.json');
+    return join(dirname(manifest), 'dist');
+  } catch {
+    return undefined;
+  }
+}
 
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
@@ -40,6 +56,11 @@ const schema = z.object({
   BUS_KEY_PREFIX: z.string().default(''),
   BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
   SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),
+  // Resolved when the config is loaded, never at import time.
+  DASHBOARD_DIR: z
+    .string()
+    .optional()
+    .transform((dir) => (dir === undefined ? defaultDashboardDir() : resolve(dir))),
   LOG_LEVEL: envLogLevel,
   LOG_PRETTY: bool(false),
 });

@@ -9,6 +9,7 @@ import { type AlertFilter, FilterError, filterFromQuery, filterMatches } from '.
 import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
 import { ProtocolError, parseClientMessage } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
+import { DASHBOARD_BUILD_COMMAND, loadDashboardFiles, serveDashboard } from './dashboard-files.js';
 import { createFanoutMetrics } from './fanout-metrics.js';
 import { registerApi } from './http-api.js';
 import { sendJson } from './http-route.js';
@@ -451,6 +452,17 @@ export function createFanoutServer({
     },
     { pool, publisher, cookieSecure: config.COOKIE_SECURE },
   );
+  const dashboard = loadDashboardFiles(config.DASHBOARD_DIR);
+  if (dashboard.available) {
+    log.info({ dir: dashboard.dir, files: dashboard.files.size }, 'serving the dashboard at /');
+  } else {
+    log.warn(
+      { reason: dashboard.reason },
+      `no dashboard to serve: / answers 503 until it is built (${DASHBOARD_BUILD_COMMAND}); the API and WebSocket work without it`,
+    );
+  }
+  // Registered before the catch-all, to which it passes the service's own unknown paths.
+  serveDashboard(app, dashboard);
   app.any('/*', (res) =>
     sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
   );

@@ -2,6 +2,8 @@ import type { BusPublisher } from '@tripwire/bus';
 import {
   type Alert,
   appendAuditEntry,
+  countAlertsPerHost,
+  countAlertsPerMinute,
   createRule,
   deleteRule,
   getAlertsById,
@@ -24,6 +26,8 @@ import { SESSION_COOKIE } from './operator-auth.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 24 * 3600 * 1000;
+const MINUTE_MS = 60_000;
+const MAX_STATS_MINUTES = 1440;
 
 function timeRange(query: URLSearchParams) {
   const parse = (name: string, fallback: Date) => {
@@ -57,6 +61,22 @@ function listParam(query: URLSearchParams, name: string, allowed: readonly strin
       { [name]: 'unknown value' },
     );
   return values;
+}
+
+/** `minutes`: a whole number from 1 to 1440, default 60. */
+function minutesParam(query: URLSearchParams) {
+  const raw = query.get('minutes');
+  if (raw === null || raw === '') return 60;
+  const integer = /^-?\d{1,9}$/.test(raw);
+  const minutes = Number(raw);
+  if (!integer || minutes < 1 || minutes > MAX_STATS_MINUTES)
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `minutes must be an integer from 1 to ${MAX_STATS_MINUTES}`,
+      { minutes: integer ? 'out of range' : 'not an integer' },
+    );
+  return minutes;
 }
 
 function hostParam(query: URLSearchParams, name = 'host_id') {
@@ -198,19 +218,46 @@ export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }
     return { body: alertJson(a) };
   });
 
-  route(ctx, 'get', '/api/hosts', 'any', async () => ({
-    body: {
-      hosts: (await listHosts(pool)).map((h) => ({
-        host_id: h.hostId,
-        hostname: h.hostname,
-        status: h.status,
-        platform: h.platform,
-        agent_version: h.agentVersion,
-        registered_at: h.registeredAt.toISOString(),
-        last_seen: h.lastSeen?.toISOString() ?? null,
-      })),
-    },
-  }));
+  route(ctx, 'get', '/api/hosts', 'any', async () => {
+    const [hosts, alerts24h] = await Promise.all([
+      listHosts(pool),
+      countAlertsPerHost(pool, new Date(Date.now() - DAY_MS)),
+    ]);
+    return {
+      body: {
+        hosts: hosts.map((h) => ({
+          host_id: h.hostId,
+          hostname: h.hostname,
+          status: h.status,
+          platform: h.platform,
+          agent_version: h.agentVersion,
+          registered_at: h.registeredAt.toISOString(),
+          last_seen: h.lastSeen?.toISOString() ?? null,
+          alerts_24h: alerts24h.get(h.hostId) ?? 0,
+        })),
+      },
+    };
+  });
+
+  // For the dashboard's chart: the last `minutes` whole minutes, the current (partial) one last.
+  route(ctx, 'get', '/api/stats/alerts-per-minute', 'any', async ({ query }) => {
+    const minutes = minutesParam(query);
+    const hostId = hostParam(query);
+    const to = (Math.floor(Date.now() / MINUTE_MS) + 1) * MINUTE_MS;
+    const from = to - minutes * MINUTE_MS;
+    const buckets = await countAlertsPerMinute(pool, {
+      from: new Date(from),
+      to: new Date(to),
+      hostId,
+    });
+    return {
+      body: {
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        buckets: buckets.map((b) => ({ minute: b.minute.toISOString(), ...b.counts })),
+      },
+    };
+  });
 
   route(ctx, 'get', '/api/rules', 'any', async () => ({
     body: { rules: (await listAllRules(pool)).map(ruleJson) },

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
-import { insertAlerts, upsertHost } from '@tripwire/storage';
+import { insertAlerts, type Severity, upsertHost } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, type RunningFanout, startFanout, until, useEnvironment } from './fanout-harness.js';
 
@@ -52,6 +52,16 @@ const newHost = (name = `host-${randomUUID().slice(0, 8)}`) =>
     agentVersion: '2.0',
     agentTokenHash: randomBytes(32),
   });
+
+const storedAlert = (hostId: string, severity: Severity = 'WARN') => ({
+  alertId: randomUUID(),
+  hostId,
+  occurredAtUs: Date.now() * 1000,
+  tripwireType: 'FILE' as const,
+  severity,
+  ruleName: 'stats',
+  eventDetailJson: null,
+});
 
 describe('REST API', () => {
   it('refuses requests without a valid token, with a JSON error', async () => {
@@ -133,7 +143,97 @@ describe('REST API', () => {
       agent_version: '2.0',
       registered_at: expect.any(String),
       last_seen: null,
+      alerts_24h: 0,
     });
+  });
+
+  it('counts each host’s alerts of the last 24 hours', async () => {
+    const host = await newHost();
+    const now = Date.now();
+    await insertAlerts(env.pool, [storedAlert(host.hostId), storedAlert(host.hostId)]);
+    await insertAlerts(env.pool, [storedAlert(host.hostId)], new Date(now - 23 * 3600_000));
+    await insertAlerts(env.pool, [storedAlert(host.hostId)], new Date(now - 25 * 3600_000));
+    const res = await api('/api/hosts', { token: viewer });
+    const listed = res.body.hosts.find((h: { host_id: string }) => h.host_id === host.hostId);
+    expect(listed.alerts_24h).toBe(3);
+  });
+
+  it('gives alerts per minute by severity, every minute zero-filled, the current minute last', async () => {
+    const host = await newHost();
+    const other = await newHost();
+    const minuteOf = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+    const tenAgo = new Date(minuteOf(Date.now()) - 10 * 60_000 + 5_000);
+    await insertAlerts(
+      env.pool,
+      [
+        storedAlert(host.hostId, 'CRITICAL'),
+        storedAlert(host.hostId, 'CRITICAL'),
+        storedAlert(host.hostId, 'INFO'),
+        storedAlert(other.hostId, 'WARN'),
+      ],
+      tenAgo,
+    );
+    const before = minuteOf(Date.now());
+    const res = await api('/api/stats/alerts-per-minute', { token: viewer });
+    const after = minuteOf(Date.now());
+    expect(res.status).toBe(200);
+    const { from, to, buckets } = res.body;
+    expect(buckets).toHaveLength(60);
+    expect(Date.parse(to) - Date.parse(from)).toBe(60 * 60_000);
+    expect(buckets[0].minute).toBe(from);
+    const last = Date.parse(buckets[59].minute);
+    expect(last === before || last === after).toBe(true);
+    expect(Date.parse(to)).toBe(last + 60_000);
+    for (let i = 1; i < buckets.length; i++) {
+      expect(Date.parse(buckets[i].minute) - Date.parse(buckets[i - 1].minute)).toBe(60_000);
+    }
+    const at = (body: { buckets: Array<{ minute: string }> }) =>
+      body.buckets.find((b) => b.minute === new Date(minuteOf(tenAgo.getTime())).toISOString());
+    expect(at(res.body)).toEqual({
+      minute: new Date(minuteOf(tenAgo.getTime())).toISOString(),
+      INFO: 1,
+      WARN: 1,
+      CRITICAL: 2,
+    });
+
+    const one = await api(`/api/stats/alerts-per-minute?minutes=15&host_id=${host.hostId}`, {
+      token: viewer,
+    });
+    expect(one.body.buckets).toHaveLength(15);
+    expect(at(one.body)).toMatchObject({ INFO: 1, WARN: 0, CRITICAL: 2 });
+    const total = one.body.buckets.reduce(
+      (n: number, b: { INFO: number; WARN: number; CRITICAL: number }) =>
+        n + b.INFO + b.WARN + b.CRITICAL,
+      0,
+    );
+    expect(total).toBe(3);
+
+    const day = await api('/api/stats/alerts-per-minute?minutes=1440', { token: viewer });
+    expect(day.body.buckets).toHaveLength(1440);
+    expect(
+      (await api('/api/stats/alerts-per-minute?minutes=1', { token: viewer })).body.buckets,
+    ).toHaveLength(1);
+    expect((await api('/api/stats/alerts-per-minute')).status).toBe(401);
+  });
+
+  it('refuses a bad minutes or host_id on the per-minute stats', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['minutes=0', 'minutes', 'out of range'],
+      ['minutes=1441', 'minutes', 'out of range'],
+      ['minutes=-5', 'minutes', 'out of range'],
+      ['minutes=abc', 'minutes', 'not an integer'],
+      ['minutes=1.5', 'minutes', 'not an integer'],
+      ['host_id=nope', 'host_id', 'not a UUID'],
+    ];
+    for (const [q, field, problem] of cases) {
+      const res = await api(`/api/stats/alerts-per-minute?${q}`, { token: viewer });
+      expect(res.status, q).toBe(400);
+      expect(res.body.error, q).toMatchObject({
+        code: 'invalid_parameter',
+        message: expect.stringMatching(field === 'minutes' ? /from 1 to 1440/ : /UUID/),
+        fields: { [field]: problem },
+      });
+    }
   });
 
   it('creates, edits and deletes rules for admins only; audits and publishes every change', async () => {
