@@ -18,7 +18,10 @@ export class AlertRate {
   /** Replaces everything with the API's buckets; `asOf` is when they were counted. */
   fill(buckets: MinuteBucket[], asOf: number) {
     const last = Math.floor(asOf / MINUTE_MS) * MINUTE_MS;
-    this.minutes = Array.from({ length: RATE_MINUTES }, (_, i) => last - (RATE_MINUTES - 1 - i) * MINUTE_MS);
+    this.minutes = Array.from(
+      { length: RATE_MINUTES },
+      (_, i) => last - (RATE_MINUTES - 1 - i) * MINUTE_MS,
+    );
     this.counts = {
       INFO: new Array(RATE_MINUTES).fill(0),
       WARN: new Array(RATE_MINUTES).fill(0),

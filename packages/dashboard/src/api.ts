@@ -91,7 +91,11 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new ApiError(0, 'network', 'the server cannot be reached; retrying helps once it is back');
+    throw new ApiError(
+      0,
+      'network',
+      'the server cannot be reached; retrying helps once it is back',
+    );
   }
   if (res.status === 204) return undefined as T;
   const json = (await res.json().catch(() => null)) as {
@@ -100,7 +104,12 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   if (!res.ok) {
     const e = json?.error;
     if (res.status === 401) window.dispatchEvent(new Event('tripwire:signed-out'));
-    throw new ApiError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`, e?.fields);
+    throw new ApiError(
+      res.status,
+      e?.code ?? 'http_error',
+      e?.message ?? `HTTP ${res.status}`,
+      e?.fields,
+    );
   }
   return json as T;
 }

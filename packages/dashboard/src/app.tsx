@@ -60,7 +60,11 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
               aria-current={location.page === page ? 'page' : undefined}
               onClick={(e) => {
                 e.preventDefault();
-                navigate(page === 'alerts' ? `/${location.page === 'alerts' ? location.search : ''}` : href);
+                navigate(
+                  page === 'alerts'
+                    ? `/${location.page === 'alerts' ? location.search : ''}`
+                    : href,
+                );
               }}
             >
               {label}

@@ -22,7 +22,16 @@ export function hostName(alert: Alert, hosts: Map<string, Host>): string {
 export function summarize(detail: unknown): string {
   if (!detail || typeof detail !== 'object') return detail == null ? '' : String(detail);
   const d = detail as Record<string, unknown>;
-  for (const key of ['path', 'cmdline', 'command', 'exe', 'local_address', 'remote_address', 'port', 'message']) {
+  for (const key of [
+    'path',
+    'cmdline',
+    'command',
+    'exe',
+    'local_address',
+    'remote_address',
+    'port',
+    'message',
+  ]) {
     const v = d[key];
     if (v !== undefined && v !== null && v !== '') return `${key}: ${String(v)}`;
   }

@@ -1,7 +1,13 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
 // /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /hosts, /rules, /audit.
 import { useEffect, useState } from 'preact/hooks';
-import { type AlertQuery, SEVERITIES, type Severity, TRIPWIRE_TYPES, type TripwireType } from './api.js';
+import {
+  type AlertQuery,
+  SEVERITIES,
+  type Severity,
+  TRIPWIRE_TYPES,
+  type TripwireType,
+} from './api.js';
 
 export type Page = 'alerts' | 'hosts' | 'rules' | 'audit';
 const PAGES: Record<string, Page> = {

@@ -1,5 +1,5 @@
 import { InvalidQueryError } from './alert-store.js';
-import type { Severity } from './models.js';
+import type { Severity, TripwireType } from './models.js';
 import type { Queryable } from './pool.js';
 
 const MINUTE_MS = 60_000;
@@ -38,6 +38,9 @@ export interface AlertsPerMinuteQuery {
   /** Exclusive: the last bucket is the minute holding the instant just before `to`. */
   to: Date;
   hostId?: string;
+  /** Only these severities and types (all when empty). */
+  severities?: Severity[];
+  tripwireTypes?: TripwireType[];
 }
 
 /**
@@ -62,10 +65,18 @@ export async function countAlertsPerMinute(
     throw new InvalidQueryError(`the range may span at most ${MAX_MINUTE_BUCKETS} minutes`);
   }
   const params: unknown[] = [new Date(start), query.to];
-  let hostClause = '';
+  let filters = '';
   if (query.hostId) {
     params.push(query.hostId);
-    hostClause = 'AND host_id = $3::uuid';
+    filters += ` AND host_id = $${params.length}::uuid`;
+  }
+  if (query.severities?.length) {
+    params.push(query.severities);
+    filters += ` AND severity = ANY($${params.length}::severity_level[])`;
+  }
+  if (query.tripwireTypes?.length) {
+    params.push(query.tripwireTypes);
+    filters += ` AND tripwire_type = ANY($${params.length}::tripwire_type[])`;
   }
   const { rows } = await db.query<{
     minute: Date;
@@ -78,7 +89,7 @@ export async function countAlertsPerMinute(
        count(*) FILTER (WHERE severity = 'WARN') AS warn,
        count(*) FILTER (WHERE severity = 'CRITICAL') AS critical
      FROM alerts
-     WHERE received_at >= $1 AND received_at < $2 ${hostClause}
+     WHERE received_at >= $1 AND received_at < $2${filters}
      GROUP BY 1`,
     params,
   );

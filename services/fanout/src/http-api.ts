@@ -15,6 +15,8 @@ import {
   queryAlerts,
   queryAuditEntries,
   type RuleInput,
+  type Severity,
+  type TripwireType,
   updateRule,
   verifyAuditChain,
   withTransaction,
@@ -243,12 +245,16 @@ export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }
   route(ctx, 'get', '/api/stats/alerts-per-minute', 'any', async ({ query }) => {
     const minutes = minutesParam(query);
     const hostId = hostParam(query);
+    const severities = listParam(query, 'severity', SEVERITIES) as Severity[];
+    const tripwireTypes = listParam(query, 'type', TRIPWIRE_TYPES) as TripwireType[];
     const to = (Math.floor(Date.now() / MINUTE_MS) + 1) * MINUTE_MS;
     const from = to - minutes * MINUTE_MS;
     const buckets = await countAlertsPerMinute(pool, {
       from: new Date(from),
       to: new Date(to),
       hostId,
+      severities,
+      tripwireTypes,
     });
     return {
       body: {

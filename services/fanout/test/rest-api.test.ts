@@ -208,6 +208,19 @@ describe('REST API', () => {
     );
     expect(total).toBe(3);
 
+    // The same severity and type filters as /api/alerts, so a chart can follow the table's filter.
+    const critical = await api('/api/stats/alerts-per-minute?minutes=15&severity=CRITICAL', {
+      token: viewer,
+    });
+    expect(at(critical.body)).toMatchObject({ INFO: 0, WARN: 0, CRITICAL: 2 });
+    const network = await api('/api/stats/alerts-per-minute?minutes=15&type=NETWORK', {
+      token: viewer,
+    });
+    expect(at(network.body)).toMatchObject({ INFO: 0, WARN: 0, CRITICAL: 0 });
+    const badType = await api('/api/stats/alerts-per-minute?type=DISK', { token: viewer });
+    expect(badType.status).toBe(400);
+    expect(badType.body.error.fields).toEqual({ type: 'unknown value' });
+
     const day = await api('/api/stats/alerts-per-minute?minutes=1440', { token: viewer });
     expect(day.body.buckets).toHaveLength(1440);
     expect(

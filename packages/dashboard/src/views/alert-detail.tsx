@@ -16,7 +16,9 @@ export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClo
     api.rules().then(
       ({ rules }) => {
         const named = rules.filter((r) => r.name === alert.rule_name);
-        setRule(named.find((r) => r.host_id === alert.host_id) ?? named.find((r) => !r.host_id) ?? null);
+        setRule(
+          named.find((r) => r.host_id === alert.host_id) ?? named.find((r) => !r.host_id) ?? null,
+        );
       },
       () => setRule(null),
     );
@@ -76,7 +78,9 @@ export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClo
       {rule === undefined ? (
         <p class="muted">Loading…</p>
       ) : rule === null ? (
-        <p class="muted">No rule named “{alert.rule_name}” is configured now (a local or deleted rule).</p>
+        <p class="muted">
+          No rule named “{alert.rule_name}” is configured now (a local or deleted rule).
+        </p>
       ) : (
         <dl>
           <dt>Scope</dt>

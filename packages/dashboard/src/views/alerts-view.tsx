@@ -1,6 +1,12 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import { type AlertQuery, SEVERITIES, type Severity, TRIPWIRE_TYPES, type TripwireType } from '../api.js';
+import {
+  type AlertQuery,
+  SEVERITIES,
+  type Severity,
+  TRIPWIRE_TYPES,
+  type TripwireType,
+} from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
@@ -38,7 +44,7 @@ export function AlertsView({ state, filter }: { state: ConsoleState; filter: Ale
           </span>
         )}
         <span class="count" data-testid="row-count">
-          {store.rows.length.toLocaleString()} alerts loaded
+          {store.rows.length.toLocaleString()} {store.rows.length === 1 ? 'alert' : 'alerts'} loaded
         </span>
         <span class="hint">↑↓ move · Enter details · Esc close</span>
       </div>
@@ -102,7 +108,9 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
           onChange={(e) => apply({ ...filter, host: e.currentTarget.value || null })}
         >
           <option value="">All hosts</option>
-          {filter.host && !state.hosts.has(filter.host) && <option value={filter.host}>{filter.host}</option>}
+          {filter.host && !state.hosts.has(filter.host) && (
+            <option value={filter.host}>{filter.host}</option>
+          )}
           {hosts.map((h) => (
             <option key={h.host_id} value={h.host_id}>
               {h.hostname}
@@ -111,7 +119,11 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
         </select>
       </label>
       {(filter.severity.length > 0 || filter.type.length > 0 || filter.host) && (
-        <button type="button" class="ghost" onClick={() => apply({ severity: [], type: [], host: null })}>
+        <button
+          type="button"
+          class="ghost"
+          onClick={() => apply({ severity: [], type: [], host: null })}
+        >
           Clear filter
         </button>
       )}
@@ -146,7 +158,8 @@ function AlertTable(props: {
   // Scrolling near the end of what is loaded fetches the next older page.
   const last = items.at(-1)?.index ?? 0;
   useEffect(() => {
-    if (last >= rows.length - 20 && !state.store.historyDone && !state.historyError) void state.loadOlder();
+    if (last >= rows.length - 20 && !state.store.historyDone && !state.historyError)
+      void state.loadOlder();
   }, [last, rows.length, state.store.historyDone]);
 
   const move = (delta: number) => {
@@ -177,8 +190,19 @@ function AlertTable(props: {
   };
 
   const now = Date.now();
+  // The grid takes focus and keys; rows are pointed at with aria-activedescendant, the ARIA
+  // pattern for virtualized rows that come and go from the page.
   return (
-    <div class="alert-table" role="grid" aria-rowcount={rows.length} aria-label="Alerts, newest first">
+    <div
+      class="alert-table"
+      role="grid"
+      tabIndex={0}
+      onKeyDown={onKeyDown}
+      aria-rowcount={rows.length}
+      aria-label="Alerts, newest first"
+      aria-activedescendant={selectedId ? `alert-${selectedId}` : undefined}
+      data-testid="alert-table"
+    >
       <div class="row head" role="row">
         <span role="columnheader">Received</span>
         <span role="columnheader">Severity</span>
@@ -187,14 +211,7 @@ function AlertTable(props: {
         <span role="columnheader">Rule</span>
         <span role="columnheader">Detail</span>
       </div>
-      <div
-        class="scroller"
-        ref={scroller}
-        tabIndex={0}
-        onKeyDown={onKeyDown}
-        data-testid="alert-table"
-        aria-activedescendant={selectedId ? `alert-${selectedId}` : undefined}
-      >
+      <div class="scroller" ref={scroller} data-testid="alert-scroller">
         <div style={{ height: `${virtualizer.getTotalSize()}px`, position: 'relative' }}>
           {items.map((item) => {
             const row: AlertRow | undefined = rows[item.index];
@@ -202,6 +219,7 @@ function AlertTable(props: {
             if (!row) return <HistoryFooter key="footer" state={state} style={style} />;
             const isNew = row.arrivedAt > 0 && now - row.arrivedAt < NEW_FOR_MS;
             return (
+              // biome-ignore lint/a11y/useKeyWithClickEvents: the grid handles keys for every row
               <div
                 key={row.alert_id}
                 id={`alert-${row.alert_id}`}
@@ -215,7 +233,11 @@ function AlertTable(props: {
                 onDblClick={() => props.onOpen(row.alert_id)}
               >
                 <span role="gridcell" title={row.received_at}>
-                  {isNew && <span class="new-mark" title="new">●</span>}
+                  {isNew && (
+                    <span class="new-mark" title="new">
+                      ●
+                    </span>
+                  )}
                   {formatTime(row.received_at)}
                 </span>
                 <span role="gridcell">
@@ -249,7 +271,8 @@ function HistoryFooter({ state, style }: { state: ConsoleState; style: Record<st
       </>
     );
   else if (state.loadingHistory) content = 'Loading older alerts…';
-  else if (store.historyDone) content = store.rows.length ? 'End of history' : 'No alerts match this filter yet';
+  else if (store.historyDone)
+    content = store.rows.length ? 'End of history' : 'No alerts match this filter yet';
   else content = '';
   return (
     <div class="row footer" style={style} data-testid="history-footer">

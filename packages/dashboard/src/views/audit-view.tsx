@@ -61,14 +61,30 @@ export function AuditView({ state }: { state: ConsoleState }) {
       </div>
       <div class="filter-bar">
         <label>
-          From <input type="datetime-local" name="from" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
+          From{' '}
+          <input
+            type="datetime-local"
+            name="from"
+            value={from}
+            onInput={(e) => setFrom(e.currentTarget.value)}
+          />
         </label>
         <label>
-          To <input type="datetime-local" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
+          To{' '}
+          <input
+            type="datetime-local"
+            name="to"
+            value={to}
+            onInput={(e) => setTo(e.currentTarget.value)}
+          />
         </label>
         <label>
           Host
-          <select name="audit-host" value={hostId} onChange={(e) => setHostId(e.currentTarget.value)}>
+          <select
+            name="audit-host"
+            value={hostId}
+            onChange={(e) => setHostId(e.currentTarget.value)}
+          >
             <option value="">All</option>
             {hosts.map((h) => (
               <option key={h.host_id} value={h.host_id}>

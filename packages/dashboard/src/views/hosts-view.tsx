@@ -42,7 +42,9 @@ export function HostsView({ state }: { state: ConsoleState }) {
               <td>
                 <span class={`status status-${h.status}`}>{h.status}</span>
               </td>
-              <td title={h.last_seen ?? ''}>{h.status === 'online' ? 'now' : formatTime(h.last_seen)}</td>
+              <td title={h.last_seen ?? ''}>
+                {h.status === 'online' ? 'now' : formatTime(h.last_seen)}
+              </td>
               <td>{h.platform}</td>
               <td>{h.agent_version}</td>
               <td class="num">{h.alerts_24h?.toLocaleString() ?? '—'}</td>

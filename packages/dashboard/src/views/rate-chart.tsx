@@ -17,8 +17,9 @@ export function RateChart({ rate }: { rate: AlertRate }) {
   const plot = useRef<uPlot | null>(null);
   useEffect(() => {
     const el = box.current!;
-    const own = (key: keyof typeof COLORS) => (_u: uPlot, _v: number | null, _s: number, i: number | null) =>
-      i === null ? '—' : String(rate.counts[key][i] ?? 0);
+    const own =
+      (key: keyof typeof COLORS) => (_u: uPlot, _v: number | null, _s: number, i: number | null) =>
+        i === null ? '—' : String(rate.counts[key][i] ?? 0);
     const bars = uPlot.paths.bars!({ size: [0.8, 24] });
     const series = (key: keyof typeof COLORS): uPlot.Series => ({
       label: key,
@@ -36,7 +37,12 @@ export function RateChart({ rate }: { rate: AlertRate }) {
         legend: { live: true },
         axes: [
           { stroke: '#8b95a5', grid: { stroke: '#222a36' }, ticks: { stroke: '#222a36' } },
-          { stroke: '#8b95a5', grid: { stroke: '#222a36' }, ticks: { stroke: '#222a36' }, size: 40 },
+          {
+            stroke: '#8b95a5',
+            grid: { stroke: '#222a36' },
+            ticks: { stroke: '#222a36' },
+            size: 40,
+          },
         ],
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max)] } },
         series: [{}, series('CRITICAL'), series('WARN'), series('INFO')],
@@ -44,7 +50,9 @@ export function RateChart({ rate }: { rate: AlertRate }) {
       chartData(rate),
       el,
     );
-    const resize = new ResizeObserver(() => plot.current?.setSize({ width: el.clientWidth, height: 150 }));
+    const resize = new ResizeObserver(() =>
+      plot.current?.setSize({ width: el.clientWidth, height: 150 }),
+    );
     resize.observe(el);
     return () => {
       resize.disconnect();
@@ -56,7 +64,11 @@ export function RateChart({ rate }: { rate: AlertRate }) {
     plot.current?.setData(chartData(rate));
   });
   return (
-    <section class="rate-chart" aria-label="Alerts per minute by severity, last hour" data-testid="rate-chart">
+    <section
+      class="rate-chart"
+      aria-label="Alerts per minute by severity, last hour"
+      data-testid="rate-chart"
+    >
       <h2>Alerts per minute, last hour</h2>
       <div ref={box} />
     </section>

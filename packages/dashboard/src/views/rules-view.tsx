@@ -38,7 +38,8 @@ export function RulesView({ state, operator }: { state: ConsoleState; operator: 
       setError(e instanceof Error ? e.message : String(e));
     }
   };
-  const hostLabel = (id: string | null) => (id ? (state.hosts.get(id)?.hostname ?? id) : 'all hosts');
+  const hostLabel = (id: string | null) =>
+    id ? (state.hosts.get(id)?.hostname ?? id) : 'all hosts';
 
   return (
     <section class="page">
@@ -180,7 +181,9 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
     }
   };
 
-  const hosts = [...props.state.hosts.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
+  const hosts = [...props.state.hosts.values()].sort((a, b) =>
+    a.hostname.localeCompare(b.hostname),
+  );
   const fieldError = (name: string) =>
     fields[name] ? (
       <span class="field-error" id={`${name}-error`} data-field-error={name}>
@@ -189,16 +192,31 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
     ) : null;
   const described = (name: string) => (fields[name] ? `${name}-error` : undefined);
   return (
-    <form class="rule-form" onSubmit={submit} aria-label={rule ? `Edit rule ${rule.name}` : 'New rule'}>
+    <form
+      class="rule-form"
+      onSubmit={submit}
+      aria-label={rule ? `Edit rule ${rule.name}` : 'New rule'}
+    >
       <h2>{rule ? `Edit “${rule.name}”` : 'New rule'}</h2>
       <label>
         Name
-        <input name="name" value={form.name} onInput={set('name')} aria-invalid={!!fields.name} aria-describedby={described('name')} />
+        <input
+          name="name"
+          value={form.name}
+          onInput={set('name')}
+          aria-invalid={!!fields.name}
+          aria-describedby={described('name')}
+        />
         {fieldError('name')}
       </label>
       <label>
         Scope
-        <select name="host_id" value={form.host_id} onChange={set('host_id')} aria-invalid={!!fields.host_id}>
+        <select
+          name="host_id"
+          value={form.host_id}
+          onChange={set('host_id')}
+          aria-invalid={!!fields.host_id}
+        >
           <option value="">All hosts</option>
           {hosts.map((h) => (
             <option key={h.host_id} value={h.host_id}>
@@ -228,12 +246,24 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
       </label>
       <label class="wide">
         Target <span class="muted">(a path, a process pattern, or a port)</span>
-        <input name="target" value={form.target} onInput={set('target')} aria-invalid={!!fields.target} aria-describedby={described('target')} />
+        <input
+          name="target"
+          value={form.target}
+          onInput={set('target')}
+          aria-invalid={!!fields.target}
+          aria-describedby={described('target')}
+        />
         {fieldError('target')}
       </label>
       <label class="wide">
         Config (JSON)
-        <textarea name="config" rows={3} value={form.config} onInput={set('config')} aria-invalid={!!fields.config} />
+        <textarea
+          name="config"
+          rows={3}
+          value={form.config}
+          onInput={set('config')}
+          aria-invalid={!!fields.config}
+        />
         {fieldError('config')}
       </label>
       <label class="check">

@@ -23,7 +23,9 @@ export function SignIn({ onSignedIn }: { onSignedIn: (o: Operator) => void }) {
   return (
     <form class="sign-in" onSubmit={submit}>
       <h1>TripWire</h1>
-      <p>Paste your operator token. It is exchanged for a session cookie and not kept in this page.</p>
+      <p>
+        Paste your operator token. It is exchanged for a session cookie and not kept in this page.
+      </p>
       <label for="token">Operator token</label>
       <textarea
         id="token"

@@ -1,0 +1,242 @@
+// The dashboard's browser tests run the real services: the fan-out service as a child process
+// (so a test can restart it), the ingest service in-process, real PostgreSQL and Redis, a gRPC
+// test agent, and Debian's Chromium driven by playwright-core.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { createRedisClient } from '@tripwire/bus';
+import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
+import { createLogger } from '@tripwire/logger';
+import {
+  type AgentEvent,
+  AlertServiceClient,
+  type ServerCommand,
+  Severity,
+  TripwireType,
+} from '@tripwire/proto';
+import { createPool } from '@tripwire/storage';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { JWT_SECRET, until } from '../fanout-harness.js';
+
+const FANOUT_DIR = fileURLToPath(new URL('../..', import.meta.url));
+export const SCREENSHOT_DIR = fileURLToPath(
+  new URL('../../test-output/screenshots', import.meta.url),
+);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** The fan-out service as its own process, as operators run it; restartable on the same port. */
+export class FanoutProcess {
+  private child: ChildProcess | null = null;
+  readonly output: string[] = [];
+  constructor(
+    private readonly env: Record<string, string>,
+    readonly port: number,
+  ) {}
+
+  static async create(servers: { databaseUrl: string; redisUrl: string; keyPrefix: string }) {
+    const port = await freePort();
+    return new FanoutProcess(
+      {
+        DATABASE_URL: servers.databaseUrl,
+        REDIS_URL: servers.redisUrl,
+        BUS_KEY_PREFIX: servers.keyPrefix,
+        OPERATOR_JWT_SECRET: JWT_SECRET,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        SHUTDOWN_DRAIN_MS: '1000',
+        LOG_LEVEL: 'info',
+      },
+      port,
+    );
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the service; `overrides` change its environment for this run only. */
+  async start(overrides: Record<string, string> = {}) {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@tripwire/source', '--import', 'tsx', 'src/main.ts'],
+      {
+        cwd: FANOUT_DIR,
+        env: { PATH: process.env.PATH ?? '', ...this.env, ...overrides },
+        stdio: 'pipe',
+      },
+    );
+    this.child = child;
+    child.stdout?.on('data', (d) => this.output.push(String(d)));
+    child.stderr?.on('data', (d) => this.output.push(String(d)));
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`fan-out exited: ${this.output.join('')}`);
+        const res = await fetch(`${this.url}/readyz`).catch(() => null);
+        return res?.status === 200;
+      },
+      30_000,
+      'the fan-out service to be ready',
+    );
+  }
+
+  /** SIGTERM, as an orchestrator sends it, and wait for the process to exit. */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    this.child = null;
+  }
+}
+
+const bearer = (token: string) => {
+  const m = new Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  return m;
+};
+
+/** A tripwire agent on the real gRPC API: registers, then streams alerts in batches. */
+export class TestAgent {
+  hostId = '';
+  readonly acked = new Set<string>();
+  private stream: ReturnType<AlertServiceClient['streamAlertBatches']> | null = null;
+
+  constructor(
+    private readonly client: AlertServiceClient,
+    readonly hostname: string,
+  ) {}
+
+  async connect(enrollmentToken: string) {
+    const reg = await new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
+      this.client.registerAgent(
+        { hostname: this.hostname, platform: 'linux', agentVersion: '1.4.2' },
+        bearer(enrollmentToken),
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    this.hostId = reg.hostId;
+    this.stream = this.client.streamAlertBatches(bearer(reg.agentToken));
+    this.stream.on('data', (c: ServerCommand) => {
+      if (c.command?.$case === 'ack') for (const id of c.command.ack.alertIds) this.acked.add(id);
+    });
+    this.stream.on('error', () => {});
+  }
+
+  event(over: { severity?: Severity; type?: TripwireType; rule?: string; detail?: object } = {}) {
+    return {
+      alertId: randomUUID(),
+      hostId: this.hostId,
+      tripwireType: over.type ?? TripwireType.FILE,
+      severity: over.severity ?? Severity.CRITICAL,
+      timestampUs: Date.now() * 1000,
+      ruleName: over.rule ?? 'etc-passwd-watch',
+      eventDetailJson: JSON.stringify(
+        over.detail ?? {
+          path: '/etc/passwd',
+          old_sha256: 'ab12',
+          new_sha256: 'cd34',
+          mode: '0644',
+        },
+      ),
+    } satisfies AgentEvent;
+  }
+
+  /** Sends and waits until the ingest service acknowledged every one (durable in PostgreSQL). */
+  async send(events: AgentEvent[]) {
+    this.stream!.write({ events });
+    await until(() => events.every((e) => this.acked.has(e.alertId)), 10_000, 'acks');
+    return events.map((e) => e.alertId);
+  }
+
+  close() {
+    this.stream?.end();
+  }
+}
+
+export const ENROLLMENT_TOKEN = 'browser-test-enrollment-0123456789';
+
+/** The ingest service in-process on a free port, and a gRPC client to it. */
+export async function startIngest(servers: {
+  databaseUrl: string;
+  redisUrl: string;
+  keyPrefix: string;
+}) {
+  const config = loadIngestConfig({
+    DATABASE_URL: servers.databaseUrl,
+    REDIS_URL: servers.redisUrl,
+    ENROLLMENT_TOKEN,
+    GRPC_INSECURE: 'true',
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    BUS_KEY_PREFIX: servers.keyPrefix,
+    MIGRATE_ON_START: 'false',
+    BATCH_MAX_DELAY_MS: '5',
+    LOG_LEVEL: 'silent',
+  });
+  const pool = createPool({ databaseUrl: servers.databaseUrl });
+  const redis = createRedisClient(servers.redisUrl, { failFastWhileDisconnected: true });
+  const ingest = createIngestServer({
+    config,
+    pool,
+    redis,
+    subscriberRedis: createRedisClient(servers.redisUrl),
+    log: createLogger({ name: 'ingest', level: 'silent' }),
+  });
+  const { grpcPort } = await ingest.start();
+  const client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  return {
+    client,
+    async stop() {
+      client.close();
+      await ingest.stop();
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+/** Debian's Chromium, headless, with the flags this network-less machine needs. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Saves what the page shows for a person to look at, and says where. */
+export async function screenshot(page: Page, name: string) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const path = `${SCREENSHOT_DIR}/${name}.png`;
+  await page.screenshot({ path });
+  console.log(`screenshot: ${path}`);
+  return path;
+}
+
+/** Signs in through the form, as an operator would. */
+export async function signIn(page: Page, baseUrl: string, token: string, path = '/') {
+  await page.goto(`${baseUrl}${path}`);
+  await page.getByLabel('Operator token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('operator').waitFor();
+}
