@@ -17,6 +17,7 @@ const { port } = await runFanout(env);
 const admin = await createOperatorAuth(env.OPERATOR_JWT_SECRET).issue('admin', 'admin');
 console.log(`
 TripWire fan-out is running.
+  Dashboard:   http://127.0.0.1:${port}/   (sign in with the admin token below)
   WebSocket:   ws://127.0.0.1:${port}/ws/alerts?access_token=<token>[&severity=CRITICAL][&type=FILE][&host_id=…]
   REST API:    http://127.0.0.1:${port}/api/alerts   (OpenAPI: services/fanout/openapi.yaml)
   admin token: ${admin}
