@@ -13,11 +13,10 @@
 // Knobs: BENCH_ALERTS (20000), BENCH_RATE (2000 alerts/s), DATABASE_URL / REDIS_URL
 // (local servers by default), CHROMIUM_PATH (/usr/bin/chromium).
 import { randomUUID } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
 import { BusPublisher, createRedisClient, serializeAlertMessage } from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
@@ -69,7 +68,11 @@ function alerts(): string[] {
         severity: severities[(i * 7) % 3]!,
         rule_name: 'etc-watch',
       },
-      JSON.stringify({ path: `/etc/app/${i}.conf`, old_sha256: 'ab'.repeat(32), new_sha256: 'cd'.repeat(32) }),
+      JSON.stringify({
+        path: `/etc/app/${i}.conf`,
+        old_sha256: 'ab'.repeat(32),
+        new_sha256: 'cd'.repeat(32),
+      }),
     );
   });
 }
@@ -87,7 +90,12 @@ async function resetRecorders(page: Page) {
 }
 
 async function frameStats(page: Page) {
-  return page.evaluate<{ fps: number; longest: number; longTasks: number; longTaskMs: number }>(`(() => {
+  return page.evaluate<{
+    fps: number;
+    longest: number;
+    longTasks: number;
+    longTaskMs: number;
+  }>(`(() => {
     const f = window.__frames; let longest = 0;
     for (let i = 1; i < f.length; i++) longest = Math.max(longest, f[i] - f[i - 1]);
     const span = f.length > 1 ? f[f.length - 1] - f[0] : 1;
@@ -143,7 +151,9 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   try {
     const token = await createOperatorAuth(SECRET).issue('bench', 'viewer');
-    await context.addCookies([{ name: 'tw_session', value: token, domain: '127.0.0.1', path: '/' }]);
+    await context.addCookies([
+      { name: 'tw_session', value: token, domain: '127.0.0.1', path: '/' },
+    ]);
     const page = await context.newPage();
     await page.addInitScript(RECORDERS);
     await page.goto(`http://127.0.0.1:${port}/`);
@@ -169,7 +179,15 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
     const catchUpMs = Date.now() - lastSentAt;
     const storm = await frameStats(page);
     const scrollLongestFrameMs = await scrollThrough(page, '[data-testid="alert-scroller"]');
-    return { catchUpMs, fps: storm.fps, longestFrameMs: storm.longest, longTasks: storm.longTasks, longTaskMs: storm.longTaskMs, scrollLongestFrameMs, ...(await memory(page)) };
+    return {
+      catchUpMs,
+      fps: storm.fps,
+      longestFrameMs: storm.longest,
+      longTasks: storm.longTasks,
+      longTaskMs: storm.longTaskMs,
+      scrollLongestFrameMs,
+      ...(await memory(page)),
+    };
   } finally {
     await context.close();
     await fanout.stop();
@@ -208,7 +226,14 @@ async function measureBaseline(browser: Browser, payloads: string[]): Promise<Fi
             for (const p of payloads.slice(sent, sent + perTick)) {
               const a = JSON.parse(p).data;
               const tr = document.createElement('tr');
-              for (const v of [a.received_at, a.severity, a.tripwire_type, a.hostname, a.rule_name, JSON.stringify(a.event_detail)]) {
+              for (const v of [
+                a.received_at,
+                a.severity,
+                a.tripwire_type,
+                a.hostname,
+                a.rule_name,
+                JSON.stringify(a.event_detail),
+              ]) {
                 const td = document.createElement('td');
                 td.textContent = v;
                 tr.append(td);
@@ -229,14 +254,26 @@ async function measureBaseline(browser: Browser, payloads: string[]): Promise<Fi
     const catchUpMs = Math.max(0, Date.now() - started - (TOTAL / RATE) * 1000);
     const storm = await frameStats(page);
     const scrollLongestFrameMs = await scrollThrough(page, '#s');
-    return { catchUpMs, fps: storm.fps, longestFrameMs: storm.longest, longTasks: storm.longTasks, longTaskMs: storm.longTaskMs, scrollLongestFrameMs, ...(await memory(page)) };
+    return {
+      catchUpMs,
+      fps: storm.fps,
+      longestFrameMs: storm.longest,
+      longTasks: storm.longTasks,
+      longTaskMs: storm.longTaskMs,
+      scrollLongestFrameMs,
+      ...(await memory(page)),
+    };
   } finally {
     await context.close();
   }
 }
 
 function bundleSize() {
-  const dist = join(dirname(createRequire(import.meta.url).resolve('@tripwire/dashboard/package.json')), 'dist', 'assets');
+  const dist = join(
+    dirname(createRequire(import.meta.url).resolve('@tripwire/dashboard/package.json')),
+    'dist',
+    'assets',
+  );
   let raw = 0;
   let gz = 0;
   for (const f of readdirSync(dist).filter((f) => /\.(js|css)$/.test(f))) {
@@ -248,16 +285,27 @@ function bundleSize() {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--enable-precise-memory-info'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--enable-precise-memory-info',
+  ],
 });
 try {
   const payloads = alerts();
-  console.log(`dashboard bench: ${TOTAL.toLocaleString('en-US')} alerts at ${RATE}/s, Chromium ${browser.version()}\n`);
+  console.log(
+    `dashboard bench: ${TOTAL.toLocaleString('en-US')} alerts at ${RATE}/s, Chromium ${browser.version()}\n`,
+  );
   const step = (what: string) => process.stderr.write(`${what}…\n`);
   step('dashboard');
   const dashboard = await measureDashboard(browser, payloads);
   step('baseline');
-  const baseline = await measureBaseline(browser, payloads.map((p) => `{"data":${JSON.stringify(JSON.parse(p).data)}}`));
+  const baseline = await measureBaseline(
+    browser,
+    payloads.map((p) => `{"data":${JSON.stringify(JSON.parse(p).data)}}`),
+  );
   const rows: Array<[string, (f: Figures) => string]> = [
     ['last alert shown after (ms)', (f) => f.catchUpMs.toFixed(0)],
     ['frames/s during the storm', (f) => f.fps.toFixed(1)],
@@ -270,7 +318,9 @@ try {
   console.log(`| | dashboard (virtualized) | baseline (full DOM table) |\n|---|---:|---:|`);
   for (const [name, fmt] of rows) console.log(`| ${name} | ${fmt(dashboard)} | ${fmt(baseline)} |`);
   const size = bundleSize();
-  console.log(`\nbundle (JS + CSS): ${(size.raw / 1024).toFixed(1)} KiB, ${(size.gz / 1024).toFixed(1)} KiB gzipped`);
+  console.log(
+    `\nbundle (JS + CSS): ${(size.raw / 1024).toFixed(1)} KiB, ${(size.gz / 1024).toFixed(1)} KiB gzipped`,
+  );
 } finally {
   await browser.close();
 }
