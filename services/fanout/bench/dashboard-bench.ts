@@ -25,6 +25,10 @@ import { loadConfig } from '../src/config.js';
 import { createFanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
 
+// Functions passed to page.evaluate run in the browser; this package compiles without the DOM lib.
+// biome-ignore lint/suspicious/noExplicitAny: the page's document, typed loosely on purpose
+declare const document: any;
+
 const TOTAL = Number(process.env.BENCH_ALERTS ?? 20_000);
 const RATE = Number(process.env.BENCH_RATE ?? 2_000);
 const TICK_MS = 50;
