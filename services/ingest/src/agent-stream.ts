@@ -10,6 +10,8 @@ import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
 import { rulesCommand } from './rule-commands.js';
 
+const MAX_PINGS_IN_FLIGHT = 8;
+
 export type StreamMethod = 'StreamAlerts' | 'StreamAlertBatches';
 
 export interface AgentStreamDeps {
@@ -40,6 +42,8 @@ export class AgentStream {
   private draining = false;
   private closed = false;
   private pingTimer: NodeJS.Timeout | undefined;
+  /** server_time_us of pings not answered yet; only these count as pongs (bounded). */
+  private readonly pingsInFlight = new Set<number>();
   private unsubscribeDrain: (() => void) | undefined;
   private readonly whenClosed: Promise<void>;
   private markClosed!: () => void;
@@ -66,9 +70,7 @@ export class AgentStream {
     deps.liveness.streamOpened(this.host);
     deps.metrics.connectedAgents.inc();
     this.unsubscribeDrain = deps.onStorageDrain(() => this.maybeResume());
-    this.pingTimer = setInterval(() => {
-      this.send({ command: { $case: 'ping', ping: { serverTimeUs: Date.now() * 1000 } } });
-    }, deps.limits.pingIntervalMs);
+    this.pingTimer = setInterval(() => this.ping(), deps.limits.pingIntervalMs);
     this.pingTimer.unref();
 
     call.on('data', (message) => {
@@ -76,11 +78,13 @@ export class AgentStream {
         this.fail(new CallError(status.INVALID_ARGUMENT, message.describe(), 'malformed_message'));
         return;
       }
-      const events =
-        this.method === 'StreamAlertBatches'
-          ? (message as AgentEventBatch).events
-          : [message as AgentEvent];
-      this.onEvents(events);
+      if (this.method === 'StreamAlerts') {
+        this.onEvents([message as AgentEvent]);
+        return;
+      }
+      const batch = message as AgentEventBatch;
+      if (batch.pongServerTimeUs) this.onPong(batch.pongServerTimeUs);
+      if (batch.events.length > 0) this.onEvents(batch.events);
     });
     call.on('end', () => {
       this.clientDone = true;
@@ -119,6 +123,20 @@ export class AgentStream {
         'shutdown',
       ),
     );
+  }
+
+  private ping(): void {
+    const serverTimeUs = Date.now() * 1000;
+    // An agent that never answers (StreamAlerts cannot) must not grow the set.
+    if (this.pingsInFlight.size >= MAX_PINGS_IN_FLIGHT) this.pingsInFlight.clear();
+    this.pingsInFlight.add(serverTimeUs);
+    this.send({ command: { $case: 'ping', ping: { serverTimeUs } } });
+  }
+
+  /** An agent's answer to a ping: observe the round trip. Unknown or repeated values are ignored. */
+  private onPong(serverTimeUs: number): void {
+    if (!this.pingsInFlight.delete(serverTimeUs)) return;
+    this.deps.metrics.agentPingRtt.observe((Date.now() * 1000 - serverTimeUs) / 1e6);
   }
 
   private onEvents(events: AgentEvent[]): void {

@@ -65,6 +65,12 @@ export function createIngestMetrics(sources: GaugeSources) {
         this.set(sources.pendingAlerts());
       },
     }),
+    agentPingRtt: new Histogram({
+      name: 'tripwire_ingest_agent_ping_rtt_seconds',
+      help: 'Time from a Ping sent on an agent stream to the agent answering it (pong_server_time_us)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
     flowControlPauses: new Counter({
       name: 'tripwire_ingest_flow_control_pauses_total',
       help: 'Times a stream stopped being read because storage was behind',

@@ -67,6 +67,11 @@ export interface AgentEvent {
 /** Many alerts in one stream message: the fast path for agents. */
 export interface AgentEventBatch {
   events: AgentEvent[];
+  /**
+   * Set to a Ping's server_time_us to answer it. A batch may carry only this and
+   * no events. Optional so that existing senders of {events} stay unchanged.
+   */
+  pongServerTimeUs?: number | undefined;
 }
 
 /** These alerts are durable in PostgreSQL (committed). The agent may forget them. */
@@ -104,7 +109,10 @@ export interface RulesUpdate {
   rules: TripwireRule[];
 }
 
-/** Liveness probe from the server. */
+/**
+ * Liveness probe from the server. Agents on StreamAlertBatches echo
+ * server_time_us in AgentEventBatch.pong_server_time_us.
+ */
 export interface Ping {
   serverTimeUs: number;
 }
@@ -223,13 +231,16 @@ export const AgentEvent: MessageFns<AgentEvent> = {
 };
 
 function createBaseAgentEventBatch(): AgentEventBatch {
-  return { events: [] };
+  return { events: [], pongServerTimeUs: undefined };
 }
 
 export const AgentEventBatch: MessageFns<AgentEventBatch> = {
   encode(message: AgentEventBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.events) {
       AgentEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.pongServerTimeUs !== undefined) {
+      writer.uint32(16).int64(message.pongServerTimeUs);
     }
     return writer;
   },
@@ -247,6 +258,14 @@ export const AgentEventBatch: MessageFns<AgentEventBatch> = {
           }
 
           message.events.push(AgentEvent.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.pongServerTimeUs = longToNumber(reader.int64());
           continue;
         }
       }
