@@ -1,0 +1,207 @@
+import type { Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { AgentRule } from '@tripwire/agent-sdk';
+import type { Logger } from '@tripwire/logger';
+import { createDirWatchers, type DirWatchers } from './dir-watchers.js';
+import { describeChanges, type FileChangeDetail } from './file-changes.js';
+import { compileExclude } from './file-exclude.js';
+import { type FileFacts, readFacts, statPath } from './file-facts.js';
+import { scanTree } from './file-tree.js';
+
+export interface FileRuleWatchOptions {
+  log: Logger;
+  onChange(rule: AgentRule, detail: FileChangeDetail): void;
+  /** Watch directories with inotify; without it only rescans see changes. */
+  watch: boolean;
+  /** Quiet time per path before an event is acted on, so a burst of writes is one check. */
+  debounceMs: number;
+  onBaselineProgress?: (done: number, total: number, path: string) => void;
+}
+
+/** One FILE rule's target: its baseline, its directory watches, and how it reconciles. */
+export interface FileRuleWatch {
+  /** Rules with the same key watch the same thing; a rename or new severity keeps the baseline. */
+  readonly key: string;
+  rule: AgentRule;
+  /** The silent first scan: hashes everything, alerts on nothing. */
+  baseline(): Promise<void>;
+  /** A full re-walk that alerts on anything the events missed. */
+  rescan(): Promise<void>;
+  close(): void;
+  readonly watchedDirs: number;
+  readonly fileCount: number;
+}
+
+const HASH_CONCURRENCY = 4;
+
+export function ruleWatchKey(rule: AgentRule): string {
+  return JSON.stringify([resolve(rule.target), rule.config.recursive, rule.config.exclude]);
+}
+
+export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptions): FileRuleWatch {
+  const log = opts.log.child({ ruleId: initial.ruleId, target: initial.target });
+  const root = resolve(initial.target);
+  const parent = dirname(root);
+  const recursive = initial.config.recursive !== false;
+  const excludeList = Array.isArray(initial.config.exclude)
+    ? initial.config.exclude.filter((p): p is string => typeof p === 'string')
+    : [];
+  const isExcluded = compileExclude(root, excludeList);
+  const rootPrefix = root === '/' ? '/' : `${root}/`;
+
+  const baseline = new Map<string, FileFacts>();
+  const debounces = new Map<string, NodeJS.Timeout>();
+  const unreadable = new Set<string>();
+  let chain: Promise<void> = Promise.resolve();
+  let rescanQueued = false;
+  let closed = false;
+
+  const under = (path: string, dir: string) =>
+    path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
+
+  /** Is this path one the rule watches (the root, or below it, not excluded)? */
+  const inScope = (path: string): boolean => {
+    if (path === root) return true;
+    if (!path.startsWith(rootPrefix)) return false;
+    if (!recursive && dirname(path) !== root) return false;
+    for (let p = path; p !== root && p !== '/'; p = dirname(p)) if (isExcluded(p)) return false;
+    return true;
+  };
+  const watchable = (dir: string) => dir === root || (recursive && inScope(dir));
+
+  const enqueue = (task: () => Promise<void>): Promise<void> => {
+    chain = chain.then(task).catch((err: unknown) => log.warn({ err }, 'file check failed'));
+    return chain;
+  };
+
+  const watchers: DirWatchers | null = opts.watch
+    ? createDirWatchers((dir, name) => onEvent(dir, name), log)
+    : null;
+
+  function onEvent(dir: string, name: string | null): void {
+    let path = name === null ? dir : join(dir, name);
+    if (!inScope(path)) {
+      if (name !== null || !inScope(dir)) return;
+      path = dir;
+    }
+    const pending = debounces.get(path);
+    if (pending) clearTimeout(pending);
+    debounces.set(
+      path,
+      setTimeout(() => {
+        debounces.delete(path);
+        void enqueue(() => reconcile(path, { silent: false, trustStat: false }));
+      }, opts.debounceMs),
+    );
+  }
+
+  function report(detail: FileChangeDetail): void {
+    if (closed) return;
+    opts.onChange(watch.rule, detail);
+  }
+
+  async function factsOf(path: string, st: Stats, known: FileFacts | undefined) {
+    const { facts, error } = await readFacts(path, st, known);
+    if (error) {
+      if (!unreadable.has(path))
+        log.warn({ err: error, path }, 'cannot read file; watching its metadata only');
+      else log.debug({ err: error, path }, 'file still unreadable');
+      unreadable.add(path);
+    } else unreadable.delete(path);
+    return facts;
+  }
+
+  /**
+   * Brings the baseline for `start` and everything under it in line with the disk, alerting on
+   * each difference unless silent. `trustStat` skips hashing a file whose stat (ctime included)
+   * has not moved; event-driven checks always re-hash.
+   */
+  async function reconcile(
+    start: string,
+    mode: {
+      silent: boolean;
+      trustStat: boolean;
+      progress?: FileRuleWatchOptions['onBaselineProgress'];
+    },
+  ): Promise<void> {
+    if (closed) return;
+    const scan = await scanTree(start, {
+      recursive,
+      follow: start === root,
+      isExcluded,
+      log,
+    });
+    if (closed) return;
+
+    if (watchers) {
+      const dirs = new Map([...scan.dirs].filter(([dir]) => watchable(dir)));
+      watchers.sync((dir) => under(dir, start), dirs);
+      if (start === root && parent !== root) {
+        const parentStat = await statPath(parent, true).catch(() => null);
+        watchers.sync(
+          (dir) => dir === parent,
+          new Map(parentStat ? [[parent, parentStat.ino]] : []),
+        );
+      }
+    }
+
+    const files = [...scan.files].filter(([path]) => inScope(path));
+    const seen = new Set<string>();
+    let done = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < files.length && !closed) {
+        const [path, st] = files[next++]!;
+        const known = baseline.get(path);
+        const facts = await factsOf(path, st, mode.trustStat ? known : undefined);
+        if (facts) {
+          seen.add(path);
+          baseline.set(path, facts);
+        } else baseline.delete(path);
+        if (!mode.silent)
+          for (const detail of describeChanges(path, known, facts ?? undefined)) report(detail);
+        mode.progress?.(++done, files.length, path);
+      }
+    };
+    await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+    if (closed) return;
+
+    for (const [path, known] of baseline) {
+      if (!under(path, start) || seen.has(path)) continue;
+      baseline.delete(path);
+      if (!mode.silent)
+        for (const detail of describeChanges(path, known, undefined)) report(detail);
+    }
+  }
+
+  const watch: FileRuleWatch = {
+    key: ruleWatchKey(initial),
+    rule: initial,
+    baseline() {
+      return enqueue(() =>
+        reconcile(root, { silent: true, trustStat: false, progress: opts.onBaselineProgress }),
+      );
+    },
+    rescan() {
+      if (rescanQueued) return chain;
+      rescanQueued = true;
+      return enqueue(async () => {
+        rescanQueued = false;
+        await reconcile(root, { silent: false, trustStat: true });
+      });
+    },
+    close() {
+      closed = true;
+      for (const t of debounces.values()) clearTimeout(t);
+      debounces.clear();
+      watchers?.close();
+    },
+    get watchedDirs() {
+      return watchers?.size ?? 0;
+    },
+    get fileCount() {
+      return baseline.size;
+    },
+  };
+  return watch;
+}

@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createProcessSensor, type Sensor } from '../../src/sensors/index.js';
+import {
+  type RecordingContext,
+  recordingContext,
+  rule,
+  settle,
+  waitFor,
+} from './sensor-harness.js';
+
+let rec: RecordingContext;
+let sensor: Sensor | undefined;
+const children: ChildProcess[] = [];
+
+/** A unique sleep duration, so no other process on the machine has this command line. */
+const uniqueSeconds = () => `30.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+
+function run(cmd: string, args: string[]): ChildProcess {
+  const child = spawn(cmd, args, { stdio: 'ignore' });
+  children.push(child);
+  return child;
+}
+
+beforeEach(() => {
+  rec = recordingContext();
+});
+afterEach(async () => {
+  await sensor?.stop();
+  sensor = undefined;
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+
+async function start(...rules: ReturnType<typeof rule>[]) {
+  sensor = createProcessSensor(rec.ctx, { pollMs: 100 });
+  await sensor.update(rules);
+  return sensor;
+}
+
+describe('process sensor', () => {
+  it('alerts on a new process whose command line matches, with who and what it is', async () => {
+    const secs = uniqueSeconds();
+    const escaped = secs.replace('.', '\\.');
+    await start(rule('PROCESS', `^sleep ${escaped}$`, { name: 'sleeper', severity: 'WARN' }));
+    const child = run('sleep', [secs]);
+    const alert = await waitFor('alert', () => rec.matching({ pid: child.pid })[0]);
+    const btime = Number(/^btime (\d+)/m.exec(readFileSync('/proc/stat', 'utf8'))![1]);
+    expect(alert).toMatchObject({ tripwireType: 'PROCESS', severity: 'WARN', ruleName: 'sleeper' });
+    expect(alert.detail).toMatchObject({
+      pid: child.pid,
+      ppid: process.pid,
+      cmdline: `sleep ${secs}`,
+      exe: expect.stringMatching(/\/sleep$/),
+      user: 'root',
+      uid: 0,
+      cwd: process.cwd(),
+      matched_on: 'cmdline',
+    });
+    const started = Date.parse(alert.detail.start_time as string);
+    expect(started).toBeGreaterThan(btime * 1000);
+    expect(Math.abs(started - Date.now())).toBeLessThan(60_000);
+    await settle(300);
+    expect(rec.alerts).toHaveLength(1); // one alert per process, not one per poll
+  });
+
+  it('ignores processes that do not match, and ones already running at the baseline', async () => {
+    const before = uniqueSeconds();
+    const early = run('sleep', [before]);
+    await waitFor('early child running', () => early.pid);
+    await settle(100);
+    const wanted = uniqueSeconds();
+    await start(
+      rule('PROCESS', `sleep (${before.replace('.', '\\.')}|${wanted.replace('.', '\\.')})`),
+    );
+    const other = run('sleep', [uniqueSeconds()]);
+    const match = run('sleep', [wanted]);
+    await waitFor('match', () => rec.matching({ pid: match.pid })[0]);
+    await settle(300);
+    expect(rec.alerts.map((a) => a.detail.pid)).toEqual([match.pid]);
+    expect(rec.matching({ pid: other.pid })).toEqual([]);
+  });
+
+  it("matches the executable path with config.match 'exe'", async () => {
+    const secs = uniqueSeconds();
+    await start(rule('PROCESS', '/sleep$', { config: { match: 'exe' } }));
+    const child = run('sleep', [secs]);
+    const alert = await waitFor('alert', () => rec.matching({ pid: child.pid })[0]);
+    expect(alert.detail).toMatchObject({ matched_on: 'exe', cmdline: `sleep ${secs}` });
+  });
+
+  it('treats an invalid regular expression as a literal substring', async () => {
+    const marker = `[tw-${process.pid}-${Date.now()}(`;
+    await start(rule('PROCESS', marker));
+    const child = run(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', marker]);
+    const alert = await waitFor('alert', () => rec.matching({ pid: child.pid })[0]);
+    expect(alert.detail.cmdline).toBe(
+      `${process.execPath} -e setTimeout(() => {}, 30000) ${marker}`,
+    );
+    expect(alert.detail.exe).toBe(process.execPath);
+  });
+
+  it('sees a process that exec()s into a match after it was first seen', async () => {
+    const secs = uniqueSeconds();
+    await start(rule('PROCESS', `^sleep ${secs.replace('.', '\\.')}$`));
+    // The shell is seen as "sh -c ..." first; after 150 ms it becomes the sleep itself.
+    const child = run('sh', ['-c', `sleep 0.15; exec sleep ${secs}`]);
+    const alert = await waitFor('alert', () => rec.matching({ pid: child.pid })[0]);
+    expect(alert.detail).toMatchObject({ cmdline: `sleep ${secs}`, ppid: process.pid });
+  });
+
+  it('takes a rules update without restart, and goes quiet with no rules', async () => {
+    const a = uniqueSeconds();
+    const b = uniqueSeconds();
+    const ruleA = rule('PROCESS', a.replace('.', '\\.'));
+    const ruleB = rule('PROCESS', b.replace('.', '\\.'));
+    const s = await start(ruleA);
+    await s.update([ruleB, rule('FILE', '/etc/passwd')]);
+    const childA = run('sleep', [a]);
+    const childB = run('sleep', [b]);
+    await waitFor('b', () => rec.matching({ pid: childB.pid })[0]);
+    await settle(300);
+    expect(rec.matching({ pid: childA.pid })).toEqual([]);
+
+    await s.update([]);
+    run('sleep', [b]);
+    await settle(300);
+    expect(rec.alerts).toHaveLength(1);
+  });
+});
