@@ -15,7 +15,12 @@ export interface FileRuleWatchOptions {
   watch: boolean;
   /** Quiet time per path before an event is acted on, so a burst of writes is one check. */
   debounceMs: number;
-  onBaselineProgress?: (done: number, total: number, path: string) => void;
+}
+
+/** A baseline's progress: the file count once the tree is listed, then each file hashed. */
+export interface BaselineProgress {
+  counted(total: number): void;
+  hashed(path: string): void;
 }
 
 /** One FILE rule's target: its baseline, its directory watches, and how it reconciles. */
@@ -23,8 +28,8 @@ export interface FileRuleWatch {
   /** Rules with the same key watch the same thing; a rename or new severity keeps the baseline. */
   readonly key: string;
   rule: AgentRule;
-  /** The silent first scan: hashes everything, alerts on nothing. */
-  baseline(): Promise<void>;
+  /** The silent first scan: lists the tree, then hashes every file; alerts on nothing. */
+  baseline(progress?: BaselineProgress): Promise<void>;
   /** A full re-walk that alerts on anything the events missed. */
   rescan(): Promise<void>;
   close(): void;
@@ -121,7 +126,7 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
     mode: {
       silent: boolean;
       trustStat: boolean;
-      progress?: FileRuleWatchOptions['onBaselineProgress'];
+      progress?: BaselineProgress;
     },
   ): Promise<void> {
     if (closed) return;
@@ -146,8 +151,8 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
     }
 
     const files = [...scan.files].filter(([path]) => inScope(path));
+    mode.progress?.counted(files.length);
     const seen = new Set<string>();
-    let done = 0;
     let next = 0;
     const worker = async () => {
       while (next < files.length && !closed) {
@@ -160,7 +165,7 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
         } else baseline.delete(path);
         if (!mode.silent)
           for (const detail of describeChanges(path, known, facts ?? undefined)) report(detail);
-        mode.progress?.(++done, files.length, path);
+        mode.progress?.hashed(path);
       }
     };
     await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
@@ -168,6 +173,7 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
 
     for (const [path, known] of baseline) {
       if (!under(path, start) || seen.has(path)) continue;
+      if (scan.unknown.some((u) => under(path, u))) continue;
       baseline.delete(path);
       if (!mode.silent)
         for (const detail of describeChanges(path, known, undefined)) report(detail);
@@ -177,10 +183,8 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
   const watch: FileRuleWatch = {
     key: ruleWatchKey(initial),
     rule: initial,
-    baseline() {
-      return enqueue(() =>
-        reconcile(root, { silent: true, trustStat: false, progress: opts.onBaselineProgress }),
-      );
+    baseline(progress) {
+      return enqueue(() => reconcile(root, { silent: true, trustStat: false, progress }));
     },
     rescan() {
       if (rescanQueued) return chain;

@@ -5,12 +5,44 @@ import { draftFor, rulesOfType, type Sensor, type SensorContext, safeEmit } from
 export interface FileSensorOptions {
   /** Full re-walk of every target, catching what events missed; default 60 s. */
   rescanMs?: number;
-  /** Progress of each silent baseline: files hashed so far, of how many, the latest path. */
+  /**
+   * Progress of a silent baseline (all targets an update() adds, together): files hashed so
+   * far, of how many, the latest path. Reported once every new target has been listed.
+   */
   onBaselineProgress?: (done: number, total: number, path: string) => void;
   /** Per-path quiet time before an event is checked; default 75 ms. */
   debounceMs?: number;
   /** Use inotify (fs.watch) on every watched directory; default true. Off: rescans only. */
   watch?: boolean;
+}
+
+/**
+ * Baselines new targets side by side, reporting one combined count: nothing until every target
+ * has been listed (so the total is right), then each file hashed.
+ */
+async function baselineAll(
+  watches: FileRuleWatch[],
+  onProgress: FileSensorOptions['onBaselineProgress'],
+): Promise<void> {
+  let uncounted = watches.length;
+  let total = 0;
+  let done = 0;
+  let lastPath = '';
+  await Promise.all(
+    watches.map((w) =>
+      w.baseline({
+        counted(n) {
+          total += n;
+          if (--uncounted === 0 && done > 0) onProgress?.(done, total, lastPath);
+        },
+        hashed(path) {
+          done++;
+          lastPath = path;
+          if (uncounted === 0) onProgress?.(done, total, path);
+        },
+      }),
+    ),
+  );
 }
 
 /**
@@ -27,7 +59,9 @@ export function createFileSensor(ctx: SensorContext, opts: FileSensorOptions = {
   const scheduleRescan = () => {
     if (rescanTimer || stopped || watches.size === 0) return;
     rescanTimer = setTimeout(async () => {
+      const started = Date.now();
       await Promise.all([...watches.values()].map((w) => w.rescan()));
+      if (!stopped) log.debug({ ms: Date.now() - started, rules: watches.size }, 'rescan done');
       rescanTimer = undefined;
       scheduleRescan();
     }, rescanMs);
@@ -63,12 +97,11 @@ export function createFileSensor(ctx: SensorContext, opts: FileSensorOptions = {
           onChange,
           watch: opts.watch ?? true,
           debounceMs: opts.debounceMs ?? 75,
-          onBaselineProgress: opts.onBaselineProgress,
         });
         watches.set(rule.ruleId, w);
         fresh.push(w);
       }
-      await Promise.all(fresh.map((w) => w.baseline()));
+      await baselineAll(fresh, opts.onBaselineProgress);
       log.info(
         {
           rules: wantedIds.size,

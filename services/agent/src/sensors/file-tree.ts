@@ -11,6 +11,11 @@ export interface TreeScan {
   files: Map<string, Stats>;
   /** Directories, with their inode (a new inode means the directory was replaced). */
   dirs: Map<string, number>;
+  /**
+   * Paths that exist but could not be listed or stat'ed (EACCES, EIO): their state is unknown,
+   * so nothing known under them may be called deleted.
+   */
+  unknown: string[];
 }
 
 export interface ScanOptions {
@@ -28,7 +33,7 @@ export interface ScanOptions {
  * logged and skipped. Devices, FIFOs and sockets are never listed (opening a FIFO would block).
  */
 export async function scanTree(start: string, opts: ScanOptions): Promise<TreeScan> {
-  const scan: TreeScan = { files: new Map(), dirs: new Map() };
+  const scan: TreeScan = { files: new Map(), dirs: new Map(), unknown: [] };
   const first = await statPath(start, opts.follow);
   const kind = kindOf(first);
   if (kind === 'file' || kind === 'symlink') scan.files.set(start, first!);
@@ -42,8 +47,11 @@ export async function scanTree(start: string, opts: ScanOptions): Promise<TreeSc
     try {
       names = await readdir(dir);
     } catch (err) {
-      if (!isMissing(err)) opts.log.warn({ err, path: dir }, 'cannot list directory');
-      scan.dirs.delete(dir);
+      if (isMissing(err)) scan.dirs.delete(dir);
+      else {
+        opts.log.warn({ err, path: dir }, 'cannot list directory');
+        scan.unknown.push(dir);
+      }
       continue;
     }
     for (const name of names) {
@@ -54,6 +62,7 @@ export async function scanTree(start: string, opts: ScanOptions): Promise<TreeSc
         st = await statPath(path, false);
       } catch (err) {
         opts.log.warn({ err, path }, 'cannot stat');
+        scan.unknown.push(path);
         continue;
       }
       const entryKind = kindOf(st);

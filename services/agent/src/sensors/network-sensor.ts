@@ -93,7 +93,12 @@ export function createNetworkSensor(ctx: SensorContext, opts: NetworkSensorOptio
     known = current;
     if (hits.length === 0 || stopped) return;
 
-    const owners = await findSocketOwners(procRoot, new Set(hits.map((h) => h.socket.inode)));
+    const owners = await findSocketOwners(procRoot, new Set(hits.map((h) => h.socket.inode))).catch(
+      (err: unknown) => {
+        log.warn({ err }, 'cannot look up socket owners; alerting without pid');
+        return new Map<number, number>();
+      },
+    );
     const users = await readUserNames(opts.passwdPath);
     const cmdlines = new Map<number, string | null>();
     for (const pid of new Set(owners.values())) cmdlines.set(pid, await readCmdline(procRoot, pid));

@@ -53,7 +53,7 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
   const procRoot = opts.procRoot ?? '/proc';
   let armed: ArmedRule[] = [];
   let seen = new Map<number, SeenProcess | null>();
-  let bootTime: number | undefined;
+  let bootTime: number | null | undefined;
   let stopped = false;
 
   const exeOf = async (p: SeenProcess) => {
@@ -63,7 +63,10 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
 
   async function alert(rule: AgentRule, p: SeenProcess, on: 'cmdline' | 'exe'): Promise<void> {
     const { info } = p;
-    bootTime ??= await readBootTime(procRoot);
+    bootTime ??= await readBootTime(procRoot).catch((err: unknown) => {
+      log.warn({ err }, 'no boot time in /proc/stat; start_time will be null');
+      return null;
+    });
     const [users, ticks, cwd, parentCmdline] = await Promise.all([
       readUserNames(opts.passwdPath),
       clockTicksPerSecond(),
@@ -78,7 +81,7 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
       exe: await exeOf(p),
       user: users.get(info.uid) ?? null,
       uid: info.uid,
-      start_time: startTimeIso(bootTime, info.startTicks, ticks),
+      start_time: bootTime === null ? null : startTimeIso(bootTime, info.startTicks, ticks),
       cwd,
       parent_cmdline: parentCmdline,
       matched_on: on,
@@ -114,8 +117,15 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
 
     for (const pid of pids) {
       if (seen.has(pid) || stopped) continue;
-      const info = await readProcess(procRoot, pid);
-      if (!info) continue; // exited between listing and reading
+      const info = await readProcess(procRoot, pid).catch((err: unknown) => {
+        log.debug({ err, pid }, 'cannot read process');
+        return null;
+      });
+      if (!info) {
+        // Exited between listing and reading (or unreadable): never looked at again.
+        seen.set(pid, null);
+        continue;
+      }
       const p: SeenProcess = { info, exe: undefined, alerted: new Set(), recheck: RECHECK_POLLS };
       seen.set(pid, p);
       await evaluate(p);
