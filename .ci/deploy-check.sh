@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Proves what the service images would contain, without a Docker engine.
+#
+# 1. Copies the build context (the working tree's tracked and untracked, not ignored,
+#    files, as `docker build .` would see them less .dockerignore) into a scratch folder.
+# 2. Runs the images' own recipe there (infra/build-service.sh: pnpm fetch, pruned offline
+#    install, turbo build, pnpm deploy --prod) for ingest and fanout.
+# 3. Checks each deploy folder: entry point, no dev dependencies, the migrations, the
+#    dashboard build, one uWebSockets.js binary.
+# 4. Migrates a scratch database with the image's migrate command, starts each service
+#    from its deploy folder (`node dist/main.js`, as the image's CMD) against the local
+#    PostgreSQL and Redis, waits for /readyz, runs the Dockerfile's HEALTHCHECKs, calls gRPC
+#    health, loads the dashboard and opens a WebSocket, then the same through the Compose
+#    load balancer's HAProxy config, then stops them with SIGTERM.
+# 5. Renders every kustomize tree and validates docker-compose.yml (when the tools exist).
+#
+# Environment: DATABASE_URL (any database on the server to use; default
+# postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL (default redis://127.0.0.1:6379),
+# DEPLOY_CHECK_KEEP=1 keeps the scratch folder. Exits non-zero on the first failure.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+started=$(date +%s)
+admin_url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
+run_id="$(date +%s)_$$"
+db_name="tripwire_deploy_check_$run_id"
+bus_prefix="deploy-check:$run_id:"
+work="$(mktemp -d "${TMPDIR:-/tmp}/tripwire-deploy-check.XXXXXX")"
+src="$work/src"
+pids=()
+db_created=false
+
+section() { printf '\n== %s  (%ss)\n' "$*" "$(($(date +%s) - started))"; }
+ok() { printf '   ok    %s\n' "$*"; }
+skip() { printf '   SKIP  %s\n' "$*"; }
+fail() {
+  printf '   FAIL  %s\n' "$*" >&2
+  exit 1
+}
+# Runs a command with its output in a log; shows the log's tail if it fails.
+logged() {
+  local log="$1"
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" | sed 's/^/   | /' >&2
+    fail "$* (log: $log)"
+  fi
+}
+probe() { node "$src/infra/smoke-probe.mjs" "$@"; }
+
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -d "$work/ingest/node_modules" ]; then
+    # Removes this run's Redis keys (unique prefix) with the ioredis the ingest image ships.
+    (cd "$work/ingest" && REDIS_URL="$redis_url" PREFIX="$bus_prefix" node --input-type=module -e "
+      import { createRequire } from 'node:module';
+      const Redis = createRequire(process.cwd() + '/package.json')('ioredis');
+      const redis = new Redis(process.env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await redis.connect();
+      const keys = await redis.keys(process.env.PREFIX + '*');
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    " >/dev/null 2>&1) || echo "   (could not remove Redis keys $bus_prefix*)"
+  fi
+  if $db_created; then
+    psql "$admin_url" -qAt -c "DROP DATABASE IF EXISTS \"$db_name\" WITH (FORCE)" >/dev/null 2>&1 ||
+      echo "   (could not drop database $db_name)"
+  fi
+  if [ "${DEPLOY_CHECK_KEEP:-}" = 1 ]; then
+    echo "   scratch folder kept: $work"
+  else
+    rm -rf "$work"
+  fi
+  if [ $status -eq 0 ]; then
+    printf '\ndeploy-check: all checks passed in %ss\n' "$(($(date +%s) - started))"
+  else
+    printf '\ndeploy-check: FAILED after %ss\n' "$(($(date +%s) - started))" >&2
+  fi
+}
+trap cleanup EXIT
+
+for tool in node pnpm psql; do
+  command -v "$tool" >/dev/null || fail "$tool is required"
+done
+
+section "build context -> $src"
+mkdir -p "$src"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # Tracked and untracked files that git does not ignore (.dockerignore covers .gitignore).
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf -) | tar -xf - -C "$src"
+else
+  tar -C "$repo" --exclude=node_modules --exclude=dist --exclude=.turbo --exclude=.git \
+    --exclude=test-output --exclude=coverage --exclude=.env -cf - . | tar -xf - -C "$src"
+fi
+ok "$(find "$src" -type f | wc -l) files"
+
+section "images' recipe: infra/build-service.sh (as infra/Dockerfile runs it)"
+cd "$src"
+t=$(date +%s)
+logged "$work/fetch.log" infra/build-service.sh fetch
+ok "fetch ($(($(date +%s) - t))s)"
+for service in ingest fanout; do
+  t=$(date +%s)
+  logged "$work/build-$service.log" infra/build-service.sh deploy "$service" "$work/$service"
+  ok "$service -> $work/$service: $(du -sh "$work/$service" | cut -f1) ($(($(date +%s) - t))s)"
+done
+
+section "deploy folders' contents"
+# Packages that only build or test the code; none may reach an image.
+dev_only='^(vitest|@vitest\+.*|typescript|@biomejs\+.*|playwright|playwright-core|testcontainers|@testcontainers\+.*|tsx|vite|turbo|turbo-.*|@bufbuild\+buf.*|ts-proto|esbuild|@esbuild\+.*|@tripwire\+test-fixtures)@'
+for service in ingest fanout; do
+  out="$work/$service"
+  [ -f "$out/dist/main.js" ] || fail "$service: dist/main.js missing (the image's CMD)"
+  node -e "const p=require('$out/package.json'); if (p.name!=='@tripwire/$service') process.exit(1)" ||
+    fail "$service: package.json is not @tripwire/$service"
+  found=$(ls "$out/node_modules/.pnpm" | grep -E "$dev_only" || true)
+  [ -z "$found" ] || fail "$service: dev dependencies in the deploy folder: $(echo "$found" | tr '\n' ' ')"
+  # Type packages only: @types/pg (and its @types/node) come in as node-pg-migrate's optional
+  # peer, which the workspace satisfies; never loaded at run time. Any other is a leak.
+  found=$(ls "$out/node_modules/.pnpm" | grep -E '^@types\+' | grep -Ev '^@types\+(pg|node)@' || true)
+  [ -z "$found" ] || fail "$service: type packages in the deploy folder: $(echo "$found" | tr '\n' ' ')"
+  [ -z "$(find -L "$out/node_modules/@tripwire" -maxdepth 2 -name src -type d)" ] ||
+    fail "$service: workspace package sources (src/) in the deploy folder"
+  tests=$(find "$out/dist" -name '*.test.js' | head -n 3)
+  [ -z "$tests" ] || fail "$service: test files in dist: $tests"
+  [ -z "$(find "$out" -name '.env*' -not -path '*/node_modules/.pnpm/*' | head -n 1)" ] ||
+    fail "$service: .env files in the deploy folder"
+  ok "$service: dist/main.js, $(ls "$out/node_modules/.pnpm" | grep -vc '^node_modules$\|^lock.yaml$') packages, none of vitest/typescript/biome/playwright/testcontainers/tsx/vite/turbo/buf/ts-proto/esbuild/test-fixtures"
+done
+migrate_cli="node_modules/@tripwire/storage/dist/migrate-cli.js"
+[ -f "$work/ingest/$migrate_cli" ] || fail "ingest: $migrate_cli missing"
+migrations=$(ls "$work/ingest/node_modules/@tripwire/storage/migrations/"*.sql | wc -l)
+[ "$migrations" -gt 0 ] || fail "ingest: no SQL migrations next to the storage package"
+ok "ingest: $migrate_cli and $migrations SQL migrations"
+[ -f "$work/fanout/node_modules/@tripwire/dashboard/dist/index.html" ] ||
+  fail "fanout: node_modules/@tripwire/dashboard/dist/index.html missing (the dashboard build)"
+ok "fanout: node_modules/@tripwire/dashboard/dist ($(find -L "$work/fanout/node_modules/@tripwire/dashboard/dist" -type f | wc -l) files)"
+uws=$(find "$work/fanout/node_modules/.pnpm" -path '*uws-js-unofficial*/binaries/*' -name 'uws_*.node')
+[ "$(echo "$uws" | grep -c .)" = 1 ] || fail "fanout: expected one uWebSockets.js binary, found: $uws"
+ok "fanout: one uWebSockets.js binary ($(basename "$uws"))"
+# The migrate command Compose and Kubernetes run must be this path.
+for f in docker-compose.yml infra/k8s/base/ingest-deployment.yaml; do
+  grep -q "$migrate_cli" "$src/$f" || fail "$f does not run $migrate_cli"
+done
+ok "docker-compose.yml and infra/k8s/base run $migrate_cli"
+
+section "scratch database $db_name, Redis prefix $bus_prefix"
+pg_isready -q -d "$admin_url" 2>/dev/null || psql "$admin_url" -qAt -c 'select 1' >/dev/null ||
+  fail "PostgreSQL at $admin_url is not reachable"
+psql "$admin_url" -v ON_ERROR_STOP=1 -qAt -c "CREATE DATABASE \"$db_name\"" >/dev/null
+db_created=true
+db_url=$(ADMIN="$admin_url" DB="$db_name" node -p 'const u = new URL(process.env.ADMIN); u.pathname = "/" + process.env.DB; u.href')
+ok "created"
+(cd "$work/ingest" && DATABASE_URL="$db_url" node "$migrate_cli") | sed 's/^/   | /'
+ok "migrated with \`node $migrate_cli\` (the Compose migrate service / Kubernetes init container)"
+
+read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port < <(node -e "
+  const net = require('node:net');
+  const servers = Array.from({ length: 5 }, () => net.createServer().listen(0, '127.0.0.1'));
+  Promise.all(servers.map((s) => new Promise((r) => s.on('listening', r)))).then(() => {
+    console.log(servers.map((s) => s.address().port).join(' '));
+    servers.forEach((s) => s.close());
+  });")
+
+section "ingest from its deploy folder: node dist/main.js"
+(cd "$work/ingest" && exec env DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
+  ENROLLMENT_TOKEN="$(node -p 'require("crypto").randomBytes(24).toString("hex")')" \
+  GRPC_INSECURE=true GRPC_HOST=127.0.0.1 GRPC_PORT="$grpc_port" \
+  HTTP_HOST=127.0.0.1 HTTP_PORT="$ingest_http_port" \
+  MIGRATE_ON_START=false BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
+  node dist/main.js >"$work/ingest.log" 2>&1) &
+ingest_pid=$!
+pids+=("$ingest_pid")
+probe wait-ready "http://127.0.0.1:$ingest_http_port/readyz" 30 "$ingest_pid" | sed 's/^/   ok    /' ||
+  { tail -n 20 "$work/ingest.log" | sed 's/^/   | /'; fail "ingest did not become ready"; }
+probe healthcheck "$src/infra/Dockerfile" ingest HTTP_PORT="$ingest_http_port" | sed 's/^/   ok    /'
+probe grpc-health "127.0.0.1:$grpc_port" "$work/ingest" | sed 's/^/   ok    /'
+
+section "fanout from its deploy folder: node dist/main.js"
+jwt_secret="$(node -p 'require("crypto").randomBytes(32).toString("hex")')"
+(cd "$work/fanout" && exec env -u DASHBOARD_DIR DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
+  OPERATOR_JWT_SECRET="$jwt_secret" HOST=127.0.0.1 PORT="$fanout_port" \
+  BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
+  node dist/main.js >"$work/fanout.log" 2>&1) &
+fanout_pid=$!
+pids+=("$fanout_pid")
+probe wait-ready "http://127.0.0.1:$fanout_port/readyz" 30 "$fanout_pid" | sed 's/^/   ok    /' ||
+  { tail -n 20 "$work/fanout.log" | sed 's/^/   | /'; fail "fanout did not become ready"; }
+probe healthcheck "$src/infra/Dockerfile" fanout PORT="$fanout_port" | sed 's/^/   ok    /'
+probe dashboard "http://127.0.0.1:$fanout_port" | sed 's/^/   ok    /'
+probe websocket "http://127.0.0.1:$fanout_port" "$jwt_secret" | sed 's/^/   ok    /'
+
+section "load balancer: infra/haproxy/haproxy.cfg"
+if command -v haproxy >/dev/null; then
+  logged "$work/haproxy-check.log" haproxy -c -f "$src/infra/haproxy/haproxy.cfg"
+  ok "haproxy -c: valid ($(haproxy -v | head -n 1 | cut -d' ' -f1-3))"
+  # The same file, pointed at the services above instead of Docker's DNS names.
+  env LB_GRPC_BIND="127.0.0.1:$lb_grpc_port" LB_HTTP_BIND="127.0.0.1:$lb_http_port" \
+    INGEST_ADDR=127.0.0.1 INGEST_GRPC_PORT="$grpc_port" INGEST_HTTP_PORT="$ingest_http_port" INGEST_SLOTS=1 \
+    FANOUT_ADDR=127.0.0.1 FANOUT_PORT="$fanout_port" FANOUT_SLOTS=1 \
+    haproxy -db -f "$src/infra/haproxy/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  pids+=("$haproxy_pid")
+  # Wait for the first /readyz health checks to mark both servers up.
+  probe wait-ready "http://127.0.0.1:$lb_http_port/readyz" 15 "$haproxy_pid" | sed 's/^/   ok    (via HAProxy) /' ||
+    { tail -n 20 "$work/haproxy.log" | sed 's/^/   | /'; fail "HAProxy did not reach the fan-out"; }
+  for _ in $(seq 1 20); do
+    probe grpc-health "127.0.0.1:$lb_grpc_port" "$work/ingest" >/dev/null 2>&1 && break
+    sleep 0.25
+  done
+  probe grpc-health "127.0.0.1:$lb_grpc_port" "$work/ingest" | sed 's/^/   ok    (via HAProxy h2c) /'
+  probe dashboard "http://127.0.0.1:$lb_http_port" | sed 's/^/   ok    (via HAProxy) /'
+  probe websocket "http://127.0.0.1:$lb_http_port" "$jwt_secret" | sed 's/^/   ok    (via HAProxy) /'
+  kill -TERM "$haproxy_pid" && wait "$haproxy_pid" 2>/dev/null || true
+else
+  skip "haproxy is not installed (apt-get install haproxy): the load balancer config was not checked"
+fi
+
+section "graceful stop (SIGTERM)"
+for name in ingest fanout; do
+  pid_var="${name}_pid"
+  pid="${!pid_var}"
+  kill -TERM "$pid"
+  t=$(date +%s)
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && fail "$name still running 20 s after SIGTERM"
+  code=0
+  wait "$pid" || code=$?
+  [ "$code" = 0 ] || { tail -n 20 "$work/$name.log" | sed 's/^/   | /'; fail "$name exited $code after SIGTERM"; }
+  ok "$name exited 0 ($(($(date +%s) - t))s)"
+done
+if grep -h '"level":[56]0' "$work/ingest.log" "$work/fanout.log" >/dev/null; then
+  grep -h '"level":[56]0' "$work/ingest.log" "$work/fanout.log" | head -n 5 | sed 's/^/   | /'
+  fail "error or fatal lines in the services' logs"
+fi
+ok "no error or fatal log lines"
+
+section "Kubernetes: kubectl kustomize"
+if command -v kubectl >/dev/null; then
+  for dir in "$src/infra/k8s/base" "$src/infra/k8s/overlays/"*/; do
+    dir="${dir%/}"
+    name="${dir#"$src/"}"
+    logged "$work/kustomize.log" kubectl kustomize "$dir"
+    kinds=$(grep -h '^kind:' "$work/kustomize.log" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')
+    ok "$name: ${kinds%, }"
+  done
+else
+  skip "kubectl is not installed: the kustomize trees were not rendered"
+fi
+
+section "Compose: docker-compose.yml"
+compose=()
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  compose=(docker-compose)
+fi
+if [ ${#compose[@]} -gt 0 ]; then
+  # .env as the operations guide says to make it: .env.example with every secret filled in.
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^([A-Z_]+)=$ ]]; then
+      echo "${BASH_REMATCH[1]}=$(node -p 'require("crypto").randomBytes(24).toString("hex")')"
+    else
+      echo "$line"
+    fi
+  done <"$src/.env.example" >"$src/.env"
+  logged "$work/compose.log" "${compose[@]}" -f "$src/docker-compose.yml" --project-directory "$src" config
+  services=$("${compose[@]}" -f "$src/docker-compose.yml" --project-directory "$src" config --services | sort | tr '\n' ' ')
+  ok "${compose[*]} config: valid; services: $services"
+  for s in postgres redis migrate ingest fanout lb; do
+    [[ " $services " == *" $s "* ]] || fail "docker-compose.yml has no $s service"
+  done
+  ok "postgres, redis, migrate, ingest, fanout and lb are defined"
+  rm -f "$src/.env"
+else
+  skip "neither \`docker compose\` nor docker-compose is installed: docker-compose.yml was not validated"
+fi
