@@ -29,19 +29,24 @@ async function baselineAll(
   let done = 0;
   let lastPath = '';
   await Promise.all(
-    watches.map((w) =>
-      w.baseline({
-        counted(n) {
-          total += n;
-          if (--uncounted === 0 && done > 0) onProgress?.(done, total, lastPath);
-        },
+    watches.map(async (w) => {
+      let counted = false;
+      const count = (n: number) => {
+        if (counted) return;
+        counted = true;
+        total += n;
+        if (--uncounted === 0 && done > 0) onProgress?.(done, total, lastPath);
+      };
+      await w.baseline({
+        counted: count,
         hashed(path) {
           done++;
           lastPath = path;
           if (uncounted === 0) onProgress?.(done, total, path);
         },
-      }),
-    ),
+      });
+      count(0); // a target that failed before it was listed must not hold the others' progress back
+    }),
   );
 }
 
