@@ -128,6 +128,21 @@ async function memory(page: Page) {
   return { heapMiB: get('JSHeapUsedSize') / 2 ** 20, domNodes: get('Nodes') };
 }
 
+/** The storm's frame figures so far, then a scroll through `scroller`, then memory. */
+async function figures(page: Page, catchUpMs: number, scroller: string): Promise<Figures> {
+  const storm = await frameStats(page);
+  const scrollLongestFrameMs = await scrollThrough(page, scroller);
+  return {
+    catchUpMs,
+    fps: storm.fps,
+    longestFrameMs: storm.longest,
+    longTasks: storm.longTasks,
+    longTaskMs: storm.longTaskMs,
+    scrollLongestFrameMs,
+    ...(await memory(page)),
+  };
+}
+
 async function measureDashboard(browser: Browser, payloads: string[]): Promise<Figures> {
   await ensureDatabaseExists(DATABASE_URL);
   await migrateDatabase({ databaseUrl: DATABASE_URL });
@@ -181,17 +196,7 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
       { timeout: 120_000, polling: 10 },
     );
     const catchUpMs = Date.now() - lastSentAt;
-    const storm = await frameStats(page);
-    const scrollLongestFrameMs = await scrollThrough(page, '[data-testid="alert-scroller"]');
-    return {
-      catchUpMs,
-      fps: storm.fps,
-      longestFrameMs: storm.longest,
-      longTasks: storm.longTasks,
-      longTaskMs: storm.longTaskMs,
-      scrollLongestFrameMs,
-      ...(await memory(page)),
-    };
+    return await figures(page, catchUpMs, '[data-testid="alert-scroller"]');
   } finally {
     await context.close();
     await fanout.stop();
@@ -256,17 +261,7 @@ async function measureBaseline(browser: Browser, payloads: string[]): Promise<Fi
     );
     // The page's own timer paces the alerts; anything past the planned duration is lag.
     const catchUpMs = Math.max(0, Date.now() - started - (TOTAL / RATE) * 1000);
-    const storm = await frameStats(page);
-    const scrollLongestFrameMs = await scrollThrough(page, '#s');
-    return {
-      catchUpMs,
-      fps: storm.fps,
-      longestFrameMs: storm.longest,
-      longTasks: storm.longTasks,
-      longTaskMs: storm.longTaskMs,
-      scrollLongestFrameMs,
-      ...(await memory(page)),
-    };
+    return await figures(page, catchUpMs, '#s');
   } finally {
     await context.close();
   }

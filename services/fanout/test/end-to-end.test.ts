@@ -1,68 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { credentials, Metadata } from '@grpc/grpc-js';
-import { createRedisClient } from '@tripwire/bus';
-import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
-import { createLogger } from '@tripwire/logger';
+import { Metadata } from '@grpc/grpc-js';
 import {
   type AgentEvent,
-  AlertServiceClient,
+  type AlertServiceClient,
   type ServerCommand,
   Severity,
   TripwireType,
 } from '@tripwire/proto';
-import { createPool } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auth,
   Browser,
+  ENROLLMENT_TOKEN,
   type RunningFanout,
   startFanout,
+  startIngest,
   until,
   useEnvironment,
 } from './fanout-harness.js';
 
 const env = useEnvironment();
-const ENROLLMENT = 'e2e-enrollment-token-0123456789';
 let fanout: RunningFanout;
-let stopIngest: () => Promise<void>;
+let ingest: Awaited<ReturnType<typeof startIngest>>;
 let client: AlertServiceClient;
 
 beforeAll(async () => {
-  const config = loadIngestConfig({
-    DATABASE_URL: env.databaseUrl,
-    REDIS_URL: env.redisUrl,
-    ENROLLMENT_TOKEN: ENROLLMENT,
-    GRPC_INSECURE: 'true',
-    GRPC_HOST: '127.0.0.1',
-    GRPC_PORT: '0',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    BUS_KEY_PREFIX: env.keyPrefix,
-    MIGRATE_ON_START: 'false',
-    LOG_LEVEL: 'silent',
-  });
-  const pool = createPool({ databaseUrl: env.databaseUrl });
-  const redis = createRedisClient(env.redisUrl, { failFastWhileDisconnected: true });
-  const ingest = createIngestServer({
-    config,
-    pool,
-    redis,
-    subscriberRedis: createRedisClient(env.redisUrl),
-    log: createLogger({ name: 'ingest', level: 'silent' }),
-  });
-  const { grpcPort } = await ingest.start();
-  stopIngest = async () => {
-    await ingest.stop();
-    redis.disconnect();
-    await pool.end();
-  };
-  client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  ingest = await startIngest(env);
+  client = ingest.client;
   fanout = await startFanout(env);
 });
 afterAll(async () => {
-  client?.close();
   await fanout?.stop();
-  await stopIngest?.();
+  await ingest?.stop();
 });
 
 const bearer = (token: string) => {
@@ -76,7 +45,7 @@ describe('end to end', () => {
     const reg = await new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
       client.registerAgent(
         { hostname: 'e2e-web-01', platform: 'linux', agentVersion: '1.0' },
-        bearer(ENROLLMENT),
+        bearer(ENROLLMENT_TOKEN),
         (err, res) => (err ? reject(err) : resolve(res)),
       ),
     );

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { credentials } from '@grpc/grpc-js';
 import {
   type AlertEventData,
   type BusMessage,
@@ -6,7 +7,9 @@ import {
   createRedisClient,
   serializeAlertMessage,
 } from '@tripwire/bus';
+import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
+import { AlertServiceClient } from '@tripwire/proto';
 import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
 import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
@@ -199,4 +202,48 @@ export class Browser {
   close() {
     this.ws.close();
   }
+}
+
+export const ENROLLMENT_TOKEN = 'test-enrollment-token-0123456789';
+
+/** The ingest service in-process on a free port, and a gRPC client to it. */
+export async function startIngest(servers: {
+  databaseUrl: string;
+  redisUrl: string;
+  keyPrefix: string;
+}) {
+  const config = loadIngestConfig({
+    DATABASE_URL: servers.databaseUrl,
+    REDIS_URL: servers.redisUrl,
+    ENROLLMENT_TOKEN,
+    GRPC_INSECURE: 'true',
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    BUS_KEY_PREFIX: servers.keyPrefix,
+    MIGRATE_ON_START: 'false',
+    BATCH_MAX_DELAY_MS: '5',
+    LOG_LEVEL: 'silent',
+  });
+  const pool = createPool({ databaseUrl: servers.databaseUrl });
+  const redis = createRedisClient(servers.redisUrl, { failFastWhileDisconnected: true });
+  const ingest = createIngestServer({
+    config,
+    pool,
+    redis,
+    subscriberRedis: createRedisClient(servers.redisUrl),
+    log: createLogger({ name: 'ingest', level: 'silent' }),
+  });
+  const { grpcPort } = await ingest.start();
+  const client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  return {
+    client,
+    async stop() {
+      client.close();
+      await ingest.stop();
+      redis.disconnect();
+      await pool.end();
+    },
+  };
 }

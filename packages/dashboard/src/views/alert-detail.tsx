@@ -28,7 +28,7 @@ export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClo
     <aside class="detail" aria-label="Alert detail" data-testid="alert-detail">
       <header>
         <SeverityBadge severity={alert.severity} />
-        <h2>{alert.rule_name}</h2>
+        <h2 class="detail-title">{alert.rule_name}</h2>
         <button type="button" class="ghost" onClick={props.onClose} aria-label="Close detail">
           ✕
         </button>

@@ -11,6 +11,7 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
+import { HostOptions } from './host-options.js';
 import { RateChart } from './rate-chart.js';
 import { SeverityBadge } from './severity-badge.js';
 import { useVirtualRows } from './virtual-rows.js';
@@ -69,7 +70,6 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
   const apply = (next: AlertQuery) => navigate(`/${searchFromFilter(next)}`);
   const toggle = <T extends string>(list: T[], value: T) =>
     list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
-  const hosts = [...state.hosts.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
   return (
     <div class="filter-bar" role="group" aria-label="Filter alerts">
       <fieldset>
@@ -111,11 +111,7 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
           {filter.host && !state.hosts.has(filter.host) && (
             <option value={filter.host}>{filter.host}</option>
           )}
-          {hosts.map((h) => (
-            <option key={h.host_id} value={h.host_id}>
-              {h.hostname}
-            </option>
-          ))}
+          <HostOptions hosts={state.hosts} />
         </select>
       </label>
       {(filter.severity.length > 0 || filter.type.length > 0 || filter.host) && (

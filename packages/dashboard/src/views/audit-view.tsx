@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { type AuditEntry, api } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
+import { HostOptions } from './host-options.js';
 
 type Verification = Awaited<ReturnType<typeof api.verifyAudit>>;
 
@@ -38,7 +39,6 @@ export function AuditView({ state }: { state: ConsoleState }) {
       setVerifying(false);
     }
   };
-  const hosts = [...state.hosts.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
 
   return (
     <section class="page">
@@ -86,11 +86,7 @@ export function AuditView({ state }: { state: ConsoleState }) {
             onChange={(e) => setHostId(e.currentTarget.value)}
           >
             <option value="">All</option>
-            {hosts.map((h) => (
-              <option key={h.host_id} value={h.host_id}>
-                {h.hostname}
-              </option>
-            ))}
+            <HostOptions hosts={state.hosts} />
           </select>
         </label>
       </div>

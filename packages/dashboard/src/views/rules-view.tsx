@@ -9,6 +9,7 @@ import {
   TRIPWIRE_TYPES,
 } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
+import { HostOptions } from './host-options.js';
 
 type Editing = { rule: Rule | null } | null;
 
@@ -181,9 +182,6 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
     }
   };
 
-  const hosts = [...props.state.hosts.values()].sort((a, b) =>
-    a.hostname.localeCompare(b.hostname),
-  );
   const fieldError = (name: string) =>
     fields[name] ? (
       <span class="field-error" id={`${name}-error`} data-field-error={name}>
@@ -218,11 +216,7 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
           aria-invalid={!!fields.host_id}
         >
           <option value="">All hosts</option>
-          {hosts.map((h) => (
-            <option key={h.host_id} value={h.host_id}>
-              {h.hostname}
-            </option>
-          ))}
+          <HostOptions hosts={props.state.hosts} />
         </select>
         {fieldError('host_id')}
       </label>

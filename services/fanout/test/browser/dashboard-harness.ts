@@ -6,20 +6,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { credentials, Metadata } from '@grpc/grpc-js';
-import { createRedisClient } from '@tripwire/bus';
-import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
-import { createLogger } from '@tripwire/logger';
+import { Metadata } from '@grpc/grpc-js';
 import {
   type AgentEvent,
-  AlertServiceClient,
+  type AlertServiceClient,
   type ServerCommand,
   Severity,
   TripwireType,
 } from '@tripwire/proto';
-import { createPool } from '@tripwire/storage';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { JWT_SECRET, until } from '../fanout-harness.js';
+
+export { ENROLLMENT_TOKEN, startIngest } from '../fanout-harness.js';
 
 const FANOUT_DIR = fileURLToPath(new URL('../..', import.meta.url));
 export const SCREENSHOT_DIR = fileURLToPath(
@@ -163,50 +161,6 @@ export class TestAgent {
   close() {
     this.stream?.end();
   }
-}
-
-export const ENROLLMENT_TOKEN = 'browser-test-enrollment-0123456789';
-
-/** The ingest service in-process on a free port, and a gRPC client to it. */
-export async function startIngest(servers: {
-  databaseUrl: string;
-  redisUrl: string;
-  keyPrefix: string;
-}) {
-  const config = loadIngestConfig({
-    DATABASE_URL: servers.databaseUrl,
-    REDIS_URL: servers.redisUrl,
-    ENROLLMENT_TOKEN,
-    GRPC_INSECURE: 'true',
-    GRPC_HOST: '127.0.0.1',
-    GRPC_PORT: '0',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    BUS_KEY_PREFIX: servers.keyPrefix,
-    MIGRATE_ON_START: 'false',
-    BATCH_MAX_DELAY_MS: '5',
-    LOG_LEVEL: 'silent',
-  });
-  const pool = createPool({ databaseUrl: servers.databaseUrl });
-  const redis = createRedisClient(servers.redisUrl, { failFastWhileDisconnected: true });
-  const ingest = createIngestServer({
-    config,
-    pool,
-    redis,
-    subscriberRedis: createRedisClient(servers.redisUrl),
-    log: createLogger({ name: 'ingest', level: 'silent' }),
-  });
-  const { grpcPort } = await ingest.start();
-  const client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return {
-    client,
-    async stop() {
-      client.close();
-      await ingest.stop();
-      redis.disconnect();
-      await pool.end();
-    },
-  };
 }
 
 /** Debian's Chromium, headless, with the flags this network-less machine needs. */

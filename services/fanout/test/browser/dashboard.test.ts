@@ -317,11 +317,14 @@ describe('dashboard across a fan-out restart', () => {
   });
 
   it('says so and reloads from history when the server cannot replay that far back', async () => {
-    const { context, page } = await consolePage(adminToken, '/?type=PROCESS', 4000);
+    // A host of its own, so the table holds exactly this test's alerts.
+    const dbHost = new TestAgent(ingest.client, 'db-01');
+    await dbHost.connect(ENROLLMENT_TOKEN);
+    const { context, page } = await consolePage(adminToken, `/?host=${dbHost.hostId}`, 4000);
     await expect.poll(() => page.getByTestId('connection').getAttribute('data-state')).toBe('live');
     const sent: string[] = [];
     const sendOne = async () =>
-      sent.push(...(await agent.send([agent.event({ type: TripwireType.PROCESS })])));
+      sent.push(...(await dbHost.send([dbHost.event({ type: TripwireType.PROCESS })])));
     for (let i = 0; i < 5; i++) await sendOne();
     await until(async () => (await rowIds(page)).length === 5);
 
@@ -340,6 +343,7 @@ describe('dashboard across a fan-out restart', () => {
     const shown = await rowIds(page);
     expect(shown).toEqual([...sent].reverse());
     await screenshot(page, '09-reloaded-from-history');
+    dbHost.close();
     await context.close();
   });
 });
