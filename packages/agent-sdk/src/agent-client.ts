@@ -1,0 +1,367 @@
+import { arch, hostname as osHostname, platform as osPlatform } from 'node:os';
+import { type ChannelCredentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { createLogger, type Logger } from '@tripwire/logger';
+import { AlertServiceClient } from '@tripwire/proto';
+import { type AgentCredentials, AgentState } from './agent-state.js';
+import type { AgentRule, AlertDraft } from './agent-types.js';
+import { AlertStream } from './alert-stream.js';
+import { alertFromDraft } from './alert-wire.js';
+import { channelCredentials, channelOptions, type TlsOptions } from './channel-credentials.js';
+import { CommandHandler } from './command-handler.js';
+import { Outbox } from './outbox.js';
+import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
+
+export interface AgentClientOptions {
+  /** "host:port" of the ingest service. */
+  server: string;
+  /** Needed only when there are no stored credentials, or the server rejected them. */
+  enrollmentToken?: string;
+  /** Holds credentials.json, rules.json and the outbox; created 0700 if missing. */
+  stateDir: string;
+  /** Default os.hostname(). */
+  hostname?: string;
+  /** Default `${os.platform()}-${os.arch()}`. */
+  platform?: string;
+  agentVersion: string;
+  /** null/undefined: plaintext. */
+  tls?: TlsOptions | null;
+  /** Cap on the outbox (alerts held on disk). Default 64 MiB. */
+  outboxMaxBytes?: number;
+  /** Alerts per stream message. Default 500. */
+  batchMaxEvents?: number;
+  /** Longest an alert waits for others to share its message. Default 20 ms. */
+  batchMaxDelayMs?: number;
+  /** Default: silent. */
+  log?: Logger;
+  /** Called at start with the stored rules (if any) and on every RulesUpdate from the server. */
+  onRules?: (rules: AgentRule[]) => void;
+  /** Reconnect waits; default 1 s growing x1.5 to 60 s, ±20% jitter. */
+  backoff?: BackoffOptions;
+}
+
+export interface AgentClientStats {
+  /** Alerts in the outbox (not yet acknowledged). */
+  queued: number;
+  /** Alerts written to a stream, resends included. */
+  sent: number;
+  acked: number;
+  rejected: number;
+  /** Alerts dropped because the outbox was full (reported by an overflow alert). */
+  dropped: number;
+  connected: boolean;
+  /** Connection attempts after the first. */
+  reconnects: number;
+}
+
+export interface AgentClient {
+  /** Loads the state folder, registers if needed, opens (recovers) the outbox, then connects in the background. */
+  start(): Promise<void>;
+  /** Resolves with the alert_id once the alert is in the outbox and fsynced. */
+  enqueue(draft: AlertDraft): Promise<string>;
+  /** Empty until start() has loaded or obtained credentials. */
+  readonly hostId: string;
+  rules(): AgentRule[];
+  stats(): AgentClientStats;
+  /** True once the outbox is empty (everything acknowledged or rejected); false on timeout. */
+  flush(timeoutMs: number): Promise<boolean>;
+  /** Ends the stream cleanly (what the server received is acknowledged first) and closes files. */
+  stop(): Promise<void>;
+}
+
+/** Bytes of alerts per stream message; the server's message limit is 8 MiB by default. */
+const BATCH_MAX_BYTES = 2 * 1024 * 1024;
+/** A stream this old (after the server first spoke) counts as healthy: the backoff starts over. */
+const HEALTHY_AFTER_MS = 10_000;
+const REGISTER_DEADLINE_MS = 15_000;
+const STOP_GRACE_MS = 5_000;
+
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  return new TripwireAgentClient(options);
+}
+
+class TripwireAgentClient implements AgentClient {
+  private readonly log: Logger;
+  private readonly state: AgentState;
+  private readonly backoff: ReconnectBackoff;
+  private credentials: AgentCredentials | undefined;
+  /** The server rejected the stored agent token. */
+  private tokenRejected = false;
+  private activeRules: AgentRule[] = [];
+  private outbox: Outbox | undefined;
+  private commands: CommandHandler | undefined;
+  private channelCreds: ChannelCredentials | undefined;
+  private stream: AlertStream | undefined;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private stopping = false;
+  private batchMaxEvents: number;
+  private sent = 0;
+  private reconnects = 0;
+
+  constructor(private readonly options: AgentClientOptions) {
+    if (!/^[^\s]+:\d+$/.test(options.server))
+      throw new Error(`server must be "host:port", not "${options.server}"`);
+    if (!options.agentVersion) throw new Error('agentVersion is required');
+    this.log = (options.log ?? createLogger({ name: 'tripwire-agent', level: 'silent' })).child({
+      server: options.server,
+    });
+    this.state = new AgentState(options.stateDir);
+    this.backoff = new ReconnectBackoff(options.backoff);
+    this.batchMaxEvents = Math.max(1, options.batchMaxEvents ?? 500);
+  }
+
+  get hostId(): string {
+    return this.credentials?.hostId ?? '';
+  }
+
+  rules(): AgentRule[] {
+    return this.activeRules;
+  }
+
+  stats(): AgentClientStats {
+    return {
+      queued: this.outbox?.size ?? 0,
+      sent: this.sent,
+      acked: this.commands?.acked ?? 0,
+      rejected: this.commands?.rejected ?? 0,
+      dropped: this.outbox?.dropped ?? 0,
+      connected: this.stream?.established ?? false,
+      reconnects: this.reconnects,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.loop || this.outbox) throw new Error('the agent client was already started');
+    const { openToOthers } = await this.state.ensureDir();
+    if (openToOthers)
+      this.log.warn(
+        { stateDir: this.state.dir },
+        'the state folder is readable by other users; it holds the agent token (chmod 700 it)',
+      );
+    this.channelCreds = channelCredentials(this.options.tls);
+    this.credentials = await this.state.loadCredentials();
+    const stored = await this.state.loadRules().catch((err) => {
+      this.log.warn({ err: (err as Error).message }, 'ignoring unreadable stored rules');
+      return undefined;
+    });
+    if (stored) this.setRules(stored, false);
+    if (!this.credentials) this.credentials = await this.register();
+    this.outbox = await Outbox.open({
+      path: this.state.outboxPath,
+      maxBytes: this.options.outboxMaxBytes,
+      log: this.log,
+    });
+    this.commands = new CommandHandler({
+      outbox: this.outbox,
+      log: this.log,
+      applyRules: (rules) => this.setRules(rules, true),
+    });
+    this.log.info(
+      { hostId: this.hostId, queued: this.outbox.size },
+      'agent started; connecting to the server',
+    );
+    this.loop = this.connectLoop();
+  }
+
+  async enqueue(draft: AlertDraft): Promise<string> {
+    if (!this.outbox) throw new Error('call start() before enqueue()');
+    if (this.stopping) throw new Error('the agent client is stopped');
+    const alert = alertFromDraft(draft);
+    await this.outbox.append(alert);
+    return alert.alertId;
+  }
+
+  flush(timeoutMs: number): Promise<boolean> {
+    const outbox = this.outbox;
+    if (!outbox || outbox.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (result: boolean) => {
+        clearTimeout(timer);
+        outbox.off('empty', onEmpty);
+        resolve(result);
+      };
+      const onEmpty = () => done(true);
+      const timer = setTimeout(() => done(outbox.size === 0), timeoutMs);
+      outbox.on('empty', onEmpty);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wake?.();
+    const stream = this.stream;
+    if (stream) {
+      stream.end();
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        stream.ended.then(() => true),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), STOP_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!ended) stream.cancel();
+    }
+    await this.loop;
+    await this.outbox?.close();
+    this.log.info(this.stats(), 'agent client stopped');
+  }
+
+  private setRules(rules: AgentRule[], fromServer: boolean): void {
+    this.activeRules = rules;
+    if (fromServer) {
+      this.log.info({ rules: rules.length }, 'rules updated by the server');
+      this.state
+        .saveRules(rules)
+        .catch((err) => this.log.error({ err }, 'could not store the rules; using them anyway'));
+    }
+    try {
+      this.options.onRules?.(rules);
+    } catch (err) {
+      this.log.error({ err }, 'the onRules callback failed');
+    }
+  }
+
+  private newClient(): AlertServiceClient {
+    return new AlertServiceClient(
+      this.options.server,
+      this.channelCreds!,
+      channelOptions(this.options.tls),
+    );
+  }
+
+  /** RegisterAgent with the enrollment token; stores and returns the new credentials. */
+  private async register(): Promise<AgentCredentials> {
+    const token = this.options.enrollmentToken;
+    if (!token) {
+      throw new Error(
+        this.credentials
+          ? 'the server rejected the stored agent token and no enrollment token is configured: set one to register again'
+          : `no stored credentials in ${this.state.dir} and no enrollment token: set one to register this host`,
+      );
+    }
+    const client = this.newClient();
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${token}`);
+    const request = {
+      hostname: this.options.hostname ?? osHostname(),
+      platform: this.options.platform ?? `${osPlatform()}-${arch()}`,
+      agentVersion: this.options.agentVersion,
+    };
+    try {
+      const response = await new Promise<{ hostId: string; agentToken: string }>(
+        (resolve, reject) =>
+          client.registerAgent(
+            request,
+            metadata,
+            { deadline: Date.now() + REGISTER_DEADLINE_MS },
+            (err, res) => (err ? reject(err) : resolve(res)),
+          ),
+      );
+      const credentials: AgentCredentials = {
+        hostId: response.hostId,
+        agentToken: response.agentToken,
+        registeredAt: new Date().toISOString(),
+      };
+      await this.state.saveCredentials(credentials);
+      this.tokenRejected = false;
+      this.log.info({ hostId: credentials.hostId, hostname: request.hostname }, 'registered');
+      return credentials;
+    } catch (err) {
+      const e = err as ServiceError;
+      if (e.code === status.UNAUTHENTICATED)
+        throw new Error(`${this.options.server} refused the enrollment token: ${e.details}`);
+      if (e.code !== undefined)
+        throw new Error(
+          `cannot register with ${this.options.server}: ${status[e.code]}: ${e.details}`,
+        );
+      throw err;
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Stream, and when the stream ends for any reason, wait (backoff) and stream again. */
+  private async connectLoop(): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      if (attempt > 0) this.reconnects++;
+      let healthy = false;
+      let registered = false;
+      try {
+        if (this.tokenRejected && this.options.enrollmentToken) {
+          this.credentials = await this.register();
+          registered = true;
+        }
+        healthy = await this.streamOnce();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'cannot connect');
+      }
+      if (this.stopping) break;
+      if (healthy) this.backoff.reset();
+      // A rejected token is replaced at once, but only once per pause.
+      if (this.tokenRejected && this.options.enrollmentToken && !registered) continue;
+      const delayMs = this.backoff.next();
+      this.log.info({ delayMs }, 'reconnecting after a pause');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** One stream, start to end. Returns whether it was healthy (the backoff may start over). */
+  private async streamOnce(): Promise<boolean> {
+    const credentials = this.credentials!;
+    const client = this.newClient();
+    const stream = new AlertStream({
+      client,
+      agentToken: credentials.agentToken,
+      hostId: credentials.hostId,
+      outbox: this.outbox!,
+      limits: {
+        maxEvents: this.batchMaxEvents,
+        maxDelayMs: this.options.batchMaxDelayMs ?? 20,
+        maxBytes: BATCH_MAX_BYTES,
+        maxInFlight: this.batchMaxEvents * 8,
+      },
+      onCommand: (command) => this.commands!.handle(command),
+      onSent: (n) => {
+        this.sent += n;
+      },
+      log: this.log,
+    });
+    this.stream = stream;
+    const end = await stream.ended;
+    this.stream = undefined;
+    client.close();
+    const lived = Date.now() - stream.openedAt;
+    const healthy = stream.acknowledged || (stream.established && lived >= HEALTHY_AFTER_MS);
+    if (this.stopping && end.code === status.OK) return healthy;
+    const fields = { code: status[end.code], details: end.details, lived };
+    if (end.code === status.UNAUTHENTICATED) {
+      this.tokenRejected = true;
+      if (this.options.enrollmentToken)
+        this.log.warn(fields, 'the server rejected the agent token; registering again');
+      else
+        this.log.error(
+          fields,
+          'the server rejects the agent token and no enrollment token is configured: set one so the agent can register again',
+        );
+    } else if (end.code === status.RESOURCE_EXHAUSTED && this.batchMaxEvents > 1) {
+      // Most likely a batch over the server's MAX_EVENTS_PER_BATCH: send smaller ones.
+      this.batchMaxEvents = Math.max(1, Math.floor(this.batchMaxEvents / 2));
+      this.log.warn(
+        { ...fields, batchMaxEvents: this.batchMaxEvents },
+        'stream refused; smaller batches',
+      );
+    } else {
+      this.log.warn(fields, 'stream ended; will reconnect and resend everything unacknowledged');
+    }
+    return healthy;
+  }
+}

@@ -1,0 +1,85 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentRule } from './agent-types.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+/** What RegisterAgent gave this host. The token is a secret: never log it. */
+export interface AgentCredentials {
+  hostId: string;
+  agentToken: string;
+  registeredAt: string;
+}
+
+const CREDENTIALS_FILE = 'credentials.json';
+const RULES_FILE = 'rules.json';
+export const OUTBOX_FILE = 'outbox.log';
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${path} is not valid JSON; remove it to start over`);
+  }
+}
+
+/**
+ * The agent's state folder: credentials.json and rules.json (0600, replaced
+ * atomically) and the outbox. The folder is created 0700.
+ */
+export class AgentState {
+  constructor(readonly dir: string) {}
+
+  get outboxPath(): string {
+    return join(this.dir, OUTBOX_FILE);
+  }
+
+  /** Creates the folder (0700) if missing. Returns true when an existing folder is open to other users. */
+  async ensureDir(): Promise<{ openToOthers: boolean }> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const { mode } = await stat(this.dir);
+    return { openToOthers: (mode & 0o077) !== 0 };
+  }
+
+  async loadCredentials(): Promise<AgentCredentials | undefined> {
+    const path = join(this.dir, CREDENTIALS_FILE);
+    const data = (await readJson(path)) as Partial<AgentCredentials> | undefined;
+    if (data === undefined) return undefined;
+    if (typeof data.hostId !== 'string' || typeof data.agentToken !== 'string')
+      throw new Error(`${path} lacks hostId/agentToken; remove it to register again`);
+    return {
+      hostId: data.hostId,
+      agentToken: data.agentToken,
+      registeredAt: `${data.registeredAt}`,
+    };
+  }
+
+  saveCredentials(credentials: AgentCredentials): Promise<void> {
+    return writeFileAtomic(
+      join(this.dir, CREDENTIALS_FILE),
+      `${JSON.stringify(credentials, null, 2)}\n`,
+    );
+  }
+
+  /** The rules last received from the server, or undefined if none were ever stored. */
+  async loadRules(): Promise<AgentRule[] | undefined> {
+    const path = join(this.dir, RULES_FILE);
+    const data = (await readJson(path)) as { rules?: unknown } | undefined;
+    if (data === undefined) return undefined;
+    if (!Array.isArray(data.rules)) throw new Error(`${path} has no "rules" list`);
+    return data.rules as AgentRule[];
+  }
+
+  saveRules(rules: AgentRule[]): Promise<void> {
+    return writeFileAtomic(
+      join(this.dir, RULES_FILE),
+      `${JSON.stringify({ savedAt: new Date().toISOString(), rules }, null, 2)}\n`,
+    );
+  }
+}

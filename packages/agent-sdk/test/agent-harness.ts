@@ -1,0 +1,151 @@
+// The real ingest service in-process, on this test file's own database and Redis prefix.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createRedisClient } from '@tripwire/bus';
+import { createIngestServer, type IngestServer, loadConfig } from '@tripwire/ingest';
+import { createLogger, type Logger } from '@tripwire/logger';
+import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
+import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
+import { afterAll, beforeAll } from 'vitest';
+import { type AgentClient, type AgentClientOptions, createAgentClient } from '../src/index.js';
+
+export { until };
+
+export const ENROLLMENT_TOKEN = 'agent-sdk-test-enrollment-0123456789';
+
+export interface Environment extends TestServers {
+  pool: Pool;
+}
+
+export function useEnvironment(): Environment {
+  const servers = useTestServers({
+    migrationsDir: MIGRATIONS_DIR,
+    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
+  });
+  const env = servers as Environment;
+  beforeAll(() => {
+    env.pool = createPool({ databaseUrl: servers.databaseUrl });
+  });
+  afterAll(() => env.pool?.end());
+  return env;
+}
+
+/** A logger that keeps every line, for assertions on what was logged (and what never was). */
+export function captureLog(name: string, level = 'debug') {
+  const lines: string[] = [];
+  const log: Logger = createLogger({
+    name,
+    level,
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    }),
+  });
+  return {
+    log,
+    lines,
+    text: () => lines.join(''),
+    entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+export interface RunningIngest {
+  server: IngestServer;
+  address: string;
+  grpcPort: number;
+  logs: ReturnType<typeof captureLog>;
+  stop(): Promise<void>;
+}
+
+export async function startIngest(
+  env: Environment,
+  overrides: Record<string, string> = {},
+): Promise<RunningIngest> {
+  const config = loadConfig({
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    ENROLLMENT_TOKEN,
+    GRPC_INSECURE: 'true',
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    BUS_KEY_PREFIX: env.keyPrefix,
+    MIGRATE_ON_START: 'false',
+    BATCH_MAX_DELAY_MS: '5',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...overrides,
+  });
+  const logs = captureLog('ingest');
+  const pool = createPool({ databaseUrl: env.databaseUrl, onIdleError: () => {} });
+  const redis = createRedisClient(env.redisUrl, { failFastWhileDisconnected: true });
+  const subscriberRedis = createRedisClient(env.redisUrl);
+  const server = createIngestServer({ config, pool, redis, subscriberRedis, log: logs.log });
+  const { grpcPort } = await server.start();
+  let stopped = false;
+  return {
+    server,
+    address: `127.0.0.1:${grpcPort}`,
+    grpcPort,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+      redis.disconnect();
+      subscriberRedis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+/** Agent clients with their own state folders, all stopped and removed after the file. */
+export function useAgents() {
+  const clients: AgentClient[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop().catch(() => {})));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return {
+    /** A state folder path that does not exist yet (the client creates it). */
+    async stateDir(): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'tripwire-agent-'));
+      dirs.push(dir);
+      return join(dir, 'state');
+    },
+    create(options: Partial<AgentClientOptions> & Pick<AgentClientOptions, 'server' | 'stateDir'>) {
+      const client = createAgentClient({ agentVersion: '0.1.0-test', ...options });
+      clients.push(client);
+      return client;
+    },
+  };
+}
+
+/** Every alert row for these ids: an id appearing twice would be a duplicate. */
+export async function storedAlertIds(env: Environment, alertIds: string[]): Promise<string[]> {
+  const { rows } = await env.pool.query<{ alert_id: string }>(
+    'SELECT alert_id FROM alerts WHERE alert_id = ANY($1::uuid[])',
+    [alertIds],
+  );
+  return rows.map((r) => r.alert_id);
+}
+
+export const draft = (n: number, over: Partial<Parameters<AgentClient['enqueue']>[0]> = {}) => ({
+  tripwireType: 'FILE' as const,
+  severity: 'CRITICAL' as const,
+  ruleName: 'etc-passwd-watch',
+  detail: { path: '/etc/passwd', n },
+  ...over,
+});
+
+/** Ingest's Prometheus text for one metric's sample (0 if absent). */
+export async function metricValue(ingest: RunningIngest, sample: string): Promise<number> {
+  const text = await ingest.server.metrics.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}

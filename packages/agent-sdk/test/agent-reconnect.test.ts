@@ -1,0 +1,221 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { AlertServiceClient } from '@tripwire/proto';
+import { startTcpProxy } from '@tripwire/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentClient } from '../src/index.js';
+import {
+  captureLog,
+  draft,
+  ENROLLMENT_TOKEN,
+  type RunningIngest,
+  startIngest,
+  storedAlertIds,
+  until,
+  useAgents,
+  useEnvironment,
+} from './agent-harness.js';
+
+const env = useEnvironment();
+const agents = useAgents();
+const backoff = { initialMs: 200, maxMs: 1_000 };
+let ingest: RunningIngest;
+
+beforeAll(async () => {
+  ingest = await startIngest(env);
+});
+afterAll(() => ingest?.stop());
+
+/** Enqueues `total` alerts a few at a time while `during` runs. */
+async function produceWhile(client: AgentClient, total: number, during: () => Promise<void>) {
+  const ids: string[] = [];
+  const producing = (async () => {
+    while (ids.length < total) {
+      ids.push(
+        ...(await Promise.all(Array.from({ length: 25 }, (_, n) => client.enqueue(draft(n))))),
+      );
+      await new Promise((r) => setTimeout(r, 15));
+    }
+  })();
+  await during();
+  await producing;
+  return ids;
+}
+
+const expectExactlyOnce = async (ids: string[]) => {
+  const stored = await storedAlertIds(env, ids);
+  expect(stored.length).toBe(ids.length);
+  expect(new Set(stored)).toEqual(new Set(ids));
+};
+
+describe('reconnecting', () => {
+  it('ingest stopped and restarted on the same port mid-stream: everything arrives exactly once', async () => {
+    let current = await startIngest(env);
+    const port = current.grpcPort;
+    const client = agents.create({
+      server: current.address,
+      stateDir: await agents.stateDir(),
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-restart-ingest',
+      backoff,
+    });
+    await client.start();
+    await until(() => client.stats().connected);
+    try {
+      const ids = await produceWhile(client, 1500, async () => {
+        await until(() => client.stats().acked >= 200, 10_000, 'some acks');
+        await current.stop();
+        await new Promise((r) => setTimeout(r, 500));
+        current = await startIngest(env, { GRPC_PORT: String(port) });
+      });
+      expect(await client.flush(30_000)).toBe(true);
+      await expectExactlyOnce(ids);
+      expect(client.stats().reconnects).toBeGreaterThanOrEqual(1);
+      expect(client.stats().connected).toBe(true);
+    } finally {
+      await client.stop();
+      await current.stop();
+    }
+  });
+
+  it('a cut network ends the same way: reconnect, resend, nothing lost or doubled', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', ingest.grpcPort);
+    const client = agents.create({
+      server: `127.0.0.1:${proxy.port}`,
+      stateDir: await agents.stateDir(),
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-cut-01',
+      backoff,
+    });
+    try {
+      await client.start();
+      const ids = await produceWhile(client, 1000, async () => {
+        await until(() => client.stats().acked >= 100, 10_000, 'some acks');
+        proxy.cut();
+        await until(() => !client.stats().connected, 10_000, 'the agent to notice');
+        await new Promise((r) => setTimeout(r, 800));
+        proxy.restore();
+      });
+      expect(await client.flush(30_000)).toBe(true);
+      await expectExactlyOnce(ids);
+      expect(client.stats().reconnects).toBeGreaterThanOrEqual(1);
+    } finally {
+      await client.stop();
+      await proxy.close();
+    }
+  });
+});
+
+describe('a rejected agent token', () => {
+  const registerElsewhere = (hostname: string) => {
+    // Someone registers the same hostname again: the agent's token is revoked.
+    const raw = new AlertServiceClient(ingest.address, credentials.createInsecure());
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${ENROLLMENT_TOKEN}`);
+    return new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
+      raw.registerAgent(
+        { hostname, platform: 'linux', agentVersion: 'x' },
+        metadata,
+        (err, res) => {
+          raw.close();
+          return err ? reject(err) : resolve(res);
+        },
+      ),
+    );
+  };
+
+  it('is replaced by registering again; then the outbox is resent', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', ingest.grpcPort);
+    const stateDir = await agents.stateDir();
+    const logs = captureLog('agent');
+    const client = agents.create({
+      server: `127.0.0.1:${proxy.port}`,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-revoked-01',
+      log: logs.log,
+      backoff,
+    });
+    try {
+      await client.start();
+      const credentialsFile = join(stateDir, 'credentials.json');
+      const before = JSON.parse(await readFile(credentialsFile, 'utf8'));
+      const first = await client.enqueue(draft(1));
+      expect(await client.flush(10_000)).toBe(true);
+
+      const other = await registerElsewhere('sdk-revoked-01');
+      // The open stream was authenticated when it opened; the next one will not be.
+      proxy.cut();
+      const queued = await Promise.all(
+        Array.from({ length: 30 }, (_, n) => client.enqueue(draft(n))),
+      );
+      proxy.restore();
+      expect(await client.flush(20_000)).toBe(true);
+      await expectExactlyOnce([first, ...queued]);
+
+      const after = JSON.parse(await readFile(credentialsFile, 'utf8'));
+      expect(after.hostId).toBe(before.hostId); // same hostname, same host
+      expect(after.agentToken).not.toBe(before.agentToken);
+      expect(after.agentToken).not.toBe(other.agentToken);
+      expect(logs.text()).toContain('the server rejected the agent token; registering again');
+      for (const secret of [before.agentToken, after.agentToken, ENROLLMENT_TOKEN])
+        expect(logs.text()).not.toContain(secret);
+    } finally {
+      await client.stop();
+      await proxy.close();
+    }
+  });
+
+  it('when the host was deleted, registers as a new host and sends the queued alerts under its new id', async () => {
+    const stateDir = await agents.stateDir();
+    const setup = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-deleted-01',
+    });
+    await setup.start();
+    const oldHostId = setup.hostId;
+    await setup.stop();
+    await env.pool.query('DELETE FROM hosts WHERE host_id = $1', [oldHostId]);
+
+    const client = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-deleted-01',
+      backoff,
+    });
+    await client.start();
+    const ids = await Promise.all(Array.from({ length: 10 }, (_, n) => client.enqueue(draft(n))));
+    expect(await client.flush(10_000)).toBe(true);
+    expect(client.hostId).not.toBe(oldHostId);
+    const { rows } = await env.pool.query(
+      'SELECT DISTINCT host_id FROM alerts WHERE alert_id = ANY($1::uuid[])',
+      [ids],
+    );
+    expect(rows).toEqual([{ host_id: client.hostId }]);
+  });
+
+  it('without an enrollment token: says so and keeps trying, sending nothing', async () => {
+    const stateDir = await agents.stateDir();
+    const setup = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-stuck-01',
+    });
+    await setup.start();
+    await setup.stop();
+    await registerElsewhere('sdk-stuck-01');
+
+    const logs = captureLog('agent');
+    const client = agents.create({ server: ingest.address, stateDir, log: logs.log, backoff });
+    await client.start();
+    await client.enqueue(draft(1));
+    await until(() => client.stats().reconnects >= 2, 10_000, 'retries');
+    expect(logs.text()).toContain('no enrollment token is configured');
+    expect(client.stats()).toMatchObject({ queued: 1, acked: 0, connected: false });
+  });
+});
