@@ -87,6 +87,7 @@ class TripwireAgentClient implements AgentClient {
   /** The server rejected the stored agent token. */
   private tokenRejected = false;
   private activeRules: AgentRule[] = [];
+  private rulesSaved = Promise.resolve();
   private outbox: Outbox | undefined;
   private commands: CommandHandler | undefined;
   private channelCreds: ChannelCredentials | undefined;
@@ -204,6 +205,7 @@ class TripwireAgentClient implements AgentClient {
       if (!ended) stream.cancel();
     }
     await this.loop;
+    await this.rulesSaved;
     await this.outbox?.close();
     this.log.info(this.stats(), 'agent client stopped');
   }
@@ -212,8 +214,9 @@ class TripwireAgentClient implements AgentClient {
     this.activeRules = rules;
     if (fromServer) {
       this.log.info({ rules: rules.length }, 'rules updated by the server');
-      this.state
-        .saveRules(rules)
+      // Saved one after another, so the file always ends up with the newest set.
+      this.rulesSaved = this.rulesSaved
+        .then(() => this.state.saveRules(rules))
         .catch((err) => this.log.error({ err }, 'could not store the rules; using them anyway'));
     }
     try {

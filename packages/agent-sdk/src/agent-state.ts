@@ -56,7 +56,7 @@ export class AgentState {
     return {
       hostId: data.hostId,
       agentToken: data.agentToken,
-      registeredAt: `${data.registeredAt}`,
+      registeredAt: String(data.registeredAt ?? ''),
     };
   }
 

@@ -104,6 +104,7 @@ export class Outbox extends EventEmitter {
   private liveBytes = 0;
   private ready = 0;
   private droppedTotal = 0;
+  private syncCount = 0;
   /** The newest overflow alert, while it may still absorb further drops. */
   private overflow: { entry: Entry; detail: OverflowDetail } | undefined;
   private queue: PendingWrite[] = [];
@@ -169,6 +170,10 @@ export class Outbox extends EventEmitter {
   /** Alerts dropped on overflow since open. */
   get dropped(): number {
     return this.droppedTotal;
+  }
+  /** fsyncs of the log since open: appends waiting together share one. */
+  get fsyncs(): number {
+    return this.syncCount;
   }
   /** Durable alerts waiting to be sent. */
   get readyCount(): number {
@@ -419,6 +424,7 @@ export class Outbox extends EventEmitter {
       const { bytesWritten } = await this.file.writev(bufs, this.fileBytes);
       if (bytesWritten !== size) throw new Error(`short write: ${bytesWritten} of ${size} bytes`);
       await this.file.datasync();
+      this.syncCount++;
       this.fileBytes += size;
     } catch (err) {
       // Cut off whatever part was written, so later records follow valid ones.

@@ -175,6 +175,60 @@ describe('streaming', () => {
   });
 });
 
+describe('a full outbox', () => {
+  it('drops INFO before CRITICAL while offline, and the overflow alert reaches PostgreSQL', async () => {
+    const stateDir = await agents.stateDir();
+    const setup = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-overflow-01',
+    });
+    await setup.start();
+    await setup.stop();
+    const outboxMaxBytes = 16 * 1024;
+    const offline = agents.create({
+      server: '127.0.0.1:1',
+      stateDir,
+      hostname: 'sdk-overflow-01',
+      outboxMaxBytes,
+    });
+    await offline.start();
+    const pad = 'i'.repeat(300);
+    const critical: string[] = [];
+    const info: string[] = [];
+    for (let n = 0; n < 100; n++) {
+      info.push(await offline.enqueue(draft(n, { severity: 'INFO', detail: { pad } })));
+      if (n % 20 === 0) critical.push(await offline.enqueue(draft(n, { detail: { pad } })));
+    }
+    const { dropped } = offline.stats();
+    expect(dropped).toBeGreaterThan(50);
+    await offline.stop();
+
+    const online = agents.create({ server: ingest.address, stateDir, hostname: 'sdk-overflow-01' });
+    await online.start();
+    expect(await online.flush(10_000)).toBe(true);
+    expect((await storedAlertIds(env, critical)).sort()).toEqual([...critical].sort());
+    expect(await storedAlertIds(env, info)).toHaveLength(info.length - dropped);
+    const { rows } = await env.pool.query(
+      "SELECT severity, event_detail FROM alerts WHERE host_id = $1 AND rule_name = 'tripwire-agent.outbox-overflow'",
+      [online.hostId],
+    );
+    expect(rows).toEqual([
+      {
+        severity: 'WARN',
+        event_detail: expect.objectContaining({
+          dropped,
+          by_severity: { INFO: dropped, WARN: 0, CRITICAL: 0 },
+          outbox_max_bytes: outboxMaxBytes,
+          oldest_dropped_at: expect.any(String),
+          newest_dropped_at: expect.any(String),
+        }),
+      },
+    ]);
+  });
+});
+
 describe('server commands', () => {
   it('a rejected alert is dropped from the outbox and the reason logged at warn', async () => {
     const logs = captureLog('agent');

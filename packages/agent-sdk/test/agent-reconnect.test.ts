@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { AlertServiceClient } from '@tripwire/proto';
@@ -26,6 +27,40 @@ beforeAll(async () => {
   ingest = await startIngest(env);
 });
 afterAll(() => ingest?.stop());
+
+/**
+ * A relay whose open connections can go silent: bytes are swallowed, nothing
+ * is closed, exactly like a NAT entry or a peer that vanished. New
+ * connections still work. Only keepalive pings can notice.
+ */
+async function blackHoleProxy(targetPort: number) {
+  const links: Array<{ silent: boolean; sockets: Socket[] }> = [];
+  const server = createServer((client) => {
+    const upstream = netConnect(targetPort, '127.0.0.1');
+    const link = { silent: false, sockets: [client, upstream] };
+    links.push(link);
+    client.on('data', (d) => link.silent || upstream.write(d));
+    upstream.on('data', (d) => link.silent || client.write(d));
+    for (const s of link.sockets) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    silenceOpenConnections() {
+      for (const link of links) link.silent = true;
+    },
+    close() {
+      for (const link of links) for (const s of link.sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 /** Enqueues `total` alerts a few at a time while `during` runs. */
 async function produceWhile(client: AgentClient, total: number, during: () => Promise<void>) {
@@ -105,6 +140,37 @@ describe('reconnecting', () => {
       await proxy.close();
     }
   });
+});
+
+describe('a connection that dies silently', () => {
+  it('is noticed by keepalive pings within seconds; then everything is resent', async () => {
+    const proxy = await blackHoleProxy(ingest.grpcPort);
+    const client = agents.create({
+      server: `127.0.0.1:${proxy.port}`,
+      stateDir: await agents.stateDir(),
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-blackhole-01',
+      backoff,
+    });
+    try {
+      await client.start();
+      const before = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => client.enqueue(draft(n))),
+      );
+      expect(await client.flush(10_000)).toBe(true);
+      proxy.silenceOpenConnections();
+      const during = await Promise.all(
+        Array.from({ length: 50 }, (_, n) => client.enqueue(draft(n))),
+      );
+      // keepalive_time 10 s + keepalive_timeout 5 s, then a fresh connection.
+      await until(() => client.stats().reconnects >= 1, 25_000, 'keepalive to end the dead stream');
+      expect(await client.flush(15_000)).toBe(true);
+      await expectExactlyOnce([...before, ...during]);
+    } finally {
+      await client.stop();
+      await proxy.close();
+    }
+  }, 45_000);
 });
 
 describe('a rejected agent token', () => {
