@@ -157,11 +157,12 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
     LOG_LEVEL: 'warn',
   });
   const pool = createPool({ databaseUrl: DATABASE_URL });
+  const fanoutPublisherRedis = createRedisClient(REDIS_URL, { failFastWhileDisconnected: true });
   const fanout = createFanoutServer({
     config,
     pool,
     subscriberRedis: createRedisClient(REDIS_URL),
-    publisherRedis: createRedisClient(REDIS_URL, { failFastWhileDisconnected: true }),
+    publisherRedis: fanoutPublisherRedis,
     log: createLogger({ name: 'bench', level: 'warn' }),
   });
   const { port } = await fanout.start();
@@ -200,6 +201,7 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
   } finally {
     await context.close();
     await fanout.stop();
+    fanoutPublisherRedis.disconnect();
     publisher.close();
     publisherRedis.disconnect();
     await pool.end();
