@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// tripwire-agent: `run` watches this host; `demo` sends synthetic alerts. See --help.
+import { parseArgs } from 'node:util';
+import { createAgentClient } from '@tripwire/agent-sdk';
+import { stopOnSignals } from '@tripwire/lifecycle';
+import { createLogger } from '@tripwire/logger';
+import { type AgentConfig, ConfigError, loadAgentConfig, RUN_SETTINGS } from './agent-config.js';
+import { AGENT_VERSION } from './agent-version.js';
+import { clientOptions } from './client-options.js';
+import { runDemo } from './demo-alerts.js';
+import { runAgent } from './run-agent.js';
+
+const SOURCES_HELP = `Settings come from, weakest first: --config FILE (YAML/JSON, keys like state_dir),
+--env-file FILE (KEY=VALUE lines), the environment (TRIPWIRE_*), then flags.`;
+
+function settingsHelp() {
+  const width = Math.max(...RUN_SETTINGS.map((s) => s.flag.length)) + 2;
+  return RUN_SETTINGS.map(
+    (s) => `  --${s.flag.padEnd(width)}${s.help}\n  ${''.padEnd(width + 2)}env ${s.env}`,
+  ).join('\n');
+}
+
+const HELP: Record<string, string> = {
+  main: `tripwire-agent ${AGENT_VERSION}: watches files, processes and network listeners on this host
+and streams alerts to a TripWire ingest service.
+
+Usage:
+  tripwire-agent run  --server HOST:PORT --enroll-token TOKEN --state-dir DIR [options]
+  tripwire-agent demo --server HOST:PORT --enroll-token TOKEN --state-dir DIR --rate N [--duration S]
+  tripwire-agent <command> --help
+
+Commands:
+  run    watch this host with the rules from the server and the local rules file
+  demo   send realistic synthetic alerts (demos, load tests); watches nothing
+`,
+  run: `tripwire-agent run: watch this host and stream alerts.
+
+${SOURCES_HELP}
+
+  --config FILE            YAML or JSON settings file            env TRIPWIRE_CONFIG
+  --env-file FILE          KEY=VALUE settings file               env TRIPWIRE_ENV_FILE
+${settingsHelp()}
+
+Alerts are written to the outbox in --state-dir (fsynced) before they count as queued, and
+removed only when the server acknowledges them, so a crash or restart loses nothing.
+`,
+  demo: `tripwire-agent demo: send synthetic FILE, PROCESS and NETWORK alerts through the real client.
+
+  --rate N                 alerts per second (default 10)
+  --duration S             stop after S seconds (default: run until Ctrl-C)
+  and every connection setting of \`run\` (--server, --enroll-token, --state-dir, --tls-*, --insecure, …).
+  Use a state dir of its own: the demo registers as its own host.
+`,
+};
+
+const options = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  config: { type: 'string' },
+  'env-file': { type: 'string' },
+  rate: { type: 'string' },
+  duration: { type: 'string' },
+  ...Object.fromEntries(
+    RUN_SETTINGS.map((s) => [
+      s.flag,
+      { type: s.boolean ? ('boolean' as const) : ('string' as const) },
+    ]),
+  ),
+} as const;
+
+function fail(message: string, code = 2): never {
+  console.error(message);
+  process.exit(code);
+}
+
+async function main(argv: string[]) {
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof options; allowPositionals: true; args: string[] }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true });
+  } catch (err) {
+    fail(`${(err as Error).message}\nSee tripwire-agent --help.`);
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.version) return console.log(AGENT_VERSION);
+  if (!command || command === 'help')
+    return console.log(HELP[positionals[1] ?? 'main'] ?? HELP.main);
+  if (!(command in HELP) || command === 'main')
+    fail(`unknown command "${command}"; commands: run, demo. See tripwire-agent --help.`);
+  if (values.help) return console.log(HELP[command]);
+
+  const flags = values as Record<string, string | boolean | undefined>;
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(flags);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const log = createLogger({
+    name: 'tripwire-agent',
+    level: config.TRIPWIRE_LOG_LEVEL,
+    pretty: process.stdout.isTTY,
+  });
+
+  if (command === 'run') {
+    const agent = await runAgent(config, log).catch((err: unknown) =>
+      fail(`cannot start: ${(err as Error).message}`, 1),
+    );
+    stopOnSignals(agent.stop, (signal) => log.info({ signal }, 'stopping'));
+    return;
+  }
+
+  const rate = Number(values.rate ?? 10);
+  const duration = Number(values.duration ?? 0);
+  if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000)
+    fail('--rate must be a number from 1 to 100000');
+  if (!Number.isFinite(duration) || duration < 0)
+    fail('--duration must be a number of seconds, 0 or more');
+  const client = createAgentClient(clientOptions(config, log));
+  await client.start().catch((err: unknown) => fail(`cannot start: ${(err as Error).message}`, 1));
+  log.info({ rate, duration, hostId: client.hostId }, 'sending demo alerts');
+  const demo = runDemo(client, log, rate, duration);
+  const finish = async () => {
+    demo.stop();
+    await demo.done;
+    await client.flush(10_000);
+    await client.stop();
+  };
+  stopOnSignals(finish, (signal) => log.info({ signal }, 'stopping'));
+  const sent = await demo.done;
+  const flushed = await client.flush(30_000);
+  log.info({ ...client.stats(), generated: sent, flushed }, 'demo finished');
+  await client.stop();
+  process.exit(flushed ? 0 : 1);
+}
+
+await main(process.argv.slice(2));
