@@ -3,16 +3,21 @@
 #
 # 1. Copies the build context (the working tree's tracked and untracked, not ignored,
 #    files, as `docker build .` would see them less .dockerignore) into a scratch folder.
-# 2. Runs the images' own recipe there (infra/build-service.sh: pnpm fetch, pruned offline
-#    install, turbo build, pnpm deploy --prod) for ingest and fanout.
+# 2. Checks infra/Dockerfile's structure (stages, COPY sources, CMD, USER, HEALTHCHECK, and
+#    that its RUNs call infra/build-service.sh as below), then runs the images' own recipe
+#    there (infra/build-service.sh: pnpm fetch, pruned offline install, turbo build,
+#    pnpm deploy --prod) for ingest and fanout.
 # 3. Checks each deploy folder: entry point, no dev dependencies, the migrations, the
 #    dashboard build, one uWebSockets.js binary.
 # 4. Migrates a scratch database with the image's migrate command, starts each service
 #    from its deploy folder (`node dist/main.js`, as the image's CMD) against the local
 #    PostgreSQL and Redis, waits for /readyz, runs the Dockerfile's HEALTHCHECKs, calls gRPC
 #    health, loads the dashboard and opens a WebSocket, then the same through the Compose
-#    load balancer's HAProxy config, then stops them with SIGTERM.
-# 5. Renders every kustomize tree and validates docker-compose.yml (when the tools exist).
+#    load balancer's HAProxy config, then stops them with SIGTERM. A second ingest runs with
+#    mTLS on certificates from infra/tls/make-dev-ca.sh.
+# 5. Renders every kustomize tree and validates both Compose files.
+# Steps whose tool is missing (haproxy, openssl, kubectl, docker compose / docker-compose)
+# are skipped with a SKIP line that says so.
 #
 # Environment: DATABASE_URL (any database on the server to use; default
 # postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL (default redis://127.0.0.1:6379),
@@ -48,17 +53,44 @@ logged() {
   fi
 }
 probe() { node "$src/infra/smoke-probe.mjs" "$@"; }
+# SIGTERM, then up to $3 seconds for a clean exit (0); a service that hangs or fails is a failure.
+stop_service() {
+  local name="$1" pid="$2" limit="$3" t code=0
+  t=$(date +%s)
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((limit * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    tail -n 5 "$work/$name.log" | sed 's/^/   | /' >&2
+    fail "$name still running $limit s after SIGTERM"
+  fi
+  wait "$pid" || code=$?
+  if [ "$code" != 0 ]; then
+    tail -n 20 "$work/$name.log" | sed 's/^/   | /' >&2
+    fail "$name exited $code after SIGTERM"
+  fi
+  ok "$name: SIGTERM -> exit 0 ($(($(date +%s) - t))s)"
+}
 
 cleanup() {
   local status=$?
+  # Whatever still runs (after a failure): SIGTERM, 5 s, then SIGKILL.
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 25); do
+    local alive=false
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=true; done
+    $alive || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -d "$work/ingest/node_modules" ]; then
     # Removes this run's Redis keys (unique prefix) with the ioredis the ingest image ships.
     (cd "$work/ingest" && REDIS_URL="$redis_url" PREFIX="$bus_prefix" node --input-type=module -e "
       import { createRequire } from 'node:module';
       const Redis = createRequire(process.cwd() + '/package.json')('ioredis');
-      const redis = new Redis(process.env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const redis = new Redis(process.env.REDIS_URL, {
+        lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null,
+      });
       await redis.connect();
       const keys = await redis.keys(process.env.PREFIX + '*');
       if (keys.length) await redis.del(...keys);
@@ -98,6 +130,9 @@ else
     --exclude=test-output --exclude=coverage --exclude=.env -cf - . | tar -xf - -C "$src"
 fi
 ok "$(find "$src" -type f | wc -l) files"
+
+section "infra/Dockerfile (structure; no engine to build it)"
+(cd "$src" && probe dockerfile infra/Dockerfile .) | sed 's/^/   ok    /'
 
 section "images' recipe: infra/build-service.sh (as infra/Dockerfile runs it)"
 cd "$src"
@@ -159,9 +194,9 @@ ok "created"
 (cd "$work/ingest" && DATABASE_URL="$db_url" node "$migrate_cli") | sed 's/^/   | /'
 ok "migrated with \`node $migrate_cli\` (the Compose migrate service / Kubernetes init container)"
 
-read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port < <(node -e "
+read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grpc_port tls_http_port < <(node -e "
   const net = require('node:net');
-  const servers = Array.from({ length: 5 }, () => net.createServer().listen(0, '127.0.0.1'));
+  const servers = Array.from({ length: 7 }, () => net.createServer().listen(0, '127.0.0.1'));
   Promise.all(servers.map((s) => new Promise((r) => s.on('listening', r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(' '));
     servers.forEach((s) => s.close());
@@ -180,6 +215,34 @@ probe wait-ready "http://127.0.0.1:$ingest_http_port/readyz" 30 "$ingest_pid" | 
   { tail -n 20 "$work/ingest.log" | sed 's/^/   | /'; fail "ingest did not become ready"; }
 probe healthcheck "$src/infra/Dockerfile" ingest HTTP_PORT="$ingest_http_port" | sed 's/^/   ok    /'
 probe grpc-health "127.0.0.1:$grpc_port" "$work/ingest" | sed 's/^/   ok    /'
+
+section "ingest with mTLS: certificates from infra/tls/make-dev-ca.sh"
+if command -v openssl >/dev/null; then
+  logged "$work/make-dev-ca.log" "$src/infra/tls/make-dev-ca.sh" "$work/tls"
+  for cert in server client; do
+    openssl verify -CAfile "$work/tls/ca.crt" "$work/tls/$cert.crt" >/dev/null ||
+      fail "openssl verify $cert.crt"
+  done
+  ok "openssl verify -CAfile ca.crt server.crt client.crt: OK ($(openssl x509 -in "$work/tls/server.crt" -noout -ext subjectAltName | tail -n 1 | xargs))"
+  (cd "$work/ingest" && exec env DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
+    ENROLLMENT_TOKEN="$(node -p 'require("crypto").randomBytes(24).toString("hex")')" \
+    GRPC_TLS_CERT_FILE="$work/tls/server.crt" GRPC_TLS_KEY_FILE="$work/tls/server.key" \
+    GRPC_TLS_CLIENT_CA_FILE="$work/tls/ca.crt" GRPC_HOST=127.0.0.1 GRPC_PORT="$tls_grpc_port" \
+    HTTP_HOST=127.0.0.1 HTTP_PORT="$tls_http_port" \
+    MIGRATE_ON_START=false BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
+    node dist/main.js >"$work/ingest-tls.log" 2>&1) &
+  tls_pid=$!
+  pids+=("$tls_pid")
+  probe wait-ready "http://127.0.0.1:$tls_http_port/readyz" 30 "$tls_pid" >/dev/null ||
+    { tail -n 20 "$work/ingest-tls.log" | sed 's/^/   | /'; fail "ingest with TLS did not become ready"; }
+  # The server certificate names localhost, not only 127.0.0.1.
+  probe grpc-health "localhost:$tls_grpc_port" "$work/ingest" "$work/tls/ca.crt" \
+    "$work/tls/client.crt" "$work/tls/client.key" | sed 's/^/   ok    /'
+  probe grpc-refused "localhost:$tls_grpc_port" "$work/ingest" "$work/tls/ca.crt" | sed 's/^/   ok    /'
+  stop_service ingest-tls "$tls_pid" 30
+else
+  skip "openssl is not installed: infra/tls/make-dev-ca.sh and mTLS were not checked"
+fi
 
 section "fanout from its deploy folder: node dist/main.js"
 jwt_secret="$(node -p 'require("crypto").randomBytes(32).toString("hex")')"
@@ -216,26 +279,19 @@ if command -v haproxy >/dev/null; then
   probe grpc-health "127.0.0.1:$lb_grpc_port" "$work/ingest" | sed 's/^/   ok    (via HAProxy h2c) /'
   probe dashboard "http://127.0.0.1:$lb_http_port" | sed 's/^/   ok    (via HAProxy) /'
   probe websocket "http://127.0.0.1:$lb_http_port" "$jwt_secret" | sed 's/^/   ok    (via HAProxy) /'
-  kill -TERM "$haproxy_pid" && wait "$haproxy_pid" 2>/dev/null || true
+  kill -TERM "$haproxy_pid" 2>/dev/null || true
 else
   skip "haproxy is not installed (apt-get install haproxy): the load balancer config was not checked"
 fi
 
 section "graceful stop (SIGTERM)"
-for name in ingest fanout; do
-  pid_var="${name}_pid"
-  pid="${!pid_var}"
-  kill -TERM "$pid"
-  t=$(date +%s)
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -0 "$pid" 2>/dev/null && fail "$name still running 20 s after SIGTERM"
-  code=0
-  wait "$pid" || code=$?
-  [ "$code" = 0 ] || { tail -n 20 "$work/$name.log" | sed 's/^/   | /'; fail "$name exited $code after SIGTERM"; }
-  ok "$name exited 0 ($(($(date +%s) - t))s)"
-done
-if grep -h '"level":[56]0' "$work/ingest.log" "$work/fanout.log" >/dev/null; then
-  grep -h '"level":[56]0' "$work/ingest.log" "$work/fanout.log" | head -n 5 | sed 's/^/   | /'
+# Ingest may take SHUTDOWN_GRACE_MS (20 s) + 5 s with open streams; here none are open.
+stop_service ingest "$ingest_pid" 30
+stop_service fanout "$fanout_pid" 15
+logs=("$work/ingest.log" "$work/fanout.log")
+[ -f "$work/ingest-tls.log" ] && logs+=("$work/ingest-tls.log")
+if grep -h '"level":[56]0' "${logs[@]}" >/dev/null; then
+  grep -h '"level":[56]0' "${logs[@]}" | head -n 5 | sed 's/^/   | /'
   fail "error or fatal lines in the services' logs"
 fi
 ok "no error or fatal log lines"
@@ -253,7 +309,7 @@ else
   skip "kubectl is not installed: the kustomize trees were not rendered"
 fi
 
-section "Compose: docker-compose.yml"
+section "Compose: docker-compose.yml, infra/dev-databases/docker-compose.yml"
 compose=()
 if docker compose version >/dev/null 2>&1; then
   compose=(docker compose)
@@ -277,6 +333,9 @@ if [ ${#compose[@]} -gt 0 ]; then
   done
   ok "postgres, redis, migrate, ingest, fanout and lb are defined"
   rm -f "$src/.env"
+  dev="$src/infra/dev-databases/docker-compose.yml"
+  logged "$work/compose-dev.log" "${compose[@]}" -f "$dev" config
+  ok "infra/dev-databases/docker-compose.yml: valid; services: $("${compose[@]}" -f "$dev" config --services | sort | tr '\n' ' ')"
 else
-  skip "neither \`docker compose\` nor docker-compose is installed: docker-compose.yml was not validated"
+  skip "neither \`docker compose\` nor docker-compose is installed: the Compose files were not validated"
 fi

@@ -4,13 +4,15 @@
 //
 //   node infra/smoke-probe.mjs wait-ready <url> <seconds> <pid>
 //   node infra/smoke-probe.mjs dashboard <base-url>
-//   node infra/smoke-probe.mjs grpc-health <host:port> <ingest-deploy-dir>
+//   node infra/smoke-probe.mjs grpc-health <host:port> <ingest-deploy-dir> [<ca> [<cert> <key>]]
+//   node infra/smoke-probe.mjs grpc-refused <host:port> <ingest-deploy-dir> <ca>
 //   node infra/smoke-probe.mjs websocket <base-url> <operator-jwt-secret>
 //   node infra/smoke-probe.mjs healthcheck <Dockerfile> <target> <KEY=VALUE>...
+//   node infra/smoke-probe.mjs dockerfile <Dockerfile> <context-dir>
 // Exits 0 and prints one line on success; prints the reason and exits 1 otherwise.
 import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -63,10 +65,24 @@ async function dashboard(base) {
   return `GET / -> 200 ${type}, ${html.length} bytes; ${assets.length} assets -> 200 (${assets.join(', ')})`;
 }
 
-/** grpc.health.v1.Health/Check over plaintext HTTP/2, with the grpc-js the image ships. */
-async function grpcHealth(target, ingestDir) {
+function grpcClient(target, ingestDir, tls) {
   const grpc = createRequire(join(ingestDir, 'package.json'))('@grpc/grpc-js');
-  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  const credentials = tls.ca
+    ? grpc.credentials.createSsl(
+        readFileSync(tls.ca),
+        tls.key ? readFileSync(tls.key) : null,
+        tls.cert ? readFileSync(tls.cert) : null,
+      )
+    : grpc.credentials.createInsecure();
+  return new grpc.Client(target, credentials);
+}
+
+/**
+ * grpc.health.v1.Health/Check with the grpc-js the image ships: plaintext HTTP/2, or TLS
+ * trusting <ca>, with a client certificate when <cert> and <key> are given.
+ */
+async function grpcHealth(target, ingestDir, tls = {}) {
+  const client = grpcClient(target, ingestDir, tls);
   const identity = (b) => b;
   const response = await new Promise((resolve, reject) => {
     // An empty HealthCheckRequest (service "") encodes to zero bytes.
@@ -86,7 +102,27 @@ async function grpcHealth(target, ingestDir) {
   if (!Buffer.from([0x08, 0x01]).equals(response)) {
     fail(`gRPC Health/Check on ${target}: not SERVING (${response.toString('hex')})`);
   }
-  return `gRPC grpc.health.v1.Health/Check on ${target} -> SERVING`;
+  const mode = tls.cert ? 'mTLS' : tls.ca ? 'TLS' : 'plaintext';
+  return `gRPC grpc.health.v1.Health/Check on ${target} (${mode}) -> SERVING`;
+}
+
+/** The same call over TLS without a client certificate must fail (the server requires one). */
+async function grpcRefused(target, ingestDir, ca) {
+  const client = grpcClient(target, ingestDir, { ca });
+  const err = await new Promise((resolve) => {
+    client.makeUnaryRequest(
+      '/grpc.health.v1.Health/Check',
+      (b) => b,
+      (b) => b,
+      Buffer.alloc(0),
+      { deadline: Date.now() + 5000 },
+      (e) => resolve(e),
+    );
+  });
+  client.close();
+  if (!err) fail(`gRPC on ${target} answered a client without a certificate`);
+  const reason = String(err.details).replace(/\s+/g, ' ').slice(0, 120);
+  return `gRPC on ${target} without a client certificate -> refused (code ${err.code}: ${reason})`;
 }
 
 function operatorToken(secret) {
@@ -158,6 +194,94 @@ async function websocket(base, secret) {
   return `WebSocket ${url.origin}/ws/alerts -> 101, first frame "welcome"`;
 }
 
+/** The Dockerfile's instructions: continuation lines joined, comments and blanks dropped. */
+function dockerfileInstructions(dockerfile) {
+  return readFileSync(dockerfile, 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const [keyword, ...rest] = line.split(/\s+/);
+      return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/**
+ * What can be checked without an engine: the stages a target needs exist, COPY sources are
+ * in the build context, the RUNs call build-service.sh exactly as deploy-check does, and each
+ * service target runs `node dist/main.js` as a numeric non-root user with a HEALTHCHECK.
+ */
+function dockerfile(path, context) {
+  const stages = new Map();
+  let stage;
+  for (const { keyword, args } of dockerfileInstructions(path)) {
+    if (keyword === 'FROM') {
+      const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
+      if (!m) fail(`FROM ${args}: cannot read`);
+      stage = { name: m[2] ?? `#${stages.size}`, base: m[1], instructions: [] };
+      stages.set(stage.name, stage);
+    } else if (stage) {
+      stage.instructions.push({ keyword, args });
+    } else if (keyword !== 'ARG') {
+      fail(`${keyword} before the first FROM`);
+    }
+  }
+  const recipe = [];
+  for (const s of stages.values()) {
+    for (const { keyword, args } of s.instructions) {
+      if (keyword === 'COPY') {
+        const from = /--from=(\S+)/.exec(args);
+        if (from && !stages.has(from[1])) fail(`${s.name}: COPY --from=${from[1]}: no such stage`);
+        if (!from) {
+          const parts = args.split(/\s+/).filter((a) => !a.startsWith('--'));
+          for (const source of parts.slice(0, -1)) {
+            if (!existsSync(join(context, source)))
+              fail(`${s.name}: COPY ${source}: not in the context`);
+          }
+        }
+      }
+      if (keyword === 'RUN' && args.includes('build-service.sh')) recipe.push(args);
+    }
+  }
+  const expected = [
+    'infra/build-service.sh fetch',
+    'infra/build-service.sh deploy ingest /out',
+    'infra/build-service.sh deploy fanout /out',
+  ];
+  if (JSON.stringify(recipe) !== JSON.stringify(expected)) {
+    fail(
+      `RUN lines calling build-service.sh are ${JSON.stringify(recipe)}, expected ${JSON.stringify(expected)}`,
+    );
+  }
+  // Everything a final stage inherits, nearest first.
+  const lineage = (name) => {
+    const chain = [];
+    for (let s = stages.get(name); s; s = stages.get(s.base)) chain.push(s);
+    return chain;
+  };
+  const last = (name, keyword) =>
+    lineage(name)
+      .flatMap((s) => s.instructions.filter((i) => i.keyword === keyword).reverse())
+      .at(0)?.args;
+  for (const target of ['ingest', 'fanout']) {
+    if (!stages.has(target)) fail(`no ${target} target`);
+    const cmd = last(target, 'CMD');
+    if (cmd !== '["node", "dist/main.js"]') fail(`${target}: CMD is ${cmd}`);
+    const user = last(target, 'USER');
+    if (!/^[1-9]\d*(:\d+)?$/.test(user ?? ''))
+      fail(`${target}: USER ${user} is not a numeric non-root user`);
+    if (!last(target, 'HEALTHCHECK')) fail(`${target}: no HEALTHCHECK`);
+    const copies = lineage(target)[0].instructions.filter((i) => i.keyword === 'COPY');
+    if (copies.length !== 1 || !/^--from=\S+-build \/out \/app$/.test(copies[0].args)) {
+      fail(
+        `${target}: expected exactly one COPY --from=<build stage> /out /app, got ${JSON.stringify(copies)}`,
+      );
+    }
+  }
+  return `${path}: ${stages.size} stages; targets ingest and fanout: COPY /out only, numeric USER, HEALTHCHECK, CMD node dist/main.js; RUN ${expected.map((e) => e.replace('infra/build-service.sh ', '')).join(' | ')}`;
+}
+
 /** Runs the HEALTHCHECK that `FROM runtime AS <target>` declares, exactly as Docker would (exec form). */
 function healthcheck(dockerfile, target, envPairs) {
   const lines = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ').split('\n');
@@ -182,9 +306,11 @@ function healthcheck(dockerfile, target, envPairs) {
 const commands = {
   'wait-ready': () => waitReady(args[0], args[1], args[2]),
   dashboard: () => dashboard(args[0]),
-  'grpc-health': () => grpcHealth(args[0], args[1]),
+  'grpc-health': () => grpcHealth(args[0], args[1], { ca: args[2], cert: args[3], key: args[4] }),
+  'grpc-refused': () => grpcRefused(args[0], args[1], args[2]),
   websocket: () => websocket(args[0], args[1]),
   healthcheck: () => healthcheck(args[0], args[1], args.slice(2)),
+  dockerfile: () => dockerfile(args[0], args[1]),
 };
 if (!commands[command]) fail(`unknown command ${command}: ${Object.keys(commands).join(', ')}`);
 console.log(await commands[command]());
