@@ -1,0 +1,55 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadAgentConfig } from './agent-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
+const file = (name: string, text: string) => {
+  writeFileSync(join(dir, name), text);
+  return join(dir, name);
+};
+
+describe('agent configuration', () => {
+  it('takes flags over the environment over an env file over a config file', () => {
+    const config = loadAgentConfig(
+      {
+        config: file('agent.yaml', 'server: a.example:1\nstate_dir: /from/config\nprocess-poll: 500\n'),
+        'env-file': file('agent.env', 'TRIPWIRE_STATE_DIR=/from/env-file\nTRIPWIRE_HOSTNAME=web-01\n'),
+        'tls-ca': '/etc/tw/ca.pem',
+      },
+      { TRIPWIRE_HOSTNAME: 'web-02' },
+    );
+    expect(config).toMatchObject({
+      TRIPWIRE_SERVER: 'a.example:1',
+      TRIPWIRE_STATE_DIR: '/from/env-file',
+      TRIPWIRE_HOSTNAME: 'web-02',
+      TRIPWIRE_PROCESS_POLL_MS: 500,
+      TRIPWIRE_TLS_CA: '/etc/tw/ca.pem',
+      TRIPWIRE_INSECURE: false,
+    });
+  });
+
+  it('names every bad setting by flag and variable at once', () => {
+    let message = '';
+    try {
+      loadAgentConfig({ server: 'no-port', 'tls-cert': '/c.pem', 'network-poll': '5' }, {});
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toContain('--server (TRIPWIRE_SERVER): must be HOST:PORT');
+    expect(message).toContain('--tls-ca (TRIPWIRE_TLS_CA): is required for TLS; or set --insecure');
+    expect(message).toContain('--tls-key (TRIPWIRE_TLS_KEY): mTLS needs both');
+    expect(message).toContain('--network-poll (TRIPWIRE_NETWORK_POLL_MS): must be at least 100');
+  });
+
+  it('refuses an unknown key in a config file, and a missing file', () => {
+    expect(() => loadAgentConfig({ config: file('bad.yaml', 'sever: x:1\n') }, {})).toThrow(
+      /unknown setting "sever"/,
+    );
+    expect(() => loadAgentConfig({ 'env-file': join(dir, 'missing.env') }, {})).toThrow(
+      /cannot read the env file/,
+    );
+  });
+});
