@@ -14,8 +14,14 @@ describe('agent configuration', () => {
   it('takes flags over the environment over an env file over a config file', () => {
     const config = loadAgentConfig(
       {
-        config: file('agent.yaml', 'server: a.example:1\nstate_dir: /from/config\nprocess-poll: 500\n'),
-        'env-file': file('agent.env', 'TRIPWIRE_STATE_DIR=/from/env-file\nTRIPWIRE_HOSTNAME=web-01\n'),
+        config: file(
+          'agent.yaml',
+          'server: a.example:1\nstate_dir: /from/config\nprocess-poll: 500\n',
+        ),
+        'env-file': file(
+          'agent.env',
+          'TRIPWIRE_STATE_DIR=/from/env-file\nTRIPWIRE_HOSTNAME=web-01\n',
+        ),
         'tls-ca': '/etc/tw/ca.pem',
       },
       { TRIPWIRE_HOSTNAME: 'web-02' },
