@@ -16,6 +16,9 @@ export interface StreamGap {
   resumedAt: string;
 }
 
+/** How long stop() waits for a read in flight to end. */
+const STOP_WAIT_MS = 1_000;
+
 export interface BusSubscriberOptions {
   /** A connection of its own: XREAD BLOCK occupies it. The subscriber disconnects it on stop(). */
   redis: Redis;
@@ -87,7 +90,9 @@ export class BusSubscriber {
   async stop(): Promise<void> {
     this.stopped = true;
     this.options.redis.disconnect();
-    await this.loop;
+    // While Redis is unreachable, ioredis holds the pending XREAD in its offline queue, and
+    // disconnect() between reconnect attempts never settles it: do not wait for it forever.
+    await Promise.race([this.loop, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
   }
 
   private async run(): Promise<void> {

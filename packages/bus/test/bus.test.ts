@@ -197,6 +197,19 @@ describe('bus', () => {
     await proxy.close();
   });
 
+  it('stops promptly while Redis is unreachable', async () => {
+    const subscriber = new BusSubscriber({
+      redis: createRedisClient('redis://127.0.0.1:1'),
+      from: 'latest',
+      onEntries: () => {},
+    });
+    subscriber.start();
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    await subscriber.stop();
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('refuses a malformed resume position', () => {
     expect(
       () => new BusSubscriber({ redis: client(), from: 'yesterday', onEntries: () => {} }),
