@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeTestCertificates, type TestCertificates } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   draft,
@@ -17,61 +15,12 @@ const agents = useAgents();
 let dir: string;
 const file = (name: string) => join(dir, name);
 
-// A throwaway CA, a server certificate for localhost, and a client certificate, made with openssl.
+let certs: TestCertificates;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tripwire-agent-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=tripwire-test-ca',
-  );
-  writeFileSync(file('server.ext'), 'subjectAltName=DNS:ingest.tripwire.test\n');
-  for (const [name, cn, ext] of [
-    ['server', 'ingest.tripwire.test', ['-extfile', 'server.ext']],
-    ['client', 'agent-01', []],
-  ] as const) {
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${cn}`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      ...ext,
-    );
-  }
+  certs = makeTestCertificates(['DNS:ingest.tripwire.test']);
+  dir = certs.dir;
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => certs.remove());
 
 describe('TLS', () => {
   it('streams over mTLS with the CA, client certificate and key read from files', async () => {

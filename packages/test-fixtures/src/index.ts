@@ -1,4 +1,5 @@
 export { proxyFor, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+export { makeTestCertificates, type TestCertificates } from './test-certificates.js';
 export { type ProvisionOptions, provisionDatabase, type TestDatabase } from './test-database.js';
 export { provisionRedis, type TestRedis } from './test-redis.js';
 export { until } from './until.js';

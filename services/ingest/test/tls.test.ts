@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
+import { makeTestCertificates, type TestCertificates } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, register, startIngest, useEnvironment } from './ingest-harness.js';
 
@@ -10,61 +9,12 @@ const env = useEnvironment();
 let dir: string;
 const pem = (name: string) => readFileSync(join(dir, name));
 
-// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+let certs: TestCertificates;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tripwire-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=tripwire-test-ca',
-  );
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, cn, ext] of [
-    ['server', 'localhost', ['-extfile', 'server.ext']],
-    ['client', 'agent-01', []],
-  ] as const) {
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${cn}`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      ...ext,
-    );
-  }
+  certs = makeTestCertificates(['IP:127.0.0.1', 'DNS:localhost']);
+  dir = certs.dir;
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => certs.remove());
 
 const tlsEnv = () => ({
   GRPC_INSECURE: 'false',
