@@ -12,7 +12,11 @@ import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 
 export interface AgentClientOptions {
-  /** "host:port" of the ingest service. */
+  /**
+   * "host:port" of the ingest service, or several separated by commas
+   * ("a:50051,b:50051"): each reconnect, and each failed registration, moves to
+   * the next address (round robin), so an agent fails over to another instance.
+   */
   server: string;
   /** Needed only when there are no stored credentials, or the server rejected them. */
   enrollmentToken?: string;
@@ -98,10 +102,12 @@ class TripwireAgentClient implements AgentClient {
   private batchMaxEvents: number;
   private sent = 0;
   private reconnects = 0;
+  /** The ingest addresses, tried in turn; `serverIndex` is the one in use. */
+  private readonly servers: string[];
+  private serverIndex = 0;
 
   constructor(private readonly options: AgentClientOptions) {
-    if (!/^[^\s]+:\d+$/.test(options.server))
-      throw new Error(`server must be "host:port", not "${options.server}"`);
+    this.servers = parseServerList(options.server);
     if (!options.agentVersion) throw new Error('agentVersion is required');
     this.log = (options.log ?? createLogger({ name: 'tripwire-agent', level: 'silent' })).child({
       server: options.server,
@@ -226,9 +232,18 @@ class TripwireAgentClient implements AgentClient {
     }
   }
 
+  private get server(): string {
+    return this.servers[this.serverIndex]!;
+  }
+
+  /** Round robin: the next attempt goes to the next address in the list. */
+  private nextServer(): void {
+    this.serverIndex = (this.serverIndex + 1) % this.servers.length;
+  }
+
   private newClient(): AlertServiceClient {
     return new AlertServiceClient(
-      this.options.server,
+      this.server,
       this.channelCreds!,
       channelOptions(this.options.tls),
     );
@@ -244,7 +259,6 @@ class TripwireAgentClient implements AgentClient {
           : `no stored credentials in ${this.state.dir} and no enrollment token: set one to register this host`,
       );
     }
-    const client = this.newClient();
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${token}`);
     const request = {
@@ -252,6 +266,29 @@ class TripwireAgentClient implements AgentClient {
       platform: this.options.platform ?? `${osPlatform()}-${arch()}`,
       agentVersion: this.options.agentVersion,
     };
+    // An address that cannot be reached is skipped for the next one; a refusal is final.
+    for (let tried = 1; ; tried++) {
+      try {
+        return await this.registerWith(request, metadata);
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        const unreachable = code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED;
+        if (!unreachable || tried >= this.servers.length) throw err;
+        this.log.warn(
+          { server: this.server, err: (err as Error).message },
+          'registration failed; trying the next server',
+        );
+        this.nextServer();
+      }
+    }
+  }
+
+  private async registerWith(
+    request: { hostname: string; platform: string; agentVersion: string },
+    metadata: Metadata,
+  ): Promise<AgentCredentials> {
+    const server = this.server;
+    const client = this.newClient();
     try {
       const response = await new Promise<{ hostId: string; agentToken: string }>(
         (resolve, reject) =>
@@ -269,15 +306,19 @@ class TripwireAgentClient implements AgentClient {
       };
       await this.state.saveCredentials(credentials);
       this.tokenRejected = false;
-      this.log.info({ hostId: credentials.hostId, hostname: request.hostname }, 'registered');
+      this.log.info(
+        { hostId: credentials.hostId, hostname: request.hostname, server },
+        'registered',
+      );
       return credentials;
     } catch (err) {
       const e = err as ServiceError;
       if (e.code === status.UNAUTHENTICATED)
-        throw new Error(`${this.options.server} refused the enrollment token: ${e.details}`);
+        throw new Error(`${server} refused the enrollment token: ${e.details}`);
       if (e.code !== undefined)
-        throw new Error(
-          `cannot register with ${this.options.server}: ${status[e.code]}: ${e.details}`,
+        throw Object.assign(
+          new Error(`cannot register with ${server}: ${status[e.code]}: ${e.details}`),
+          { code: e.code },
         );
       throw err;
     } finally {
@@ -302,10 +343,11 @@ class TripwireAgentClient implements AgentClient {
       }
       if (this.stopping) break;
       if (healthy) this.backoff.reset();
+      this.nextServer();
       // A rejected token is replaced at once, but only once per pause.
       if (this.tokenRejected && this.options.enrollmentToken && !registered) continue;
       const delayMs = this.backoff.next();
-      this.log.info({ delayMs }, 'reconnecting after a pause');
+      this.log.info({ delayMs, server: this.server }, 'reconnecting after a pause');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         this.wake = () => {
@@ -345,7 +387,7 @@ class TripwireAgentClient implements AgentClient {
     const lived = Date.now() - stream.openedAt;
     const healthy = stream.acknowledged || (stream.established && lived >= HEALTHY_AFTER_MS);
     if (this.stopping && end.code === status.OK) return healthy;
-    const fields = { code: status[end.code], details: end.details, lived };
+    const fields = { code: status[end.code], details: end.details, lived, server: this.server };
     if (end.code === status.UNAUTHENTICATED) {
       this.tokenRejected = true;
       if (this.options.enrollmentToken)
@@ -367,4 +409,15 @@ class TripwireAgentClient implements AgentClient {
     }
     return healthy;
   }
+}
+
+/** "a:1,b:2" → ["a:1", "b:2"]; every entry must be host:port. */
+export function parseServerList(server: string): string[] {
+  const servers = server
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (servers.length === 0 || servers.some((s) => !/^[^\s,]+:\d+$/.test(s)))
+    throw new Error(`server must be "host:port" or a comma list of them, not "${server}"`);
+  return servers;
 }

@@ -50,6 +50,19 @@ describe('agent configuration', () => {
     expect(message).toContain('--network-poll (TRIPWIRE_NETWORK_POLL_MS): must be at least 100');
   });
 
+  it('takes a comma list of ingest addresses to fail over between, and refuses a bad entry', () => {
+    const ok = loadAgentConfig(
+      { server: 'ingest-a:50051,10.0.0.2:50051,[::1]:50051', insecure: true },
+      {},
+    );
+    expect(ok.TRIPWIRE_SERVER).toBe('ingest-a:50051,10.0.0.2:50051,[::1]:50051');
+    for (const bad of ['ingest-a:50051,', 'ingest-a:50051,no-port', 'a:1, b:2']) {
+      expect(() => loadAgentConfig({ server: bad, insecure: true }, {})).toThrow(
+        /--server \(TRIPWIRE_SERVER\): must be HOST:PORT or a comma list/,
+      );
+    }
+  });
+
   it('refuses an unknown key in a config file, and a missing file', () => {
     expect(() => loadAgentConfig({ config: file('bad.yaml', 'sever: x:1\n') }, {})).toThrow(
       /unknown setting "sever"/,

@@ -19,7 +19,11 @@ export interface Setting {
 
 /** Every setting of `run`, in the order --help lists them. */
 export const RUN_SETTINGS: Setting[] = [
-  { flag: 'server', env: 'TRIPWIRE_SERVER', help: 'ingest service address, HOST:PORT (required)' },
+  {
+    flag: 'server',
+    env: 'TRIPWIRE_SERVER',
+    help: 'ingest service address, HOST:PORT, or a comma list HOST:PORT,HOST:PORT to fail over between instances (each reconnect tries the next) (required)',
+  },
   {
     flag: 'enroll-token',
     env: 'TRIPWIRE_ENROLL_TOKEN',
@@ -89,11 +93,13 @@ export const RUN_SETTINGS: Setting[] = [
   },
 ];
 
+// One HOST:PORT, or several separated by commas (the agent fails over between them).
+const HOST_PORT = String.raw`(\[[0-9a-fA-F:]+\]|[^\s:/,]+):\d{1,5}`;
 const hostPort = z
   .string({ message: 'is required: the ingest service as HOST:PORT' })
   .regex(
-    /^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/,
-    'must be HOST:PORT, e.g. ingest.example.com:50051',
+    new RegExp(`^${HOST_PORT}(,${HOST_PORT})*$`),
+    'must be HOST:PORT or a comma list of them, e.g. ingest.example.com:50051 or ingest-a:50051,ingest-b:50051',
   );
 
 const schema = z

@@ -25,8 +25,8 @@ const HELP: Record<string, string> = {
 and streams alerts to a TripWire ingest service.
 
 Usage:
-  tripwire-agent run  --server HOST:PORT --enroll-token TOKEN --state-dir DIR [options]
-  tripwire-agent demo --server HOST:PORT --enroll-token TOKEN --state-dir DIR --rate N [--duration S]
+  tripwire-agent run  --server HOST:PORT[,HOST:PORT…] --enroll-token TOKEN --state-dir DIR [options]
+  tripwire-agent demo --server HOST:PORT[,HOST:PORT…] --enroll-token TOKEN --state-dir DIR --rate N [--duration S]
   tripwire-agent <command> --help
 
 Commands:
