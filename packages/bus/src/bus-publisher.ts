@@ -52,13 +52,25 @@ interface Gap {
   last: Date;
 }
 
+/** What the services use to append to a stream: Redis (RedisBusPublisher) or memory (createMemoryBus). */
+export interface BusPublisher {
+  /** Messages accepted but not yet in the stream. */
+  readonly backlog: number;
+  publish(messages: readonly BusMessage[]): void;
+  /** Messages already in their JSON form (see serializeAlertMessage). */
+  publishSerialized(messages: readonly string[]): void;
+  /** Resolves when the backlog is empty, or false after timeoutMs. */
+  drain(timeoutMs?: number): Promise<boolean>;
+  close(): void;
+}
+
 /**
  * Appends messages to the event stream in the order given, from one serial
  * queue. While Redis is unreachable they wait in a bounded backlog and are
  * retried with backoff, so publishing resumes by itself; nothing blocks the
  * caller, who has already acknowledged the alerts to the agent.
  */
-export class BusPublisher {
+export class RedisBusPublisher implements BusPublisher {
   private readonly redis: Redis;
   private readonly keys: [string, string];
   private readonly historyMaxLength: number;
@@ -181,3 +193,6 @@ export class BusPublisher {
     if (this.queue.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 }
+
+/** `new BusPublisher(options)` is the Redis publisher, as before the interface existed. */
+export const BusPublisher = RedisBusPublisher;

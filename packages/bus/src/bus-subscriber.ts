@@ -44,6 +44,18 @@ export interface BusSubscriberOptions {
 
 type RawEntry = [id: string, fields: string[]];
 
+/** What the services use to follow a stream: Redis (RedisBusSubscriber) or memory (createMemoryBus). */
+export interface BusSubscriber {
+  /** The last position delivered. */
+  readonly position: string;
+  /** When the stream last answered (Date.now()): proof the subscription works, even when idle. */
+  readonly lastReadAt: number;
+  /** Resolves once everything that was in the stream at start has been delivered. */
+  readonly caughtUp: Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
 /**
  * Follows the event stream from a position with XREAD BLOCK. After a dropped
  * connection it carries on from the last position it delivered, so nothing
@@ -51,7 +63,7 @@ type RawEntry = [id: string, fields: string[]];
  * longer reaches back to our position (trimmed, or Redis lost its data) the
  * subscriber reports the gap instead of silently skipping it.
  */
-export class BusSubscriber {
+export class RedisBusSubscriber implements BusSubscriber {
   private readonly key: string;
   private readonly options: BusSubscriberOptions;
   /** Empty until a 'latest' subscriber learns where the stream ends. */
@@ -162,3 +174,6 @@ async function lastPosition(redis: Redis, key: string): Promise<string> {
   const [newest] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[];
   return newest?.[0] ?? '0-0';
 }
+
+/** `new BusSubscriber(options)` is the Redis subscriber, as before the interface existed. */
+export const BusSubscriber = RedisBusSubscriber;

@@ -1,0 +1,220 @@
+import type { Bus, BusPublisherSettings, BusSubscriberSettings } from './bus.js';
+import { type BusEntry, type BusMessage, type BusStream, streamKey } from './bus-message.js';
+import type { BusPublisher } from './bus-publisher.js';
+import type { BusSubscriber } from './bus-subscriber.js';
+import { followsDirectly, isPosition, parsePosition } from './stream-position.js';
+
+export interface MemoryBusOptions {
+  /** Messages each stream keeps for resume and warm start (Redis counts entries of up to 500 messages). */
+  historyMaxLength?: number;
+}
+
+interface StoredMessage {
+  ms: bigint;
+  offset: bigint;
+  position: string;
+  raw: string;
+}
+
+/** Messages delivered per onEntries call; the rest follow on the next turn of the event loop. */
+const DELIVERY_CHUNK = 1_000;
+const DEFAULT_HISTORY = 100_000;
+
+/**
+ * One stream: the same "<ms>-<offset>" positions as the Redis script (offsets
+ * contiguous from 1, milliseconds never going back), a capped history, and
+ * the subscribers to wake when something is appended.
+ */
+class MemoryStream {
+  private messages: StoredMessage[] = [];
+  private lastMs = 0n;
+  private lastOffset = 0n;
+  readonly listeners = new Set<() => void>();
+
+  constructor(private readonly maxLength: number) {}
+
+  append(raws: readonly string[]): void {
+    const now = BigInt(Date.now());
+    const ms = now > this.lastMs ? now : this.lastMs;
+    this.lastMs = ms;
+    for (const raw of raws) {
+      this.lastOffset++;
+      this.messages.push({
+        ms,
+        offset: this.lastOffset,
+        position: `${ms}-${this.lastOffset}`,
+        raw,
+      });
+    }
+    const excess = this.messages.length - this.maxLength;
+    if (excess > 0) this.messages.splice(0, excess);
+    for (const wake of this.listeners) wake();
+  }
+
+  /** The newest position, or "0-0" for an empty stream. */
+  get last(): string {
+    return this.messages.at(-1)?.position ?? '0-0';
+  }
+
+  /** Up to `limit` messages after a position, oldest first (Redis XREAD semantics). */
+  after(position: string, limit: number): StoredMessage[] {
+    const { ms, offset } = parsePosition(position);
+    let lo = 0;
+    let hi = this.messages.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = this.messages[mid]!;
+      if (m.ms < ms || (m.ms === ms && m.offset <= offset)) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.messages.slice(lo, lo + limit);
+  }
+}
+
+class MemoryBusPublisher implements BusPublisher {
+  private closed = false;
+
+  constructor(
+    private readonly stream: MemoryStream,
+    private readonly settings: BusPublisherSettings,
+  ) {}
+
+  get backlog(): number {
+    return 0;
+  }
+
+  publish(messages: readonly BusMessage[]): void {
+    this.publishSerialized(messages.map((m) => JSON.stringify(m)));
+  }
+
+  publishSerialized(messages: readonly string[]): void {
+    if (this.closed || messages.length === 0) return;
+    this.stream.append(messages);
+    this.settings.onPublished?.(messages.length);
+  }
+
+  async drain(): Promise<boolean> {
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+class MemoryBusSubscriber implements BusSubscriber {
+  private cursor: string;
+  private started = false;
+  private stopped = false;
+  private warmedUp = false;
+  private scheduled: NodeJS.Immediate | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private isCaughtUp = false;
+  private markCaughtUp!: () => void;
+  lastReadAt = 0;
+  readonly caughtUp: Promise<void>;
+  private readonly wake = () => this.schedule();
+
+  constructor(
+    private readonly stream: MemoryStream,
+    private readonly settings: BusSubscriberSettings,
+  ) {
+    if (settings.from !== 'latest' && !isPosition(settings.from)) {
+      throw new Error(`"${settings.from}" is not a stream position (expected "<ms>-<seq>")`);
+    }
+    this.cursor = settings.from === 'latest' ? '' : settings.from;
+    this.caughtUp = new Promise((resolve) => {
+      this.markCaughtUp = resolve;
+    });
+  }
+
+  get position(): string {
+    return this.cursor;
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    if (this.cursor === '') this.cursor = this.stream.last;
+    this.stream.listeners.add(this.wake);
+    // Like an idle XREAD BLOCK answering empty: keeps lastReadAt fresh for /readyz.
+    this.heartbeat = setInterval(() => {
+      this.lastReadAt = Date.now();
+    }, this.settings.blockMs ?? 5_000);
+    this.heartbeat.unref();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stream.listeners.delete(this.wake);
+    clearInterval(this.heartbeat);
+    if (this.scheduled) clearImmediate(this.scheduled);
+  }
+
+  /** Delivery happens on a later turn of the event loop, never inside publish(), as with Redis. */
+  private schedule(): void {
+    if (this.stopped || this.scheduled) return;
+    this.scheduled = setImmediate(() => {
+      this.scheduled = undefined;
+      this.read();
+    });
+  }
+
+  private read(): void {
+    if (this.stopped) return;
+    this.lastReadAt = Date.now();
+    const stored = this.stream.after(this.cursor, DELIVERY_CHUNK);
+    if (stored.length < DELIVERY_CHUNK && !this.isCaughtUp) {
+      this.isCaughtUp = true;
+      this.markCaughtUp();
+    }
+    const first = stored[0];
+    if (!first) return;
+    if (this.settings.warmStart && !this.warmedUp) {
+      this.warmedUp = true;
+    } else if (!followsDirectly(this.cursor, first.position)) {
+      this.settings.onGap?.({ after: this.cursor, resumedAt: first.position });
+    }
+    this.cursor = stored[stored.length - 1]!.position;
+    const entries: BusEntry[] = [];
+    for (const m of stored) {
+      try {
+        entries.push({
+          position: m.position,
+          message: JSON.parse(m.raw) as BusMessage,
+          raw: m.raw,
+        });
+      } catch (err) {
+        this.settings.onMalformed?.(m.position, err as Error);
+      }
+    }
+    if (entries.length > 0) this.settings.onEntries(entries);
+    if (stored.length === DELIVERY_CHUNK) this.schedule();
+  }
+}
+
+/**
+ * The bus inside one process, for the single-process stack (`pnpm start`
+ * without REDIS_URL): the Redis bus's positions, ordering, history, resume
+ * and gap reports, without Redis. History lives as long as the process.
+ */
+export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
+  const streams = new Map<string, MemoryStream>();
+  const streamFor = (keyPrefix?: string, stream?: BusStream) => {
+    const key = streamKey(keyPrefix, stream);
+    let s = streams.get(key);
+    if (!s) {
+      s = new MemoryStream(options.historyMaxLength ?? DEFAULT_HISTORY);
+      streams.set(key, s);
+    }
+    return s;
+  };
+  return {
+    publisher: (settings) =>
+      new MemoryBusPublisher(streamFor(settings.keyPrefix, settings.stream), settings),
+    subscriber: (settings) =>
+      new MemoryBusSubscriber(streamFor(settings.keyPrefix, settings.stream), settings),
+    status: () => 'ready',
+  };
+}
