@@ -84,3 +84,128 @@ export async function setHostStatus(
   );
   return rows[0] ? toHost(rows[0]) : null;
 }
+
+// Liveness across ingest instances. A host's stream is leased by one instance (its
+// `stream_instance`), renewed by that instance's heartbeat (`stream_seen_at`). Each function
+// returns only the hosts whose status it changed, so the caller publishes exactly the changes.
+
+interface HostChangeRow extends HostRow {
+  previous_status: HostStatus;
+}
+
+const changed = (rows: HostChangeRow[]): Host[] =>
+  rows.filter((r) => r.previous_status !== r.status).map(toHost);
+
+const RETURNING_CHANGE = `RETURNING ${HOST_COLUMNS.split(', ')
+  .map((c) => `h.${c}`)
+  .join(', ')}, mine.previous_status`;
+
+/**
+ * A stream opened on `instanceId`: the host is online and this instance holds its lease,
+ * whoever held it before (the agent moved here). Returns the host if it was offline.
+ */
+export async function claimHostStream(
+  db: Queryable,
+  hostId: string,
+  instanceId: string,
+): Promise<Host | null> {
+  const { rows } = await db.query<HostChangeRow>(
+    `WITH mine AS (SELECT host_id, status AS previous_status FROM hosts WHERE host_id = $1 FOR UPDATE)
+     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now()
+     FROM mine WHERE h.host_id = mine.host_id
+     ${RETURNING_CHANGE}`,
+    [hostId, instanceId],
+  );
+  return changed(rows)[0] ?? null;
+}
+
+/**
+ * The last stream on `instanceId` closed: offline, but only if this instance still holds the
+ * lease. An agent that already moved to another instance stays online. Returns the host if
+ * it went offline.
+ */
+export async function releaseHostStream(
+  db: Queryable,
+  hostId: string,
+  instanceId: string,
+): Promise<Host | null> {
+  const { rows } = await db.query<HostChangeRow>(
+    `WITH mine AS (
+       SELECT host_id, status AS previous_status FROM hosts
+       WHERE host_id = $1 AND stream_instance = $2 FOR UPDATE
+     )
+     UPDATE hosts h SET status = 'offline', stream_instance = NULL, stream_seen_at = NULL, last_seen = now()
+     FROM mine WHERE h.host_id = mine.host_id
+     ${RETURNING_CHANGE}`,
+    [hostId, instanceId],
+  );
+  return changed(rows)[0] ?? null;
+}
+
+/**
+ * The heartbeat: one statement renews every lease `instanceId` still holds among `hostIds`
+ * (the hosts with a stream open on it). Returns the ids it renewed; a host missing from the
+ * answer lost its lease (expired, or another instance holds it).
+ */
+export async function renewHostStreams(
+  db: Queryable,
+  instanceId: string,
+  hostIds: string[],
+): Promise<Set<string>> {
+  if (hostIds.length === 0) return new Set();
+  const { rows } = await db.query<{ host_id: string }>(
+    `UPDATE hosts SET stream_seen_at = now(), last_seen = now()
+     WHERE host_id = ANY($2::uuid[]) AND stream_instance = $1
+     RETURNING host_id`,
+    [instanceId, hostIds],
+  );
+  return new Set(rows.map((r) => r.host_id));
+}
+
+/**
+ * A stream is open on `instanceId` but nobody holds the host's lease (it expired while this
+ * instance could not renew it, or the instance that held it released it): take it. A lease
+ * another instance holds is left alone. Returns the host if it was offline.
+ */
+export async function adoptHostStream(
+  db: Queryable,
+  hostId: string,
+  instanceId: string,
+): Promise<Host | null> {
+  const { rows } = await db.query<HostChangeRow>(
+    `WITH mine AS (
+       SELECT host_id, status AS previous_status FROM hosts
+       WHERE host_id = $1 AND stream_instance IS NULL FOR UPDATE
+     )
+     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now()
+     FROM mine WHERE h.host_id = mine.host_id
+     ${RETURNING_CHANGE}`,
+    [hostId, instanceId],
+  );
+  return changed(rows)[0] ?? null;
+}
+
+/**
+ * The sweeper, run by every instance: hosts whose lease was not renewed for `leaseMs` (the
+ * instance holding it died without closing its streams) go offline, `last_seen` being the
+ * last renewal. Rows another sweeper is already changing are skipped, so each change is
+ * made, and returned for publishing, once. Also ends `online` rows that no instance holds
+ * (left by a version before leases).
+ */
+export async function expireHostStreams(db: Queryable, leaseMs: number): Promise<Host[]> {
+  const { rows } = await db.query<HostRow>(
+    `UPDATE hosts h SET status = 'offline', last_seen = coalesce(h.stream_seen_at, h.last_seen, now()),
+       stream_instance = NULL, stream_seen_at = NULL
+     WHERE h.host_id IN (
+       SELECT host_id FROM hosts
+       WHERE (stream_instance IS NOT NULL AND stream_seen_at < now() - make_interval(secs => $1::double precision / 1000))
+          OR (status = 'online' AND stream_instance IS NULL)
+       FOR UPDATE SKIP LOCKED
+     )
+     RETURNING ${HOST_COLUMNS.split(', ')
+       .map((c) => `h.${c}`)
+       .join(', ')}`,
+    [leaseMs],
+  );
+  return rows.map(toHost);
+}

@@ -1,3 +1,9 @@
+export {
+  FanoutProcess,
+  freePort,
+  IngestProcess,
+  ServiceProcess,
+} from './service-process.js';
 export { proxyFor, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { makeTestCertificates, type TestCertificates } from './test-certificates.js';
 export { type ProvisionOptions, provisionDatabase, type TestDatabase } from './test-database.js';

@@ -18,7 +18,7 @@ const env = useAgentTestEnv();
 let ingest: IngestProcess;
 
 beforeAll(async () => {
-  ingest = await IngestProcess.create(env);
+  ingest = await IngestProcess.create(env, ENROLLMENT_TOKEN);
   await ingest.start();
 }, 60_000);
 afterAll(async () => {

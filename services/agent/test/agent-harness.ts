@@ -1,126 +1,25 @@
 // Real processes for the agent's tests: the ingest service (killable with SIGKILL and
 // restartable on the same port) and tripwire-agent itself, on real PostgreSQL and Redis.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
 import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
+import {
+  freePort,
+  IngestProcess,
+  ServiceProcess,
+  type TestServers,
+  until,
+  useTestServers,
+} from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
 
-export { until };
+export { freePort, IngestProcess, until };
 
-const INGEST_DIR = fileURLToPath(new URL('../../ingest', import.meta.url));
 const AGENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ENROLLMENT_TOKEN = 'agent-test-enrollment-0123456789';
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-/** A service run from its TypeScript source as its own process. */
-class ServiceProcess {
-  protected child: ChildProcess | null = null;
-  readonly output: string[] = [];
-  exited: Promise<number | null> = Promise.resolve(null);
-
-  constructor(
-    protected readonly cwd: string,
-    protected readonly args: string[],
-    protected readonly env: Record<string, string>,
-  ) {}
-
-  spawn(extraArgs: string[] = []) {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@tripwire/source', '--import', 'tsx', ...this.args, ...extraArgs],
-      { cwd: this.cwd, env: { PATH: process.env.PATH ?? '', ...this.env }, stdio: 'pipe' },
-    );
-    this.child = child;
-    child.stdout?.on('data', (d) => this.output.push(String(d)));
-    child.stderr?.on('data', (d) => this.output.push(String(d)));
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
-    return child;
-  }
-
-  get running() {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** SIGKILL, as a crash or the OOM killer would, and wait for it to be gone. */
-  async kill9() {
-    if (!this.running) return;
-    this.child!.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop() {
-    if (!this.running) return;
-    this.child!.kill('SIGTERM');
-    await this.exited;
-  }
-
-  /** Structured log lines (pino JSON) printed so far. */
-  logLines(): Array<Record<string, unknown>> {
-    return this.output
-      .join('')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l));
-  }
-}
-
-export class IngestProcess extends ServiceProcess {
-  constructor(
-    servers: TestServers,
-    readonly grpcPort: number,
-    httpPort: number,
-  ) {
-    super(INGEST_DIR, ['src/main.ts'], {
-      DATABASE_URL: servers.databaseUrl,
-      REDIS_URL: servers.redisUrl,
-      BUS_KEY_PREFIX: servers.keyPrefix,
-      ENROLLMENT_TOKEN,
-      GRPC_INSECURE: 'true',
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: String(grpcPort),
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      MIGRATE_ON_START: 'false',
-      SHUTDOWN_GRACE_MS: '1000',
-      LOG_LEVEL: 'warn',
-    });
-    this.readyUrl = `http://127.0.0.1:${httpPort}/readyz`;
-  }
-  private readonly readyUrl: string;
-
-  static async create(servers: TestServers) {
-    return new IngestProcess(servers, await freePort(), await freePort());
-  }
-
-  get address() {
-    return `127.0.0.1:${this.grpcPort}`;
-  }
-
-  async start() {
-    this.spawn();
-    await until(
-      async () => {
-        if (!this.running) throw new Error(`ingest exited: ${this.output.join('')}`);
-        return (await fetch(this.readyUrl).catch(() => null))?.status === 200;
-      },
-      30_000,
-      'the ingest service to be ready',
-    );
-  }
-}
 
 /** tripwire-agent itself, from its CLI. */
 export class AgentProcess extends ServiceProcess {

@@ -26,7 +26,7 @@ let hostId: string;
 const unique = `${process.pid}${Date.now() % 100_000}`;
 
 beforeAll(async () => {
-  ingest = await IngestProcess.create(env);
+  ingest = await IngestProcess.create(env, ENROLLMENT_TOKEN);
   await ingest.start();
   watched = tempDir('watched');
   writeFileSync(join(watched, 'app.conf'), 'port = 80\n');

@@ -38,6 +38,9 @@ const schema = z
     MAX_FUTURE_SKEW_MS: int(5 * 60_000, 0, 24 * 3600_000),
     PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
     SHUTDOWN_GRACE_MS: int(20_000, 100, 600_000),
+    HOST_HEARTBEAT_MS: int(5_000, 50, 600_000),
+    HOST_LEASE_MS: int(20_000, 100, 3_600_000),
+    HOST_SWEEP_MS: int(5_000, 50, 600_000),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),
     BUS_MAX_BACKLOG: int(100_000, 10, 10_000_000),
@@ -62,6 +65,14 @@ const schema = z
         path: ['GRPC_TLS_CERT_FILE'],
         message:
           'is required: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE, or GRPC_INSECURE=true to accept plaintext',
+      });
+    }
+    if (c.HOST_LEASE_MS < 2 * c.HOST_HEARTBEAT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HOST_LEASE_MS'],
+        message:
+          'must be at least twice HOST_HEARTBEAT_MS, so one late heartbeat does not mark live hosts offline',
       });
     }
     if (c.GRPC_TLS_CLIENT_CA_FILE && !c.GRPC_TLS_CERT_FILE) {

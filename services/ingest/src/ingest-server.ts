@@ -38,6 +38,8 @@ export interface IngestServer {
   /** Graceful: refuse new calls, let received alerts commit and be acknowledged, end streams, flush the bus. */
   stop(): Promise<void>;
   metrics: ReturnType<typeof createIngestMetrics>;
+  /** This process's id in hosts.stream_instance (a fresh UUID per process). */
+  instanceId: string;
 }
 
 const SERVICE_NAME = 'tripwire.v1.AlertService';
@@ -88,7 +90,11 @@ export function createIngestServer({
     },
   });
 
-  const liveness = new HostLiveness(pool, publisher, log);
+  const liveness = new HostLiveness(pool, publisher, log, {
+    heartbeatMs: config.HOST_HEARTBEAT_MS,
+    leaseMs: config.HOST_LEASE_MS,
+    sweepMs: config.HOST_SWEEP_MS,
+  });
   // Operators change rules through the fan-out API, which announces them on the bus's control
   // stream (not the alert stream, so this never reads alerts); push the new rule set to that
   // host's connected agents (every agent, for a global rule).
@@ -187,6 +193,7 @@ export function createIngestServer({
 
   return {
     metrics,
+    instanceId: liveness.instanceId,
     async start() {
       const grpcPort = await new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(
@@ -200,11 +207,13 @@ export function createIngestServer({
       upkeepTimer = setInterval(partitionUpkeep, PARTITION_UPKEEP_MS);
       upkeepTimer.unref();
       ruleChanges.start();
+      liveness.start();
       setServing(true);
       log.info(
         {
           grpcPort,
           httpPort,
+          instanceId: liveness.instanceId,
           tls: Boolean(config.GRPC_TLS_CERT_FILE),
           mtls: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
         },
@@ -246,6 +255,7 @@ export function createIngestServer({
           'Redis unreachable at shutdown: unpublished alerts are stored in PostgreSQL',
         );
       }
+      liveness.stop();
       publisher.close();
       await ruleChanges.stop();
       await probes.stop();

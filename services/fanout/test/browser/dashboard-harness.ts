@@ -1,10 +1,8 @@
 // The dashboard's browser tests run the real services: the fan-out service as a child process
 // (so a test can restart it), the ingest service in-process, real PostgreSQL and Redis, a gRPC
 // test agent, and Debian's Chromium driven by playwright-core.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
 import {
@@ -15,89 +13,15 @@ import {
   TripwireType,
 } from '@tripwire/proto';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { JWT_SECRET, until } from '../fanout-harness.js';
+import { until } from '../fanout-harness.js';
 
+export { FanoutProcess } from '@tripwire/test-fixtures';
 export { ENROLLMENT_TOKEN, startIngest } from '../fanout-harness.js';
 
-const FANOUT_DIR = fileURLToPath(new URL('../..', import.meta.url));
 export const SCREENSHOT_DIR = fileURLToPath(
   new URL('../../test-output/screenshots', import.meta.url),
 );
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-/** The fan-out service as its own process, as operators run it; restartable on the same port. */
-export class FanoutProcess {
-  private child: ChildProcess | null = null;
-  readonly output: string[] = [];
-  constructor(
-    private readonly env: Record<string, string>,
-    readonly port: number,
-  ) {}
-
-  static async create(servers: { databaseUrl: string; redisUrl: string; keyPrefix: string }) {
-    const port = await freePort();
-    return new FanoutProcess(
-      {
-        DATABASE_URL: servers.databaseUrl,
-        REDIS_URL: servers.redisUrl,
-        BUS_KEY_PREFIX: servers.keyPrefix,
-        OPERATOR_JWT_SECRET: JWT_SECRET,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        SHUTDOWN_DRAIN_MS: '1000',
-        LOG_LEVEL: 'info',
-      },
-      port,
-    );
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  /** Starts the service; `overrides` change its environment for this run only. */
-  async start(overrides: Record<string, string> = {}) {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@tripwire/source', '--import', 'tsx', 'src/main.ts'],
-      {
-        cwd: FANOUT_DIR,
-        env: { PATH: process.env.PATH ?? '', ...this.env, ...overrides },
-        stdio: 'pipe',
-      },
-    );
-    this.child = child;
-    child.stdout?.on('data', (d) => this.output.push(String(d)));
-    child.stderr?.on('data', (d) => this.output.push(String(d)));
-    await until(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`fan-out exited: ${this.output.join('')}`);
-        const res = await fetch(`${this.url}/readyz`).catch(() => null);
-        return res?.status === 200;
-      },
-      30_000,
-      'the fan-out service to be ready',
-    );
-  }
-
-  /** SIGTERM, as an orchestrator sends it, and wait for the process to exit. */
-  async stop() {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-    this.child = null;
-  }
-}
 
 const bearer = (token: string) => {
   const m = new Metadata();

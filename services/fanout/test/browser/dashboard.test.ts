@@ -3,7 +3,7 @@
 import { Severity, TripwireType } from '@tripwire/proto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, until, useEnvironment } from '../fanout-harness.js';
+import { auth, JWT_SECRET, until, useEnvironment } from '../fanout-harness.js';
 import {
   ENROLLMENT_TOKEN,
   FanoutProcess,
@@ -23,7 +23,7 @@ let adminToken: string;
 
 beforeAll(async () => {
   ingest = await startIngest(env);
-  fanout = await FanoutProcess.create(env);
+  fanout = await FanoutProcess.create(env, JWT_SECRET);
   await fanout.start();
   browser = await launchChromium();
   agent = new TestAgent(ingest.client, 'web-01');
