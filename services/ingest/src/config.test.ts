@@ -17,6 +17,25 @@ describe('loadConfig', () => {
     expect(c.MAX_EVENT_DETAIL_BYTES).toBe(65536);
   });
 
+  it('has host lease timings, and refuses a lease shorter than two heartbeats', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      HOST_HEARTBEAT_MS: 5_000,
+      HOST_LEASE_MS: 20_000,
+      HOST_SWEEP_MS: 5_000,
+    });
+    expect(
+      loadConfig({
+        ...valid,
+        HOST_HEARTBEAT_MS: '100',
+        HOST_LEASE_MS: '600',
+        HOST_SWEEP_MS: '100',
+      }),
+    ).toMatchObject({ HOST_HEARTBEAT_MS: 100, HOST_LEASE_MS: 600, HOST_SWEEP_MS: 100 });
+    expect(() =>
+      loadConfig({ ...valid, HOST_HEARTBEAT_MS: '5000', HOST_LEASE_MS: '8000' }),
+    ).toThrow(/HOST_LEASE_MS: must be at least twice HOST_HEARTBEAT_MS/);
+  });
+
   it('names every bad variable in one error', () => {
     const run = () =>
       loadConfig({
