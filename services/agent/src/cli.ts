@@ -13,11 +13,17 @@ import { runAgent } from './run-agent.js';
 const SOURCES_HELP = `Settings come from, weakest first: --config FILE (YAML/JSON, keys like state_dir),
 --env-file FILE (KEY=VALUE lines), the environment (TRIPWIRE_*), then flags.`;
 
+/** Every `run` setting, one flag a line with its variable under it. */
 function settingsHelp() {
-  const width = Math.max(...RUN_SETTINGS.map((s) => s.flag.length)) + 2;
-  return RUN_SETTINGS.map(
-    (s) => `  --${s.flag.padEnd(width)}${s.help}\n  ${''.padEnd(width + 2)}env ${s.env}`,
-  ).join('\n');
+  const rows = [
+    { flag: 'config FILE', env: 'TRIPWIRE_CONFIG', help: 'YAML or JSON settings file' },
+    { flag: 'env-file FILE', env: 'TRIPWIRE_ENV_FILE', help: 'KEY=VALUE settings file' },
+    ...RUN_SETTINGS,
+  ];
+  const width = Math.max(...rows.map((s) => s.flag.length)) + 2;
+  return rows
+    .map((s) => `  --${s.flag.padEnd(width)}${s.help}\n  ${''.padEnd(width + 2)}env ${s.env}`)
+    .join('\n');
 }
 
 const HELP: Record<string, string> = {
@@ -37,8 +43,6 @@ Commands:
 
 ${SOURCES_HELP}
 
-  --config FILE            YAML or JSON settings file            env TRIPWIRE_CONFIG
-  --env-file FILE          KEY=VALUE settings file               env TRIPWIRE_ENV_FILE
 ${settingsHelp()}
 
 Alerts are written to the outbox in --state-dir (fsynced) before they count as queued, and
