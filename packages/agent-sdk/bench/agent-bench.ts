@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
-import { createRedisClient } from '@tripwire/bus';
+import { createRedisClient, redisBus } from '@tripwire/bus';
 import { createIngestServer, loadConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient, Severity, TripwireType } from '@tripwire/proto';
@@ -112,8 +112,7 @@ async function deliveryFigures() {
       LOG_LEVEL: 'silent',
     }),
     pool,
-    redis,
-    subscriberRedis: createRedisClient(REDIS_URL),
+    bus: redisBus({ publisher: redis, subscriber: createRedisClient(REDIS_URL) }),
     log: createLogger({ name: 'bench', level: 'silent' }),
   });
   const { grpcPort } = await ingest.start();

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createRedisClient } from '@tripwire/bus';
+import { createRedisClient, redisBus } from '@tripwire/bus';
 import { createIngestServer, type IngestServer, loadConfig } from '@tripwire/ingest';
 import { createLogger, type Logger } from '@tripwire/logger';
 import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
@@ -84,7 +84,12 @@ export async function startIngest(
   const pool = createPool({ databaseUrl: env.databaseUrl, onIdleError: () => {} });
   const redis = createRedisClient(env.redisUrl, { failFastWhileDisconnected: true });
   const subscriberRedis = createRedisClient(env.redisUrl);
-  const server = createIngestServer({ config, pool, redis, subscriberRedis, log: logs.log });
+  const server = createIngestServer({
+    config,
+    pool,
+    bus: redisBus({ publisher: redis, subscriber: subscriberRedis }),
+    log: logs.log,
+  });
   const { grpcPort } = await server.start();
   let stopped = false;
   return {

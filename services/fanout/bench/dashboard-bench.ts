@@ -17,7 +17,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { BusPublisher, createRedisClient, serializeAlertMessage } from '@tripwire/bus';
+import { BusPublisher, createRedisClient, redisBus, serializeAlertMessage } from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -161,8 +161,7 @@ async function measureDashboard(browser: Browser, payloads: string[]): Promise<F
   const fanout = createFanoutServer({
     config,
     pool,
-    subscriberRedis: createRedisClient(REDIS_URL),
-    publisherRedis: fanoutPublisherRedis,
+    bus: redisBus({ publisher: fanoutPublisherRedis, subscriber: createRedisClient(REDIS_URL) }),
     log: createLogger({ name: 'bench', level: 'warn' }),
   });
   const { port } = await fanout.start();

@@ -1,9 +1,8 @@
 import type { us_listen_socket, WebSocket } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
-import { type BusEntry, BusPublisher, BusSubscriber, parsePosition } from '@tripwire/bus';
+import { type Bus, type BusEntry, parsePosition } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import { type Pool, pingDatabase } from '@tripwire/storage';
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type AlertFilter, FilterError, filterFromQuery, filterMatches } from './alert-filter.js';
 import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
@@ -21,10 +20,8 @@ import { TopicRouter } from './topic-router.js';
 export interface FanoutDeps {
   config: FanoutConfig;
   pool: Pool;
-  /** For XREAD BLOCK: a connection of the subscriber's own (it disconnects it on stop). */
-  subscriberRedis: Redis;
-  /** For publishing rule changes: created with failFastWhileDisconnected. */
-  publisherRedis: Redis;
+  /** Follows the event stream, publishes rule changes: redisBus(…) or createMemoryBus(). */
+  bus: Bus;
   log: Logger;
 }
 
@@ -52,13 +49,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
 const SLOW_CONSUMER_SWEEP_MS = 100;
 const RECENT_ALERT_IDS = 100_000;
 
-export function createFanoutServer({
-  config,
-  pool,
-  subscriberRedis,
-  publisherRedis,
-  log,
-}: FanoutDeps): FanoutServer {
+export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): FanoutServer {
   const uws = loadNativeUws();
   const app = uws.App();
   const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
@@ -74,8 +65,7 @@ export function createFanoutServer({
     duration: config.WS_RATE_LIMIT_WINDOW_S,
   });
   // Rule changes go on the control stream, which the ingest service follows.
-  const publisher = new BusPublisher({
-    redis: publisherRedis,
+  const publisher = bus.publisher({
     keyPrefix: config.BUS_KEY_PREFIX,
     stream: 'control',
   });
@@ -161,8 +151,7 @@ export function createFanoutServer({
     }
   };
 
-  const subscriber = new BusSubscriber({
-    redis: subscriberRedis,
+  const subscriber = bus.subscriber({
     keyPrefix: config.BUS_KEY_PREFIX,
     // Warm the replay window from Redis history so clients can resume across a restart of this node.
     from: `${Date.now() - config.HISTORY_WINDOW_S * 1000}-0`,

@@ -1,4 +1,4 @@
-import { createRedisClient } from '@tripwire/bus';
+import { createRedisClient, redisBus } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger, redactUrl } from '@tripwire/logger';
@@ -33,7 +33,12 @@ export async function runFanout(env: Record<string, string | undefined> = proces
   });
   let server: ReturnType<typeof createFanoutServer>;
   try {
-    server = createFanoutServer({ config, pool, subscriberRedis, publisherRedis, log });
+    server = createFanoutServer({
+      config,
+      pool,
+      bus: redisBus({ publisher: publisherRedis, subscriber: subscriberRedis }),
+      log,
+    });
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'cannot start');
     process.exit(1);

@@ -5,6 +5,7 @@ import {
   type BusMessage,
   BusPublisher,
   createRedisClient,
+  redisBus,
   serializeAlertMessage,
 } from '@tripwire/bus';
 import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
@@ -85,7 +86,12 @@ export async function startFanout(
   const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
   const subscriberRedis = createRedisClient(config.REDIS_URL);
   const publisherRedis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
-  const server = createFanoutServer({ config, pool, subscriberRedis, publisherRedis, log });
+  const server = createFanoutServer({
+    config,
+    pool,
+    bus: redisBus({ publisher: publisherRedis, subscriber: subscriberRedis }),
+    log,
+  });
   const { port } = await server.start();
   let stopped = false;
   return {
@@ -231,8 +237,7 @@ export async function startIngest(servers: {
   const ingest = createIngestServer({
     config,
     pool,
-    redis,
-    subscriberRedis: createRedisClient(servers.redisUrl),
+    bus: redisBus({ publisher: redis, subscriber: createRedisClient(servers.redisUrl) }),
     log: createLogger({ name: 'ingest', level: 'silent' }),
   });
   const { grpcPort } = await ingest.start();

@@ -1,6 +1,6 @@
 import { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { BusPublisher, BusSubscriber } from '@tripwire/bus';
+import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import { createProbeServer } from '@tripwire/probes';
 import { AlertServiceService, reflectionPackageDefinition } from '@tripwire/proto';
@@ -12,7 +12,6 @@ import {
   pingDatabase,
 } from '@tripwire/storage';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import type { Redis } from 'ioredis';
 import type { AgentStream } from './agent-stream.js';
 import { AlertIntake } from './alert-intake.js';
 import { createAlertService } from './alert-service.js';
@@ -25,10 +24,8 @@ import { tolerateMalformedRequests } from './malformed-message.js';
 export interface IngestDeps {
   config: IngestConfig;
   pool: Pool;
-  /** A Redis connection of the publisher's own, created with failFastWhileDisconnected. */
-  redis: Redis;
-  /** A second connection, for following rule changes on the bus (XREAD BLOCK occupies it). */
-  subscriberRedis: Redis;
+  /** Publishes alerts and host changes, follows rule changes: redisBus(…) or createMemoryBus(). */
+  bus: Bus;
   log: Logger;
 }
 
@@ -45,13 +42,7 @@ export interface IngestServer {
 const SERVICE_NAME = 'tripwire.v1.AlertService';
 const PARTITION_UPKEEP_MS = 3_600_000;
 
-export function createIngestServer({
-  config,
-  pool,
-  redis,
-  subscriberRedis,
-  log,
-}: IngestDeps): IngestServer {
+export function createIngestServer({ config, pool, bus, log }: IngestDeps): IngestServer {
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
     publishBacklog: () => publisher.backlog,
@@ -68,8 +59,7 @@ export function createIngestServer({
       if (error) metrics.flushFailures.inc();
     },
   });
-  const publisher = new BusPublisher({
-    redis,
+  const publisher = bus.publisher({
     keyPrefix: config.BUS_KEY_PREFIX,
     historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
     maxBacklog: config.BUS_MAX_BACKLOG,
@@ -98,8 +88,7 @@ export function createIngestServer({
   // Operators change rules through the fan-out API, which announces them on the bus's control
   // stream (not the alert stream, so this never reads alerts); push the new rule set to that
   // host's connected agents (every agent, for a global rule).
-  const ruleChanges = new BusSubscriber({
-    redis: subscriberRedis,
+  const ruleChanges = bus.subscriber({
     keyPrefix: config.BUS_KEY_PREFIX,
     stream: 'control',
     from: 'latest',
@@ -164,7 +153,7 @@ export function createIngestServer({
       const database = await pingDatabase(pool);
       return {
         ready: database && !draining,
-        checks: { database, redis: redis.status, draining },
+        checks: { database, redis: bus.status(), draining },
       };
     },
   });

@@ -1,4 +1,4 @@
-import { createRedisClient } from '@tripwire/bus';
+import { createRedisClient, redisBus } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger, redactUrl } from '@tripwire/logger';
@@ -58,7 +58,12 @@ export async function runIngest(env: Record<string, string | undefined> = proces
     connectionName: 'tripwire-ingest-rules',
     onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
   });
-  const server = createIngestServer({ config, pool, redis, subscriberRedis, log });
+  const server = createIngestServer({
+    config,
+    pool,
+    bus: redisBus({ publisher: redis, subscriber: subscriberRedis }),
+    log,
+  });
   const ports = await server.start();
 
   stopOnSignals(

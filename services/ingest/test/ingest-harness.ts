@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { type ChannelCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
-import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
+import { type BusEntry, BusSubscriber, createRedisClient, redisBus } from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import {
   type AgentEvent,
@@ -85,7 +85,12 @@ export async function startIngest(
   const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
   const redis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
   const subscriberRedis = createRedisClient(config.REDIS_URL);
-  const server = createIngestServer({ config, pool, redis, subscriberRedis, log });
+  const server = createIngestServer({
+    config,
+    pool,
+    bus: redisBus({ publisher: redis, subscriber: subscriberRedis }),
+    log,
+  });
   let ports: { grpcPort: number; httpPort: number };
   try {
     ports = await server.start();

@@ -1,0 +1,134 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+export interface EmbeddedPostgres {
+  /** postgres://… for `pg` (pool, migrations): the same code as against a real server. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder the database lives in across restarts; created if missing. */
+  dataDir: string;
+  host?: string;
+  /** 0: any free port. */
+  port?: number;
+  /** Client connections served at once (they share PGlite's single backend, one message at a time). */
+  maxConnections?: number;
+}
+
+// Extended-protocol message types that leave the unnamed statement/portal waiting for a Sync.
+const EXTENDED = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'F'].map((c) => c.charCodeAt(0)));
+const SYNC = 'S'.charCodeAt(0);
+const PARSE = 'P'.charCodeAt(0);
+const PARSE_COMPLETE = new Uint8Array([0x31, 0, 0, 0, 4]);
+
+type StreamOptions = Parameters<PGlite['execProtocolRawStream']>[1];
+
+/** A Parse message: 'P', length, statement name, query text (both NUL-terminated), parameter types. */
+function parseMessage(message: Uint8Array): { name: string; text: string } {
+  const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  const nameEnd = buf.indexOf(0, 5);
+  const textEnd = buf.indexOf(0, nameEnd + 1);
+  return {
+    name: buf.toString('utf8', 5, nameEnd),
+    text: buf.toString('utf8', nameEnd + 1, textEnd),
+  };
+}
+
+/**
+ * PGlite served over the PostgreSQL wire protocol, so `pg` and the SQL migrations run
+ * unchanged. pglite-socket multiplexes many connections onto PGlite's one backend and keeps
+ * a connection's transaction (BEGIN…COMMIT) together, but not its extended-query sequence
+ * (Parse, Bind, Execute … Sync): a parameterized query from another connection slipped in
+ * between them replaces the unnamed statement ("portal does not exist"). The proxy reports
+ * such a sequence as "in a transaction" until its Sync, which makes the multiplexer keep it
+ * together the same way. It also lets a named statement (alert-store's insert) be prepared
+ * by every connection, though they share one backend.
+ */
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+): Promise<EmbeddedPostgres> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const lock = lockDataDir(options.dataDir);
+  const db = await PGlite.create(options.dataDir);
+  let midSequence = false;
+  const prepared = new Map<string, string>();
+  const multiplexed = new Proxy(db, {
+    get(target, key) {
+      if (key === 'isInTransaction') return () => midSequence || target.isInTransaction();
+      if (key === 'execProtocolRawStream') {
+        return async (message: Uint8Array, opts: StreamOptions) => {
+          const type = message[0];
+          if (type === SYNC) midSequence = false;
+          else if (type !== undefined && EXTENDED.has(type)) midSequence = true;
+          if (type !== PARSE) return target.execProtocolRawStream(message, opts);
+          // `pg` prepares a named statement once per connection; here every connection shares
+          // one backend, where the name exists already: answer ParseComplete for the same text.
+          const { name, text } = parseMessage(message);
+          if (name && prepared.get(name) === text) return opts.onRawData(PARSE_COMPLETE);
+          let ok = false;
+          await target.execProtocolRawStream(message, {
+            ...opts,
+            onRawData: (data) => {
+              ok ||= data[0] === PARSE_COMPLETE[0];
+              opts.onRawData(data);
+            },
+          });
+          if (name && ok) prepared.set(name, text);
+        };
+      }
+      if (key === 'exec') {
+        // The multiplexer rolls back after a client disconnected mid-transaction.
+        return (query: string) => {
+          midSequence = false;
+          return target.exec(query);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const server = new PGLiteSocketServer({
+    db: multiplexed,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    maxConnections: options.maxConnections ?? 40,
+  });
+  await server.start();
+  const port = Number(server.getServerConn().split(':').pop());
+  return {
+    url: `postgres://postgres@${options.host ?? '127.0.0.1'}:${port}/postgres`,
+    async stop() {
+      await server.stop();
+      await db.close();
+      lock.release();
+    },
+  };
+}
+
+/** PGlite has no postmaster to refuse a second process on the same files: a pid file does. */
+function lockDataDir(dataDir: string): { release(): void } {
+  const file = `${dataDir}.pid`;
+  let holder = Number.NaN;
+  try {
+    holder = Number(readFileSync(file, 'utf8'));
+  } catch {}
+  if (holder && holder !== process.pid && isAlive(holder)) {
+    throw new Error(
+      `${dataDir} is in use by process ${holder} (another \`pnpm start\`?); stop it first`,
+    );
+  }
+  writeFileSync(file, String(process.pid));
+  return { release: () => rmSync(file, { force: true }) };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
