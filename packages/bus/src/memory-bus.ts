@@ -22,16 +22,25 @@ const DEFAULT_HISTORY = 100_000;
 
 /**
  * One stream: the same "<ms>-<offset>" positions as the Redis script (offsets
- * contiguous from 1, milliseconds never going back), a capped history, and
- * the subscribers to wake when something is appended.
+ * contiguous, milliseconds never going back), a capped history, and the
+ * subscribers to wake when something is appended.
+ *
+ * Offsets start after `base`, the creation time in microseconds, not at 1: the
+ * history dies with the process, and a browser resuming with a position from
+ * the previous run must find it older than the new history (told to reload),
+ * never "up to date" in a counter that restarted below it.
  */
 class MemoryStream {
   private messages: StoredMessage[] = [];
   private lastMs = 0n;
-  private lastOffset = 0n;
+  private lastOffset: bigint;
+  readonly base: bigint;
   readonly listeners = new Set<() => void>();
 
-  constructor(private readonly maxLength: number) {}
+  constructor(private readonly maxLength: number) {
+    this.base = BigInt(Date.now()) * 1000n;
+    this.lastOffset = this.base;
+  }
 
   append(raws: readonly string[]): void {
     const now = BigInt(Date.now());
@@ -51,9 +60,9 @@ class MemoryStream {
     for (const wake of this.listeners) wake();
   }
 
-  /** The newest position, or "0-0" for an empty stream. */
+  /** The newest position handed out ("0-<base>" before the first). */
   get last(): string {
-    return this.messages.at(-1)?.position ?? '0-0';
+    return `${this.lastMs}-${this.lastOffset}`;
   }
 
   /** Up to `limit` messages after a position, oldest first (Redis XREAD semantics). */
@@ -171,9 +180,12 @@ class MemoryBusSubscriber implements BusSubscriber {
     }
     const first = stored[0];
     if (!first) return;
+    // A position from before this stream existed ("0-0", an earlier process) means "from the start".
+    const previous =
+      parsePosition(this.cursor).offset < this.stream.base ? `0-${this.stream.base}` : this.cursor;
     if (this.settings.warmStart && !this.warmedUp) {
       this.warmedUp = true;
-    } else if (!followsDirectly(this.cursor, first.position)) {
+    } else if (!followsDirectly(previous, first.position)) {
       this.settings.onGap?.({ after: this.cursor, resumedAt: first.position });
     }
     this.cursor = stored[stored.length - 1]!.position;

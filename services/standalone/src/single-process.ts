@@ -131,7 +131,14 @@ export async function startSingleProcess({
   const auth = createOperatorAuth(fanoutConfig.OPERATOR_JWT_SECRET);
   let adminToken = env.OPERATOR_ADMIN_TOKEN;
   let generatedAdminToken: string | undefined;
-  if (!adminToken) {
+  if (adminToken) {
+    await auth.verify(adminToken).catch((err: Error) => {
+      log.warn(
+        { reason: err.message },
+        'OPERATOR_ADMIN_TOKEN is not signed with OPERATOR_JWT_SECRET: it will not sign in',
+      );
+    });
+  } else {
     const saved = await auth.verify(secrets.adminToken ?? null).then(
       () => secrets.adminToken,
       () => undefined,

@@ -34,10 +34,16 @@ async function api(system: RunningSystem, path: string) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown[]> };
 }
 
-function watch(system: RunningSystem) {
+function watch(system: RunningSystem, since?: string) {
   const url = new URL('/ws/alerts', system.dashboardUrl.replace('http:', 'ws:'));
+  if (since) url.searchParams.set('since', since);
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${system.adminToken}` } });
-  const frames: Array<{ type: string; data?: { alert_id: string } }> = [];
+  const frames: Array<{
+    type: string;
+    position?: string;
+    data?: { alert_id: string };
+    resume?: { status: string };
+  }> = [];
   ws.on('message', (data) => frames.push(JSON.parse(String(data))));
   return { ws, frames, opened: new Promise((r) => ws.once('open', r)) };
 }
@@ -45,6 +51,7 @@ function watch(system: RunningSystem) {
 describe('pnpm start: the whole system in one process', () => {
   const sent: string[] = [];
   let firstTokens: { enrollment: string; admin: string } | undefined;
+  let lastPosition = '';
 
   it('takes an agent, shows its alerts live on /ws/alerts and in /api/alerts, from PGlite', async () => {
     const system = await startSingleProcess({ homeDir, env });
@@ -89,6 +96,7 @@ describe('pnpm start: the whole system in one process', () => {
       await until(() => browser.frames.filter((f) => f.type === 'alert').length >= sent.length);
       const live = browser.frames.filter((f) => f.type === 'alert').map((f) => f.data!.alert_id);
       expect(live.sort()).toEqual([...sent].sort());
+      lastPosition = browser.frames.filter((f) => f.type === 'alert').at(-1)!.position!;
       browser.ws.close();
 
       const { status, body } = await api(system, '/api/alerts?limit=100');
@@ -112,6 +120,13 @@ describe('pnpm start: the whole system in one process', () => {
       const { body } = await api(system, '/api/alerts?limit=100');
       const stored = (body.alerts as Array<{ alert_id: string }>).map((a) => a.alert_id);
       expect(stored.sort()).toEqual([...sent].sort());
+      // The memory bus's history died with the process: a browser resuming from before the
+      // restart must be told to reload, not be told it is up to date.
+      const browser = watch(system, lastPosition);
+      await browser.opened;
+      await until(() => browser.frames.some((f) => f.type === 'welcome'));
+      expect(browser.frames[0]!.resume?.status).toBe('unavailable');
+      browser.ws.close();
     } finally {
       await system.stop();
     }
