@@ -5,12 +5,24 @@ import type { IngestMetrics } from './ingest-metrics.js';
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
 /**
- * The path every valid alert takes: group-committed to PostgreSQL, then (only
- * if newly stored) published on the bus. Resolves after COMMIT, which is when
- * the caller may acknowledge. Batches commit in order, so publishes keep each
- * host's order.
+ * A resend of an alert stored less than this long ago is published again: the instance that
+ * stored it may have died between its COMMIT and its publish, and then this is the only copy
+ * the bus will ever carry. Fan-out nodes drop an alert id they have already seen, so browsers
+ * still get it once. Older resends (an agent back after a long outage) are not re-broadcast.
+ */
+const REPUBLISH_RESENDS_WITHIN_MS = 10 * 60_000;
+
+/**
+ * The path every valid alert takes: group-committed to PostgreSQL, then published on the bus
+ * (new ones, and recent resends: see above). Resolves after COMMIT, which is when the caller
+ * may acknowledge. Batches commit in order and publishes follow that order, so each host's
+ * alerts keep their order on the bus.
  */
 export class AlertIntake {
+  /** Publishes waiting for a ledger lookup; later batches queue behind them to keep order. */
+  private publishing: Promise<void> = Promise.resolve();
+  private queuedPublishes = 0;
+
   constructor(
     private readonly batcher: AlertBatcher,
     private readonly publisher: BusPublisher,
@@ -25,28 +37,53 @@ export class AlertIntake {
     const result = await this.batcher.submit(alerts);
     this.metrics.alertsStored.inc(result.stored.length);
     this.metrics.alertsDuplicate.inc(result.duplicates.length);
-    if (result.stored.length > 0) {
-      const byId = new Map(alerts.map((a) => [a.alertId, a]));
-      this.publisher.publishSerialized(
-        result.stored.map(({ alertId, receivedAt }) => {
-          const alert = byId.get(alertId)!;
-          return serializeAlertMessage(
-            {
-              alert_id: alert.alertId,
-              host_id: alert.hostId,
-              hostname: host.hostname,
-              timestamp: isoFromUs(alert.occurredAtUs),
-              timestamp_us: alert.occurredAtUs,
-              received_at: receivedAt.toISOString(),
-              tripwire_type: alert.tripwireType,
-              rule_name: alert.ruleName,
-              severity: alert.severity,
-            },
-            alert.eventDetailJson,
-          );
-        }),
+    const stored = new Map(result.stored.map((s) => [s.alertId, s.receivedAt]));
+    // A repeat inside this very submission was just stored (and is published) once.
+    const resent = result.duplicates.filter((id) => !stored.has(id));
+    if (resent.length === 0 && this.queuedPublishes === 0) {
+      this.publish(host, alerts, stored);
+      return result;
+    }
+    this.queuedPublishes++;
+    this.publishing = this.publishing.then(async () => {
+      try {
+        const recent = await this.batcher
+          .recentlyStored(resent, REPUBLISH_RESENDS_WITHIN_MS)
+          .catch(() => new Map<string, Date>());
+        for (const [id, at] of recent) if (!stored.has(id)) stored.set(id, at);
+        this.publish(host, alerts, stored);
+      } finally {
+        this.queuedPublishes--;
+      }
+    });
+    return result;
+  }
+
+  /** Publishes, in submission order, the alerts in `receivedAt` (each once). */
+  private publish(host: Host, alerts: readonly NewAlert[], receivedAt: Map<string, Date>): void {
+    if (receivedAt.size === 0) return;
+    const messages: string[] = [];
+    for (const alert of alerts) {
+      const at = receivedAt.get(alert.alertId);
+      if (!at) continue;
+      receivedAt.delete(alert.alertId);
+      messages.push(
+        serializeAlertMessage(
+          {
+            alert_id: alert.alertId,
+            host_id: alert.hostId,
+            hostname: host.hostname,
+            timestamp: isoFromUs(alert.occurredAtUs),
+            timestamp_us: alert.occurredAtUs,
+            received_at: at.toISOString(),
+            tripwire_type: alert.tripwireType,
+            rule_name: alert.ruleName,
+            severity: alert.severity,
+          },
+          alert.eventDetailJson,
+        ),
       );
     }
-    return result;
+    this.publisher.publishSerialized(messages);
   }
 }

@@ -194,7 +194,7 @@ describe('StreamAlerts', () => {
     await session.status;
   });
 
-  it('acknowledges a resend without storing or publishing it again, even across months', async () => {
+  it('acknowledges a resend without storing it again, even across months; only a recent one is published again', async () => {
     const a = await agent();
     const old = event(a.hostId);
     const { rows } = await env.pool.query('SELECT 1');
@@ -220,10 +220,50 @@ describe('StreamAlerts', () => {
     await session.waitForAcks([old.alertId, fresh.alertId]);
     await until(() => bus.alertIds().includes(fresh.alertId));
     await new Promise((r) => setTimeout(r, 200));
-    expect(bus.alertIds().filter((id) => id === fresh.alertId)).toHaveLength(1);
+    // The resend of a just-stored alert goes out again (fan-out nodes drop the repeat); the
+    // resend of a months-old one does not.
+    await until(() => bus.alertIds().filter((id) => id === fresh.alertId).length === 2);
     expect(bus.alertIds()).not.toContain(old.alertId);
     expect(await rowsFor(env, [old.alertId])).toHaveLength(1);
     expect(await rowsFor(env, [fresh.alertId])).toHaveLength(1);
+    session.end();
+    await session.status;
+  });
+
+  it('publishes a resend of an alert stored minutes ago (its instance may have died before publishing it), in order, with the original received_at', async () => {
+    const a = await agent();
+    // Stored by an instance that was killed between its COMMIT and its publish: never on the bus.
+    const lost = event(a.hostId);
+    const storedAt = new Date(Date.now() - 60_000);
+    await insertAlerts(
+      env.pool,
+      [
+        {
+          alertId: lost.alertId,
+          hostId: a.hostId,
+          occurredAtUs: lost.timestampUs,
+          tripwireType: 'FILE',
+          severity: 'CRITICAL',
+          ruleName: lost.ruleName,
+          eventDetailJson: lost.eventDetailJson,
+        },
+      ],
+      storedAt,
+    );
+    const next = event(a.hostId);
+    const session = new AgentSession(client, a.agentToken, true);
+    session.send([lost, next]);
+    await session.waitForAcks([lost.alertId, next.alertId]);
+    await until(() => bus.alertIds().includes(next.alertId));
+    const ids = bus.alertIds().filter((id) => id === lost.alertId || id === next.alertId);
+    expect(ids).toEqual([lost.alertId, next.alertId]);
+    const republished = bus.entries.find(
+      (x) => x.message.type === 'alert' && x.message.data.alert_id === lost.alertId,
+    )!;
+    expect(republished.message.type === 'alert' && republished.message.data.received_at).toBe(
+      storedAt.toISOString(),
+    );
+    expect(await rowsFor(env, [lost.alertId])).toHaveLength(1);
     session.end();
     await session.status;
   });
