@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+
+const home = mkdtempSync(join(tmpdir(), 'tw-main-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+// What `pnpm start` runs, as a process: the banner a newcomer reads, and a clean SIGTERM.
+it('prints the dashboard URL, the tokens and the demo agent command, and stops on SIGTERM', async () => {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@tripwire/source', '--import', 'tsx', 'src/main.ts'],
+    {
+      cwd: join(import.meta.dirname, '..'),
+      env: {
+        ...process.env,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        TRIPWIRE_HOME: home,
+        GRPC_PORT: '0',
+        HTTP_PORT: '0',
+        PORT: '0',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + 40_000;
+  while (!out.includes('Ctrl-C stops everything')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no banner:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const dashboard = /Dashboard:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1];
+  const grpc = /gRPC for agents:\s+(127\.0\.0\.1:\d+)/.exec(out)?.[1];
+  const enrollment = /enrollment token:\s+(twe_\S+)/.exec(out)?.[1];
+  expect(dashboard).toBeDefined();
+  expect(out).toMatch(/admin token:\s+eyJ\S+/);
+  expect(out).toMatch(/PGlite/);
+  expect(out).toContain(
+    `pnpm --filter @tripwire/agent agent demo --server ${grpc} --insecure --enroll-token ${enrollment} --state-dir .tripwire/demo-agent --rate 5`,
+  );
+  expect((await fetch(dashboard!)).status).toBe(200);
+  expect((await fetch(new URL('/readyz', dashboard))).status).toBe(200);
+  child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+});
