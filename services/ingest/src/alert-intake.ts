@@ -1,6 +1,7 @@
 import { type BusPublisher, serializeAlertMessage } from '@tripwire/bus';
 import type { AlertBatcher, Host, NewAlert, SubmitResult } from '@tripwire/storage';
 import type { IngestMetrics } from './ingest-metrics.js';
+import type { PublishConfirmations } from './publish-confirmations.js';
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
@@ -14,8 +15,10 @@ const REPUBLISH_RESENDS_WITHIN_MS = 10 * 60_000;
 
 /**
  * The path every valid alert takes: group-committed to PostgreSQL, then published on the bus
- * (new ones, and recent resends: see above). Resolves after COMMIT, which is when the caller
- * may acknowledge. Batches commit in order and publishes follow that order, so each host's
+ * (new ones, and recent resends: see above). Resolves after COMMIT and, with confirmations,
+ * once the publish is in Redis (or Redis is failing, or a bounded wait ran out): that is when
+ * the caller may acknowledge, so an instance killed in between leaves the alert unacknowledged
+ * and the agent's resend gets it published. Batches commit in order and publishes follow that order, so each host's
  * alerts keep their order on the bus.
  */
 export class AlertIntake {
@@ -27,6 +30,8 @@ export class AlertIntake {
     private readonly batcher: AlertBatcher,
     private readonly publisher: BusPublisher,
     private readonly metrics: IngestMetrics,
+    /** When given, commit() also waits (bounded) until the alerts are on the bus. */
+    private readonly confirmations?: PublishConfirmations,
   ) {}
 
   get saturated(): boolean {
@@ -41,27 +46,35 @@ export class AlertIntake {
     // A repeat inside this very submission was just stored (and is published) once.
     const resent = result.duplicates.filter((id) => !stored.has(id));
     if (resent.length === 0 && this.queuedPublishes === 0) {
-      this.publish(host, alerts, stored);
+      await this.confirmed(this.publish(host, alerts, stored));
       return result;
     }
     this.queuedPublishes++;
-    this.publishing = this.publishing.then(async () => {
+    const link = this.publishing.then(async () => {
       try {
         const recent = await this.batcher
           .recentlyStored(resent, REPUBLISH_RESENDS_WITHIN_MS)
           .catch(() => new Map<string, Date>());
         for (const [id, at] of recent) if (!stored.has(id)) stored.set(id, at);
-        this.publish(host, alerts, stored);
+        return this.publish(host, alerts, stored);
       } finally {
         this.queuedPublishes--;
       }
     });
+    this.publishing = link.then(() => {});
+    await this.confirmed(await link);
     return result;
   }
 
-  /** Publishes, in submission order, the alerts in `receivedAt` (each once). */
-  private publish(host: Host, alerts: readonly NewAlert[], receivedAt: Map<string, Date>): void {
-    if (receivedAt.size === 0) return;
+  /** Waits until what was just published is on the bus (see PublishConfirmations). */
+  private async confirmed(published: boolean): Promise<void> {
+    if (published && this.confirmations)
+      await this.confirmations.whenPublished(this.publisher.backlog);
+  }
+
+  /** Publishes, in submission order, the alerts in `receivedAt` (each once); false if none. */
+  private publish(host: Host, alerts: readonly NewAlert[], receivedAt: Map<string, Date>): boolean {
+    if (receivedAt.size === 0) return false;
     const messages: string[] = [];
     for (const alert of alerts) {
       const at = receivedAt.get(alert.alertId);
@@ -85,5 +98,6 @@ export class AlertIntake {
       );
     }
     this.publisher.publishSerialized(messages);
+    return true;
   }
 }

@@ -19,6 +19,7 @@ import type { IngestConfig } from './config.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HostLiveness } from './host-liveness.js';
 import { createIngestMetrics } from './ingest-metrics.js';
+import { PublishConfirmations } from './publish-confirmations.js';
 import { tolerateMalformedRequests } from './malformed-message.js';
 
 export interface IngestDeps {
@@ -40,6 +41,8 @@ export interface IngestServer {
 }
 
 const SERVICE_NAME = 'tripwire.v1.AlertService';
+/** Longest an acknowledgement waits for its alerts' publish (Redis slow but not failing). */
+const PUBLISH_ACK_WAIT_MS = 2_000;
 const PARTITION_UPKEEP_MS = 3_600_000;
 
 export function createIngestServer({ config, pool, bus, log }: IngestDeps): IngestServer {
@@ -47,6 +50,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     pendingAlerts: () => batcher.pending,
     publishBacklog: () => publisher.backlog,
   });
+  // Acks wait for the publish too: see PublishConfirmations.
+  const confirmations = new PublishConfirmations(PUBLISH_ACK_WAIT_MS);
   const batcher = new AlertBatcher({
     db: pool,
     maxBatchSize: config.BATCH_MAX_SIZE,
@@ -63,8 +68,12 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     keyPrefix: config.BUS_KEY_PREFIX,
     historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
     maxBacklog: config.BUS_MAX_BACKLOG,
-    onPublished: (n) => metrics.published.inc(n),
+    onPublished: (n) => {
+      metrics.published.inc(n);
+      confirmations.published(n);
+    },
     onDropped: (n) => {
+      confirmations.dropped(n);
       metrics.publishDropped.inc(n);
       log.error(
         { dropped: n },
@@ -72,6 +81,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       );
     },
     onError: (err) => {
+      confirmations.failed();
       metrics.publishFailures.inc();
       log.warn(
         { err: err.message, backlog: publisher.backlog },
@@ -103,7 +113,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     },
     onError: (err) => log.warn({ err: err.message }, 'following rule changes failed; retrying'),
   });
-  const intake = new AlertIntake(batcher, publisher, metrics);
+  const intake = new AlertIntake(batcher, publisher, metrics, confirmations);
   const streams = new Set<AgentStream>();
   let draining = false;
 

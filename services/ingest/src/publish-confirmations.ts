@@ -1,0 +1,63 @@
+/**
+ * Tells when a message handed to the bus publisher is in the stream, so an alert can be
+ * acknowledged only once it is both committed and published: an instance killed in between
+ * then leaves it unacknowledged, the agent resends it, and the next instance publishes it
+ * (AlertIntake). The publisher appends its queue in order, so the message at queue position
+ * p is in the stream once p messages have left the queue (published or dropped).
+ *
+ * While Redis is failing nobody waits (alerts are still acknowledged, as before), and no wait
+ * lasts longer than `maxWaitMs`.
+ */
+export class PublishConfirmations {
+  private waiters: Array<{ remaining: number; done: () => void }> = [];
+  private failing = false;
+
+  constructor(private readonly maxWaitMs: number) {}
+
+  /** The publisher's onPublished. */
+  published(count: number): void {
+    this.failing = false;
+    this.advance(count);
+  }
+
+  /** The publisher's onDropped: those left the queue too. */
+  dropped(count: number): void {
+    this.advance(count);
+  }
+
+  /** The publisher's onError: stop holding anything back until a publish succeeds again. */
+  failed(): void {
+    this.failing = true;
+    for (const w of this.waiters.splice(0)) w.done();
+  }
+
+  /** Resolves once the message now at `position` (1-based) of the publisher's queue is out. */
+  whenPublished(position: number): Promise<void> {
+    if (position <= 0 || this.failing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        remaining: position,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      }, this.maxWaitMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  private advance(count: number): void {
+    if (this.waiters.length === 0) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      w.remaining -= count;
+      if (w.remaining <= 0) w.done();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+}
