@@ -19,8 +19,8 @@ import type { IngestConfig } from './config.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HostLiveness } from './host-liveness.js';
 import { createIngestMetrics } from './ingest-metrics.js';
-import { PublishConfirmations } from './publish-confirmations.js';
 import { tolerateMalformedRequests } from './malformed-message.js';
+import { PublishConfirmations } from './publish-confirmations.js';
 
 export interface IngestDeps {
   config: IngestConfig;
