@@ -1,7 +1,8 @@
 // gRPC agent helpers shared by the tests and the benchmark (no test-runner imports here).
 import { type ClientDuplexStream, Metadata, type StatusObject } from '@grpc/grpc-js';
 import type { AgentEvent, AlertServiceClient, ServerCommand } from '@tripwire/proto';
-import { until } from '@tripwire/test-fixtures';
+// The subpath, not the package index: the index brings vitest, which the benchmark must not load.
+import { until } from '@tripwire/test-fixtures/until';
 
 export { until };
 
