@@ -12,6 +12,11 @@ export class ConsoleState {
   readonly rate = new AlertRate();
   connection: ConnectionState = { kind: 'connecting' };
   hosts = new Map<string, Host>();
+  /**
+   * History is read only once the feed is live (its first reload): a page fetched before the
+   * subscription exists could miss alerts, and would be wiped when the feed starts.
+   */
+  private historyOpen = false;
   /** The store generation a history page is being fetched for, if any. */
   private loadingFor: number | null = null;
   historyError: string | null = null;
@@ -67,6 +72,7 @@ export class ConsoleState {
 
   /** Refills the table and the chart from the API under the current filter. */
   async reload() {
+    this.historyOpen = true;
     this.store.reset(this.store.filter);
     await Promise.all([this.loadOlder(), this.loadRate()]);
   }
@@ -86,7 +92,7 @@ export class ConsoleState {
   async loadOlder() {
     const { store } = this;
     const generation = store.generation;
-    if (this.loadingFor === generation || store.historyDone) return;
+    if (!this.historyOpen || this.loadingFor === generation || store.historyDone) return;
     this.loadingFor = generation;
     this.historyError = null;
     this.changed();
