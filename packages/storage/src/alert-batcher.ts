@@ -17,8 +17,15 @@ export interface AlertBatcherOptions {
    * in queue order.
    */
   maxConcurrentFlushes?: number;
-  /** Called after every flush attempt, for metrics. */
-  onFlush?: (info: { size: number; durationMs: number; error?: Error }) => void;
+  /** Correlation window for grouping alerts into incidents, seconds. */
+  incidentWindowS?: number;
+  /** Called after every flush attempt, for metrics (and, later, incident messages). */
+  onFlush?: (info: {
+    size: number;
+    durationMs: number;
+    error?: Error;
+    incidents?: InsertOutcome['incidents'];
+  }) => void;
 }
 
 export interface SubmitResult {
@@ -56,6 +63,7 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
   readonly maxConcurrentFlushes: number;
   private readonly db: Queryable;
   private readonly onFlush: AlertBatcherOptions['onFlush'];
+  private readonly incidentWindowS: number | undefined;
   private queue: PendingAlert[] = [];
   private inFlight = 0;
   private flushesInFlight = 0;
@@ -75,6 +83,7 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     this.highWaterMark = options.highWaterMark ?? 20_000;
     this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
     this.onFlush = options.onFlush;
+    this.incidentWindowS = options.incidentWindowS;
   }
 
   /** Alerts waiting or being written. */
@@ -149,6 +158,7 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     const outcome = insertAlerts(
       this.db,
       batch.map((p) => p.alert),
+      { incidentWindowS: this.incidentWindowS },
     ).then(
       (result) => ({ result, error: undefined }),
       (error: Error) => ({ result: undefined, error }),
@@ -156,7 +166,12 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     this.settled = this.settled
       .then(() => outcome)
       .then(({ result, error }) => {
-        this.onFlush?.({ size: batch.length, durationMs: performance.now() - started, error });
+        this.onFlush?.({
+          size: batch.length,
+          durationMs: performance.now() - started,
+          error,
+          incidents: result?.incidents,
+        });
         this.flushesInFlight--;
         this.inFlight -= batch.length;
         if (result) this.settle(batch, result);

@@ -6,33 +6,51 @@ export interface InsertOutcome {
   stored: Array<{ alertId: string; receivedAt: Date }>;
   /** alert_ids that were already stored (resends); nothing was written for them. */
   duplicates: string[];
+  /** The incidents this call's new alerts joined or opened (for a later bus message). */
+  incidents: IncidentTouch[];
 }
 
-const US_TO_TIMESTAMPTZ = (col: string) =>
+/** An incident a flush touched, as it stands after the flush. */
+export interface IncidentTouch {
+  incidentId: string;
+  hostId: string;
+  ruleName: string;
+  tripwireType: TripwireType;
+  maxSeverity: Severity;
+  alertCount: number;
+  /** true when this flush opened it, false when its alerts joined an existing one. */
+  opened: boolean;
+}
+
+/** Default correlation window: an alert joins an incident whose last alert is at most this old. */
+export const DEFAULT_INCIDENT_WINDOW_S = 300;
+
+export interface InsertOptions {
+  /** Overrides the server clock (tests and backfills only). */
+  receivedAt?: Date;
+  /** Correlation window in seconds; default DEFAULT_INCIDENT_WINDOW_S. */
+  incidentWindowS?: number;
+}
+
+export const US_TO_TIMESTAMPTZ = (col: string) =>
   `'epoch'::timestamptz + ${col} * interval '1 microsecond'`;
 
-// One statement, so one implicit transaction: claim each alert_id in the
-// idempotency ledger and store only the rows whose claim succeeded. The batch
+// One statement, so one implicit transaction: ingest_alerts() (migration 0007)
+// locks the batch's correlation keys, claims each alert_id in the idempotency
+// ledger, groups the new alerts into incidents and stores them. The batch
 // travels as one JSON array: cheaper for both sides than seven typed arrays.
-const INSERT_ALERTS_SQL = `
-WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb)
-    AS t(id uuid, host uuid, us bigint, type tripwire_type, sev severity_level, rule text, detail jsonb)
-), received AS (
-  SELECT coalesce($2::timestamptz, now()) AS at
-), fresh AS (
-  INSERT INTO alert_ids (alert_id, received_at)
-  SELECT input.id, received.at FROM input, received
-  ON CONFLICT (alert_id) DO NOTHING
-  RETURNING alert_id, received_at
-), stored AS (
-  INSERT INTO alerts (alert_id, host_id, received_at, occurred_at, tripwire_type, severity, rule_name, event_detail)
-  SELECT i.id, i.host, f.received_at, ${US_TO_TIMESTAMPTZ('i.us')}, i.type, i.sev, i.rule, i.detail
-  FROM input i JOIN fresh f ON f.alert_id = i.id
-  RETURNING alert_id
-)
--- One row back, not one per alert: every new row shares the statement's received_at.
-SELECT (SELECT at FROM received) AS received_at, coalesce(array_agg(alert_id::text), '{}') AS stored_ids FROM stored`;
+const INSERT_ALERTS_SQL =
+  'SELECT received_at, stored_ids, incidents FROM ingest_alerts($1::jsonb, $2::timestamptz, $3::double precision)';
+
+interface IncidentTouchRow {
+  incident_id: string;
+  host_id: string;
+  rule_name: string;
+  tripwire_type: TripwireType;
+  max_severity: Severity;
+  alert_count: number;
+  opened: boolean;
+}
 
 /**
  * The batch as JSON. Ids are validated UUIDs and enums are fixed words, so
@@ -61,8 +79,10 @@ function batchJson(alerts: readonly NewAlert[]): string {
 export async function insertAlerts(
   db: Queryable,
   alerts: readonly NewAlert[],
-  receivedAt?: Date,
+  options: InsertOptions | Date = {},
 ): Promise<InsertOutcome> {
+  const { receivedAt, incidentWindowS = DEFAULT_INCIDENT_WINDOW_S } =
+    options instanceof Date ? { receivedAt: options } : options;
   const seen = new Set<string>();
   const unique: NewAlert[] = [];
   for (const a of alerts) {
@@ -71,14 +91,18 @@ export async function insertAlerts(
       unique.push(a);
     }
   }
-  if (unique.length === 0) return { stored: [], duplicates: [] };
+  if (unique.length === 0) return { stored: [], duplicates: [], incidents: [] };
   // Named, so each connection parses and plans it once.
-  const { rows } = await db.query<{ received_at: Date; stored_ids: string[] }>({
+  const { rows } = await db.query<{
+    received_at: Date;
+    stored_ids: string[];
+    incidents: IncidentTouchRow[];
+  }>({
     name: 'tripwire_insert_alerts',
     text: INSERT_ALERTS_SQL,
-    values: [batchJson(unique), receivedAt ?? null],
+    values: [batchJson(unique), receivedAt ?? null, incidentWindowS],
   });
-  const { received_at: at, stored_ids } = rows[0]!;
+  const { received_at: at, stored_ids, incidents } = rows[0]!;
   const fresh = new Set(stored_ids);
   const stored: InsertOutcome['stored'] = [];
   const duplicates: string[] = [];
@@ -86,7 +110,19 @@ export async function insertAlerts(
     if (fresh.delete(a.alertId.toLowerCase())) stored.push({ alertId: a.alertId, receivedAt: at });
     else duplicates.push(a.alertId);
   }
-  return { stored, duplicates };
+  return {
+    stored,
+    duplicates,
+    incidents: incidents.map((r) => ({
+      incidentId: r.incident_id,
+      hostId: r.host_id,
+      ruleName: r.rule_name,
+      tripwireType: r.tripwire_type,
+      maxSeverity: r.max_severity,
+      alertCount: Number(r.alert_count),
+      opened: r.opened,
+    })),
+  };
 }
 
 /**
@@ -131,12 +167,12 @@ export class InvalidQueryError extends Error {
   override name = 'InvalidQueryError';
 }
 
-const ALERT_COLUMNS = `a.alert_id, a.host_id, a.received_at,
+export const ALERT_COLUMNS = `a.alert_id, a.host_id, a.received_at,
   (extract(epoch FROM a.received_at) * 1000000)::bigint AS received_us,
   (extract(epoch FROM a.occurred_at) * 1000000)::bigint AS occurred_us,
   a.tripwire_type, a.severity, a.rule_name, a.event_detail`;
 
-interface AlertRow {
+export interface AlertRow {
   alert_id: string;
   host_id: string;
   received_at: Date;
@@ -148,7 +184,7 @@ interface AlertRow {
   event_detail: unknown;
 }
 
-const toAlert = (r: AlertRow): Alert => ({
+export const toAlert = (r: AlertRow): Alert => ({
   alertId: r.alert_id,
   hostId: r.host_id,
   receivedAt: r.received_at,

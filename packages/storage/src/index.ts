@@ -3,6 +3,8 @@ export * from './alert-stats.js';
 export * from './alert-store.js';
 export * from './audit-log.js';
 export * from './host-store.js';
+export * from './incident-states.js';
+export * from './incident-store.js';
 export * from './migrate.js';
 export * from './models.js';
 export * from './partitions.js';

@@ -66,3 +66,41 @@ export interface AuditEntry {
   prevHash: string;
   hash: string;
 }
+
+export const INCIDENT_STATES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
+export const RESOLUTION_METHODS = ['MANUAL', 'AUTOMATED', 'PLAYBOOK'] as const;
+export type ResolutionMethod = (typeof RESOLUTION_METHODS)[number];
+
+export interface IncidentNote {
+  author: string;
+  at: string;
+  text: string;
+}
+
+/** Alerts of one host, rule and tripwire type, grouped within the correlation window. */
+export interface Incident {
+  incidentId: string;
+  hostId: string;
+  ruleName: string;
+  tripwireType: TripwireType;
+  state: IncidentState;
+  /** The highest severity of its alerts so far; never lowered. */
+  maxSeverity: Severity;
+  alertCount: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  assignee: string | null;
+  /** Oldest first; only ever appended to. */
+  notes: IncidentNote[];
+  resolutionMethod: ResolutionMethod | null;
+  rootCause: string | null;
+  /** 'ingest' for one opened by correlation, else the operator who created it. */
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+  resolvedAt: Date | null;
+  /** Bumped by every operator change; pass it back as expectedVersion. */
+  version: number;
+}

@@ -15,6 +15,12 @@ describe('loadConfig', () => {
     expect(c.MIGRATE_ON_START).toBe(true);
     expect(c.GRPC_INSECURE).toBe(true);
     expect(c.MAX_EVENT_DETAIL_BYTES).toBe(65536);
+    expect(c.INCIDENT_WINDOW_S).toBe(300);
+  });
+
+  it('takes an incident window in seconds and refuses zero', () => {
+    expect(loadConfig({ ...valid, INCIDENT_WINDOW_S: '60' }).INCIDENT_WINDOW_S).toBe(60);
+    expect(() => loadConfig({ ...valid, INCIDENT_WINDOW_S: '0' })).toThrow(/INCIDENT_WINDOW_S/);
   });
 
   it('has host lease timings, and refuses a lease shorter than two heartbeats', () => {

@@ -31,6 +31,7 @@ const schema = z
     BATCH_MAX_SIZE: int(1_000, 1, 10_000),
     BATCH_MAX_DELAY_MS: int(10, 1, 10_000),
     BATCH_MAX_CONCURRENT: int(2, 1, 16),
+    INCIDENT_WINDOW_S: int(300, 1, 7 * 86_400),
     INGEST_MAX_PENDING: int(20_000, 100, 1_000_000),
     STREAM_MAX_UNACKED: int(5_000, 1, 1_000_000),
     MAX_EVENTS_PER_BATCH: int(1_000, 1, 100_000),

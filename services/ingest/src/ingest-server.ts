@@ -58,6 +58,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     maxDelayMs: config.BATCH_MAX_DELAY_MS,
     highWaterMark: config.INGEST_MAX_PENDING,
     maxConcurrentFlushes: config.BATCH_MAX_CONCURRENT,
+    incidentWindowS: config.INCIDENT_WINDOW_S,
     onFlush: ({ size, durationMs, error }) => {
       metrics.batchSize.observe(size);
       metrics.flushDuration.observe(durationMs / 1000);
