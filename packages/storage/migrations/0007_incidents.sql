@@ -63,14 +63,31 @@ LANGUAGE sql AS $$
   SELECT pg_advisory_xact_lock(hashtext('tripwire.incidents'), incident_key_lock_id(p_host, p_type, p_rule))
 $$;
 
+-- The collecting incident of a key at p_at: the newest OPEN/ACKNOWLEDGED one
+-- whose last alert is at most p_window_s older.
+CREATE FUNCTION collecting_incident(
+  p_host uuid, p_rule text, p_type tripwire_type, p_at timestamptz, p_window_s double precision
+) RETURNS uuid LANGUAGE sql STABLE AS $$
+  SELECT x.incident_id FROM incidents x
+  WHERE x.host_id = p_host AND x.rule_name = p_rule AND x.tripwire_type = p_type
+    AND x.state IN ('OPEN', 'ACKNOWLEDGED')
+    AND x.last_seen >= p_at - make_interval(secs => p_window_s)
+  ORDER BY x.last_seen DESC, x.created_at DESC, x.incident_id DESC LIMIT 1
+$$;
+
 -- Stores a batch of alerts and groups them into incidents, atomically:
---  1. lock every correlation key in the batch, in ascending lock-id order
---     (overlapping flushes cannot deadlock; collisions only over-serialize);
---  2. claim alert ids in the ledger (resends are not stored and not counted);
---  3. per key, join the newest OPEN/ACKNOWLEDGED incident whose last_seen is
---     within p_window_s of the batch's received_at, or open a new one;
---  4. store the new alerts with their incident_id;
---  5. one audit entry per incident opened (actor 'ingest'), taken last.
+--  1. claim alert ids in the ledger (resends are not stored and not counted) and
+--     store the new alerts, each with a *guessed* incident: the key's collecting
+--     incident as this snapshot sees it, or a fresh id;
+--  2. lock the batch's correlation keys, in ascending lock-id order (overlapping
+--     flushes cannot deadlock; collisions only over-serialize);
+--  3. under the locks, decide again: join the collecting incident or open one
+--     (with the guessed id when the guess was "new"); in the rare case the guess
+--     was wrong (another flush opened it, an operator resolved it meanwhile),
+--     move this batch's alerts to the right incident;
+--  4. one audit entry per incident opened (actor 'ingest'), taken last.
+-- Only step 3 and the commit run under the key locks: the alert rows, the bulk
+-- of the work, are written while other flushes for the same keys run.
 -- Returns the batch's received_at, the stored alert ids, and the incidents touched.
 CREATE FUNCTION ingest_alerts(p_batch jsonb, p_received_at timestamptz, p_window_s double precision)
 RETURNS TABLE (received_at timestamptz, stored_ids text[], incidents jsonb)
@@ -80,18 +97,10 @@ DECLARE
   k record;
   v_at timestamptz := coalesce(p_received_at, now());
   v_stored text[];
+  v_guesses jsonb;
   v_incidents jsonb;
   i jsonb;
 BEGIN
-  FOR k IN
-    SELECT DISTINCT incident_key_lock_id(t.host, t.type, t.rule) AS id
-    FROM jsonb_to_recordset(p_batch) AS t(host uuid, type tripwire_type, rule text)
-    ORDER BY 1
-  LOOP
-    PERFORM pg_advisory_xact_lock(hashtext('tripwire.incidents'), k.id);
-  END LOOP;
-
-  -- A new statement, so a new snapshot: it sees everything committed by whoever held the locks before us.
   WITH input AS (
     SELECT * FROM jsonb_to_recordset(p_batch)
       AS t(id uuid, host uuid, us bigint, type tripwire_type, sev severity_level, rule text, detail jsonb)
@@ -104,42 +113,63 @@ BEGIN
     SELECT i.* FROM input i JOIN fresh f ON f.alert_id = i.id
   ), keys AS (
     SELECT b.host, b.rule, b.type, count(*) AS n, max(b.sev) AS sev FROM batch b GROUP BY 1, 2, 3
-  ), target AS (
-    SELECT k.*, c.incident_id FROM keys k
-    LEFT JOIN LATERAL (
-      SELECT x.incident_id FROM incidents x
-      WHERE x.host_id = k.host AND x.rule_name = k.rule AND x.tripwire_type = k.type
-        AND x.state IN ('OPEN', 'ACKNOWLEDGED')
-        AND x.last_seen >= v_at - make_interval(secs => p_window_s)
-      ORDER BY x.last_seen DESC, x.created_at DESC, x.incident_id DESC LIMIT 1
-    ) c ON true
+  ), guess AS MATERIALIZED (
+    SELECT k.*, c.id AS seen_id, coalesce(c.id, gen_random_uuid()) AS incident_id
+    FROM keys k, LATERAL (SELECT collecting_incident(k.host, k.rule, k.type, v_at, p_window_s) AS id) c
+  ), stored AS (
+    INSERT INTO alerts (alert_id, host_id, received_at, occurred_at, tripwire_type, severity, rule_name, event_detail, incident_id)
+    SELECT b.id, b.host, v_at, 'epoch'::timestamptz + b.us * interval '1 microsecond', b.type, b.sev, b.rule, b.detail, g.incident_id
+    FROM batch b JOIN guess g ON g.host = b.host AND g.rule = b.rule AND g.type = b.type
+    RETURNING alert_id
+  )
+  SELECT
+    (SELECT coalesce(array_agg(s.alert_id::text), '{}') FROM stored s),
+    (SELECT coalesce(jsonb_agg(to_jsonb(g)), '[]'::jsonb) FROM guess g)
+  INTO v_stored, v_guesses;
+
+  FOR k IN
+    SELECT DISTINCT incident_key_lock_id((g ->> 'host')::uuid, (g ->> 'type')::tripwire_type, g ->> 'rule') AS id
+    FROM jsonb_array_elements(v_guesses) g
+    ORDER BY 1
+  LOOP
+    PERFORM pg_advisory_xact_lock(hashtext('tripwire.incidents'), k.id);
+  END LOOP;
+
+  -- A new statement, so a new snapshot: it sees everything committed by whoever held the locks before us.
+  WITH guess AS (
+    SELECT * FROM jsonb_to_recordset(v_guesses)
+      AS g(host uuid, rule text, type tripwire_type, n bigint, sev severity_level, seen_id uuid, incident_id uuid)
+  ), target AS MATERIALIZED (
+    SELECT g.*, c.id AS current_id,
+      coalesce(c.id, CASE WHEN g.seen_id IS NULL THEN g.incident_id ELSE gen_random_uuid() END) AS final_id
+    FROM guess g, LATERAL (SELECT collecting_incident(g.host, g.rule, g.type, v_at, p_window_s) AS id) c
   ), joined AS (
     UPDATE incidents x SET
       alert_count = x.alert_count + t.n,
       max_severity = greatest(x.max_severity, t.sev),
       last_seen = greatest(x.last_seen, v_at),
       updated_at = now()
-    FROM target t WHERE x.incident_id = t.incident_id
-    RETURNING x.incident_id, x.host_id, x.rule_name, x.tripwire_type, x.max_severity, x.alert_count, false AS opened
+    FROM target t WHERE x.incident_id = t.current_id
+    RETURNING x.incident_id, x.host_id, x.rule_name, x.tripwire_type, x.max_severity, x.alert_count,
+      false AS opened, t.incident_id AS guessed_id
   ), opened AS (
-    INSERT INTO incidents (host_id, rule_name, tripwire_type, max_severity, alert_count, first_seen, last_seen, created_by)
-    SELECT t.host, t.rule, t.type, t.sev, t.n, v_at, v_at, 'ingest' FROM target t WHERE t.incident_id IS NULL
-    RETURNING incident_id, host_id, rule_name, tripwire_type, max_severity, alert_count, true AS opened
+    INSERT INTO incidents (incident_id, host_id, rule_name, tripwire_type, max_severity, alert_count, first_seen, last_seen, created_by)
+    SELECT t.final_id, t.host, t.rule, t.type, t.sev, t.n, v_at, v_at, 'ingest' FROM target t WHERE t.current_id IS NULL
+    RETURNING incident_id, host_id, rule_name, tripwire_type, max_severity, alert_count, true AS opened,
+      NULL::uuid AS guessed_id
   ), touched AS (
-    SELECT * FROM joined UNION ALL SELECT * FROM opened
-  ), stored AS (
-    INSERT INTO alerts (alert_id, host_id, received_at, occurred_at, tripwire_type, severity, rule_name, event_detail, incident_id)
-    SELECT b.id, b.host, v_at, 'epoch'::timestamptz + b.us * interval '1 microsecond', b.type, b.sev, b.rule, b.detail, t.incident_id
-    FROM batch b JOIN touched t ON t.host_id = b.host AND t.rule_name = b.rule AND t.tripwire_type = b.type
-    RETURNING alert_id
+    SELECT j.* FROM joined j
+    UNION ALL
+    SELECT o.incident_id, o.host_id, o.rule_name, o.tripwire_type, o.max_severity, o.alert_count, o.opened,
+      t.incident_id FROM opened o JOIN target t ON t.final_id = o.incident_id
   )
-  SELECT
-    (SELECT coalesce(array_agg(s.alert_id::text), '{}') FROM stored s),
-    (SELECT coalesce(jsonb_agg(jsonb_build_object(
-       'incident_id', t.incident_id, 'host_id', t.host_id, 'rule_name', t.rule_name,
-       'tripwire_type', t.tripwire_type, 'max_severity', t.max_severity,
-       'alert_count', t.alert_count, 'opened', t.opened)), '[]'::jsonb) FROM touched t)
-  INTO v_stored, v_incidents;
+  SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb) FROM touched t INTO v_incidents;
+
+  -- A wrong guess: move this batch's alerts (and only these) to the incident decided under the lock.
+  UPDATE alerts a SET incident_id = (t ->> 'incident_id')::uuid
+  FROM jsonb_array_elements(v_incidents) t
+  WHERE a.received_at = v_at AND a.alert_id = ANY(v_stored::uuid[])
+    AND a.incident_id = (t ->> 'guessed_id')::uuid AND t ->> 'guessed_id' <> t ->> 'incident_id';
 
   FOR i IN SELECT * FROM jsonb_array_elements(v_incidents) LOOP
     IF (i ->> 'opened')::boolean THEN
@@ -157,6 +187,7 @@ END $$;
 
 -- Down Migration
 DROP FUNCTION ingest_alerts(jsonb, timestamptz, double precision);
+DROP FUNCTION collecting_incident(uuid, text, tripwire_type, timestamptz, double precision);
 DROP FUNCTION lock_incident_key(uuid, tripwire_type, text);
 DROP FUNCTION incident_key_lock_id(uuid, tripwire_type, text);
 DROP INDEX alerts_incident_idx;

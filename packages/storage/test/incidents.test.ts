@@ -183,6 +183,52 @@ describe('correlation at ingest', () => {
     expect((await getIncident(t.pool, id))!).toMatchObject({ state: 'RESOLVED', alertCount: 2 });
   });
 
+  it("moves a flush's alerts to the right incident when its guess went stale before it got the lock", async () => {
+    const host = await newHost();
+    const first = await insertAlerts(t.pool, [alert(host.hostId)]);
+    const stale = first.incidents[0]!.incidentId;
+    // Hold the key's lock, let a flush write its alerts (guessing `stale`) and queue on the lock,
+    // then resolve `stale` behind its back.
+    const holder = await t.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT lock_incident_key($1, $2, $3)', [
+        host.hostId,
+        'FILE',
+        'etc-passwd-watch',
+      ]);
+      const late = [alert(host.hostId), alert(host.hostId, { severity: 'CRITICAL' })];
+      const flush = insertAlerts(t.pool, late);
+      for (let waited = 0; ; waited += 10) {
+        const { rows } = await t.pool.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        if (rows[0].n > 0) break;
+        if (waited > 5000) throw new Error('the flush never queued on the key lock');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await holder.query(
+        `UPDATE incidents SET state = 'RESOLVED', resolution_method = 'MANUAL', root_cause = 'test',
+           resolved_at = now() WHERE incident_id = $1`,
+        [stale],
+      );
+      await holder.query('COMMIT');
+      const { incidents } = await flush;
+      expect(incidents).toEqual([
+        expect.objectContaining({ opened: true, alertCount: 2, maxSeverity: 'CRITICAL' }),
+      ]);
+      const fresh = incidents[0]!.incidentId;
+      expect(fresh).not.toBe(stale);
+      const moved = await listIncidentAlerts(t.pool, fresh);
+      expect(moved.alerts.map((a) => a.alertId).sort()).toEqual(late.map((a) => a.alertId).sort());
+      expect(await getIncident(t.pool, stale)).toMatchObject({ state: 'RESOLVED', alertCount: 1 });
+      expect((await listIncidentAlerts(t.pool, stale)).total).toBe(1);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+  });
+
   it('never splits an incident between concurrent writers on separate pools', async () => {
     const host = await newHost();
     const pools = [
@@ -204,6 +250,12 @@ describe('correlation at ingest', () => {
         const incidents = (await incidentsOf(host.hostId)).filter((i) => i.ruleName === rule);
         expect(incidents).toHaveLength(1);
         expect(incidents[0]).toMatchObject({ alertCount: 400, maxSeverity: 'CRITICAL' });
+        const { rows } = await t.pool.query(
+          `SELECT count(*)::int AS n, count(DISTINCT incident_id)::int AS incidents, min(incident_id::text) AS id
+           FROM alerts WHERE host_id = $1 AND rule_name = $2`,
+          [host.hostId, rule],
+        );
+        expect(rows[0]).toEqual({ n: 400, incidents: 1, id: incidents[0]!.incidentId });
       }
     } finally {
       await Promise.all(pools.map((p) => p.end()));
