@@ -147,6 +147,8 @@ BEGIN
     UPDATE incidents x SET
       alert_count = x.alert_count + t.n,
       max_severity = greatest(x.max_severity, t.sev),
+      -- Overlapping flushes commit out of order: an earlier batch can join an incident a later one opened.
+      first_seen = least(x.first_seen, v_at),
       last_seen = greatest(x.last_seen, v_at),
       updated_at = now()
     FROM target t WHERE x.incident_id = t.current_id
