@@ -1,39 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { countAlertsPerHost, countAlertsPerMinute } from '../src/alert-stats.js';
 import { InvalidQueryError, insertAlerts } from '../src/alert-store.js';
-import { upsertHost } from '../src/host-store.js';
-import type { NewAlert, Severity } from '../src/models.js';
+import type { Severity } from '../src/models.js';
 import { useTestDatabase } from './test-database.js';
+import { newAlert, newHost as newHostIn } from './test-rows.js';
 
 const t = useTestDatabase();
+const newHost = () => newHostIn(t.pool);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-
-async function newHost() {
-  return upsertHost(t.pool, {
-    hostname: `host-${randomUUID().slice(0, 8)}`,
-    platform: 'linux',
-    agentVersion: '1.0.0',
-    agentTokenHash: Buffer.from(randomUUID()),
-  });
-}
-
-const alert = (hostId: string, severity: Severity = 'WARN'): NewAlert => ({
-  alertId: randomUUID(),
-  hostId,
-  occurredAtUs: Date.now() * 1000,
-  tripwireType: 'FILE',
-  severity,
-  ruleName: 'etc-passwd-watch',
-  eventDetailJson: null,
-});
 
 /** Stores `count` alerts of one host and severity as received at `at`. */
 const store = (hostId: string, at: Date, count = 1, severity: Severity = 'WARN') =>
   insertAlerts(
     t.pool,
-    Array.from({ length: count }, () => alert(hostId, severity)),
+    Array.from({ length: count }, () => newAlert(hostId, { severity, eventDetailJson: null })),
     at,
   );
 

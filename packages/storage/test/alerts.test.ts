@@ -1,34 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AlertBatcher } from '../src/alert-batcher.js';
 import { getAlertsById, InvalidQueryError, insertAlerts, queryAlerts } from '../src/alert-store.js';
-import { upsertHost } from '../src/host-store.js';
-import type { NewAlert, Severity } from '../src/models.js';
+import type { Severity } from '../src/models.js';
 import { useTestDatabase } from './test-database.js';
+import { newAlert as alert, newHost as newHostIn } from './test-rows.js';
 
 const t = useTestDatabase();
-
-async function newHost(name = `host-${randomUUID().slice(0, 8)}`) {
-  return upsertHost(t.pool, {
-    hostname: name,
-    platform: 'linux',
-    agentVersion: '1.0.0',
-    agentTokenHash: Buffer.from(randomUUID()),
-  });
-}
-
-function alert(hostId: string, over: Partial<NewAlert> = {}): NewAlert {
-  return {
-    alertId: randomUUID(),
-    hostId,
-    occurredAtUs: Date.now() * 1000,
-    tripwireType: 'FILE',
-    severity: 'WARN',
-    ruleName: 'etc-passwd-watch',
-    eventDetailJson: '{"path":"/etc/passwd"}',
-    ...over,
-  };
-}
+const newHost = (name?: string) => newHostIn(t.pool, name);
 
 const countAlerts = async (ids: string[]) =>
   Number(

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { insertAlerts } from '../src/alert-store.js';
 import { verifyAuditChain } from '../src/audit-log.js';
-import { upsertHost } from '../src/host-store.js';
 import { INCIDENT_TRANSITIONS, InvalidTransitionError } from '../src/incident-states.js';
 import {
   createIncident,
@@ -18,35 +17,14 @@ import {
   INCIDENT_STATES,
   type Incident,
   type IncidentState,
-  type NewAlert,
   type SEVERITIES,
 } from '../src/models.js';
 import { createPool } from '../src/pool.js';
 import { useTestDatabase } from './test-database.js';
+import { newAlert as alert, newHost as newHostIn } from './test-rows.js';
 
 const t = useTestDatabase();
-
-async function newHost() {
-  return upsertHost(t.pool, {
-    hostname: `host-${randomUUID().slice(0, 8)}`,
-    platform: 'linux',
-    agentVersion: '1.0.0',
-    agentTokenHash: Buffer.from(randomUUID()),
-  });
-}
-
-function alert(hostId: string, over: Partial<NewAlert> = {}): NewAlert {
-  return {
-    alertId: randomUUID(),
-    hostId,
-    occurredAtUs: Date.now() * 1000,
-    tripwireType: 'FILE',
-    severity: 'WARN',
-    ruleName: 'etc-passwd-watch',
-    eventDetailJson: '{"path":"/etc/passwd"}',
-    ...over,
-  };
-}
+const newHost = (name?: string) => newHostIn(t.pool, name);
 
 const incidentsOf = async (hostId: string) =>
   (await listIncidents(t.pool, { hostId, limit: 500 })).incidents;
