@@ -1,4 +1,4 @@
-import type { Severity, TripwireType } from './domain-types.js';
+import type { IncidentState, ResolutionMethod, Severity, TripwireType } from './domain-types.js';
 
 /** Everything a browser needs about one alert: the gRPC seed's WebSocket `data` shape. */
 export interface AlertEventData {
@@ -41,8 +41,49 @@ export interface RulesChangedData {
   change: 'created' | 'updated' | 'deleted';
 }
 
+/** An incident as every interface shows it (REST, WebSocket, the bus); snake_case like alerts. */
+export interface IncidentJson {
+  incident_id: string;
+  host_id: string;
+  hostname: string;
+  rule_name: string;
+  tripwire_type: TripwireType;
+  state: IncidentState;
+  /** The highest severity of its alerts so far; never lowered. */
+  max_severity: Severity;
+  alert_count: number;
+  first_seen: string;
+  last_seen: string;
+  assignee: string | null;
+  /** Oldest first; only ever appended to. */
+  notes: Array<{ author: string; at: string; text: string }>;
+  resolution_method: ResolutionMethod | null;
+  root_cause: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+  /** Bumped by every operator change; send it back as expected_version. */
+  version: number;
+  /**
+   * version + alert_count: grows with every change, by an operator (version) or
+   * by new alerts (alert_count). Of two copies of an incident, the one with the
+   * higher revision is newer; the same revision is the same change (a duplicate).
+   */
+  revision: number;
+}
+
+/** What happened to an incident: opened, changed (alerts, state, assignee, notes), or closed. */
+export type IncidentEventKind = 'created' | 'updated' | 'resolved';
+
+export interface IncidentEventData {
+  event: IncidentEventKind;
+  incident: IncidentJson;
+}
+
 export type BusMessage =
   | { type: 'alert'; data: AlertEventData }
+  | { type: 'incident'; data: IncidentEventData }
   | { type: 'host'; data: HostEventData }
   | { type: 'rules'; data: RulesChangedData }
   | { type: 'gap'; data: GapEventData };

@@ -52,6 +52,7 @@ export interface IncidentActor {
 interface IncidentRow {
   incident_id: string;
   host_id: string;
+  hostname: string;
   rule_name: string;
   tripwire_type: TripwireType;
   state: IncidentState;
@@ -73,6 +74,7 @@ interface IncidentRow {
 const toIncident = (r: IncidentRow): Incident => ({
   incidentId: r.incident_id,
   hostId: r.host_id,
+  hostname: r.hostname,
   ruleName: r.rule_name,
   tripwireType: r.tripwire_type,
   state: r.state,
@@ -90,6 +92,12 @@ const toIncident = (r: IncidentRow): Incident => ({
   resolvedAt: r.resolved_at,
   version: r.version,
 });
+
+/** Incidents with their host's name (every incident has a host: the foreign key). */
+const SELECT_INCIDENTS =
+  'SELECT incidents.*, hosts.hostname FROM incidents JOIN hosts ON hosts.host_id = incidents.host_id';
+const RETURNING_INCIDENT =
+  '*, (SELECT hostname FROM hosts WHERE hosts.host_id = incidents.host_id) AS hostname';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -121,10 +129,21 @@ function checkOneOf<T extends string>(what: string, values: readonly T[], value:
 
 export async function getIncident(db: Queryable, incidentId: string): Promise<Incident | null> {
   checkId(incidentId);
-  const { rows } = await db.query<IncidentRow>('SELECT * FROM incidents WHERE incident_id = $1', [
-    incidentId,
-  ]);
+  const { rows } = await db.query<IncidentRow>(
+    `${SELECT_INCIDENTS} WHERE incidents.incident_id = $1`,
+    [incidentId],
+  );
   return rows[0] ? toIncident(rows[0]) : null;
+}
+
+/** These incidents as they stand now (for bus messages after an ingest flush); unknown ids are skipped. */
+export async function getIncidents(db: Queryable, incidentIds: string[]): Promise<Incident[]> {
+  if (incidentIds.length === 0) return [];
+  const { rows } = await db.query<IncidentRow>(
+    `${SELECT_INCIDENTS} WHERE incidents.incident_id = ANY($1::uuid[])`,
+    [incidentIds],
+  );
+  return rows.map(toIncident);
 }
 
 export interface IncidentQuery {
@@ -158,21 +177,21 @@ export async function listIncidents(
   };
   if (query.states?.length) {
     for (const s of query.states) checkOneOf('state', INCIDENT_STATES, s);
-    add((p) => `state = ANY(${p}::incident_state[])`, query.states);
+    add((p) => `incidents.state = ANY(${p}::incident_state[])`, query.states);
   }
   if (query.severities?.length) {
     for (const s of query.severities) checkOneOf('severity', SEVERITIES, s);
-    add((p) => `max_severity = ANY(${p}::severity_level[])`, query.severities);
+    add((p) => `incidents.max_severity = ANY(${p}::severity_level[])`, query.severities);
   }
   if (query.hostId) {
     if (!UUID.test(query.hostId)) throw new IncidentValidationError('hostId must be a UUID');
-    add((p) => `host_id = ${p}::uuid`, query.hostId);
+    add((p) => `incidents.host_id = ${p}::uuid`, query.hostId);
   }
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const [page, count] = await Promise.all([
     db.query<IncidentRow>(
-      `SELECT * FROM incidents ${filter}
-       ORDER BY max_severity DESC, last_seen DESC, incident_id DESC
+      `${SELECT_INCIDENTS} ${filter}
+       ORDER BY incidents.max_severity DESC, incidents.last_seen DESC, incidents.incident_id DESC
        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, offset],
     ),
@@ -265,7 +284,7 @@ export async function createIncident(
     const { rows } = await db.query<IncidentRow>(
       `INSERT INTO incidents (host_id, rule_name, tripwire_type, max_severity, first_seen, last_seen,
          assignee, notes, created_by)
-       VALUES ($1, $2, $3, $4, now(), now(), $5, $6::jsonb, $7) RETURNING *`,
+       VALUES ($1, $2, $3, $4, now(), now(), $5, $6::jsonb, $7) RETURNING ${RETURNING_INCIDENT}`,
       [
         input.hostId,
         ruleName,
@@ -359,7 +378,7 @@ export async function updateIncident(
       k.rule_name,
     ]);
     const current = await db.query<IncidentRow>(
-      'SELECT * FROM incidents WHERE incident_id = $1 FOR UPDATE',
+      `${SELECT_INCIDENTS} WHERE incidents.incident_id = $1 FOR UPDATE OF incidents`,
       [incidentId],
     );
     const before = toIncident(current.rows[0]!);
@@ -379,7 +398,7 @@ export async function updateIncident(
          resolved_at = CASE WHEN $6::incident_resolution IS NOT NULL THEN now() ELSE resolved_at END,
          updated_at = now(),
          version = version + 1
-       WHERE incident_id = $1 RETURNING *`,
+       WHERE incident_id = $1 RETURNING ${RETURNING_INCIDENT}`,
       [
         incidentId,
         state ?? null,

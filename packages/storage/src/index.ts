@@ -3,6 +3,7 @@ export * from './alert-stats.js';
 export * from './alert-store.js';
 export * from './audit-log.js';
 export * from './host-store.js';
+export * from './incident-events.js';
 export * from './incident-states.js';
 export * from './incident-store.js';
 export * from './migrate.js';

@@ -83,6 +83,7 @@ export interface IncidentNote {
 export interface Incident {
   incidentId: string;
   hostId: string;
+  hostname: string;
   ruleName: string;
   tripwireType: TripwireType;
   state: IncidentState;
