@@ -93,11 +93,11 @@ const toIncident = (r: IncidentRow): Incident => ({
   version: r.version,
 });
 
-/** Incidents with their host's name (every incident has a host: the foreign key). */
+/** Incidents with their host's name ('' if the host row is gone: there is no foreign key). */
 const SELECT_INCIDENTS =
-  'SELECT incidents.*, hosts.hostname FROM incidents JOIN hosts ON hosts.host_id = incidents.host_id';
+  "SELECT incidents.*, coalesce(hosts.hostname, '') AS hostname FROM incidents LEFT JOIN hosts ON hosts.host_id = incidents.host_id";
 const RETURNING_INCIDENT =
-  '*, (SELECT hostname FROM hosts WHERE hosts.host_id = incidents.host_id) AS hostname';
+  "*, coalesce((SELECT hostname FROM hosts WHERE hosts.host_id = incidents.host_id), '') AS hostname";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

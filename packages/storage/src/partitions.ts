@@ -9,10 +9,24 @@ export async function ensureAlertPartitions(db: Queryable, monthsAhead = 2): Pro
   return rows[0]?.created ?? 0;
 }
 
-/** Retention: drops whole months that end on or before `cutoff`. Returns the dropped partition names. */
+/**
+ * Retention: drops whole months that end on or before `cutoff`, then the
+ * closed incidents (RESOLVED, FALSE_POSITIVE) none of whose alerts remain.
+ * Open and acknowledged incidents stay, even with their alerts gone: someone
+ * still has to close them. The audit log keeps every incident's history.
+ * Returns the dropped partition names.
+ */
 export async function dropAlertPartitionsBefore(db: Queryable, cutoff: Date): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>(
     'SELECT drop_alert_partitions_before($1) AS name',
+    [cutoff],
+  );
+  // Every month before the cutoff's own is gone, and an incident's alerts arrived by its last_seen.
+  await db.query(
+    `DELETE FROM incidents i
+     WHERE i.state IN ('RESOLVED', 'FALSE_POSITIVE')
+       AND i.last_seen < date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+       AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.incident_id)`,
     [cutoff],
   );
   return rows.map((r) => r.name);

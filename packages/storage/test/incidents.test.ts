@@ -50,6 +50,7 @@ describe('correlation at ingest', () => {
     expect(others).toEqual([]);
     expect(incident).toMatchObject({
       state: 'OPEN',
+      hostname: host.hostname,
       alertCount: 500,
       maxSeverity: 'CRITICAL',
       ruleName: 'etc-passwd-watch',

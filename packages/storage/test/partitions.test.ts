@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { getAlertsById, insertAlerts } from '../src/alert-store.js';
+import { getIncident, resolveIncident } from '../src/incident-store.js';
 import { migrateDatabase } from '../src/migrate.js';
 import {
   dropAlertPartitionsBefore,
@@ -74,6 +75,29 @@ describe('alert partitions', () => {
     const ledger = await t.pool.query('SELECT 1 FROM alert_ids WHERE alert_id = $1', [a.alertId]);
     expect(ledger.rowCount).toBe(0);
     expect(await listAlertPartitions(t.pool)).toContain(monthName(monthsFromNow(0)));
+  });
+
+  it('retention removes closed incidents whose alerts are gone and keeps open ones', async () => {
+    const old = monthsFromNow(-6);
+    await t.pool.query('SELECT ensure_alert_partition($1::date)', [old]);
+    const closed = newAlert();
+    const open = newAlert();
+    await insertAlerts(t.pool, [closed, open], old);
+    const incidentOf = async (alertId: string) =>
+      (await t.pool.query('SELECT incident_id FROM alerts WHERE alert_id = $1', [alertId])).rows[0]!
+        .incident_id as string;
+    const closedIncident = await incidentOf(closed.alertId);
+    const openIncident = await incidentOf(open.alertId);
+    await resolveIncident(
+      t.pool,
+      closedIncident,
+      { resolutionMethod: 'MANUAL', rootCause: 'test' },
+      { actor: 'retention-test' },
+    );
+
+    await dropAlertPartitionsBefore(t.pool, monthsFromNow(-3));
+    expect(await getIncident(t.pool, closedIncident)).toBeNull();
+    expect((await getIncident(t.pool, openIncident))?.state).toBe('OPEN');
   });
 });
 
