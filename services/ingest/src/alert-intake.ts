@@ -25,6 +25,8 @@ export class AlertIntake {
   /** Publishes waiting for a ledger lookup; later batches queue behind them to keep order. */
   private publishing: Promise<void> = Promise.resolve();
   private queuedPublishes = 0;
+  /** Submissions not yet committed and published (see published()). */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly batcher: AlertBatcher,
@@ -38,7 +40,23 @@ export class AlertIntake {
     return this.batcher.saturated;
   }
 
-  async commit(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+  commit(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+    const done = this.commitAndPublish(host, alerts);
+    this.inFlight.add(done);
+    const forget = () => this.inFlight.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
+  /**
+   * Resolves once every submission made so far is published (or failed): a flush's incident
+   * messages wait for this, so they follow that flush's alerts on the bus.
+   */
+  published(): Promise<unknown> {
+    return Promise.allSettled([...this.inFlight]);
+  }
+
+  private async commitAndPublish(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
     const result = await this.batcher.submit(alerts);
     this.metrics.alertsStored.inc(result.stored.length);
     this.metrics.alertsDuplicate.inc(result.duplicates.length);

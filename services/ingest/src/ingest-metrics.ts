@@ -96,6 +96,11 @@ export function createIngestMetrics(sources: GaugeSources) {
       help: 'Messages dropped because the publish backlog overflowed while Redis was down (a gap is published)',
       registers,
     }),
+    incidentAnnouncementFailures: new Counter({
+      name: 'tripwire_ingest_incident_announcement_failures_total',
+      help: 'Flushes whose incidents could not be read back for their bus messages (not published)',
+      registers,
+    }),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

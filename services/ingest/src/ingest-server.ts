@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { Bus } from '@tripwire/bus';
@@ -18,6 +19,7 @@ import { createAlertService } from './alert-service.js';
 import type { IngestConfig } from './config.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HostLiveness } from './host-liveness.js';
+import { IncidentAnnouncer } from './incident-announcer.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { tolerateMalformedRequests } from './malformed-message.js';
 import { PublishConfirmations } from './publish-confirmations.js';
@@ -59,10 +61,11 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     highWaterMark: config.INGEST_MAX_PENDING,
     maxConcurrentFlushes: config.BATCH_MAX_CONCURRENT,
     incidentWindowS: config.INCIDENT_WINDOW_S,
-    onFlush: ({ size, durationMs, error }) => {
+    onFlush: ({ size, durationMs, error, incidents }) => {
       metrics.batchSize.observe(size);
       metrics.flushDuration.observe(durationMs / 1000);
       if (error) metrics.flushFailures.inc();
+      incidentAnnouncer.afterFlush(incidents);
     },
   });
   const publisher = bus.publisher({
@@ -90,6 +93,31 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       );
     },
   });
+  // Incident messages go on the control stream too: StreamIncidents follows it, never the alerts.
+  const controlPublisher = bus.publisher({
+    keyPrefix: config.BUS_KEY_PREFIX,
+    stream: 'control',
+    historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
+    maxBacklog: config.BUS_MAX_BACKLOG,
+    onDropped: (n) => {
+      metrics.publishDropped.inc(n);
+      log.error(
+        { dropped: n, stream: 'control' },
+        'control publish backlog full: dropped messages',
+      );
+    },
+    onError: (err) => {
+      metrics.publishFailures.inc();
+      log.warn({ err: err.message, stream: 'control' }, 'publishing to Redis failed; will retry');
+    },
+  });
+  const incidentAnnouncer = new IncidentAnnouncer(
+    pool,
+    [publisher, controlPublisher],
+    log,
+    () => metrics.incidentAnnouncementFailures.inc(),
+    () => intake.published(),
+  );
 
   const liveness = new HostLiveness(pool, publisher, log, {
     heartbeatMs: config.HOST_HEARTBEAT_MS,
@@ -249,6 +277,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         grpcServer.forceShutdown();
         await batcher.flush().catch(() => {});
       }
+      // The last flushes' incident messages, unless PostgreSQL stopped answering.
+      await Promise.race([incidentAnnouncer.settled(), sleep(PUBLISH_ACK_WAIT_MS)]);
       if (!(await publisher.drain(Math.min(5_000, config.SHUTDOWN_GRACE_MS)))) {
         log.warn(
           { backlog: publisher.backlog },
@@ -256,7 +286,9 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         );
       }
       liveness.stop();
+      await controlPublisher.drain(1_000);
       publisher.close();
+      controlPublisher.close();
       await ruleChanges.stop();
       await probes.stop();
       log.info('ingest service stopped');

@@ -4,11 +4,13 @@ import { listIncidentAlerts, listIncidents } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentSession,
+  busReader,
   connect,
   event,
   type RunningIngest,
   register,
   startIngest,
+  until,
   useEnvironment,
 } from './ingest-harness.js';
 
@@ -60,6 +62,60 @@ describe('incidents at ingest', () => {
       );
     } finally {
       client.close();
+    }
+  });
+
+  it('announces the incident of a storm on both bus streams: created, then updated up to the final count', async () => {
+    const events = busReader(env, 'events');
+    const control = busReader(env, 'control');
+    const client = connect(first.address);
+    try {
+      const hostname = `announce-${randomUUID().slice(0, 8)}`;
+      const agent = await register(client, hostname);
+      const session = new AgentSession(client, agent.agentToken, true);
+      const storm = Array.from({ length: 300 }, (_, i) =>
+        event(agent.hostId, {
+          ruleName: 'hosts-watch',
+          severity: i === 250 ? Severity.CRITICAL : Severity.INFO,
+        }),
+      );
+      for (let i = 0; i < storm.length; i += 50) session.send(storm.slice(i, i + 50));
+      await session.waitForAcks(storm.map((e) => e.alertId));
+      session.end();
+      const ofHost = (reader: ReturnType<typeof busReader>) =>
+        reader.incidentEvents().filter((m) => m.incident.host_id === agent.hostId);
+      for (const reader of [events, control]) {
+        await until(
+          () => ofHost(reader).at(-1)?.incident.alert_count === storm.length,
+          10_000,
+          'an incident message with the final alert count',
+        );
+        const messages = ofHost(reader);
+        expect(messages[0]!.event).toBe('created');
+        expect(messages.slice(1).map((m) => m.event)).toEqual(
+          messages.slice(1).map(() => 'updated'),
+        );
+        expect(new Set(messages.map((m) => m.incident.incident_id)).size).toBe(1);
+        expect(messages.at(-1)!.incident).toMatchObject({
+          state: 'OPEN',
+          rule_name: 'hosts-watch',
+          hostname,
+          max_severity: 'CRITICAL',
+          alert_count: storm.length,
+        });
+        const revisions = messages.map((m) => m.incident.revision);
+        expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
+      }
+      // Every alert an incident message counts is on the events stream before it.
+      let alertsBefore = 0;
+      for (const { message } of events.entries) {
+        if (message.type === 'alert' && message.data.host_id === agent.hostId) alertsBefore++;
+        if (message.type === 'incident' && message.data.incident.host_id === agent.hostId)
+          expect(alertsBefore).toBeGreaterThanOrEqual(message.data.incident.alert_count);
+      }
+    } finally {
+      client.close();
+      await Promise.all([events.stop(), control.stop()]);
     }
   });
 

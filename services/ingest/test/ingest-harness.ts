@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { type ChannelCredentials, credentials, type ServiceError } from '@grpc/grpc-js';
-import { type BusEntry, BusSubscriber, createRedisClient, redisBus } from '@tripwire/bus';
+import {
+  type BusEntry,
+  type BusStream,
+  BusSubscriber,
+  createRedisClient,
+  redisBus,
+} from '@tripwire/bus';
 import { createLogger } from '@tripwire/logger';
 import {
   type AgentEvent,
@@ -158,13 +164,14 @@ export function event(hostId: string, over: Partial<AgentEvent> = {}): AgentEven
   };
 }
 
-/** Reads the bus from its start, collecting every message. */
-export function busReader(env: Environment) {
+/** Reads a bus stream (`events` unless told) from its start, collecting every message. */
+export function busReader(env: Environment, stream: BusStream = 'events') {
   const entries: BusEntry[] = [];
   const redis: Redis = createRedisClient(env.redisUrl);
   const subscriber = new BusSubscriber({
     redis,
     keyPrefix: env.keyPrefix,
+    stream,
     from: '0-0',
     blockMs: 200,
     onEntries: (e) => entries.push(...e),
@@ -174,6 +181,9 @@ export function busReader(env: Environment) {
     entries,
     alertIds: () =>
       entries.flatMap((e) => (e.message.type === 'alert' ? [e.message.data.alert_id] : [])),
+    /** Incident messages in stream order. */
+    incidentEvents: () =>
+      entries.flatMap((e) => (e.message.type === 'incident' ? [e.message.data] : [])),
     stop: () => subscriber.stop(),
   };
 }
