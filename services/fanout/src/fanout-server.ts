@@ -69,6 +69,8 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     keyPrefix: config.BUS_KEY_PREFIX,
     stream: 'control',
   });
+  // Incident changes go on both: events for browsers (this and every other fan-out node), control for ingest.
+  const eventsPublisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'events' });
   let listenSocket: us_listen_socket | null = null;
   let draining = false;
 
@@ -439,7 +441,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         if (err) log.error({ err }, 'API request failed');
       },
     },
-    { pool, publisher, cookieSecure: config.COOKIE_SECURE },
+    { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
   );
   const dashboard = loadDashboardFiles(config.DASHBOARD_DIR);
   if (dashboard.available) {
@@ -494,8 +496,9 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       for (const ws of sockets) ws.close();
       clearInterval(sweep);
       await subscriber.stop();
-      await publisher.drain(2_000);
+      await Promise.all([publisher.drain(2_000), eventsPublisher.drain(2_000)]);
       publisher.close();
+      eventsPublisher.close();
       log.info('fan-out service stopped');
     },
   };

@@ -1,6 +1,5 @@
 import type { BusPublisher } from '@tripwire/bus';
 import {
-  type Alert,
   appendAuditEntry,
   countAlertsPerHost,
   countAlertsPerMinute,
@@ -23,10 +22,12 @@ import {
 } from '@tripwire/storage';
 import { z } from 'zod';
 import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
+import { alertJson } from './alert-json.js';
+import { hostParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
+import { registerIncidentApi } from './incident-api.js';
 import { SESSION_COOKIE } from './operator-auth.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 24 * 3600 * 1000;
 const MINUTE_MS = 60_000;
 const MAX_STATS_MINUTES = 1440;
@@ -49,22 +50,6 @@ function timeRange(query: URLSearchParams) {
   return { from, to };
 }
 
-function listParam(query: URLSearchParams, name: string, allowed: readonly string[]) {
-  const values = (query.get(name) ?? '')
-    .split(',')
-    .map((v) => v.trim().toUpperCase())
-    .filter(Boolean);
-  const bad = values.find((v) => !allowed.includes(v));
-  if (bad)
-    throw new ApiError(
-      400,
-      'invalid_parameter',
-      `${name}: "${bad.slice(0, 40)}" is not one of ${allowed.join(', ')}`,
-      { [name]: 'unknown value' },
-    );
-  return values;
-}
-
 /** `minutes`: a whole number from 1 to 1440, default 60. */
 function minutesParam(query: URLSearchParams) {
   const raw = query.get('minutes');
@@ -81,15 +66,6 @@ function minutesParam(query: URLSearchParams) {
   return minutes;
 }
 
-function hostParam(query: URLSearchParams, name = 'host_id') {
-  const value = query.get(name);
-  if (value && !UUID.test(value))
-    throw new ApiError(400, 'invalid_parameter', `${name} must be a UUID`, {
-      [name]: 'not a UUID',
-    });
-  return value ?? undefined;
-}
-
 const ruleSchema = z.object({
   host_id: z.string().regex(UUID, 'must be a host UUID').nullable().default(null),
   name: z.string().trim().min(1, 'is required').max(128, 'must be at most 128 characters'),
@@ -103,21 +79,7 @@ const ruleSchema = z.object({
 });
 
 function parseRule(body: unknown): RuleInput {
-  const parsed = ruleSchema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const fields = Object.fromEntries(
-      parsed.error.issues.map((i) => [i.path.join('.') || 'body', i.message]),
-    );
-    throw new ApiError(
-      400,
-      'validation_failed',
-      `invalid rule: ${Object.entries(fields)
-        .map(([k, v]) => `${k} ${v}`)
-        .join('; ')}`,
-      fields,
-    );
-  }
-  const r = parsed.data;
+  const r = parseBody(ruleSchema, body, 'rule');
   return {
     hostId: r.host_id,
     name: r.name,
@@ -128,18 +90,6 @@ function parseRule(body: unknown): RuleInput {
     enabled: r.enabled,
   };
 }
-
-const alertJson = (a: Alert) => ({
-  alert_id: a.alertId,
-  host_id: a.hostId,
-  timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
-  timestamp_us: a.occurredAtUs,
-  received_at: a.receivedAt.toISOString(),
-  tripwire_type: a.tripwireType,
-  severity: a.severity,
-  rule_name: a.ruleName,
-  event_detail: a.eventDetail,
-});
 
 const ruleJson = (r: Awaited<ReturnType<typeof createRule>>) => ({
   rule_id: r.ruleId,
@@ -176,12 +126,18 @@ function ruleConflict(err: unknown): never {
 
 export interface ApiDeps {
   pool: Pool;
+  /** The control stream: rule changes (ingest follows it). */
   publisher: BusPublisher;
+  /** The events stream: incident changes for browsers (they also go on control, for ingest). */
+  eventsPublisher: BusPublisher;
   cookieSecure: boolean;
 }
 
 /** The REST API; documented in services/fanout/openapi.yaml. */
-export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }: ApiDeps) {
+export function registerApi(
+  ctx: RouteContext,
+  { pool, publisher, eventsPublisher, cookieSecure }: ApiDeps,
+) {
   const actor = (req: ApiRequest) => `operator:${req.operator.name}`;
   const announce = (
     hostId: string | null,
@@ -332,6 +288,8 @@ export function registerApi(ctx: RouteContext, { pool, publisher, cookieSecure }
     announce(removed.hostId, id, 'deleted');
     return { status: 204 };
   });
+
+  registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
 
   route(ctx, 'get', '/api/audit', 'any', async ({ query }) => {
     const limit = Number(query.get('limit') ?? 500);

@@ -14,6 +14,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly fields?: Record<string, string>,
+    /** More members of the error object, e.g. `allowed` or `current_version`. */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -100,11 +102,15 @@ export interface RouteContext {
  */
 export function route(
   ctx: RouteContext,
-  method: 'get' | 'post' | 'put' | 'del',
+  method: 'get' | 'post' | 'put' | 'patch' | 'del',
   pattern: string,
   role: Role | 'any',
   handler: (req: ApiRequest) => Promise<ApiResponse>,
-  options: { authenticate?: boolean } = {},
+  options: {
+    authenticate?: boolean;
+    /** The error code when the operator lacks `role`. */
+    forbiddenCode?: string;
+  } = {},
 ) {
   const paramCount = (pattern.match(/:/g) ?? []).length;
   ctx.app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
@@ -117,7 +123,7 @@ export function route(
     const authorization = req.getHeader('authorization');
     const cookie = req.getHeader('cookie');
     const headers = { origin: req.getHeader('origin'), host: req.getHeader('host') };
-    const hasBody = method === 'post' || method === 'put';
+    const hasBody = method === 'post' || method === 'put' || method === 'patch';
     const body = hasBody ? readBody(res, state) : Promise.resolve(undefined);
     // Awaited after authentication; until then a bad body must not count as an unhandled rejection.
     body.catch(() => {});
@@ -127,7 +133,11 @@ export function route(
           ? { name: 'anonymous', role: 'viewer' as const }
           : await ctx.auth.verify(findToken({ authorization, cookie }, query));
       if (role === 'admin' && operator.role !== 'admin') {
-        throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
+        throw new AuthError(
+          'this action needs the admin role',
+          403,
+          options.forbiddenCode ?? 'forbidden_role',
+        );
       }
       return handler({ operator, params, query, body: await body, headers });
     })().then(
@@ -142,7 +152,7 @@ export function route(
         } else if (err instanceof ApiError) {
           ctx.onError(err.code);
           sendJson(res, err.status, {
-            error: { code: err.code, message: err.message, fields: err.fields },
+            error: { code: err.code, message: err.message, fields: err.fields, ...err.extra },
           });
         } else {
           ctx.onError('internal', err);

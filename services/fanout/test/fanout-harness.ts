@@ -252,3 +252,33 @@ export async function startIngest(servers: {
     },
   };
 }
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON answers field by field
+  body: any;
+}
+
+/** A REST call as a browser makes it: JSON in, JSON out (a string body is sent as is). */
+export async function callApi(
+  baseUrl: string,
+  path: string,
+  options: { token?: string; method?: string; body?: unknown } = {},
+): Promise<ApiAnswer> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method: options.method ?? 'GET',
+    headers: {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}

@@ -1,0 +1,14 @@
+import type { Alert } from '@tripwire/storage';
+
+/** An alert as the REST API shows it (GET /api/alerts and an incident's alerts). */
+export const alertJson = (a: Alert) => ({
+  alert_id: a.alertId,
+  host_id: a.hostId,
+  timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),
+  timestamp_us: a.occurredAtUs,
+  received_at: a.receivedAt.toISOString(),
+  tripwire_type: a.tripwireType,
+  severity: a.severity,
+  rule_name: a.ruleName,
+  event_detail: a.eventDetail,
+});

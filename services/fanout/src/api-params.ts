@@ -1,0 +1,79 @@
+import type { z } from 'zod';
+import { ApiError } from './http-route.js';
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A comma list of upper-cased values, each one of `allowed` (400 invalid_parameter naming the bad one). */
+export function listParam(query: URLSearchParams, name: string, allowed: readonly string[]) {
+  const values = (query.get(name) ?? '')
+    .split(',')
+    .map((v) => v.trim().toUpperCase())
+    .filter(Boolean);
+  const bad = values.find((v) => !allowed.includes(v));
+  if (bad)
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `${name}: "${bad.slice(0, 40)}" is not one of ${allowed.join(', ')}`,
+      { [name]: 'unknown value' },
+    );
+  return values;
+}
+
+export function hostParam(query: URLSearchParams, name = 'host_id') {
+  const value = query.get(name);
+  if (value && !UUID.test(value))
+    throw new ApiError(400, 'invalid_parameter', `${name} must be a UUID`, {
+      [name]: 'not a UUID',
+    });
+  return value ?? undefined;
+}
+
+/** A whole number from `min` to `max`, `fallback` when absent. */
+export function integerParam(
+  query: URLSearchParams,
+  name: string,
+  { min, max, fallback }: { min: number; max: number; fallback: number },
+) {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const integer = /^-?\d{1,9}$/.test(raw);
+  const value = Number(raw);
+  if (!integer || value < min || value > max)
+    throw new ApiError(
+      400,
+      'invalid_parameter',
+      `${name} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`,
+      { [name]: integer ? 'out of range' : 'not an integer' },
+    );
+  return value;
+}
+
+/**
+ * The body parsed by `schema`, or 400 validation_failed with one entry per bad
+ * field (`body` for problems with the body as a whole).
+ */
+export function parseBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  what: string,
+): z.output<S> {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const fields: Record<string, string> = {};
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) fields[key] ??= 'is not a known field';
+      continue;
+    }
+    fields[issue.path.join('.') || 'body'] ??= issue.message;
+  }
+  throw new ApiError(
+    400,
+    'validation_failed',
+    `invalid ${what}: ${Object.entries(fields)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ')}`,
+    fields,
+  );
+}

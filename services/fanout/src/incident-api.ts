@@ -1,0 +1,253 @@
+import type { BusPublisher } from '@tripwire/bus';
+import {
+  createIncident,
+  getIncident,
+  INCIDENT_STATES,
+  type Incident,
+  IncidentConflictError,
+  IncidentNotFoundError,
+  type IncidentState,
+  IncidentValidationError,
+  InvalidTransitionError,
+  incidentMessage,
+  listIncidentAlerts,
+  listIncidents,
+  type Pool,
+  RESOLUTION_METHODS,
+  resolveIncident,
+  type Severity,
+  toIncidentJson,
+  updateIncident,
+} from '@tripwire/storage';
+import { z } from 'zod';
+import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
+import { alertJson } from './alert-json.js';
+import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
+import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
+
+const FINAL: readonly string[] = ['RESOLVED', 'FALSE_POSITIVE'];
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { message: `must be one of ${values.join(', ')}` });
+const text = (max: number) =>
+  z
+    .string({ message: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
+const expectedVersion = z
+  .number({ message: 'must be a number' })
+  .int('must be an integer')
+  .min(1, 'must be at least 1')
+  .optional();
+
+const createSchema = z.strictObject({
+  host_id: z.string({ message: 'is required' }).regex(UUID, 'must be a host UUID'),
+  tripwire_type: oneOf(TRIPWIRE_TYPES),
+  severity: oneOf(SEVERITIES),
+  rule_name: z
+    .string({ message: 'must be a string' })
+    .trim()
+    .max(128, 'must be at most 128 characters')
+    .optional(),
+  assignee: text(128).nullable().optional(),
+  note: text(4000).optional(),
+});
+
+const patchSchema = z
+  .strictObject({
+    state: oneOf(INCIDENT_STATES).optional(),
+    assignee: text(128).nullable().optional(),
+    note: text(4000).optional(),
+    expected_version: expectedVersion,
+    resolution_method: oneOf(RESOLUTION_METHODS).optional(),
+    root_cause: text(4000).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.state === undefined && b.assignee === undefined && b.note === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'has nothing to change: give a state, an assignee or a note',
+      });
+    }
+    const resolving = b.state !== undefined && FINAL.includes(b.state);
+    for (const field of ['resolution_method', 'root_cause'] as const) {
+      if (resolving && b[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `is required for ${b.state}` });
+      if (!resolving && b[field] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: 'is given only with state RESOLVED or FALSE_POSITIVE',
+        });
+    }
+  });
+
+const resolveSchema = z.strictObject({
+  state: oneOf(['RESOLVED', 'FALSE_POSITIVE'] as const).default('RESOLVED'),
+  resolution_method: oneOf(RESOLUTION_METHODS),
+  root_cause: text(4000),
+  note: text(4000).optional(),
+  expected_version: expectedVersion,
+});
+
+function incidentIdParam(req: ApiRequest) {
+  const id = (req.params[0] ?? '').toLowerCase();
+  if (!UUID.test(id))
+    throw new ApiError(404, 'incident_not_found', `no incident ${id.slice(0, 40)}`);
+  return id;
+}
+
+/** Storage's typed refusals as the contract's HTTP errors (docs/incidents.md). */
+function incidentError(err: unknown): never {
+  if (err instanceof IncidentNotFoundError)
+    throw new ApiError(404, 'incident_not_found', err.message);
+  if (err instanceof InvalidTransitionError)
+    throw new ApiError(409, 'invalid_transition', err.message, undefined, {
+      from: err.from,
+      to: err.to,
+      allowed: err.allowed,
+    });
+  if (err instanceof IncidentConflictError)
+    throw new ApiError(409, 'version_conflict', err.message, undefined, {
+      current_version: err.actualVersion,
+    });
+  if (err instanceof IncidentValidationError) {
+    const field = err.message.startsWith('no host ') ? 'host_id' : 'body';
+    throw new ApiError(400, 'validation_failed', err.message, {
+      [field]: field === 'host_id' ? 'names no registered host' : err.message,
+    });
+  }
+  throw err;
+}
+
+export interface IncidentApiDeps {
+  pool: Pool;
+  /**
+   * Every successful change is published on each of these: the `events` stream
+   * (browsers, via this service's own subscriber) and `control` (ingest's StreamIncidents).
+   */
+  publishers: BusPublisher[];
+}
+
+/** /api/incidents: docs/incidents.md#rest-fan-out-service, services/fanout/openapi.yaml. */
+export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: IncidentApiDeps) {
+  const admin = { forbiddenCode: 'forbidden' };
+  const announce = (incident: Incident, opened: boolean) => {
+    const message = incidentMessage(incident, opened);
+    for (const publisher of publishers) publisher.publish([message]);
+  };
+
+  route(ctx, 'get', '/api/incidents', 'any', async ({ query }) => {
+    const limit = integerParam(query, 'limit', { min: 1, max: 500, fallback: 50 });
+    const offset = integerParam(query, 'offset', {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      fallback: 0,
+    });
+    const page = await listIncidents(pool, {
+      states: listParam(query, 'state', INCIDENT_STATES) as IncidentState[],
+      severities: listParam(query, 'severity', SEVERITIES) as Severity[],
+      hostId: hostParam(query),
+      limit,
+      offset,
+    });
+    return {
+      body: { incidents: page.incidents.map(toIncidentJson), total: page.total, limit, offset },
+    };
+  });
+
+  route(ctx, 'get', '/api/incidents/:id', 'any', async (req) => {
+    const id = incidentIdParam(req);
+    const incident = await getIncident(pool, id);
+    if (!incident) throw new ApiError(404, 'incident_not_found', `no incident ${id}`);
+    return { body: { incident: toIncidentJson(incident) } };
+  });
+
+  route(ctx, 'get', '/api/incidents/:id/alerts', 'any', async (req) => {
+    const id = incidentIdParam(req);
+    const { query } = req;
+    const page = await listIncidentAlerts(pool, id, {
+      severities: listParam(query, 'severity', SEVERITIES) as Severity[],
+      limit: integerParam(query, 'limit', { min: 1, max: 1000, fallback: 100 }),
+      offset: integerParam(query, 'offset', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
+    }).catch(incidentError);
+    return { body: { alerts: page.alerts.map(alertJson), total: page.total } };
+  });
+
+  route(
+    ctx,
+    'post',
+    '/api/incidents',
+    'admin',
+    async (req) => {
+      const b = parseBody(createSchema, req.body, 'incident');
+      const incident = await createIncident(
+        pool,
+        {
+          hostId: b.host_id.toLowerCase(),
+          tripwireType: b.tripwire_type,
+          severity: b.severity,
+          ...(b.rule_name !== undefined ? { ruleName: b.rule_name } : {}),
+          ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
+          ...(b.note !== undefined ? { note: b.note } : {}),
+        },
+        { actor: req.operator.name },
+      ).catch(incidentError);
+      announce(incident, true);
+      return { status: 201, body: { incident: toIncidentJson(incident) } };
+    },
+    admin,
+  );
+
+  route(
+    ctx,
+    'patch',
+    '/api/incidents/:id',
+    'admin',
+    async (req) => {
+      const id = incidentIdParam(req);
+      const b = parseBody(patchSchema, req.body, 'incident change');
+      const incident = await updateIncident(
+        pool,
+        id,
+        {
+          ...(b.state !== undefined ? { state: b.state } : {}),
+          ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
+          ...(b.note !== undefined ? { note: b.note } : {}),
+          ...(b.resolution_method !== undefined ? { resolutionMethod: b.resolution_method } : {}),
+          ...(b.root_cause !== undefined ? { rootCause: b.root_cause } : {}),
+        },
+        { actor: req.operator.name, expectedVersion: b.expected_version },
+      ).catch(incidentError);
+      announce(incident, false);
+      return { body: { incident: toIncidentJson(incident) } };
+    },
+    admin,
+  );
+
+  route(
+    ctx,
+    'post',
+    '/api/incidents/:id/resolve',
+    'admin',
+    async (req) => {
+      const id = incidentIdParam(req);
+      const b = parseBody(resolveSchema, req.body, 'resolution');
+      const incident = await resolveIncident(
+        pool,
+        id,
+        {
+          state: b.state,
+          resolutionMethod: b.resolution_method,
+          rootCause: b.root_cause,
+          ...(b.note !== undefined ? { note: b.note } : {}),
+        },
+        { actor: req.operator.name, expectedVersion: b.expected_version },
+      ).catch(incidentError);
+      announce(incident, false);
+      return { body: { incident: toIncidentJson(incident) } };
+    },
+    admin,
+  );
+}
