@@ -2,7 +2,17 @@ export const SEVERITIES = ['INFO', 'WARN', 'CRITICAL'] as const;
 export const TRIPWIRE_TYPES = ['FILE', 'NETWORK', 'PROCESS'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** What a subscription lets through. An empty list means "any". */
+/**
+ * What a filter looks at: an alert's own fields, or for an incident its host,
+ * type and highest severity so far.
+ */
+export interface FilterSubject {
+  severity: string;
+  tripwire_type: string;
+  host_id: string;
+}
+
+/** What a subscription lets through (alerts and incidents alike). An empty list means "any". */
 export interface AlertFilter {
   severities: string[];
   tripwire_types: string[];
@@ -68,14 +78,11 @@ export function filterFromQuery(query: URLSearchParams, maxEntries: number): Ale
   );
 }
 
-export function filterMatches(
-  filter: AlertFilter,
-  alert: { severity: string; tripwire_type: string; host_id: string },
-): boolean {
+export function filterMatches(filter: AlertFilter, subject: FilterSubject): boolean {
   return (
-    (filter.severities.length === 0 || filter.severities.includes(alert.severity)) &&
-    (filter.tripwire_types.length === 0 || filter.tripwire_types.includes(alert.tripwire_type)) &&
-    (filter.host_ids.length === 0 || filter.host_ids.includes(alert.host_id))
+    (filter.severities.length === 0 || filter.severities.includes(subject.severity)) &&
+    (filter.tripwire_types.length === 0 || filter.tripwire_types.includes(subject.tripwire_type)) &&
+    (filter.host_ids.length === 0 || filter.host_ids.includes(subject.host_id))
   );
 }
 

@@ -1,12 +1,16 @@
 import { type BusEntry, parsePosition } from '@tripwire/bus';
+import type { FilterSubject } from './alert-filter.js';
 
 export interface HistoryEntry {
   offset: bigint;
   position: string;
   /** When Redis appended it (the position's ms part). */
   appendedAtMs: number;
-  /** Present for alerts: what filters look at. */
-  alert?: { severity: string; tripwire_type: string; host_id: string };
+  /**
+   * What subscription filters look at (alerts and incidents); absent for frames
+   * every socket gets (host changes).
+   */
+  subject?: FilterSubject;
   /** The WebSocket frame, encoded once. */
   frame: string;
 }

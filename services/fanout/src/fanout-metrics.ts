@@ -30,12 +30,12 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
     }),
     duplicatesSkipped: new Counter({
       name: 'tripwire_fanout_duplicates_skipped_total',
-      help: 'Alerts seen again on the bus (a publisher retry) and not sent a second time',
+      help: 'Alerts and incident changes (same id and revision) seen again on the bus and not sent a second time',
       registers,
     }),
     framesSent: new Counter({
       name: 'tripwire_fanout_frames_sent_total',
-      help: 'Alert and host frames handed to sockets (live and replayed)',
+      help: 'Alert, incident and host frames handed to sockets (live and replayed)',
       registers,
     }),
     slowConsumerCloses: new Counter({

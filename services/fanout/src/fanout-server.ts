@@ -1,10 +1,16 @@
 import type { us_listen_socket, WebSocket } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
-import { type Bus, type BusEntry, parsePosition } from '@tripwire/bus';
+import { type Bus, type BusEntry, type BusMessage, parsePosition } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import { type Pool, pingDatabase } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { type AlertFilter, FilterError, filterFromQuery, filterMatches } from './alert-filter.js';
+import {
+  type AlertFilter,
+  FilterError,
+  type FilterSubject,
+  filterFromQuery,
+  filterMatches,
+} from './alert-filter.js';
 import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
 import { ProtocolError, parseClientMessage } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
@@ -48,6 +54,7 @@ export const CLOSE_SLOW_CONSUMER = 4008;
 export const CLOSE_SERVICE_RESTART = 1012;
 const SLOW_CONSUMER_SWEEP_MS = 100;
 const RECENT_ALERT_IDS = 100_000;
+const RECENT_INCIDENT_REVISIONS = 20_000;
 
 export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): FanoutServer {
   const uws = loadNativeUws();
@@ -109,18 +116,30 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
 
   // ---- Redis → sockets -------------------------------------------------------
   // A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
-  // stream; browsers must still see it once.
+  // stream; browsers must still see it once. An incident's (id, revision) names one change of it:
+  // the same change published twice (a retry, or by two publishers) is dropped the same way.
   const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
+  const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
+  /** Whether a message is new; counts and drops repeats. */
+  const firstSeen = (message: BusMessage) => {
+    const fresh =
+      message.type === 'alert'
+        ? recentAlertIds.add(message.data.alert_id)
+        : message.type === 'incident'
+          ? recentIncidentRevisions.add(
+              `${message.data.incident.incident_id}/${message.data.incident.revision}`,
+            )
+          : true;
+    if (!fresh) metrics.duplicatesSkipped.inc();
+    return fresh;
+  };
   const deliver = (entries: BusEntry[]) => {
     const now = Date.now();
     for (const entry of entries) {
       const { message } = entry;
       metrics.busMessages.inc({ type: message.type });
       if (message.type === 'rules') continue;
-      if (message.type === 'alert' && !recentAlertIds.add(message.data.alert_id)) {
-        metrics.duplicatesSkipped.inc();
-        continue;
-      }
+      if (!firstSeen(message)) continue;
       if (message.type === 'gap') {
         // The ingest side dropped messages while Redis was down: the window cannot be trusted.
         history.clear();
@@ -136,15 +155,16 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         continue;
       }
       const appendedAtMs = Number(parsePosition(entry.position).ms);
+      const subject = filterSubject(message);
       const record: HistoryEntry = {
         offset: parsePosition(entry.position).offset,
         position: entry.position,
         appendedAtMs,
         frame: frameFor(entry),
-        alert: message.type === 'alert' ? message.data : undefined,
+        ...(subject ? { subject } : {}),
       };
       history.add(record);
-      const topics = message.type === 'alert' ? router.matching(message.data) : [BROADCAST_TOPIC];
+      const topics = subject ? router.matching(subject) : [BROADCAST_TOPIC];
       for (const topic of topics) {
         app.publish(topic, record.frame);
         metrics.framesSent.inc(app.numSubscribers(topic));
@@ -187,7 +207,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       if (result.ok) {
         const filters = [...state.subscriptions.values()];
         replay = result.entries.filter(
-          (e) => !e.alert || filters.some((f) => filterMatches(f, e.alert!)),
+          (e) => !e.subject || filters.some((f) => filterMatches(f, e.subject!)),
         );
         resume = { since: state.since, status: 'replayed', count: replay.length };
         metrics.resumes.inc({ outcome: 'replayed' });
@@ -502,6 +522,19 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       log.info('fan-out service stopped');
     },
   };
+}
+
+/**
+ * What subscription filters look at: an alert's own host, type and severity; an
+ * incident's host, type and highest severity so far. Null: every socket gets it.
+ */
+function filterSubject(message: BusMessage): FilterSubject | null {
+  if (message.type === 'alert') return message.data;
+  if (message.type === 'incident') {
+    const { host_id, tripwire_type, max_severity } = message.data.incident;
+    return { host_id, tripwire_type, severity: max_severity };
+  }
+  return null;
 }
 
 /** Same origin as the Host header, or listed in ALLOWED_ORIGINS. */

@@ -1,4 +1,4 @@
-import { type AlertFilter, filterKey, filterMatches } from './alert-filter.js';
+import { type AlertFilter, type FilterSubject, filterKey, filterMatches } from './alert-filter.js';
 
 interface Topic {
   name: string;
@@ -37,11 +37,11 @@ export class TopicRouter {
     }
   }
 
-  /** Every topic whose filter set lets this alert through. */
-  matching(alert: { severity: string; tripwire_type: string; host_id: string }): string[] {
+  /** Every topic whose filter set lets this alert (or incident) through. */
+  matching(subject: FilterSubject): string[] {
     const names: string[] = [];
     for (const topic of this.byKey.values()) {
-      if (topic.filters.some((f) => filterMatches(f, alert))) names.push(topic.name);
+      if (topic.filters.some((f) => filterMatches(f, subject))) names.push(topic.name);
     }
     return names;
   }
