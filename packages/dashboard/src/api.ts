@@ -57,6 +57,77 @@ export interface AuditEntry {
   hash: string;
 }
 
+export type IncidentState = 'OPEN' | 'ACKNOWLEDGED' | 'RESOLVED' | 'FALSE_POSITIVE';
+export const INCIDENT_STATES: IncidentState[] = [
+  'OPEN',
+  'ACKNOWLEDGED',
+  'RESOLVED',
+  'FALSE_POSITIVE',
+];
+/** The states in which an incident still collects alerts: the default view. */
+export const OPEN_STATES: IncidentState[] = ['OPEN', 'ACKNOWLEDGED'];
+export type ResolutionMethod = 'MANUAL' | 'AUTOMATED' | 'PLAYBOOK';
+export const RESOLUTION_METHODS: ResolutionMethod[] = ['MANUAL', 'AUTOMATED', 'PLAYBOOK'];
+
+export interface IncidentNote {
+  author: string;
+  at: string;
+  text: string;
+}
+
+/** docs/incidents.md: the same object in REST bodies, WebSocket frames and bus messages. */
+export interface Incident {
+  incident_id: string;
+  host_id: string;
+  hostname: string;
+  rule_name: string;
+  tripwire_type: TripwireType;
+  state: IncidentState;
+  max_severity: Severity;
+  alert_count: number;
+  first_seen: string;
+  last_seen: string;
+  assignee: string | null;
+  notes: IncidentNote[];
+  resolution_method: ResolutionMethod | null;
+  root_cause: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+  /** Bumped by every operator change; sent back as expected_version. */
+  version: number;
+  /** Grows with every change of any kind: the higher of two copies is the newer. */
+  revision: number;
+}
+
+export interface IncidentEvent {
+  event: 'created' | 'updated' | 'resolved';
+  incident: Incident;
+}
+
+export interface IncidentQuery {
+  /** Empty: every state. */
+  state: IncidentState[];
+  severity: Severity[];
+  host: string | null;
+}
+
+export interface IncidentChange {
+  state?: 'OPEN' | 'ACKNOWLEDGED';
+  assignee?: string | null;
+  note?: string;
+  expected_version: number;
+}
+
+export interface IncidentResolutionInput {
+  state: 'RESOLVED' | 'FALSE_POSITIVE';
+  resolution_method: ResolutionMethod;
+  root_cause: string;
+  note?: string;
+  expected_version: number;
+}
+
 export interface Operator {
   name: string;
   role: 'viewer' | 'admin';
@@ -158,6 +229,28 @@ export const api = {
     if (hostId) q.set('host_id', hostId);
     return request<{ entries: AuditEntry[] }>('GET', `/api/audit?${q}`);
   },
+  incidents(filter: IncidentQuery, limit = 200, offset = 0) {
+    const q = new URLSearchParams();
+    if (filter.state.length) q.set('state', filter.state.join(','));
+    if (filter.severity.length) q.set('severity', filter.severity.join(','));
+    if (filter.host) q.set('host_id', filter.host);
+    q.set('limit', String(limit));
+    q.set('offset', String(offset));
+    return request<{ incidents: Incident[]; total: number; limit: number; offset: number }>(
+      'GET',
+      `/api/incidents?${q}`,
+    );
+  },
+  incident: (id: string) => request<{ incident: Incident }>('GET', `/api/incidents/${id}`),
+  incidentAlerts(id: string, severity: Severity[], limit = 50, offset = 0) {
+    const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+    if (severity.length) q.set('severity', severity.join(','));
+    return request<{ alerts: Alert[]; total: number }>('GET', `/api/incidents/${id}/alerts?${q}`);
+  },
+  updateIncident: (id: string, change: IncidentChange) =>
+    request<{ incident: Incident }>('PATCH', `/api/incidents/${id}`, change),
+  resolveIncident: (id: string, resolution: IncidentResolutionInput) =>
+    request<{ incident: Incident }>('POST', `/api/incidents/${id}/resolve`, resolution),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

@@ -2,10 +2,17 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, type Operator } from './api.js';
 import { ConsoleState, useConsole } from './console-state.js';
 import type { ConnectionState } from './live-feed.js';
-import { navigate, type Page, sameFilter, useLocation } from './url-state.js';
+import {
+  navigate,
+  type Page,
+  sameFilter,
+  searchFromIncidentFilter,
+  useLocation,
+} from './url-state.js';
 import { AlertsView } from './views/alerts-view.js';
 import { AuditView } from './views/audit-view.js';
 import { HostsView } from './views/hosts-view.js';
+import { IncidentsView } from './views/incidents-view.js';
 import { RulesView } from './views/rules-view.js';
 import { SignIn } from './views/sign-in.js';
 
@@ -25,6 +32,7 @@ export function App() {
 
 const NAV: Array<[Page, string, string]> = [
   ['alerts', 'Alerts', '/'],
+  ['incidents', 'Incidents', '/incidents'],
   ['hosts', 'Hosts', '/hosts'],
   ['rules', 'Rules', '/rules'],
   ['audit', 'Audit log', '/audit'],
@@ -32,14 +40,25 @@ const NAV: Array<[Page, string, string]> = [
 
 function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
   const location = useLocation();
-  const state = useMemo(() => new ConsoleState(location.filter, onSignedOut), []);
+  const state = useMemo(
+    () => new ConsoleState(location.filter, location.incidentFilter, onSignedOut),
+    [],
+  );
   useConsole(state);
   useEffect(() => {
     state.start();
     return () => state.stop();
   }, [state]);
   // The filter in the URL drives the subscription (back/forward and shared links included).
+  // On the incidents page the same severity and host narrow the subscription, which then carries
+  // exactly the incidents the page can show (the server filters incidents by their highest
+  // severity and their host); the state filter is applied in the page.
   useEffect(() => {
+    if (
+      searchFromIncidentFilter(location.incidentFilter) !==
+      searchFromIncidentFilter(state.incidents.filter)
+    )
+      state.setIncidentFilter(location.incidentFilter);
     if (!sameFilter(location.filter, state.store.filter)) state.setFilter(location.filter);
   }, [location.search]);
 
@@ -60,14 +79,25 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
               aria-current={location.page === page ? 'page' : undefined}
               onClick={(e) => {
                 e.preventDefault();
+                // A second click keeps the page's filter; coming from elsewhere starts unfiltered.
                 navigate(
-                  page === 'alerts'
-                    ? `/${location.page === 'alerts' ? location.search : ''}`
+                  (page === 'alerts' || page === 'incidents') && location.page === page
+                    ? `${href}${location.search}`
                     : href,
                 );
               }}
             >
               {label}
+              {page === 'incidents' && state.openIncidents !== null && (
+                <span
+                  class={`nav-count${state.openIncidents > 0 ? ' some' : ''}`}
+                  data-testid="open-incidents"
+                  title={`${state.openIncidents} open (OPEN or ACKNOWLEDGED)`}
+                >
+                  {' '}
+                  {state.openIncidents}
+                </span>
+              )}
             </a>
           ))}
         </nav>
@@ -81,6 +111,9 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
       </header>
       <main>
         {location.page === 'alerts' && <AlertsView state={state} filter={location.filter} />}
+        {location.page === 'incidents' && (
+          <IncidentsView state={state} filter={location.incidentFilter} operator={operator} />
+        )}
         {location.page === 'hosts' && <HostsView state={state} />}
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}
         {location.page === 'audit' && <AuditView state={state} />}

@@ -1,10 +1,27 @@
 // Everything a signed-in console shares between views: the alert rows, the live feed that fills
-// them, the hosts' live state, the per-minute rate, and the connection state.
+// them, the incidents and the count of open ones, the hosts' live state, the per-minute rate, and
+// the connection state.
 import { useEffect, useState } from 'preact/hooks';
 import { AlertRate } from './alert-rate.js';
 import { AlertStore } from './alert-store.js';
-import { type AlertQuery, ApiError, api, type Host } from './api.js';
+import {
+  type AlertQuery,
+  ApiError,
+  api,
+  type Host,
+  type IncidentEvent,
+  type IncidentQuery,
+  OPEN_STATES,
+} from './api.js';
+import { IncidentStore } from './incident-store.js';
 import { type ConnectionState, LiveFeed } from './live-feed.js';
+
+/** Incidents read per page of the incidents list. */
+const INCIDENT_PAGE = 200;
+/** The open count is re-read at most this often while incidents open and close. */
+const OPEN_COUNT_MIN_INTERVAL_MS = 250;
+/** And this often anyway: frames outside the alert page's filter do not reach this socket. */
+const OPEN_COUNT_REFRESH_MS = 15_000;
 
 export class ConsoleState {
   readonly store: AlertStore;
@@ -20,17 +37,29 @@ export class ConsoleState {
   /** The store generation a history page is being fetched for, if any. */
   private loadingFor: number | null = null;
   historyError: string | null = null;
+  readonly incidents: IncidentStore;
+  /** A page of incidents is being fetched for this store generation, if any. */
+  private incidentsLoadingFor: number | null = null;
+  incidentsError: string | null = null;
+  /** Open incidents (OPEN or ACKNOWLEDGED) for the nav; null until first read. */
+  openIncidents: number | null = null;
+  private openCountBusy = false;
+  private openCountAgain = false;
+  private openCountTimer: ReturnType<typeof setInterval> | undefined;
   private listeners = new Set<() => void>();
 
-  constructor(filter: AlertQuery, onSignedOut: () => void) {
+  constructor(filter: AlertQuery, incidentFilter: IncidentQuery, onSignedOut: () => void) {
     this.store = new AlertStore(filter);
     this.store.subscribe(() => this.changed());
+    this.incidents = new IncidentStore(incidentFilter);
+    this.incidents.subscribe(() => this.changed());
     this.feed = new LiveFeed(filter, {
       onAlerts: (alerts) => {
         this.store.addLive(alerts);
         this.rate.count(alerts);
         this.changed();
       },
+      onIncident: (event) => this.onIncident(event),
       onHost: (host) => {
         const known = this.hosts.get(host.host_id);
         this.hosts.set(host.host_id, { ...known, ...host });
@@ -48,10 +77,12 @@ export class ConsoleState {
   start() {
     this.feed.start();
     void this.refreshHosts();
+    this.openCountTimer = setInterval(() => void this.refreshOpenCount(), OPEN_COUNT_REFRESH_MS);
   }
 
   stop() {
     this.feed.stop();
+    clearInterval(this.openCountTimer);
   }
 
   subscribe(listener: () => void) {
@@ -70,11 +101,76 @@ export class ConsoleState {
     this.feed.setFilter(filter);
   }
 
-  /** Refills the table and the chart from the API under the current filter. */
+  /** Refills the table, the chart and the incidents from the API under the current filters. */
   async reload() {
     this.historyOpen = true;
     this.store.reset(this.store.filter);
-    await Promise.all([this.loadOlder(), this.loadRate()]);
+    this.incidents.reset(this.incidents.filter);
+    await Promise.all([
+      this.loadOlder(),
+      this.loadRate(),
+      this.loadIncidents(),
+      this.refreshOpenCount(),
+    ]);
+  }
+
+  private onIncident({ event, incident }: IncidentEvent) {
+    this.incidents.apply(incident);
+    // Only opening and closing change how many are open (OPEN ⇄ ACKNOWLEDGED does not).
+    if (event !== 'updated' || !OPEN_STATES.includes(incident.state)) void this.refreshOpenCount();
+  }
+
+  /** The incidents page's filter changed: the list reloads under it. */
+  setIncidentFilter(filter: IncidentQuery) {
+    this.incidents.reset(filter);
+    void this.loadIncidents();
+  }
+
+  /** The next page of incidents (the first after a reset). Only once the feed is live, as for alerts. */
+  async loadIncidents() {
+    const store = this.incidents;
+    const generation = store.generation;
+    if (!this.historyOpen || this.incidentsLoadingFor === generation) return;
+    if (store.loaded && !store.hasMore) return;
+    this.incidentsLoadingFor = generation;
+    this.incidentsError = null;
+    this.changed();
+    try {
+      const page = await api.incidents(store.filter, INCIDENT_PAGE, store.fetched);
+      if (generation === store.generation) store.addPage(page.incidents, page.total);
+    } catch (err) {
+      if (generation === store.generation)
+        this.incidentsError = err instanceof ApiError ? err.message : String(err);
+    } finally {
+      if (this.incidentsLoadingFor === generation) this.incidentsLoadingFor = null;
+      this.changed();
+    }
+  }
+
+  get loadingIncidents() {
+    return this.incidentsLoadingFor !== null;
+  }
+
+  /** Re-reads the open count: one request at a time, the last change always counted. */
+  async refreshOpenCount(): Promise<void> {
+    if (this.openCountBusy) {
+      this.openCountAgain = true;
+      return;
+    }
+    this.openCountBusy = true;
+    try {
+      const { total } = await api.incidents({ state: OPEN_STATES, severity: [], host: null }, 1);
+      this.openIncidents = total;
+      this.changed();
+    } catch {
+      // Kept as it was; the next change or the periodic refresh tries again.
+    }
+    await new Promise((r) => setTimeout(r, OPEN_COUNT_MIN_INTERVAL_MS));
+    this.openCountBusy = false;
+    if (this.openCountAgain) {
+      this.openCountAgain = false;
+      await this.refreshOpenCount();
+    }
   }
 
   private async loadRate() {

@@ -1,7 +1,7 @@
 // The dashboard's one WebSocket to /ws/alerts (protocol: docs/fanout.md). It keeps the last
 // stream position it saw, reconnects with backoff, and resumes from that position; when the
 // server cannot replay that far back it asks the page to reload from the REST API instead.
-import type { Alert, AlertQuery, Host, Operator } from './api.js';
+import type { Alert, AlertQuery, Host, IncidentEvent, Operator } from './api.js';
 
 export type ConnectionState =
   | { kind: 'connecting' }
@@ -13,6 +13,8 @@ export type ConnectionState =
 export interface LiveFeedEvents {
   onAlerts(alerts: Alert[]): void;
   onHost(host: Host): void;
+  /** An incident as it stands after a change (docs/incidents.md); may repeat or come out of order. */
+  onIncident(event: IncidentEvent): void;
   onState(state: ConnectionState): void;
   /** The table must be refilled from history: first connect, lost resume, or a new filter. */
   onReload(reason: 'initial' | 'unrecoverable' | 'filter'): void;
@@ -96,7 +98,15 @@ export class LiveFeed {
     // The session cookie authenticates the upgrade: the page never sees the token.
     const ws = new WebSocket(this.url());
     this.ws = ws;
-    ws.onmessage = (e) => this.handle(JSON.parse(String(e.data)) as Frame);
+    ws.onmessage = (e) => {
+      let frame: Frame;
+      try {
+        frame = JSON.parse(String(e.data)) as Frame;
+      } catch {
+        return;
+      }
+      this.handle(frame);
+    };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -137,6 +147,23 @@ export class LiveFeed {
         this.pendingAlerts.push(frame.data as Alert);
         this.scheduleFlush();
         return;
+      case 'incident': {
+        // Positions are shared with alerts: a resume must not replay what was seen.
+        if (frame.position) this.position = frame.position;
+        const data = frame.data as Partial<IncidentEvent> | undefined;
+        const incident = data?.incident;
+        // A frame this page cannot read is skipped, never fatal to the feed.
+        if (
+          !incident ||
+          typeof incident.incident_id !== 'string' ||
+          typeof incident.revision !== 'number'
+        )
+          return;
+        // Alerts first: the incident frame follows its flush's alerts on the bus.
+        this.flush();
+        this.events.onIncident({ event: data.event ?? 'updated', incident });
+        return;
+      }
       case 'host':
         this.events.onHost(frame.data as Host);
         return;

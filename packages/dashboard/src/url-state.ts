@@ -1,18 +1,24 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
-// /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /hosts, /rules, /audit.
+// /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /incidents?state=…&severity=…&host=…,
+// /hosts, /rules, /audit.
 import { useEffect, useState } from 'preact/hooks';
 import {
   type AlertQuery,
+  INCIDENT_STATES,
+  type IncidentQuery,
+  type IncidentState,
+  OPEN_STATES,
   SEVERITIES,
   type Severity,
   TRIPWIRE_TYPES,
   type TripwireType,
 } from './api.js';
 
-export type Page = 'alerts' | 'hosts' | 'rules' | 'audit';
+export type Page = 'alerts' | 'incidents' | 'hosts' | 'rules' | 'audit';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
+  '/incidents': 'incidents',
   '/hosts': 'hosts',
   '/rules': 'rules',
   '/audit': 'audit',
@@ -44,6 +50,37 @@ export function searchFromFilter(f: AlertQuery): string {
   return s ? `?${s}` : '';
 }
 
+/**
+ * The incidents page's filter: no `state` means the open ones (OPEN and ACKNOWLEDGED),
+ * `state=all` every state. Severity is the incident's highest.
+ */
+export function incidentFilterFromSearch(search: string): IncidentQuery {
+  const q = new URLSearchParams(search);
+  const state = q.get('state');
+  const { severity, host } = filterFromSearch(search);
+  return {
+    state:
+      state === null
+        ? OPEN_STATES
+        : state.toLowerCase() === 'all'
+          ? []
+          : list<IncidentState>(state, INCIDENT_STATES),
+    severity,
+    host,
+  };
+}
+
+export function searchFromIncidentFilter(f: IncidentQuery): string {
+  const q = new URLSearchParams();
+  const open =
+    f.state.length === OPEN_STATES.length && OPEN_STATES.every((s) => f.state.includes(s));
+  if (!open) q.set('state', f.state.length ? f.state.join(',') : 'all');
+  if (f.severity.length) q.set('severity', f.severity.join(','));
+  if (f.host) q.set('host', f.host);
+  const s = q.toString().replaceAll('%2C', ',');
+  return s ? `?${s}` : '';
+}
+
 export const sameFilter = (a: AlertQuery, b: AlertQuery) =>
   searchFromFilter(a) === searchFromFilter(b);
 
@@ -58,6 +95,7 @@ export function useLocation() {
   const read = () => ({
     page: PAGES[location.pathname] ?? 'alerts',
     filter: filterFromSearch(location.search),
+    incidentFilter: incidentFilterFromSearch(location.search),
     search: location.search,
   });
   const [state, setState] = useState(read);

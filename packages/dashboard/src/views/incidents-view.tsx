@@ -1,0 +1,243 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { AlertRow } from '../alert-store.js';
+import {
+  INCIDENT_STATES,
+  type Incident,
+  type IncidentQuery,
+  type Operator,
+  SEVERITIES,
+} from '../api.js';
+import type { ConsoleState } from '../console-state.js';
+import { formatTime } from '../format.js';
+import { navigate, searchFromIncidentFilter } from '../url-state.js';
+import { AlertDetail } from './alert-detail.js';
+import { HostOptions } from './host-options.js';
+import { IncidentDetail } from './incident-detail.js';
+import { SeverityBadge } from './severity-badge.js';
+import { STATE_TEXT, StateBadge } from './state-badge.js';
+
+export function IncidentsView(props: {
+  state: ConsoleState;
+  filter: IncidentQuery;
+  operator: Operator;
+}) {
+  const { state, filter, operator } = props;
+  const store = state.incidents;
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [openAlert, setOpenAlert] = useState<AlertRow | null>(null);
+  const selected = selectedId ? store.get(selectedId) : undefined;
+  useEffect(() => setOpenAlert(null), [selectedId]);
+
+  const close = () => {
+    setSelectedId(null);
+    setOpenAlert(null);
+  };
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key !== 'Escape' || !selectedId) return;
+    if ((e.target as HTMLElement).closest('form')) return;
+    e.preventDefault();
+    if (openAlert) setOpenAlert(null);
+    else close();
+  };
+
+  return (
+    // biome-ignore lint/a11y/noStaticElementInteractions: Esc closes the panel from anywhere in the view
+    <div
+      class={`incidents-view${selectedId ? ' with-detail' : ''}`}
+      onKeyDown={onKeyDown}
+      data-testid="incidents-view"
+    >
+      <IncidentFilterBar state={state} filter={filter} />
+      <div class="table-toolbar">
+        <span class="count" data-testid="incident-count">
+          {store.rows.length.toLocaleString()} {store.rows.length === 1 ? 'incident' : 'incidents'}
+          {store.hasMore ? ` of ${store.total.toLocaleString()}` : ''}
+        </span>
+        <span class="hint">highest severity first, then most recent · live</span>
+      </div>
+      <IncidentTable state={state} selectedId={selectedId} onOpen={setSelectedId} />
+      {selectedId &&
+        (openAlert ? (
+          <div class="detail-stack">
+            <button type="button" class="ghost back" onClick={() => setOpenAlert(null)}>
+              ← Back to the incident
+            </button>
+            <AlertDetail alert={openAlert} state={state} onClose={() => setOpenAlert(null)} />
+          </div>
+        ) : (
+          <IncidentDetail
+            key={selectedId}
+            id={selectedId}
+            incident={selected}
+            state={state}
+            operator={operator}
+            onClose={close}
+            onOpenAlert={setOpenAlert}
+          />
+        ))}
+    </div>
+  );
+}
+
+function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: IncidentQuery }) {
+  const apply = (next: IncidentQuery) => navigate(`/incidents${searchFromIncidentFilter(next)}`);
+  const toggle = <T extends string>(list: T[], value: T) =>
+    list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
+  const isDefault =
+    filter.severity.length === 0 &&
+    !filter.host &&
+    searchFromIncidentFilter({ ...filter, severity: [], host: null }) === '';
+  return (
+    <div class="filter-bar" role="group" aria-label="Filter incidents">
+      <fieldset>
+        <legend>State</legend>
+        {INCIDENT_STATES.map((s) => (
+          <label key={s} class="chip">
+            <input
+              type="checkbox"
+              name={`state-${s}`}
+              checked={filter.state.includes(s)}
+              onChange={() => apply({ ...filter, state: toggle(filter.state, s) })}
+            />
+            {STATE_TEXT[s]}
+          </label>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>Severity</legend>
+        {SEVERITIES.map((s) => (
+          <label key={s} class={`chip sev-chip-${s.toLowerCase()}`}>
+            <input
+              type="checkbox"
+              name={`severity-${s}`}
+              checked={filter.severity.includes(s)}
+              onChange={() => apply({ ...filter, severity: toggle(filter.severity, s) })}
+            />
+            {s}
+          </label>
+        ))}
+      </fieldset>
+      <label class="host-filter">
+        Host
+        <select
+          name="host"
+          value={filter.host ?? ''}
+          onChange={(e) => apply({ ...filter, host: e.currentTarget.value || null })}
+        >
+          <option value="">All hosts</option>
+          {filter.host && !state.hosts.has(filter.host) && (
+            <option value={filter.host}>{filter.host}</option>
+          )}
+          <HostOptions hosts={state.hosts} />
+        </select>
+      </label>
+      {!isDefault && (
+        <button type="button" class="ghost" onClick={() => navigate('/incidents')}>
+          Open incidents, all hosts
+        </button>
+      )}
+    </div>
+  );
+}
+
+function IncidentTable(props: {
+  state: ConsoleState;
+  selectedId: string | null;
+  onOpen: (id: string) => void;
+}) {
+  const { state, selectedId } = props;
+  const store = state.incidents;
+  const rows = store.rows;
+  let footer: preact.ComponentChildren = null;
+  if (state.incidentsError)
+    footer = (
+      <>
+        Could not load incidents: {state.incidentsError}{' '}
+        <button type="button" class="link" onClick={() => void state.loadIncidents()}>
+          Retry
+        </button>
+      </>
+    );
+  else if (!store.loaded) footer = 'Loading incidents…';
+  else if (store.hasMore)
+    footer = (
+      <button
+        type="button"
+        class="link"
+        disabled={state.loadingIncidents}
+        onClick={() => void state.loadIncidents()}
+      >
+        Load more ({(store.total - store.fetched).toLocaleString()} not shown)
+      </button>
+    );
+  else if (rows.length === 0) footer = 'No incidents match this filter.';
+
+  return (
+    <div class="incident-table">
+      <table class="grid" data-testid="incidents" aria-label="Incidents">
+        <thead>
+          <tr>
+            <th>Severity</th>
+            <th>Host</th>
+            <th>Rule</th>
+            <th>Type</th>
+            <th>State</th>
+            <th class="num">Alerts</th>
+            <th>First seen</th>
+            <th>Last seen</th>
+            <th>Assignee</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((i: Incident) => (
+            <tr
+              key={i.incident_id}
+              data-incident-id={i.incident_id}
+              data-severity={i.max_severity}
+              data-state={i.state}
+              class={i.incident_id === selectedId ? 'selected' : ''}
+              aria-selected={i.incident_id === selectedId}
+              onClick={() => props.onOpen(i.incident_id)}
+            >
+              <td>
+                <SeverityBadge severity={i.max_severity} />
+              </td>
+              <td>{i.hostname || i.host_id.slice(0, 8)}</td>
+              <td>
+                {/* The rule opens the detail: a real button, reachable with Tab and Enter. */}
+                <button
+                  type="button"
+                  class="link"
+                  aria-label={`Incident ${i.rule_name} on ${i.hostname}`}
+                  onClick={(e) => {
+                    e.stopPropagation();
+                    props.onOpen(i.incident_id);
+                  }}
+                >
+                  {i.rule_name}
+                </button>
+              </td>
+              <td>{i.tripwire_type}</td>
+              <td>
+                <StateBadge state={i.state} />
+              </td>
+              <td class="num" data-testid="alert-count">
+                {i.alert_count.toLocaleString('en')}
+              </td>
+              <td title={i.first_seen}>{formatTime(i.first_seen)}</td>
+              <td title={i.last_seen}>{formatTime(i.last_seen)}</td>
+              <td>{i.assignee ?? <span class="muted">—</span>}</td>
+            </tr>
+          ))}
+          {footer && (
+            <tr class="footer">
+              <td colSpan={9} class="muted" data-testid="incidents-footer">
+                {footer}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
