@@ -382,7 +382,8 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
   const { incident } = props;
   const [severity, setSeverity] = useState<Severity[]>([]);
   const [offset, setOffset] = useState(0);
-  const [page, setPage] = useState<{ alerts: Alert[]; total: number } | null>(null);
+  /** The page shown, with the offset it was read at (the buttons move `offset` first). */
+  const [page, setPage] = useState<{ alerts: Alert[]; total: number; offset: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let current = true;
@@ -392,7 +393,7 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
         api.incidentAlerts(incident.incident_id, severity, ALERTS_PAGE, offset).then(
           (p) => {
             if (!current) return;
-            setPage(p);
+            setPage({ ...p, offset });
             setError(null);
           },
           (e: unknown) => current && setError(e instanceof Error ? e.message : String(e)),
@@ -429,7 +430,7 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
           {page
             ? total === 0
               ? 'none'
-              : `${offset + 1}–${Math.min(offset + ALERTS_PAGE, total)} of ${total.toLocaleString('en')}`
+              : `${page.offset + 1}–${Math.min(page.offset + page.alerts.length, total)} of ${total.toLocaleString('en')}`
             : 'Loading…'}
         </span>
       </div>
