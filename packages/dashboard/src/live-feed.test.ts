@@ -1,0 +1,81 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Alert, IncidentEvent } from './api.js';
+import { LiveFeed, type LiveFeedEvents } from './live-feed.js';
+
+/** Stands in for the browser's WebSocket: records the URL, lets the test deliver frames. */
+class FakeSocket {
+  static last: FakeSocket;
+  static readonly OPEN = 1;
+  readyState = 1;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: ((e: { code: number }) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.last = this;
+  }
+  send() {}
+  close() {}
+  deliver(frame: unknown) {
+    this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
+  }
+}
+
+const incident = { incident_id: 'i-1', revision: 3, state: 'OPEN', alert_count: 2 };
+
+describe('LiveFeed and incident frames', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.stubGlobal('WebSocket', FakeSocket);
+    vi.stubGlobal('location', { protocol: 'http:', host: 'console.test' });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('hands incident frames over, skips ones it cannot read, and resumes after their position', () => {
+    const incidents: IncidentEvent[] = [];
+    const alerts: Alert[][] = [];
+    const events: LiveFeedEvents = {
+      onAlerts: (a) => alerts.push(a),
+      onHost: () => {},
+      onIncident: (e) => incidents.push(e),
+      onState: () => {},
+      onReload: () => {},
+      onSignedOut: () => {},
+    };
+    const feed = new LiveFeed({ severity: [], type: [], host: null }, events);
+    feed.start();
+    const ws = FakeSocket.last;
+    ws.deliver({ type: 'welcome', position: '100-0' });
+    ws.deliver({ type: 'alert', position: '100-1', data: { alert_id: 'a-1' } });
+    ws.deliver({
+      type: 'incident',
+      position: '100-2',
+      data: { event: 'updated', incident },
+    });
+    // Malformed ones: no incident, no revision, not even JSON. None may stop the feed.
+    ws.deliver({ type: 'incident', position: '100-3', data: {} });
+    ws.deliver({ type: 'incident', position: '100-4', data: { incident: { incident_id: 'x' } } });
+    ws.deliver('{not json');
+    ws.deliver({ type: 'incident', position: '100-5', data: { event: 'resolved', incident } });
+
+    expect(incidents).toEqual([
+      { event: 'updated', incident },
+      { event: 'resolved', incident },
+    ]);
+    // The alert that came before the incident frame was handed over first.
+    expect(alerts).toEqual([[{ alert_id: 'a-1' }]]);
+
+    // Alerts still flow after all that.
+    ws.deliver({ type: 'alert', position: '100-6', data: { alert_id: 'a-2' } });
+    vi.advanceTimersByTime(60);
+    expect(alerts).toEqual([[{ alert_id: 'a-1' }], [{ alert_id: 'a-2' }]]);
+
+    // A reconnect resumes after the last frame seen; an incident's position counts too.
+    ws.deliver({ type: 'incident', position: '100-7', data: { event: 'updated', incident } });
+    ws.onclose?.({ code: 1012 });
+    vi.advanceTimersByTime(200);
+    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-7');
+    feed.stop();
+  });
+});
