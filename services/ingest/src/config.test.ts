@@ -78,4 +78,13 @@ describe('loadConfig', () => {
       /GRPC_INSECURE: must be true or false/,
     );
   });
+
+  it('takes an optional operator token secret of at least 32 characters', () => {
+    expect(loadConfig(valid).OPERATOR_JWT_SECRET).toBeUndefined();
+    const secret = 'x'.repeat(32);
+    expect(loadConfig({ ...valid, OPERATOR_JWT_SECRET: secret }).OPERATOR_JWT_SECRET).toBe(secret);
+    expect(() => loadConfig({ ...valid, OPERATOR_JWT_SECRET: 'short' })).toThrow(
+      /OPERATOR_JWT_SECRET.*at least 32/,
+    );
+  });
 });

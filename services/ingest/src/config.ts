@@ -18,6 +18,8 @@ const schema = z
     ENROLLMENT_TOKEN: z
       .string({ message: 'is required: the secret agents present to RegisterAgent' })
       .min(16, 'must be at least 16 characters'),
+    // The fan-out's secret: IncidentService verifies the same operator tokens. Unset, it refuses every call.
+    OPERATOR_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     GRPC_HOST: z.string().default('0.0.0.0'),
     GRPC_PORT: int(50051, 0, 65535),
     HTTP_HOST: z.string().default('0.0.0.0'),

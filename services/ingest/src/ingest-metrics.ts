@@ -96,6 +96,12 @@ export function createIngestMetrics(sources: GaugeSources) {
       help: 'Messages dropped because the publish backlog overflowed while Redis was down (a gap is published)',
       registers,
     }),
+    incidentRequests: new Counter({
+      name: 'tripwire_ingest_incident_requests_total',
+      help: 'IncidentService calls by method and status code (OK, INVALID_ARGUMENT, UNAUTHENTICATED, ...)',
+      labelNames: ['method', 'code'] as const,
+      registers,
+    }),
     incidentAnnouncementFailures: new Counter({
       name: 'tripwire_ingest_incident_announcement_failures_total',
       help: 'Flushes whose incidents could not be read back for their bus messages (not published)',

@@ -3,8 +3,13 @@ import { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
+import { createOperatorAuth } from '@tripwire/operator-auth';
 import { createProbeServer } from '@tripwire/probes';
-import { AlertServiceService, reflectionPackageDefinition } from '@tripwire/proto';
+import {
+  AlertServiceService,
+  IncidentServiceService,
+  reflectionPackageDefinition,
+} from '@tripwire/proto';
 import {
   AlertBatcher,
   dropAlertPartitionsBefore,
@@ -20,6 +25,8 @@ import type { IngestConfig } from './config.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HostLiveness } from './host-liveness.js';
 import { IncidentAnnouncer } from './incident-announcer.js';
+import { createIncidentService } from './incident-service.js';
+import { IncidentStreams } from './incident-streams.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { tolerateMalformedRequests } from './malformed-message.js';
 import { PublishConfirmations } from './publish-confirmations.js';
@@ -43,6 +50,7 @@ export interface IngestServer {
 }
 
 const SERVICE_NAME = 'tripwire.v1.AlertService';
+const INCIDENT_SERVICE_NAME = 'tripwire.v1.IncidentService';
 /** Longest an acknowledgement waits for its alerts' publish (Redis slow but not failing). */
 const PUBLISH_ACK_WAIT_MS = 2_000;
 const PARTITION_UPKEEP_MS = 3_600_000;
@@ -124,15 +132,18 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
+  const incidentStreams = new IncidentStreams(pool, log);
   // Operators change rules through the fan-out API, which announces them on the bus's control
   // stream (not the alert stream, so this never reads alerts); push the new rule set to that
-  // host's connected agents (every agent, for a global rule).
-  const ruleChanges = bus.subscriber({
+  // host's connected agents (every agent, for a global rule). Incident changes, from every
+  // ingest instance and the fan-out, arrive there too, for StreamIncidents.
+  const controlFeed = bus.subscriber({
     keyPrefix: config.BUS_KEY_PREFIX,
     stream: 'control',
     from: 'latest',
     onEntries: (entries) => {
       for (const { message } of entries) {
+        if (message.type === 'incident') incidentStreams.deliver(message.data);
         if (message.type !== 'rules') continue;
         for (const stream of streams) {
           if (message.data.host_id === null || message.data.host_id === stream.hostId)
@@ -140,7 +151,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         }
       }
     },
-    onError: (err) => log.warn({ err: err.message }, 'following rule changes failed; retrying'),
+    onError: (err) =>
+      log.warn({ err: err.message }, 'following the control stream failed; retrying'),
   });
   const intake = new AlertIntake(batcher, publisher, metrics, confirmations);
   const streams = new Set<AgentStream>();
@@ -180,7 +192,30 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       },
     }),
   );
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  if (!config.OPERATOR_JWT_SECRET) {
+    log.warn(
+      'OPERATOR_JWT_SECRET is not set: IncidentService refuses every call (UNAUTHENTICATED)',
+    );
+  }
+  grpcServer.addService(
+    tolerateMalformedRequests(IncidentServiceService, 'tripwire.v1'),
+    createIncidentService({
+      pool,
+      operatorAuth: config.OPERATOR_JWT_SECRET
+        ? createOperatorAuth(config.OPERATOR_JWT_SECRET)
+        : undefined,
+      announcer: incidentAnnouncer,
+      streams: incidentStreams,
+      metrics,
+      log,
+      isDraining: () => draining,
+    }),
+  );
+  const health = new HealthImplementation({
+    '': 'NOT_SERVING',
+    [SERVICE_NAME]: 'NOT_SERVING',
+    [INCIDENT_SERVICE_NAME]: 'NOT_SERVING',
+  });
   health.addToServer(grpcServer);
   new ReflectionService(reflectionPackageDefinition([healthProtoPath])).addToServer(grpcServer);
 
@@ -215,7 +250,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   };
 
   const setServing = (serving: boolean) => {
-    for (const name of ['', SERVICE_NAME])
+    for (const name of ['', SERVICE_NAME, INCIDENT_SERVICE_NAME])
       health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
   };
 
@@ -234,7 +269,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       await partitionUpkeep();
       upkeepTimer = setInterval(partitionUpkeep, PARTITION_UPKEEP_MS);
       upkeepTimer.unref();
-      ruleChanges.start();
+      controlFeed.start();
       liveness.start();
       setServing(true);
       log.info(
@@ -255,7 +290,11 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       draining = true;
       setServing(false);
       clearInterval(upkeepTimer);
-      log.info({ streams: streams.size }, 'draining: finishing open streams');
+      log.info(
+        { streams: streams.size, incidentStreams: incidentStreams.size },
+        'draining: finishing open streams',
+      );
+      incidentStreams.endAll();
       // tryShutdown refuses new calls at once and calls back when every open call has ended.
       const shutdown = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
       const graceful = (async () => {
@@ -289,7 +328,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       await controlPublisher.drain(1_000);
       publisher.close();
       controlPublisher.close();
-      await ruleChanges.stop();
+      await controlFeed.stop();
       await probes.stop();
       log.info('ingest service stopped');
     },

@@ -1,0 +1,204 @@
+import { type ServerWritableStream, status } from '@grpc/grpc-js';
+import type { IncidentEventData, IncidentJson } from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import {
+  type IncidentEvent,
+  IncidentEventType,
+  type StreamIncidentsRequest,
+} from '@tripwire/proto';
+import {
+  type IncidentState,
+  listIncidents,
+  type Queryable,
+  type Severity,
+  type TripwireType,
+  toIncidentJson,
+} from '@tripwire/storage';
+import {
+  checkUuid,
+  names,
+  severityName,
+  stateName,
+  toWireIncident,
+  typeName,
+  WIRE_EVENT,
+} from './incident-wire.js';
+
+/** The most incidents a stream's include_current snapshot sends. */
+export const SNAPSHOT_LIMIT = 500;
+/** Snapshot rows read per query while filtering by tripwire type (several hosts: per host). */
+const SNAPSHOT_PAGE = 500;
+/** A client this far behind (bytes queued) is cut off rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+export interface IncidentFilter {
+  states: IncidentState[];
+  severities: Severity[];
+  hostIds: string[];
+  tripwireTypes: TripwireType[];
+}
+
+/** The request's filter, with each bad field named (BadField). */
+export function incidentFilter(req: StreamIncidentsRequest): IncidentFilter {
+  return {
+    states: names('states', req.states, stateName),
+    severities: names('severities', req.severities, severityName),
+    hostIds: req.hostIds.map((id, i) => checkUuid(`host_ids[${i}]`, id)),
+    tripwireTypes: names('tripwire_types', req.tripwireTypes, typeName),
+  };
+}
+
+const admits = <T>(allowed: readonly T[], value: T) =>
+  allowed.length === 0 || allowed.includes(value);
+
+export function matches(f: IncidentFilter, i: IncidentJson): boolean {
+  return (
+    admits(f.states, i.state) &&
+    admits(f.severities, i.max_severity) &&
+    admits(f.hostIds, i.host_id) &&
+    admits(f.tripwireTypes, i.tripwire_type)
+  );
+}
+
+/** The matching incidents as they stand: at most SNAPSHOT_LIMIT, highest severity first. */
+async function snapshot(db: Queryable, f: IncidentFilter): Promise<IncidentJson[]> {
+  const found: IncidentJson[] = [];
+  for (const hostId of f.hostIds.length ? f.hostIds : [undefined]) {
+    for (let offset = 0; ; offset += SNAPSHOT_PAGE) {
+      const page = await listIncidents(db, {
+        states: f.states,
+        severities: f.severities,
+        ...(hostId ? { hostId } : {}),
+        limit: SNAPSHOT_PAGE,
+        offset,
+      });
+      let kept = 0;
+      for (const incident of page.incidents) {
+        const json = toIncidentJson(incident);
+        if (admits(f.tripwireTypes, json.tripwire_type) && kept < SNAPSHOT_LIMIT) {
+          found.push(json);
+          kept++;
+        }
+      }
+      if (kept >= SNAPSHOT_LIMIT || offset + page.incidents.length >= page.total) break;
+    }
+  }
+  // Several hosts: merge into the list order (highest severity, then most recent).
+  const rank = { CRITICAL: 3, WARN: 2, INFO: 1 } as const;
+  found.sort(
+    (a, b) =>
+      rank[b.max_severity] - rank[a.max_severity] ||
+      b.last_seen.localeCompare(a.last_seen) ||
+      b.incident_id.localeCompare(a.incident_id),
+  );
+  return found.slice(0, SNAPSHOT_LIMIT);
+}
+
+/**
+ * The open StreamIncidents calls, fed by the incident messages on the bus's
+ * control stream. A change reaches a stream when the incident matches its
+ * filter after the change, or when that stream was already sent the incident
+ * (so a stream of OPEN incidents also sees the one it follows get resolved).
+ * Each stream sends an incident's revision at most once and never an older one.
+ */
+export class IncidentStreams {
+  private readonly open = new Set<IncidentWatch>();
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** One incident message from the control stream. */
+  deliver(data: IncidentEventData): void {
+    for (const watch of this.open) watch.live(data);
+  }
+
+  /** Starts streaming to `call`; live events are collected from now, before the snapshot is read. */
+  async watch(
+    call: ServerWritableStream<StreamIncidentsRequest, IncidentEvent>,
+    filter: IncidentFilter,
+  ): Promise<void> {
+    const watch = new IncidentWatch(call, filter, this.log);
+    this.open.add(watch);
+    const forget = () => {
+      watch.closed = true;
+      this.open.delete(watch);
+    };
+    call.on('cancelled', forget);
+    call.on('close', forget);
+    call.on('error', forget);
+    try {
+      const current = call.request.includeCurrent ? await snapshot(this.db, filter) : [];
+      watch.begin(current);
+    } catch (err) {
+      forget();
+      throw err;
+    }
+  }
+
+  /** Server stop: end every stream with OK (clients reconnect elsewhere, with include_current). */
+  endAll(): void {
+    for (const watch of this.open) watch.end();
+    this.open.clear();
+  }
+}
+
+class IncidentWatch {
+  closed = false;
+  /** Until the snapshot is sent, live events wait here. */
+  private queued: IncidentEventData[] | undefined = [];
+  /** The revision last sent per incident: also the incidents this stream follows. */
+  private readonly sent = new Map<string, number>();
+
+  constructor(
+    private readonly call: ServerWritableStream<StreamIncidentsRequest, IncidentEvent>,
+    private readonly filter: IncidentFilter,
+    private readonly log: Logger,
+  ) {}
+
+  begin(current: IncidentJson[]): void {
+    for (const incident of current)
+      this.send(IncidentEventType.INCIDENT_EVENT_TYPE_SNAPSHOT, incident);
+    const queued = this.queued ?? [];
+    this.queued = undefined;
+    for (const data of queued) this.live(data);
+  }
+
+  live(data: IncidentEventData): void {
+    if (this.closed) return;
+    if (this.queued) {
+      this.queued.push(data);
+      return;
+    }
+    const { incident } = data;
+    const last = this.sent.get(incident.incident_id);
+    if (last === undefined && !matches(this.filter, incident)) return;
+    if (last !== undefined && incident.revision <= last) return;
+    this.send(WIRE_EVENT[data.event], incident);
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.call.end();
+  }
+
+  private send(type: IncidentEventType, incident: IncidentJson): void {
+    if (this.closed) return;
+    this.sent.set(incident.incident_id, incident.revision);
+    this.call.write({ type, incident: toWireIncident(incident) });
+    if (this.call.writableLength > MAX_BUFFERED_BYTES) {
+      this.log.warn('incident stream client too slow; ending its stream');
+      this.closed = true;
+      this.call.emit('error', {
+        code: status.RESOURCE_EXHAUSTED,
+        details: 'this stream fell too far behind; reconnect with include_current',
+      });
+    }
+  }
+}
