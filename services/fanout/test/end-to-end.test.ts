@@ -119,4 +119,79 @@ describe('end to end', () => {
     stream.end();
     browser.close();
   });
+
+  it('alerts from an agent open an incident whose frames follow their alerts; REST changes follow live', async () => {
+    const reg = await new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
+      client.registerAgent(
+        { hostname: 'e2e-db-01', platform: 'linux', agentVersion: '1.0' },
+        bearer(ENROLLMENT_TOKEN),
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    const viewer = await auth.issue('eve', 'viewer');
+    const browser = new Browser(fanout.wsUrl, { token: viewer, query: { host_id: reg.hostId } });
+    await browser.opened;
+    await until(() => browser.ofType('welcome').length === 1);
+    const stream = client.streamAlertBatches(bearer(reg.agentToken));
+    stream.on('error', () => {});
+    const events = Array.from(
+      { length: 3 },
+      (_, i): AgentEvent => ({
+        alertId: randomUUID(),
+        hostId: reg.hostId,
+        tripwireType: TripwireType.FILE,
+        severity: i === 1 ? Severity.CRITICAL : Severity.WARN,
+        timestampUs: Date.now() * 1000 + i,
+        ruleName: 'e2e-storm',
+        eventDetailJson: '{"path":"/var/lib/db"}',
+      }),
+    );
+    stream.write({ events });
+    type IncidentFrame = {
+      type: string;
+      data: { event: string; incident: Record<string, unknown> & { alert_count: number } };
+    };
+    const incidents = () => browser.ofType('incident') as unknown as IncidentFrame[];
+    await until(() => incidents().at(-1)?.data.incident.alert_count === 3, 10_000, 'the incident');
+    expect(incidents()[0]!.data).toMatchObject({
+      event: 'created',
+      incident: {
+        host_id: reg.hostId,
+        hostname: 'e2e-db-01',
+        rule_name: 'e2e-storm',
+        created_by: 'ingest',
+      },
+    });
+    expect(incidents().at(-1)!.data.incident).toMatchObject({
+      max_severity: 'CRITICAL',
+      state: 'OPEN',
+    });
+    // Each incident frame comes after the alerts it counts (ingest publishes a flush's alerts first).
+    for (const frame of incidents()) {
+      const before = browser.frames.slice(0, browser.frames.indexOf(frame as never));
+      expect(before.filter((f) => f.type === 'alert').length).toBeGreaterThanOrEqual(
+        frame.data.incident.alert_count,
+      );
+    }
+
+    const admin = await auth.issue('ada', 'admin');
+    const id = incidents()[0]!.data.incident.incident_id as string;
+    const res = await fetch(`${fanout.url}/api/incidents/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'ACKNOWLEDGED', assignee: 'ada' }),
+    });
+    expect(res.status).toBe(200);
+    await until(
+      () => incidents().some((f) => f.data.incident.state === 'ACKNOWLEDGED'),
+      5_000,
+      'the change',
+    );
+    expect(incidents().at(-1)!.data).toMatchObject({
+      event: 'updated',
+      incident: { incident_id: id, state: 'ACKNOWLEDGED', assignee: 'ada', alert_count: 3 },
+    });
+    stream.end();
+    browser.close();
+  });
 });
