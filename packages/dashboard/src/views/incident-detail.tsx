@@ -206,7 +206,13 @@ function IncidentActions({ incident, state }: { incident: Incident; state: Conso
   }, [action]);
   // A state change elsewhere can leave the open form meaningless (acknowledging a resolved one).
   useEffect(() => {
-    if (action && !actionsFor(incident).includes(action)) setAction(null);
+    // Our own change (its frame can come before the response) is not someone else's.
+    if (action && !busy && !actionsFor(incident).includes(action)) {
+      setAction(null);
+      setNotice(
+        `Changed by someone else: the incident is now ${incident.state}, so “${ACTION_LABEL[action]}” no longer applies.`,
+      );
+    }
   }, [incident.state]);
 
   const set = (key: keyof typeof form) => (e: Event) =>
@@ -272,6 +278,11 @@ function IncidentActions({ incident, state }: { incident: Incident; state: Conso
   if (!action)
     return (
       <div class="incident-actions" role="group" aria-label="Incident actions">
+        {notice && (
+          <p class="notice" role="status" data-testid="conflict">
+            {notice}
+          </p>
+        )}
         {actionsFor(incident).map((a) => (
           <button
             key={a}

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
 import {
   INCIDENT_STATES,
@@ -29,31 +29,41 @@ export function IncidentsView(props: {
   useEffect(() => setOpenAlert(null), [selectedId]);
 
   const close = () => {
+    const id = selectedId;
     setSelectedId(null);
     setOpenAlert(null);
+    // Back to where the keyboard was: the row's button.
+    if (id)
+      document.querySelector<HTMLButtonElement>(`tr[data-incident-id="${id}"] button`)?.focus();
   };
-  const onKeyDown = (e: KeyboardEvent) => {
-    if (e.key !== 'Escape' || !selectedId) return;
-    if ((e.target as HTMLElement).closest('form')) return;
-    e.preventDefault();
-    if (openAlert) setOpenAlert(null);
-    else close();
-  };
+  // Esc closes the alert shown from the incident, then the panel (not while typing in a form).
+  // One listener reading the latest render: an effect re-registered per render could lag a key.
+  const latest = useRef({ selectedId, openAlert, close });
+  latest.current = { selectedId, openAlert, close };
+  useEffect(() => {
+    const onKeyDown = (e: KeyboardEvent) => {
+      const now = latest.current;
+      if (e.key !== 'Escape' || !now.selectedId) return;
+      if ((e.target as HTMLElement | null)?.closest?.('form')) return;
+      e.preventDefault();
+      if (now.openAlert) setOpenAlert(null);
+      else now.close();
+    };
+    document.addEventListener('keydown', onKeyDown);
+    return () => document.removeEventListener('keydown', onKeyDown);
+  }, []);
 
   return (
-    // biome-ignore lint/a11y/noStaticElementInteractions: Esc closes the panel from anywhere in the view
-    <div
-      class={`incidents-view${selectedId ? ' with-detail' : ''}`}
-      onKeyDown={onKeyDown}
-      data-testid="incidents-view"
-    >
+    <div class={`incidents-view${selectedId ? ' with-detail' : ''}`} data-testid="incidents-view">
       <IncidentFilterBar state={state} filter={filter} />
       <div class="table-toolbar">
         <span class="count" data-testid="incident-count">
           {store.rows.length.toLocaleString()} {store.rows.length === 1 ? 'incident' : 'incidents'}
           {store.hasMore ? ` of ${store.total.toLocaleString()}` : ''}
         </span>
-        <span class="hint">highest severity first, then most recent · live</span>
+        <span class="hint">
+          highest severity first, then most recent · Enter opens · Esc closes
+        </span>
       </div>
       <IncidentTable state={state} selectedId={selectedId} onOpen={setSelectedId} />
       {selectedId &&

@@ -265,6 +265,10 @@ describe('incidents', () => {
     await resolve.getByLabel('Resolution method').selectOption('PLAYBOOK');
     await resolve.getByLabel('Root cause').fill('package update rewrote /etc/passwd');
     await screenshot(a, 'incidents-02-resolve-form');
+    // B starts marking it a false positive at the same time; A's resolve will beat B to it.
+    await b.getByRole('button', { name: 'Mark false positive' }).click();
+    const bFalsePositive = b.getByRole('form', { name: 'Mark false positive' });
+    await bFalsePositive.getByLabel('Root cause').fill('a planned change');
     const resolvedSeen = await watchFor(b, {
       present: ['[data-testid="incident-state"] [data-state="RESOLVED"]'],
       absent: ['tr[data-incident-id]'],
@@ -281,6 +285,11 @@ describe('incidents', () => {
       'No incidents match this filter.',
     );
     await expect.poll(() => navCount(b)).toBe(' 0');
+    // B's form no longer applies: it closed, saying why.
+    expect(await bFalsePositive.count()).toBe(0);
+    expect(await b.getByTestId('conflict').textContent()).toBe(
+      'Changed by someone else: the incident is now RESOLVED, so “Mark false positive” no longer applies.',
+    );
     // A final incident offers only a note.
     expect(
       await a
@@ -324,7 +333,11 @@ describe('incidents', () => {
 
   it('a viewer reads everything, changes nothing, and finds the CRITICAL alert of the storm', async () => {
     const page = await consolePage(await auth.issue('vic', 'viewer'), '/incidents?state=all');
-    await openIncident(page);
+    // By keyboard: the row's rule is a button; Enter opens the panel.
+    const rowButton = page.getByRole('button', { name: `Incident ${RULE} on storm-01` });
+    await rowButton.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => detail(page).getAttribute('data-revision')).toMatch(/^\d+$/);
     const panel = detail(page);
     expect(await panel.getByTestId('read-only').textContent()).toContain('needs the admin role');
     expect(await panel.getByRole('group', { name: 'Incident actions' }).count()).toBe(0);
@@ -372,8 +385,13 @@ describe('incidents', () => {
       seq: CRITICAL_AT,
     });
     await screenshot(page, 'incidents-06-critical-alert-of-incident');
-    await page.getByRole('button', { name: '← Back to the incident' }).click();
+    // Esc: back from the alert to the incident, then the panel closes and the row has focus.
+    await page.keyboard.press('Escape');
     await detail(page).waitFor();
+    expect(await alertDetail.count()).toBe(0);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => detail(page).count()).toBe(0);
+    expect(await rowButton.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
 
     // A hand-made change from the viewer's session is refused.
     const status = await page.evaluate(async (id) => {
