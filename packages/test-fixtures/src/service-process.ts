@@ -117,6 +117,7 @@ export class IngestProcess extends ServiceProcess {
     this.readyUrl = `http://127.0.0.1:${httpPort}/readyz`;
   }
 
+  /** `env` may add OPERATOR_JWT_SECRET (the fan-out's) to serve IncidentService. */
   static async create(
     servers: TestServers,
     enrollmentToken: string,
