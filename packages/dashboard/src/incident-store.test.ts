@@ -127,5 +127,9 @@ describe('the incidents filter in the URL', () => {
     );
     expect(incidentFilterFromSearch('?state=all').state).toEqual([]);
     expect(searchFromIncidentFilter({ ...open, state: [] })).toBe('?state=all');
+    // In the lifecycle's order, whatever order the chips were clicked in.
+    expect(searchFromIncidentFilter({ ...open, state: ['RESOLVED', 'OPEN'] })).toBe(
+      '?state=OPEN,RESOLVED',
+    );
   });
 });

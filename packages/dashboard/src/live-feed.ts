@@ -159,8 +159,6 @@ export class LiveFeed {
           typeof incident.revision !== 'number'
         )
           return;
-        // Alerts first: the incident frame follows its flush's alerts on the bus.
-        this.flush();
         this.events.onIncident({ event: data.event ?? 'updated', incident });
         return;
       }

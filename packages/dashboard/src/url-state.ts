@@ -74,7 +74,8 @@ export function searchFromIncidentFilter(f: IncidentQuery): string {
   const q = new URLSearchParams();
   const open =
     f.state.length === OPEN_STATES.length && OPEN_STATES.every((s) => f.state.includes(s));
-  if (!open) q.set('state', f.state.length ? f.state.join(',') : 'all');
+  const states = INCIDENT_STATES.filter((s) => f.state.includes(s));
+  if (!open) q.set('state', states.length ? states.join(',') : 'all');
   if (f.severity.length) q.set('severity', f.severity.join(','));
   if (f.host) q.set('host', f.host);
   const s = q.toString().replaceAll('%2C', ',');

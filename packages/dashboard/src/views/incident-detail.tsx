@@ -119,7 +119,7 @@ export function IncidentDetail(props: {
         </p>
       )}
       <h3>Notes</h3>
-      {incident.notes.length === 0 ? (
+      {(incident.notes ?? []).length === 0 ? (
         <p class="muted">No notes yet.</p>
       ) : (
         <ol class="notes" data-testid="incident-notes">
