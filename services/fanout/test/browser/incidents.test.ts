@@ -369,6 +369,7 @@ describe('incidents', () => {
       .poll(() => panel.getByTestId('incident-alerts-range').textContent())
       .toBe('51–100 of 200');
     expect((await listed()).filter((id) => firstPage.includes(id))).toEqual([]);
+    await panel.evaluate((el) => el.scrollTo(0, 0));
     await screenshot(page, 'incidents-05-detail-viewer');
 
     // The one CRITICAL among them, one filter away; a click shows its fields.
