@@ -508,6 +508,10 @@ describe('IncidentService: refusals', () => {
     const { incidents, totalCount } = await viewer.list({ hostId: host.hostId });
     expect(totalCount).toBe(1);
     expect(incidents[0]).toMatchObject({ version: 1, state: IncidentState.OPEN });
+    // Tokens, good or bad, never reach the logs (debug level here).
+    const logs = ingest.logs.join('');
+    for (const token of [adminToken, viewerToken, expired, forged])
+      expect(logs).not.toContain(token);
     // Refusals are counted by method and code.
     const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(
