@@ -20,8 +20,6 @@ import { type ConnectionState, LiveFeed } from './live-feed.js';
 const INCIDENT_PAGE = 200;
 /** The open count is re-read at most this often while incidents open and close. */
 const OPEN_COUNT_MIN_INTERVAL_MS = 250;
-/** And this often anyway: frames outside the alert page's filter do not reach this socket. */
-const OPEN_COUNT_REFRESH_MS = 15_000;
 
 export class ConsoleState {
   readonly store: AlertStore;
@@ -45,7 +43,6 @@ export class ConsoleState {
   openIncidents: number | null = null;
   private openCountBusy = false;
   private openCountAgain = false;
-  private openCountTimer: ReturnType<typeof setInterval> | undefined;
   private listeners = new Set<() => void>();
 
   constructor(filter: AlertQuery, incidentFilter: IncidentQuery, onSignedOut: () => void) {
@@ -77,12 +74,10 @@ export class ConsoleState {
   start() {
     this.feed.start();
     void this.refreshHosts();
-    this.openCountTimer = setInterval(() => void this.refreshOpenCount(), OPEN_COUNT_REFRESH_MS);
   }
 
   stop() {
     this.feed.stop();
-    clearInterval(this.openCountTimer);
   }
 
   subscribe(listener: () => void) {
@@ -163,7 +158,7 @@ export class ConsoleState {
       this.openIncidents = total;
       this.changed();
     } catch {
-      // Kept as it was; the next change or the periodic refresh tries again.
+      // Kept as it was; the next opening or closing, or a reload, tries again.
     }
     await new Promise((r) => setTimeout(r, OPEN_COUNT_MIN_INTERVAL_MS));
     this.openCountBusy = false;

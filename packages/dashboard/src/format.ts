@@ -37,3 +37,8 @@ export function summarize(detail: unknown): string {
   }
   return JSON.stringify(detail).slice(0, 160);
 }
+
+/** An operator's name from an audit actor ("operator:ada" → "ada"); system actors ("ingest") stay. */
+export function actorName(actor: string): string {
+  return actor.replace(/^operator:/, '');
+}

@@ -21,6 +21,16 @@ export interface LiveFeedEvents {
   onSignedOut(): void;
 }
 
+/** The server-side filter for the alerts page's subscription: alert frames only. */
+function alertFilters(filter: AlertQuery) {
+  return {
+    kinds: ['alert'],
+    severities: filter.severity,
+    tripwire_types: filter.type,
+    host_ids: filter.host ? [filter.host] : [],
+  };
+}
+
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 
@@ -70,11 +80,7 @@ export class LiveFeed {
         JSON.stringify({
           type: 'subscribe',
           subscription_id: 'default',
-          filters: {
-            severities: filter.severity,
-            tripwire_types: filter.type,
-            host_ids: filter.host ? [filter.host] : [],
-          },
+          filters: alertFilters(filter),
         }),
       );
     } else {
@@ -83,10 +89,15 @@ export class LiveFeed {
   }
 
   private url() {
-    const q = new URLSearchParams();
-    if (this.filter.severity.length) q.set('severity', this.filter.severity.join(','));
-    if (this.filter.type.length) q.set('type', this.filter.type.join(','));
-    if (this.filter.host) q.set('host_id', this.filter.host);
+    // Two subscriptions from the first frame on, so a resume replays both: the alerts page's
+    // filter for alerts, and every incident (the incidents page filters its own list, and the
+    // nav counts all open ones).
+    const q = new URLSearchParams({
+      subscriptions: JSON.stringify([
+        { subscription_id: 'default', filters: alertFilters(this.filter) },
+        { subscription_id: 'incidents', filters: { kinds: ['incident'] } },
+      ]),
+    });
     if (this.position) q.set('since', this.position);
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     return `${scheme}//${location.host}/ws/alerts?${q}`;

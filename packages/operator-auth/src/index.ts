@@ -8,6 +8,13 @@ export interface Operator {
   role: Role;
 }
 
+/**
+ * How an operator appears in the audit log and on incidents (created_by, note
+ * authors): the prefix keeps a token whose subject is, say, "ingest" apart from
+ * the ingest service itself.
+ */
+export const auditActor = (operator: Pick<Operator, 'name'>) => `operator:${operator.name}`;
+
 export class AuthError extends Error {
   constructor(
     message: string,

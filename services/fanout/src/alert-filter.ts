@@ -1,5 +1,7 @@
 export const SEVERITIES = ['INFO', 'WARN', 'CRITICAL'] as const;
 export const TRIPWIRE_TYPES = ['FILE', 'NETWORK', 'PROCESS'] as const;
+/** The frame types a subscription can ask for; none listed means both. */
+export const KINDS = ['alert', 'incident'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -7,6 +9,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * type and highest severity so far.
  */
 export interface FilterSubject {
+  kind: (typeof KINDS)[number];
   severity: string;
   tripwire_type: string;
   host_id: string;
@@ -14,6 +17,8 @@ export interface FilterSubject {
 
 /** What a subscription lets through (alerts and incidents alike). An empty list means "any". */
 export interface AlertFilter {
+  /** alert and/or incident frames. */
+  kinds: string[];
   severities: string[];
   tripwire_types: string[];
   host_ids: string[];
@@ -26,13 +31,15 @@ const canonicalList = (values: string[]) => [...new Set(values)].sort();
 /** Checks and canonicalizes a filter from a client (arrays of strings; unknown values refused by name). */
 export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
   if (input === undefined || input === null)
-    return { severities: [], tripwire_types: [], host_ids: [] };
+    return { kinds: [], severities: [], tripwire_types: [], host_ids: [] };
   if (typeof input !== 'object' || Array.isArray(input))
     throw new FilterError('filters must be an object');
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if (!['severities', 'tripwire_types', 'host_ids'].includes(key)) {
-      throw new FilterError(`unknown filter "${key}": use severities, tripwire_types or host_ids`);
+    if (!['kinds', 'severities', 'tripwire_types', 'host_ids'].includes(key)) {
+      throw new FilterError(
+        `unknown filter "${key}": use kinds, severities, tripwire_types or host_ids`,
+      );
     }
   }
   const list = (key: string, allowed: readonly string[] | null, normalize = (v: string) => v) => {
@@ -53,11 +60,16 @@ export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
     return canonicalList(values);
   };
   const filter = {
+    kinds: list('kinds', KINDS, (v) => v.toLowerCase()),
     severities: list('severities', SEVERITIES, (v) => v.toUpperCase()),
     tripwire_types: list('tripwire_types', TRIPWIRE_TYPES, (v) => v.toUpperCase()),
     host_ids: list('host_ids', null, (v) => v.toLowerCase()),
   };
-  const entries = filter.severities.length + filter.tripwire_types.length + filter.host_ids.length;
+  const entries =
+    filter.kinds.length +
+    filter.severities.length +
+    filter.tripwire_types.length +
+    filter.host_ids.length;
   if (entries > maxEntries)
     throw new FilterError(
       `a filter may have at most ${maxEntries} entries; this one has ${entries}`,
@@ -65,7 +77,7 @@ export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
   return filter;
 }
 
-/** The initial filter from the upgrade's query string: severity, type, host_id, each a comma list. */
+/** The initial filter from the upgrade's query string: kind, severity, type, host_id, each a comma list. */
 export function filterFromQuery(query: URLSearchParams, maxEntries: number): AlertFilter {
   const list = (name: string) =>
     (query.get(name) ?? '')
@@ -73,13 +85,19 @@ export function filterFromQuery(query: URLSearchParams, maxEntries: number): Ale
       .map((v) => v.trim())
       .filter(Boolean);
   return parseFilter(
-    { severities: list('severity'), tripwire_types: list('type'), host_ids: list('host_id') },
+    {
+      kinds: list('kind'),
+      severities: list('severity'),
+      tripwire_types: list('type'),
+      host_ids: list('host_id'),
+    },
     maxEntries,
   );
 }
 
 export function filterMatches(filter: AlertFilter, subject: FilterSubject): boolean {
   return (
+    (filter.kinds.length === 0 || filter.kinds.includes(subject.kind)) &&
     (filter.severities.length === 0 || filter.severities.includes(subject.severity)) &&
     (filter.tripwire_types.length === 0 || filter.tripwire_types.includes(subject.tripwire_type)) &&
     (filter.host_ids.length === 0 || filter.host_ids.includes(subject.host_id))
@@ -87,4 +105,4 @@ export function filterMatches(filter: AlertFilter, subject: FilterSubject): bool
 }
 
 export const filterKey = (f: AlertFilter) =>
-  JSON.stringify([f.severities, f.tripwire_types, f.host_ids]);
+  JSON.stringify([f.kinds, f.severities, f.tripwire_types, f.host_ids]);

@@ -1,4 +1,4 @@
-import { type AlertFilter, FilterError, parseFilter } from './alert-filter.js';
+import { type AlertFilter, FilterError, filterFromQuery, parseFilter } from './alert-filter.js';
 
 /** What a browser may send on /ws/alerts. */
 export type ClientMessage =
@@ -68,4 +68,45 @@ export function parseClientMessage(text: string, maxFilterEntries: number): Clie
         `unknown message type ${JSON.stringify(msg.type)?.slice(0, 40)}: use subscribe, unsubscribe or ping`,
       );
   }
+}
+
+/**
+ * The subscriptions a socket starts with, from the upgrade's query string:
+ * `subscriptions=` (a JSON array of {subscription_id, filters}) for several at
+ * once, e.g. alerts under one filter and every incident, so a resume replays
+ * both; otherwise one "default" subscription from kind, severity, type and
+ * host_id. Throws FilterError.
+ */
+export function subscriptionsFromQuery(
+  query: URLSearchParams,
+  maxFilterEntries: number,
+  maxSubscriptions: number,
+): Map<string, AlertFilter> {
+  const json = query.get('subscriptions');
+  if (json === null) return new Map([['default', filterFromQuery(query, maxFilterEntries)]]);
+  if (['kind', 'severity', 'type', 'host_id'].some((name) => query.has(name))) {
+    throw new FilterError('use either subscriptions= or kind/severity/type/host_id, not both');
+  }
+  let list: unknown;
+  try {
+    list = JSON.parse(json);
+  } catch {
+    throw new FilterError('subscriptions must be a JSON array of {subscription_id, filters}');
+  }
+  if (!Array.isArray(list) || list.length === 0 || list.length > maxSubscriptions) {
+    throw new FilterError(
+      `subscriptions must be a JSON array of 1 to ${maxSubscriptions} {subscription_id, filters}`,
+    );
+  }
+  const subscriptions = new Map<string, AlertFilter>();
+  for (const item of list as Array<Record<string, unknown> | null>) {
+    const id = item?.subscription_id;
+    if (typeof id !== 'string' || !SUBSCRIPTION_ID.test(id) || subscriptions.has(id)) {
+      throw new FilterError(
+        'each subscription needs its own subscription_id of 1-64 characters of A-Z a-z 0-9 _ . : -',
+      );
+    }
+    subscriptions.set(id, parseFilter(item?.filters, maxFilterEntries));
+  }
+  return subscriptions;
 }

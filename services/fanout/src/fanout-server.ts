@@ -8,11 +8,10 @@ import {
   type AlertFilter,
   FilterError,
   type FilterSubject,
-  filterFromQuery,
   filterMatches,
 } from './alert-filter.js';
 import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
-import { ProtocolError, parseClientMessage } from './client-protocol.js';
+import { ProtocolError, parseClientMessage, subscriptionsFromQuery } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
 import { DASHBOARD_BUILD_COMMAND, loadDashboardFiles, serveDashboard } from './dashboard-files.js';
 import { createFanoutMetrics } from './fanout-metrics.js';
@@ -280,9 +279,13 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       if (headers.origin && !originAllowed(headers.origin, headers.host, config.ALLOWED_ORIGINS)) {
         return refuse(403, 'origin_not_allowed', `origin ${headers.origin} is not allowed`);
       }
-      let initial: AlertFilter;
+      let initial: Map<string, AlertFilter>;
       try {
-        initial = filterFromQuery(query, config.WS_MAX_FILTER_ENTRIES);
+        initial = subscriptionsFromQuery(
+          query,
+          config.WS_MAX_FILTER_ENTRIES,
+          config.WS_MAX_SUBSCRIPTIONS,
+        );
       } catch (err) {
         if (err instanceof FilterError) return refuse(400, 'invalid_filter', err.message);
         throw err;
@@ -294,7 +297,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
           const state: SocketState = {
             sessionId: randomUUID(),
             operator,
-            subscriptions: new Map([['default', initial]]),
+            subscriptions: initial,
             topic: null,
             since,
             closed: false,
@@ -529,10 +532,13 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
  * incident's host, type and highest severity so far. Null: every socket gets it.
  */
 function filterSubject(message: BusMessage): FilterSubject | null {
-  if (message.type === 'alert') return message.data;
+  if (message.type === 'alert') {
+    const { host_id, tripwire_type, severity } = message.data;
+    return { kind: 'alert', host_id, tripwire_type, severity };
+  }
   if (message.type === 'incident') {
     const { host_id, tripwire_type, max_severity } = message.data.incident;
-    return { host_id, tripwire_type, severity: max_severity };
+    return { kind: 'incident', host_id, tripwire_type, severity: max_severity };
   }
   return null;
 }

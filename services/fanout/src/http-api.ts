@@ -26,7 +26,7 @@ import { alertJson } from './alert-json.js';
 import { hostParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
-import { SESSION_COOKIE } from './operator-auth.js';
+import { auditActor, SESSION_COOKIE } from './operator-auth.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 const MINUTE_MS = 60_000;
@@ -138,7 +138,7 @@ export function registerApi(
   ctx: RouteContext,
   { pool, publisher, eventsPublisher, cookieSecure }: ApiDeps,
 ) {
-  const actor = (req: ApiRequest) => `operator:${req.operator.name}`;
+  const actor = (req: ApiRequest) => auditActor(req.operator);
   const announce = (
     hostId: string | null,
     ruleId: string,
@@ -337,7 +337,7 @@ export function registerApi(
         throw new ApiError(400, 'validation_failed', 'token is required', { token: 'is required' });
       const operator = await ctx.auth.verify(token);
       await appendAuditEntry(pool, {
-        actor: `operator:${operator.name}`,
+        actor: auditActor(operator),
         action: 'session.create',
         details: { role: operator.role },
       });

@@ -108,8 +108,6 @@ export function route(
   handler: (req: ApiRequest) => Promise<ApiResponse>,
   options: {
     authenticate?: boolean;
-    /** The error code when the operator lacks `role`. */
-    forbiddenCode?: string;
   } = {},
 ) {
   const paramCount = (pattern.match(/:/g) ?? []).length;
@@ -133,11 +131,7 @@ export function route(
           ? { name: 'anonymous', role: 'viewer' as const }
           : await ctx.auth.verify(findToken({ authorization, cookie }, query));
       if (role === 'admin' && operator.role !== 'admin') {
-        throw new AuthError(
-          'this action needs the admin role',
-          403,
-          options.forbiddenCode ?? 'forbidden_role',
-        );
+        throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
       }
       return handler({ operator, params, query, body: await body, headers });
     })().then(

@@ -24,6 +24,7 @@ import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
 import { alertJson } from './alert-json.js';
 import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
+import { auditActor } from './operator-auth.js';
 
 const FINAL: readonly string[] = ['RESOLVED', 'FALSE_POSITIVE'];
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -132,7 +133,6 @@ export interface IncidentApiDeps {
 
 /** /api/incidents: docs/incidents.md#rest-fan-out-service, services/fanout/openapi.yaml. */
 export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: IncidentApiDeps) {
-  const admin = { forbiddenCode: 'forbidden' };
   const announce = (incident: Incident, opened: boolean) => {
     const message = incidentMessage(incident, opened);
     for (const publisher of publishers) publisher.publish([message]);
@@ -175,79 +175,58 @@ export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: Inc
     return { body: { alerts: page.alerts.map(alertJson), total: page.total } };
   });
 
-  route(
-    ctx,
-    'post',
-    '/api/incidents',
-    'admin',
-    async (req) => {
-      const b = parseBody(createSchema, req.body, 'incident');
-      const incident = await createIncident(
-        pool,
-        {
-          hostId: b.host_id.toLowerCase(),
-          tripwireType: b.tripwire_type,
-          severity: b.severity,
-          ...(b.rule_name !== undefined ? { ruleName: b.rule_name } : {}),
-          ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
-          ...(b.note !== undefined ? { note: b.note } : {}),
-        },
-        { actor: req.operator.name },
-      ).catch(incidentError);
-      announce(incident, true);
-      return { status: 201, body: { incident: toIncidentJson(incident) } };
-    },
-    admin,
-  );
+  route(ctx, 'post', '/api/incidents', 'admin', async (req) => {
+    const b = parseBody(createSchema, req.body, 'incident');
+    const incident = await createIncident(
+      pool,
+      {
+        hostId: b.host_id.toLowerCase(),
+        tripwireType: b.tripwire_type,
+        severity: b.severity,
+        ...(b.rule_name !== undefined ? { ruleName: b.rule_name } : {}),
+        ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
+        ...(b.note !== undefined ? { note: b.note } : {}),
+      },
+      { actor: auditActor(req.operator) },
+    ).catch(incidentError);
+    announce(incident, true);
+    return { status: 201, body: { incident: toIncidentJson(incident) } };
+  });
 
-  route(
-    ctx,
-    'patch',
-    '/api/incidents/:id',
-    'admin',
-    async (req) => {
-      const id = incidentIdParam(req);
-      const b = parseBody(patchSchema, req.body, 'incident change');
-      const incident = await updateIncident(
-        pool,
-        id,
-        {
-          ...(b.state !== undefined ? { state: b.state } : {}),
-          ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
-          ...(b.note !== undefined ? { note: b.note } : {}),
-          ...(b.resolution_method !== undefined ? { resolutionMethod: b.resolution_method } : {}),
-          ...(b.root_cause !== undefined ? { rootCause: b.root_cause } : {}),
-        },
-        { actor: req.operator.name, expectedVersion: b.expected_version },
-      ).catch(incidentError);
-      announce(incident, false);
-      return { body: { incident: toIncidentJson(incident) } };
-    },
-    admin,
-  );
+  route(ctx, 'patch', '/api/incidents/:id', 'admin', async (req) => {
+    const id = incidentIdParam(req);
+    const b = parseBody(patchSchema, req.body, 'incident change');
+    const incident = await updateIncident(
+      pool,
+      id,
+      {
+        ...(b.state !== undefined ? { state: b.state } : {}),
+        ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
+        ...(b.note !== undefined ? { note: b.note } : {}),
+        ...(b.resolution_method !== undefined ? { resolutionMethod: b.resolution_method } : {}),
+        ...(b.root_cause !== undefined ? { rootCause: b.root_cause } : {}),
+      },
+      { actor: auditActor(req.operator), expectedVersion: b.expected_version },
+    ).catch(incidentError);
+    announce(incident, false);
+    return { body: { incident: toIncidentJson(incident) } };
+  });
 
-  route(
-    ctx,
-    'post',
-    '/api/incidents/:id/resolve',
-    'admin',
-    async (req) => {
-      const id = incidentIdParam(req);
-      const b = parseBody(resolveSchema, req.body, 'resolution');
-      const incident = await resolveIncident(
-        pool,
-        id,
-        {
-          state: b.state,
-          resolutionMethod: b.resolution_method,
-          rootCause: b.root_cause,
-          ...(b.note !== undefined ? { note: b.note } : {}),
-        },
-        { actor: req.operator.name, expectedVersion: b.expected_version },
-      ).catch(incidentError);
-      announce(incident, false);
-      return { body: { incident: toIncidentJson(incident) } };
-    },
-    admin,
-  );
+  route(ctx, 'post', '/api/incidents/:id/resolve', 'admin', async (req) => {
+    const id = incidentIdParam(req);
+    const b = parseBody(resolveSchema, req.body, 'resolution');
+    const incident = await resolveIncident(
+      pool,
+      id,
+      {
+        state: b.state,
+        resolutionMethod: b.resolution_method,
+        rootCause: b.root_cause,
+        ...(b.note !== undefined ? { note: b.note } : {}),
+      },
+      { actor: auditActor(req.operator), expectedVersion: b.expected_version },
+    ).catch(incidentError);
+    announce(incident, false);
+    return { body: { incident: toIncidentJson(incident) } };
+  });
 }

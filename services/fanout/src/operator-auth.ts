@@ -1,5 +1,6 @@
 export {
   AuthError,
+  auditActor,
   createOperatorAuth,
   type Operator,
   type OperatorAuth,

@@ -3,7 +3,8 @@ import { parseFilter } from './alert-filter.js';
 import { TopicRouter } from './topic-router.js';
 
 const f = (x: object) => parseFilter(x, 100);
-const alert = { severity: 'CRITICAL', tripwire_type: 'FILE', host_id: 'h' };
+const alert = { kind: 'alert', severity: 'CRITICAL', tripwire_type: 'FILE', host_id: 'h' } as const;
+const incident = { ...alert, kind: 'incident' } as const;
 
 describe('TopicRouter', () => {
   it('gives identical filter sets one topic and matches each topic at most once per alert', () => {
@@ -20,5 +21,15 @@ describe('TopicRouter', () => {
     expect(r.size).toBe(1);
     r.release(c);
     expect(r.size).toBe(0);
+  });
+
+  it('keeps alert-only and incident-only subscriptions apart', () => {
+    const r = new TopicRouter();
+    const alerts = r.acquire([f({ kinds: ['alert'], severities: ['CRITICAL'] })]);
+    const incidents = r.acquire([f({ kinds: ['INCIDENT'] })]);
+    const both = r.acquire([f({})]);
+    expect(r.matching(alert)).toEqual([alerts, both]);
+    expect(r.matching(incident)).toEqual([incidents, both]);
+    expect(() => f({ kinds: ['host'] })).toThrow('kinds: "host" is not one of alert, incident');
   });
 });

@@ -236,8 +236,8 @@ describe('POST /api/incidents', () => {
         max_severity: 'CRITICAL',
         alert_count: 0,
         assignee: 'bob',
-        notes: [{ author: 'alice', at: expect.any(String), text: 'reverse shell?' }],
-        created_by: 'alice',
+        notes: [{ author: 'operator:alice', at: expect.any(String), text: 'reverse shell?' }],
+        created_by: 'operator:alice',
         version: 1,
         revision: 1,
       });
@@ -249,7 +249,7 @@ describe('POST /api/incidents', () => {
         ]);
       }
       const audit = await auditOf(incident.incident_id);
-      expect(audit).toMatchObject([{ actor: 'alice', action: 'incident.create' }]);
+      expect(audit).toMatchObject([{ actor: 'operator:alice', action: 'incident.create' }]);
     } finally {
       await Promise.all([events.stop(), control.stop()]);
     }
@@ -325,7 +325,7 @@ describe('PATCH /api/incidents/:id', () => {
       body: { note: 'it was the backup job' },
     });
     expect(noted.body.incident.notes).toEqual([
-      { author: 'alice', at: expect.any(String), text: 'it was the backup job' },
+      { author: 'operator:alice', at: expect.any(String), text: 'it was the backup job' },
     ]);
     const unassigned = await api(`/api/incidents/${id}`, {
       method: 'PATCH',
@@ -338,11 +338,11 @@ describe('PATCH /api/incidents/:id', () => {
     expect((await api(`/api/incidents/${id}`)).body.incident).toEqual(undo.body.incident);
     const audit = await auditOf(id);
     expect(audit.map((e) => [e.actor, e.action])).toEqual([
-      ['alice', 'incident.create'],
-      ['alice', 'incident.transition'],
-      ['alice', 'incident.update'],
-      ['alice', 'incident.update'],
-      ['alice', 'incident.transition'],
+      ['operator:alice', 'incident.create'],
+      ['operator:alice', 'incident.transition'],
+      ['operator:alice', 'incident.update'],
+      ['operator:alice', 'incident.update'],
+      ['operator:alice', 'incident.transition'],
     ]);
     expect(audit[1]!.details).toMatchObject({ from: 'OPEN', to: 'ACKNOWLEDGED' });
   });
@@ -420,7 +420,7 @@ describe('POST /api/incidents/:id/resolve', () => {
         resolution_method: 'PLAYBOOK',
         root_cause: 'patched sudoers',
         resolved_at: expect.any(String),
-        notes: [{ author: 'alice', text: 'done' }],
+        notes: [{ author: 'operator:alice', text: 'done' }],
       });
       await until(() => events.entries.some((e) => e.message.type === 'incident'));
       expect(events.entries.map((e) => e.message)).toEqual([
@@ -431,7 +431,7 @@ describe('POST /api/incidents/:id/resolve', () => {
     }
     const audit = await auditOf(id);
     expect(audit.at(-1)).toMatchObject({
-      actor: 'alice',
+      actor: 'operator:alice',
       action: 'incident.transition',
       details: { from: 'OPEN', to: 'RESOLVED' },
     });
@@ -542,7 +542,7 @@ describe('who may change incidents', () => {
     ];
     for (const res of await Promise.all(attempts)) {
       expect(res.status).toBe(403);
-      expect(res.body.error.code).toBe('forbidden');
+      expect(res.body.error.code).toBe('forbidden_role');
     }
     expect((await api(`/api/incidents/${id}`)).body.incident).toMatchObject({
       version: 1,

@@ -260,3 +260,116 @@ describe('resuming with incident frames', () => {
     second.close();
   });
 });
+
+describe("alert and incident subscriptions side by side (the dashboard's socket)", () => {
+  const subscriptions = (hostId: string) =>
+    JSON.stringify([
+      { subscription_id: 'default', filters: { kinds: ['alert'], severities: ['CRITICAL'] } },
+      { subscription_id: 'incidents', filters: { kinds: ['incident'], host_ids: [hostId] } },
+    ]);
+  const alertIds = (b: Browser) =>
+    b.ofType('alert').map((f) => (f as unknown as { data: { alert_id: string } }).data.alert_id);
+
+  it('filters alerts and incidents apart from the start, and a resume replays both', async () => {
+    const host = await newHost();
+    const first = await connect({ subscriptions: subscriptions(host.hostId) });
+    expect(first.ofType('welcome')[0]!.subscriptions).toEqual([
+      {
+        subscription_id: 'default',
+        filters: { kinds: ['alert'], severities: ['CRITICAL'], tripwire_types: [], host_ids: [] },
+      },
+      {
+        subscription_id: 'incidents',
+        filters: {
+          kinds: ['incident'],
+          severities: [],
+          tripwire_types: [],
+          host_ids: [host.hostId],
+        },
+      },
+    ]);
+    // An INFO alert opens an INFO incident: the incident comes through, the alert does not.
+    const info = alertOf(host.hostId);
+    publishMessages(env, [
+      {
+        type: 'alert',
+        data: {
+          alert_id: info.alertId,
+          host_id: host.hostId,
+          hostname: host.hostname,
+          timestamp: new Date().toISOString(),
+          timestamp_us: Date.now() * 1000,
+          received_at: new Date().toISOString(),
+          tripwire_type: 'FILE',
+          rule_name: 'etc-shadow-watch',
+          severity: 'INFO',
+          event_detail: null,
+        },
+      },
+    ]);
+    await ingestFlush([info]);
+    await until(() => incidentsOf(first).length === 1, 5_000, 'the incident');
+    const lastSeen = incidentsOf(first)[0]!.position;
+    expect(alertIds(first)).toEqual([]);
+    first.ws.terminate();
+    await first.closed;
+
+    // Missed while away: a CRITICAL alert (alerts subscription) and its incident's update.
+    const critical = alertOf(host.hostId, { severity: 'CRITICAL' });
+    publishMessages(env, [
+      {
+        type: 'alert',
+        data: {
+          alert_id: critical.alertId,
+          host_id: host.hostId,
+          hostname: host.hostname,
+          timestamp: new Date().toISOString(),
+          timestamp_us: Date.now() * 1000,
+          received_at: new Date().toISOString(),
+          tripwire_type: 'FILE',
+          rule_name: 'etc-shadow-watch',
+          severity: 'CRITICAL',
+          event_detail: null,
+        },
+      },
+    ]);
+    const [escalated] = await ingestFlush([critical]);
+    await new Promise((r) => setTimeout(r, 200));
+
+    const second = await connect({ subscriptions: subscriptions(host.hostId), since: lastSeen });
+    await until(() => incidentsOf(second).length === 1 && alertIds(second).length === 1);
+    expect(second.ofType('welcome')[0]!.resume).toMatchObject({ status: 'replayed', count: 2 });
+    expect(alertIds(second)).toEqual([critical.alertId]);
+    expect(incidentsOf(second)[0]!.data.incident).toMatchObject({
+      incident_id: escalated!.incidentId,
+      max_severity: 'CRITICAL',
+      alert_count: 2,
+    });
+    second.close();
+  });
+
+  it('refuses a malformed subscriptions= before the upgrade, saying what is wrong', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ subscriptions: 'not json' }, 'subscriptions must be a JSON array'],
+      [
+        { subscriptions: '[{"subscription_id":"a","filters":{"kinds":["host"]}}]' },
+        'kinds: "host"',
+      ],
+      [
+        { subscriptions: '[{"subscription_id":"a"},{"subscription_id":"a"}]' },
+        'its own subscription_id',
+      ],
+      [{ subscriptions: '[{"subscription_id":"a"}]', severity: 'INFO' }, 'not both'],
+    ];
+    for (const [query, message] of cases) {
+      const b = new Browser(fanout.wsUrl, { token: viewer, query });
+      await b.opened.catch(() => {});
+      await until(() => b.unexpectedResponse !== null, 5_000, 'the refusal');
+      expect(b.unexpectedResponse!.status).toBe(400);
+      expect(JSON.parse(b.unexpectedResponse!.body).error).toMatchObject({
+        code: 'invalid_filter',
+        message: expect.stringContaining(message),
+      });
+    }
+  });
+});

@@ -12,7 +12,7 @@ import {
   type Severity,
 } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
-import { formatTime, summarize } from '../format.js';
+import { actorName, formatTime, summarize } from '../format.js';
 import { SeverityBadge } from './severity-badge.js';
 import { StateBadge } from './state-badge.js';
 
@@ -101,7 +101,7 @@ export function IncidentDetail(props: {
         )}
         <dt>Opened by</dt>
         <dd>
-          {incident.created_by},{' '}
+          {actorName(incident.created_by)},{' '}
           <span title={incident.created_at}>{formatTime(incident.created_at)}</span>
         </dd>
         <dt>Updated</dt>
@@ -125,9 +125,9 @@ export function IncidentDetail(props: {
         <ol class="notes" data-testid="incident-notes">
           {incident.notes.map((n, i) => (
             // Notes are append-only: the position is a stable key.
-            <li key={i} data-note-author={n.author}>
+            <li key={i} data-note-author={actorName(n.author)}>
               <div class="note-head">
-                <span class="note-author">{n.author}</span>
+                <span class="note-author">{actorName(n.author)}</span>
                 <span class="muted" title={n.at}>
                   {formatTime(n.at)}
                 </span>

@@ -322,10 +322,10 @@ describe('incidents', () => {
     await expect
       .poll(entries)
       .toEqual([
-        'incident.transition by ada ACKNOWLEDGED→RESOLVED',
-        'incident.update by bob',
-        'incident.update by ada',
-        'incident.transition by ada OPEN→ACKNOWLEDGED',
+        'incident.transition by operator:ada ACKNOWLEDGED→RESOLVED',
+        'incident.update by operator:bob',
+        'incident.update by operator:ada',
+        'incident.transition by operator:ada OPEN→ACKNOWLEDGED',
         'incident.open by ingest',
       ]);
     await screenshot(a, 'incidents-04-audit');
