@@ -20,6 +20,8 @@ import {
  */
 export class IncidentAnnouncer {
   private chain: Promise<void> = Promise.resolve();
+  /** Touched incidents not announced yet, with whether a flush opened them. */
+  private readonly pending = new Map<string, boolean>();
 
   constructor(
     private readonly db: Queryable,
@@ -33,12 +35,21 @@ export class IncidentAnnouncer {
   /** The incidents a flush opened or joined; called once the flush settled (its alerts publish first). */
   afterFlush(touches: readonly IncidentTouch[] | undefined): void {
     if (!touches?.length) return;
-    const opened = new Map(touches.map((t) => [t.incidentId, t.opened]));
-    // Taken now: the submissions holding this flush's alerts are among those in flight.
+    for (const t of touches) {
+      this.pending.set(t.incidentId, this.pending.get(t.incidentId) === true || t.opened);
+    }
+    // Taken now: the submissions holding this flush's alerts are among those in flight, and so
+    // are those of every flush still in flight beside it.
     const alertsFirst = this.alertsPublished();
     this.chain = this.chain.then(async () => {
+      await alertsFirst;
+      // Concurrent flushes settle in start order, but the one that opened an incident may have
+      // started after one that joined it: by now both have reported, so announce them together
+      // (once, as `created`) rather than one `updated` before its `created`.
+      if (this.pending.size === 0) return;
+      const opened = new Map(this.pending);
+      this.pending.clear();
       try {
-        await alertsFirst;
         const incidents = await getIncidents(this.db, [...opened.keys()]);
         for (const incident of incidents) this.announce(incident, opened.get(incident.incidentId)!);
       } catch (err) {
