@@ -106,16 +106,57 @@ describe('incidents at ingest', () => {
         const revisions = messages.map((m) => m.incident.revision);
         expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
       }
-      // Every alert an incident message counts is on the events stream before it.
-      let alertsBefore = 0;
-      for (const { message } of events.entries) {
-        if (message.type === 'alert' && message.data.host_id === agent.hostId) alertsBefore++;
-        if (message.type === 'incident' && message.data.incident.host_id === agent.hostId)
-          expect(alertsBefore).toBeGreaterThanOrEqual(message.data.incident.alert_count);
-      }
+      // The first message follows the first flush's alerts. (Later ones may count alerts of
+      // flushes that committed meanwhile and publish right after: they read the incident as it
+      // stands.)
+      const firstMessage = events.entries.findIndex(
+        (e) => e.message.type === 'incident' && e.message.data.incident.host_id === agent.hostId,
+      );
+      expect(
+        events.entries
+          .slice(0, firstMessage)
+          .filter((e) => e.message.type === 'alert' && e.message.data.host_id === agent.hostId)
+          .length,
+      ).toBeGreaterThan(0);
     } finally {
       client.close();
       await Promise.all([events.stop(), control.stop()]);
+    }
+  });
+
+  it("publishes each flush's incident message after that flush's alerts", async () => {
+    const events = busReader(env, 'events');
+    const client = connect(first.address);
+    try {
+      const agent = await register(client, `order-${randomUUID().slice(0, 8)}`);
+      const session = new AgentSession(client, agent.agentToken, true);
+      const messagesOf = () =>
+        events.entries.filter(
+          (e) => e.message.type === 'incident' && e.message.data.incident.host_id === agent.hostId,
+        );
+      for (let round = 1; round <= 3; round++) {
+        // 30 alerts: one flush (BATCH_MAX_SIZE 40), then wait for its incident message.
+        const batch = Array.from({ length: 30 }, () =>
+          event(agent.hostId, { ruleName: 'order-watch', severity: Severity.WARN }),
+        );
+        session.send(batch);
+        await session.waitForAcks(batch.map((e) => e.alertId));
+        await until(() => messagesOf().length === round, 10_000, `incident message ${round}`);
+        const message = messagesOf().at(-1)!;
+        const at = events.entries.indexOf(message);
+        const alertsBefore = events.entries
+          .slice(0, at)
+          .filter((e) => e.message.type === 'alert' && e.message.data.host_id === agent.hostId);
+        expect(alertsBefore.length).toBe(30 * round);
+        expect(message.message.data).toMatchObject({
+          event: round === 1 ? 'created' : 'updated',
+          incident: { alert_count: 30 * round },
+        });
+      }
+      session.end();
+    } finally {
+      client.close();
+      await events.stop();
     }
   });
 
