@@ -15,6 +15,7 @@ import {
   toIncidentJson,
 } from '@tripwire/storage';
 import {
+  BadField,
   checkUuid,
   names,
   severityName,
@@ -28,6 +29,10 @@ import {
 export const SNAPSHOT_LIMIT = 500;
 /** Snapshot rows read per query while filtering by tripwire type (several hosts: per host). */
 const SNAPSHOT_PAGE = 500;
+/** Rows a snapshot reads at most per host while filtering by tripwire type. */
+const SNAPSHOT_SCAN_LIMIT = 20 * SNAPSHOT_PAGE;
+/** Most host ids one stream may filter on. */
+export const MAX_STREAM_HOSTS = 100;
 /** A client this far behind (bytes queued) is cut off rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
@@ -40,10 +45,13 @@ export interface IncidentFilter {
 
 /** The request's filter, with each bad field named (BadField). */
 export function incidentFilter(req: StreamIncidentsRequest): IncidentFilter {
+  if (req.hostIds.length > MAX_STREAM_HOSTS) {
+    throw new BadField(`host_ids may name at most ${MAX_STREAM_HOSTS} hosts`);
+  }
   return {
     states: names('states', req.states, stateName),
     severities: names('severities', req.severities, severityName),
-    hostIds: req.hostIds.map((id, i) => checkUuid(`host_ids[${i}]`, id)),
+    hostIds: req.hostIds.map((id, i) => checkUuid(`host_ids[${i}]`, id).toLowerCase()),
     tripwireTypes: names('tripwire_types', req.tripwireTypes, typeName),
   };
 }
@@ -63,7 +71,8 @@ export function matches(f: IncidentFilter, i: IncidentJson): boolean {
 /** The matching incidents as they stand: at most SNAPSHOT_LIMIT, highest severity first. */
 async function snapshot(db: Queryable, f: IncidentFilter): Promise<IncidentJson[]> {
   const found: IncidentJson[] = [];
-  for (const hostId of f.hostIds.length ? f.hostIds : [undefined]) {
+  for (const hostId of f.hostIds.length ? new Set(f.hostIds) : [undefined]) {
+    let kept = 0;
     for (let offset = 0; ; offset += SNAPSHOT_PAGE) {
       const page = await listIncidents(db, {
         states: f.states,
@@ -72,7 +81,6 @@ async function snapshot(db: Queryable, f: IncidentFilter): Promise<IncidentJson[
         limit: SNAPSHOT_PAGE,
         offset,
       });
-      let kept = 0;
       for (const incident of page.incidents) {
         const json = toIncidentJson(incident);
         if (admits(f.tripwireTypes, json.tripwire_type) && kept < SNAPSHOT_LIMIT) {
@@ -80,7 +88,8 @@ async function snapshot(db: Queryable, f: IncidentFilter): Promise<IncidentJson[
           kept++;
         }
       }
-      if (kept >= SNAPSHOT_LIMIT || offset + page.incidents.length >= page.total) break;
+      const scanned = offset + page.incidents.length;
+      if (kept >= SNAPSHOT_LIMIT || scanned >= page.total || scanned >= SNAPSHOT_SCAN_LIMIT) break;
     }
   }
   // Several hosts: merge into the list order (highest severity, then most recent).

@@ -790,6 +790,44 @@ describe('IncidentService: StreamIncidents', () => {
     }
   });
 
+  it('builds the include_current snapshot with every filter, over several hosts, highest severity first', async () => {
+    const one = await newHost('snap');
+    const two = await newHost('snap');
+    await openIncident(one.hostId, {
+      tripwireType: TripwireType.FILE,
+      severity: Severity.CRITICAL,
+    });
+    const warn = await openIncident(one.hostId, {
+      tripwireType: TripwireType.NETWORK,
+      severity: Severity.WARN,
+    });
+    const critical = await openIncident(two.hostId, {
+      tripwireType: TripwireType.NETWORK,
+      severity: Severity.CRITICAL,
+    });
+    await openIncident(two.hostId, { tripwireType: TripwireType.PROCESS, severity: Severity.INFO });
+    const watcher = await watch({
+      hostIds: [one.hostId.toUpperCase(), two.hostId, two.hostId],
+      tripwireTypes: [TripwireType.NETWORK],
+      includeCurrent: true,
+    });
+    try {
+      await watcher.waitFor((events) => events.length === 2, 'the snapshot');
+      expect(
+        watcher.events.map((e) => [IncidentEventType[e.type], e.incident!.incidentId]),
+      ).toEqual([
+        ['INCIDENT_EVENT_TYPE_SNAPSHOT', critical.incidentId],
+        ['INCIDENT_EVENT_TYPE_SNAPSHOT', warn.incidentId],
+      ]);
+      // The upper-case host id matches live changes too.
+      await admin.update({ incidentId: warn.incidentId, note: 'seen' });
+      await watcher.waitFor((events) => events.length === 3, 'the note');
+      expect(watcher.events[2]!.incident!.incidentId).toBe(warn.incidentId);
+    } finally {
+      watcher.cancel();
+    }
+  });
+
   it('refuses a bad filter with INVALID_ARGUMENT and ends open streams with OK when the server stops', async () => {
     const bad = new IncidentWatcher(viewer, viewerToken, { hostIds: ['web-01'] });
     const refused = await bad.status;
