@@ -317,7 +317,10 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         await batcher.flush().catch(() => {});
       }
       // The last flushes' incident messages, unless PostgreSQL stopped answering.
-      await Promise.race([incidentAnnouncer.settled(), sleep(PUBLISH_ACK_WAIT_MS)]);
+      await Promise.race([
+        incidentAnnouncer.settled(),
+        sleep(PUBLISH_ACK_WAIT_MS, undefined, { ref: false }),
+      ]);
       if (!(await publisher.drain(Math.min(5_000, config.SHUTDOWN_GRACE_MS)))) {
         log.warn(
           { backlog: publisher.backlog },
