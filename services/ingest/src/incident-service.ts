@@ -7,7 +7,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
-import { AuthError, type Operator, type OperatorAuth } from '@tripwire/operator-auth';
+import { AuthError, auditActor, type Operator, type OperatorAuth } from '@tripwire/operator-auth';
 import { type IncidentServiceServer, IncidentState } from '@tripwire/proto';
 import {
   createIncident,
@@ -139,7 +139,7 @@ export function createIncidentService(
   };
 
   return {
-    createIncident: unary('CreateIncident', async (req, { name }) => {
+    createIncident: unary('CreateIncident', async (req, operator) => {
       checkUuid('host_id', req.hostId);
       const incident = await createIncident(
         pool,
@@ -151,7 +151,7 @@ export function createIncidentService(
           assignee: req.assignee || null,
           ...(req.note ? { note: req.note } : {}),
         },
-        { actor: name },
+        { actor: auditActor(operator) },
       ).catch((err: unknown) => {
         // Storage says "no host <id>": name the request field.
         if (err instanceof IncidentValidationError && err.message.startsWith('no host')) {
@@ -200,7 +200,7 @@ export function createIncidentService(
       };
     }),
 
-    updateIncident: unary('UpdateIncident', async (req, { name }) => {
+    updateIncident: unary('UpdateIncident', async (req, operator) => {
       checkUuid('incident_id', req.incidentId);
       const state =
         req.state === IncidentState.INCIDENT_STATE_UNSPECIFIED
@@ -219,12 +219,15 @@ export function createIncidentService(
           ...(req.assignee !== undefined ? { assignee: req.assignee || null } : {}),
           ...(req.note ? { note: req.note } : {}),
         },
-        { actor: name, ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}) },
+        {
+          actor: auditActor(operator),
+          ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}),
+        },
       );
       return announced(incident, false);
     }),
 
-    resolveIncident: unary('ResolveIncident', async (req, { name }) => {
+    resolveIncident: unary('ResolveIncident', async (req, operator) => {
       checkUuid('incident_id', req.incidentId);
       if (!req.resolutionMethod) {
         throw new BadField('resolution_method is required: MANUAL, AUTOMATED or PLAYBOOK');
@@ -240,7 +243,10 @@ export function createIncidentService(
           rootCause: req.rootCause,
           ...(req.note ? { note: req.note } : {}),
         },
-        { actor: name, ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}) },
+        {
+          actor: auditActor(operator),
+          ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}),
+        },
       );
       return announced(incident, false);
     }),

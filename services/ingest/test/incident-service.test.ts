@@ -130,7 +130,7 @@ describe('IncidentService: reading', () => {
       maxSeverity: Severity.CRITICAL,
       tripwireType: TripwireType.NETWORK,
       alertCount: 0,
-      createdBy: 'alice',
+      createdBy: 'operator:alice',
       assignee: '',
     });
     expect((await viewer.get({ incidentId: warn.incidentId })).incident).toEqual(warn);
@@ -209,7 +209,7 @@ describe('IncidentService: changes', () => {
       state: IncidentState.ACKNOWLEDGED,
       version: created.version + 1,
     });
-    expect(acked.notes).toMatchObject([{ author: 'alice', text: 'looking into it' }]);
+    expect(acked.notes).toMatchObject([{ author: 'operator:alice', text: 'looking into it' }]);
     const assigned = (await admin.update({ incidentId: created.incidentId, assignee: 'bob' }))
       .incident!;
     expect(assigned).toMatchObject({ assignee: 'bob', state: IncidentState.ACKNOWLEDGED });
@@ -258,14 +258,14 @@ describe('IncidentService: changes', () => {
     const a = created.incidentId;
     const b = other.incidentId;
     expect(trail).toEqual([
-      [a, 'incident.create', 'alice', null, null],
-      [a, 'incident.transition', 'alice', 'OPEN', 'ACKNOWLEDGED'],
-      [a, 'incident.update', 'alice', null, null],
-      [a, 'incident.update', 'alice', null, null],
-      [a, 'incident.transition', 'alice', 'ACKNOWLEDGED', 'OPEN'],
-      [a, 'incident.transition', 'alice', 'OPEN', 'RESOLVED'],
-      [b, 'incident.create', 'alice', null, null],
-      [b, 'incident.transition', 'alice', 'OPEN', 'FALSE_POSITIVE'],
+      [a, 'incident.create', 'operator:alice', null, null],
+      [a, 'incident.transition', 'operator:alice', 'OPEN', 'ACKNOWLEDGED'],
+      [a, 'incident.update', 'operator:alice', null, null],
+      [a, 'incident.update', 'operator:alice', null, null],
+      [a, 'incident.transition', 'operator:alice', 'ACKNOWLEDGED', 'OPEN'],
+      [a, 'incident.transition', 'operator:alice', 'OPEN', 'RESOLVED'],
+      [b, 'incident.create', 'operator:alice', null, null],
+      [b, 'incident.transition', 'operator:alice', 'OPEN', 'FALSE_POSITIVE'],
     ]);
   });
 

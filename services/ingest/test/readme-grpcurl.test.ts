@@ -110,7 +110,7 @@ describe('README grpcurl examples for IncidentService', () => {
     ]);
     expect(answers.get('UpdateIncident')![0]!.incident).toMatchObject({
       state: 'ACKNOWLEDGED',
-      notes: [{ author: 'readme', text: 'looking into it' }],
+      notes: [{ author: 'operator:readme', text: 'looking into it' }],
     });
     expect(answers.get('ResolveIncident')![0]!.incident).toMatchObject({
       state: 'RESOLVED',

@@ -70,7 +70,7 @@ describe('pnpm start: IncidentService in the single process', () => {
         }
       };
       const first = await create('by-hand');
-      expect(first).toMatchObject({ state: IncidentState.OPEN, createdBy: 'admin' });
+      expect(first).toMatchObject({ state: IncidentState.OPEN, createdBy: 'operator:admin' });
       const events: IncidentEvent[] = [];
       const stream = incidents.streamIncidents(
         {
