@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { IncidentEventData } from '@tripwire/bus';
+import type { BusMessage, IncidentEventData } from '@tripwire/bus';
 import {
   getIncident,
   type Incident,
@@ -267,6 +267,22 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
       { subscription_id: 'default', filters: { kinds: ['alert'], severities: ['CRITICAL'] } },
       { subscription_id: 'incidents', filters: { kinds: ['incident'], host_ids: [hostId] } },
     ]);
+  /** The bus message ingest publishes for a stored alert. */
+  const alertMessage = (hostname: string, a: NewAlert): BusMessage => ({
+    type: 'alert',
+    data: {
+      alert_id: a.alertId,
+      host_id: a.hostId,
+      hostname,
+      timestamp: new Date(a.occurredAtUs / 1000).toISOString(),
+      timestamp_us: a.occurredAtUs,
+      received_at: new Date().toISOString(),
+      tripwire_type: a.tripwireType,
+      rule_name: a.ruleName,
+      severity: a.severity,
+      event_detail: null,
+    },
+  });
   const alertIds = (b: Browser) =>
     b.ofType('alert').map((f) => (f as unknown as { data: { alert_id: string } }).data.alert_id);
 
@@ -290,23 +306,7 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
     ]);
     // An INFO alert opens an INFO incident: the incident comes through, the alert does not.
     const info = alertOf(host.hostId);
-    publishMessages(env, [
-      {
-        type: 'alert',
-        data: {
-          alert_id: info.alertId,
-          host_id: host.hostId,
-          hostname: host.hostname,
-          timestamp: new Date().toISOString(),
-          timestamp_us: Date.now() * 1000,
-          received_at: new Date().toISOString(),
-          tripwire_type: 'FILE',
-          rule_name: 'etc-shadow-watch',
-          severity: 'INFO',
-          event_detail: null,
-        },
-      },
-    ]);
+    publishMessages(env, [alertMessage(host.hostname, info)]);
     await ingestFlush([info]);
     await until(() => incidentsOf(first).length === 1, 5_000, 'the incident');
     const lastSeen = incidentsOf(first)[0]!.position;
@@ -316,23 +316,7 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
 
     // Missed while away: a CRITICAL alert (alerts subscription) and its incident's update.
     const critical = alertOf(host.hostId, { severity: 'CRITICAL' });
-    publishMessages(env, [
-      {
-        type: 'alert',
-        data: {
-          alert_id: critical.alertId,
-          host_id: host.hostId,
-          hostname: host.hostname,
-          timestamp: new Date().toISOString(),
-          timestamp_us: Date.now() * 1000,
-          received_at: new Date().toISOString(),
-          tripwire_type: 'FILE',
-          rule_name: 'etc-shadow-watch',
-          severity: 'CRITICAL',
-          event_detail: null,
-        },
-      },
-    ]);
+    publishMessages(env, [alertMessage(host.hostname, critical)]);
     const [escalated] = await ingestFlush([critical]);
     await new Promise((r) => setTimeout(r, 200));
 

@@ -11,7 +11,7 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
-import { HostOptions } from './host-options.js';
+import { HostFilter } from './host-options.js';
 import { RateChart } from './rate-chart.js';
 import { SeverityBadge } from './severity-badge.js';
 import { useVirtualRows } from './virtual-rows.js';
@@ -100,20 +100,11 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
           </label>
         ))}
       </fieldset>
-      <label class="host-filter">
-        Host
-        <select
-          name="host"
-          value={filter.host ?? ''}
-          onChange={(e) => apply({ ...filter, host: e.currentTarget.value || null })}
-        >
-          <option value="">All hosts</option>
-          {filter.host && !state.hosts.has(filter.host) && (
-            <option value={filter.host}>{filter.host}</option>
-          )}
-          <HostOptions hosts={state.hosts} />
-        </select>
-      </label>
+      <HostFilter
+        value={filter.host}
+        hosts={state.hosts}
+        onChange={(host) => apply({ ...filter, host })}
+      />
       {(filter.severity.length > 0 || filter.type.length > 0 || filter.host) && (
         <button
           type="button"

@@ -11,7 +11,7 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
-import { HostOptions } from './host-options.js';
+import { HostFilter } from './host-options.js';
 import { IncidentDetail } from './incident-detail.js';
 import { SeverityBadge } from './severity-badge.js';
 import { STATE_TEXT, StateBadge } from './state-badge.js';
@@ -127,20 +127,11 @@ function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: Inc
           </label>
         ))}
       </fieldset>
-      <label class="host-filter">
-        Host
-        <select
-          name="host"
-          value={filter.host ?? ''}
-          onChange={(e) => apply({ ...filter, host: e.currentTarget.value || null })}
-        >
-          <option value="">All hosts</option>
-          {filter.host && !state.hosts.has(filter.host) && (
-            <option value={filter.host}>{filter.host}</option>
-          )}
-          <HostOptions hosts={state.hosts} />
-        </select>
-      </label>
+      <HostFilter
+        value={filter.host}
+        hosts={state.hosts}
+        onChange={(host) => apply({ ...filter, host })}
+      />
       {!isDefault && (
         <button type="button" class="ghost" onClick={() => navigate('/incidents')}>
           Open incidents, all hosts
