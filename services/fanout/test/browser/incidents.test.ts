@@ -203,12 +203,20 @@ describe('incidents', () => {
     expect(await incidentRows(page).textContent()).toContain('200');
   });
 
-  it('A acknowledges with a note and B sees it within a second; A resolves and it leaves B’s open list', async () => {
+  it('A acknowledges with a note and B sees it pushed live; A resolves and it leaves B’s open list', async () => {
     const a = await consolePage(adaToken, '/incidents');
     const b = await consolePage(bobToken, '/incidents');
     await openIncident(a);
     await openIncident(b);
     expect(await detailState(b)).toBe('OPEN');
+    // B learns of A's changes from the WebSocket alone: it never re-reads the incident. (How
+    // fast: printed here, and measured against a polling baseline by `pnpm bench:incidents`.)
+    const bReads: number[] = [];
+    b.on('request', (r) => {
+      if (/\/api\/incidents\/[0-9a-f-]{36}$/.test(new URL(r.url()).pathname))
+        bReads.push(Date.now());
+    });
+    const readsBetween = (from: number, to: number) => bReads.filter((t) => t >= from && t <= to);
 
     // Acknowledge, timed from A's click to B's page showing the state and the note.
     const note = 'looking into it: config management run at 14:00?';
@@ -222,9 +230,11 @@ describe('incidents', () => {
     await a.getByRole('button', { name: 'Acknowledge' }).click();
     await a.getByRole('form', { name: 'Acknowledge' }).getByLabel('Note (optional)').fill(note);
     const clickedAt = await submitTimed(a, 'Acknowledge', 'Acknowledge');
-    const ackLatency = (await ackSeen.seenAt()) - clickedAt;
-    console.log(`acknowledge: A's click → B's page shows ACKNOWLEDGED + note in ${ackLatency} ms`);
-    expect(ackLatency).toBeLessThan(1000);
+    const ackShownAt = await ackSeen.seenAt();
+    console.log(
+      `acknowledge: A's click → B's page shows ACKNOWLEDGED + note in ${ackShownAt - clickedAt} ms`,
+    );
+    expect(readsBetween(clickedAt, ackShownAt)).toEqual([]);
     const bNotes = b.getByTestId('incident-notes');
     expect(await bNotes.locator('[data-note-author]').getAttribute('data-note-author')).toBe('ada');
     expect(await bNotes.textContent()).toContain(note);
@@ -274,9 +284,11 @@ describe('incidents', () => {
       absent: ['tr[data-incident-id]'],
     });
     const resolvedAt = await submitTimed(a, 'Resolve', 'Resolve');
-    const resolveLatency = (await resolvedSeen.seenAt()) - resolvedAt;
-    console.log(`resolve: A's click → B's open list empty, panel RESOLVED in ${resolveLatency} ms`);
-    expect(resolveLatency).toBeLessThan(1000);
+    const resolveShownAt = await resolvedSeen.seenAt();
+    console.log(
+      `resolve: A's click → B's open list empty, panel RESOLVED in ${resolveShownAt - resolvedAt} ms`,
+    );
+    expect(readsBetween(resolvedAt, resolveShownAt)).toEqual([]);
     expect(await b.getByTestId('incident-resolution').textContent()).toBe('PLAYBOOK');
     expect(await b.getByTestId('incident-root-cause').textContent()).toBe(
       'package update rewrote /etc/passwd',
