@@ -150,6 +150,9 @@ export interface IncidentQuery {
   states?: IncidentState[];
   severities?: Severity[];
   hostId?: string;
+  /** Any of these hosts (with hostId: that one too). */
+  hostIds?: string[];
+  tripwireTypes?: TripwireType[];
   /** 1..500, default 50. */
   limit?: number;
   offset?: number;
@@ -183,9 +186,15 @@ export async function listIncidents(
     for (const s of query.severities) checkOneOf('severity', SEVERITIES, s);
     add((p) => `incidents.max_severity = ANY(${p}::severity_level[])`, query.severities);
   }
-  if (query.hostId) {
-    if (!UUID.test(query.hostId)) throw new IncidentValidationError('hostId must be a UUID');
-    add((p) => `incidents.host_id = ${p}::uuid`, query.hostId);
+  const hostIds = [...(query.hostId ? [query.hostId] : []), ...(query.hostIds ?? [])];
+  if (hostIds.length) {
+    if (!hostIds.every((id) => UUID.test(id)))
+      throw new IncidentValidationError('hostId must be a UUID');
+    add((p) => `incidents.host_id = ANY(${p}::uuid[])`, hostIds);
+  }
+  if (query.tripwireTypes?.length) {
+    for (const t of query.tripwireTypes) checkOneOf('tripwireType', TRIPWIRE_TYPES, t);
+    add((p) => `incidents.tripwire_type = ANY(${p}::tripwire_type[])`, query.tripwireTypes);
   }
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const [page, count] = await Promise.all([

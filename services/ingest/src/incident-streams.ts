@@ -27,10 +27,6 @@ import {
 
 /** The most incidents a stream's include_current snapshot sends. */
 export const SNAPSHOT_LIMIT = 500;
-/** Snapshot rows read per query while filtering by tripwire type (several hosts: per host). */
-const SNAPSHOT_PAGE = 500;
-/** Rows a snapshot reads at most per host while filtering by tripwire type. */
-const SNAPSHOT_SCAN_LIMIT = 20 * SNAPSHOT_PAGE;
 /** Most host ids one stream may filter on. */
 export const MAX_STREAM_HOSTS = 100;
 /** A client this far behind (bytes queued) is cut off rather than buffered without end. */
@@ -70,37 +66,14 @@ export function matches(f: IncidentFilter, i: IncidentJson): boolean {
 
 /** The matching incidents as they stand: at most SNAPSHOT_LIMIT, highest severity first. */
 async function snapshot(db: Queryable, f: IncidentFilter): Promise<IncidentJson[]> {
-  const found: IncidentJson[] = [];
-  for (const hostId of f.hostIds.length ? new Set(f.hostIds) : [undefined]) {
-    let kept = 0;
-    for (let offset = 0; ; offset += SNAPSHOT_PAGE) {
-      const page = await listIncidents(db, {
-        states: f.states,
-        severities: f.severities,
-        ...(hostId ? { hostId } : {}),
-        limit: SNAPSHOT_PAGE,
-        offset,
-      });
-      for (const incident of page.incidents) {
-        const json = toIncidentJson(incident);
-        if (admits(f.tripwireTypes, json.tripwire_type) && kept < SNAPSHOT_LIMIT) {
-          found.push(json);
-          kept++;
-        }
-      }
-      const scanned = offset + page.incidents.length;
-      if (kept >= SNAPSHOT_LIMIT || scanned >= page.total || scanned >= SNAPSHOT_SCAN_LIMIT) break;
-    }
-  }
-  // Several hosts: merge into the list order (highest severity, then most recent).
-  const rank = { CRITICAL: 3, WARN: 2, INFO: 1 } as const;
-  found.sort(
-    (a, b) =>
-      rank[b.max_severity] - rank[a.max_severity] ||
-      b.last_seen.localeCompare(a.last_seen) ||
-      b.incident_id.localeCompare(a.incident_id),
-  );
-  return found.slice(0, SNAPSHOT_LIMIT);
+  const { incidents } = await listIncidents(db, {
+    states: f.states,
+    severities: f.severities,
+    hostIds: f.hostIds,
+    tripwireTypes: f.tripwireTypes,
+    limit: SNAPSHOT_LIMIT,
+  });
+  return incidents.map(toIncidentJson);
 }
 
 /**
