@@ -578,16 +578,16 @@ function printPair(mode: Mode, push: PhaseResult | undefined, poll: PhaseResult 
   const cols = [push, poll].filter((r): r is PhaseResult => r !== undefined);
   if (!cols.length) return;
   const figs = new Map(cols.map((r) => [r, figures(r)]));
-  const cell = (s: string) => s.padStart(20);
+  const cell = (s: string) => s.padStart(22);
   const row = (label: string, value: (r: PhaseResult, f: Figures) => string) =>
-    console.log(`  ${label.padEnd(44)}${cols.map((r) => cell(value(r, figs.get(r)!))).join('')}`);
+    console.log(`  ${label.padEnd(46)}${cols.map((r) => cell(value(r, figs.get(r)!))).join('')}`);
   console.log(
     mode === 'seq'
       ? `\n${fmt(CHANGES)} sequential changes (one PATCH at a time, round-robin over ${INCIDENTS} incidents), ${VIEWERS} viewers`
       : `\n${fmt(CHANGES)} changes in a burst (${INCIDENTS} back-to-back chains at once, one per incident), ${VIEWERS} viewers`,
   );
   console.log(
-    `  ${''.padEnd(44)}${cols.map((r) => cell(r.name.startsWith('push') ? 'push (WebSocket)' : 'poll 1/s (baseline)')).join('')}`,
+    `  ${''.padEnd(46)}${cols.map((r) => cell(r.name.startsWith('push') ? 'push (WebSocket)' : 'poll 1/s (baseline)')).join('')}`,
   );
   const n = (f: Figures) => f.ok * VIEWERS;
   row('changes answered 200 / sent', (r, f) => `${fmt(f.ok)} / ${fmt(r.changes.length)}`);
