@@ -652,7 +652,13 @@ async function cleanUp(): Promise<string> {
 
 process.once('SIGINT', () => {
   console.log('\ninterrupted: cleaning up');
-  void cleanUp().finally(() => process.exit(130));
+  // The fan-out first: requests still in flight would write the keys again after they are deleted.
+  const exited = [...children].map((child) => new Promise((r) => child.once('exit', r)));
+  for (const child of children) child.kill('SIGKILL');
+  void Promise.all(exited)
+    .then(cleanUp)
+    .then((done) => console.log(`(${done})`))
+    .finally(() => process.exit(130));
 });
 
 async function main() {
