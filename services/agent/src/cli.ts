@@ -135,6 +135,7 @@ async function main(argv: string[]) {
   };
   stopOnSignals(finish, (signal) => log.info({ signal }, 'stopping'));
   const sent = await demo.done;
+  log.info({ ...client.stats(), generated: sent }, 'demo alerts generated');
   const flushed = await client.flush(30_000);
   log.info({ ...client.stats(), generated: sent, flushed }, 'demo finished');
   await client.stop();
