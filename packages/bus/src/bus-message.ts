@@ -24,6 +24,11 @@ export interface HostEventData {
   platform: string;
   agent_version: string;
   last_seen: string | null;
+  /**
+   * hosts.status_version after this change. Instances publish in no particular order: of two
+   * messages for one host, the one with the higher version is the newer state.
+   */
+  version: number;
 }
 
 /** Published after messages had to be dropped (Redis was down longer than the backlog lasts). */

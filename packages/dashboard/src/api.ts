@@ -27,6 +27,8 @@ export interface Host {
   agent_version: string;
   registered_at?: string;
   last_seen: string | null;
+  /** Bumped by every status change: of two states of a host, the higher is newer. */
+  status_version?: number;
   alerts_24h?: number;
 }
 

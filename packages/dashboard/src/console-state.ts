@@ -13,6 +13,7 @@ import {
   type IncidentQuery,
   OPEN_STATES,
 } from './api.js';
+import { mergeHostFrame, mergeHostList } from './host-state.js';
 import { IncidentStore } from './incident-store.js';
 import { type ConnectionState, LiveFeed } from './live-feed.js';
 
@@ -58,8 +59,9 @@ export class ConsoleState {
       },
       onIncident: (event) => this.onIncident(event),
       onHost: (host) => {
-        const known = this.hosts.get(host.host_id);
-        this.hosts.set(host.host_id, { ...known, ...host });
+        const merged = mergeHostFrame(this.hosts.get(host.host_id), host);
+        if (!merged) return;
+        this.hosts.set(host.host_id, merged);
         this.changed();
       },
       onState: (state) => {
@@ -206,7 +208,7 @@ export class ConsoleState {
   async refreshHosts() {
     try {
       const { hosts } = await api.hosts();
-      this.hosts = new Map(hosts.map((h) => [h.host_id, h]));
+      this.hosts = mergeHostList(this.hosts, hosts);
       this.changed();
     } catch {
       // Shown as stale until the next refresh; live host frames still arrive.

@@ -2,6 +2,7 @@
 // stream position it saw, reconnects with backoff, and resumes from that position; when the
 // server cannot replay that far back it asks the page to reload from the REST API instead.
 import type { Alert, AlertQuery, Host, IncidentEvent, Operator } from './api.js';
+import { hostFromFrame } from './host-state.js';
 
 export type ConnectionState =
   | { kind: 'connecting' }
@@ -174,7 +175,7 @@ export class LiveFeed {
         return;
       }
       case 'host':
-        this.events.onHost(frame.data as Host);
+        this.events.onHost(hostFromFrame(frame.data as Host));
         return;
       case 'welcome': {
         const resumed = this.position !== null;

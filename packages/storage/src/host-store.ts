@@ -17,9 +17,12 @@ interface HostRow {
   status: HostStatus;
   registered_at: Date;
   last_seen: Date | null;
+  /** bigint: a string from `pg`. */
+  status_version: string | number;
 }
 
-const HOST_COLUMNS = 'host_id, hostname, platform, agent_version, status, registered_at, last_seen';
+const HOST_COLUMNS =
+  'host_id, hostname, platform, agent_version, status, registered_at, last_seen, status_version';
 
 const toHost = (r: HostRow): Host => ({
   hostId: r.host_id,
@@ -29,6 +32,7 @@ const toHost = (r: HostRow): Host => ({
   status: r.status,
   registeredAt: r.registered_at,
   lastSeen: r.last_seen,
+  statusVersion: Number(r.status_version),
 });
 
 /**
@@ -79,7 +83,8 @@ export async function setHostStatus(
   status: HostStatus,
 ): Promise<Host | null> {
   const { rows } = await db.query<HostRow>(
-    `UPDATE hosts SET status = $2, last_seen = now() WHERE host_id = $1 RETURNING ${HOST_COLUMNS}`,
+    `UPDATE hosts SET status = $2, last_seen = now(), status_version = status_version + 1
+     WHERE host_id = $1 RETURNING ${HOST_COLUMNS}`,
     [hostId, status],
   );
   return rows[0] ? toHost(rows[0]) : null;
@@ -111,7 +116,8 @@ export async function claimHostStream(
 ): Promise<Host | null> {
   const { rows } = await db.query<HostChangeRow>(
     `WITH mine AS (SELECT host_id, status AS previous_status FROM hosts WHERE host_id = $1 FOR UPDATE)
-     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now()
+     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now(),
+       status_version = h.status_version + 1
      FROM mine WHERE h.host_id = mine.host_id
      ${RETURNING_CHANGE}`,
     [hostId, instanceId],
@@ -134,7 +140,8 @@ export async function releaseHostStream(
        SELECT host_id, status AS previous_status FROM hosts
        WHERE host_id = $1 AND stream_instance = $2 FOR UPDATE
      )
-     UPDATE hosts h SET status = 'offline', stream_instance = NULL, stream_seen_at = NULL, last_seen = now()
+     UPDATE hosts h SET status = 'offline', stream_instance = NULL, stream_seen_at = NULL, last_seen = now(),
+       status_version = h.status_version + 1
      FROM mine WHERE h.host_id = mine.host_id
      ${RETURNING_CHANGE}`,
     [hostId, instanceId],
@@ -177,7 +184,8 @@ export async function adoptHostStream(
        SELECT host_id, status AS previous_status FROM hosts
        WHERE host_id = $1 AND stream_instance IS NULL FOR UPDATE
      )
-     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now()
+     UPDATE hosts h SET status = 'online', stream_instance = $2, stream_seen_at = now(), last_seen = now(),
+       status_version = h.status_version + 1
      FROM mine WHERE h.host_id = mine.host_id
      ${RETURNING_CHANGE}`,
     [hostId, instanceId],
@@ -195,7 +203,7 @@ export async function adoptHostStream(
 export async function expireHostStreams(db: Queryable, leaseMs: number): Promise<Host[]> {
   const { rows } = await db.query<HostRow>(
     `UPDATE hosts h SET status = 'offline', last_seen = coalesce(h.stream_seen_at, h.last_seen, now()),
-       stream_instance = NULL, stream_seen_at = NULL
+       stream_instance = NULL, stream_seen_at = NULL, status_version = h.status_version + 1
      WHERE h.host_id IN (
        SELECT host_id FROM hosts
        WHERE (stream_instance IS NOT NULL AND stream_seen_at < now() - make_interval(secs => $1::double precision / 1000))

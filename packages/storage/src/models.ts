@@ -39,6 +39,8 @@ export interface Host {
   status: HostStatus;
   registeredAt: Date;
   lastSeen: Date | null;
+  /** Bumped by every change of status or stream holder: of two copies, the higher is newer. */
+  statusVersion: number;
 }
 
 export interface TripwireRule {

@@ -1,12 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  adoptHostStream,
+  claimHostStream,
+  expireHostStreams,
   findHostByTokenHash,
   getHost,
   listHosts,
+  releaseHostStream,
+  renewHostStreams,
   setHostStatus,
   upsertHost,
 } from '../src/host-store.js';
+import type { Host } from '../src/models.js';
 import {
   createRule,
   deleteRule,
@@ -57,6 +63,64 @@ describe('hosts', () => {
     const off = await setHostStatus(t.pool, host.hostId, 'offline');
     expect(off?.status).toBe('offline');
     expect(off?.lastSeen).toBeInstanceOf(Date);
+  });
+});
+
+describe('host status_version', () => {
+  it('is bumped by every change of status or stream holder, and read by every query', async () => {
+    const reg = registration(`v-${randomUUID()}`);
+    const host = await upsertHost(t.pool, reg);
+    expect(host.statusVersion).toBe(0);
+    const version = async () => (await getHost(t.pool, host.hostId))!.statusVersion;
+
+    expect((await setHostStatus(t.pool, host.hostId, 'online'))?.statusVersion).toBe(1);
+    expect((await setHostStatus(t.pool, host.hostId, 'offline'))?.statusVersion).toBe(2);
+    expect((await claimHostStream(t.pool, host.hostId, 'i1'))?.statusVersion).toBe(3);
+    // Another instance takes the lease: no status change to publish, but a new holder.
+    expect(await claimHostStream(t.pool, host.hostId, 'i2')).toBeNull();
+    expect(await version()).toBe(4);
+    // A renewal changes neither; a release by the instance that lost the lease does nothing.
+    await renewHostStreams(t.pool, 'i2', [host.hostId]);
+    expect(await releaseHostStream(t.pool, host.hostId, 'i1')).toBeNull();
+    expect(await version()).toBe(4);
+    expect((await releaseHostStream(t.pool, host.hostId, 'i2'))?.statusVersion).toBe(5);
+    expect((await adoptHostStream(t.pool, host.hostId, 'i1'))?.statusVersion).toBe(6);
+    // The lease expires: the sweeper's change is bumped too.
+    await t.pool.query(
+      "UPDATE hosts SET stream_seen_at = now() - interval '1 hour' WHERE host_id = $1",
+      [host.hostId],
+    );
+    const expired = (await expireHostStreams(t.pool, 1000)).find((h) => h.hostId === host.hostId);
+    expect(expired).toMatchObject({ status: 'offline', statusVersion: 7 });
+    expect((await listHosts(t.pool)).find((h) => h.hostId === host.hostId)?.statusVersion).toBe(7);
+    expect((await findHostByTokenHash(t.pool, reg.agentTokenHash))?.statusVersion).toBe(7);
+  });
+
+  it('orders concurrent claims and releases by two instances: the highest version is the row', async () => {
+    const host = await upsertHost(t.pool, registration(`race-${randomUUID()}`));
+    let previous = 0;
+    for (let round = 0; round < 20; round++) {
+      // Both instances open and close streams at once, as when an agent moves between them.
+      const ops = ['i1', 'i2'].flatMap((instance) => [
+        () => claimHostStream(t.pool, host.hostId, instance),
+        () => releaseHostStream(t.pool, host.hostId, instance),
+      ]);
+      const results = await Promise.all(ops.sort(() => Math.random() - 0.5).map((op) => op()));
+      const published = results.filter((h): h is Host => h !== null);
+      const versions = published.map((h) => h.statusVersion);
+      expect(new Set(versions).size).toBe(versions.length);
+      for (const v of versions) expect(v).toBeGreaterThan(previous);
+      const row = (await getHost(t.pool, host.hostId))!;
+      expect(Math.max(...versions, 0)).toBeLessThanOrEqual(row.statusVersion);
+      const newest = published.sort((a, b) => b.statusVersion - a.statusVersion)[0];
+      if (newest) expect(newest.status).toBe(row.status);
+      previous = row.statusVersion;
+    }
+    // Sequential writes strictly increase it.
+    const before = (await getHost(t.pool, host.hostId))!.statusVersion;
+    await claimHostStream(t.pool, host.hostId, 'i1');
+    await releaseHostStream(t.pool, host.hostId, 'i1');
+    expect((await getHost(t.pool, host.hostId))!.statusVersion).toBe(before + 2);
   });
 });
 

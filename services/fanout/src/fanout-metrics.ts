@@ -33,6 +33,11 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Alerts and incident changes (same id and revision) seen again on the bus and not sent a second time',
       registers,
     }),
+    staleHostMessages: new Counter({
+      name: 'tripwire_fanout_stale_host_messages_total',
+      help: 'Host changes dropped because a newer one (higher version) of that host was already sent',
+      registers,
+    }),
     framesSent: new Counter({
       name: 'tripwire_fanout_frames_sent_total',
       help: 'Alert, incident and host frames handed to sockets (live and replayed)',

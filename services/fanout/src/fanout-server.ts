@@ -19,7 +19,7 @@ import { registerApi } from './http-api.js';
 import { sendJson } from './http-route.js';
 import { loadNativeUws } from './native-uws.js';
 import { AuthError, createOperatorAuth, findToken, type Operator } from './operator-auth.js';
-import { RecentIds } from './recent-ids.js';
+import { LatestVersions, RecentIds } from './recent-ids.js';
 import { TopicRouter } from './topic-router.js';
 
 export interface FanoutDeps {
@@ -54,6 +54,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
 const SLOW_CONSUMER_SWEEP_MS = 100;
 const RECENT_ALERT_IDS = 100_000;
 const RECENT_INCIDENT_REVISIONS = 20_000;
+const RECENT_HOST_VERSIONS = 20_000;
 
 export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): FanoutServer {
   const uws = loadNativeUws();
@@ -119,6 +120,9 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   // the same change published twice (a retry, or by two publishers) is dropped the same way.
   const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
   const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
+  // Two ingest instances changing one host at once can publish out of order: of a host's
+  // changes, only those at least as new (status_version) as the last one sent go out.
+  const hostVersions = new LatestVersions(RECENT_HOST_VERSIONS);
   /** Whether a message is new; counts and drops repeats. */
   const firstSeen = (message: BusMessage) => {
     const fresh =
@@ -132,13 +136,21 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     if (!fresh) metrics.duplicatesSkipped.inc();
     return fresh;
   };
+  /** Whether a host change is not older than one already sent; counts and drops stale ones. */
+  const current = (message: BusMessage) => {
+    // A message without a version (from an ingest before versions) is always current.
+    if (message.type !== 'host' || typeof message.data.version !== 'number') return true;
+    const ok = hostVersions.offer(message.data.host_id, message.data.version);
+    if (!ok) metrics.staleHostMessages.inc();
+    return ok;
+  };
   const deliver = (entries: BusEntry[]) => {
     const now = Date.now();
     for (const entry of entries) {
       const { message } = entry;
       metrics.busMessages.inc({ type: message.type });
       if (message.type === 'rules') continue;
-      if (!firstSeen(message)) continue;
+      if (!firstSeen(message) || !current(message)) continue;
       if (message.type === 'gap') {
         // The ingest side dropped messages while Redis was down: the window cannot be trusted.
         history.clear();

@@ -191,6 +191,7 @@ export function registerApi(
           agent_version: h.agentVersion,
           registered_at: h.registeredAt.toISOString(),
           last_seen: h.lastSeen?.toISOString() ?? null,
+          status_version: h.statusVersion,
           alerts_24h: alerts24h.get(h.hostId) ?? 0,
         })),
       },

@@ -143,6 +143,7 @@ describe('REST API', () => {
       agent_version: '2.0',
       registered_at: expect.any(String),
       last_seen: null,
+      status_version: 0,
       alerts_24h: 0,
     });
   });

@@ -132,6 +132,7 @@ describe('/ws/alerts delivery', () => {
           platform: 'linux',
           agent_version: '1',
           last_seen: null,
+          version: 1,
         },
       },
     ]);
@@ -142,6 +143,64 @@ describe('/ws/alerts delivery', () => {
       data: { hostname: 'web-09', status: 'online' },
     });
     b.close();
+  });
+
+  it('drops a host change published after a newer one of that host (two ingest instances racing)', async () => {
+    const b = new Browser(fanout.wsUrl, { token: viewer });
+    await b.opened;
+    await until(() => b.ofType('welcome').length === 1);
+    const hostId = alertData().host_id;
+    const change = (status: 'online' | 'offline', version: number, host_id = hostId) => ({
+      type: 'host' as const,
+      data: {
+        host_id,
+        hostname: 'race-01',
+        status,
+        platform: 'linux',
+        agent_version: '1',
+        last_seen: new Date().toISOString(),
+        version,
+      },
+    });
+    // Instance 1 committed offline (version 2), instance 2 then online (version 3), but
+    // instance 2's message reached the bus first. Two separate publishes, in that order.
+    publishMessages(env, [change('offline', 1), change('online', 3)]);
+    publishMessages(env, [change('offline', 2)]);
+    const marker = change('online', 1, alertData().host_id);
+    publishMessages(env, [marker]);
+    await until(() =>
+      b.ofType('host').some((f) => (f.data as { host_id: string }).host_id === marker.data.host_id),
+    );
+    const seen = b
+      .ofType('host')
+      .map((f) => f.data as { host_id: string; status: string; version: number })
+      .filter((d) => d.host_id === hostId)
+      .map((d) => [d.status, d.version]);
+    expect(seen).toEqual([
+      ['offline', 1],
+      ['online', 3],
+    ]);
+    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    expect(metrics).toMatch(/tripwire_fanout_stale_host_messages_total [1-9]/);
+    // A client resuming from before the race is replayed the same: the stale change was never kept.
+    const first = b.ofType('host').find((f) => (f.data as { host_id: string }).host_id === hostId);
+    b.close();
+    const r = new Browser(fanout.wsUrl, {
+      token: viewer,
+      query: { since: String(first!.position) },
+    });
+    await r.opened;
+    await until(() =>
+      r.ofType('host').some((f) => (f.data as { host_id: string }).host_id === marker.data.host_id),
+    );
+    expect(
+      r
+        .ofType('host')
+        .map((f) => f.data as { host_id: string; version: number })
+        .filter((d) => d.host_id === hostId)
+        .map((d) => d.version),
+    ).toEqual([3]);
+    r.close();
   });
 
   it('answers ping with pong', async () => {

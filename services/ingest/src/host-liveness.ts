@@ -33,8 +33,10 @@ export interface HostLivenessTimings {
  * - a sweeper on every instance makes offline the hosts whose lease expired: their instance
  *   died (kill -9, a lost machine) without closing its streams.
  *
- * Every change is published as a `host` message. Status writes for one host run one after
- * another, so a quick close-then-open can never leave the row saying offline.
+ * Every change is published as a `host` message carrying the row's status_version, bumped by
+ * the same statement: two instances changing a host at once may publish out of order, and
+ * the fan-out keeps the higher version. Status writes for one host run one after another
+ * here, so a quick close-then-open can never leave the row saying offline.
  */
 export class HostLiveness {
   /** This process: a fresh id per start, so a restarted instance never inherits leases. */
@@ -158,6 +160,7 @@ export class HostLiveness {
       platform: host.platform,
       agent_version: host.agentVersion,
       last_seen: host.lastSeen?.toISOString() ?? null,
+      version: host.statusVersion,
     };
     this.publisher.publish([{ type: 'host', data }]);
   }

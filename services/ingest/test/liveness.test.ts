@@ -54,6 +54,12 @@ const hostEvents = (hostId: string) =>
     x.message.type === 'host' && x.message.data.host_id === hostId ? [x.message.data.status] : [],
   );
 
+/** The status_version each of those messages carries. */
+const hostVersions = (hostId: string) =>
+  bus.entries.flatMap((x) =>
+    x.message.type === 'host' && x.message.data.host_id === hostId ? [x.message.data.version] : [],
+  );
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('host liveness across ingest instances', () => {
@@ -89,6 +95,13 @@ describe('host liveness across ingest instances', () => {
     expect((await hostRow(reg.hostId)).stream_instance).toBeNull();
     await until(() => hostEvents(reg.hostId).length === 2);
     expect(hostEvents(reg.hostId)).toEqual(['online', 'offline']);
+    // Versions increase, and the last published is the row's (B's claim bumped it unpublished).
+    const [online, offline] = hostVersions(reg.hostId);
+    const { rows } = await env.pool.query('SELECT status_version FROM hosts WHERE host_id = $1', [
+      reg.hostId,
+    ]);
+    expect(online).toBeLessThan(offline!);
+    expect(offline).toBe(Number(rows[0].status_version));
   });
 
   it('when the instance holding the host lets go while a stream is still open elsewhere, that instance takes it back within a heartbeat', async () => {
