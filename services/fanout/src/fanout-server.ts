@@ -263,8 +263,9 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     idleTimeout: config.WS_IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
     // The sweep below closes slow sockets at WS_MAX_BACKPRESSURE_BYTES with a distinct code; the
-    // native limit sits well above it, and if it is ever reached the socket is closed, never silently skipped.
-    maxBackpressure: config.WS_MAX_BACKPRESSURE_BYTES * 4,
+    // native limit sits well above it (a storm fills the gap in about a second, time for the sweep
+    // even on a loaded machine), and if it is ever reached the socket is closed, never silently skipped.
+    maxBackpressure: config.WS_MAX_BACKPRESSURE_BYTES * 16,
     closeOnBackpressureLimit: 1,
 
     upgrade: (res, req, context) => {

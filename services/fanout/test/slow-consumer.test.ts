@@ -32,7 +32,7 @@ describe('slow consumers', () => {
       const alerts = Array.from({ length: 2000 }, (_, i) =>
         alertData({ event_detail: { blob: 'x'.repeat(8000), i } }),
       );
-      // A steady 400 KB/s, which a reading client keeps up with easily.
+      // A steady 4 MB/s, which a reading client keeps up with easily.
       const publishing = (async () => {
         for (let i = 0; i < alerts.length; i += 10) {
           publishAlerts(env, alerts.slice(i, i + 10));
