@@ -1,16 +1,11 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import {
-  type AlertQuery,
-  SEVERITIES,
-  type Severity,
-  TRIPWIRE_TYPES,
-  type TripwireType,
-} from '../api.js';
+import { type AlertQuery, SEVERITIES, TRIPWIRE_TYPES } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
+import { FilterChips } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { RateChart } from './rate-chart.js';
 import { SeverityBadge } from './severity-badge.js';
@@ -68,37 +63,26 @@ export function AlertsView({ state, filter }: { state: ConsoleState; filter: Ale
 
 function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery }) {
   const apply = (next: AlertQuery) => navigate(`/${searchFromFilter(next)}`);
-  const toggle = <T extends string>(list: T[], value: T) =>
-    list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
   return (
     <div class="filter-bar" role="group" aria-label="Filter alerts">
       <fieldset>
         <legend>Severity</legend>
-        {SEVERITIES.map((s: Severity) => (
-          <label key={s} class={`chip sev-chip-${s.toLowerCase()}`}>
-            <input
-              type="checkbox"
-              name={`severity-${s}`}
-              checked={filter.severity.includes(s)}
-              onChange={() => apply({ ...filter, severity: toggle(filter.severity, s) })}
-            />
-            {s}
-          </label>
-        ))}
+        <FilterChips
+          name="severity"
+          values={SEVERITIES}
+          selected={filter.severity}
+          onChange={(severity) => apply({ ...filter, severity })}
+          severity
+        />
       </fieldset>
       <fieldset>
         <legend>Type</legend>
-        {TRIPWIRE_TYPES.map((t: TripwireType) => (
-          <label key={t} class="chip">
-            <input
-              type="checkbox"
-              name={`type-${t}`}
-              checked={filter.type.includes(t)}
-              onChange={() => apply({ ...filter, type: toggle(filter.type, t) })}
-            />
-            {t}
-          </label>
-        ))}
+        <FilterChips
+          name="type"
+          values={TRIPWIRE_TYPES}
+          selected={filter.type}
+          onChange={(type) => apply({ ...filter, type })}
+        />
       </fieldset>
       <HostFilter
         value={filter.host}

@@ -13,6 +13,7 @@ import {
 } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { actorName, formatTime, summarize } from '../format.js';
+import { FilterChips } from './filter-chips.js';
 import { SeverityBadge } from './severity-badge.js';
 import { StateBadge } from './state-badge.js';
 
@@ -417,26 +418,21 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
     };
   }, [incident.incident_id, severity.join(','), offset, incident.alert_count]);
 
-  const toggle = (s: Severity) => {
-    setOffset(0);
-    setSeverity(severity.includes(s) ? severity.filter((v) => v !== s) : [...severity, s]);
-  };
   const total = page?.total ?? 0;
   return (
     <section class="incident-alerts" aria-label="Alerts of this incident">
       <h3>Alerts</h3>
       <div class="filter-bar" role="group" aria-label="Filter this incident's alerts">
-        {SEVERITIES.map((s) => (
-          <label key={s} class={`chip sev-chip-${s.toLowerCase()}`}>
-            <input
-              type="checkbox"
-              name={`incident-alerts-${s}`}
-              checked={severity.includes(s)}
-              onChange={() => toggle(s)}
-            />
-            {s}
-          </label>
-        ))}
+        <FilterChips
+          name="incident-alerts"
+          values={SEVERITIES}
+          selected={severity}
+          onChange={(next) => {
+            setOffset(0);
+            setSeverity(next);
+          }}
+          severity
+        />
         <span class="muted" data-testid="incident-alerts-range">
           {page
             ? total === 0

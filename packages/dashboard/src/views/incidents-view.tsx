@@ -11,6 +11,7 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
+import { FilterChips } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { IncidentDetail } from './incident-detail.js';
 import { SeverityBadge } from './severity-badge.js';
@@ -91,8 +92,6 @@ export function IncidentsView(props: {
 
 function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: IncidentQuery }) {
   const apply = (next: IncidentQuery) => navigate(`/incidents${searchFromIncidentFilter(next)}`);
-  const toggle = <T extends string>(list: T[], value: T) =>
-    list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
   const isDefault =
     filter.severity.length === 0 &&
     !filter.host &&
@@ -101,31 +100,23 @@ function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: Inc
     <div class="filter-bar" role="group" aria-label="Filter incidents">
       <fieldset>
         <legend>State</legend>
-        {INCIDENT_STATES.map((s) => (
-          <label key={s} class="chip">
-            <input
-              type="checkbox"
-              name={`state-${s}`}
-              checked={filter.state.includes(s)}
-              onChange={() => apply({ ...filter, state: toggle(filter.state, s) })}
-            />
-            {STATE_TEXT[s]}
-          </label>
-        ))}
+        <FilterChips
+          name="state"
+          values={INCIDENT_STATES}
+          selected={filter.state}
+          onChange={(state) => apply({ ...filter, state })}
+          label={(s) => STATE_TEXT[s]}
+        />
       </fieldset>
       <fieldset>
         <legend>Severity</legend>
-        {SEVERITIES.map((s) => (
-          <label key={s} class={`chip sev-chip-${s.toLowerCase()}`}>
-            <input
-              type="checkbox"
-              name={`severity-${s}`}
-              checked={filter.severity.includes(s)}
-              onChange={() => apply({ ...filter, severity: toggle(filter.severity, s) })}
-            />
-            {s}
-          </label>
-        ))}
+        <FilterChips
+          name="severity"
+          values={SEVERITIES}
+          selected={filter.severity}
+          onChange={(severity) => apply({ ...filter, severity })}
+          severity
+        />
       </fieldset>
       <HostFilter
         value={filter.host}

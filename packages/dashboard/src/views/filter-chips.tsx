@@ -1,0 +1,38 @@
+/**
+ * One checkbox chip per value, for the filter bars: `selected` is the chosen
+ * values (none: any). Severity chips carry their colour.
+ */
+export function FilterChips<T extends string>({
+  name,
+  values,
+  selected,
+  onChange,
+  label = (v) => v,
+  severity = false,
+}: {
+  /** Each input is named `${name}-${value}`. */
+  name: string;
+  values: readonly T[];
+  selected: readonly T[];
+  onChange: (selected: T[]) => void;
+  label?: (value: T) => string;
+  severity?: boolean;
+}) {
+  return (
+    <>
+      {values.map((v) => (
+        <label key={v} class={severity ? `chip sev-chip-${v.toLowerCase()}` : 'chip'}>
+          <input
+            type="checkbox"
+            name={`${name}-${v}`}
+            checked={selected.includes(v)}
+            onChange={() =>
+              onChange(selected.includes(v) ? selected.filter((x) => x !== v) : [...selected, v])
+            }
+          />
+          {label(v)}
+        </label>
+      ))}
+    </>
+  );
+}
