@@ -8,14 +8,14 @@ export class AlertRate {
   /** Start of each minute (ms), oldest first. */
   minutes: number[] = [];
   counts: Record<Severity, number[]> = { INFO: [], WARN: [], CRITICAL: [] };
-  /** Alerts received up to this time are in the loaded buckets already. */
+  /** Alerts received before this time are in the loaded buckets already. */
   private loadedUpTo = 0;
 
   constructor() {
     this.fill([], Date.now());
   }
 
-  /** Replaces everything with the API's buckets; `asOf` is when they were counted. */
+  /** Replaces everything with the API's buckets, which count alerts received before `asOf`. */
   fill(buckets: MinuteBucket[], asOf: number) {
     const last = Math.floor(asOf / MINUTE_MS) * MINUTE_MS;
     this.minutes = Array.from(
@@ -41,7 +41,8 @@ export class AlertRate {
   count(alerts: Alert[]) {
     for (const a of alerts) {
       const at = Date.parse(a.received_at);
-      if (at <= this.loadedUpTo) continue;
+      // The buckets hold alerts received before loadedUpTo: one received at it is counted here.
+      if (at < this.loadedUpTo) continue;
       this.advanceTo(at);
       const i = Math.floor((at - this.minutes[0]!) / MINUTE_MS);
       if (i >= 0 && i < RATE_MINUTES) this.counts[a.severity][i]!++;

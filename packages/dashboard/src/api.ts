@@ -217,7 +217,10 @@ export const api = {
   alertsPerMinute(filter: AlertQuery, minutes = 60) {
     const q = filterParams(filter);
     q.set('minutes', String(minutes));
-    return request<{ buckets: MinuteBucket[] }>('GET', `/api/stats/alerts-per-minute?${q}`);
+    return request<{ buckets: MinuteBucket[]; counted_up_to: string }>(
+      'GET',
+      `/api/stats/alerts-per-minute?${q}`,
+    );
   },
   hosts: () => request<{ hosts: Host[] }>('GET', '/api/hosts'),
   rules: () => request<{ rules: Rule[] }>('GET', '/api/rules'),

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { AlertRate } from './alert-rate.js';
 import { AlertStore } from './alert-store.js';
 import {
+  type Alert,
   type AlertQuery,
   ApiError,
   api,
@@ -45,6 +46,8 @@ export class ConsoleState {
   private openCountBusy = false;
   private openCountAgain = false;
   private listeners = new Set<() => void>();
+  /** Live alerts that arrived while the chart's counts were being fetched. */
+  private rateArrivals: Alert[] | null = null;
 
   constructor(filter: AlertQuery, incidentFilter: IncidentQuery, onSignedOut: () => void) {
     this.store = new AlertStore(filter);
@@ -55,6 +58,7 @@ export class ConsoleState {
       onAlerts: (alerts) => {
         this.store.addLive(alerts);
         this.rate.count(alerts);
+        this.rateArrivals?.push(...alerts);
         this.changed();
       },
       onIncident: (event) => this.onIncident(event),
@@ -170,14 +174,23 @@ export class ConsoleState {
     }
   }
 
+  /**
+   * Refills the chart: the API counts up to `counted_up_to` (the database's clock, which
+   * stamps received_at), live alerts from then on, including those that came while the
+   * request was out; so none is counted twice.
+   */
   private async loadRate() {
+    const arrived: Alert[] = [];
+    this.rateArrivals = arrived;
     try {
-      const asOf = Date.now();
-      const { buckets } = await api.alertsPerMinute(this.store.filter);
-      this.rate.fill(buckets, asOf);
+      const { buckets, counted_up_to } = await api.alertsPerMinute(this.store.filter);
+      this.rate.fill(buckets, Date.parse(counted_up_to));
+      this.rate.count(arrived);
       this.changed();
     } catch {
       // The chart keeps counting live alerts; the next reload fills it in.
+    } finally {
+      if (this.rateArrivals === arrived) this.rateArrivals = null;
     }
   }
 

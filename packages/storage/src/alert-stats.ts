@@ -37,6 +37,8 @@ export interface AlertsPerMinuteQuery {
   from: Date;
   /** Exclusive: the last bucket is the minute holding the instant just before `to`. */
   to: Date;
+  /** Count only alerts received before this instant (default: `to`); the buckets still reach `to`. */
+  receivedBefore?: Date;
   hostId?: string;
   /** Only these severities and types (all when empty). */
   severities?: Severity[];
@@ -64,7 +66,7 @@ export async function countAlertsPerMinute(
   if (buckets > MAX_MINUTE_BUCKETS) {
     throw new InvalidQueryError(`the range may span at most ${MAX_MINUTE_BUCKETS} minutes`);
   }
-  const params: unknown[] = [new Date(start), query.to];
+  const params: unknown[] = [new Date(start), query.receivedBefore ?? query.to];
   let filters = '';
   if (query.hostId) {
     params.push(query.hostId);

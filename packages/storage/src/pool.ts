@@ -37,6 +37,12 @@ export async function pingDatabase(db: Queryable): Promise<boolean> {
   }
 }
 
+/** The database's clock, the one received_at is stamped with (a statement's start, not a transaction's). */
+export async function databaseNow(db: Queryable): Promise<Date> {
+  const { rows } = await db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+  return rows[0]!.now;
+}
+
 /** Runs fn inside BEGIN/COMMIT on one connection; rolls back if it throws. */
 export async function withTransaction<T>(
   pool: Pool,

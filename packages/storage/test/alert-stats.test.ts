@@ -86,6 +86,14 @@ describe('countAlertsPerMinute', () => {
       [at(3), 0],
       [at(4), 7],
     ]);
+
+    // receivedBefore stops the counting mid-minute; the buckets still reach `to`.
+    const upTo = await countAlertsPerMinute(t.pool, {
+      from: at(0),
+      to: at(4),
+      receivedBefore: at(2, 30),
+    });
+    expect(upTo.map((b) => b.counts.WARN + b.counts.CRITICAL)).toEqual([1, 0, 1, 0]);
   });
 
   it('answers an empty range with no buckets, and refuses bad ranges', async () => {

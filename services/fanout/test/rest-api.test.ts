@@ -180,6 +180,10 @@ describe('REST API', () => {
     expect(res.status).toBe(200);
     const { from, to, buckets } = res.body;
     expect(buckets).toHaveLength(60);
+    // Counted up to the moment of the request (the database's clock, on this machine ours).
+    const countedUpTo = Date.parse(res.body.counted_up_to);
+    expect(countedUpTo).toBeGreaterThan(Date.now() - 10_000);
+    expect(countedUpTo).toBeLessThanOrEqual(Math.min(Date.now(), Date.parse(to)));
     expect(Date.parse(to) - Date.parse(from)).toBe(60 * 60_000);
     expect(buckets[0].minute).toBe(from);
     const last = Date.parse(buckets[59].minute);
