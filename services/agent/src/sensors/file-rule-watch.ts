@@ -4,8 +4,8 @@ import type { AgentRule } from '@tripwire/agent-sdk';
 import type { Logger } from '@tripwire/logger';
 import { createDirWatchers, type DirWatchers } from './dir-watchers.js';
 import { describeChanges, type FileChangeDetail } from './file-changes.js';
-import { compileExclude } from './file-exclude.js';
 import { type FileFacts, readFacts, statPath } from './file-facts.js';
+import { fileRuleScope, isUnder } from './file-rule-scope.js';
 import { scanTree } from './file-tree.js';
 
 export interface FileRuleWatchOptions {
@@ -39,20 +39,29 @@ export interface FileRuleWatch {
 
 const HASH_CONCURRENCY = 4;
 
+/** Runs `task` on each item, `concurrency` at a time, until done or `stopped()`. */
+async function eachConcurrently<T>(
+  items: T[],
+  concurrency: number,
+  stopped: () => boolean,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !stopped()) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
 export function ruleWatchKey(rule: AgentRule): string {
   return JSON.stringify([resolve(rule.target), rule.config.recursive, rule.config.exclude]);
 }
 
 export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptions): FileRuleWatch {
   const log = opts.log.child({ ruleId: initial.ruleId, target: initial.target });
-  const root = resolve(initial.target);
+  const scope = fileRuleScope(initial);
+  const { root, recursive, isExcluded, inScope } = scope;
   const parent = dirname(root);
-  const recursive = initial.config.recursive !== false;
-  const excludeList = Array.isArray(initial.config.exclude)
-    ? initial.config.exclude.filter((p): p is string => typeof p === 'string')
-    : [];
-  const isExcluded = compileExclude(root, excludeList);
-  const rootPrefix = root === '/' ? '/' : `${root}/`;
 
   const baseline = new Map<string, FileFacts>();
   const debounces = new Map<string, NodeJS.Timeout>();
@@ -60,19 +69,6 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
   let chain: Promise<void> = Promise.resolve();
   let rescanQueued = false;
   let closed = false;
-
-  const under = (path: string, dir: string) =>
-    path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
-
-  /** Is this path one the rule watches (the root, or below it, not excluded)? */
-  const inScope = (path: string): boolean => {
-    if (path === root) return true;
-    if (!path.startsWith(rootPrefix)) return false;
-    if (!recursive && dirname(path) !== root) return false;
-    for (let p = path; p !== root && p !== '/'; p = dirname(p)) if (isExcluded(p)) return false;
-    return true;
-  };
-  const watchable = (dir: string) => dir === root || (recursive && inScope(dir));
 
   const enqueue = (task: () => Promise<void>): Promise<void> => {
     chain = chain.then(task).catch((err: unknown) => log.warn({ err }, 'file check failed'));
@@ -139,8 +135,8 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
     if (closed) return;
 
     if (watchers) {
-      const dirs = new Map([...scan.dirs].filter(([dir]) => watchable(dir)));
-      watchers.sync((dir) => under(dir, start), dirs);
+      const dirs = new Map([...scan.dirs].filter(([dir]) => scope.watchable(dir)));
+      watchers.sync((dir) => isUnder(dir, start), dirs);
       if (start === root && parent !== root) {
         const parentStat = await statPath(parent, true).catch(() => null);
         watchers.sync(
@@ -153,10 +149,11 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
     const files = [...scan.files].filter(([path]) => inScope(path));
     mode.progress?.counted(files.length);
     const seen = new Set<string>();
-    let next = 0;
-    const worker = async () => {
-      while (next < files.length && !closed) {
-        const [path, st] = files[next++]!;
+    await eachConcurrently(
+      files,
+      HASH_CONCURRENCY,
+      () => closed,
+      async ([path, st]) => {
         const known = baseline.get(path);
         const facts = await factsOf(path, st, mode.trustStat ? known : undefined);
         if (facts) {
@@ -166,14 +163,13 @@ export function createFileRuleWatch(initial: AgentRule, opts: FileRuleWatchOptio
         if (!mode.silent)
           for (const detail of describeChanges(path, known, facts ?? undefined)) report(detail);
         mode.progress?.hashed(path);
-      }
-    };
-    await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+      },
+    );
     if (closed) return;
 
     for (const [path, known] of baseline) {
-      if (!under(path, start) || seen.has(path)) continue;
-      if (scan.unknown.some((u) => under(path, u))) continue;
+      if (!isUnder(path, start) || seen.has(path)) continue;
+      if (scan.unknown.some((u) => isUnder(path, u))) continue;
       baseline.delete(path);
       if (!mode.silent)
         for (const detail of describeChanges(path, known, undefined)) report(detail);
