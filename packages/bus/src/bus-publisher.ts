@@ -64,13 +64,25 @@ export interface BusPublisher {
   close(): void;
 }
 
+/** Both publishers turn messages into JSON here, once; publishSerialized is theirs. */
+export abstract class SerializingPublisher implements BusPublisher {
+  abstract readonly backlog: number;
+  abstract publishSerialized(messages: readonly string[]): void;
+  abstract drain(timeoutMs?: number): Promise<boolean>;
+  abstract close(): void;
+
+  publish(messages: readonly BusMessage[]): void {
+    this.publishSerialized(messages.map((m) => JSON.stringify(m)));
+  }
+}
+
 /**
  * Appends messages to the event stream in the order given, from one serial
  * queue. While Redis is unreachable they wait in a bounded backlog and are
  * retried with backoff, so publishing resumes by itself; nothing blocks the
  * caller, who has already acknowledged the alerts to the agent.
  */
-export class RedisBusPublisher implements BusPublisher {
+export class RedisBusPublisher extends SerializingPublisher {
   private readonly redis: Redis;
   private readonly keys: [string, string];
   private readonly historyMaxLength: number;
@@ -86,6 +98,7 @@ export class RedisBusPublisher implements BusPublisher {
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: BusPublisherOptions) {
+    super();
     this.options = options;
     this.redis = options.redis;
     // Sent once, then called by its SHA (EVALSHA) instead of shipping the script every time.
@@ -102,10 +115,6 @@ export class RedisBusPublisher implements BusPublisher {
   /** Messages not yet in Redis. */
   get backlog(): number {
     return this.queue.length;
-  }
-
-  publish(messages: readonly BusMessage[]): void {
-    this.publishSerialized(messages.map((m) => JSON.stringify(m)));
   }
 
   /** Messages already in their JSON form (see serializeAlertMessage). */

@@ -1,6 +1,6 @@
 import type { Bus, BusPublisherSettings, BusSubscriberSettings } from './bus.js';
 import { type BusEntry, type BusMessage, type BusStream, streamKey } from './bus-message.js';
-import type { BusPublisher } from './bus-publisher.js';
+import { SerializingPublisher } from './bus-publisher.js';
 import type { BusSubscriber } from './bus-subscriber.js';
 import { followsDirectly, isPosition, parsePosition } from './stream-position.js';
 
@@ -80,20 +80,18 @@ class MemoryStream {
   }
 }
 
-class MemoryBusPublisher implements BusPublisher {
+class MemoryBusPublisher extends SerializingPublisher {
   private closed = false;
 
   constructor(
     private readonly stream: MemoryStream,
     private readonly settings: BusPublisherSettings,
-  ) {}
+  ) {
+    super();
+  }
 
   get backlog(): number {
     return 0;
-  }
-
-  publish(messages: readonly BusMessage[]): void {
-    this.publishSerialized(messages.map((m) => JSON.stringify(m)));
   }
 
   publishSerialized(messages: readonly string[]): void {

@@ -1,6 +1,7 @@
 // The rows of the alert table, newest first: live alerts on top, older pages from the REST API
 // at the bottom, each alert once. Plain TypeScript; the views subscribe to changes.
 import type { Alert, AlertQuery } from './api.js';
+import { ChangeNotifier } from './change-notifier.js';
 
 export interface AlertRow extends Alert {
   /** Page time when it arrived live (0 for rows loaded from history): marks new rows. */
@@ -18,7 +19,7 @@ export function matchesFilter(filter: AlertQuery, a: Alert): boolean {
   );
 }
 
-export class AlertStore {
+export class AlertStore extends ChangeNotifier {
   rows: AlertRow[] = [];
   /** Live alerts held back while paused. */
   held: AlertRow[] = [];
@@ -29,19 +30,11 @@ export class AlertStore {
   /** Older rows dropped for the cap: older pages then continue before this time. */
   private truncatedBefore: string | null = null;
   private ids = new Set<string>();
-  private listeners = new Set<() => void>();
   /** Bumped on every reset, so a page requested for an old filter is discarded. */
   generation = 0;
 
-  constructor(public filter: AlertQuery) {}
-
-  subscribe(listener: () => void) {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private changed() {
-    for (const l of this.listeners) l();
+  constructor(public filter: AlertQuery) {
+    super();
   }
 
   reset(filter: AlertQuery) {

@@ -14,6 +14,7 @@ import {
   type IncidentQuery,
   OPEN_STATES,
 } from './api.js';
+import { ChangeNotifier } from './change-notifier.js';
 import { mergeHostFrame, mergeHostList } from './host-state.js';
 import { IncidentStore } from './incident-store.js';
 import { type ConnectionState, LiveFeed } from './live-feed.js';
@@ -23,7 +24,7 @@ const INCIDENT_PAGE = 200;
 /** The open count is re-read at most this often while incidents open and close. */
 const OPEN_COUNT_MIN_INTERVAL_MS = 250;
 
-export class ConsoleState {
+export class ConsoleState extends ChangeNotifier {
   readonly store: AlertStore;
   readonly feed: LiveFeed;
   readonly rate = new AlertRate();
@@ -45,11 +46,11 @@ export class ConsoleState {
   openIncidents: number | null = null;
   private openCountBusy = false;
   private openCountAgain = false;
-  private listeners = new Set<() => void>();
   /** Live alerts that arrived while the chart's counts were being fetched. */
   private rateArrivals: Alert[] | null = null;
 
   constructor(filter: AlertQuery, incidentFilter: IncidentQuery, onSignedOut: () => void) {
+    super();
     this.store = new AlertStore(filter);
     this.store.subscribe(() => this.changed());
     this.incidents = new IncidentStore(incidentFilter);
@@ -84,17 +85,6 @@ export class ConsoleState {
 
   stop() {
     this.feed.stop();
-  }
-
-  subscribe(listener: () => void) {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  private changed() {
-    for (const l of this.listeners) l();
   }
 
   setFilter(filter: AlertQuery) {

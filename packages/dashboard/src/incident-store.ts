@@ -4,6 +4,7 @@
 // newer (docs/incidents.md), so a frame or a page that is older than what is shown is ignored,
 // whichever order they arrive in. Plain TypeScript, like AlertStore; the views subscribe.
 import type { Incident, IncidentQuery, Severity } from './api.js';
+import { ChangeNotifier } from './change-notifier.js';
 
 const SEVERITY_RANK: Record<Severity, number> = { CRITICAL: 3, WARN: 2, INFO: 1 };
 
@@ -24,7 +25,7 @@ export function matchesIncidentFilter(filter: IncidentQuery, i: Incident): boole
   );
 }
 
-export class IncidentStore {
+export class IncidentStore extends ChangeNotifier {
   /** The incidents matching the filter, in the page's order. */
   rows: Incident[] = [];
   /** Every incident seen, filtered or not, at its highest revision: the detail panel reads it. */
@@ -36,17 +37,9 @@ export class IncidentStore {
   fetched = 0;
   /** Bumped on every reset, so a page requested for an old filter is discarded. */
   generation = 0;
-  private listeners = new Set<() => void>();
 
-  constructor(public filter: IncidentQuery) {}
-
-  subscribe(listener: () => void) {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private changed() {
-    for (const l of this.listeners) l();
+  constructor(public filter: IncidentQuery) {
+    super();
   }
 
   get(id: string): Incident | undefined {

@@ -45,7 +45,12 @@ export function searchFromFilter(f: AlertQuery): string {
   const q = new URLSearchParams();
   if (f.severity.length) q.set('severity', f.severity.join(','));
   if (f.type.length) q.set('type', f.type.join(','));
-  if (f.host) q.set('host', f.host);
+  return withHost(q, f.host);
+}
+
+/** Adds the host filter; the query string with commas left readable, or '' when empty. */
+function withHost(q: URLSearchParams, host: string | null): string {
+  if (host) q.set('host', host);
   const s = q.toString().replaceAll('%2C', ',');
   return s ? `?${s}` : '';
 }
@@ -77,9 +82,7 @@ export function searchFromIncidentFilter(f: IncidentQuery): string {
   const states = INCIDENT_STATES.filter((s) => f.state.includes(s));
   if (!open) q.set('state', states.length ? states.join(',') : 'all');
   if (f.severity.length) q.set('severity', f.severity.join(','));
-  if (f.host) q.set('host', f.host);
-  const s = q.toString().replaceAll('%2C', ',');
-  return s ? `?${s}` : '';
+  return withHost(q, f.host);
 }
 
 export const sameFilter = (a: AlertQuery, b: AlertQuery) =>

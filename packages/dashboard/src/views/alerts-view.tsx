@@ -1,11 +1,11 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import { type AlertQuery, SEVERITIES, TRIPWIRE_TYPES } from '../api.js';
+import { type AlertQuery, TRIPWIRE_TYPES } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
-import { FilterChips } from './filter-chips.js';
+import { FilterChips, SeverityFieldset } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { RateChart } from './rate-chart.js';
 import { SeverityBadge } from './severity-badge.js';
@@ -65,16 +65,10 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
   const apply = (next: AlertQuery) => navigate(`/${searchFromFilter(next)}`);
   return (
     <div class="filter-bar" role="group" aria-label="Filter alerts">
-      <fieldset>
-        <legend>Severity</legend>
-        <FilterChips
-          name="severity"
-          values={SEVERITIES}
-          selected={filter.severity}
-          onChange={(severity) => apply({ ...filter, severity })}
-          severity
-        />
-      </fieldset>
+      <SeverityFieldset
+        selected={filter.severity}
+        onChange={(severity) => apply({ ...filter, severity })}
+      />
       <fieldset>
         <legend>Type</legend>
         <FilterChips

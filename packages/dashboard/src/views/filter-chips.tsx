@@ -1,3 +1,5 @@
+import { SEVERITIES, type Severity } from '../api.js';
+
 /**
  * One checkbox chip per value, for the filter bars: `selected` is the chosen
  * values (none: any). Severity chips carry their colour.
@@ -34,5 +36,24 @@ export function FilterChips<T extends string>({
         </label>
       ))}
     </>
+  );
+}
+
+/** The severity part of the alerts and incidents filter bars. */
+export function SeverityFieldset(props: {
+  selected: readonly Severity[];
+  onChange: (severity: Severity[]) => void;
+}) {
+  return (
+    <fieldset>
+      <legend>Severity</legend>
+      <FilterChips
+        name="severity"
+        values={SEVERITIES}
+        selected={props.selected}
+        onChange={props.onChange}
+        severity
+      />
+    </fieldset>
   );
 }

@@ -1,17 +1,11 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import {
-  INCIDENT_STATES,
-  type Incident,
-  type IncidentQuery,
-  type Operator,
-  SEVERITIES,
-} from '../api.js';
+import { INCIDENT_STATES, type Incident, type IncidentQuery, type Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
-import { FilterChips } from './filter-chips.js';
+import { FilterChips, SeverityFieldset } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { IncidentDetail } from './incident-detail.js';
 import { SeverityBadge } from './severity-badge.js';
@@ -108,16 +102,10 @@ function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: Inc
           label={(s) => STATE_TEXT[s]}
         />
       </fieldset>
-      <fieldset>
-        <legend>Severity</legend>
-        <FilterChips
-          name="severity"
-          values={SEVERITIES}
-          selected={filter.severity}
-          onChange={(severity) => apply({ ...filter, severity })}
-          severity
-        />
-      </fieldset>
+      <SeverityFieldset
+        selected={filter.severity}
+        onChange={(severity) => apply({ ...filter, severity })}
+      />
       <HostFilter
         value={filter.host}
         hosts={state.hosts}
