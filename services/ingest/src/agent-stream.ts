@@ -5,6 +5,7 @@ import { type Host, listRules, type NewAlert, type Queryable } from '@tripwire/s
 import { CallError } from './agent-auth.js';
 import type { AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
+import type { IngestConfig } from './config.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
@@ -27,6 +28,15 @@ export interface AgentStreamDeps {
   /** Subscribe to "storage caught up" notifications; returns an unsubscribe. */
   onStorageDrain: (listener: () => void) => () => void;
 }
+
+/** The configured bounds of an agent stream and of each alert on it. */
+export const agentStreamLimits = (config: IngestConfig): AgentStreamDeps['limits'] => ({
+  maxEventDetailBytes: config.MAX_EVENT_DETAIL_BYTES,
+  maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS,
+  maxUnacked: config.STREAM_MAX_UNACKED,
+  maxEventsPerBatch: config.MAX_EVENTS_PER_BATCH,
+  pingIntervalMs: config.PING_INTERVAL_MS,
+});
 
 /**
  * One open agent stream. Valid alerts go to the shared intake; each is

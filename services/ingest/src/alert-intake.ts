@@ -1,5 +1,13 @@
 import { type BusPublisher, serializeAlertMessage } from '@tripwire/bus';
-import type { AlertBatcher, Host, NewAlert, SubmitResult } from '@tripwire/storage';
+import {
+  AlertBatcher,
+  type Host,
+  type InsertOutcome,
+  type NewAlert,
+  type Pool,
+  type SubmitResult,
+} from '@tripwire/storage';
+import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 
@@ -12,6 +20,29 @@ const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
  * still get it once. Older resends (an agent back after a long outage) are not re-broadcast.
  */
 const REPUBLISH_RESENDS_WITHIN_MS = 10 * 60_000;
+
+/** The group-commit batcher the intake stores through, sized by config, each flush measured. */
+export function createAlertBatcher(
+  pool: Pool,
+  config: IngestConfig,
+  metrics: IngestMetrics,
+  afterFlush: (incidents: InsertOutcome['incidents'] | undefined) => void,
+): AlertBatcher {
+  return new AlertBatcher({
+    db: pool,
+    maxBatchSize: config.BATCH_MAX_SIZE,
+    maxDelayMs: config.BATCH_MAX_DELAY_MS,
+    highWaterMark: config.INGEST_MAX_PENDING,
+    maxConcurrentFlushes: config.BATCH_MAX_CONCURRENT,
+    incidentWindowS: config.INCIDENT_WINDOW_S,
+    onFlush: ({ size, durationMs, error, incidents }) => {
+      metrics.batchSize.observe(size);
+      metrics.flushDuration.observe(durationMs / 1000);
+      if (error) metrics.flushFailures.inc();
+      afterFlush(incidents);
+    },
+  });
+}
 
 /**
  * The path every valid alert takes: group-committed to PostgreSQL, then published on the bus

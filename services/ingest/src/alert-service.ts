@@ -1,5 +1,7 @@
 import {
+  type handleUnaryCall,
   type ServerDuplexStream,
+  type ServerUnaryCall,
   type ServiceError,
   status,
   type UntypedServiceImplementation,
@@ -10,8 +12,10 @@ import {
   type AgentEventBatch,
   type AlertServiceServer,
   type RegisterAgentRequest,
+  type RegisterAgentResponse,
   RejectCode,
   type ServerCommand,
+  type SubmitAlertResponse,
 } from '@tripwire/proto';
 import { appendAuditEntry, type Pool, upsertHost, withTransaction } from '@tripwire/storage';
 import {
@@ -64,6 +68,73 @@ function rejectMalformed(request: unknown): void {
   }
 }
 
+/** RegisterAgent: enrolls (or re-enrolls) a host and issues its agent token, audited. */
+async function registerAgent(
+  deps: AlertServiceDeps,
+  call: ServerUnaryCall<RegisterAgentRequest, RegisterAgentResponse>,
+): Promise<RegisterAgentResponse> {
+  checkEnrollmentToken(call.metadata, deps.enrollmentToken);
+  rejectMalformed(call.request);
+  checkRegistration(call.request);
+  const agentToken = issueAgentToken();
+  const host = await withTransaction(deps.pool, async (db) => {
+    const h = await upsertHost(db, {
+      hostname: call.request.hostname.trim(),
+      platform: call.request.platform,
+      agentVersion: call.request.agentVersion,
+      agentTokenHash: hashToken(agentToken),
+    });
+    await appendAuditEntry(db, {
+      actor: `agent:${h.hostname}`,
+      action: 'host.register',
+      hostId: h.hostId,
+      target: h.hostname,
+      details: { platform: h.platform, agent_version: h.agentVersion, peer: call.getPeer() },
+    });
+    return h;
+  });
+  deps.log.info({ hostId: host.hostId, hostname: host.hostname }, 'agent registered');
+  return { hostId: host.hostId, agentToken, serverTimeUs: Date.now() * 1000 };
+}
+
+/** SubmitAlert: one alert, answered once it is stored (and published, see AlertIntake). */
+async function submitAlert(
+  deps: AlertServiceDeps,
+  call: ServerUnaryCall<AgentEvent, SubmitAlertResponse>,
+): Promise<SubmitAlertResponse> {
+  const { metrics } = deps;
+  if (deps.isDraining()) {
+    throw new CallError(
+      status.UNAVAILABLE,
+      'this ingest instance is shutting down; retry',
+      'shutdown',
+    );
+  }
+  const host = await authenticateAgent(deps.pool, call.metadata);
+  rejectMalformed(call.request);
+  metrics.alertsReceived.inc({ method: 'SubmitAlert' });
+  const v = validateAgentEvent(call.request, host, deps.limits);
+  if (!v.ok) {
+    metrics.alertsRejected.inc({ reason: rejectReason(v.code) });
+    throw new CallError(
+      v.code === RejectCode.REJECT_CODE_HOST_MISMATCH
+        ? status.PERMISSION_DENIED
+        : status.INVALID_ARGUMENT,
+      `${v.reason} (${RejectCode[v.code]})`,
+      'invalid_alert',
+    );
+  }
+  if (deps.intake.saturated) {
+    throw new CallError(
+      status.RESOURCE_EXHAUSTED,
+      'ingest is behind on storage; retry with backoff',
+      'overloaded',
+    );
+  }
+  const result = await deps.intake.commit(host, [v.alert]);
+  return { alertId: v.alert.alertId, duplicate: result.duplicates.length > 0 };
+}
+
 /** The tripwire.v1.AlertService handlers. */
 export function createAlertService(
   deps: AlertServiceDeps,
@@ -83,6 +154,19 @@ export function createAlertService(
     metrics.callsRefused.inc({ method, reason: callError.reason });
     return toServiceError(callError);
   };
+
+  /** Answers a unary call with `handle`'s result, or its failure as a status. */
+  const unary =
+    <Req, Res>(
+      method: string,
+      handle: (deps: AlertServiceDeps, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+    ): handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      handle(deps, call).then(
+        (response) => callback(null, response),
+        (err) => callback(refuse(method, err)),
+      );
+    };
 
   const openStream =
     (method: StreamMethod) =>
@@ -121,75 +205,9 @@ export function createAlertService(
     };
 
   return {
-    registerAgent(call, callback) {
-      (async () => {
-        checkEnrollmentToken(call.metadata, deps.enrollmentToken);
-        rejectMalformed(call.request);
-        checkRegistration(call.request);
-        const agentToken = issueAgentToken();
-        const host = await withTransaction(deps.pool, async (db) => {
-          const h = await upsertHost(db, {
-            hostname: call.request.hostname.trim(),
-            platform: call.request.platform,
-            agentVersion: call.request.agentVersion,
-            agentTokenHash: hashToken(agentToken),
-          });
-          await appendAuditEntry(db, {
-            actor: `agent:${h.hostname}`,
-            action: 'host.register',
-            hostId: h.hostId,
-            target: h.hostname,
-            details: { platform: h.platform, agent_version: h.agentVersion, peer: call.getPeer() },
-          });
-          return h;
-        });
-        log.info({ hostId: host.hostId, hostname: host.hostname }, 'agent registered');
-        return { hostId: host.hostId, agentToken, serverTimeUs: Date.now() * 1000 };
-      })().then(
-        (response) => callback(null, response),
-        (err) => callback(refuse('RegisterAgent', err)),
-      );
-    },
-
+    registerAgent: unary('RegisterAgent', registerAgent),
     streamAlerts: openStream('StreamAlerts'),
     streamAlertBatches: openStream('StreamAlertBatches'),
-
-    submitAlert(call, callback) {
-      (async () => {
-        if (deps.isDraining()) {
-          throw new CallError(
-            status.UNAVAILABLE,
-            'this ingest instance is shutting down; retry',
-            'shutdown',
-          );
-        }
-        const host = await authenticateAgent(deps.pool, call.metadata);
-        rejectMalformed(call.request);
-        metrics.alertsReceived.inc({ method: 'SubmitAlert' });
-        const v = validateAgentEvent(call.request, host, deps.limits);
-        if (!v.ok) {
-          metrics.alertsRejected.inc({ reason: rejectReason(v.code) });
-          throw new CallError(
-            v.code === RejectCode.REJECT_CODE_HOST_MISMATCH
-              ? status.PERMISSION_DENIED
-              : status.INVALID_ARGUMENT,
-            `${v.reason} (${RejectCode[v.code]})`,
-            'invalid_alert',
-          );
-        }
-        if (deps.intake.saturated) {
-          throw new CallError(
-            status.RESOURCE_EXHAUSTED,
-            'ingest is behind on storage; retry with backoff',
-            'overloaded',
-          );
-        }
-        const result = await deps.intake.commit(host, [v.alert]);
-        return { alertId: v.alert.alertId, duplicate: result.duplicates.length > 0 };
-      })().then(
-        (response) => callback(null, response),
-        (err) => callback(refuse('SubmitAlert', err)),
-      );
-    },
+    submitAlert: unary('SubmitAlert', submitAlert),
   };
 }

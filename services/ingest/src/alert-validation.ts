@@ -54,8 +54,10 @@ function unstorableString(value: unknown): string | null {
 }
 
 /**
- * Checks one alert from the host that owns the calling token. The rules
- * follow the gRPC seed's table, plus ownership, size and clock checks.
+ * Checks one alert from the host that owns the calling token: alert_id is a UUID; host_id is
+ * that host's; tripwire_type and severity are set to a known value; rule_name is short
+ * printable text; timestamp_us is Unix microseconds (0 = now) not too far ahead of the server
+ * clock; event_detail_json is empty or JSON within the size limit that PostgreSQL can store.
  */
 export function validateAgentEvent(
   event: AgentEvent,

@@ -7,40 +7,27 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
-import { AuthError, auditActor, type Operator, type OperatorAuth } from '@tripwire/operator-auth';
-import { type IncidentServiceServer, IncidentState } from '@tripwire/proto';
 import {
-  createIncident,
-  getIncident,
-  type Incident,
-  IncidentConflictError,
-  IncidentNotFoundError,
-  IncidentValidationError,
-  InvalidTransitionError,
-  listIncidentAlerts,
-  listIncidents,
-  type Pool,
-  resolveIncident,
-  toIncidentJson,
-  updateIncident,
-} from '@tripwire/storage';
+  AuthError,
+  createOperatorAuth,
+  type Operator,
+  type OperatorAuth,
+} from '@tripwire/operator-auth';
+import type { IncidentServiceServer } from '@tripwire/proto';
+import { type Incident, type Pool, toIncidentJson } from '@tripwire/storage';
 import { bearerToken, CallError } from './agent-auth.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
-import { type IncidentStreams, incidentFilter } from './incident-streams.js';
 import {
-  BadField,
-  checkUuid,
-  methodName,
-  names,
-  nextPageToken,
-  pageOffset,
-  pageSize,
-  severityName,
-  stateName,
-  toWireAlert,
-  toWireIncident,
-  typeName,
-} from './incident-wire.js';
+  changeIncident,
+  closeIncident,
+  findIncident,
+  listIncidentAlertsPage,
+  listIncidentsPage,
+  openIncident,
+} from './incident-handlers.js';
+import { isServerFault, toCallError } from './incident-status.js';
+import { type IncidentStreams, incidentFilter } from './incident-streams.js';
+import { BadField, toWireIncident } from './incident-wire.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
 
@@ -58,26 +45,40 @@ export interface IncidentServiceDeps {
 export const NO_SECRET_MESSAGE =
   'IncidentService needs operator tokens: set OPERATOR_JWT_SECRET on the ingest service';
 
-/** A storage or validation failure as the status a client can act on. */
-function toCallError(err: unknown): CallError {
-  if (err instanceof CallError) return err;
-  if (err instanceof BadField || err instanceof IncidentValidationError) {
-    return new CallError(status.INVALID_ARGUMENT, err.message);
-  }
-  if (err instanceof IncidentNotFoundError) return new CallError(status.NOT_FOUND, err.message);
-  if (err instanceof InvalidTransitionError) {
-    return new CallError(status.FAILED_PRECONDITION, err.message);
-  }
-  if (err instanceof IncidentConflictError) return new CallError(status.ABORTED, err.message);
-  // A PostgreSQL error with an SQLSTATE outside connection (08) and shutdown (57P) classes is a bug.
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code)) {
-    return new CallError(status.INTERNAL, 'internal error; see the ingest service logs');
-  }
-  return new CallError(status.UNAVAILABLE, 'the database is unavailable; retry with backoff');
+/** The operator token verifier for OPERATOR_JWT_SECRET; without one, says that every call will be refused. */
+export function operatorAuthFrom(
+  secret: string | undefined,
+  log: Logger,
+): OperatorAuth | undefined {
+  if (secret) return createOperatorAuth(secret);
+  log.warn('OPERATOR_JWT_SECRET is not set: IncidentService refuses every call (UNAUTHENTICATED)');
+  return undefined;
 }
 
 const WRITES = new Set(['CreateIncident', 'UpdateIncident', 'ResolveIncident']);
+
+/** The operator behind the call's bearer token, if their role may call `method`. */
+async function authorize(
+  operatorAuth: OperatorAuth | undefined,
+  method: string,
+  metadata: Metadata,
+): Promise<Operator> {
+  if (!operatorAuth) throw new CallError(status.UNAUTHENTICATED, NO_SECRET_MESSAGE);
+  let operator: Operator;
+  try {
+    operator = await operatorAuth.verify(bearerToken(metadata));
+  } catch (err) {
+    if (err instanceof AuthError) throw new CallError(status.UNAUTHENTICATED, err.message);
+    throw err;
+  }
+  if (WRITES.has(method) && operator.role !== 'admin') {
+    throw new CallError(
+      status.PERMISSION_DENIED,
+      `${method} needs the admin role; ${operator.name} is a ${operator.role}`,
+    );
+  }
+  return operator;
+}
 
 /** The tripwire.v1.IncidentService handlers: operators read, change and watch incidents. */
 export function createIncidentService(
@@ -88,29 +89,9 @@ export function createIncidentService(
   const count = (method: string, code: status) =>
     metrics.incidentRequests.inc({ method, code: status[code] });
 
-  const authorize = async (method: string, metadata: Metadata): Promise<Operator> => {
-    if (!deps.operatorAuth) throw new CallError(status.UNAUTHENTICATED, NO_SECRET_MESSAGE);
-    let operator: Operator;
-    try {
-      operator = await deps.operatorAuth.verify(bearerToken(metadata));
-    } catch (err) {
-      if (err instanceof AuthError) throw new CallError(status.UNAUTHENTICATED, err.message);
-      throw err;
-    }
-    if (WRITES.has(method) && operator.role !== 'admin') {
-      throw new CallError(
-        status.PERMISSION_DENIED,
-        `${method} needs the admin role; ${operator.name} is a ${operator.role}`,
-      );
-    }
-    return operator;
-  };
-
   const refusal = (method: string, err: unknown): Partial<ServiceError> => {
     const callError = toCallError(err);
-    if (callError.code === status.INTERNAL || callError.code === status.UNAVAILABLE) {
-      log.error({ err, method }, 'incident call failed');
-    }
+    if (isServerFault(callError)) log.error({ err, method }, 'incident call failed');
     count(method, callError.code);
     return { code: callError.code, details: callError.message };
   };
@@ -120,7 +101,7 @@ export function createIncidentService(
     <Req, Res>(method: string, handle: (req: Req, operator: Operator) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       (async () => {
-        const operator = await authorize(method, call.metadata);
+        const operator = await authorize(deps.operatorAuth, method, call.metadata);
         if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
         return handle(call.request, operator);
       })().then(
@@ -139,117 +120,18 @@ export function createIncidentService(
   };
 
   return {
-    createIncident: unary('CreateIncident', async (req, operator) => {
-      checkUuid('host_id', req.hostId);
-      const incident = await createIncident(
-        pool,
-        {
-          hostId: req.hostId,
-          tripwireType: typeName('tripwire_type', req.tripwireType),
-          severity: severityName('severity', req.severity),
-          ruleName: req.ruleName,
-          assignee: req.assignee || null,
-          ...(req.note ? { note: req.note } : {}),
-        },
-        { actor: auditActor(operator) },
-      ).catch((err: unknown) => {
-        // Storage says "no host <id>": name the request field.
-        if (err instanceof IncidentValidationError && err.message.startsWith('no host')) {
-          throw new BadField(`host_id ${req.hostId} is not a registered host`);
-        }
-        throw err;
-      });
-      return announced(incident, true);
-    }),
-
-    getIncident: unary('GetIncident', async (req) => {
-      const incident = await getIncident(pool, checkUuid('incident_id', req.incidentId));
-      if (!incident) throw new IncidentNotFoundError(req.incidentId);
-      return answer(incident);
-    }),
-
-    listIncidents: unary('ListIncidents', async (req) => {
-      const limit = pageSize(req.pageSize, 50, 500);
-      const offset = pageOffset(req.pageToken);
-      const page = await listIncidents(pool, {
-        states: names('states', req.states, stateName),
-        severities: names('severities', req.severities, severityName),
-        ...(req.hostId ? { hostId: checkUuid('host_id', req.hostId) } : {}),
-        limit,
-        offset,
-      });
-      return {
-        incidents: page.incidents.map((i) => toWireIncident(toIncidentJson(i))),
-        totalCount: page.total,
-        nextPageToken: nextPageToken(offset, page.incidents.length, page.total),
-      };
-    }),
-
-    listIncidentAlerts: unary('ListIncidentAlerts', async (req) => {
-      const limit = pageSize(req.pageSize, 100, 1000);
-      const offset = pageOffset(req.pageToken);
-      const page = await listIncidentAlerts(pool, checkUuid('incident_id', req.incidentId), {
-        severities: names('severities', req.severities, severityName),
-        limit,
-        offset,
-      });
-      return {
-        alerts: page.alerts.map(toWireAlert),
-        totalCount: page.total,
-        nextPageToken: nextPageToken(offset, page.alerts.length, page.total),
-      };
-    }),
-
-    updateIncident: unary('UpdateIncident', async (req, operator) => {
-      checkUuid('incident_id', req.incidentId);
-      const state =
-        req.state === IncidentState.INCIDENT_STATE_UNSPECIFIED
-          ? undefined
-          : stateName('state', req.state);
-      if (state === 'RESOLVED' || state === 'FALSE_POSITIVE') {
-        throw new BadField(
-          `state ${state} is set with ResolveIncident (it needs resolution_method and root_cause)`,
-        );
-      }
-      const incident = await updateIncident(
-        pool,
-        req.incidentId,
-        {
-          ...(state ? { state } : {}),
-          ...(req.assignee !== undefined ? { assignee: req.assignee || null } : {}),
-          ...(req.note ? { note: req.note } : {}),
-        },
-        {
-          actor: auditActor(operator),
-          ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}),
-        },
-      );
-      return announced(incident, false);
-    }),
-
-    resolveIncident: unary('ResolveIncident', async (req, operator) => {
-      checkUuid('incident_id', req.incidentId);
-      if (!req.resolutionMethod) {
-        throw new BadField('resolution_method is required: MANUAL, AUTOMATED or PLAYBOOK');
-      }
-      const resolutionMethod = methodName('resolution_method', req.resolutionMethod);
-      if (!req.rootCause.trim()) throw new BadField('root_cause is required');
-      const incident = await resolveIncident(
-        pool,
-        req.incidentId,
-        {
-          state: req.falsePositive ? 'FALSE_POSITIVE' : 'RESOLVED',
-          resolutionMethod,
-          rootCause: req.rootCause,
-          ...(req.note ? { note: req.note } : {}),
-        },
-        {
-          actor: auditActor(operator),
-          ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}),
-        },
-      );
-      return announced(incident, false);
-    }),
+    createIncident: unary('CreateIncident', async (req, operator) =>
+      announced(await openIncident(pool, req, operator), true),
+    ),
+    getIncident: unary('GetIncident', async (req) => answer(await findIncident(pool, req))),
+    listIncidents: unary('ListIncidents', (req) => listIncidentsPage(pool, req)),
+    listIncidentAlerts: unary('ListIncidentAlerts', (req) => listIncidentAlertsPage(pool, req)),
+    updateIncident: unary('UpdateIncident', async (req, operator) =>
+      announced(await changeIncident(pool, req, operator), false),
+    ),
+    resolveIncident: unary('ResolveIncident', async (req, operator) =>
+      announced(await closeIncident(pool, req, operator), false),
+    ),
 
     streamIncidents(call) {
       const method = 'StreamIncidents';
@@ -260,7 +142,7 @@ export function createIncidentService(
             'this ingest instance is shutting down; connect to another',
           );
         }
-        await authorize(method, call.metadata);
+        await authorize(deps.operatorAuth, method, call.metadata);
         if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
         const filter = incidentFilter(call.request);
         await deps.streams.watch(call, filter);

@@ -1,0 +1,45 @@
+import type { Bus, BusSubscriber } from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import type { AgentStream } from './agent-stream.js';
+import type { IncidentStreams } from './incident-streams.js';
+
+export interface ControlFeedDeps {
+  bus: Bus;
+  keyPrefix: string;
+  /** The open agent streams, told to fetch their rules again. */
+  agentStreams: ReadonlySet<AgentStream>;
+  incidentStreams: IncidentStreams;
+  log: Logger;
+}
+
+/**
+ * Operators change rules through the fan-out API, which announces them on the bus's control
+ * stream (not the alert stream, so this never reads alerts); push the new rule set to that
+ * host's connected agents (every agent, for a global rule). Incident changes, from every
+ * ingest instance and the fan-out, arrive there too, for StreamIncidents.
+ */
+export function createControlFeed({
+  bus,
+  keyPrefix,
+  agentStreams,
+  incidentStreams,
+  log,
+}: ControlFeedDeps): BusSubscriber {
+  return bus.subscriber({
+    keyPrefix,
+    stream: 'control',
+    from: 'latest',
+    onEntries: (entries) => {
+      for (const { message } of entries) {
+        if (message.type === 'incident') incidentStreams.deliver(message.data);
+        if (message.type !== 'rules') continue;
+        for (const stream of agentStreams) {
+          if (message.data.host_id === null || message.data.host_id === stream.hostId)
+            stream.refreshRules();
+        }
+      }
+    },
+    onError: (err) =>
+      log.warn({ err: err.message }, 'following the control stream failed; retrying'),
+  });
+}

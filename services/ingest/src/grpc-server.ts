@@ -1,0 +1,70 @@
+import { Server, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import {
+  type AlertServiceServer,
+  AlertServiceService,
+  type IncidentServiceServer,
+  IncidentServiceService,
+  reflectionPackageDefinition,
+} from '@tripwire/proto';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { IngestConfig } from './config.js';
+import { serverCredentials } from './grpc-credentials.js';
+import { tolerateMalformedRequests } from './malformed-message.js';
+
+const SERVICE_NAME = 'tripwire.v1.AlertService';
+const INCIDENT_SERVICE_NAME = 'tripwire.v1.IncidentService';
+
+export interface IngestServices {
+  alerts: AlertServiceServer & UntypedServiceImplementation;
+  incidents: IncidentServiceServer & UntypedServiceImplementation;
+}
+
+export interface IngestGrpcServer {
+  server: Server;
+  /** Binds GRPC_HOST:GRPC_PORT with the configured credentials; resolves with the port bound. */
+  bind(): Promise<number>;
+  /** What grpc.health.v1.Health answers for the whole server and for each service. */
+  setServing(serving: boolean): void;
+}
+
+/** The gRPC server: AlertService and IncidentService, plus standard health and reflection. */
+export function createGrpcServer(config: IngestConfig, services: IngestServices): IngestGrpcServer {
+  const server = new Server({
+    // Server pings find dead agents within ~40 s; grpc-js servers never answer
+    // client pings with too_many_pings, so agent keepalives of 10 s+ are safe.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_receive_message_length': config.GRPC_MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': config.GRPC_MAX_MESSAGE_BYTES,
+  });
+  server.addService(tolerateMalformedRequests(AlertServiceService, 'tripwire.v1'), services.alerts);
+  server.addService(
+    tolerateMalformedRequests(IncidentServiceService, 'tripwire.v1'),
+    services.incidents,
+  );
+  const health = new HealthImplementation({
+    '': 'NOT_SERVING',
+    [SERVICE_NAME]: 'NOT_SERVING',
+    [INCIDENT_SERVICE_NAME]: 'NOT_SERVING',
+  });
+  health.addToServer(server);
+  new ReflectionService(reflectionPackageDefinition([healthProtoPath])).addToServer(server);
+
+  return {
+    server,
+    bind: () =>
+      new Promise<number>((resolve, reject) => {
+        server.bindAsync(
+          `${config.GRPC_HOST}:${config.GRPC_PORT}`,
+          serverCredentials(config),
+          (err, port) => (err ? reject(err) : resolve(port)),
+        );
+      }),
+    setServing(serving) {
+      for (const name of ['', SERVICE_NAME, INCIDENT_SERVICE_NAME])
+        health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+    },
+  };
+}
