@@ -58,3 +58,25 @@ export function redactUrl(url: string): string {
     return '[unparseable url]';
   }
 }
+
+/** What every service's configuration has for its logger and its two servers. */
+export interface ServiceLogConfig {
+  LOG_LEVEL: string;
+  LOG_PRETTY: boolean;
+  DATABASE_URL: string;
+  REDIS_URL: string;
+}
+
+/**
+ * A service process's logger. It also logs unhandled rejections (which would otherwise end the
+ * process with nothing in the log) and says where the service connects, passwords redacted.
+ */
+export function createServiceLogger(name: string, config: ServiceLogConfig): Logger {
+  const log = createLogger({ name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  log.info(
+    { database: redactUrl(config.DATABASE_URL), redis: redactUrl(config.REDIS_URL) },
+    'starting',
+  );
+  return log;
+}

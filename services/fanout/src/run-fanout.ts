@@ -1,7 +1,7 @@
 import { createRedisClient, redisBus } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
-import { createLogger, redactUrl } from '@tripwire/logger';
+import { createServiceLogger } from '@tripwire/logger';
 import { createPool } from '@tripwire/storage';
 import { loadConfig } from './config.js';
 import { createFanoutServer } from './fanout-server.js';
@@ -9,12 +9,7 @@ import { createFanoutServer } from './fanout-server.js';
 /** Reads config, builds the dependencies, starts, and wires SIGTERM/SIGINT to a graceful stop. */
 export async function runFanout(env: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(() => loadConfig(env));
-  const log = createLogger({ name: 'fanout', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
-  log.info(
-    { database: redactUrl(config.DATABASE_URL), redis: redactUrl(config.REDIS_URL) },
-    'starting',
-  );
+  const log = createServiceLogger('fanout', config);
   const pool = createPool({
     databaseUrl: config.DATABASE_URL,
     max: 10,

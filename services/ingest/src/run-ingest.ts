@@ -1,7 +1,7 @@
 import { createRedisClient, redisBus } from '@tripwire/bus';
 import { loadConfigOrExit } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
-import { createLogger, redactUrl } from '@tripwire/logger';
+import { createServiceLogger } from '@tripwire/logger';
 import { createPool, migrateDatabase } from '@tripwire/storage';
 import { loadConfig } from './config.js';
 import { createIngestServer } from './ingest-server.js';
@@ -15,12 +15,7 @@ const MIGRATE_WAIT_MS = 60_000;
  */
 export async function runIngest(env: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(() => loadConfig(env));
-  const log = createLogger({ name: 'ingest', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
-  log.info(
-    { database: redactUrl(config.DATABASE_URL), redis: redactUrl(config.REDIS_URL) },
-    'starting',
-  );
+  const log = createServiceLogger('ingest', config);
 
   if (config.MIGRATE_ON_START) {
     const deadline = Date.now() + MIGRATE_WAIT_MS;
