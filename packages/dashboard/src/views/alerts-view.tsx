@@ -1,8 +1,9 @@
+import { TRIPWIRE_TYPES } from '@tripwire/wire';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import { type AlertQuery, SEVERITIES, TRIPWIRE_TYPES } from '../api.js';
+import type { AlertQuery } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
-import { formatTime, hostName, summarize } from '../format.js';
+import { formatTime, hostName, SEVERITIES_MOST_SEVERE_FIRST, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
 import { FilterChips } from './filter-chips.js';
@@ -69,7 +70,7 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
         <legend>Severity</legend>
         <FilterChips
           name="severity"
-          values={SEVERITIES}
+          values={SEVERITIES_MOST_SEVERE_FIRST}
           selected={filter.severity}
           onChange={(severity) => apply({ ...filter, severity })}
           severity

@@ -1,18 +1,15 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { AlertRow } from '../alert-store.js';
 import {
-  type Alert,
-  ApiError,
-  api,
-  type Incident,
-  type Operator,
+  type IncidentJson,
+  isFinalState,
   RESOLUTION_METHODS,
   type ResolutionMethod,
-  SEVERITIES,
   type Severity,
-} from '../api.js';
+} from '@tripwire/wire';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { AlertRow } from '../alert-store.js';
+import { type Alert, ApiError, api, type Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
-import { actorName, formatTime, summarize } from '../format.js';
+import { actorName, formatTime, SEVERITIES_MOST_SEVERE_FIRST, summarize } from '../format.js';
 import { FilterChips } from './filter-chips.js';
 import { SeverityBadge } from './severity-badge.js';
 import { StateBadge } from './state-badge.js';
@@ -20,7 +17,7 @@ import { StateBadge } from './state-badge.js';
 /** The side panel of the incidents page: every field, the notes, the actions, the alerts. */
 export function IncidentDetail(props: {
   id: string;
-  incident: Incident | undefined;
+  incident: IncidentJson | undefined;
   state: ConsoleState;
   operator: Operator;
   onClose: () => void;
@@ -50,7 +47,7 @@ export function IncidentDetail(props: {
       </aside>
     );
 
-  const final = incident.state === 'RESOLVED' || incident.state === 'FALSE_POSITIVE';
+  const final = isFinalState(incident.state);
   return (
     <aside
       class="detail"
@@ -154,7 +151,7 @@ const ACTION_LABEL: Record<Action, string> = {
   'false-positive': 'Mark false positive',
 };
 
-function actionsFor(incident: Incident): Action[] {
+function actionsFor(incident: IncidentJson): Action[] {
   switch (incident.state) {
     case 'OPEN':
       return ['acknowledge', 'assign', 'note', 'resolve', 'false-positive'];
@@ -167,7 +164,7 @@ function actionsFor(incident: Incident): Action[] {
 
 const CONFLICT_TEXT = 'Changed by someone else — reloaded. Check it and try again.';
 
-function IncidentActions({ incident, state }: { incident: Incident; state: ConsoleState }) {
+function IncidentActions({ incident, state }: { incident: IncidentJson; state: ConsoleState }) {
   const [action, setAction] = useState<Action | null>(null);
   /** The version the open form was started from: a change since then is a conflict. */
   const [baseVersion, setBaseVersion] = useState(incident.version);
@@ -229,7 +226,7 @@ function IncidentActions({ incident, state }: { incident: Incident; state: Conso
     setError(null);
     setNotice(null);
     try {
-      let result: { incident: Incident };
+      let result: { incident: IncidentJson };
       if (action === 'resolve' || action === 'false-positive')
         result = await api.resolveIncident(id, {
           state: action === 'resolve' ? 'RESOLVED' : 'FALSE_POSITIVE',
@@ -390,7 +387,7 @@ function IncidentActions({ incident, state }: { incident: Incident; state: Conso
 const ALERTS_PAGE = 50;
 
 /** The incident's own alerts, newest first, a page at a time, filterable by severity. */
-function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertRow) => void }) {
+function IncidentAlerts(props: { incident: IncidentJson; onOpenAlert: (alert: AlertRow) => void }) {
   const { incident } = props;
   const [severity, setSeverity] = useState<Severity[]>([]);
   const [offset, setOffset] = useState(0);
@@ -425,7 +422,7 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
       <div class="filter-bar" role="group" aria-label="Filter this incident's alerts">
         <FilterChips
           name="incident-alerts"
-          values={SEVERITIES}
+          values={SEVERITIES_MOST_SEVERE_FIRST}
           selected={severity}
           onChange={(next) => {
             setOffset(0);

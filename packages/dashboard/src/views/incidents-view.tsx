@@ -1,14 +1,9 @@
+import { INCIDENT_STATES, type IncidentJson } from '@tripwire/wire';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import {
-  INCIDENT_STATES,
-  type Incident,
-  type IncidentQuery,
-  type Operator,
-  SEVERITIES,
-} from '../api.js';
+import type { IncidentQuery, Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
-import { formatTime } from '../format.js';
+import { formatTime, SEVERITIES_MOST_SEVERE_FIRST } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
 import { FilterChips } from './filter-chips.js';
@@ -112,7 +107,7 @@ function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: Inc
         <legend>Severity</legend>
         <FilterChips
           name="severity"
-          values={SEVERITIES}
+          values={SEVERITIES_MOST_SEVERE_FIRST}
           selected={filter.severity}
           onChange={(severity) => apply({ ...filter, severity })}
           severity
@@ -181,7 +176,7 @@ function IncidentTable(props: {
           </tr>
         </thead>
         <tbody>
-          {rows.map((i: Incident) => (
+          {rows.map((i: IncidentJson) => (
             <tr
               key={i.incident_id}
               data-incident-id={i.incident_id}
