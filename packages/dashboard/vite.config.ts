@@ -1,8 +1,15 @@
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+
+// Workspace packages (@tripwire/wire) from their TypeScript source, like every package's tests:
+// Vite compiles them into the bundle, so the dev server and the tests need no build of them.
+const SOURCE = '@tripwire/source';
 
 // Preact's JSX through esbuild's automatic runtime: no framework plugin needed.
 export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  resolve: { conditions: [SOURCE, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions] } },
   build: { target: 'es2022', outDir: 'dist', emptyOutDir: true, sourcemap: true },
   server: {
     // `pnpm --filter @tripwire/dashboard dev` against a fan-out service on :8080.

@@ -1,7 +1,9 @@
 // The vocabulary shared by the SDK and the sensors that feed it.
+import type { Severity, TripwireType } from '@tripwire/wire';
 
-export type TripwireTypeName = 'FILE' | 'NETWORK' | 'PROCESS';
-export type SeverityName = 'INFO' | 'WARN' | 'CRITICAL';
+/** The SDK's names for the wire's values (@tripwire/wire), as sensors written against it use them. */
+export type TripwireTypeName = TripwireType;
+export type SeverityName = Severity;
 
 /** What a sensor saw; the SDK gives it an alert_id, the host_id and a timestamp, and queues it. */
 export interface AlertDraft {

@@ -6,19 +6,18 @@ import {
   TripwireType,
   type TripwireRule as WireRule,
 } from '@tripwire/proto';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import type { AgentRule, AlertDraft, SeverityName, TripwireTypeName } from './agent-types.js';
 import type { OutboxAlert } from './outbox-records.js';
 
-const TYPES: readonly TripwireTypeName[] = ['FILE', 'NETWORK', 'PROCESS'];
-const SEVERITIES: readonly SeverityName[] = ['INFO', 'WARN', 'CRITICAL'];
 /** The most event detail any ingest configuration accepts (MAX_EVENT_DETAIL_BYTES caps at 1 MiB). */
 export const MAX_DETAIL_BYTES = 1024 * 1024;
 
 /** Checks a sensor's draft and gives it an alert_id; throws a TypeError/RangeError naming what is wrong. */
 export function alertFromDraft(draft: AlertDraft): OutboxAlert {
-  if (!TYPES.includes(draft.tripwireType))
+  if (!TRIPWIRE_TYPES.includes(draft.tripwireType))
     throw new TypeError(
-      `tripwireType must be one of ${TYPES.join(', ')}, not ${draft.tripwireType}`,
+      `tripwireType must be one of ${TRIPWIRE_TYPES.join(', ')}, not ${draft.tripwireType}`,
     );
   if (!SEVERITIES.includes(draft.severity))
     throw new TypeError(`severity must be one of ${SEVERITIES.join(', ')}, not ${draft.severity}`);
@@ -59,7 +58,7 @@ export function toAgentEvent(alert: OutboxAlert, hostId: string): AgentEvent {
 export function fromWireRule(rule: WireRule): AgentRule | undefined {
   const tripwireType = TripwireType[rule.tripwireType] as TripwireTypeName;
   const severity = Severity[rule.severity] as SeverityName;
-  if (!TYPES.includes(tripwireType) || !SEVERITIES.includes(severity)) return undefined;
+  if (!TRIPWIRE_TYPES.includes(tripwireType) || !SEVERITIES.includes(severity)) return undefined;
   let config: Record<string, unknown> = {};
   try {
     const parsed = JSON.parse(rule.configJson || '{}');

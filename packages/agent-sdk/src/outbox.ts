@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '@tripwire/logger';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import type { SeverityName, TripwireTypeName } from './agent-types.js';
 import { fsyncDirectory } from './atomic-file.js';
 import { acquireLockFile, type LockFile } from './lock-file.js';
@@ -20,8 +21,8 @@ export type { OutboxAlert } from './outbox-records.js';
 export const OVERFLOW_RULE_NAME = 'tripwire-agent.outbox-overflow';
 /** Room kept for the overflow alert itself when shedding. */
 const OVERFLOW_RESERVE_BYTES = 1024;
-/** Dropped first to last. */
-const SHED_ORDER: readonly SeverityName[] = ['INFO', 'WARN', 'CRITICAL'];
+/** Dropped first to last: the least severe first. */
+const SHED_ORDER: readonly SeverityName[] = SEVERITIES;
 
 export interface OutboxOptions {
   /** The log file. Its folder must exist; `<path>.lock` and `<path>.compact` are used beside it. */
@@ -577,6 +578,6 @@ function overflowDetail(
 
 function mostCommon(byType: Record<TripwireTypeName, number>): TripwireTypeName {
   let best: TripwireTypeName = 'PROCESS';
-  for (const t of ['FILE', 'NETWORK', 'PROCESS'] as const) if (byType[t] > byType[best]) best = t;
+  for (const t of TRIPWIRE_TYPES) if (byType[t] > byType[best]) best = t;
   return best;
 }

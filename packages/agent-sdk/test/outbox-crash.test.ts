@@ -3,7 +3,7 @@
 // resolved. The child runs the real outbox code on plain Node: the sources are
 // transpiled with the TypeScript compiler into a scratch folder first.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -41,16 +41,26 @@ for (let round = 0; ; round++) {
 }
 `;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tripwire-outbox-crash-'));
-  const src = new URL('../src/', import.meta.url);
-  for (const file of SOURCES) {
+async function transpile(src: URL, files: string[], to: string) {
+  for (const file of files) {
     const { outputText } = ts.transpileModule(await readFile(new URL(file, src), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     });
-    await writeFile(join(dir, file.replace(/\.ts$/, '.js')), outputText);
+    await writeFile(join(to, file.replace(/\.ts$/, '.js')), outputText);
   }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tripwire-outbox-crash-'));
+  await transpile(new URL('../src/', import.meta.url), SOURCES, dir);
   await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+  // The outbox's one workspace import, @tripwire/wire (dependency-free), transpiled beside it.
+  const wireSrc = new URL('../node_modules/@tripwire/wire/src/', import.meta.url);
+  const wire = join(dir, 'node_modules', '@tripwire', 'wire');
+  await mkdir(wire, { recursive: true });
+  const wireFiles = (await readdir(wireSrc)).filter((f) => !f.endsWith('.test.ts'));
+  await transpile(wireSrc, wireFiles, wire);
+  await writeFile(join(wire, 'package.json'), '{"type":"module","exports":"./index.js"}');
   await writeFile(join(dir, 'child.js'), CHILD);
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));

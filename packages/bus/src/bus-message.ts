@@ -1,35 +1,14 @@
-import type { IncidentState, ResolutionMethod, Severity, TripwireType } from './domain-types.js';
+import type {
+  AlertEventData,
+  HostEventData,
+  IncidentEventData,
+  IncidentEventKind,
+  IncidentJson,
+} from '@tripwire/wire';
 
-/** Everything a browser needs about one alert: the gRPC seed's WebSocket `data` shape. */
-export interface AlertEventData {
-  alert_id: string;
-  host_id: string;
-  hostname: string;
-  /** When the sensor saw it (ISO 8601, UTC). */
-  timestamp: string;
-  timestamp_us: number;
-  /** When the ingest service stored it (ISO 8601, UTC). */
-  received_at: string;
-  tripwire_type: TripwireType;
-  rule_name: string;
-  severity: Severity;
-  event_detail: unknown;
-}
-
-/** A host going online (a stream opened) or offline (its last stream closed). */
-export interface HostEventData {
-  host_id: string;
-  hostname: string;
-  status: 'online' | 'offline';
-  platform: string;
-  agent_version: string;
-  last_seen: string | null;
-  /**
-   * hosts.status_version after this change. Instances publish in no particular order: of two
-   * messages for one host, the one with the higher version is the newer state.
-   */
-  version: number;
-}
+// The data of the alert, host and incident messages is what browsers receive: its shapes live
+// in @tripwire/wire, which the dashboard imports too.
+export type { AlertEventData, HostEventData, IncidentEventData, IncidentEventKind, IncidentJson };
 
 /** Published after messages had to be dropped (Redis was down longer than the backlog lasts). */
 export interface GapEventData {
@@ -44,46 +23,6 @@ export interface RulesChangedData {
   host_id: string | null;
   rule_id: string;
   change: 'created' | 'updated' | 'deleted';
-}
-
-/** An incident as every interface shows it (REST, WebSocket, the bus); snake_case like alerts. */
-export interface IncidentJson {
-  incident_id: string;
-  host_id: string;
-  hostname: string;
-  rule_name: string;
-  tripwire_type: TripwireType;
-  state: IncidentState;
-  /** The highest severity of its alerts so far; never lowered. */
-  max_severity: Severity;
-  alert_count: number;
-  first_seen: string;
-  last_seen: string;
-  assignee: string | null;
-  /** Oldest first; only ever appended to. */
-  notes: Array<{ author: string; at: string; text: string }>;
-  resolution_method: ResolutionMethod | null;
-  root_cause: string | null;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  resolved_at: string | null;
-  /** Bumped by every operator change; send it back as expected_version. */
-  version: number;
-  /**
-   * version + alert_count: grows with every change, by an operator (version) or
-   * by new alerts (alert_count). Of two copies of an incident, the one with the
-   * higher revision is newer; the same revision is the same change (a duplicate).
-   */
-  revision: number;
-}
-
-/** What happened to an incident: opened, changed (alerts, state, assignee, notes), or closed. */
-export type IncidentEventKind = 'created' | 'updated' | 'resolved';
-
-export interface IncidentEventData {
-  event: IncidentEventKind;
-  incident: IncidentJson;
 }
 
 export type BusMessage =

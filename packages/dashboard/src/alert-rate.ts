@@ -1,5 +1,6 @@
 // Alerts per minute by severity over the last hour: loaded from the API, then counted live.
-import type { Alert, MinuteBucket, Severity } from './api.js';
+import type { Severity } from '@tripwire/wire';
+import type { Alert, MinuteBucket } from './api.js';
 
 export const RATE_MINUTES = 60;
 const MINUTE_MS = 60_000;

@@ -1,28 +1,25 @@
 // The fan-out service's REST API (services/fanout/openapi.yaml). The session is an HttpOnly
 // cookie, so requests carry no token: the page never holds one after sign-in.
+import type {
+  AlertEventData,
+  AlertJson,
+  CollectingState,
+  FinalState,
+  HostStatus,
+  IncidentJson,
+  IncidentState,
+  ResolutionMethod,
+  Severity,
+  TripwireType,
+} from '@tripwire/wire';
 
-export type Severity = 'INFO' | 'WARN' | 'CRITICAL';
-export type TripwireType = 'FILE' | 'NETWORK' | 'PROCESS';
-export const SEVERITIES: Severity[] = ['CRITICAL', 'WARN', 'INFO'];
-export const TRIPWIRE_TYPES: TripwireType[] = ['FILE', 'NETWORK', 'PROCESS'];
-
-export interface Alert {
-  alert_id: string;
-  host_id: string;
-  hostname?: string;
-  timestamp: string;
-  timestamp_us: number;
-  received_at: string;
-  tripwire_type: TripwireType;
-  severity: Severity;
-  rule_name: string;
-  event_detail: unknown;
-}
+/** An alert row: from the REST API, or from a live frame, which adds the host's name. */
+export type Alert = AlertJson & Partial<Pick<AlertEventData, 'hostname'>>;
 
 export interface Host {
   host_id: string;
   hostname: string;
-  status: 'online' | 'offline';
+  status: HostStatus;
   platform: string;
   agent_version: string;
   registered_at?: string;
@@ -59,55 +56,6 @@ export interface AuditEntry {
   hash: string;
 }
 
-export type IncidentState = 'OPEN' | 'ACKNOWLEDGED' | 'RESOLVED' | 'FALSE_POSITIVE';
-export const INCIDENT_STATES: IncidentState[] = [
-  'OPEN',
-  'ACKNOWLEDGED',
-  'RESOLVED',
-  'FALSE_POSITIVE',
-];
-/** The states in which an incident still collects alerts: the default view. */
-export const OPEN_STATES: IncidentState[] = ['OPEN', 'ACKNOWLEDGED'];
-export type ResolutionMethod = 'MANUAL' | 'AUTOMATED' | 'PLAYBOOK';
-export const RESOLUTION_METHODS: ResolutionMethod[] = ['MANUAL', 'AUTOMATED', 'PLAYBOOK'];
-
-export interface IncidentNote {
-  author: string;
-  at: string;
-  text: string;
-}
-
-/** docs/incidents.md: the same object in REST bodies, WebSocket frames and bus messages. */
-export interface Incident {
-  incident_id: string;
-  host_id: string;
-  hostname: string;
-  rule_name: string;
-  tripwire_type: TripwireType;
-  state: IncidentState;
-  max_severity: Severity;
-  alert_count: number;
-  first_seen: string;
-  last_seen: string;
-  assignee: string | null;
-  notes: IncidentNote[];
-  resolution_method: ResolutionMethod | null;
-  root_cause: string | null;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  resolved_at: string | null;
-  /** Bumped by every operator change; sent back as expected_version. */
-  version: number;
-  /** Grows with every change of any kind: the higher of two copies is the newer. */
-  revision: number;
-}
-
-export interface IncidentEvent {
-  event: 'created' | 'updated' | 'resolved';
-  incident: Incident;
-}
-
 export interface IncidentQuery {
   /** Empty: every state. */
   state: IncidentState[];
@@ -116,14 +64,14 @@ export interface IncidentQuery {
 }
 
 export interface IncidentChange {
-  state?: 'OPEN' | 'ACKNOWLEDGED';
+  state?: CollectingState;
   assignee?: string | null;
   note?: string;
   expected_version: number;
 }
 
 export interface IncidentResolutionInput {
-  state: 'RESOLVED' | 'FALSE_POSITIVE';
+  state: FinalState;
   resolution_method: ResolutionMethod;
   root_cause: string;
   note?: string;
@@ -135,11 +83,9 @@ export interface Operator {
   role: 'viewer' | 'admin';
 }
 
-export interface MinuteBucket {
+/** Alerts of each severity in one minute. */
+export interface MinuteBucket extends Record<Severity, number> {
   minute: string;
-  INFO: number;
-  WARN: number;
-  CRITICAL: number;
 }
 
 /** A refused request, with the API's code and per-field problems. */
@@ -241,21 +187,21 @@ export const api = {
     if (filter.host) q.set('host_id', filter.host);
     q.set('limit', String(limit));
     q.set('offset', String(offset));
-    return request<{ incidents: Incident[]; total: number; limit: number; offset: number }>(
+    return request<{ incidents: IncidentJson[]; total: number; limit: number; offset: number }>(
       'GET',
       `/api/incidents?${q}`,
     );
   },
-  incident: (id: string) => request<{ incident: Incident }>('GET', `/api/incidents/${id}`),
+  incident: (id: string) => request<{ incident: IncidentJson }>('GET', `/api/incidents/${id}`),
   incidentAlerts(id: string, severity: Severity[], limit = 50, offset = 0) {
     const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
     if (severity.length) q.set('severity', severity.join(','));
     return request<{ alerts: Alert[]; total: number }>('GET', `/api/incidents/${id}/alerts?${q}`);
   },
   updateIncident: (id: string, change: IncidentChange) =>
-    request<{ incident: Incident }>('PATCH', `/api/incidents/${id}`, change),
+    request<{ incident: IncidentJson }>('PATCH', `/api/incidents/${id}`, change),
   resolveIncident: (id: string, resolution: IncidentResolutionInput) =>
-    request<{ incident: Incident }>('POST', `/api/incidents/${id}/resolve`, resolution),
+    request<{ incident: IncidentJson }>('POST', `/api/incidents/${id}/resolve`, resolution),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

@@ -1,6 +1,7 @@
 // Everything a signed-in console shares between views: the alert rows, the live feed that fills
 // them, the incidents and the count of open ones, the hosts' live state, the per-minute rate, and
 // the connection state.
+import { COLLECTING_STATES, type IncidentEventData, isCollectingState } from '@tripwire/wire';
 import { useEffect, useState } from 'preact/hooks';
 import { AlertRate } from './alert-rate.js';
 import { AlertStore } from './alert-store.js';
@@ -10,9 +11,7 @@ import {
   ApiError,
   api,
   type Host,
-  type IncidentEvent,
   type IncidentQuery,
-  OPEN_STATES,
 } from './api.js';
 import { ChangeNotifier } from './change-notifier.js';
 import { mergeHostFrame, mergeHostList } from './host-state.js';
@@ -105,10 +104,10 @@ export class ConsoleState extends ChangeNotifier {
     ]);
   }
 
-  private onIncident({ event, incident }: IncidentEvent) {
+  private onIncident({ event, incident }: IncidentEventData) {
     this.incidents.apply(incident);
     // Only opening and closing change how many are open (OPEN ⇄ ACKNOWLEDGED does not).
-    if (event !== 'updated' || !OPEN_STATES.includes(incident.state)) void this.refreshOpenCount();
+    if (event !== 'updated' || !isCollectingState(incident.state)) void this.refreshOpenCount();
   }
 
   /** The incidents page's filter changed: the list reloads under it. */
@@ -150,7 +149,10 @@ export class ConsoleState extends ChangeNotifier {
     }
     this.openCountBusy = true;
     try {
-      const { total } = await api.incidents({ state: OPEN_STATES, severity: [], host: null }, 1);
+      const { total } = await api.incidents(
+        { state: [...COLLECTING_STATES], severity: [], host: null },
+        1,
+      );
       this.openIncidents = total;
       this.changed();
     } catch {

@@ -1,4 +1,8 @@
+import { SEVERITIES, type Severity } from '@tripwire/wire';
 import type { Alert, Host } from './api.js';
+
+/** Most severe first: the order of the severity filters and choices, and of the URL's list. */
+export const SEVERITIES_MOST_SEVERE_FIRST: readonly Severity[] = [...SEVERITIES].reverse();
 
 const pad = (n: number) => String(n).padStart(2, '0');
 

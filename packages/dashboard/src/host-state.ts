@@ -1,10 +1,11 @@
 // Hosts' live state from two sources: `host` frames and /api/hosts lists. Either can arrive
 // late (ingest instances publish out of order; a list read may have started before a frame),
 // so a host's state is never replaced by one with a lower status_version.
+import type { HostEventData } from '@tripwire/wire';
 import type { Host } from './api.js';
 
 /** A host frame's `version` is the list's `status_version`. */
-export function hostFromFrame(data: Host & { version?: number }): Host {
+export function hostFromFrame(data: HostEventData): Host {
   const { version, ...host } = data;
   return typeof version === 'number' ? { ...host, status_version: version } : host;
 }

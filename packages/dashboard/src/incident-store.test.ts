@@ -1,10 +1,11 @@
+import type { IncidentJson } from '@tripwire/wire';
 import { describe, expect, it } from 'vitest';
-import type { Incident, IncidentQuery } from './api.js';
+import type { IncidentQuery } from './api.js';
 import { IncidentStore } from './incident-store.js';
 import { incidentFilterFromSearch, searchFromIncidentFilter } from './url-state.js';
 
 let n = 0;
-const incident = (over: Partial<Incident> = {}): Incident => {
+const incident = (over: Partial<IncidentJson> = {}): IncidentJson => {
   const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
   return {
     incident_id: id,

@@ -3,21 +3,20 @@
 // WebSocket's `incident` frames. Of two copies of an incident the higher `revision` is the
 // newer (docs/incidents.md), so a frame or a page that is older than what is shown is ignored,
 // whichever order they arrive in. Plain TypeScript, like AlertStore; the views subscribe.
-import type { Incident, IncidentQuery, Severity } from './api.js';
+import { compareSeverity, type IncidentJson } from '@tripwire/wire';
+import type { IncidentQuery } from './api.js';
 import { ChangeNotifier } from './change-notifier.js';
 
-const SEVERITY_RANK: Record<Severity, number> = { CRITICAL: 3, WARN: 2, INFO: 1 };
-
 /** The page's order: highest severity first, then most recent last_seen (then id, for a stable order). */
-export function compareIncidents(a: Incident, b: Incident): number {
+export function compareIncidents(a: IncidentJson, b: IncidentJson): number {
   return (
-    SEVERITY_RANK[b.max_severity] - SEVERITY_RANK[a.max_severity] ||
+    compareSeverity(b.max_severity, a.max_severity) ||
     Date.parse(b.last_seen) - Date.parse(a.last_seen) ||
     (a.incident_id < b.incident_id ? -1 : a.incident_id > b.incident_id ? 1 : 0)
   );
 }
 
-export function matchesIncidentFilter(filter: IncidentQuery, i: Incident): boolean {
+export function matchesIncidentFilter(filter: IncidentQuery, i: IncidentJson): boolean {
   return (
     (filter.state.length === 0 || filter.state.includes(i.state)) &&
     (filter.severity.length === 0 || filter.severity.includes(i.max_severity)) &&
@@ -27,9 +26,9 @@ export function matchesIncidentFilter(filter: IncidentQuery, i: Incident): boole
 
 export class IncidentStore extends ChangeNotifier {
   /** The incidents matching the filter, in the page's order. */
-  rows: Incident[] = [];
+  rows: IncidentJson[] = [];
   /** Every incident seen, filtered or not, at its highest revision: the detail panel reads it. */
-  private known = new Map<string, Incident>();
+  private known = new Map<string, IncidentJson>();
   /** Whether the first page has arrived since the last reset. */
   loaded = false;
   /** How many the API has for the filter (as of the last page), and how many of them were read. */
@@ -42,7 +41,7 @@ export class IncidentStore extends ChangeNotifier {
     super();
   }
 
-  get(id: string): Incident | undefined {
+  get(id: string): IncidentJson | undefined {
     return this.known.get(id);
   }
 
@@ -66,7 +65,7 @@ export class IncidentStore extends ChangeNotifier {
    * A copy of an incident from a frame or a response. Returns false (and changes nothing) when
    * it is not newer than the copy held: an equal revision is the same change.
    */
-  apply(incident: Incident): boolean {
+  apply(incident: IncidentJson): boolean {
     if (!this.take(incident)) return false;
     this.place(incident);
     this.changed();
@@ -74,7 +73,7 @@ export class IncidentStore extends ChangeNotifier {
   }
 
   /** A page from GET /api/incidents (offset order); a newer copy already held wins. */
-  addPage(incidents: Incident[], total: number) {
+  addPage(incidents: IncidentJson[], total: number) {
     for (const i of incidents) {
       this.take(i);
       this.place(this.known.get(i.incident_id)!, true);
@@ -85,7 +84,7 @@ export class IncidentStore extends ChangeNotifier {
     this.changed();
   }
 
-  private take(incident: Incident): boolean {
+  private take(incident: IncidentJson): boolean {
     const held = this.known.get(incident.incident_id);
     if (held && held.revision >= incident.revision) return false;
     this.known.set(incident.incident_id, incident);
@@ -93,7 +92,7 @@ export class IncidentStore extends ChangeNotifier {
   }
 
   /** Moves the incident to its place in the rows, or out of them when it left the filter. */
-  private place(incident: Incident, fromPage = false) {
+  private place(incident: IncidentJson, fromPage = false) {
     const rows = this.rows.filter((r) => r.incident_id !== incident.incident_id);
     const wasShown = rows.length !== this.rows.length;
     if (matchesIncidentFilter(this.filter, incident)) {

@@ -1,5 +1,6 @@
+import type { IncidentEventData } from '@tripwire/wire';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Alert, IncidentEvent } from './api.js';
+import type { Alert } from './api.js';
 import { LiveFeed, type LiveFeedEvents } from './live-feed.js';
 
 /** Stands in for the browser's WebSocket: records the URL, lets the test deliver frames. */
@@ -33,7 +34,7 @@ describe('LiveFeed and incident frames', () => {
   });
 
   it('hands incident frames over, skips ones it cannot read, and resumes after their position', () => {
-    const incidents: IncidentEvent[] = [];
+    const incidents: IncidentEventData[] = [];
     const alerts: Alert[][] = [];
     const events: LiveFeedEvents = {
       onAlerts: (a) => alerts.push(a),

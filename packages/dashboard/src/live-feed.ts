@@ -1,7 +1,8 @@
 // The dashboard's one WebSocket to /ws/alerts (protocol: docs/fanout.md). It keeps the last
 // stream position it saw, reconnects with backoff, and resumes from that position; when the
 // server cannot replay that far back it asks the page to reload from the REST API instead.
-import type { Alert, AlertQuery, Host, IncidentEvent, Operator } from './api.js';
+import type { HostEventData, IncidentEventData } from '@tripwire/wire';
+import type { Alert, AlertQuery, Host, Operator } from './api.js';
 import { hostFromFrame } from './host-state.js';
 
 export type ConnectionState =
@@ -15,7 +16,7 @@ export interface LiveFeedEvents {
   onAlerts(alerts: Alert[]): void;
   onHost(host: Host): void;
   /** An incident as it stands after a change (docs/incidents.md); may repeat or come out of order. */
-  onIncident(event: IncidentEvent): void;
+  onIncident(event: IncidentEventData): void;
   onState(state: ConnectionState): void;
   /** The table must be refilled from history: first connect, lost resume, or a new filter. */
   onReload(reason: 'initial' | 'unrecoverable' | 'filter'): void;
@@ -162,7 +163,7 @@ export class LiveFeed {
       case 'incident': {
         // Positions are shared with alerts: a resume must not replay what was seen.
         if (frame.position) this.position = frame.position;
-        const data = frame.data as Partial<IncidentEvent> | undefined;
+        const data = frame.data as Partial<IncidentEventData> | undefined;
         const incident = data?.incident;
         // A frame this page cannot read is skipped, never fatal to the feed.
         if (
@@ -175,7 +176,7 @@ export class LiveFeed {
         return;
       }
       case 'host':
-        this.events.onHost(hostFromFrame(frame.data as Host));
+        this.events.onHost(hostFromFrame(frame.data as HostEventData));
         return;
       case 'welcome': {
         const resumed = this.position !== null;

@@ -1,18 +1,17 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
 // /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /incidents?state=…&severity=…&host=…,
 // /hosts, /rules, /audit.
-import { useEffect, useState } from 'preact/hooks';
 import {
-  type AlertQuery,
+  COLLECTING_STATES,
   INCIDENT_STATES,
-  type IncidentQuery,
   type IncidentState,
-  OPEN_STATES,
-  SEVERITIES,
   type Severity,
   TRIPWIRE_TYPES,
   type TripwireType,
-} from './api.js';
+} from '@tripwire/wire';
+import { useEffect, useState } from 'preact/hooks';
+import type { AlertQuery, IncidentQuery } from './api.js';
+import { SEVERITIES_MOST_SEVERE_FIRST } from './format.js';
 
 export type Page = 'alerts' | 'incidents' | 'hosts' | 'rules' | 'audit';
 const PAGES: Record<string, Page> = {
@@ -35,7 +34,7 @@ export function filterFromSearch(search: string): AlertQuery {
   const q = new URLSearchParams(search);
   const host = q.get('host');
   return {
-    severity: list<Severity>(q.get('severity'), SEVERITIES),
+    severity: list<Severity>(q.get('severity'), SEVERITIES_MOST_SEVERE_FIRST),
     type: list<TripwireType>(q.get('type'), TRIPWIRE_TYPES),
     host: host && UUID.test(host) ? host.toLowerCase() : null,
   };
@@ -66,7 +65,7 @@ export function incidentFilterFromSearch(search: string): IncidentQuery {
   return {
     state:
       state === null
-        ? OPEN_STATES
+        ? [...COLLECTING_STATES]
         : state.toLowerCase() === 'all'
           ? []
           : list<IncidentState>(state, INCIDENT_STATES),
@@ -78,7 +77,8 @@ export function incidentFilterFromSearch(search: string): IncidentQuery {
 export function searchFromIncidentFilter(f: IncidentQuery): string {
   const q = new URLSearchParams();
   const open =
-    f.state.length === OPEN_STATES.length && OPEN_STATES.every((s) => f.state.includes(s));
+    f.state.length === COLLECTING_STATES.length &&
+    COLLECTING_STATES.every((s) => f.state.includes(s));
   const states = INCIDENT_STATES.filter((s) => f.state.includes(s));
   if (!open) q.set('state', states.length ? states.join(',') : 'all');
   if (f.severity.length) q.set('severity', f.severity.join(','));

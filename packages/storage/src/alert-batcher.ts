@@ -5,9 +5,9 @@ import type { Queryable } from './pool.js';
 
 export interface AlertBatcherOptions {
   db: Queryable;
-  /** Flush as soon as this many alerts wait. Seed default: 100. */
+  /** Flush as soon as this many alerts wait. Default 100 (ingest passes BATCH_MAX_SIZE). */
   maxBatchSize?: number;
-  /** Flush whatever waits after this long. Seed default: 100 ms. */
+  /** Flush whatever waits after this long. Default 100 ms (ingest passes BATCH_MAX_DELAY_MS). */
   maxDelayMs?: number;
   /** Above this many waiting or in-flight alerts the batcher reports itself saturated. */
   highWaterMark?: number;

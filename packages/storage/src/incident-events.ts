@@ -1,5 +1,5 @@
-import type { BusMessage, IncidentEventKind, IncidentJson } from '@tripwire/bus';
-import { FINAL_STATES } from './incident-states.js';
+import type { BusMessage } from '@tripwire/bus';
+import { type IncidentEventKind, type IncidentJson, isFinalState } from '@tripwire/wire';
 import type { Incident } from './models.js';
 
 /** The incident as REST, WebSocket, the bus and the dashboard show it. */
@@ -39,7 +39,7 @@ export const incidentRevision = (i: Pick<Incident, 'version' | 'alertCount'>) =>
 export function incidentMessage(incident: Incident, opened: boolean): BusMessage {
   const event: IncidentEventKind = opened
     ? 'created'
-    : FINAL_STATES.includes(incident.state)
+    : isFinalState(incident.state)
       ? 'resolved'
       : 'updated';
   return { type: 'incident', data: { event, incident: toIncidentJson(incident) } };

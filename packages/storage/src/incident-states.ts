@@ -1,4 +1,13 @@
-import type { IncidentState } from './models.js';
+import type { IncidentState } from '@tripwire/wire';
+
+export {
+  COLLECTING_STATES,
+  type CollectingState,
+  FINAL_STATES,
+  type FinalState,
+  isCollectingState,
+  isFinalState,
+} from '@tripwire/wire';
 
 /**
  * The incident lifecycle. RESOLVED and FALSE_POSITIVE are final: the record of
@@ -12,12 +21,6 @@ export const INCIDENT_TRANSITIONS: Readonly<Record<IncidentState, readonly Incid
   RESOLVED: [],
   FALSE_POSITIVE: [],
 };
-
-/** States in which an incident still collects alerts. */
-export const COLLECTING_STATES: readonly IncidentState[] = ['OPEN', 'ACKNOWLEDGED'];
-
-/** States that need a resolution method and a root cause. */
-export const FINAL_STATES: readonly IncidentState[] = ['RESOLVED', 'FALSE_POSITIVE'];
 
 export class InvalidTransitionError extends Error {
   override name = 'InvalidTransitionError';

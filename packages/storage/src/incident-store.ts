@@ -1,19 +1,20 @@
-import { ALERT_COLUMNS, type AlertRow, toAlert } from './alert-store.js';
-import { appendAuditEntry } from './audit-log.js';
-import { assertTransition, FINAL_STATES } from './incident-states.js';
 import {
-  type Alert,
+  type FinalState,
   INCIDENT_STATES,
-  type Incident,
   type IncidentNote,
   type IncidentState,
+  isFinalState,
   RESOLUTION_METHODS,
   type ResolutionMethod,
   SEVERITIES,
   type Severity,
   TRIPWIRE_TYPES,
   type TripwireType,
-} from './models.js';
+} from '@tripwire/wire';
+import { ALERT_COLUMNS, type AlertRow, toAlert } from './alert-store.js';
+import { appendAuditEntry } from './audit-log.js';
+import { assertTransition } from './incident-states.js';
+import type { Alert, Incident } from './models.js';
 import { type Pool, type Queryable, withTransaction } from './pool.js';
 
 export class IncidentNotFoundError extends Error {
@@ -359,7 +360,7 @@ export async function updateIncident(
     throw new IncidentValidationError('nothing to change: give a state, an assignee or a note');
   }
   if (state !== undefined) checkOneOf('state', INCIDENT_STATES, state);
-  const resolving = state !== undefined && FINAL_STATES.includes(state);
+  const resolving = state !== undefined && isFinalState(state);
   if (resolving) {
     checkOneOf('resolutionMethod', RESOLUTION_METHODS, resolutionMethod);
     if (typeof rootCause !== 'string' || rootCause.trim() === '') {
@@ -437,7 +438,7 @@ export async function updateIncident(
 
 export interface IncidentResolution {
   /** RESOLVED (default) or FALSE_POSITIVE. */
-  state?: 'RESOLVED' | 'FALSE_POSITIVE';
+  state?: FinalState;
   resolutionMethod: ResolutionMethod;
   rootCause: string;
   note?: string;
@@ -451,7 +452,7 @@ export async function resolveIncident(
   actor: IncidentActor,
 ): Promise<Incident> {
   const state = resolution.state ?? 'RESOLVED';
-  if (!FINAL_STATES.includes(state)) {
+  if (!isFinalState(state)) {
     throw new IncidentValidationError('resolve to RESOLVED or FALSE_POSITIVE');
   }
   return updateIncident(

@@ -1,10 +1,25 @@
-export const TRIPWIRE_TYPES = ['FILE', 'NETWORK', 'PROCESS'] as const;
-export type TripwireType = (typeof TRIPWIRE_TYPES)[number];
+import type {
+  HostStatus,
+  IncidentNote,
+  IncidentState,
+  ResolutionMethod,
+  Severity,
+  TripwireType,
+} from '@tripwire/wire';
 
-export const SEVERITIES = ['INFO', 'WARN', 'CRITICAL'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export type HostStatus = 'online' | 'offline';
+// The wire's value lists (@tripwire/wire), exported here too: they are part of storage's models.
+export {
+  type HostStatus,
+  INCIDENT_STATES,
+  type IncidentNote,
+  type IncidentState,
+  RESOLUTION_METHODS,
+  type ResolutionMethod,
+  SEVERITIES,
+  type Severity,
+  TRIPWIRE_TYPES,
+  type TripwireType,
+} from '@tripwire/wire';
 
 /** An alert as the ingest service hands it to storage, already validated. */
 export interface NewAlert {
@@ -67,18 +82,6 @@ export interface AuditEntry {
   details: Record<string, unknown>;
   prevHash: string;
   hash: string;
-}
-
-export const INCIDENT_STATES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
-export type IncidentState = (typeof INCIDENT_STATES)[number];
-
-export const RESOLUTION_METHODS = ['MANUAL', 'AUTOMATED', 'PLAYBOOK'] as const;
-export type ResolutionMethod = (typeof RESOLUTION_METHODS)[number];
-
-export interface IncidentNote {
-  author: string;
-  at: string;
-  text: string;
 }
 
 /** Alerts of one host, rule and tripwire type, grouped within the correlation window. */

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AgentRule } from '@tripwire/agent-sdk';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './agent-config.js';
@@ -11,8 +12,8 @@ export const DEFAULT_RULES_FILE = fileURLToPath(new URL('../default-rules.yaml',
 
 const ruleSchema = z.object({
   name: z.string().min(1).max(128),
-  type: z.enum(['FILE', 'NETWORK', 'PROCESS']),
-  severity: z.enum(['INFO', 'WARN', 'CRITICAL']).default('WARN'),
+  type: z.enum(TRIPWIRE_TYPES),
+  severity: z.enum(SEVERITIES).default('WARN'),
   target: z.string().min(1).max(1024),
   config: z.record(z.string(), z.unknown()).default({}),
   enabled: z.boolean().default(true),

@@ -1,7 +1,8 @@
 import type { Alert } from '@tripwire/storage';
+import type { AlertJson } from '@tripwire/wire';
 
 /** An alert as the REST API shows it (GET /api/alerts and an incident's alerts). */
-export const alertJson = (a: Alert) => ({
+export const alertJson = (a: Alert): AlertJson => ({
   alert_id: a.alertId,
   host_id: a.hostId,
   timestamp: new Date(Math.floor(a.occurredAtUs / 1000)).toISOString(),

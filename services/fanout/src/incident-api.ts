@@ -1,6 +1,7 @@
 import type { BusPublisher } from '@tripwire/bus';
 import {
   createIncident,
+  FINAL_STATES,
   getIncident,
   INCIDENT_STATES,
   type Incident,
@@ -10,6 +11,7 @@ import {
   IncidentValidationError,
   InvalidTransitionError,
   incidentMessage,
+  isFinalState,
   listIncidentAlerts,
   listIncidents,
   type Pool,
@@ -26,7 +28,6 @@ import { hostParam, integerParam, listParam, parseBody, UUID } from './api-param
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
 
-const FINAL: readonly string[] = ['RESOLVED', 'FALSE_POSITIVE'];
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { message: `must be one of ${values.join(', ')}` });
 const text = (max: number) =>
@@ -71,7 +72,7 @@ const patchSchema = z
         message: 'has nothing to change: give a state, an assignee or a note',
       });
     }
-    const resolving = b.state !== undefined && FINAL.includes(b.state);
+    const resolving = b.state !== undefined && isFinalState(b.state);
     for (const field of ['resolution_method', 'root_cause'] as const) {
       if (resolving && b[field] === undefined)
         ctx.addIssue({ code: 'custom', path: [field], message: `is required for ${b.state}` });
@@ -85,7 +86,7 @@ const patchSchema = z
   });
 
 const resolveSchema = z.strictObject({
-  state: oneOf(['RESOLVED', 'FALSE_POSITIVE'] as const).default('RESOLVED'),
+  state: oneOf(FINAL_STATES).default('RESOLVED'),
   resolution_method: oneOf(RESOLUTION_METHODS),
   root_cause: text(4000),
   note: text(4000).optional(),

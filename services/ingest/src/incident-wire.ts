@@ -15,12 +15,9 @@ import type {
   IncidentState as StoredState,
   TripwireType as StoredType,
 } from '@tripwire/storage';
+import { INCIDENT_STATES, RESOLUTION_METHODS, SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 
-// Storage and the bus use the enum value names; the wire uses their numbers.
-const STATES = ['OPEN', 'ACKNOWLEDGED', 'RESOLVED', 'FALSE_POSITIVE'] as const;
-const SEVERITIES = ['INFO', 'WARN', 'CRITICAL'] as const;
-const TYPES = ['FILE', 'NETWORK', 'PROCESS'] as const;
-const METHODS = ['MANUAL', 'AUTOMATED', 'PLAYBOOK'] as const;
+// Storage, the bus and @tripwire/wire use the enum value names; gRPC uses their numbers.
 
 /** A request field that cannot be used as given; the message names the field. */
 export class BadField extends Error {
@@ -41,13 +38,13 @@ function named<T extends string>(
 }
 
 export const stateName = (field: string, v: IncidentState): StoredState =>
-  named(field, STATES, IncidentState, v);
+  named(field, INCIDENT_STATES, IncidentState, v);
 export const severityName = (field: string, v: Severity): StoredSeverity =>
   named(field, SEVERITIES, Severity, v);
 export const typeName = (field: string, v: TripwireType): StoredType =>
-  named(field, TYPES, TripwireType, v);
+  named(field, TRIPWIRE_TYPES, TripwireType, v);
 export const methodName = (field: string, v: ResolutionMethod): StoredMethod =>
-  named(field, METHODS, ResolutionMethod, v);
+  named(field, RESOLUTION_METHODS, ResolutionMethod, v);
 
 /** Each value of a repeated enum field, e.g. `states[1]` named when it is bad. */
 export const names = <T>(

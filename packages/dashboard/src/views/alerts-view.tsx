@@ -1,6 +1,7 @@
+import { TRIPWIRE_TYPES } from '@tripwire/wire';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import { type AlertQuery, TRIPWIRE_TYPES } from '../api.js';
+import type { AlertQuery } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';

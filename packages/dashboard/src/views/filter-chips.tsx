@@ -1,4 +1,5 @@
-import { SEVERITIES, type Severity } from '../api.js';
+import type { Severity } from '@tripwire/wire';
+import { SEVERITIES_MOST_SEVERE_FIRST } from '../format.js';
 
 /**
  * One checkbox chip per value, for the filter bars: `selected` is the chosen
@@ -49,7 +50,7 @@ export function SeverityFieldset(props: {
       <legend>Severity</legend>
       <FilterChips
         name="severity"
-        values={SEVERITIES}
+        values={SEVERITIES_MOST_SEVERE_FIRST}
         selected={props.selected}
         onChange={props.onChange}
         severity

@@ -1,6 +1,7 @@
+import { type IncidentJson, RESOLUTION_METHODS, type ResolutionMethod } from '@tripwire/wire';
 import type { RefObject } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, api, type Incident, RESOLUTION_METHODS, type ResolutionMethod } from '../api.js';
+import { ApiError, api } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 
 export type Action = 'acknowledge' | 'reopen' | 'assign' | 'note' | 'resolve' | 'false-positive';
@@ -14,7 +15,7 @@ const ACTION_LABEL: Record<Action, string> = {
   'false-positive': 'Mark false positive',
 };
 
-function actionsFor(incident: Incident): Action[] {
+function actionsFor(incident: IncidentJson): Action[] {
   switch (incident.state) {
     case 'OPEN':
       return ['acknowledge', 'assign', 'note', 'resolve', 'false-positive'];
@@ -28,7 +29,13 @@ function actionsFor(incident: Incident): Action[] {
 const CONFLICT_TEXT = 'Changed by someone else — reloaded. Check it and try again.';
 
 /** The buttons for what can be done to the incident now, and the form of the one chosen. */
-export function IncidentActions({ incident, state }: { incident: Incident; state: ConsoleState }) {
+export function IncidentActions({
+  incident,
+  state,
+}: {
+  incident: IncidentJson;
+  state: ConsoleState;
+}) {
   const [action, setAction] = useState<Action | null>(null);
   /** The version the open form was started from: a change since then is a conflict. */
   const [baseVersion, setBaseVersion] = useState(incident.version);
@@ -113,7 +120,7 @@ export function IncidentActions({ incident, state }: { incident: Incident; state
 
   if (!action)
     return (
-      <div class="incident-actions" role="group" aria-label="Incident actions">
+      <div class="incident-actions" role="group" aria-label="IncidentJson actions">
         {notice && (
           <p class="notice" role="status" data-testid="conflict">
             {notice}
@@ -161,7 +168,7 @@ function sendIncidentAction(
   id: string,
   form: ActionForm,
   baseVersion: number,
-): Promise<{ incident: Incident }> {
+): Promise<{ incident: IncidentJson }> {
   const note = form.note.trim() ? form.note : undefined;
   if (action === 'resolve' || action === 'false-positive')
     return api.resolveIncident(id, {

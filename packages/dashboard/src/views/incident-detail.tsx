@@ -1,15 +1,9 @@
+import { type IncidentJson, isFinalState, type Severity } from '@tripwire/wire';
 import { useEffect, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import {
-  type Alert,
-  api,
-  type Incident,
-  type Operator,
-  SEVERITIES,
-  type Severity,
-} from '../api.js';
+import { type Alert, api, type Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
-import { actorName, formatTime, summarize } from '../format.js';
+import { actorName, formatTime, SEVERITIES_MOST_SEVERE_FIRST, summarize } from '../format.js';
 import { FilterChips } from './filter-chips.js';
 import { IncidentActions } from './incident-actions.js';
 import { SeverityBadge } from './severity-badge.js';
@@ -18,7 +12,7 @@ import { StateBadge } from './state-badge.js';
 /** The side panel of the incidents page: every field, the notes, the actions, the alerts. */
 export function IncidentDetail(props: {
   id: string;
-  incident: Incident | undefined;
+  incident: IncidentJson | undefined;
   state: ConsoleState;
   operator: Operator;
   onClose: () => void;
@@ -48,7 +42,7 @@ export function IncidentDetail(props: {
       </aside>
     );
 
-  const final = incident.state === 'RESOLVED' || incident.state === 'FALSE_POSITIVE';
+  const final = isFinalState(incident.state);
   return (
     <aside
       class="detail"
@@ -144,7 +138,7 @@ export function IncidentDetail(props: {
 const ALERTS_PAGE = 50;
 
 /** The incident's own alerts, newest first, a page at a time, filterable by severity. */
-function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertRow) => void }) {
+function IncidentAlerts(props: { incident: IncidentJson; onOpenAlert: (alert: AlertRow) => void }) {
   const { incident } = props;
   const [severity, setSeverity] = useState<Severity[]>([]);
   const [offset, setOffset] = useState(0);
@@ -179,7 +173,7 @@ function IncidentAlerts(props: { incident: Incident; onOpenAlert: (alert: AlertR
       <div class="filter-bar" role="group" aria-label="Filter this incident's alerts">
         <FilterChips
           name="incident-alerts"
-          values={SEVERITIES}
+          values={SEVERITIES_MOST_SEVERE_FIRST}
           selected={severity}
           onChange={(next) => {
             setOffset(0);

@@ -1,6 +1,7 @@
+import { INCIDENT_STATES, type IncidentJson } from '@tripwire/wire';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AlertRow } from '../alert-store.js';
-import { INCIDENT_STATES, type Incident, type IncidentQuery, type Operator } from '../api.js';
+import type { IncidentQuery, Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
@@ -169,7 +170,7 @@ function IncidentTable(props: {
           </tr>
         </thead>
         <tbody>
-          {rows.map((i: Incident) => (
+          {rows.map((i: IncidentJson) => (
             <tr
               key={i.incident_id}
               data-incident-id={i.incident_id}

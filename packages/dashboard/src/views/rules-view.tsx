@@ -1,14 +1,8 @@
+import { TRIPWIRE_TYPES } from '@tripwire/wire';
 import { useEffect, useState } from 'preact/hooks';
-import {
-  ApiError,
-  api,
-  type Operator,
-  type Rule,
-  type RuleInput,
-  SEVERITIES,
-  TRIPWIRE_TYPES,
-} from '../api.js';
+import { ApiError, api, type Operator, type Rule, type RuleInput } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
+import { SEVERITIES_MOST_SEVERE_FIRST } from '../format.js';
 import { HostOptions } from './host-options.js';
 
 type Editing = { rule: Rule | null } | null;
@@ -232,7 +226,7 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
       <label>
         Severity
         <select name="severity" value={form.severity} onChange={set('severity')}>
-          {SEVERITIES.map((s) => (
+          {SEVERITIES_MOST_SEVERE_FIRST.map((s) => (
             <option key={s}>{s}</option>
           ))}
         </select>

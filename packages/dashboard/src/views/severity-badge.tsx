@@ -1,4 +1,4 @@
-import type { Severity } from '../api.js';
+import type { Severity } from '@tripwire/wire';
 
 /** Colour plus text: the level is readable without colour vision. */
 export function SeverityBadge({ severity }: { severity: Severity }) {

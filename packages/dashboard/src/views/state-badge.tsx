@@ -1,4 +1,4 @@
-import type { IncidentState } from '../api.js';
+import type { IncidentState } from '@tripwire/wire';
 
 export const STATE_TEXT: Record<IncidentState, string> = {
   OPEN: 'OPEN',
