@@ -163,6 +163,8 @@ for service in ingest fanout; do
     fail "$service: workspace package sources (src/) in the deploy folder"
   tests=$(find "$out/dist" -name '*.test.js' | head -n 3)
   [ -z "$tests" ] || fail "$service: test files in dist: $tests"
+  # A service's fixtures for other packages' tests (its `testing` export) stay out of dist.
+  [ ! -e "$out/dist/testing" ] || fail "$service: test fixtures (dist/testing) in the deploy folder"
   [ -z "$(find "$out" -name '.env*' -not -path '*/node_modules/.pnpm/*' | head -n 1)" ] ||
     fail "$service: .env files in the deploy folder"
   ok "$service: dist/main.js, $(ls "$out/node_modules/.pnpm" | grep -vc '^node_modules$\|^lock.yaml$') packages, none of vitest/typescript/biome/playwright/testcontainers/tsx/vite/turbo/buf/ts-proto/esbuild/test-fixtures"

@@ -1,14 +1,10 @@
-// The services as their own processes, run from their TypeScript source as operators run the
-// built ones: killable with SIGKILL (a crash, the OOM killer), stoppable with SIGTERM, and
-// restartable on the same ports. Shared by the agent's, the ingest's and the fan-out's tests.
+// A program run from its TypeScript source as its own process, as operators run the built one:
+// killable with SIGKILL (a crash, the OOM killer), stoppable with SIGTERM, and restartable on
+// the same ports. Each service's own fixture (e.g. @tripwire/ingest/testing) extends it with
+// that service's folder and environment; this file knows no service.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { until } from './until.js';
-import type { TestServers } from './use-test-servers.js';
-
-/** The monorepo's services folder (this file is in packages/test-fixtures/{src,dist}). */
-const SERVICES_DIR = fileURLToPath(new URL('../../../services/', import.meta.url));
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -18,7 +14,10 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A service run from its TypeScript source as its own process. */
+/** Environment variables for a child process; unset (undefined) ones are left out. */
+export type ProcessEnv = Record<string, string | undefined>;
+
+/** A program run from its TypeScript source as its own process. */
 export class ServiceProcess {
   protected child: ChildProcess | null = null;
   readonly output: string[] = [];
@@ -27,10 +26,10 @@ export class ServiceProcess {
   constructor(
     protected readonly cwd: string,
     protected readonly args: string[],
-    protected readonly env: Record<string, string>,
+    protected readonly env: ProcessEnv,
   ) {}
 
-  spawn(extraArgs: string[] = [], envOverrides: Record<string, string> = {}) {
+  spawn(extraArgs: string[] = [], envOverrides: ProcessEnv = {}) {
     const child = spawn(
       process.execPath,
       ['--conditions=@tripwire/source', '--import', 'tsx', ...this.args, ...extraArgs],
@@ -75,7 +74,7 @@ export class ServiceProcess {
   }
 
   /** Spawns, then waits until `readyUrl` answers 200. */
-  protected async spawnUntilReady(readyUrl: string, what: string, env: Record<string, string>) {
+  protected async spawnUntilReady(readyUrl: string, what: string, env: ProcessEnv) {
     this.spawn([], env);
     await until(
       async () => {
@@ -85,96 +84,5 @@ export class ServiceProcess {
       30_000,
       `the ${what} service to be ready`,
     );
-  }
-}
-
-/** services/ingest as its own process, plaintext gRPC on 127.0.0.1. */
-export class IngestProcess extends ServiceProcess {
-  private readonly readyUrl: string;
-
-  constructor(
-    servers: TestServers,
-    readonly grpcPort: number,
-    readonly httpPort: number,
-    enrollmentToken: string,
-    env: Record<string, string> = {},
-  ) {
-    super(`${SERVICES_DIR}ingest`, ['src/main.ts'], {
-      DATABASE_URL: servers.databaseUrl,
-      REDIS_URL: servers.redisUrl,
-      BUS_KEY_PREFIX: servers.keyPrefix,
-      ENROLLMENT_TOKEN: enrollmentToken,
-      GRPC_INSECURE: 'true',
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: String(grpcPort),
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      MIGRATE_ON_START: 'false',
-      SHUTDOWN_GRACE_MS: '1000',
-      LOG_LEVEL: 'warn',
-      ...env,
-    });
-    this.readyUrl = `http://127.0.0.1:${httpPort}/readyz`;
-  }
-
-  /** `env` may add OPERATOR_JWT_SECRET (the fan-out's) to serve IncidentService. */
-  static async create(
-    servers: TestServers,
-    enrollmentToken: string,
-    env: Record<string, string> = {},
-  ) {
-    return new IngestProcess(servers, await freePort(), await freePort(), enrollmentToken, env);
-  }
-
-  get address() {
-    return `127.0.0.1:${this.grpcPort}`;
-  }
-
-  /** Starts the service; `overrides` change its environment for this run only. */
-  start(overrides: Record<string, string> = {}) {
-    return this.spawnUntilReady(this.readyUrl, 'ingest', overrides);
-  }
-}
-
-/** services/fanout as its own process on 127.0.0.1. */
-export class FanoutProcess extends ServiceProcess {
-  constructor(
-    servers: TestServers,
-    readonly port: number,
-    operatorJwtSecret: string,
-    env: Record<string, string> = {},
-  ) {
-    super(`${SERVICES_DIR}fanout`, ['src/main.ts'], {
-      DATABASE_URL: servers.databaseUrl,
-      REDIS_URL: servers.redisUrl,
-      BUS_KEY_PREFIX: servers.keyPrefix,
-      OPERATOR_JWT_SECRET: operatorJwtSecret,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      SHUTDOWN_DRAIN_MS: '1000',
-      LOG_LEVEL: 'info',
-      ...env,
-    });
-  }
-
-  static async create(
-    servers: TestServers,
-    operatorJwtSecret: string,
-    env: Record<string, string> = {},
-  ) {
-    return new FanoutProcess(servers, await freePort(), operatorJwtSecret, env);
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  get wsUrl() {
-    return `ws://127.0.0.1:${this.port}/ws/alerts`;
-  }
-
-  /** Starts the service; `overrides` change its environment for this run only. */
-  start(overrides: Record<string, string> = {}) {
-    return this.spawnUntilReady(`${this.url}/readyz`, 'fan-out', overrides);
   }
 }

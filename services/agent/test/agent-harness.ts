@@ -5,18 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
-import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
+import { IngestProcess } from '@tripwire/ingest/testing';
+import type { Pool } from '@tripwire/storage';
+import * as storage from '@tripwire/storage';
 import {
-  freePort,
-  IngestProcess,
   ServiceProcess,
-  type TestServers,
+  type TestEnvironment,
   until,
-  useTestServers,
+  useTestEnvironment,
 } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
 
-export { freePort, IngestProcess, until };
+export { IngestProcess, until };
 
 const AGENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ENROLLMENT_TOKEN = 'agent-test-enrollment-0123456789';
@@ -46,36 +46,27 @@ export function rulesFile(rules: object[]): string {
   return path;
 }
 
-export interface AgentTestEnv extends TestServers {
-  pool: Pool;
+export interface AgentTestEnv extends TestEnvironment<Pool> {
   /** Every message the ingest service published on the bus so far. */
   bus: BusEntry[];
 }
 
 /** This file's database, Redis prefix, a pool, and a recorder of the bus. */
 export function useAgentTestEnv(): AgentTestEnv {
-  const servers = useTestServers({
-    migrationsDir: MIGRATIONS_DIR,
-    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-  });
-  const env = servers as AgentTestEnv;
+  const env = useTestEnvironment(storage) as AgentTestEnv;
   let subscriber: BusSubscriber | undefined;
   beforeAll(async () => {
-    env.pool = createPool({ databaseUrl: servers.databaseUrl });
     env.bus = [];
     subscriber = new BusSubscriber({
-      redis: createRedisClient(servers.redisUrl),
-      keyPrefix: servers.keyPrefix,
+      redis: createRedisClient(env.redisUrl),
+      keyPrefix: env.keyPrefix,
       from: '0-0',
       blockMs: 200,
       onEntries: (entries) => env.bus.push(...entries),
     });
     subscriber.start();
   });
-  afterAll(async () => {
-    await subscriber?.stop();
-    await env.pool?.end();
-  });
+  afterAll(() => subscriber?.stop());
   return env;
 }
 

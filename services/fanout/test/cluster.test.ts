@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { createRedisClient, streamKey } from '@tripwire/bus';
+import { IngestProcess } from '@tripwire/ingest/testing';
 import { AlertServiceClient } from '@tripwire/proto';
-import { FanoutProcess, IngestProcess, ServiceProcess } from '@tripwire/test-fixtures';
+import { ServiceProcess } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FanoutProcess } from '../src/testing/fanout-process.js';
 import {
   auth,
   Browser,

@@ -11,8 +11,9 @@ import {
 import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient } from '@tripwire/proto';
-import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
+import * as storage from '@tripwire/storage';
+import { createPool, type Pool } from '@tripwire/storage';
+import { type TestEnvironment, until, useTestEnvironment } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 
@@ -25,30 +26,21 @@ import { createOperatorAuth } from '../src/operator-auth.js';
 export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
 export const auth = createOperatorAuth(JWT_SECRET);
 
-export interface Environment extends TestServers {
-  pool: Pool;
+export interface Environment extends TestEnvironment<Pool> {
   /** Publishes on the bus exactly as the ingest service does. */
   publisher: BusPublisher;
 }
 
 /** This test file's own migrated database and Redis key prefix, a pool, and a bus publisher. */
 export function useEnvironment(): Environment {
-  const servers = useTestServers({
-    migrationsDir: MIGRATIONS_DIR,
-    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-  });
-  const env = servers as Environment;
+  const env = useTestEnvironment(storage) as Environment;
   beforeAll(() => {
-    env.pool = createPool({ databaseUrl: servers.databaseUrl });
     env.publisher = new BusPublisher({
-      redis: createRedisClient(servers.redisUrl, { failFastWhileDisconnected: true }),
-      keyPrefix: servers.keyPrefix,
+      redis: createRedisClient(env.redisUrl, { failFastWhileDisconnected: true }),
+      keyPrefix: env.keyPrefix,
     });
   });
-  afterAll(async () => {
-    env.publisher?.close();
-    await env.pool?.end();
-  });
+  afterAll(() => env.publisher?.close());
   return env;
 }
 

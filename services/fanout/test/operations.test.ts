@@ -16,11 +16,6 @@ beforeAll(async () => {
   viewer = await auth.issue('otto', 'viewer');
 });
 
-const _metricValue = async (url: string, line: RegExp) => {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(line.exec(text)?.[1] ?? Number.NaN);
-};
-
 describe('metrics', () => {
   it('exposes the operations metrics', async () => {
     const fanout = await startFanout(env);

@@ -16,10 +16,10 @@ import {
   Severity,
   TripwireType,
 } from '@tripwire/proto';
-import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import { type TestServers, useTestServers } from '@tripwire/test-fixtures';
+import * as storage from '@tripwire/storage';
+import { createPool, type Pool } from '@tripwire/storage';
+import { type TestEnvironment, useTestEnvironment } from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
 import { AgentSession, bearer, until } from './agent-session.js';
 
 export { AgentSession, bearer, until };
@@ -29,24 +29,10 @@ import { createIngestServer, type IngestServer } from '../src/ingest-server.js';
 
 export const ENROLLMENT_TOKEN = 'test-enrollment-token-0123456789';
 
-export interface Environment extends TestServers {
-  /** For assertions on what is really in PostgreSQL. */
-  pool: Pool;
-}
+export type Environment = TestEnvironment<Pool>;
 
 /** This test file's own migrated database and Redis key prefix, and a pool for assertions. */
-export function useEnvironment(): Environment {
-  const servers = useTestServers({
-    migrationsDir: MIGRATIONS_DIR,
-    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-  });
-  const env = servers as Environment;
-  beforeAll(() => {
-    env.pool = createPool({ databaseUrl: servers.databaseUrl });
-  });
-  afterAll(() => env.pool?.end());
-  return env;
-}
+export const useEnvironment = (): Environment => useTestEnvironment(storage);
 
 export interface RunningIngest {
   server: IngestServer;

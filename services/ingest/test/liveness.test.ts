@@ -2,8 +2,8 @@
 // and an instance killed with SIGKILL (a real child process) without closing its streams.
 import { randomUUID } from 'node:crypto';
 import type { AlertServiceClient } from '@tripwire/proto';
-import { IngestProcess } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestProcess } from '../src/testing/ingest-process.js';
 import {
   AgentSession,
   busReader,

@@ -70,7 +70,7 @@ export async function listServices(address: string): Promise<string[]> {
 }
 
 /** The server's descriptors for `symbol` and every file it imports, as a protobufjs Root. */
-export async function reflectedRoot(address: string, symbol: string): Promise<protobuf.Root> {
+async function reflectedRoot(address: string, symbol: string): Promise<protobuf.Root> {
   const client = reflectionClient(address);
   try {
     const files = new Map<string, descriptor.IFileDescriptorProto>();
@@ -110,7 +110,7 @@ const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c
  * proto3 JSON → a message object protobufjs encodes, as strictly as grpcurl: unknown fields
  * and unknown enum names are errors; the field's name or its lowerCamelCase JSON name both work.
  */
-export function fromProto3Json(type: protobuf.Type, json: unknown, path = ''): protobuf.Message {
+function fromProto3Json(type: protobuf.Type, json: unknown, path = ''): protobuf.Message {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new Error(`${path || type.fullName}: expected a JSON object`);
   }

@@ -15,12 +15,10 @@ import {
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { until } from '../fanout-harness.js';
 
-export { FanoutProcess } from '@tripwire/test-fixtures';
+export { FanoutProcess } from '../../src/testing/fanout-process.js';
 export { ENROLLMENT_TOKEN, startIngest } from '../fanout-harness.js';
 
-export const SCREENSHOT_DIR = fileURLToPath(
-  new URL('../../test-output/screenshots', import.meta.url),
-);
+const SCREENSHOT_DIR = fileURLToPath(new URL('../../test-output/screenshots', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const bearer = (token: string) => {

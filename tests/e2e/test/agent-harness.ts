@@ -1,36 +1,26 @@
-// The real ingest service in-process, on this test file's own database and Redis prefix.
+// The agent SDK against the real ingest service in-process, on this test file's own database
+// and Redis prefix.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { type AgentClient, type AgentClientOptions, createAgentClient } from '@tripwire/agent-sdk';
 import { createRedisClient, redisBus } from '@tripwire/bus';
 import { createIngestServer, type IngestServer, loadConfig } from '@tripwire/ingest';
 import { createLogger, type Logger } from '@tripwire/logger';
-import { createPool, MIGRATIONS_DIR, migrateDatabase, type Pool } from '@tripwire/storage';
-import { type TestServers, until, useTestServers } from '@tripwire/test-fixtures';
-import { afterAll, beforeAll } from 'vitest';
-import { type AgentClient, type AgentClientOptions, createAgentClient } from '../src/index.js';
+import * as storage from '@tripwire/storage';
+import { createPool, type Pool } from '@tripwire/storage';
+import { type TestEnvironment, until, useTestEnvironment } from '@tripwire/test-fixtures';
+import { afterAll } from 'vitest';
 
 export { until };
 
 export const ENROLLMENT_TOKEN = 'agent-sdk-test-enrollment-0123456789';
 
-export interface Environment extends TestServers {
-  pool: Pool;
-}
+export type Environment = TestEnvironment<Pool>;
 
-export function useEnvironment(): Environment {
-  const servers = useTestServers({
-    migrationsDir: MIGRATIONS_DIR,
-    migrate: (databaseUrl) => migrateDatabase({ databaseUrl }),
-  });
-  const env = servers as Environment;
-  beforeAll(() => {
-    env.pool = createPool({ databaseUrl: servers.databaseUrl });
-  });
-  afterAll(() => env.pool?.end());
-  return env;
-}
+/** This test file's own migrated database and Redis key prefix, and a pool for assertions. */
+export const useEnvironment = (): Environment => useTestEnvironment(storage);
 
 /** A logger that keeps every line, for assertions on what was logged (and what never was). */
 export function captureLog(name: string, level = 'debug') {

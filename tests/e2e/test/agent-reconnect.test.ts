@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
+import type { AgentClient } from '@tripwire/agent-sdk';
 import { AlertServiceClient } from '@tripwire/proto';
 import { startTcpProxy } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentClient } from '../src/index.js';
 import {
   captureLog,
   draft,

@@ -13,12 +13,12 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
+import { createAgentClient, Outbox, type OutboxAlert } from '@tripwire/agent-sdk';
 import { createRedisClient, redisBus } from '@tripwire/bus';
 import { createIngestServer, loadConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient, Severity, TripwireType } from '@tripwire/proto';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
-import { createAgentClient, Outbox, type OutboxAlert } from '../src/index.js';
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 20_000);
 const NAIVE_ALERTS = Number(process.env.BENCH_NAIVE_ALERTS ?? 2_000);

@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AgentRule } from '@tripwire/agent-sdk';
 import { BusPublisher, createRedisClient } from '@tripwire/bus';
 import { createRule } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRule } from '../src/index.js';
 import {
   captureLog,
   draft,

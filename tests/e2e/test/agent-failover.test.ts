@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
+import { createAgentClient } from '@tripwire/agent-sdk';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAgentClient } from '../src/index.js';
 import {
   draft,
   ENROLLMENT_TOKEN,
