@@ -1,4 +1,4 @@
-import { type AlertFilter, FilterError, filterFromQuery, parseFilter } from './alert-filter.js';
+import { type AlertFilter, FilterError, filterFromQuery, parseFilter } from './subscription-filter.js';
 
 /** What a browser may send on /ws/alerts. */
 export type ClientMessage =

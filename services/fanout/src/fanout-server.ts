@@ -9,8 +9,8 @@ import {
   FilterError,
   type FilterSubject,
   filterMatches,
-} from './alert-filter.js';
-import { AlertHistory, frameFor, type HistoryEntry } from './alert-history.js';
+} from './subscription-filter.js';
+import { AlertHistory, frameFor, type HistoryEntry } from './resume-window.js';
 import { ProtocolError, parseClientMessage, subscriptionsFromQuery } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
 import { DASHBOARD_BUILD_COMMAND, loadDashboardFiles, serveDashboard } from './dashboard-files.js';

@@ -22,7 +22,7 @@ import {
   withTransaction,
 } from '@tripwire/storage';
 import { z } from 'zod';
-import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
+import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 import { alertJson } from './alert-json.js';
 import { hostParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';

@@ -1,4 +1,4 @@
-import { type AlertFilter, type FilterSubject, filterKey, filterMatches } from './alert-filter.js';
+import { type AlertFilter, type FilterSubject, filterKey, filterMatches } from './subscription-filter.js';
 
 interface Topic {
   name: string;

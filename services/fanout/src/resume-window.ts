@@ -1,5 +1,5 @@
 import { type BusEntry, parsePosition } from '@tripwire/bus';
-import type { FilterSubject } from './alert-filter.js';
+import type { FilterSubject } from './subscription-filter.js';
 
 export interface HistoryEntry {
   offset: bigint;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertHistory, frameFor } from './alert-history.js';
+import { AlertHistory, frameFor } from './resume-window.js';
 
 const entry = (offset: number, ageMs = 0) => ({
   offset: BigInt(offset),
