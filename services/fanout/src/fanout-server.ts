@@ -5,12 +5,12 @@ import type { Logger } from '@tripwire/logger';
 import { type Pool, pingDatabase } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
-  type AlertFilter,
+  type SubscriptionFilter,
   FilterError,
   type FilterSubject,
   filterMatches,
 } from './subscription-filter.js';
-import { AlertHistory, frameFor, type HistoryEntry } from './resume-window.js';
+import { ReplayWindow, frameFor, type ReplayEntry } from './resume-window.js';
 import { ProtocolError, parseClientMessage, subscriptionsFromQuery } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
 import { DASHBOARD_BUILD_COMMAND, loadDashboardFiles, serveDashboard } from './dashboard-files.js';
@@ -19,7 +19,8 @@ import { registerApi } from './http-api.js';
 import { sendJson } from './http-route.js';
 import { loadNativeUws } from './native-uws.js';
 import { AuthError, createOperatorAuth, findToken, type Operator } from './operator-auth.js';
-import { LatestVersions, RecentIds } from './recent-ids.js';
+import { LatestVersions } from './latest-versions.js';
+import { RecentIds } from './recent-ids.js';
 import { TopicRouter } from './topic-router.js';
 
 export interface FanoutDeps {
@@ -38,7 +39,7 @@ export interface FanoutServer {
 interface SocketState {
   sessionId: string;
   operator: Operator;
-  subscriptions: Map<string, AlertFilter>;
+  subscriptions: Map<string, SubscriptionFilter>;
   topic: string | null;
   since: string | null;
   closed: boolean;
@@ -61,7 +62,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const app = uws.App();
   const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
   const router = new TopicRouter();
-  const history = new AlertHistory(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
+  const history = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
   const sockets = new Set<WebSocket<SocketState>>();
   const metrics = createFanoutMetrics({
     connections: () => sockets.size,
@@ -167,7 +168,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       }
       const appendedAtMs = Number(parsePosition(entry.position).ms);
       const subject = filterSubject(message);
-      const record: HistoryEntry = {
+      const record: ReplayEntry = {
         offset: parsePosition(entry.position).offset,
         position: entry.position,
         appendedAtMs,
@@ -212,7 +213,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   /** Welcome, resume replay, then live, in one tick: nothing can slip in between replay and live. */
   const greet = (ws: WebSocket<SocketState>, state: SocketState) => {
     let resume: Record<string, unknown> | undefined;
-    let replay: HistoryEntry[] = [];
+    let replay: ReplayEntry[] = [];
     if (state.since) {
       const result = history.replaySince(state.since);
       if (result.ok) {
@@ -292,7 +293,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       if (headers.origin && !originAllowed(headers.origin, headers.host, config.ALLOWED_ORIGINS)) {
         return refuse(403, 'origin_not_allowed', `origin ${headers.origin} is not allowed`);
       }
-      let initial: Map<string, AlertFilter>;
+      let initial: Map<string, SubscriptionFilter>;
       try {
         initial = subscriptionsFromQuery(
           query,

@@ -1,8 +1,8 @@
-import { type AlertFilter, type FilterSubject, filterKey, filterMatches } from './subscription-filter.js';
+import { type SubscriptionFilter, type FilterSubject, filterKey, filterMatches } from './subscription-filter.js';
 
 interface Topic {
   name: string;
-  filters: AlertFilter[];
+  filters: SubscriptionFilter[];
   sockets: number;
 }
 
@@ -18,7 +18,7 @@ export class TopicRouter {
   private next = 0;
 
   /** The topic for this set of filters (created on first use); call release() when the socket leaves it. */
-  acquire(filters: AlertFilter[]): string {
+  acquire(filters: SubscriptionFilter[]): string {
     const key = [...new Set(filters.map(filterKey))].sort().join('|');
     let topic = this.byKey.get(key);
     if (!topic) {
