@@ -1,4 +1,9 @@
-import { type SubscriptionFilter, FilterError, filterFromQuery, parseFilter } from './subscription-filter.js';
+import {
+  FilterError,
+  filterFromQuery,
+  parseFilter,
+  type SubscriptionFilter,
+} from './subscription-filter.js';
 
 /** What a browser may send on /ws/alerts. */
 export type ClientMessage =

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@tripwire/config';
+import { describe, expect, it } from 'vitest';
 import { defaultDashboardDir, loadConfig } from './config.js';
 
 const valid = {

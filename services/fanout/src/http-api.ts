@@ -22,12 +22,12 @@ import {
   withTransaction,
 } from '@tripwire/storage';
 import { z } from 'zod';
-import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 import { alertJson } from './alert-json.js';
 import { hostParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
 import { auditActor, SESSION_COOKIE } from './operator-auth.js';
+import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 const MINUTE_MS = 60_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayWindow, frameFor } from './resume-window.js';
+import { frameFor, ReplayWindow } from './resume-window.js';
 
 const entry = (offset: number, ageMs = 0) => ({
   offset: BigInt(offset),

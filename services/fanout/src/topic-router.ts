@@ -1,4 +1,9 @@
-import { type SubscriptionFilter, type FilterSubject, filterKey, filterMatches } from './subscription-filter.js';
+import {
+  type FilterSubject,
+  filterKey,
+  filterMatches,
+  type SubscriptionFilter,
+} from './subscription-filter.js';
 
 interface Topic {
   name: string;
