@@ -28,10 +28,10 @@ export interface BusDelivery {
 export function createBusDelivery(parts: {
   app: TemplatedApp;
   router: TopicRouter;
-  window: ReplayWindow;
+  replayWindow: ReplayWindow;
   metrics: FanoutMetrics;
 }): BusDelivery {
-  const { app, router, window, metrics } = parts;
+  const { app, router, replayWindow, metrics } = parts;
   const isNew = createNewnessCheck(metrics);
   const publish = (entry: BusEntry, now: number) => {
     const { ms, offset } = parsePosition(entry.position);
@@ -44,7 +44,7 @@ export function createBusDelivery(parts: {
       frame: frameFor(entry),
       ...(subject ? { subject } : {}),
     };
-    window.add(record);
+    replayWindow.add(record);
     const topics = subject ? router.matching(subject) : [BROADCAST_TOPIC];
     for (const topic of topics) {
       app.publish(topic, record.frame);
@@ -53,7 +53,7 @@ export function createBusDelivery(parts: {
     metrics.deliveryLatency.observe(Math.max(0, now - appendedAtMs) / 1000);
   };
   const broadcastGap = (message: string) => {
-    window.clear();
+    replayWindow.clear();
     metrics.gaps.inc();
     app.publish(BROADCAST_TOPIC, JSON.stringify({ type: 'error', code: 'stream_gap', message }));
   };

@@ -39,7 +39,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const app = uws.App();
   const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
   const router = new TopicRouter();
-  const window = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
+  const replayWindow = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
   const sockets = new Set<FanoutSocket>();
   const metrics = createFanoutMetrics({
     connections: () => sockets.size,
@@ -50,13 +50,13 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const publisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'control' });
   // Incident changes go on both: events for browsers (this and every other fan-out node), control for ingest.
   const eventsPublisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'events' });
-  const delivery = createBusDelivery({ app, router, window, metrics });
+  const delivery = createBusDelivery({ app, router, replayWindow, metrics });
   const subscriber = subscribeToEvents({ bus, config, log, delivery });
   let listenSocket: us_listen_socket | null = null;
   let draining = false;
   const isDraining = () => draining;
 
-  const greet = createGreeter({ window, router, metrics, sender });
+  const greet = createGreeter({ replayWindow, router, metrics, sender });
   app.ws(
     '/ws/alerts',
     createWsHandlers({ config, auth, metrics, isDraining, router, sockets, sender, greet }),

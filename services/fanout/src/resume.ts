@@ -20,23 +20,23 @@ type Resume =
  * live. Call it corked.
  */
 export function createGreeter(parts: {
-  window: ReplayWindow;
+  replayWindow: ReplayWindow;
   router: TopicRouter;
   metrics: FanoutMetrics;
   sender: Sender;
 }): (ws: FanoutSocket) => void {
-  const { window, router, metrics, sender } = parts;
+  const { replayWindow, router, metrics, sender } = parts;
   return (ws) => {
     const state = ws.getUserData();
     const { resume, replay } = state.since
-      ? resumeFrom(state.since, state, window)
+      ? resumeFrom(state.since, state, replayWindow)
       : { resume: undefined, replay: [] };
     if (resume) metrics.resumes.inc({ outcome: resume.status });
     sender.send(ws, {
       type: 'welcome',
       session_id: state.sessionId,
       server_time: new Date().toISOString(),
-      position: window.latest,
+      position: replayWindow.latest,
       operator: { name: state.operator.name, role: state.operator.role },
       subscriptions: subscriptionList(state),
       ...(resume ? { resume } : {}),
@@ -60,9 +60,9 @@ export function createGreeter(parts: {
 function resumeFrom(
   since: string,
   state: SocketState,
-  window: ReplayWindow,
+  replayWindow: ReplayWindow,
 ): { resume: Resume; replay: ReplayEntry[] } {
-  const result = window.replaySince(since);
+  const result = replayWindow.replaySince(since);
   if (!result.ok) {
     const resume = {
       since,
