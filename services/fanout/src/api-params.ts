@@ -3,6 +3,27 @@ import { ApiError } from './http-route.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/** `from` and `to` (ISO 8601): by default the 24 hours up to a minute from now. */
+export function timeRange(query: URLSearchParams) {
+  const parse = (name: string, fallback: Date) => {
+    const raw = query.get(name);
+    if (!raw) return fallback;
+    const d = new Date(raw);
+    if (Number.isNaN(d.getTime()))
+      throw new ApiError(400, 'invalid_parameter', `${name} must be an ISO 8601 time`, {
+        [name]: 'not a time',
+      });
+    return d;
+  };
+  const to = parse('to', new Date(Date.now() + 60_000));
+  const from = parse('from', new Date(to.getTime() - DAY_MS));
+  if (from > to)
+    throw new ApiError(400, 'invalid_parameter', 'from must not be after to', { from: 'after to' });
+  return { from, to };
+}
+
 /** A comma list of upper-cased values, each one of `allowed` (400 invalid_parameter naming the bad one). */
 export function listParam(query: URLSearchParams, name: string, allowed: readonly string[]) {
   const values = (query.get(name) ?? '')

@@ -1,8 +1,13 @@
-import { type AlertFilter, FilterError, filterFromQuery, parseFilter } from './alert-filter.js';
+import {
+  FilterError,
+  filterFromQuery,
+  parseFilter,
+  type SubscriptionFilter,
+} from './subscription-filter.js';
 
 /** What a browser may send on /ws/alerts. */
 export type ClientMessage =
-  | { type: 'subscribe'; subscription_id: string; filters: AlertFilter }
+  | { type: 'subscribe'; subscription_id: string; filters: SubscriptionFilter }
   | { type: 'unsubscribe'; subscription_id: string }
   | { type: 'ping'; timestamp: string | null };
 
@@ -81,7 +86,7 @@ export function subscriptionsFromQuery(
   query: URLSearchParams,
   maxFilterEntries: number,
   maxSubscriptions: number,
-): Map<string, AlertFilter> {
+): Map<string, SubscriptionFilter> {
   const json = query.get('subscriptions');
   if (json === null) return new Map([['default', filterFromQuery(query, maxFilterEntries)]]);
   if (['kind', 'severity', 'type', 'host_id'].some((name) => query.has(name))) {
@@ -98,7 +103,7 @@ export function subscriptionsFromQuery(
       `subscriptions must be a JSON array of 1 to ${maxSubscriptions} {subscription_id, filters}`,
     );
   }
-  const subscriptions = new Map<string, AlertFilter>();
+  const subscriptions = new Map<string, SubscriptionFilter>();
   for (const item of list as Array<Record<string, unknown> | null>) {
     const id = item?.subscription_id;
     if (typeof id !== 'string' || !SUBSCRIPTION_ID.test(id) || subscriptions.has(id)) {

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
+import { ConfigError } from '@tripwire/config';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultDashboardDir, loadConfig } from './config.js';
+import { defaultDashboardDir, loadConfig } from './config.js';
 
 const valid = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',

@@ -2,15 +2,12 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import {
   envBool as bool,
-  ConfigError,
   envLogLevel,
   envInt as int,
   parseEnv,
   envUrl as url,
 } from '@tripwire/config';
 import { z } from 'zod';
-
-export { ConfigError };
 
 /**
  * The build output of the workspace package @tripwire/dashboard, found the way

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { Logger } from '@tripwire/logger';
 
 /** The command that produces the folder this module serves. */
 export const DASHBOARD_BUILD_COMMAND = 'pnpm --filter @tripwire/dashboard build';
@@ -157,6 +158,20 @@ function notBuiltPage() {
 <p>The REST API (<code>/api/…</code>) and live alerts (<code>/ws/alerts</code>) work without it.</p>
 </body></html>
 `;
+}
+
+/** Loads the dashboard from `dir`, says in the log whether there is one, and serves it (see serveDashboard). */
+export function registerDashboard(app: TemplatedApp, dir: string | undefined, log: Logger) {
+  const dashboard = loadDashboardFiles(dir);
+  if (dashboard.available) {
+    log.info({ dir: dashboard.dir, files: dashboard.files.size }, 'serving the dashboard at /');
+  } else {
+    log.warn(
+      { reason: dashboard.reason },
+      `no dashboard to serve: / answers 503 until it is built (${DASHBOARD_BUILD_COMMAND}); the API and WebSocket work without it`,
+    );
+  }
+  serveDashboard(app, dashboard);
 }
 
 /**

@@ -50,19 +50,33 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
+/** Writes a whole response, corked: status, these headers in order, then the body. */
+export function sendResponse(
+  res: HttpResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: string | undefined,
+) {
+  res.cork(() => {
+    res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
+    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+    res.end(body);
+  });
+}
+
+/** A JSON answer, never cached; 204 has no body. */
 export function sendJson(
   res: HttpResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ) {
-  res.cork(() => {
-    res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
-    res.writeHeader('content-type', 'application/json');
-    res.writeHeader('cache-control', 'no-store');
-    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-    res.end(status === 204 ? undefined : JSON.stringify(body));
-  });
+  sendResponse(
+    res,
+    status,
+    { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    status === 204 ? undefined : JSON.stringify(body),
+  );
 }
 
 function readBody(res: HttpResponse, state: { aborted: boolean }): Promise<unknown> {

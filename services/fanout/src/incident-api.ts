@@ -22,11 +22,11 @@ import {
   updateIncident,
 } from '@tripwire/storage';
 import { z } from 'zod';
-import { SEVERITIES, TRIPWIRE_TYPES } from './alert-filter.js';
 import { alertJson } from './alert-json.js';
 import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
+import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { message: `must be one of ${values.join(', ')}` });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFilter } from './alert-filter.js';
+import { parseFilter } from './subscription-filter.js';
 import { TopicRouter } from './topic-router.js';
 
 const f = (x: object) => parseFilter(x, 100);

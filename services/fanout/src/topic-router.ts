@@ -1,8 +1,13 @@
-import { type AlertFilter, type FilterSubject, filterKey, filterMatches } from './alert-filter.js';
+import {
+  type FilterSubject,
+  filterKey,
+  filterMatches,
+  type SubscriptionFilter,
+} from './subscription-filter.js';
 
 interface Topic {
   name: string;
-  filters: AlertFilter[];
+  filters: SubscriptionFilter[];
   sockets: number;
 }
 
@@ -18,7 +23,7 @@ export class TopicRouter {
   private next = 0;
 
   /** The topic for this set of filters (created on first use); call release() when the socket leaves it. */
-  acquire(filters: AlertFilter[]): string {
+  acquire(filters: SubscriptionFilter[]): string {
     const key = [...new Set(filters.map(filterKey))].sort().join('|');
     let topic = this.byKey.get(key);
     if (!topic) {

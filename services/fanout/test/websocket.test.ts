@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('/ws/alerts delivery', () => {
-  it('sends a silent client every alert, framed as the seed describes plus its position', async () => {
+  it('sends a silent client every alert, framed as {type: "alert", data: the alert} plus its position', async () => {
     const b = new Browser(fanout.wsUrl, { token: viewer });
     await b.opened;
     await until(() => b.ofType('welcome').length === 1);

@@ -1,7 +1,7 @@
 import { type BusEntry, parsePosition } from '@tripwire/bus';
-import type { FilterSubject } from './alert-filter.js';
+import type { FilterSubject } from './subscription-filter.js';
 
-export interface HistoryEntry {
+export interface ReplayEntry {
   offset: bigint;
   position: string;
   /** When Redis appended it (the position's ms part). */
@@ -25,16 +25,17 @@ export function frameFor(entry: BusEntry): string {
 }
 
 export type ReplayResult =
-  | { ok: true; entries: HistoryEntry[] }
+  | { ok: true; entries: ReplayEntry[] }
   | { ok: false; reason: string; oldest: string | null };
 
 /**
- * The recent stream in memory, bounded by count and age: what a reconnecting
- * browser is replayed from. Offsets are contiguous, so "everything after P"
- * is exact, and a position older than the window is refused, not guessed.
+ * The recent stream in memory (alert, incident and host frames), bounded by
+ * count and age: what a reconnecting browser is replayed from. Offsets are
+ * contiguous, so "everything after P" is exact, and a position older than the
+ * window is refused, not guessed.
  */
-export class AlertHistory {
-  private entries: HistoryEntry[] = [];
+export class ReplayWindow {
+  private entries: ReplayEntry[] = [];
   private start = 0;
 
   constructor(
@@ -42,7 +43,7 @@ export class AlertHistory {
     private readonly windowMs: number,
   ) {}
 
-  add(entry: HistoryEntry): void {
+  add(entry: ReplayEntry): void {
     this.entries.push(entry);
     const cutoff = Date.now() - this.windowMs;
     while (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertHistory, frameFor } from './alert-history.js';
+import { frameFor, ReplayWindow } from './resume-window.js';
 
 const entry = (offset: number, ageMs = 0) => ({
   offset: BigInt(offset),
@@ -8,9 +8,9 @@ const entry = (offset: number, ageMs = 0) => ({
   frame: `f${offset}`,
 });
 
-describe('AlertHistory', () => {
+describe('ReplayWindow', () => {
   it('replays exactly what follows a position, and refuses positions older than the window', () => {
-    const h = new AlertHistory(5, 60_000);
+    const h = new ReplayWindow(5, 60_000);
     for (let i = 1; i <= 8; i++) h.add(entry(i));
     expect(h.oldest).toBe(entry(4).position);
     const r = h.replaySince(entry(5).position);
@@ -29,7 +29,7 @@ describe('AlertHistory', () => {
   });
 
   it('forgets entries older than the time window', () => {
-    const h = new AlertHistory(100, 1_000);
+    const h = new ReplayWindow(100, 1_000);
     h.add(entry(1, 5_000));
     h.add(entry(2));
     expect(h.oldest).toBe(entry(2).position);

@@ -17,7 +17,7 @@ export interface FilterSubject {
 }
 
 /** What a subscription lets through (alerts and incidents alike). An empty list means "any". */
-export interface AlertFilter {
+export interface SubscriptionFilter {
   /** alert and/or incident frames. */
   kinds: string[];
   severities: string[];
@@ -30,7 +30,7 @@ export class FilterError extends Error {}
 const canonicalList = (values: string[]) => [...new Set(values)].sort();
 
 /** Checks and canonicalizes a filter from a client (arrays of strings; unknown values refused by name). */
-export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
+export function parseFilter(input: unknown, maxEntries: number): SubscriptionFilter {
   if (input === undefined || input === null)
     return { kinds: [], severities: [], tripwire_types: [], host_ids: [] };
   if (typeof input !== 'object' || Array.isArray(input))
@@ -79,7 +79,7 @@ export function parseFilter(input: unknown, maxEntries: number): AlertFilter {
 }
 
 /** The initial filter from the upgrade's query string: kind, severity, type, host_id, each a comma list. */
-export function filterFromQuery(query: URLSearchParams, maxEntries: number): AlertFilter {
+export function filterFromQuery(query: URLSearchParams, maxEntries: number): SubscriptionFilter {
   const list = (name: string) =>
     (query.get(name) ?? '')
       .split(',')
@@ -96,7 +96,7 @@ export function filterFromQuery(query: URLSearchParams, maxEntries: number): Ale
   );
 }
 
-export function filterMatches(filter: AlertFilter, subject: FilterSubject): boolean {
+export function filterMatches(filter: SubscriptionFilter, subject: FilterSubject): boolean {
   return (
     (filter.kinds.length === 0 || filter.kinds.includes(subject.kind)) &&
     (filter.severities.length === 0 || filter.severities.includes(subject.severity)) &&
@@ -105,5 +105,5 @@ export function filterMatches(filter: AlertFilter, subject: FilterSubject): bool
   );
 }
 
-export const filterKey = (f: AlertFilter) =>
+export const filterKey = (f: SubscriptionFilter) =>
   JSON.stringify([f.kinds, f.severities, f.tripwire_types, f.host_ids]);

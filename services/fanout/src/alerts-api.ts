@@ -1,0 +1,39 @@
+import { getAlertsById, InvalidQueryError, type Pool, queryAlerts } from '@tripwire/storage';
+import { alertJson } from './alert-json.js';
+import { hostParam, listParam, timeRange, UUID } from './api-params.js';
+import { ApiError, type RouteContext, route } from './http-route.js';
+import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
+
+/** /api/alerts: a filtered page of alerts (newest first, with a cursor), and one alert by id. */
+export function registerAlertsApi(ctx: RouteContext, { pool }: { pool: Pool }) {
+  route(ctx, 'get', '/api/alerts', 'any', async ({ query }) => {
+    const limitRaw = query.get('limit');
+    try {
+      const page = await queryAlerts(pool, {
+        ...timeRange(query),
+        hostId: hostParam(query),
+        severities: listParam(query, 'severity', SEVERITIES) as never,
+        tripwireTypes: listParam(query, 'type', TRIPWIRE_TYPES) as never,
+        limit: limitRaw === null ? 100 : Number(limitRaw),
+        cursor: query.get('cursor') ?? undefined,
+      });
+      return {
+        body: {
+          alerts: page.alerts.map(alertJson),
+          next_cursor: page.nextCursor,
+        },
+      };
+    } catch (err) {
+      if (err instanceof InvalidQueryError)
+        throw new ApiError(400, 'invalid_parameter', err.message);
+      throw err;
+    }
+  });
+
+  route(ctx, 'get', '/api/alerts/:id', 'any', async ({ params }) => {
+    const id = (params[0] ?? '').toLowerCase();
+    const [a] = UUID.test(id) ? await getAlertsById(pool, [id]) : [];
+    if (!a) throw new ApiError(404, 'not_found', 'no such alert');
+    return { body: alertJson(a) };
+  });
+}

@@ -1,0 +1,151 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import {
+  type Bus,
+  type BusEntry,
+  type BusMessage,
+  type BusSubscriber,
+  parsePosition,
+} from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import type { FanoutConfig } from './config.js';
+import type { FanoutMetrics } from './fanout-metrics.js';
+import { LatestVersions } from './latest-versions.js';
+import { RECENT_ALERT_IDS, RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS } from './limits.js';
+import { RecentIds } from './recent-ids.js';
+import { frameFor, type ReplayEntry, type ReplayWindow } from './resume-window.js';
+import { BROADCAST_TOPIC } from './socket-state.js';
+import type { FilterSubject } from './subscription-filter.js';
+import type { TopicRouter } from './topic-router.js';
+
+export interface BusDelivery {
+  /** Each new entry: into the replay window, then to every topic whose filters let it through. */
+  deliver(entries: BusEntry[]): void;
+  /** Entries were lost: the replay window is cleared and every browser told to reload. */
+  broadcastGap(message: string): void;
+}
+
+/** Bus messages → sockets: repeats and stale host changes dropped, each frame encoded once. */
+export function createBusDelivery(parts: {
+  app: TemplatedApp;
+  router: TopicRouter;
+  replayWindow: ReplayWindow;
+  metrics: FanoutMetrics;
+}): BusDelivery {
+  const { app, router, replayWindow, metrics } = parts;
+  const isNew = createNewnessCheck(metrics);
+  const publish = (entry: BusEntry, now: number) => {
+    const { ms, offset } = parsePosition(entry.position);
+    const appendedAtMs = Number(ms);
+    const subject = filterSubject(entry.message);
+    const record: ReplayEntry = {
+      offset,
+      position: entry.position,
+      appendedAtMs,
+      frame: frameFor(entry),
+      ...(subject ? { subject } : {}),
+    };
+    replayWindow.add(record);
+    const topics = subject ? router.matching(subject) : [BROADCAST_TOPIC];
+    for (const topic of topics) {
+      app.publish(topic, record.frame);
+      metrics.framesSent.inc(app.numSubscribers(topic));
+    }
+    metrics.deliveryLatency.observe(Math.max(0, now - appendedAtMs) / 1000);
+  };
+  const broadcastGap = (message: string) => {
+    replayWindow.clear();
+    metrics.gaps.inc();
+    app.publish(BROADCAST_TOPIC, JSON.stringify({ type: 'error', code: 'stream_gap', message }));
+  };
+  return {
+    deliver(entries) {
+      const now = Date.now();
+      for (const entry of entries) {
+        const { message } = entry;
+        metrics.busMessages.inc({ type: message.type });
+        if (message.type === 'rules' || !isNew(message)) continue;
+        if (message.type === 'gap') {
+          // The ingest side dropped messages while Redis was down: the window cannot be trusted.
+          broadcastGap(
+            `${message.data.dropped} alerts were not published live; reload from /api/alerts`,
+          );
+        } else {
+          publish(entry, now);
+        }
+      }
+    },
+    broadcastGap,
+  };
+}
+
+/** Follows the events stream from the start of the replay window, delivering what it reads. */
+export function subscribeToEvents(parts: {
+  bus: Bus;
+  config: FanoutConfig;
+  log: Logger;
+  delivery: BusDelivery;
+}): BusSubscriber {
+  const { bus, config, log, delivery } = parts;
+  return bus.subscriber({
+    keyPrefix: config.BUS_KEY_PREFIX,
+    // Warm the replay window from Redis history so clients can resume across a restart of this node.
+    from: `${Date.now() - config.HISTORY_WINDOW_S * 1000}-0`,
+    warmStart: true,
+    blockMs: config.BUS_READ_BLOCK_MS,
+    onEntries: delivery.deliver,
+    onGap: (gap) => {
+      log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
+      delivery.broadcastGap('alerts may have been missed; reload from /api/alerts');
+    },
+    onError: (err) => log.warn({ err: err.message }, 'Redis subscription failed; retrying'),
+    onMalformed: (position, err) =>
+      log.error({ position, err: err.message }, 'unreadable bus message skipped'),
+  });
+}
+
+/**
+ * Whether a message is worth sending; counts and drops the others.
+ * A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
+ * stream; browsers must still see it once. An incident's (id, revision) names one change of it:
+ * the same change published twice (a retry, or by two publishers) is dropped the same way.
+ * Two ingest instances changing one host at once can publish out of order: of a host's
+ * changes, only those at least as new (status_version) as the last one sent go out.
+ */
+function createNewnessCheck(metrics: FanoutMetrics): (message: BusMessage) => boolean {
+  const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
+  const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
+  const hostVersions = new LatestVersions(RECENT_HOST_VERSIONS);
+  return (message) => {
+    if (message.type === 'alert' || message.type === 'incident') {
+      const fresh =
+        message.type === 'alert'
+          ? recentAlertIds.add(message.data.alert_id)
+          : recentIncidentRevisions.add(
+              `${message.data.incident.incident_id}/${message.data.incident.revision}`,
+            );
+      if (!fresh) metrics.duplicatesSkipped.inc();
+      return fresh;
+    }
+    // A message without a version (from an ingest before versions) is always current.
+    if (message.type !== 'host' || typeof message.data.version !== 'number') return true;
+    const current = hostVersions.offer(message.data.host_id, message.data.version);
+    if (!current) metrics.staleHostMessages.inc();
+    return current;
+  };
+}
+
+/**
+ * What subscription filters look at: an alert's own host, type and severity; an
+ * incident's host, type and highest severity so far. Null: every socket gets it.
+ */
+function filterSubject(message: BusMessage): FilterSubject | null {
+  if (message.type === 'alert') {
+    const { host_id, tripwire_type, severity } = message.data;
+    return { kind: 'alert', host_id, tripwire_type, severity };
+  }
+  if (message.type === 'incident') {
+    const { host_id, tripwire_type, max_severity } = message.data.incident;
+    return { kind: 'incident', host_id, tripwire_type, severity: max_severity };
+  }
+  return null;
+}

@@ -1,0 +1,41 @@
+/**
+ * Every code the fan-out closes a browser with and every cut-off it applies
+ * that is not a config variable, in one place: search a name to find where it
+ * bites. Configurable limits live in config.ts (WS_MAX_PAYLOAD_BYTES,
+ * WS_MAX_BACKPRESSURE_BYTES, HISTORY_MAX_ENTRIES…).
+ */
+
+/** The browser stopped reading: it should reconnect and resume from its last position. */
+export const CLOSE_SLOW_CONSUMER = 4008;
+/** The node is shutting down: reconnect, to another node if one is up. */
+export const CLOSE_SERVICE_RESTART = 1012;
+/** A client frame over WS_MAX_PAYLOAD_BYTES (RFC 6455 "message too big"). */
+export const CLOSE_FRAME_TOO_LARGE = 1009;
+
+/** How often slow consumers are looked for. */
+export const SLOW_CONSUMER_SWEEP_MS = 100;
+/** Consecutive sweeps over WS_MAX_BACKPRESSURE_BYTES before a socket is closed as slow. */
+export const SLOW_CONSUMER_SWEEPS = 2;
+/**
+ * The native backpressure limit, as a multiple of WS_MAX_BACKPRESSURE_BYTES: well above the
+ * sweep's threshold (a storm fills the gap in about a second, time for the sweep even on a
+ * loaded machine; at 4× a loaded CI machine let it beat the sweep, dropping the browser
+ * without its 4008).
+ */
+export const NATIVE_BACKPRESSURE_FACTOR = 16;
+/**
+ * The native frame limit, as a multiple of WS_MAX_PAYLOAD_BYTES: uWebSockets.js drops the TCP
+ * connection (1006) on frames over its limit; keeping it higher lets the message handler close
+ * with 1009 and say why. The native limit still caps memory.
+ */
+export const NATIVE_PAYLOAD_FACTOR = 4;
+
+/** Alert ids remembered to drop repeats (a publisher's retried chunk). */
+export const RECENT_ALERT_IDS = 100_000;
+/** Incident (id, revision) pairs remembered to drop repeats. */
+export const RECENT_INCIDENT_REVISIONS = 20_000;
+/** Hosts whose latest status_version is remembered to drop older changes. */
+export const RECENT_HOST_VERSIONS = 20_000;
+
+/** The longest start() waits to warm the replay window from Redis before taking connections. */
+export const WARM_START_MAX_MS = 10_000;
