@@ -1,8 +1,8 @@
 import { getAlertsById, InvalidQueryError, type Pool, queryAlerts } from '@tripwire/storage';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { alertJson } from './alert-json.js';
 import { hostParam, listParam, timeRange, UUID } from './api-params.js';
 import { ApiError, type RouteContext, route } from './http-route.js';
-import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 /** /api/alerts: a filtered page of alerts (newest first, with a cursor), and one alert by id. */
 export function registerAlertsApi(ctx: RouteContext, { pool }: { pool: Pool }) {

@@ -21,12 +21,12 @@ import {
   toIncidentJson,
   updateIncident,
 } from '@tripwire/storage';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { z } from 'zod';
 import { alertJson } from './alert-json.js';
 import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
-import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { message: `must be one of ${values.join(', ')}` });
@@ -194,40 +194,53 @@ export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: Inc
     return { status: 201, body: { incident: toIncidentJson(incident) } };
   });
 
+  /** An operator's change, made only if the incident is still at `expectedVersion`; announced and answered. */
+  const applyChange = async (
+    req: ApiRequest,
+    expectedVersion: number | undefined,
+    change: (by: { actor: string; expectedVersion: number | undefined }) => Promise<Incident>,
+  ) => {
+    const incident = await change({ actor: auditActor(req.operator), expectedVersion }).catch(
+      incidentError,
+    );
+    announce(incident, false);
+    return { body: { incident: toIncidentJson(incident) } };
+  };
+
   route(ctx, 'patch', '/api/incidents/:id', 'admin', async (req) => {
     const id = incidentIdParam(req);
     const b = parseBody(patchSchema, req.body, 'incident change');
-    const incident = await updateIncident(
-      pool,
-      id,
-      {
-        ...(b.state !== undefined ? { state: b.state } : {}),
-        ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
-        ...(b.note !== undefined ? { note: b.note } : {}),
-        ...(b.resolution_method !== undefined ? { resolutionMethod: b.resolution_method } : {}),
-        ...(b.root_cause !== undefined ? { rootCause: b.root_cause } : {}),
-      },
-      { actor: auditActor(req.operator), expectedVersion: b.expected_version },
-    ).catch(incidentError);
-    announce(incident, false);
-    return { body: { incident: toIncidentJson(incident) } };
+    return applyChange(req, b.expected_version, (by) =>
+      updateIncident(
+        pool,
+        id,
+        {
+          ...(b.state !== undefined ? { state: b.state } : {}),
+          ...(b.assignee !== undefined ? { assignee: b.assignee } : {}),
+          ...(b.note !== undefined ? { note: b.note } : {}),
+          ...(b.resolution_method !== undefined ? { resolutionMethod: b.resolution_method } : {}),
+          ...(b.root_cause !== undefined ? { rootCause: b.root_cause } : {}),
+        },
+        by,
+      ),
+    );
   });
 
   route(ctx, 'post', '/api/incidents/:id/resolve', 'admin', async (req) => {
     const id = incidentIdParam(req);
     const b = parseBody(resolveSchema, req.body, 'resolution');
-    const incident = await resolveIncident(
-      pool,
-      id,
-      {
-        state: b.state,
-        resolutionMethod: b.resolution_method,
-        rootCause: b.root_cause,
-        ...(b.note !== undefined ? { note: b.note } : {}),
-      },
-      { actor: auditActor(req.operator), expectedVersion: b.expected_version },
-    ).catch(incidentError);
-    announce(incident, false);
-    return { body: { incident: toIncidentJson(incident) } };
+    return applyChange(req, b.expected_version, (by) =>
+      resolveIncident(
+        pool,
+        id,
+        {
+          state: b.state,
+          resolutionMethod: b.resolution_method,
+          rootCause: b.root_cause,
+          ...(b.note !== undefined ? { note: b.note } : {}),
+        },
+        by,
+      ),
+    );
   });
 }

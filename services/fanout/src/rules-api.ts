@@ -10,11 +10,11 @@ import {
   updateRule,
   withTransaction,
 } from '@tripwire/storage';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { z } from 'zod';
 import { parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
-import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 const ruleSchema = z.object({
   host_id: z.string().regex(UUID, 'must be a host UUID').nullable().default(null),

@@ -5,9 +5,9 @@ import {
   type Severity,
   type TripwireType,
 } from '@tripwire/storage';
+import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { hostParam, integerParam, listParam } from './api-params.js';
 import { type RouteContext, route } from './http-route.js';
-import { SEVERITIES, TRIPWIRE_TYPES } from './subscription-filter.js';
 
 const MINUTE_MS = 60_000;
 const MAX_STATS_MINUTES = 1440;

@@ -1,6 +1,5 @@
 import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 
-export { SEVERITIES, TRIPWIRE_TYPES };
 /** The frame types a subscription can ask for; none listed means both. */
 export const KINDS = ['alert', 'incident'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

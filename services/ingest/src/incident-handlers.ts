@@ -23,6 +23,7 @@ import {
   toIncidentJson,
   updateIncident,
 } from '@tripwire/storage';
+import { isFinalState } from '@tripwire/wire';
 import {
   BadField,
   checkUuid,
@@ -133,7 +134,7 @@ export async function changeIncident(
     req.state === IncidentState.INCIDENT_STATE_UNSPECIFIED
       ? undefined
       : stateName('state', req.state);
-  if (state === 'RESOLVED' || state === 'FALSE_POSITIVE') {
+  if (state && isFinalState(state)) {
     throw new BadField(
       `state ${state} is set with ResolveIncident (it needs resolution_method and root_cause)`,
     );
