@@ -96,7 +96,7 @@ export function IncidentActions({
     setError(null);
     setNotice(null);
     try {
-      const result = await sendIncidentAction(action, incident.incident_id, form, baseVersion);
+      const result = await sendIncidentAction(action, id, form, baseVersion);
       state.incidents.apply(result.incident);
       setAction(null);
     } catch (err) {
@@ -120,7 +120,7 @@ export function IncidentActions({
 
   if (!action)
     return (
-      <div class="incident-actions" role="group" aria-label="IncidentJson actions">
+      <div class="incident-actions" role="group" aria-label="Incident actions">
         {notice && (
           <p class="notice" role="status" data-testid="conflict">
             {notice}
