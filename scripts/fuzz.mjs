@@ -2,7 +2,7 @@
 // cases than `pnpm test` tries, package by package. Prints the seed (FUZZ_SEED=<seed> pnpm fuzz
 // replays a run) and how many cases were tried.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,7 +35,9 @@ for (const dir of packages) {
     failed = true;
   }
 }
-const lines = readFileSync(report, 'utf8').trim().split('\n').filter(Boolean);
+const lines = existsSync(report)
+  ? readFileSync(report, 'utf8').trim().split('\n').filter(Boolean)
+  : [];
 const tried = lines.reduce((sum, line) => sum + JSON.parse(line).tried, 0);
 rmSync(scratch, { recursive: true });
 console.log(
