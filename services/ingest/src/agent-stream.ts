@@ -110,7 +110,10 @@ export class AgentStream {
     });
     on('cancelled', () => this.cleanup('cancelled by agent'));
     on('close', () => this.cleanup('closed'));
-    on('error', (err: Error) => this.cleanup(`error: ${clipForEcho(err.message, 200)}`));
+    // What arrives here is an Error from grpc-js or the {code, details} that fail() emitted.
+    on('error', (err: { message?: string; details?: string }) =>
+      this.cleanup(`error: ${clipForEcho(String(err.message ?? err.details), 200)}`),
+    );
     call.resume();
 
     this.refreshRules();
@@ -287,9 +290,10 @@ export class AgentStream {
   private fail(error: CallError): void {
     if (this.closed) return;
     this.deps.metrics.callsRefused.inc({ method: this.method, reason: error.reason });
+    // Closed first, so nothing the 'error' listeners do can fail this stream a second time.
+    this.cleanup(error.reason);
     // grpc-js turns an 'error' on a server stream into the call's final status.
     this.call.emit('error', { code: error.code, details: error.message });
-    this.cleanup(error.reason);
   }
 
   private cleanup(why: string): void {
