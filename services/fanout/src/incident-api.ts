@@ -21,7 +21,16 @@ import {
   toIncidentJson,
   updateIncident,
 } from '@tripwire/storage';
-import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
+import {
+  MAX_ASSIGNEE_LENGTH,
+  MAX_NOTE_LENGTH,
+  MAX_ROOT_CAUSE_LENGTH,
+  MAX_RULE_NAME_LENGTH,
+  PRINTABLE_LINE,
+  PRINTABLE_TEXT,
+  SEVERITIES,
+  TRIPWIRE_TYPES,
+} from '@tripwire/wire';
 import { z } from 'zod';
 import { alertJson } from './alert-json.js';
 import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
@@ -30,12 +39,20 @@ import { auditActor } from './operator-auth.js';
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { message: `must be one of ${values.join(', ')}` });
-const text = (max: number) =>
+// The limits and character rules are @tripwire/wire's, so gRPC (ingest) refuses the same things.
+const text = (max: number, printable = PRINTABLE_LINE) =>
   z
     .string({ message: 'must be a string' })
     .trim()
     .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`);
+    .max(max, `must be at most ${max} characters`)
+    .regex(
+      printable,
+      printable === PRINTABLE_TEXT
+        ? 'must not contain control characters other than newline and tab'
+        : 'must not contain control characters',
+    );
+const freeText = (max: number) => text(max, PRINTABLE_TEXT);
 const expectedVersion = z
   .number({ message: 'must be a number' })
   .int('must be an integer')
@@ -49,20 +66,21 @@ const createSchema = z.strictObject({
   rule_name: z
     .string({ message: 'must be a string' })
     .trim()
-    .max(128, 'must be at most 128 characters')
+    .max(MAX_RULE_NAME_LENGTH, `must be at most ${MAX_RULE_NAME_LENGTH} characters`)
+    .regex(PRINTABLE_LINE, 'must not contain control characters')
     .optional(),
-  assignee: text(128).nullable().optional(),
-  note: text(4000).optional(),
+  assignee: text(MAX_ASSIGNEE_LENGTH).nullable().optional(),
+  note: freeText(MAX_NOTE_LENGTH).optional(),
 });
 
 const patchSchema = z
   .strictObject({
     state: oneOf(INCIDENT_STATES).optional(),
-    assignee: text(128).nullable().optional(),
-    note: text(4000).optional(),
+    assignee: text(MAX_ASSIGNEE_LENGTH).nullable().optional(),
+    note: freeText(MAX_NOTE_LENGTH).optional(),
     expected_version: expectedVersion,
     resolution_method: oneOf(RESOLUTION_METHODS).optional(),
-    root_cause: text(4000).optional(),
+    root_cause: freeText(MAX_ROOT_CAUSE_LENGTH).optional(),
   })
   .superRefine((b, ctx) => {
     if (b.state === undefined && b.assignee === undefined && b.note === undefined) {
@@ -88,8 +106,8 @@ const patchSchema = z
 const resolveSchema = z.strictObject({
   state: oneOf(FINAL_STATES).default('RESOLVED'),
   resolution_method: oneOf(RESOLUTION_METHODS),
-  root_cause: text(4000),
-  note: text(4000).optional(),
+  root_cause: freeText(MAX_ROOT_CAUSE_LENGTH),
+  note: freeText(MAX_NOTE_LENGTH).optional(),
   expected_version: expectedVersion,
 });
 

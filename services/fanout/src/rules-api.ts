@@ -10,7 +10,13 @@ import {
   updateRule,
   withTransaction,
 } from '@tripwire/storage';
-import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
+import {
+  MAX_RULE_NAME_LENGTH,
+  MAX_RULE_TARGET_LENGTH,
+  PRINTABLE_LINE,
+  SEVERITIES,
+  TRIPWIRE_TYPES,
+} from '@tripwire/wire';
 import { z } from 'zod';
 import { parseBody, UUID } from './api-params.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
@@ -18,12 +24,21 @@ import { auditActor } from './operator-auth.js';
 
 const ruleSchema = z.object({
   host_id: z.string().regex(UUID, 'must be a host UUID').nullable().default(null),
-  name: z.string().trim().min(1, 'is required').max(128, 'must be at most 128 characters'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(MAX_RULE_NAME_LENGTH, `must be at most ${MAX_RULE_NAME_LENGTH} characters`)
+    .regex(PRINTABLE_LINE, 'must not contain control characters'),
   tripwire_type: z.enum(TRIPWIRE_TYPES, { message: `must be one of ${TRIPWIRE_TYPES.join(', ')}` }),
   severity: z
     .enum(SEVERITIES, { message: `must be one of ${SEVERITIES.join(', ')}` })
     .default('WARN'),
-  target: z.string().trim().min(1, 'is required').max(1024, 'must be at most 1024 characters'),
+  target: z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(MAX_RULE_TARGET_LENGTH, `must be at most ${MAX_RULE_TARGET_LENGTH} characters`),
   config: z.record(z.string(), z.unknown()).default({}),
   enabled: z.boolean().default(true),
 });

@@ -1,15 +1,18 @@
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
-import type { AgentEvent, AgentEventBatch, ServerCommand } from '@tripwire/proto';
+import { type AgentEvent, type AgentEventBatch, ServerCommand } from '@tripwire/proto';
 import { type Host, listRules, type NewAlert, type Queryable } from '@tripwire/storage';
+import { clipForEcho } from '@tripwire/wire';
 import { CallError } from './agent-auth.js';
 import type { AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
 import type { IngestConfig } from './config.js';
+import type { HandlerGuard } from './handler-guard.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
 import { rulesCommand } from './rule-commands.js';
+import { WriteBudget } from './write-budget.js';
 
 const MAX_PINGS_IN_FLIGHT = 8;
 
@@ -20,10 +23,13 @@ export interface AgentStreamDeps {
   intake: AlertIntake;
   liveness: HostLiveness;
   metrics: IngestMetrics;
+  guard: HandlerGuard;
   limits: ValidationLimits & {
     maxUnacked: number;
     maxEventsPerBatch: number;
     pingIntervalMs: number;
+    /** Bytes written to the agent and not yet taken by it, past which it is cut off. */
+    maxBufferedBytes: number;
   };
   /** Subscribe to "storage caught up" notifications; returns an unsubscribe. */
   onStorageDrain: (listener: () => void) => () => void;
@@ -36,6 +42,7 @@ export const agentStreamLimits = (config: IngestConfig): AgentStreamDeps['limits
   maxUnacked: config.STREAM_MAX_UNACKED,
   maxEventsPerBatch: config.MAX_EVENTS_PER_BATCH,
   pingIntervalMs: config.PING_INTERVAL_MS,
+  maxBufferedBytes: config.AGENT_STREAM_MAX_BUFFERED_BYTES,
 });
 
 /**
@@ -57,6 +64,7 @@ export class AgentStream {
   private unsubscribeDrain: (() => void) | undefined;
   private readonly whenClosed: Promise<void>;
   private markClosed!: () => void;
+  private readonly writes: WriteBudget<ServerCommand>;
 
   constructor(
     private readonly call: ServerDuplexStream<AgentEvent | AgentEventBatch, ServerCommand>,
@@ -68,6 +76,7 @@ export class AgentStream {
     this.whenClosed = new Promise((r) => {
       this.markClosed = r;
     });
+    this.writes = new WriteBudget(call, deps.limits.maxBufferedBytes);
   }
 
   /** Resolves once the call has ended, however it ended. */
@@ -79,33 +88,49 @@ export class AgentStream {
     const { deps, call } = this;
     deps.liveness.streamOpened(this.host);
     deps.metrics.connectedAgents.inc();
-    this.unsubscribeDrain = deps.onStorageDrain(() => this.maybeResume());
-    this.pingTimer = setInterval(() => this.ping(), deps.limits.pingIntervalMs);
+    this.unsubscribeDrain = deps.onStorageDrain(() =>
+      this.guarded('resume', () => this.maybeResume()),
+    );
+    this.pingTimer = setInterval(
+      () => this.guarded('ping', () => this.ping()),
+      deps.limits.pingIntervalMs,
+    );
     this.pingTimer.unref();
 
-    call.on('data', (message) => {
-      if (message instanceof MalformedMessage) {
-        this.fail(new CallError(status.INVALID_ARGUMENT, message.describe(), 'malformed_message'));
-        return;
-      }
-      if (this.method === 'StreamAlerts') {
-        this.onEvents([message as AgentEvent]);
-        return;
-      }
-      const batch = message as AgentEventBatch;
-      if (batch.pongServerTimeUs) this.onPong(batch.pongServerTimeUs);
-      if (batch.events.length > 0) this.onEvents(batch.events);
-    });
-    call.on('end', () => {
+    // Each callback runs guarded: an exception ends this call with INTERNAL, not the process.
+    // biome-ignore lint/suspicious/noExplicitAny: each event's argument type is its own
+    const on = (event: string, handle: (arg: any) => void) =>
+      call.on(event, (arg: unknown) => this.guarded(event, () => handle(arg)));
+    on('data', (message: AgentEvent | AgentEventBatch | MalformedMessage) =>
+      this.onMessage(message),
+    );
+    on('end', () => {
       this.clientDone = true;
       this.finishIfIdle();
     });
-    call.on('cancelled', () => this.cleanup('cancelled by agent'));
-    call.on('close', () => this.cleanup('closed'));
-    call.on('error', (err) => this.cleanup(`error: ${err.message}`));
+    on('cancelled', () => this.cleanup('cancelled by agent'));
+    on('close', () => this.cleanup('closed'));
+    // What arrives here is an Error from grpc-js or the {code, details} that fail() emitted.
+    on('error', (err: { message?: string; details?: string }) =>
+      this.cleanup(`error: ${clipForEcho(String(err.message ?? err.details), 200)}`),
+    );
     call.resume();
 
     this.refreshRules();
+  }
+
+  private onMessage(message: AgentEvent | AgentEventBatch | MalformedMessage): void {
+    if (message instanceof MalformedMessage) {
+      this.fail(new CallError(status.INVALID_ARGUMENT, message.describe(), 'malformed_message'));
+      return;
+    }
+    if (this.method === 'StreamAlerts') {
+      this.onEvents([message as AgentEvent]);
+      return;
+    }
+    const batch = message as AgentEventBatch;
+    if (batch.pongServerTimeUs) this.onPong(batch.pongServerTimeUs);
+    if (batch.events.length > 0) this.onEvents(batch.events);
   }
 
   get hostId(): string {
@@ -115,7 +140,7 @@ export class AgentStream {
   /** Sends the host's complete current rule set (on open, and whenever an operator changes it). */
   refreshRules(): void {
     listRules(this.deps.db, this.host.hostId).then(
-      (rules) => this.send(rulesCommand(rules)),
+      (rules) => this.guarded('rules', () => this.send(rulesCommand(rules))),
       (err) => this.log.warn({ err }, 'could not load rules for the agent'),
     );
   }
@@ -140,7 +165,8 @@ export class AgentStream {
     // An agent that never answers (StreamAlerts cannot) must not grow the set.
     if (this.pingsInFlight.size >= MAX_PINGS_IN_FLIGHT) this.pingsInFlight.clear();
     this.pingsInFlight.add(serverTimeUs);
-    this.send({ command: { $case: 'ping', ping: { serverTimeUs } } });
+    // A ping is the one message skipped while the agent is not reading.
+    this.send({ command: { $case: 'ping', ping: { serverTimeUs } } }, false);
   }
 
   /** An agent's answer to a ping: observe the round trip. Unknown or repeated values are ignored. */
@@ -168,11 +194,14 @@ export class AgentStream {
     for (const event of events) {
       const v = validateAgentEvent(event, this.host, limits, nowUs);
       if (v.ok) {
+        if (v.clipped) metrics.alertsClipped.inc();
+        if (v.skewed) metrics.clockSkewAlerts.inc();
         accepted.push(v.alert);
         continue;
       }
       const reason = rejectReason(v.code);
       metrics.alertsRejected.inc({ reason });
+      // v.alertId and v.reason quote the client's values clipped (MAX_ECHO_LENGTH).
       this.log.info({ alertId: v.alertId, reason, detail: v.reason }, 'alert rejected');
       this.send({
         command: {
@@ -188,10 +217,11 @@ export class AgentStream {
     const n = accepted.length;
     this.unacked += n;
     const work = this.deps.intake.commit(this.host, accepted).then(
-      (result) => {
-        const alertIds = result.stored.map((s) => s.alertId).concat(result.duplicates);
-        this.send({ command: { $case: 'ack', ack: { alertIds } } });
-      },
+      (result) =>
+        this.guarded('ack', () => {
+          const alertIds = result.stored.map((s) => s.alertId).concat(result.duplicates);
+          this.send({ command: { $case: 'ack', ack: { alertIds } } });
+        }),
       (err: Error) => {
         this.log.error({ err }, 'could not store alerts; ending the stream so the agent retries');
         this.fail(
@@ -206,11 +236,18 @@ export class AgentStream {
     const tracked = work.finally(() => {
       this.unacked -= n;
       this.outstanding.delete(tracked);
-      this.maybeResume();
-      this.finishIfIdle();
+      this.guarded('ack', () => {
+        this.maybeResume();
+        this.finishIfIdle();
+      });
     });
     this.outstanding.add(tracked);
     if (this.unacked >= this.deps.limits.maxUnacked || this.deps.intake.saturated) this.pause();
+  }
+
+  /** Runs `fn` for this stream; an exception ends the call with INTERNAL, counted, the process unharmed. */
+  private guarded(step: string, fn: () => void): void {
+    this.deps.guard.run(`${this.method}.${step}`, fn, (error) => this.fail(error));
   }
 
   private pause(): void {
@@ -234,16 +271,29 @@ export class AgentStream {
     }
   }
 
-  private send(command: ServerCommand): void {
-    if (!this.closed) this.call.write(command);
+  /** Writes one command within the stream's byte budget; an agent that stopped reading is cut off. */
+  private send(command: ServerCommand, essential = true): void {
+    if (this.closed) return;
+    const bytes = ServerCommand.encode(command).finish().length;
+    if (this.writes.write(command, bytes, essential) !== 'over_budget') return;
+    this.deps.metrics.limitsHit.inc({ limit: 'agent_stream_budget' });
+    this.fail(
+      new CallError(
+        status.RESOURCE_EXHAUSTED,
+        `this agent stopped reading its stream: more than ${this.deps.limits.maxBufferedBytes} bytes ` +
+          'of acknowledgements and commands were waiting; reconnect and resend anything unacknowledged',
+        'slow_reader',
+      ),
+    );
   }
 
   private fail(error: CallError): void {
     if (this.closed) return;
     this.deps.metrics.callsRefused.inc({ method: this.method, reason: error.reason });
+    // Closed first, so nothing the 'error' listeners do can fail this stream a second time.
+    this.cleanup(error.reason);
     // grpc-js turns an 'error' on a server stream into the call's final status.
     this.call.emit('error', { code: error.code, details: error.message });
-    this.cleanup(error.reason);
   }
 
   private cleanup(why: string): void {

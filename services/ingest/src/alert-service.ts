@@ -18,6 +18,7 @@ import {
   type SubmitAlertResponse,
 } from '@tripwire/proto';
 import { appendAuditEntry, type Pool, upsertHost, withTransaction } from '@tripwire/storage';
+import { hasControlCharacters, MAX_AGENT_LABEL_LENGTH, MAX_HOSTNAME_LENGTH } from '@tripwire/wire';
 import {
   authenticateAgent,
   CallError,
@@ -27,7 +28,10 @@ import {
 } from './agent-auth.js';
 import { AgentStream, type AgentStreamDeps, type StreamMethod } from './agent-stream.js';
 import { rejectReason, validateAgentEvent } from './alert-validation.js';
+import { isProgrammingError } from './handler-guard.js';
+import type { HostStreamSlots } from './host-stream-slots.js';
 import { MalformedMessage } from './malformed-message.js';
+import type { createRegisterRateLimit } from './register-rate-limit.js';
 
 export interface AlertServiceDeps extends AgentStreamDeps {
   pool: Pool;
@@ -35,8 +39,14 @@ export interface AlertServiceDeps extends AgentStreamDeps {
   log: Logger;
   /** Open streams, so shutdown can drain them. */
   streams: Set<AgentStream>;
+  /** Open alert streams per host, capped (MAX_STREAMS_PER_HOST). */
+  streamSlots: HostStreamSlots;
+  registerRateLimit: ReturnType<typeof createRegisterRateLimit>;
   isDraining: () => boolean;
 }
+
+/** Refusal reasons that are a configured limit being hit (tripwire_ingest_limits_hit_total). */
+const LIMIT_REASONS = new Set(['register_rate', 'streams_per_host']);
 
 const toServiceError = (err: CallError): Partial<ServiceError> => ({
   code: err.code,
@@ -48,16 +58,19 @@ function checkRegistration(req: RegisterAgentRequest): void {
     new CallError(status.INVALID_ARGUMENT, message, 'invalid_registration');
   const hostname = req.hostname.trim();
   if (!hostname) throw invalid('hostname is required');
-  if (hostname.length > 253 || /[\p{Cc}\s]/u.test(hostname)) {
-    throw invalid('hostname must be at most 253 characters, without spaces or control characters');
+  if (hostname.length > MAX_HOSTNAME_LENGTH || /[\p{Cc}\s]/u.test(hostname)) {
+    throw invalid(
+      `hostname must be at most ${MAX_HOSTNAME_LENGTH} characters, without spaces or control characters`,
+    );
   }
   if (
-    req.platform.length > 64 ||
-    req.agentVersion.length > 64 ||
-    /\p{Cc}/u.test(req.platform + req.agentVersion)
+    req.platform.length > MAX_AGENT_LABEL_LENGTH ||
+    req.agentVersion.length > MAX_AGENT_LABEL_LENGTH ||
+    hasControlCharacters(req.platform + req.agentVersion) ||
+    !(req.platform + req.agentVersion).isWellFormed()
   ) {
     throw invalid(
-      'platform and agent_version must be at most 64 characters, without control characters',
+      `platform and agent_version must be at most ${MAX_AGENT_LABEL_LENGTH} characters, without control characters`,
     );
   }
 }
@@ -73,6 +86,8 @@ async function registerAgent(
   deps: AlertServiceDeps,
   call: ServerUnaryCall<RegisterAgentRequest, RegisterAgentResponse>,
 ): Promise<RegisterAgentResponse> {
+  // Before the token check, so guessing the token is slowed down too.
+  await deps.registerRateLimit.consume(call.getPeer());
   checkEnrollmentToken(call.metadata, deps.enrollmentToken);
   rejectMalformed(call.request);
   checkRegistration(call.request);
@@ -114,6 +129,8 @@ async function submitAlert(
   rejectMalformed(call.request);
   metrics.alertsReceived.inc({ method: 'SubmitAlert' });
   const v = validateAgentEvent(call.request, host, deps.limits);
+  if (v.ok && v.clipped) metrics.alertsClipped.inc();
+  if (v.ok && v.skewed) metrics.clockSkewAlerts.inc();
   if (!v.ok) {
     metrics.alertsRejected.inc({ reason: rejectReason(v.code) });
     throw new CallError(
@@ -139,19 +156,24 @@ async function submitAlert(
 export function createAlertService(
   deps: AlertServiceDeps,
 ): AlertServiceServer & UntypedServiceImplementation {
-  const { metrics, log } = deps;
+  const { metrics, log, guard } = deps;
+
+  /** The status for a failure: its own for a CallError, INTERNAL for a bug, else the database is down. */
+  const toCallError = (method: string, err: unknown): CallError => {
+    if (err instanceof CallError) return err;
+    if (isProgrammingError(err)) return guard.caught(method, err);
+    log.error({ err, method }, 'call failed');
+    return new CallError(
+      status.UNAVAILABLE,
+      'the database is unavailable; retry with backoff',
+      'database_unavailable',
+    );
+  };
 
   const refuse = (method: string, err: unknown): Partial<ServiceError> => {
-    const callError =
-      err instanceof CallError
-        ? err
-        : new CallError(
-            status.UNAVAILABLE,
-            'the database is unavailable; retry with backoff',
-            'database_unavailable',
-          );
-    if (!(err instanceof CallError)) log.error({ err, method }, 'call failed');
+    const callError = toCallError(method, err);
     metrics.callsRefused.inc({ method, reason: callError.reason });
+    if (LIMIT_REASONS.has(callError.reason)) metrics.limitsHit.inc({ limit: callError.reason });
     return toServiceError(callError);
   };
 
@@ -162,7 +184,8 @@ export function createAlertService(
       handle: (deps: AlertServiceDeps, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
     ): handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      handle(deps, call).then(
+      // An async wrapper, so a synchronous throw becomes a rejection too.
+      (async () => handle(deps, call))().then(
         (response) => callback(null, response),
         (err) => callback(refuse(method, err)),
       );
@@ -173,35 +196,30 @@ export function createAlertService(
     (call: ServerDuplexStream<AgentEvent | AgentEventBatch, ServerCommand>) => {
       // Hold incoming alerts until the token is checked.
       call.pause();
-      if (deps.isDraining()) {
-        call.emit(
-          'error',
-          refuse(
-            method,
-            new CallError(
-              status.UNAVAILABLE,
-              'this ingest instance is shutting down; connect to another',
-              'shutdown',
-            ),
-          ),
-        );
-        return;
-      }
-      authenticateAgent(deps.pool, call.metadata).then(
-        (host) => {
-          const stream = new AgentStream(
-            call,
-            host,
-            method,
-            deps,
-            log.child({ hostId: host.hostId, hostname: host.hostname, method }),
+      (async () => {
+        if (deps.isDraining()) {
+          throw new CallError(
+            status.UNAVAILABLE,
+            'this ingest instance is shutting down; connect to another',
+            'shutdown',
           );
-          deps.streams.add(stream);
-          void stream.closedPromise.then(() => deps.streams.delete(stream));
-          stream.start();
-        },
-        (err) => call.emit('error', refuse(method, err)),
-      );
+        }
+        const host = await authenticateAgent(deps.pool, call.metadata);
+        deps.streamSlots.take(host.hostId);
+        const stream = new AgentStream(
+          call,
+          host,
+          method,
+          deps,
+          log.child({ hostId: host.hostId, hostname: host.hostname, method }),
+        );
+        deps.streams.add(stream);
+        void stream.closedPromise.then(() => {
+          deps.streams.delete(stream);
+          deps.streamSlots.release(host.hostId);
+        });
+        stream.start();
+      })().catch((err) => call.emit('error', refuse(method, err)));
     };
 
   return {

@@ -5,6 +5,14 @@ import type {
   Severity as SeverityName,
   TripwireType as TypeName,
 } from '@tripwire/storage';
+import {
+  clipForEcho,
+  hasControlCharacters,
+  MAX_ECHO_LENGTH,
+  MAX_RULE_NAME_LENGTH,
+  quoteForEcho as show,
+} from '@tripwire/wire';
+import { type DetailFlags, storedDetail, unstorableString } from './event-detail.js';
 
 export interface ValidationLimits {
   maxEventDetailBytes: number;
@@ -12,11 +20,18 @@ export interface ValidationLimits {
 }
 
 export type Validation =
-  | { ok: true; alert: NewAlert }
+  | {
+      ok: true;
+      alert: NewAlert;
+      /** The detail was larger than maxEventDetailBytes and is stored clipped. */
+      clipped: boolean;
+      /** The timestamp was too far ahead: stored at the server's time, the detail flagged. */
+      skewed: boolean;
+    }
+  /** alertId is clipped to MAX_ECHO_LENGTH: safe to send back and to log. */
   | { ok: false; alertId: string; code: RejectCode; reason: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_RULE_NAME = 256;
 
 const TYPE_NAMES: Partial<Record<TripwireType, TypeName>> = {
   [TripwireType.FILE]: 'FILE',
@@ -29,35 +44,12 @@ const SEVERITY_NAMES: Partial<Record<Severity, SeverityName>> = {
   [Severity.CRITICAL]: 'CRITICAL',
 };
 
-/** Quote a caller's value in an error without echoing something huge. */
-const show = (v: string) => JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
-
-/** PostgreSQL text and jsonb cannot hold NUL or unpaired surrogates; find one before it fails a whole batch. */
-function unstorableString(value: unknown): string | null {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) return 'contains \\u0000, which PostgreSQL cannot store';
-    if (!value.isWellFormed()) return 'contains an unpaired UTF-16 surrogate escape';
-    return null;
-  }
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const problem = unstorableString(item);
-      if (problem) return problem;
-    }
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const problem = unstorableString(key) ?? unstorableString(item);
-      if (problem) return problem;
-    }
-  }
-  return null;
-}
-
 /**
  * Checks one alert from the host that owns the calling token: alert_id is a UUID; host_id is
  * that host's; tripwire_type and severity are set to a known value; rule_name is short
- * printable text; timestamp_us is Unix microseconds (0 = now) not too far ahead of the server
- * clock; event_detail_json is empty or JSON within the size limit that PostgreSQL can store.
+ * printable text; timestamp_us is Unix microseconds (0 = now; too far ahead of the server clock
+ * is replaced by the server's time and flagged); event_detail_json is empty or JSON nested at most
+ * MAX_JSON_DEPTH deep that PostgreSQL can store (clipped to the size limit, see event-detail.ts).
  */
 export function validateAgentEvent(
   event: AgentEvent,
@@ -67,7 +59,7 @@ export function validateAgentEvent(
 ): Validation {
   const reject = (code: RejectCode, reason: string): Validation => ({
     ok: false,
-    alertId: event.alertId,
+    alertId: clipForEcho(event.alertId, MAX_ECHO_LENGTH),
     code,
     reason,
   });
@@ -105,62 +97,66 @@ export function validateAgentEvent(
       `severity must be INFO, WARN or CRITICAL, got ${event.severity === 0 ? 'none' : event.severity}`,
     );
   }
-  if (event.ruleName.length > MAX_RULE_NAME || unstorableString(event.ruleName)) {
+  if (
+    event.ruleName.length > MAX_RULE_NAME_LENGTH ||
+    hasControlCharacters(event.ruleName) ||
+    unstorableString(event.ruleName)
+  ) {
     return reject(
       RejectCode.REJECT_CODE_INVALID_RULE_NAME,
-      `rule_name must be at most ${MAX_RULE_NAME} characters of printable text`,
+      `rule_name must be at most ${MAX_RULE_NAME_LENGTH} characters of printable text ` +
+        `without control characters (CR, LF, ESC, ...), got ${show(event.ruleName)}`,
     );
   }
-  let occurredAtUs = event.timestampUs;
-  if (occurredAtUs === 0) occurredAtUs = nowUs;
-  if (!Number.isSafeInteger(occurredAtUs) || occurredAtUs < 0) {
+  const when = occurredAt(event.timestampUs, nowUs, limits.maxFutureSkewMs);
+  if (!when) {
     return reject(
       RejectCode.REJECT_CODE_INVALID_TIMESTAMP,
       'timestamp_us must be Unix microseconds (or 0 for now)',
     );
   }
-  const aheadMs = (occurredAtUs - nowUs) / 1000;
-  if (aheadMs > limits.maxFutureSkewMs) {
+  const detail = storedDetail(event.eventDetailJson, when.flags, limits.maxEventDetailBytes);
+  if (!detail.ok) {
     return reject(
-      RejectCode.REJECT_CODE_TIMESTAMP_IN_FUTURE,
-      `timestamp_us is ${Math.round(aheadMs / 1000)} s ahead of the server clock ` +
-        `(limit ${limits.maxFutureSkewMs / 1000} s): check the agent's clock`,
+      detail.fault === 'too_deep'
+        ? RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_DEEP
+        : RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL,
+      detail.reason,
     );
-  }
-  let eventDetailJson: string | null = null;
-  if (event.eventDetailJson !== '') {
-    const bytes = Buffer.byteLength(event.eventDetailJson);
-    if (bytes > limits.maxEventDetailBytes) {
-      return reject(
-        RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_LARGE,
-        `event_detail_json is ${bytes} bytes; the limit is ${limits.maxEventDetailBytes}`,
-      );
-    }
-    let eventDetail: unknown;
-    try {
-      eventDetail = JSON.parse(event.eventDetailJson);
-    } catch (err) {
-      return reject(
-        RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL,
-        `event_detail_json is not valid JSON: ${(err as Error).message}`,
-      );
-    }
-    const problem = unstorableString(eventDetail);
-    if (problem)
-      return reject(RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL, `event_detail_json ${problem}`);
-    eventDetailJson = event.eventDetailJson;
   }
   return {
     ok: true,
+    clipped: detail.clipped,
+    skewed: when.skewed,
     alert: {
       alertId: event.alertId.toLowerCase(),
       hostId: host.hostId,
-      occurredAtUs,
+      occurredAtUs: when.occurredAtUs,
       tripwireType,
       severity,
       ruleName: event.ruleName,
-      eventDetailJson,
+      eventDetailJson: detail.json,
     },
+  };
+}
+
+/**
+ * When the alert happened: timestamp_us (0 = now); null when it is not Unix microseconds. A time
+ * more than `maxFutureSkewMs` ahead of the server is a fast agent clock: the alert is kept at the
+ * server's receive time, and the detail says by how much the agent was ahead and what it sent.
+ */
+function occurredAt(
+  timestampUs: number,
+  nowUs: number,
+  maxFutureSkewMs: number,
+): { occurredAtUs: number; skewed: boolean; flags: DetailFlags } | null {
+  const us = timestampUs === 0 ? nowUs : timestampUs;
+  if (!Number.isSafeInteger(us) || us < 0) return null;
+  if ((us - nowUs) / 1000 <= maxFutureSkewMs) return { occurredAtUs: us, skewed: false, flags: {} };
+  return {
+    occurredAtUs: nowUs,
+    skewed: true,
+    flags: { clock_skew_us: us - nowUs, agent_timestamp_us: us },
   };
 }
 

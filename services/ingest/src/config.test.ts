@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from './config.js';
 const valid = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',
   REDIS_URL: 'redis://127.0.0.1:6379',
-  ENROLLMENT_TOKEN: 'a-long-enrollment-secret',
+  ENROLLMENT_TOKEN: 'a-long-enrollment-secret-0123456789',
   GRPC_INSECURE: 'true',
 };
 
@@ -61,7 +61,7 @@ describe('loadConfig', () => {
     expect(message).toMatch(/DATABASE_URL: must be a URL like postgres:/);
     expect(message).toMatch(/REDIS_URL: is required/);
     expect(message).toMatch(/GRPC_PORT: must be a number/);
-    expect(message).toMatch(/ENROLLMENT_TOKEN: must be at least 16 characters/);
+    expect(message).toMatch(/ENROLLMENT_TOKEN: must be at least 32 characters/);
   });
 
   it('refuses plaintext unless asked for, and half-configured TLS', () => {
@@ -76,6 +76,43 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ ...valid, GRPC_INSECURE: 'maybe' })).toThrow(
       /GRPC_INSECURE: must be true or false/,
+    );
+  });
+
+  it('refuses an enrollment token shorter than 32 characters, naming the variable', () => {
+    expect(() => loadConfig({ ...valid, ENROLLMENT_TOKEN: 'x'.repeat(31) })).toThrow(
+      /ENROLLMENT_TOKEN: must be at least 32 characters/,
+    );
+    expect(
+      loadConfig({ ...valid, ENROLLMENT_TOKEN: 'x'.repeat(32) }).ENROLLMENT_TOKEN,
+    ).toHaveLength(32);
+  });
+
+  it('has gRPC abuse limits with defaults, each refused when out of range', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      AGENT_STREAM_MAX_BUFFERED_BYTES: 8 * 1024 * 1024,
+      INCIDENT_STREAM_MAX_BUFFERED_BYTES: 16 * 1024 * 1024,
+      GRPC_MAX_CONCURRENT_STREAMS: 100,
+      MAX_STREAMS_PER_HOST: 4,
+      GRPC_MAX_CONNECTION_AGE_MS: 1_800_000,
+      GRPC_MAX_CONNECTION_AGE_GRACE_MS: 30_000,
+      REGISTER_RATE_LIMIT_PER_MINUTE: 60,
+    });
+    expect(
+      loadConfig({ ...valid, GRPC_MAX_CONNECTION_AGE_MS: '0' }).GRPC_MAX_CONNECTION_AGE_MS,
+    ).toBe(0);
+    for (const name of [
+      'AGENT_STREAM_MAX_BUFFERED_BYTES',
+      'INCIDENT_STREAM_MAX_BUFFERED_BYTES',
+      'GRPC_MAX_CONCURRENT_STREAMS',
+      'MAX_STREAMS_PER_HOST',
+      'REGISTER_RATE_LIMIT_PER_MINUTE',
+    ]) {
+      expect(() => loadConfig({ ...valid, [name]: '0' })).toThrow(new RegExp(name));
+    }
+    // Clipping needs room for its marker: a detail limit under 1 KiB is refused.
+    expect(() => loadConfig({ ...valid, MAX_EVENT_DETAIL_BYTES: '100' })).toThrow(
+      /MAX_EVENT_DETAIL_BYTES/,
     );
   });
 

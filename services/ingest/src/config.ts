@@ -17,7 +17,7 @@ const schema = z
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
     ENROLLMENT_TOKEN: z
       .string({ message: 'is required: the secret agents present to RegisterAgent' })
-      .min(16, 'must be at least 16 characters'),
+      .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
     // The fan-out's secret: IncidentService verifies the same operator tokens. Unset, it refuses every call.
     OPERATOR_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     GRPC_HOST: z.string().default('0.0.0.0'),
@@ -37,9 +37,24 @@ const schema = z
     INGEST_MAX_PENDING: int(20_000, 100, 1_000_000),
     STREAM_MAX_UNACKED: int(5_000, 1, 1_000_000),
     MAX_EVENTS_PER_BATCH: int(1_000, 1, 100_000),
-    MAX_EVENT_DETAIL_BYTES: int(64 * 1024, 1, 1024 * 1024),
+    // The most event detail stored per alert; a larger one is clipped (never refused).
+    MAX_EVENT_DETAIL_BYTES: int(64 * 1024, 1024, 1024 * 1024),
     MAX_FUTURE_SKEW_MS: int(5 * 60_000, 0, 24 * 3600_000),
     PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
+    // Bytes written to an agent (acks, rejections, rules) it has not read yet before it is cut off.
+    AGENT_STREAM_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    // The same for a StreamIncidents viewer.
+    INCIDENT_STREAM_MAX_BUFFERED_BYTES: int(16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls one connection may have open at once.
+    GRPC_MAX_CONCURRENT_STREAMS: int(100, 1, 100_000),
+    // Open StreamAlerts/StreamAlertBatches calls per host; more are refused RESOURCE_EXHAUSTED.
+    MAX_STREAMS_PER_HOST: int(4, 1, 1_000),
+    // After this, a connection is asked to go away (GOAWAY) so clients rebalance; 0 = never.
+    GRPC_MAX_CONNECTION_AGE_MS: int(30 * 60_000, 0, 7 * 86_400_000),
+    // How long calls on a connection past its age may finish before it is closed.
+    GRPC_MAX_CONNECTION_AGE_GRACE_MS: int(30_000, 0, 86_400_000),
+    // RegisterAgent calls per client address per minute.
+    REGISTER_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
     SHUTDOWN_GRACE_MS: int(20_000, 100, 600_000),
     HOST_HEARTBEAT_MS: int(5_000, 50, 600_000),
     HOST_LEASE_MS: int(20_000, 100, 3_600_000),

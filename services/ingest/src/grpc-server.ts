@@ -38,6 +38,15 @@ export function createGrpcServer(config: IngestConfig, services: IngestServices)
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.max_receive_message_length': config.GRPC_MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': config.GRPC_MAX_MESSAGE_BYTES,
+    'grpc.max_concurrent_streams': config.GRPC_MAX_CONCURRENT_STREAMS,
+    // Long-lived agent connections are asked to reconnect now and then, so a scaled-out
+    // deployment rebalances; agents resend anything unacknowledged.
+    ...(config.GRPC_MAX_CONNECTION_AGE_MS > 0
+      ? {
+          'grpc.max_connection_age_ms': config.GRPC_MAX_CONNECTION_AGE_MS,
+          'grpc.max_connection_age_grace_ms': config.GRPC_MAX_CONNECTION_AGE_GRACE_MS,
+        }
+      : {}),
   });
   server.addService(tolerateMalformedRequests(AlertServiceService, 'tripwire.v1'), services.alerts);
   server.addService(

@@ -23,9 +23,16 @@ import {
   toIncidentJson,
   updateIncident,
 } from '@tripwire/storage';
-import { isFinalState } from '@tripwire/wire';
+import {
+  isFinalState,
+  MAX_ASSIGNEE_LENGTH,
+  MAX_NOTE_LENGTH,
+  MAX_ROOT_CAUSE_LENGTH,
+  MAX_RULE_NAME_LENGTH,
+} from '@tripwire/wire';
 import {
   BadField,
+  checkText,
   checkUuid,
   methodName,
   names,
@@ -48,6 +55,21 @@ const changeContext = (operator: Operator, expectedVersion: number | undefined) 
   ...(expectedVersion ? { expectedVersion } : {}),
 });
 
+/** The free-text fields a request may carry, each within the limits REST applies too. */
+function checkTextFields(req: {
+  note?: string;
+  assignee?: string | undefined;
+  rootCause?: string;
+  ruleName?: string;
+}): void {
+  if (req.note) checkText('note', req.note, MAX_NOTE_LENGTH, { allowNewlines: true });
+  if (req.rootCause) {
+    checkText('root_cause', req.rootCause, MAX_ROOT_CAUSE_LENGTH, { allowNewlines: true });
+  }
+  if (req.assignee) checkText('assignee', req.assignee, MAX_ASSIGNEE_LENGTH);
+  if (req.ruleName) checkText('rule_name', req.ruleName, MAX_RULE_NAME_LENGTH);
+}
+
 /** The page a list request asks for: page_size defaulted and capped, page_token decoded. */
 const pageWindow = (
   req: { pageSize: number; pageToken: string },
@@ -64,6 +86,7 @@ export async function openIncident(
   operator: Operator,
 ): Promise<Incident> {
   checkUuid('host_id', req.hostId);
+  checkTextFields(req);
   return createIncident(
     pool,
     {
@@ -130,6 +153,7 @@ export async function changeIncident(
   operator: Operator,
 ): Promise<Incident> {
   checkUuid('incident_id', req.incidentId);
+  checkTextFields(req);
   const state =
     req.state === IncidentState.INCIDENT_STATE_UNSPECIFIED
       ? undefined
@@ -157,6 +181,7 @@ export async function closeIncident(
   operator: Operator,
 ): Promise<Incident> {
   checkUuid('incident_id', req.incidentId);
+  checkTextFields(req);
   if (!req.resolutionMethod) {
     throw new BadField('resolution_method is required: MANUAL, AUTOMATED or PLAYBOOK');
   }

@@ -16,6 +16,7 @@ import {
 import type { IncidentServiceServer } from '@tripwire/proto';
 import { type Incident, type Pool, toIncidentJson } from '@tripwire/storage';
 import { bearerToken, CallError } from './agent-auth.js';
+import { type HandlerGuard, isProgrammingError } from './handler-guard.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
 import {
   changeIncident,
@@ -38,6 +39,7 @@ export interface IncidentServiceDeps {
   announcer: IncidentAnnouncer;
   streams: IncidentStreams;
   metrics: IngestMetrics;
+  guard: HandlerGuard;
   log: Logger;
   isDraining: () => boolean;
 }
@@ -90,8 +92,10 @@ export function createIncidentService(
     metrics.incidentRequests.inc({ method, code: status[code] });
 
   const refusal = (method: string, err: unknown): Partial<ServiceError> => {
-    const callError = toCallError(err);
-    if (isServerFault(callError)) log.error({ err, method }, 'incident call failed');
+    // A bug is counted and logged (rate-limited) by the guard and answered INTERNAL.
+    const bug = isProgrammingError(err);
+    const callError = bug ? deps.guard.caught(method, err) : toCallError(err);
+    if (!bug && isServerFault(callError)) log.error({ err, method }, 'incident call failed');
     count(method, callError.code);
     return { code: callError.code, details: callError.message };
   };

@@ -1,11 +1,7 @@
 import { type ServerWritableStream, status } from '@grpc/grpc-js';
 import type { IncidentEventData, IncidentJson } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import {
-  type IncidentEvent,
-  IncidentEventType,
-  type StreamIncidentsRequest,
-} from '@tripwire/proto';
+import { IncidentEvent, IncidentEventType, type StreamIncidentsRequest } from '@tripwire/proto';
 import {
   type IncidentState,
   listIncidents,
@@ -14,6 +10,7 @@ import {
   type TripwireType,
   toIncidentJson,
 } from '@tripwire/storage';
+import type { HandlerGuard } from './handler-guard.js';
 import {
   BadField,
   checkUuid,
@@ -24,13 +21,20 @@ import {
   typeName,
   WIRE_EVENT,
 } from './incident-wire.js';
+import type { IngestMetrics } from './ingest-metrics.js';
+import { WriteBudget } from './write-budget.js';
 
 /** The most incidents a stream's include_current snapshot sends. */
 export const SNAPSHOT_LIMIT = 500;
 /** Most host ids one stream may filter on. */
 export const MAX_STREAM_HOSTS = 100;
-/** A client this far behind (bytes queued) is cut off rather than buffered without end. */
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+export interface IncidentStreamsOptions {
+  guard: HandlerGuard;
+  metrics: Pick<IngestMetrics, 'limitsHit'>;
+  /** A viewer this many bytes behind (INCIDENT_STREAM_MAX_BUFFERED_BYTES) is cut off. */
+  maxBufferedBytes: number;
+}
 
 export interface IncidentFilter {
   states: IncidentState[];
@@ -89,6 +93,7 @@ export class IncidentStreams {
   constructor(
     private readonly db: Queryable,
     private readonly log: Logger,
+    private readonly options: IncidentStreamsOptions,
   ) {}
 
   get size(): number {
@@ -97,7 +102,14 @@ export class IncidentStreams {
 
   /** One incident message from the control stream. */
   deliver(data: IncidentEventData): void {
-    for (const watch of this.open) watch.live(data);
+    // One viewer's failure ends that viewer's stream, never the delivery to the others.
+    for (const watch of this.open) {
+      this.options.guard.run(
+        'StreamIncidents.live',
+        () => watch.live(data),
+        (error) => watch.fail(error.code, error.message),
+      );
+    }
   }
 
   /** Starts streaming to `call`; live events are collected from now, before the snapshot is read. */
@@ -105,7 +117,7 @@ export class IncidentStreams {
     call: ServerWritableStream<StreamIncidentsRequest, IncidentEvent>,
     filter: IncidentFilter,
   ): Promise<void> {
-    const watch = new IncidentWatch(call, filter, this.log);
+    const watch = new IncidentWatch(call, filter, this.log, this.options);
     this.open.add(watch);
     const forget = () => {
       watch.closed = true;
@@ -136,12 +148,16 @@ class IncidentWatch {
   private queued: IncidentEventData[] | undefined = [];
   /** The revision last sent per incident: also the incidents this stream follows. */
   private readonly sent = new Map<string, number>();
+  private readonly writes: WriteBudget<IncidentEvent>;
 
   constructor(
     private readonly call: ServerWritableStream<StreamIncidentsRequest, IncidentEvent>,
     private readonly filter: IncidentFilter,
     private readonly log: Logger,
-  ) {}
+    private readonly options: IncidentStreamsOptions,
+  ) {
+    this.writes = new WriteBudget(call, options.maxBufferedBytes);
+  }
 
   begin(current: IncidentJson[]): void {
     for (const incident of current)
@@ -170,17 +186,30 @@ class IncidentWatch {
     this.call.end();
   }
 
+  /** Ends this stream with `code`; it is not written to again. */
+  fail(code: status, details: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.call.emit('error', { code, details });
+  }
+
+  /** Writes one event within the byte budget; a viewer that stopped reading is cut off. */
   private send(type: IncidentEventType, incident: IncidentJson): void {
     if (this.closed) return;
     this.sent.set(incident.incident_id, incident.revision);
-    this.call.write({ type, incident: toWireIncident(incident) });
-    if (this.call.writableLength > MAX_BUFFERED_BYTES) {
-      this.log.warn('incident stream client too slow; ending its stream');
-      this.closed = true;
-      this.call.emit('error', {
-        code: status.RESOURCE_EXHAUSTED,
-        details: 'this stream fell too far behind; reconnect with include_current',
-      });
-    }
+    const event: IncidentEvent = { type, incident: toWireIncident(incident) };
+    const bytes = IncidentEvent.encode(event).finish().length;
+    if (this.writes.write(event, bytes) !== 'over_budget') return;
+    const max = this.options.maxBufferedBytes;
+    this.log.warn(
+      { pendingBytes: this.writes.pending, max },
+      'incident viewer too slow; ending its stream',
+    );
+    this.options.metrics.limitsHit.inc({ limit: 'incident_stream_budget' });
+    this.fail(
+      status.RESOURCE_EXHAUSTED,
+      `this stream fell more than ${max} bytes behind (INCIDENT_STREAM_MAX_BUFFERED_BYTES): ` +
+        'reconnect with include_current',
+    );
   }
 }

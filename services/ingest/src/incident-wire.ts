@@ -15,7 +15,14 @@ import type {
   IncidentState as StoredState,
   TripwireType as StoredType,
 } from '@tripwire/storage';
-import { INCIDENT_STATES, RESOLUTION_METHODS, SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
+import {
+  hasControlCharacters,
+  INCIDENT_STATES,
+  quoteForEcho,
+  RESOLUTION_METHODS,
+  SEVERITIES,
+  TRIPWIRE_TYPES,
+} from '@tripwire/wire';
 
 // Storage, the bus and @tripwire/wire use the enum value names; gRPC uses their numbers.
 
@@ -57,7 +64,29 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function checkUuid(field: string, value: string): string {
   if (!UUID.test(value)) {
-    throw new BadField(value ? `${field} must be a UUID (got "${value}")` : `${field} is required`);
+    throw new BadField(
+      value ? `${field} must be a UUID (got ${quoteForEcho(value)})` : `${field} is required`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A text field within the limit REST enforces too (@tripwire/wire limits): at most `max`
+ * characters, no control characters (free text may hold newlines and tabs), well-formed UTF-16.
+ */
+export function checkText(
+  field: string,
+  value: string,
+  max: number,
+  opts: { allowNewlines?: boolean } = {},
+): string {
+  if (value.length > max) {
+    throw new BadField(`${field} must be at most ${max} characters (got ${value.length})`);
+  }
+  if (hasControlCharacters(value, opts) || !value.isWellFormed()) {
+    const allowed = opts.allowNewlines ? ' other than newline and tab' : '';
+    throw new BadField(`${field} must not contain control characters${allowed}`);
   }
   return value;
 }

@@ -107,6 +107,28 @@ export function createIngestMetrics(sources: GaugeSources) {
       help: 'Flushes whose incidents could not be read back for their bus messages (not published)',
       registers,
     }),
+    handlerErrors: new Counter({
+      name: 'tripwire_ingest_handler_errors_total',
+      help: 'Unexpected exceptions in a gRPC handler or call callback, answered INTERNAL (the process lives on)',
+      labelNames: ['handler'] as const,
+      registers,
+    }),
+    alertsClipped: new Counter({
+      name: 'tripwire_ingest_alerts_clipped_total',
+      help: 'Alerts stored with event_detail clipped to MAX_EVENT_DETAIL_BYTES (marked "truncated")',
+      registers,
+    }),
+    clockSkewAlerts: new Counter({
+      name: 'tripwire_ingest_clock_skew_alerts_total',
+      help: 'Alerts more than MAX_FUTURE_SKEW_MS ahead of the server, stored at receive time and flagged clock_skew_us',
+      registers,
+    }),
+    limitsHit: new Counter({
+      name: 'tripwire_ingest_limits_hit_total',
+      help: 'Calls refused or cut off by a gRPC limit (streams_per_host, register_rate, agent_stream_budget, incident_stream_budget)',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

@@ -8,7 +8,9 @@ import { createBusPublishers } from './bus-publishers.js';
 import type { IngestConfig } from './config.js';
 import { createControlFeed } from './control-feed.js';
 import { createGrpcServer } from './grpc-server.js';
+import { createHandlerGuard } from './handler-guard.js';
 import { HostLiveness } from './host-liveness.js';
+import { HostStreamSlots } from './host-stream-slots.js';
 import { IncidentAnnouncer } from './incident-announcer.js';
 import { createIncidentService, operatorAuthFrom } from './incident-service.js';
 import { IncidentStreams } from './incident-streams.js';
@@ -16,6 +18,7 @@ import { createIngestMetrics } from './ingest-metrics.js';
 import { createIngestProbes } from './ingest-probes.js';
 import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
+import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
 
 export interface IngestDeps {
@@ -65,7 +68,12 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   });
   const intake = new AlertIntake(batcher, publishers.events, metrics, confirmations);
   const agentStreams = new Set<AgentStream>();
-  const incidentStreams = new IncidentStreams(pool, log);
+  const guard = createHandlerGuard(metrics, log);
+  const incidentStreams = new IncidentStreams(pool, log, {
+    guard,
+    metrics,
+    maxBufferedBytes: config.INCIDENT_STREAM_MAX_BUFFERED_BYTES,
+  });
   const keyPrefix = config.BUS_KEY_PREFIX;
   const controlFeed = createControlFeed({ bus, keyPrefix, agentStreams, incidentStreams, log });
   let draining = false;
@@ -79,7 +87,10 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       liveness,
       metrics,
       log,
+      guard,
       streams: agentStreams,
+      streamSlots: new HostStreamSlots(config.MAX_STREAMS_PER_HOST),
+      registerRateLimit: createRegisterRateLimit(config.REGISTER_RATE_LIMIT_PER_MINUTE),
       enrollmentToken: config.ENROLLMENT_TOKEN,
       isDraining,
       onStorageDrain: (listener) => {
@@ -94,6 +105,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       announcer,
       streams: incidentStreams,
       metrics,
+      guard,
       log,
       isDraining,
     }),

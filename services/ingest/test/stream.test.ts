@@ -123,9 +123,9 @@ describe('StreamAlerts', () => {
       forged: event(other.hostId),
       json: event(a.hostId, { eventDetailJson: '{"path": ' }),
       nul: event(a.hostId, { eventDetailJson: '{"path":"a\\u0000b"}' }),
-      big: event(a.hostId, { eventDetailJson: JSON.stringify({ blob: 'x'.repeat(70_000) }) }),
-      future: event(a.hostId, { timestampUs: (Date.now() + 3_600_000) * 1000 }),
+      deep: event(a.hostId, { eventDetailJson: `${'['.repeat(65)}${']'.repeat(65)}` }),
       ruleName: event(a.hostId, { ruleName: 'r'.repeat(300) }),
+      ruleNameCrLf: event(a.hostId, { ruleName: 'forged\r\n\u001b[2Kline' }),
     };
     const good = [event(a.hostId), event(a.hostId)];
     session.send([good[0]!, ...Object.values(bad), good[1]!]);
@@ -142,9 +142,9 @@ describe('StreamAlerts', () => {
     expect(codeOf(bad.forged)).toBe(RejectCode.REJECT_CODE_HOST_MISMATCH);
     expect(codeOf(bad.json)).toBe(RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL);
     expect(codeOf(bad.nul)).toBe(RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL);
-    expect(codeOf(bad.big)).toBe(RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_LARGE);
-    expect(codeOf(bad.future)).toBe(RejectCode.REJECT_CODE_TIMESTAMP_IN_FUTURE);
+    expect(codeOf(bad.deep)).toBe(RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_DEEP);
     expect(codeOf(bad.ruleName)).toBe(RejectCode.REJECT_CODE_INVALID_RULE_NAME);
+    expect(codeOf(bad.ruleNameCrLf)).toBe(RejectCode.REJECT_CODE_INVALID_RULE_NAME);
     const missingId = session.rejections.find((r) => r.alertId === '');
     expect(missingId).toMatchObject({
       code: RejectCode.REJECT_CODE_INVALID_ALERT_ID,
@@ -153,8 +153,8 @@ describe('StreamAlerts', () => {
     expect(session.rejections.find((r) => r.alertId === bad.forged.alertId)?.reason).toMatch(
       /not the host this agent token was issued to/,
     );
-    expect(session.rejections.find((r) => r.alertId === bad.future.alertId)?.reason).toMatch(
-      /ahead of the server clock/,
+    expect(session.rejections.find((r) => r.alertId === bad.ruleNameCrLf.alertId)?.reason).toMatch(
+      /control characters.*"forged\\r\\n\\u001b\[2Kline"/,
     );
 
     const stored = await rowsFor(

@@ -230,7 +230,7 @@ describe('a full outbox', () => {
 });
 
 describe('server commands', () => {
-  it('a rejected alert is dropped from the outbox and the reason logged at warn', async () => {
+  it('a rejected alert is dropped from the outbox and the reason logged at warn; a fast clock or a big detail is kept', async () => {
     const logs = captureLog('agent');
     const client = agents.create({
       server: ingest.address,
@@ -240,23 +240,31 @@ describe('server commands', () => {
       log: logs.log,
     });
     await client.start();
+    // The server stores these two (at its own time, flagged; clipped, marked): nothing is lost.
     const future = await client.enqueue(
       draft(1, { occurredAt: new Date(Date.now() + 86_400_000) }),
     );
     const good = await client.enqueue(draft(2));
     const huge = await client.enqueue(draft(3, { detail: { blob: 'x'.repeat(70_000) } }));
+    // These two are malformed: a rule name with CR/LF, a detail nested 70 deep.
+    const badName = await client.enqueue(draft(4, { ruleName: 'forged\r\nline' }));
+    let nested: unknown = 1;
+    for (let i = 0; i < 70; i++) nested = [nested];
+    const deep = await client.enqueue(draft(5, { detail: { nested } }));
     expect(await client.flush(10_000)).toBe(true);
-    expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 2 });
-    expect(await storedAlertIds(env, [future, good, huge])).toEqual([good]);
+    expect(client.stats()).toMatchObject({ queued: 0, acked: 3, rejected: 2 });
+    expect((await storedAlertIds(env, [future, good, huge, badName, deep])).sort()).toEqual(
+      [future, good, huge].sort(),
+    );
     const warnings = logs.entries().filter((e) => e.level === 40 && e.alertId);
     expect(warnings).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
-          alertId: future,
-          code: 'REJECT_CODE_TIMESTAMP_IN_FUTURE',
+          alertId: badName,
+          code: 'REJECT_CODE_INVALID_RULE_NAME',
           reason: expect.any(String),
         }),
-        expect.objectContaining({ alertId: huge, code: 'REJECT_CODE_EVENT_DETAIL_TOO_LARGE' }),
+        expect.objectContaining({ alertId: deep, code: 'REJECT_CODE_EVENT_DETAIL_TOO_DEEP' }),
       ]),
     );
   });

