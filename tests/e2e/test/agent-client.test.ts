@@ -230,37 +230,6 @@ describe('a full outbox', () => {
 });
 
 describe('server commands', () => {
-  it('a rejected alert is dropped from the outbox and the reason logged at warn', async () => {
-    const logs = captureLog('agent');
-    const client = agents.create({
-      server: ingest.address,
-      stateDir: await agents.stateDir(),
-      enrollmentToken: ENROLLMENT_TOKEN,
-      hostname: 'sdk-reject-01',
-      log: logs.log,
-    });
-    await client.start();
-    const future = await client.enqueue(
-      draft(1, { occurredAt: new Date(Date.now() + 86_400_000) }),
-    );
-    const good = await client.enqueue(draft(2));
-    const huge = await client.enqueue(draft(3, { detail: { blob: 'x'.repeat(70_000) } }));
-    expect(await client.flush(10_000)).toBe(true);
-    expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 2 });
-    expect(await storedAlertIds(env, [future, good, huge])).toEqual([good]);
-    const warnings = logs.entries().filter((e) => e.level === 40 && e.alertId);
-    expect(warnings).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({
-          alertId: future,
-          code: 'REJECT_CODE_TIMESTAMP_IN_FUTURE',
-          reason: expect.any(String),
-        }),
-        expect.objectContaining({ alertId: huge, code: 'REJECT_CODE_EVENT_DETAIL_TOO_LARGE' }),
-      ]),
-    );
-  });
-
   it('applies rule updates at once, stores them 0600, and starts with them next time before connecting', async () => {
     const stateDir = await agents.stateDir();
     const global = await createRule(env.pool, {
