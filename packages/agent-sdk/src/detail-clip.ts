@@ -36,9 +36,11 @@ export function repairString(s: string): string {
 export function clipUtf8(s: string, maxBytes: number): string {
   if (maxBytes <= 0) return '';
   if (s.length * 3 <= maxBytes || Buffer.byteLength(s) <= maxBytes) return s;
-  const cut = Buffer.from(s).subarray(0, maxBytes).toString('utf8');
-  // A character split by the cut decodes as U+FFFD at the end: drop it.
-  return cut.endsWith('\uFFFD') && !s.startsWith(cut) ? cut.slice(0, -1) : cut;
+  const buf = Buffer.from(s);
+  // Back off to the start of the character the cut falls in (continuation bytes are 10xxxxxx).
+  let end = maxBytes;
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.toString('utf8', 0, end);
 }
 
 /** Every string value under `root` (objects and arrays walked without recursion), with its path. */

@@ -3,7 +3,12 @@ import type { Logger } from '@tripwire/logger';
 import { readUserNames } from './passwd-users.js';
 import { createPollLoop } from './poll-loop.js';
 import { readTcpSockets, TCP_LISTEN, type TcpSocket } from './proc-net-tcp.js';
-import { type Cmdline, readCmdline, truncatedCmdlines } from './proc-processes.js';
+import {
+  type Cmdline,
+  DEFAULT_CMDLINE_MAX_BYTES,
+  readCmdline,
+  truncatedCmdlines,
+} from './proc-processes.js';
 import { draftFor, rulesOfType, type Sensor, type SensorContext, safeEmit } from './sensor.js';
 import { findSocketOwners } from './socket-owners.js';
 
@@ -109,7 +114,10 @@ export function createNetworkSensor(ctx: SensorContext, opts: NetworkSensorOptio
       if (stopped || !armed.some((a) => a.rule.ruleId === rule.ruleId)) continue;
       const pid = owners.get(s.inode) ?? null;
       const cmdline = pid === null ? null : (cmdlines.get(pid) ?? null);
-      const truncated = truncatedCmdlines({ process: cmdline });
+      const truncated = truncatedCmdlines(
+        { process: cmdline },
+        opts.cmdlineMaxBytes ?? DEFAULT_CMDLINE_MAX_BYTES,
+      );
       const detail = {
         kind: s.state === TCP_LISTEN ? 'listen' : 'connection',
         protocol: s.protocol,

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { clipUtf8 } from '@tripwire/agent-sdk';
 import { isMissing } from './file-facts.js';
 
 /**
@@ -83,6 +84,8 @@ export function readCmdlineBytes(raw: Buffer, maxBytes = DEFAULT_CMDLINE_MAX_BYT
   let text = raw.toString('utf8', 0, cut).replaceAll('\0', ' ');
   // A character split by the cut decodes as U+FFFD at the end: drop it.
   if (cut < end && text.endsWith('\uFFFD')) text = text.slice(0, -1);
+  // Each invalid byte decodes as U+FFFD, three bytes: the text may outgrow the cap.
+  if (text.length > maxBytes / 3) text = clipUtf8(text, maxBytes);
   return { text, bytes: end };
 }
 
@@ -91,11 +94,12 @@ export function readCmdlineBytes(raw: Buffer, maxBytes = DEFAULT_CMDLINE_MAX_BYT
  * SDK adds its own cuts (if the detail is still too large) to the same object.
  */
 export function truncatedCmdlines(
-  fields: Record<string, { text: string; bytes: number } | null>,
+  fields: Record<string, Cmdline | null>,
+  maxBytes: number,
 ): Record<string, number> | undefined {
   let out: Record<string, number> | undefined;
   for (const [field, cmdline] of Object.entries(fields)) {
-    if (cmdline && cmdline.bytes > Buffer.byteLength(cmdline.text)) {
+    if (cmdline && cmdline.bytes > maxBytes) {
       out ??= {};
       out[field] = cmdline.bytes;
     }

@@ -91,10 +91,13 @@ export function createProcessSensor(
       readCmdline(procRoot, info.ppid, cmdlineMaxBytes),
     ]);
     if (stopped || !armed.some((a) => a.rule.ruleId === rule.ruleId)) return;
-    const truncated = truncatedCmdlines({
-      cmdline: { text: info.cmdline, bytes: info.cmdlineBytes },
-      parent_cmdline: parentCmdline,
-    });
+    const truncated = truncatedCmdlines(
+      {
+        cmdline: { text: info.cmdline, bytes: info.cmdlineBytes },
+        parent_cmdline: parentCmdline,
+      },
+      cmdlineMaxBytes,
+    );
     const detail = {
       pid: info.pid,
       ppid: info.ppid,
