@@ -139,7 +139,7 @@ cd "$src"
 t=$(date +%s)
 logged "$work/fetch.log" infra/build-service.sh fetch
 ok "fetch ($(($(date +%s) - t))s)"
-for service in ingest fanout; do
+for service in ingest fanout agent; do
   t=$(date +%s)
   logged "$work/build-$service.log" infra/build-service.sh deploy "$service" "$work/$service"
   ok "$service -> $work/$service: $(du -sh "$work/$service" | cut -f1) ($(($(date +%s) - t))s)"
@@ -169,6 +169,18 @@ for service in ingest fanout; do
     fail "$service: .env files in the deploy folder"
   ok "$service: dist/main.js, $(ls "$out/node_modules/.pnpm" | grep -vc '^node_modules$\|^lock.yaml$') packages, none of vitest/typescript/biome/playwright/testcontainers/tsx/vite/turbo/buf/ts-proto/esbuild/test-fixtures"
 done
+# The agent's folder (infra/Dockerfile's agent-bundle, /opt/tripwire-agent under systemd): its
+# CLI runs, and re2 (compiled from source by node-gyp) loads and runs a PROCESS pattern.
+agent_out="$work/agent"
+[ -f "$agent_out/dist/cli.js" ] || fail "agent: dist/cli.js missing (the systemd unit's ExecStart)"
+found=$(ls "$agent_out/node_modules/.pnpm" | grep -E "$dev_only" || true)
+[ -z "$found" ] || fail "agent: dev dependencies in the deploy folder: $(echo "$found" | tr '\n' ' ')"
+node "$agent_out/dist/cli.js" --help >/dev/null || fail "agent: dist/cli.js --help failed"
+(cd "$agent_out" && node --input-type=module -e "
+  const { default: RE2 } = await import('re2');
+  if (!new RE2('(^|/)nc( .*)? -e').test('/usr/bin/nc -e /bin/sh')) process.exit(1);
+") || fail "agent: re2 does not load or match in the deploy folder"
+ok "agent: dist/cli.js --help, re2 loads and matches ($(du -sh "$agent_out" | cut -f1))"
 migrate_cli="node_modules/@tripwire/storage/dist/migrate-cli.js"
 [ -f "$work/ingest/$migrate_cli" ] || fail "ingest: $migrate_cli missing"
 migrations=$(ls "$work/ingest/node_modules/@tripwire/storage/migrations/"*.sql | wc -l)

@@ -5,6 +5,8 @@
 #
 #   infra/build-service.sh fetch                  # pnpm-lock.yaml's packages into the store
 #   infra/build-service.sh deploy <service> <out> # install, build, pnpm deploy --prod into <out>
+#                                                 # (ingest, fanout; agent: /opt/tripwire-agent,
+#                                                 # which compiles re2: python3, make, g++)
 #
 # Run from the repository root. `fetch` needs only package.json, pnpm-lock.yaml and
 # pnpm-workspace.yaml, so the Docker layer it makes is reused until the lockfile changes;
@@ -22,7 +24,7 @@ case "${1:-}" in
     ;;
 
   deploy)
-    service="${2:?usage: infra/build-service.sh deploy <ingest|fanout> <out-dir>}"
+    service="${2:?usage: infra/build-service.sh deploy <ingest|fanout|agent> <out-dir>}"
     out="${3:?usage: infra/build-service.sh deploy <ingest|fanout> <out-dir>}"
     package="@tripwire/$service"
     [ -f "services/$service/package.json" ] || { echo "no such service: services/$service" >&2; exit 2; }
@@ -56,6 +58,12 @@ case "${1:-}" in
     while IFS= read -r -d '' binary; do
       [ "$(basename "$binary")" = "$keep" ] || rm -f "$binary"
     done < <(find "$out/node_modules/.pnpm" -path '*uws-js-unofficial*/binaries/*' -name 'uws_*.node' -print0)
+
+    # re2 (the agent's PROCESS patterns) is compiled by node-gyp at install; at run time it needs
+    # only build/Release/re2.node and its JavaScript, not the vendored C++ sources or objects.
+    while IFS= read -r -d '' re2dir; do
+      rm -rf "$re2dir/vendor" "$re2dir/build/Release/obj.target" "$re2dir/build/Release/.deps"
+    done < <(find "$out/node_modules/.pnpm" -maxdepth 3 -type d -path '*/re2@*/node_modules/re2' -print0)
 
     step "done: $(du -sh "$out" | cut -f1) in $out"
     ;;

@@ -248,6 +248,7 @@ function dockerfile(path, context) {
     'infra/build-service.sh fetch',
     'infra/build-service.sh deploy ingest /out',
     'infra/build-service.sh deploy fanout /out',
+    'infra/build-service.sh deploy agent /out',
   ];
   if (JSON.stringify(recipe) !== JSON.stringify(expected)) {
     fail(

@@ -4,12 +4,20 @@ import { createLogger, type Logger } from '@tripwire/logger';
 import { AlertServiceClient } from '@tripwire/proto';
 import { type AgentCredentials, AgentState } from './agent-state.js';
 import type { AgentRule, AlertDraft } from './agent-types.js';
+import {
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  DEFAULT_DETAIL_MAX_BYTES,
+  MAX_DETAIL_BYTES,
+  MIN_DETAIL_MAX_BYTES,
+} from './alert-limits.js';
 import { AlertStream } from './alert-stream.js';
 import { alertFromDraft } from './alert-wire.js';
 import { channelCredentials, channelOptions, type TlsOptions } from './channel-credentials.js';
 import { CommandHandler } from './command-handler.js';
+import { DeadLetterFile } from './dead-letter.js';
 import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
+import { RejectionHandler } from './rejection-handler.js';
 
 export interface AgentClientOptions {
   /**
@@ -31,6 +39,14 @@ export interface AgentClientOptions {
   tls?: TlsOptions | null;
   /** Cap on the outbox (alerts held on disk). Default 64 MiB. */
   outboxMaxBytes?: number;
+  /**
+   * event_detail_json is clipped to this many bytes (largest strings first, each marked in
+   * `truncated`). Default 60 KiB, under ingest's default MAX_EVENT_DETAIL_BYTES (64 KiB); a server
+   * that refuses a detail as too large lowers it to the limit it states.
+   */
+  detailMaxBytes?: number;
+  /** Cap on the dead-letter file (rotated once, so at most twice this). Default 16 MiB. */
+  deadLetterMaxBytes?: number;
   /** Alerts per stream message. Default 500. */
   batchMaxEvents?: number;
   /** Longest an alert waits for others to share its message. Default 20 ms. */
@@ -49,7 +65,14 @@ export interface AgentClientStats {
   /** Alerts written to a stream, resends included. */
   sent: number;
   acked: number;
+  /** Rejected alerts the agent could not fix (CRITICAL ones are in deadLettered too). */
   rejected: number;
+  /** Rejected alerts the agent fixed (clipped, clock corrected, repaired) and sent again. */
+  fixed: number;
+  /** CRITICAL rejected alerts kept in the dead-letter file (each reported by an alert). */
+  deadLettered: number;
+  /** Unfixable rejections by RejectCode name. */
+  rejectedByCode: Record<string, number>;
   /** Alerts dropped because the outbox was full (reported by an overflow alert). */
   dropped: number;
   connected: boolean;
@@ -94,6 +117,12 @@ class TripwireAgentClient implements AgentClient {
   private rulesSaved = Promise.resolve();
   private outbox: Outbox | undefined;
   private commands: CommandHandler | undefined;
+  private rejections: RejectionHandler | undefined;
+  private deadLetters: DeadLetterFile | undefined;
+  /** What event_detail_json is clipped to; lowered when a server refuses a detail as too large. */
+  private detailMaxBytes: number;
+  /** Server clock minus this host's clock (µs), from the last Ping or the registration. */
+  private clockOffsetUs: number | undefined;
   private channelCreds: ChannelCredentials | undefined;
   private stream: AlertStream | undefined;
   private loop: Promise<void> | undefined;
@@ -115,6 +144,10 @@ class TripwireAgentClient implements AgentClient {
     this.state = new AgentState(options.stateDir);
     this.backoff = new ReconnectBackoff(options.backoff);
     this.batchMaxEvents = Math.max(1, options.batchMaxEvents ?? 500);
+    this.detailMaxBytes = Math.max(
+      MIN_DETAIL_MAX_BYTES,
+      Math.min(MAX_DETAIL_BYTES, options.detailMaxBytes ?? DEFAULT_DETAIL_MAX_BYTES),
+    );
   }
 
   get hostId(): string {
@@ -130,7 +163,10 @@ class TripwireAgentClient implements AgentClient {
       queued: this.outbox?.size ?? 0,
       sent: this.sent,
       acked: this.commands?.acked ?? 0,
-      rejected: this.commands?.rejected ?? 0,
+      rejected: this.rejections?.rejected ?? 0,
+      fixed: this.rejections?.fixed ?? 0,
+      deadLettered: this.rejections?.deadLettered ?? 0,
+      rejectedByCode: { ...this.rejections?.byCode },
       dropped: this.outbox?.dropped ?? 0,
       connected: this.stream?.established ?? false,
       reconnects: this.reconnects,
@@ -158,8 +194,31 @@ class TripwireAgentClient implements AgentClient {
       maxBytes: this.options.outboxMaxBytes,
       log: this.log,
     });
+    this.deadLetters = new DeadLetterFile(
+      this.state.deadLetterPath,
+      this.options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES,
+    );
+    this.rejections = new RejectionHandler({
+      outbox: this.outbox,
+      deadLetters: this.deadLetters,
+      log: this.log,
+      enqueue: (draft) => this.enqueue(draft),
+      fixContext: () => ({
+        detailMaxBytes: this.detailMaxBytes,
+        clockOffsetUs: this.clockOffsetUs,
+      }),
+      lowerDetailLimit: (bytes) => {
+        if (bytes >= this.detailMaxBytes) return;
+        this.detailMaxBytes = bytes;
+        this.log.warn(
+          { detailMaxBytes: bytes },
+          'the server takes less event detail; clipping to its limit',
+        );
+      },
+    });
     this.commands = new CommandHandler({
       outbox: this.outbox,
+      rejections: this.rejections,
       log: this.log,
       applyRules: (rules) => this.setRules(rules, true),
     });
@@ -173,7 +232,7 @@ class TripwireAgentClient implements AgentClient {
   async enqueue(draft: AlertDraft): Promise<string> {
     if (!this.outbox) throw new Error('call start() before enqueue()');
     if (this.stopping) throw new Error('the agent client is stopped');
-    const alert = alertFromDraft(draft);
+    const alert = alertFromDraft(draft, this.detailMaxBytes);
     await this.outbox.append(alert);
     return alert.alertId;
   }
@@ -212,7 +271,9 @@ class TripwireAgentClient implements AgentClient {
     }
     await this.loop;
     await this.rulesSaved;
+    await this.commands?.settled();
     await this.outbox?.close();
+    await this.deadLetters?.close();
     this.log.info(this.stats(), 'agent client stopped');
   }
 
@@ -290,14 +351,17 @@ class TripwireAgentClient implements AgentClient {
     const server = this.server;
     const client = this.newClient();
     try {
-      const response = await new Promise<{ hostId: string; agentToken: string }>(
-        (resolve, reject) =>
-          client.registerAgent(
-            request,
-            metadata,
-            { deadline: Date.now() + REGISTER_DEADLINE_MS },
-            (err, res) => (err ? reject(err) : resolve(res)),
-          ),
+      const response = await new Promise<{
+        hostId: string;
+        agentToken: string;
+        serverTimeUs: number;
+      }>((resolve, reject) =>
+        client.registerAgent(
+          request,
+          metadata,
+          { deadline: Date.now() + REGISTER_DEADLINE_MS },
+          (err, res) => (err ? reject(err) : resolve(res)),
+        ),
       );
       const credentials: AgentCredentials = {
         hostId: response.hostId,
@@ -305,6 +369,7 @@ class TripwireAgentClient implements AgentClient {
         registeredAt: new Date().toISOString(),
       };
       await this.state.saveCredentials(credentials);
+      if (response.serverTimeUs > 0) this.clockOffsetUs = response.serverTimeUs - Date.now() * 1000;
       this.tokenRejected = false;
       this.log.info(
         { hostId: credentials.hostId, hostname: request.hostname, server },
@@ -377,6 +442,9 @@ class TripwireAgentClient implements AgentClient {
       onCommand: (command) => this.commands!.handle(command),
       onSent: (n) => {
         this.sent += n;
+      },
+      onServerTime: (serverTimeUs) => {
+        this.clockOffsetUs = serverTimeUs - Date.now() * 1000;
       },
       log: this.log,
     });

@@ -13,6 +13,7 @@ export interface AgentCredentials {
 const CREDENTIALS_FILE = 'credentials.json';
 const RULES_FILE = 'rules.json';
 export const OUTBOX_FILE = 'outbox.log';
+export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;
@@ -38,6 +39,10 @@ export class AgentState {
 
   get outboxPath(): string {
     return join(this.dir, OUTBOX_FILE);
+  }
+
+  get deadLetterPath(): string {
+    return join(this.dir, DEAD_LETTER_FILE);
   }
 
   /** Creates the folder (0700) if missing. Returns true when an existing folder is open to other users. */

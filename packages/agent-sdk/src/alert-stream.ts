@@ -21,6 +21,8 @@ export interface AlertStreamOptions {
   limits: BatchLimits;
   onCommand: (command: ServerCommand) => void;
   onSent: (count: number) => void;
+  /** The server's clock, from each Ping (the rejection fixes correct a fast clock with it). */
+  onServerTime?: (serverTimeUs: number) => void;
   log: Logger;
 }
 
@@ -74,6 +76,7 @@ export class AlertStream {
     this.established = true;
     const c = command.command;
     if (c?.$case === 'ping') {
+      this.options.onServerTime?.(c.ping.serverTimeUs);
       if (!this.finished) this.call.write({ events: [], pongServerTimeUs: c.ping.serverTimeUs });
       return;
     }

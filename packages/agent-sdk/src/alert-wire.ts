@@ -8,13 +8,20 @@ import {
 } from '@tripwire/proto';
 import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import type { AgentRule, AlertDraft, SeverityName, TripwireTypeName } from './agent-types.js';
+import { DEFAULT_DETAIL_MAX_BYTES } from './alert-limits.js';
+import { clipDetail } from './detail-clip.js';
 import type { OutboxAlert } from './outbox-records.js';
+import { storableRuleName } from './rule-name.js';
 
-/** The most event detail any ingest configuration accepts (MAX_EVENT_DETAIL_BYTES caps at 1 MiB). */
-export const MAX_DETAIL_BYTES = 1024 * 1024;
-
-/** Checks a sensor's draft and gives it an alert_id; throws a TypeError/RangeError naming what is wrong. */
-export function alertFromDraft(draft: AlertDraft): OutboxAlert {
+/**
+ * Checks a sensor's draft and gives it an alert_id; throws a TypeError naming what is wrong.
+ * What the server would refuse but the agent can fix is fixed here: the detail is clipped to
+ * `detailMaxBytes` and repaired (detail-clip.ts), the rule name made storable (rule-name.ts).
+ */
+export function alertFromDraft(
+  draft: AlertDraft,
+  detailMaxBytes = DEFAULT_DETAIL_MAX_BYTES,
+): OutboxAlert {
   if (!TRIPWIRE_TYPES.includes(draft.tripwireType))
     throw new TypeError(
       `tripwireType must be one of ${TRIPWIRE_TYPES.join(', ')}, not ${draft.tripwireType}`,
@@ -22,35 +29,45 @@ export function alertFromDraft(draft: AlertDraft): OutboxAlert {
   if (!SEVERITIES.includes(draft.severity))
     throw new TypeError(`severity must be one of ${SEVERITIES.join(', ')}, not ${draft.severity}`);
   if (typeof draft.ruleName !== 'string') throw new TypeError('ruleName must be a string');
+  const ruleName = storableRuleName(draft.ruleName);
+  let detail: Record<string, unknown> = draft.detail ?? {};
+  if (ruleName !== draft.ruleName) {
+    // The name as the sensor gave it stays in the detail (clipped there like any field).
+    detail = { ...detail, original_rule_name: draft.ruleName };
+  }
   let detailJson: string;
   try {
-    detailJson = JSON.stringify(draft.detail ?? {});
+    detailJson = clipDetail(detail, detailMaxBytes).json;
   } catch (err) {
     throw new TypeError(`detail must be serializable as JSON: ${(err as Error).message}`);
   }
-  if (Buffer.byteLength(detailJson) > MAX_DETAIL_BYTES)
-    throw new RangeError(`detail is larger than ${MAX_DETAIL_BYTES} bytes as JSON`);
   const occurredAt = draft.occurredAt ?? new Date();
   if (Number.isNaN(occurredAt.getTime())) throw new TypeError('occurredAt is not a valid date');
   return {
     alertId: randomUUID(),
     tripwireType: draft.tripwireType,
     severity: draft.severity,
-    ruleName: draft.ruleName,
+    ruleName,
     timestampUs: occurredAt.getTime() * 1000,
     detailJson,
   };
 }
 
+/**
+ * The wire message for an outbox alert. A record this SDK did not write (a newer version's, a
+ * damaged one) is sent with what it cannot encode left unset, so the server refuses that one
+ * alert with a code (and the agent dead-letters it) instead of the encoder failing the whole
+ * stream again on every reconnect.
+ */
 export function toAgentEvent(alert: OutboxAlert, hostId: string): AgentEvent {
   return {
     alertId: alert.alertId,
     hostId,
-    tripwireType: TripwireType[alert.tripwireType],
-    severity: Severity[alert.severity],
-    timestampUs: alert.timestampUs,
-    ruleName: alert.ruleName,
-    eventDetailJson: alert.detailJson,
+    tripwireType: TripwireType[alert.tripwireType] ?? TripwireType.TRIPWIRE_TYPE_UNSPECIFIED,
+    severity: Severity[alert.severity] ?? Severity.SEVERITY_UNSPECIFIED,
+    timestampUs: Number.isSafeInteger(alert.timestampUs) ? alert.timestampUs : -1,
+    ruleName: typeof alert.ruleName === 'string' ? alert.ruleName : '',
+    eventDetailJson: typeof alert.detailJson === 'string' ? alert.detailJson : '',
   };
 }
 

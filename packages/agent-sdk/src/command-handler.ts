@@ -1,11 +1,13 @@
 import type { Logger } from '@tripwire/logger';
-import { RejectCode, type ServerCommand } from '@tripwire/proto';
+import { RejectCode, type Rejection, type ServerCommand } from '@tripwire/proto';
 import type { AgentRule } from './agent-types.js';
 import { fromWireRule } from './alert-wire.js';
 import type { Outbox } from './outbox.js';
+import type { RejectionHandler } from './rejection-handler.js';
 
 export interface CommandHandlerDeps {
   outbox: Outbox;
+  rejections: RejectionHandler;
   log: Logger;
   /** A complete new rule set from the server. */
   applyRules: (rules: AgentRule[]) => void;
@@ -14,7 +16,8 @@ export interface CommandHandlerDeps {
 /** What the server's acknowledgements, rejections and rule updates do to the agent. */
 export class CommandHandler {
   acked = 0;
-  rejected = 0;
+  /** Rejections are handled one at a time, in order (each may write files). */
+  private rejecting: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: CommandHandlerDeps) {}
 
@@ -24,16 +27,18 @@ export class CommandHandler {
       case 'ack':
         // Durable on the server: the outbox may forget them.
         this.acked += outbox.complete(command.command.ack.alertIds);
+        this.deps.rejections.forget(command.command.ack.alertIds);
         return;
       case 'rejection': {
-        // The server will never store this alert as it is; resending cannot help.
-        const { alertId, code, reason } = command.command.rejection;
-        if (outbox.complete([alertId]) === 0) return;
-        this.rejected++;
-        log.warn(
-          { alertId, code: RejectCode[code] ?? code, reason },
-          'the server rejected an alert; dropped it from the outbox',
-        );
+        const rejection: Rejection = command.command.rejection;
+        this.rejecting = this.rejecting
+          .then(() => this.deps.rejections.handle(rejection))
+          .catch((err: unknown) =>
+            log.error(
+              { err, alertId: rejection.alertId, code: RejectCode[rejection.code] },
+              'handling a rejected alert failed; it stays in the outbox and is sent again',
+            ),
+          );
         return;
       }
       case 'rules': {
@@ -50,5 +55,10 @@ export class CommandHandler {
       default:
       // Pings are answered by the stream itself.
     }
+  }
+
+  /** Resolves once every rejection received so far has been dealt with. */
+  settled(): Promise<void> {
+    return this.rejecting;
   }
 }

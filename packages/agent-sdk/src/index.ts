@@ -5,8 +5,19 @@ export {
   createAgentClient,
 } from './agent-client.js';
 export type { AgentCredentials } from './agent-state.js';
+export { DEAD_LETTER_FILE } from './agent-state.js';
 export * from './agent-types.js';
+export * from './alert-limits.js';
+export { alertFromDraft } from './alert-wire.js';
 export type { TlsOptions } from './channel-credentials.js';
+export { type DeadLetterEntry, DeadLetterFile } from './dead-letter.js';
+export {
+  type ClippedDetail,
+  clipDetail,
+  clipUtf8,
+  detailAsText,
+  repairString,
+} from './detail-clip.js';
 export {
   Outbox,
   type OutboxAlert,
@@ -15,3 +26,5 @@ export {
   type OverflowDetail,
 } from './outbox.js';
 export { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
+export { DEAD_LETTER_RULE_NAME } from './rejection-handler.js';
+export { storableRuleName } from './rule-name.js';

@@ -185,6 +185,11 @@ export class Outbox extends EventEmitter {
     return this.live.has(alertId);
   }
 
+  /** The held alert with this id, if any. */
+  get(alertId: string): OutboxAlert | undefined {
+    return this.live.get(alertId)?.alert;
+  }
+
   /** The alerts held, oldest first. */
   alerts(): OutboxAlert[] {
     return [...this.live.values()].map((e) => e.alert);
@@ -213,6 +218,20 @@ export class Outbox extends EventEmitter {
     }
     if (removed.length > 0) this.writeDone(removed);
     return removed.length;
+  }
+
+  /**
+   * Puts a corrected version of an alert (same alert_id) in place of the one held, to be sent
+   * again once durable. On disk: a "done" for the old version, then the new record, so a
+   * restart recovers the new one.
+   */
+  replace(alert: OutboxAlert): Promise<void> {
+    const entry = this.live.get(alert.alertId);
+    if (entry) {
+      this.remove(entry);
+      this.writeDone([alert.alertId]);
+    }
+    return this.append(alert);
   }
 
   /**

@@ -36,6 +36,32 @@ describe('agent configuration', () => {
     });
   });
 
+  it('bounds what the agent reads and sends: command-line cut, detail clip, dead-letter cap (issue 13)', () => {
+    const defaults = loadAgentConfig({ server: 'a:1', insecure: true }, {});
+    expect(defaults).toMatchObject({
+      TRIPWIRE_CMDLINE_MAX_BYTES: 4096,
+      TRIPWIRE_DETAIL_MAX_BYTES: 61_440,
+      TRIPWIRE_DEAD_LETTER_MAX_MB: 16,
+    });
+    const set = loadAgentConfig(
+      { server: 'a:1', insecure: true, 'cmdline-max-bytes': '8192' },
+      { TRIPWIRE_DETAIL_MAX_BYTES: '30000', TRIPWIRE_DEAD_LETTER_MAX_MB: '2' },
+    );
+    expect(set).toMatchObject({
+      TRIPWIRE_CMDLINE_MAX_BYTES: 8192,
+      TRIPWIRE_DETAIL_MAX_BYTES: 30_000,
+      TRIPWIRE_DEAD_LETTER_MAX_MB: 2,
+    });
+    expect(() =>
+      loadAgentConfig(
+        { server: 'a:1', insecure: true, 'cmdline-max-bytes': '10', 'detail-max-bytes': '99' },
+        {},
+      ),
+    ).toThrow(
+      /--cmdline-max-bytes \(TRIPWIRE_CMDLINE_MAX_BYTES\): must be at least 256[\s\S]*--detail-max-bytes/,
+    );
+  });
+
   it('names every bad setting by flag and variable at once', () => {
     let message = '';
     try {

@@ -87,6 +87,21 @@ export const RUN_SETTINGS: Setting[] = [
     help: 'outbox size cap in MiB; oldest INFO alerts go first (default 64)',
   },
   {
+    flag: 'cmdline-max-bytes',
+    env: 'TRIPWIRE_CMDLINE_MAX_BYTES',
+    help: 'command lines are cut to this many bytes before any rule matches them and in alerts (default 4096)',
+  },
+  {
+    flag: 'detail-max-bytes',
+    env: 'TRIPWIRE_DETAIL_MAX_BYTES',
+    help: "an alert's detail is clipped to this many bytes of JSON, keep it under ingest's MAX_EVENT_DETAIL_BYTES (default 61440)",
+  },
+  {
+    flag: 'dead-letter-max-mb',
+    env: 'TRIPWIRE_DEAD_LETTER_MAX_MB',
+    help: 'dead-letter file cap in MiB (CRITICAL alerts the server refused); rotated once (default 16)',
+  },
+  {
     flag: 'log-level',
     env: 'TRIPWIRE_LOG_LEVEL',
     help: 'fatal, error, warn, info, debug or trace (default info)',
@@ -118,6 +133,9 @@ const schema = z
     TRIPWIRE_PROCESS_POLL_MS: envInt(1000, 100, 60_000),
     TRIPWIRE_NETWORK_POLL_MS: envInt(2000, 100, 60_000),
     TRIPWIRE_OUTBOX_MAX_MB: envInt(64, 1, 100_000),
+    TRIPWIRE_CMDLINE_MAX_BYTES: envInt(4096, 256, 1024 * 1024),
+    TRIPWIRE_DETAIL_MAX_BYTES: envInt(60 * 1024, 1024, 1024 * 1024),
+    TRIPWIRE_DEAD_LETTER_MAX_MB: envInt(16, 1, 10_000),
     TRIPWIRE_LOG_LEVEL: envLogLevel,
   })
   .superRefine((c, ctx) => {

@@ -20,6 +20,8 @@ export function clientOptions(config: AgentConfig, log: Logger): AgentClientOpti
         }
       : null,
     outboxMaxBytes: config.TRIPWIRE_OUTBOX_MAX_MB * 1024 * 1024,
+    detailMaxBytes: config.TRIPWIRE_DETAIL_MAX_BYTES,
+    deadLetterMaxBytes: config.TRIPWIRE_DEAD_LETTER_MAX_MB * 1024 * 1024,
     log,
   };
 }

@@ -72,9 +72,14 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
       rescanMs: config.TRIPWIRE_RESCAN_INTERVAL_S * 1000,
       processPollMs: config.TRIPWIRE_PROCESS_POLL_MS,
       networkPollMs: config.TRIPWIRE_NETWORK_POLL_MS,
+      cmdlineMaxBytes: config.TRIPWIRE_CMDLINE_MAX_BYTES,
       onBaselineProgress: baselineProgress(log),
     },
   );
+  const stats = () => ({
+    ...client.stats(),
+    sensors: Object.fromEntries(sensors.map((s) => [s.type, s.stats?.() ?? {}])),
+  });
   await client.start();
   // Persisted or server rules arrive through onRules; until then the local rules apply.
   applyRules(client.rules());
@@ -82,12 +87,13 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
   log.info({ hostId: client.hostId, server: config.TRIPWIRE_SERVER }, 'tripwire agent running');
   // What a previous run left unacknowledged goes first; say when it is through.
   void client.flush(24 * 3600_000).then((empty) => {
-    if (empty) log.info(client.stats(), 'outbox delivered');
+    if (empty) log.info(stats(), 'outbox delivered');
   });
   return {
     client,
     async stop() {
       await Promise.all(sensors.map((s) => s.stop()));
+      log.info(stats(), 'sensors stopped');
       await client.stop();
     },
   };

@@ -230,45 +230,6 @@ describe('a full outbox', () => {
 });
 
 describe('server commands', () => {
-  it('a rejected alert is dropped from the outbox and the reason logged at warn; a fast clock or a big detail is kept', async () => {
-    const logs = captureLog('agent');
-    const client = agents.create({
-      server: ingest.address,
-      stateDir: await agents.stateDir(),
-      enrollmentToken: ENROLLMENT_TOKEN,
-      hostname: 'sdk-reject-01',
-      log: logs.log,
-    });
-    await client.start();
-    // The server stores these two (at its own time, flagged; clipped, marked): nothing is lost.
-    const future = await client.enqueue(
-      draft(1, { occurredAt: new Date(Date.now() + 86_400_000) }),
-    );
-    const good = await client.enqueue(draft(2));
-    const huge = await client.enqueue(draft(3, { detail: { blob: 'x'.repeat(70_000) } }));
-    // These two are malformed: a rule name with CR/LF, a detail nested 70 deep.
-    const badName = await client.enqueue(draft(4, { ruleName: 'forged\r\nline' }));
-    let nested: unknown = 1;
-    for (let i = 0; i < 70; i++) nested = [nested];
-    const deep = await client.enqueue(draft(5, { detail: { nested } }));
-    expect(await client.flush(10_000)).toBe(true);
-    expect(client.stats()).toMatchObject({ queued: 0, acked: 3, rejected: 2 });
-    expect((await storedAlertIds(env, [future, good, huge, badName, deep])).sort()).toEqual(
-      [future, good, huge].sort(),
-    );
-    const warnings = logs.entries().filter((e) => e.level === 40 && e.alertId);
-    expect(warnings).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({
-          alertId: badName,
-          code: 'REJECT_CODE_INVALID_RULE_NAME',
-          reason: expect.any(String),
-        }),
-        expect.objectContaining({ alertId: deep, code: 'REJECT_CODE_EVENT_DETAIL_TOO_DEEP' }),
-      ]),
-    );
-  });
-
   it('applies rule updates at once, stores them 0600, and starts with them next time before connecting', async () => {
     const stateDir = await agents.stateDir();
     const global = await createRule(env.pool, {

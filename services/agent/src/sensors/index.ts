@@ -20,6 +20,8 @@ export interface SensorsOptions {
   networkPollMs?: number;
   /** Default /proc. */
   procRoot?: string;
+  /** PROCESS and NETWORK: command lines are cut to this many bytes before matching (default 4096). */
+  cmdlineMaxBytes?: number;
 }
 
 /** All three sensors; give each update() the full rule list. */
@@ -28,8 +30,9 @@ export function createSensors(ctx: SensorContext, opts: SensorsOptions = {}): Se
     rescanMs: opts.rescanMs,
     onBaselineProgress: opts.onBaselineProgress,
   };
-  const proc: ProcessSensorOptions = { pollMs: opts.processPollMs, procRoot: opts.procRoot };
-  const network: NetworkSensorOptions = { pollMs: opts.networkPollMs, procRoot: opts.procRoot };
+  const { procRoot, cmdlineMaxBytes } = opts;
+  const proc: ProcessSensorOptions = { pollMs: opts.processPollMs, procRoot, cmdlineMaxBytes };
+  const network: NetworkSensorOptions = { pollMs: opts.networkPollMs, procRoot, cmdlineMaxBytes };
   return [
     createFileSensor(ctx, file),
     createProcessSensor(ctx, proc),

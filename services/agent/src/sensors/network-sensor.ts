@@ -3,7 +3,12 @@ import type { Logger } from '@tripwire/logger';
 import { readUserNames } from './passwd-users.js';
 import { createPollLoop } from './poll-loop.js';
 import { readTcpSockets, TCP_LISTEN, type TcpSocket } from './proc-net-tcp.js';
-import { readCmdline } from './proc-processes.js';
+import {
+  type Cmdline,
+  DEFAULT_CMDLINE_MAX_BYTES,
+  readCmdline,
+  truncatedCmdlines,
+} from './proc-processes.js';
 import { draftFor, rulesOfType, type Sensor, type SensorContext, safeEmit } from './sensor.js';
 import { findSocketOwners } from './socket-owners.js';
 
@@ -13,6 +18,8 @@ export interface NetworkSensorOptions {
   /** Default /proc: /proc/net/tcp and tcp6 are read from here. */
   procRoot?: string;
   passwdPath?: string;
+  /** The owning process's command line is cut to this many bytes (default 4096). */
+  cmdlineMaxBytes?: number;
 }
 
 /** A NETWORK rule's target: "listen"/"*" (any new listener) or ports ("4444", "22,4444"). */
@@ -100,11 +107,17 @@ export function createNetworkSensor(ctx: SensorContext, opts: NetworkSensorOptio
       },
     );
     const users = await readUserNames(opts.passwdPath);
-    const cmdlines = new Map<number, string | null>();
-    for (const pid of new Set(owners.values())) cmdlines.set(pid, await readCmdline(procRoot, pid));
+    const cmdlines = new Map<number, Cmdline | null>();
+    for (const pid of new Set(owners.values()))
+      cmdlines.set(pid, await readCmdline(procRoot, pid, opts.cmdlineMaxBytes));
     for (const { rule, socket: s } of hits) {
       if (stopped || !armed.some((a) => a.rule.ruleId === rule.ruleId)) continue;
       const pid = owners.get(s.inode) ?? null;
+      const cmdline = pid === null ? null : (cmdlines.get(pid) ?? null);
+      const truncated = truncatedCmdlines(
+        { process: cmdline },
+        opts.cmdlineMaxBytes ?? DEFAULT_CMDLINE_MAX_BYTES,
+      );
       const detail = {
         kind: s.state === TCP_LISTEN ? 'listen' : 'connection',
         protocol: s.protocol,
@@ -117,7 +130,8 @@ export function createNetworkSensor(ctx: SensorContext, opts: NetworkSensorOptio
         uid: s.uid,
         user: users.get(s.uid) ?? null,
         pid,
-        process: pid === null ? null : (cmdlines.get(pid) ?? null),
+        process: cmdline?.text ?? null,
+        ...(truncated && { truncated }),
       };
       log.info({ ruleId: rule.ruleId, ...detail }, 'network tripwire');
       safeEmit(ctx, draftFor(rule, detail));

