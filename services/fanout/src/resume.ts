@@ -41,9 +41,9 @@ export interface Greeter {
  * A new socket's first frames: the welcome, the replay of what it missed since its `since`
  * position (only what its subscriptions let through), then live.
  *
- * The replay is sent in slices of `sliceEntries` window entries, one slice per turn of the
- * event loop, pausing while the socket holds more than `pauseAboveBytes` unsent (resumed by
- * uWebSockets.js's `drain`), so a 50,000-frame resume neither blocks the loop nor floods a
+ * The replay is sent in slices of at most `sliceEntries` window entries, one slice per turn
+ * of the event loop, a slice ending early once the socket holds more than `pauseAboveBytes`
+ * unsent; the replay then waits for uWebSockets.js's `drain`, so a 50,000-frame resume neither blocks the loop nor floods a
  * slow reader. Exactly once, in order, without a per-socket buffer: until the replay ends the
  * socket is subscribed to no topic, and a frame published meanwhile is added to the replay
  * window (bus-delivery.ts does that before publishing it), where the replay's cursor reaches
@@ -68,21 +68,25 @@ export function createGreeter(parts: GreeterParts): Greeter {
       return;
     }
     let sent = 0;
+    let full = false;
     ws.cork(() => {
       for (const e of result.entries) {
-        if (matches(e, state)) {
-          ws.send(e.frame);
-          sent++;
-        }
+        state.replay!.cursor = e.position;
+        if (!matches(e, state)) continue;
+        ws.send(e.frame);
+        sent++;
+        // Bounded in bytes too: a slice of large frames stops once the socket holds enough.
+        full = ws.getBufferedAmount() > parts.pauseAboveBytes;
+        if (full) break;
       }
     });
     metrics.framesSent.inc(sent);
-    const last = result.entries[result.entries.length - 1];
-    if (!last) return goLive(ws);
-    state.replay.cursor = last.position;
-    if (ws.getBufferedAmount() > parts.pauseAboveBytes) {
+    if (full) {
       state.replay.waitingForDrain = true;
       metrics.replayPauses.inc();
+    } else if (result.entries.length < parts.sliceEntries) {
+      // Nothing after the cursor: live from this same tick.
+      goLive(ws);
     } else {
       setImmediate(() => guardedSlice(ws));
     }
