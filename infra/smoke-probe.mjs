@@ -307,7 +307,8 @@ function healthcheck(dockerfile, target, envPairs) {
 /** /metrics answers on the metrics port and not on the public one (404). */
 async function metrics(publicBase, metricsBase) {
   const onPublic = await fetch(new URL('/metrics', publicBase));
-  if (onPublic.status !== 404) fail(`GET ${publicBase}/metrics -> ${onPublic.status}, expected 404`);
+  if (onPublic.status !== 404)
+    fail(`GET ${publicBase}/metrics -> ${onPublic.status}, expected 404`);
   const res = await fetch(new URL('/metrics', metricsBase));
   const text = await res.text();
   if (res.status !== 200 || !text.includes('tripwire_fanout_connections')) {
