@@ -208,9 +208,9 @@ ok "created"
 (cd "$work/ingest" && DATABASE_URL="$db_url" node "$migrate_cli") | sed 's/^/   | /'
 ok "migrated with \`node $migrate_cli\` (the Compose migrate service / Kubernetes init container)"
 
-read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grpc_port tls_http_port < <(node -e "
+read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grpc_port tls_http_port fanout_metrics_port < <(node -e "
   const net = require('node:net');
-  const servers = Array.from({ length: 7 }, () => net.createServer().listen(0, '127.0.0.1'));
+  const servers = Array.from({ length: 8 }, () => net.createServer().listen(0, '127.0.0.1'));
   Promise.all(servers.map((s) => new Promise((r) => s.on('listening', r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(' '));
     servers.forEach((s) => s.close());
@@ -262,7 +262,7 @@ section "fanout from its deploy folder: node dist/main.js"
 jwt_secret="$(node -p 'require("crypto").randomBytes(32).toString("hex")')"
 (cd "$work/fanout" && exec env -u DASHBOARD_DIR DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
   OPERATOR_JWT_SECRET="$jwt_secret" HOST=127.0.0.1 PORT="$fanout_port" \
-  BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
+  METRICS_HOST=127.0.0.1 METRICS_PORT="$fanout_metrics_port" BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
   node dist/main.js >"$work/fanout.log" 2>&1) &
 fanout_pid=$!
 pids+=("$fanout_pid")
@@ -271,6 +271,7 @@ probe wait-ready "http://127.0.0.1:$fanout_port/readyz" 30 "$fanout_pid" | sed '
 probe healthcheck "$src/infra/Dockerfile" fanout PORT="$fanout_port" | sed 's/^/   ok    /'
 probe dashboard "http://127.0.0.1:$fanout_port" | sed 's/^/   ok    /'
 probe websocket "http://127.0.0.1:$fanout_port" "$jwt_secret" | sed 's/^/   ok    /'
+probe metrics "http://127.0.0.1:$fanout_port" "http://127.0.0.1:$fanout_metrics_port" | sed 's/^/   ok    /'
 
 section "load balancer: infra/haproxy/haproxy.cfg"
 if command -v haproxy >/dev/null; then

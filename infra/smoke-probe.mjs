@@ -7,6 +7,7 @@
 //   node infra/smoke-probe.mjs grpc-health <host:port> <ingest-deploy-dir> [<ca> [<cert> <key>]]
 //   node infra/smoke-probe.mjs grpc-refused <host:port> <ingest-deploy-dir> <ca>
 //   node infra/smoke-probe.mjs websocket <base-url> <operator-jwt-secret>
+//   node infra/smoke-probe.mjs metrics <public-base-url> <metrics-base-url>
 //   node infra/smoke-probe.mjs healthcheck <Dockerfile> <target> <KEY=VALUE>...
 //   node infra/smoke-probe.mjs dockerfile <Dockerfile> <context-dir>
 // Exits 0 and prints one line on success; prints the reason and exits 1 otherwise.
@@ -304,12 +305,26 @@ function healthcheck(dockerfile, target, envPairs) {
   return `HEALTHCHECK of ${target} (${cmd.join(' ').slice(0, 60)}...) -> exit 0`;
 }
 
+/** /metrics answers on the metrics port and not on the public one (404). */
+async function metrics(publicBase, metricsBase) {
+  const onPublic = await fetch(new URL('/metrics', publicBase));
+  if (onPublic.status !== 404)
+    fail(`GET ${publicBase}/metrics -> ${onPublic.status}, expected 404`);
+  const res = await fetch(new URL('/metrics', metricsBase));
+  const text = await res.text();
+  if (res.status !== 200 || !text.includes('tripwire_fanout_connections')) {
+    fail(`GET ${metricsBase}/metrics -> ${res.status}: ${text.slice(0, 200)}`);
+  }
+  return `/metrics on ${metricsBase} -> 200; on the public port -> 404`;
+}
+
 const commands = {
   'wait-ready': () => waitReady(args[0], args[1], args[2]),
   dashboard: () => dashboard(args[0]),
   'grpc-health': () => grpcHealth(args[0], args[1], { ca: args[2], cert: args[3], key: args[4] }),
   'grpc-refused': () => grpcRefused(args[0], args[1], args[2]),
   websocket: () => websocket(args[0], args[1]),
+  metrics: () => metrics(args[0], args[1]),
   healthcheck: () => healthcheck(args[0], args[1], args.slice(2)),
   dockerfile: () => dockerfile(args[0], args[1]),
 };

@@ -253,6 +253,8 @@ interface RunningServer {
   child: ChildProcess;
   pid: number;
   port: number;
+  /** The fan-out's METRICS_PORT (/metrics is not on the public port). */
+  metricsPort: number;
   output: string[];
 }
 
@@ -263,6 +265,7 @@ async function startServer(
   publisher: BusPublisher,
 ): Promise<RunningServer> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const env = {
     ...process.env,
     DATABASE_URL,
@@ -270,6 +273,8 @@ async function startServer(
     OPERATOR_JWT_SECRET: JWT_SECRET,
     HOST: '127.0.0.1',
     PORT: String(port),
+    METRICS_HOST: '127.0.0.1',
+    METRICS_PORT: String(metricsPort),
     BUS_KEY_PREFIX: keyPrefix,
     LOG_LEVEL: 'warn',
     WS_RATE_LIMIT_MESSAGES: '100000',
@@ -302,7 +307,7 @@ async function startServer(
   await poll('/readyz', 15_000, () => {
     if (polls++ % 5 === 0) publisher.publishSerialized([alertJson(0)]);
   });
-  return { child, pid: child.pid!, port, output };
+  return { child, pid: child.pid!, port, metricsPort, output };
 }
 
 // ---- clients -----------------------------------------------------------------------
@@ -435,7 +440,7 @@ async function runScenario(kind: ServerKind, { clients, rate }: Scenario): Promi
       cpuAtOpen.server = cpuSeconds(server.pid);
       cpuAtOpen.clients = clientCpu();
       cpuAtOpen.machine = machineTicks();
-      if (kind === 'uws') metricsAtOpen = deliveryLatencyBuckets(server.port);
+      if (kind === 'uws') metricsAtOpen = deliveryLatencyBuckets(server.metricsPort);
     });
     const rssUnderLoad = rssKiB(server.pid);
     await publisher.drain(5_000);
@@ -451,7 +456,7 @@ async function runScenario(kind: ServerKind, { clients, rate }: Scenario): Promi
     probe.ws.terminate();
     const [bucketsBefore, bucketsAfter] = [
       await metricsAtOpen,
-      kind === 'uws' ? await deliveryLatencyBuckets(server.port) : null,
+      kind === 'uws' ? await deliveryLatencyBuckets(server.metricsPort) : null,
     ];
 
     const histogram = new LatencyHistogram();

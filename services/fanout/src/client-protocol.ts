@@ -1,3 +1,5 @@
+import { jsonNestedDeeperThan } from './json-depth.js';
+import { MAX_JSON_DEPTH } from './limits.js';
 import {
   FilterError,
   filterFromQuery,
@@ -25,6 +27,9 @@ export class ProtocolError extends Error {
 const SUBSCRIPTION_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export function parseClientMessage(text: string, maxFilterEntries: number): ClientMessage {
+  if (jsonNestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new ProtocolError('invalid_message', `frame is nested over ${MAX_JSON_DEPTH} deep`);
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -91,6 +96,9 @@ export function subscriptionsFromQuery(
   if (json === null) return new Map([['default', filterFromQuery(query, maxFilterEntries)]]);
   if (['kind', 'severity', 'type', 'host_id'].some((name) => query.has(name))) {
     throw new FilterError('use either subscriptions= or kind/severity/type/host_id, not both');
+  }
+  if (jsonNestedDeeperThan(json, MAX_JSON_DEPTH)) {
+    throw new FilterError(`subscriptions is nested over ${MAX_JSON_DEPTH} deep`);
   }
   let list: unknown;
   try {

@@ -17,6 +17,25 @@ describe('fan-out loadConfig', () => {
     expect(c.ALLOWED_ORIGINS).toEqual([]);
   });
 
+  it('applies the abuse caps and the internal metrics port, and refuses a cap of 0', () => {
+    const c = loadConfig(valid);
+    expect([c.METRICS_HOST, c.METRICS_PORT, c.TRUST_PROXY]).toEqual(['0.0.0.0', 9464, false]);
+    expect([
+      c.WS_MAX_CONNECTIONS_PER_OPERATOR,
+      c.WS_MAX_CONNECTIONS_PER_ADDRESS,
+      c.WS_MAX_TOPICS,
+      c.WS_RESUMES_PER_MINUTE,
+      c.WS_REPLAY_SLICE_FRAMES,
+    ]).toEqual([20, 100, 5000, 30, 500]);
+    expect(loadConfig({ ...valid, TRUST_PROXY: 'true', METRICS_PORT: '0' })).toMatchObject({
+      TRUST_PROXY: true,
+      METRICS_PORT: 0,
+    });
+    expect(() => loadConfig({ ...valid, WS_MAX_CONNECTIONS_PER_OPERATOR: '0' })).toThrow(
+      /WS_MAX_CONNECTIONS_PER_OPERATOR: must be at least 1/,
+    );
+  });
+
   it('splits ALLOWED_ORIGINS and names every bad variable', () => {
     expect(
       loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example, https://b.example' })

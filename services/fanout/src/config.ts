@@ -31,6 +31,11 @@ const schema = z.object({
     .min(32, 'must be at least 32 characters'),
   HOST: z.string().default('0.0.0.0'),
   PORT: int(8080, 0, 65535),
+  // /metrics on a port of its own, off the public one: for a scraper in another container.
+  METRICS_HOST: z.string().default('0.0.0.0'),
+  METRICS_PORT: int(9464, 0, 65535),
+  // Whether the rightmost X-Forwarded-For entry (appended by the balancer) is the client's address.
+  TRUST_PROXY: bool(false),
   ALLOWED_ORIGINS: z
     .string()
     .default('')
@@ -48,6 +53,11 @@ const schema = z.object({
   WS_MAX_FILTER_ENTRIES: int(100, 1, 10_000),
   WS_RATE_LIMIT_MESSAGES: int(50, 1, 100_000),
   WS_RATE_LIMIT_WINDOW_S: int(10, 1, 3600),
+  WS_MAX_CONNECTIONS_PER_OPERATOR: int(20, 1, 100_000),
+  WS_MAX_CONNECTIONS_PER_ADDRESS: int(100, 1, 1_000_000),
+  WS_MAX_TOPICS: int(5_000, 1, 1_000_000),
+  WS_RESUMES_PER_MINUTE: int(30, 1, 100_000),
+  WS_REPLAY_SLICE_FRAMES: int(500, 1, 100_000),
   HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
   HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
   BUS_KEY_PREFIX: z.string().default(''),

@@ -4,6 +4,7 @@ import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '@tripwire/logger';
+import { guarded, type ReportFailure } from './handler-guard.js';
 
 /** The command that produces the folder this module serves. */
 export const DASHBOARD_BUILD_COMMAND = 'pnpm --filter @tripwire/dashboard build';
@@ -161,7 +162,12 @@ function notBuiltPage() {
 }
 
 /** Loads the dashboard from `dir`, says in the log whether there is one, and serves it (see serveDashboard). */
-export function registerDashboard(app: TemplatedApp, dir: string | undefined, log: Logger) {
+export function registerDashboard(
+  app: TemplatedApp,
+  dir: string | undefined,
+  log: Logger,
+  report: ReportFailure,
+) {
   const dashboard = loadDashboardFiles(dir);
   if (dashboard.available) {
     log.info({ dir: dashboard.dir, files: dashboard.files.size }, 'serving the dashboard at /');
@@ -171,7 +177,7 @@ export function registerDashboard(app: TemplatedApp, dir: string | undefined, lo
       `no dashboard to serve: / answers 503 until it is built (${DASHBOARD_BUILD_COMMAND}); the API and WebSocket work without it`,
     );
   }
-  serveDashboard(app, dashboard);
+  serveDashboard(app, dashboard, report);
 }
 
 /**
@@ -180,9 +186,13 @@ export function registerDashboard(app: TemplatedApp, dir: string | undefined, lo
  * service itself (/api, /ws, probes) are passed on to the routes registered
  * after this one. No authentication: the app signs in through POST /api/session.
  */
-export function serveDashboard(app: TemplatedApp, dashboard: DashboardFiles) {
+export function serveDashboard(
+  app: TemplatedApp,
+  dashboard: DashboardFiles,
+  report: ReportFailure = () => {},
+) {
   const notBuilt = dashboard.available ? '' : notBuiltPage();
-  app.get('/*', (res: HttpResponse, req: HttpRequest) => {
+  const serve = (res: HttpResponse, req: HttpRequest) => {
     const url = req.getUrl();
     if (isServicePath(url)) {
       req.setYield(true);
@@ -243,7 +253,16 @@ export function serveDashboard(app: TemplatedApp, dashboard: DashboardFiles) {
       writeHeaders(res, headers);
       res.end(gzip ? found.gzipped! : found.body);
     });
-  });
+  };
+  app.get(
+    '/*',
+    guarded('dashboard', report, serve, (res) => {
+      res.cork(() => {
+        res.writeStatus('500 Internal Server Error');
+        res.end('internal error');
+      });
+    }),
+  );
 }
 
 function writeHeaders(res: HttpResponse, headers: Record<string, string>) {

@@ -60,9 +60,26 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       labelNames: ['reason'] as const,
       registers,
     }),
+    handlerErrors: new Counter({
+      name: 'tripwire_fanout_handler_errors_total',
+      help: 'Exceptions caught in a uWebSockets.js handler (answered 500, an error frame or close 1011), by handler',
+      labelNames: ['handler'] as const,
+      registers,
+    }),
+    limitsHit: new Counter({
+      name: 'tripwire_fanout_limits_hit_total',
+      help: 'Requests refused by an abuse cap, by limit (connections_per_operator, connections_per_address, topics, resumes_per_operator)',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
+    replayPauses: new Counter({
+      name: 'tripwire_fanout_replay_pauses_total',
+      help: 'Times a resume replay waited for a socket to drain before its next slice',
+      registers,
+    }),
     resumes: new Counter({
       name: 'tripwire_fanout_resumes_total',
-      help: 'Resume requests, by outcome (replayed, unavailable)',
+      help: 'Resume requests, by outcome (replayed, unavailable, rate_limited)',
       labelNames: ['outcome'] as const,
       registers,
     }),

@@ -1,13 +1,17 @@
-import type { us_listen_socket } from 'uWebSockets.js';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
+import { createProbeServer } from '@tripwire/probes';
 import type { Pool } from '@tripwire/storage';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
 import type { FanoutConfig } from './config.js';
+import { ConnectionCaps } from './connection-caps.js';
 import { registerDashboard } from './dashboard-files.js';
 import { createFanoutMetrics } from './fanout-metrics.js';
+import { createFailureReporter, createRateLimitedLog, guarded } from './handler-guard.js';
 import { registerApi } from './http-api.js';
-import { sendJson } from './http-route.js';
+import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
 import { createOperatorAuth } from './operator-auth.js';
@@ -18,7 +22,7 @@ import { startSlowConsumerSweep } from './slow-consumers.js';
 import { drainSockets } from './socket-drain.js';
 import { createSender, type FanoutSocket } from './socket-state.js';
 import { TopicRouter } from './topic-router.js';
-import { createWsHandlers } from './ws-handlers.js';
+import { createWsHandlers, type WsParts } from './ws-handlers.js';
 
 export interface FanoutDeps {
   config: FanoutConfig;
@@ -29,7 +33,8 @@ export interface FanoutDeps {
 }
 
 export interface FanoutServer {
-  start(): Promise<{ port: number }>;
+  /** `metricsPort`: where /metrics is served (METRICS_PORT), off the public port. */
+  start(): Promise<{ port: number; metricsPort: number }>;
   stop(): Promise<void>;
 }
 
@@ -38,13 +43,14 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const uws = loadNativeUws();
   const app = uws.App();
   const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
-  const router = new TopicRouter();
+  const router = new TopicRouter(config.WS_MAX_TOPICS);
   const replayWindow = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
   const sockets = new Set<FanoutSocket>();
   const metrics = createFanoutMetrics({
     connections: () => sockets.size,
     topics: () => router.size,
   });
+  const report = createFailureReporter(log, metrics);
   const sender = createSender(metrics);
   // Rule changes go on the control stream, which the ingest service follows.
   const publisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'control' });
@@ -56,33 +62,41 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   let draining = false;
   const isDraining = () => draining;
 
-  const greet = createGreeter({ replayWindow, router, metrics, sender });
-  app.ws(
-    '/ws/alerts',
-    createWsHandlers({ config, auth, metrics, isDraining, router, sockets, sender, greet }),
-  );
+  const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report };
+  registerWebSocket(app, wsParts, replayWindow);
   const stopSweep = startSlowConsumerSweep(sockets, config.WS_MAX_BACKPRESSURE_BYTES);
-  registerProbes(app, {
-    registry: metrics.registry,
-    readiness: fanoutReadiness({
-      pool,
-      subscriber,
-      busReadBlockMs: config.BUS_READ_BLOCK_MS,
-      isDraining,
-    }),
+  const readiness = fanoutReadiness({
+    pool,
+    subscriber,
+    busReadBlockMs: config.BUS_READ_BLOCK_MS,
+    isDraining,
   });
+  registerProbes(app, { registry: metrics.registry, readiness }, report);
+  const metricsServer = createProbeServer({
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    registry: metrics.registry,
+    readiness,
+  });
+  const logLimited = createRateLimitedLog(log);
   const onError = (code: string, err?: unknown) => {
     metrics.clientErrors.inc({ code });
-    if (err) log.error({ err }, 'API request failed');
+    if (err) logLimited(code, { err }, 'API request failed: the database is unavailable');
   };
   registerApi(
-    { app, auth, onError },
+    { app, auth, onError, report, allowedOrigins: config.ALLOWED_ORIGINS },
     { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
-  registerDashboard(app, config.DASHBOARD_DIR, log);
-  app.any('/*', (res) =>
-    sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
+  registerDashboard(app, config.DASHBOARD_DIR, log, report);
+  app.any(
+    '/*',
+    guarded(
+      'not_found',
+      report,
+      (res) => sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
+      (res) => sendJson(res, 500, INTERNAL_ERROR_BODY),
+    ),
   );
 
   return {
@@ -94,6 +108,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         subscriber.caughtUp,
         new Promise((r) => setTimeout(r, WARM_START_MAX_MS).unref()),
       ]);
+      const metricsPort = await metricsServer.start();
       const port = await new Promise<number>((resolve, reject) => {
         app.listen(config.HOST, config.PORT, (socket) => {
           if (!socket) return reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`));
@@ -101,8 +116,8 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
           resolve(uws.us_socket_local_port(socket));
         });
       });
-      log.info({ port }, 'fan-out service listening');
-      return { port };
+      log.info({ port, metricsPort }, 'fan-out service listening');
+      return { port, metricsPort };
     },
 
     async stop() {
@@ -116,7 +131,37 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       await Promise.all([publisher.drain(2_000), eventsPublisher.drain(2_000)]);
       publisher.close();
       eventsPublisher.close();
+      await metricsServer.stop();
       log.info('fan-out service stopped');
     },
   };
+}
+
+/** /ws/alerts with its caps: connections per operator and address, resumes per operator, the sliced replay. */
+function registerWebSocket(
+  app: TemplatedApp,
+  parts: Omit<WsParts, 'greeter' | 'caps' | 'resumeLimiter'>,
+  replayWindow: ReplayWindow,
+) {
+  const { config, metrics, router, sender, report } = parts;
+  const greeter = createGreeter({
+    replayWindow,
+    router,
+    metrics,
+    sender,
+    report,
+    sliceEntries: config.WS_REPLAY_SLICE_FRAMES,
+    // Half the slow-consumer threshold: a replay never gets a reading browser closed as slow.
+    pauseAboveBytes: config.WS_MAX_BACKPRESSURE_BYTES / 2,
+    resumesPerMinute: config.WS_RESUMES_PER_MINUTE,
+  });
+  const caps = new ConnectionCaps(
+    config.WS_MAX_CONNECTIONS_PER_OPERATOR,
+    config.WS_MAX_CONNECTIONS_PER_ADDRESS,
+  );
+  const resumeLimiter = new RateLimiterMemory({
+    points: config.WS_RESUMES_PER_MINUTE,
+    duration: 60,
+  });
+  app.ws('/ws/alerts', createWsHandlers({ ...parts, greeter, caps, resumeLimiter }));
 }

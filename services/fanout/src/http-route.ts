@@ -1,25 +1,17 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { ApiError, errorAnswer } from './api-errors.js';
+import { type RequestOrigin, sameOriginRequest } from './cross-site.js';
+import { guarded, type ReportFailure } from './handler-guard.js';
 import {
   AuthError,
-  findToken,
+  findCredential,
   type Operator,
   type OperatorAuth,
   type Role,
 } from './operator-auth.js';
+import { readJsonBody } from './request-body.js';
 
-/** A refused API request: JSON `{"error":{"code","message","fields"?}}` with this status. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly fields?: Record<string, string>,
-    /** More members of the error object, e.g. `allowed` or `current_version`. */
-    readonly extra?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 export interface ApiRequest {
   operator: Operator;
@@ -35,7 +27,6 @@ export interface ApiResponse {
   headers?: Record<string, string>;
 }
 
-const MAX_BODY = 64 * 1024;
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
@@ -46,8 +37,15 @@ const STATUS_TEXT: Record<number, string> = {
   404: '404 Not Found',
   409: '409 Conflict',
   413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
+};
+
+/** The answer of a handler that threw: the shape of every JSON error. */
+export const INTERNAL_ERROR_BODY = {
+  error: { code: 'internal_error', message: 'the request failed on the server; it was logged' },
 };
 
 /** Writes a whole response, corked: status, these headers in order, then the body. */
@@ -79,96 +77,117 @@ export function sendJson(
   );
 }
 
-function readBody(res: HttpResponse, state: { aborted: boolean }): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.onData((chunk, isLast) => {
-      size += chunk.byteLength;
-      if (size > MAX_BODY) {
-        reject(new ApiError(413, 'body_too_large', `request body over ${MAX_BODY} bytes`));
-        return;
-      }
-      // uWebSockets.js reuses the chunk's memory after this callback: copy it.
-      chunks.push(Buffer.from(new Uint8Array(chunk)));
-      if (!isLast || state.aborted) return;
-      const text = Buffer.concat(chunks).toString();
-      if (!text) return resolve(undefined);
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new ApiError(400, 'invalid_json', 'request body is not valid JSON'));
-      }
-    });
-  });
-}
-
 export interface RouteContext {
   app: TemplatedApp;
   auth: OperatorAuth;
+  /** Counts a refused request by code; `err` (the database is down) is logged, rate limited. */
   onError: (code: string, err?: unknown) => void;
+  /** A handler's exception: counted per route and logged, rate limited. */
+  report: ReportFailure;
+  /** ALLOWED_ORIGINS: origins besides the service's own that may send cookie-authenticated writes. */
+  allowedOrigins: string[];
+}
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'del';
+
+export interface RouteOptions {
+  authenticate?: boolean;
+  /** Check the origin even without a session cookie: sign-in and sign-out (login CSRF). */
+  alwaysSameOrigin?: boolean;
 }
 
 /**
- * Registers an authenticated JSON route. Everything needed from `req` is
- * copied before the first await (uWebSockets.js invalidates it), onAborted is
- * registered, and the response is written corked.
+ * Registers an authenticated JSON route. Everything needed from `req` is copied before the
+ * first await (uWebSockets.js invalidates it), onAborted is registered, and the response is
+ * written corked. A write authenticated by the session cookie must come from this origin
+ * (cross-site.ts); every failure, a thrown bug included, is answered as JSON and the
+ * process goes on.
  */
 export function route(
   ctx: RouteContext,
-  method: 'get' | 'post' | 'put' | 'patch' | 'del',
+  method: Method,
   pattern: string,
   role: Role | 'any',
   handler: (req: ApiRequest) => Promise<ApiResponse>,
-  options: {
-    authenticate?: boolean;
-  } = {},
+  options: RouteOptions = {},
 ) {
+  const name = `${method === 'del' ? 'DELETE' : method.toUpperCase()} ${pattern}`;
   const paramCount = (pattern.match(/:/g) ?? []).length;
-  ctx.app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+  // Every method but GET changes state; DELETE carries no body.
+  const writes = method !== 'get';
+  const hasBody = writes && method !== 'del';
+  const answerInternal = (res: HttpResponse) => sendJson(res, 500, INTERNAL_ERROR_BODY);
+  const onRequest = (res: HttpResponse, req: HttpRequest) => {
     const state = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;
     });
-    const params = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    const authorization = req.getHeader('authorization');
-    const cookie = req.getHeader('cookie');
-    const headers = { origin: req.getHeader('origin'), host: req.getHeader('host') };
-    const hasBody = method === 'post' || method === 'put' || method === 'patch';
-    const body = hasBody ? readBody(res, state) : Promise.resolve(undefined);
+    const incoming = copyRequest(req, paramCount);
+    const body = hasBody ? readJsonBody(res, state, incoming.contentType) : Promise.resolve();
     // Awaited after authentication; until then a bad body must not count as an unhandled rejection.
     body.catch(() => {});
+    const succeed = guarded(
+      name,
+      ctx.report,
+      (out: ApiResponse) => {
+        if (!state.aborted) sendJson(res, out.status ?? 200, out.body ?? null, out.headers);
+      },
+      () => answerInternal(res),
+    );
+    const fail = guarded(
+      name,
+      ctx.report,
+      (err: unknown) => {
+        if (state.aborted) return;
+        const answer = errorAnswer(err);
+        if (answer.unexpected) ctx.report(name, err);
+        else ctx.onError(answer.code, answer.status === 503 ? err : undefined);
+        sendJson(res, answer.status, answer.body);
+      },
+      () => answerInternal(res),
+    );
     (async (): Promise<ApiResponse> => {
+      const credential = findCredential(incoming, incoming.query);
+      const ambient = options.alwaysSameOrigin || credential?.source === 'cookie';
+      if (writes && ambient && !sameOriginRequest(incoming, ctx.allowedOrigins)) {
+        throw new ApiError(
+          403,
+          'cross_site_request',
+          'a write signed in by cookie must come from the dashboard’s own origin (Origin or Sec-Fetch-Site: same-origin)',
+        );
+      }
       const operator =
         options.authenticate === false
           ? { name: 'anonymous', role: 'viewer' as const }
-          : await ctx.auth.verify(findToken({ authorization, cookie }, query));
+          : await ctx.auth.verify(credential?.token ?? null);
       if (role === 'admin' && operator.role !== 'admin') {
         throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
       }
-      return handler({ operator, params, query, body: await body, headers });
-    })().then(
-      (out) => {
-        if (!state.aborted) sendJson(res, out.status ?? 200, out.body ?? null, out.headers);
-      },
-      (err: unknown) => {
-        if (state.aborted) return;
-        if (err instanceof AuthError) {
-          ctx.onError(err.reason);
-          sendJson(res, err.status, { error: { code: err.reason, message: err.message } });
-        } else if (err instanceof ApiError) {
-          ctx.onError(err.code);
-          sendJson(res, err.status, {
-            error: { code: err.code, message: err.message, fields: err.fields, ...err.extra },
-          });
-        } else {
-          ctx.onError('internal', err);
-          sendJson(res, 503, {
-            error: { code: 'unavailable', message: 'the database is unavailable; retry' },
-          });
-        }
-      },
-    );
-  });
+      const { params, query, origin, host } = incoming;
+      return handler({ operator, params, query, body: await body, headers: { origin, host } });
+    })().then(succeed, fail);
+  };
+  ctx.app[method](pattern, guarded(name, ctx.report, onRequest, answerInternal));
+}
+
+interface IncomingRequest extends RequestOrigin {
+  params: string[];
+  query: URLSearchParams;
+  authorization: string;
+  cookie: string;
+  contentType: string;
+}
+
+/** Everything a route reads from the request, copied while `req` is valid. */
+function copyRequest(req: HttpRequest, paramCount: number): IncomingRequest {
+  return {
+    params: Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? ''),
+    query: new URLSearchParams(req.getQuery() ?? ''),
+    authorization: req.getHeader('authorization'),
+    cookie: req.getHeader('cookie'),
+    contentType: req.getHeader('content-type'),
+    origin: req.getHeader('origin'),
+    host: req.getHeader('host'),
+    secFetchSite: req.getHeader('sec-fetch-site'),
+  };
 }

@@ -11,6 +11,15 @@ export const CLOSE_SLOW_CONSUMER = 4008;
 export const CLOSE_SERVICE_RESTART = 1012;
 /** A client frame over WS_MAX_PAYLOAD_BYTES (RFC 6455 "message too big"). */
 export const CLOSE_FRAME_TOO_LARGE = 1009;
+/** A handler failed and the socket's state can no longer be trusted (RFC 6455 "internal error"). */
+export const CLOSE_INTERNAL_ERROR = 1011;
+
+/** The deepest JSON nesting a REST body or a client frame may have; deeper is refused unparsed. */
+export const MAX_JSON_DEPTH = 64;
+/** The largest REST request body. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** A failing handler is logged at most once per this interval; the lines in between are counted. */
+export const HANDLER_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** How often slow consumers are looked for. */
 export const SLOW_CONSUMER_SWEEP_MS = 100;

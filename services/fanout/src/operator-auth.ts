@@ -1,3 +1,5 @@
+import { parseCookie } from 'cookie';
+
 export {
   AuthError,
   auditActor,
@@ -9,18 +11,46 @@ export {
 
 export const SESSION_COOKIE = 'tw_session';
 
+/**
+ * Where a request's token came from. Only `cookie` is ambient (the browser adds it to a
+ * request whatever page makes it), so only it needs the same-origin check (cross-site.ts).
+ */
+export type TokenSource = 'bearer' | 'query' | 'cookie';
+
 /** The token from the Authorization header, the access_token query parameter, or the session cookie. */
 export function findToken(
   headers: { authorization: string; cookie: string },
   query: URLSearchParams,
 ): string | null {
+  return findCredential(headers, query)?.token ?? null;
+}
+
+/** The token and where it came from; null when the request carries none. */
+export function findCredential(
+  headers: { authorization: string; cookie: string },
+  query: URLSearchParams,
+): { token: string; source: TokenSource } | null {
   const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization.trim());
-  if (bearer) return bearer[1]!;
+  if (bearer) return { token: bearer[1]!, source: 'bearer' };
   const fromQuery = query.get('access_token');
-  if (fromQuery) return fromQuery;
-  for (const part of headers.cookie.split(';')) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === SESSION_COOKIE && value.length) return decodeURIComponent(value.join('='));
-  }
-  return null;
+  if (fromQuery) return { token: fromQuery, source: 'query' };
+  const token = sessionCookie(headers.cookie);
+  return token ? { token, source: 'cookie' } : null;
+}
+
+/**
+ * The session cookie's value. A value that is not valid percent-encoding (`%E0%A4%A`) is no
+ * cookie at all: the request is answered as one without a token, never with an exception.
+ */
+function sessionCookie(header: string): string | undefined {
+  if (!header) return undefined;
+  return parseCookie(header, {
+    decode: (value) => {
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return undefined;
+      }
+    },
+  })[SESSION_COOKIE];
 }

@@ -1,28 +1,58 @@
-import type { TemplatedApp } from 'uWebSockets.js';
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { BusSubscriber } from '@tripwire/bus';
-import { PROBE_PATHS, type ProbeOptions, probeResponse } from '@tripwire/probes';
+import { type ProbeOptions, probeResponse } from '@tripwire/probes';
 import { type Pool, pingDatabase } from '@tripwire/storage';
-import { sendResponse } from './http-route.js';
+import { guarded, type ReportFailure } from './handler-guard.js';
+import { INTERNAL_ERROR_BODY, sendJson, sendResponse } from './http-route.js';
 
 /**
- * /healthz, /readyz and /metrics on the fan-out's own port, answered by @tripwire/probes
- * like every service. The JSON answers say no-store, like every JSON answer of this port
- * (sendJson); the metrics text never did.
+ * The probes served on the public port. /metrics is not among them: it says how many
+ * browsers are connected, what fails and how often, so it is served on METRICS_PORT
+ * (createProbeServer, run by fanout-server.ts), off the port browsers reach.
  */
-export function registerProbes(app: TemplatedApp, options: ProbeOptions): void {
-  for (const path of PROBE_PATHS) {
-    app.get(path, (res) => {
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      void probeResponse(path, options).then(([status, contentType, body]) => {
-        if (aborted) return;
-        const headers: Record<string, string> = { 'content-type': contentType };
-        if (contentType === 'application/json') headers['cache-control'] = 'no-store';
-        sendResponse(res, status, headers, body);
-      });
-    });
+export const PUBLIC_PROBE_PATHS = ['/healthz', '/readyz'] as const;
+
+/**
+ * /healthz and /readyz on the fan-out's own port (orchestrators and the balancer check it),
+ * answered by @tripwire/probes like every service. The JSON answers say no-store, like every
+ * JSON answer of this port (sendJson).
+ */
+export function registerProbes(
+  app: TemplatedApp,
+  options: ProbeOptions,
+  report: ReportFailure,
+): void {
+  for (const path of PUBLIC_PROBE_PATHS) {
+    const answerInternal = (res: HttpResponse) => sendJson(res, 500, INTERNAL_ERROR_BODY);
+    app.get(
+      path,
+      guarded(
+        'probe',
+        report,
+        (res: HttpResponse) => {
+          let aborted = false;
+          res.onAborted(() => {
+            aborted = true;
+          });
+          const respond = guarded(
+            'probe',
+            report,
+            ([status, contentType, body]: [number, string, string]) => {
+              if (aborted) return;
+              sendResponse(
+                res,
+                status,
+                { 'content-type': contentType, 'cache-control': 'no-store' },
+                body,
+              );
+            },
+            () => answerInternal(res),
+          );
+          void probeResponse(path, options).then(respond);
+        },
+        answerInternal,
+      ),
+    );
   }
 }
 

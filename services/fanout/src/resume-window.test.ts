@@ -15,6 +15,8 @@ describe('ReplayWindow', () => {
     expect(h.oldest).toBe(entry(4).position);
     const r = h.replaySince(entry(5).position);
     expect(r.ok && r.entries.map((e) => e.frame)).toEqual(['f6', 'f7', 'f8']);
+    const slice = h.replaySince(entry(5).position, 2);
+    expect(slice.ok && slice.entries.map((e) => e.frame)).toEqual(['f6', 'f7']);
     // Offset 3 is still exact: everything after it (4..8) is held.
     expect(h.replaySince(entry(3).position).ok).toBe(true);
     expect(h.replaySince(entry(2).position)).toMatchObject({

@@ -72,8 +72,8 @@ export class ReplayWindow {
     return this.entries[this.start]?.position ?? null;
   }
 
-  /** Everything after `since`, in order, or why that cannot be done exactly. */
-  replaySince(since: string): ReplayResult {
+  /** Everything after `since` (at most `limit` entries), in order, or why that cannot be done exactly. */
+  replaySince(since: string, limit = Number.POSITIVE_INFINITY): ReplayResult {
     let offset: bigint;
     try {
       offset = parsePosition(since).offset;
@@ -101,6 +101,6 @@ export class ReplayWindow {
       if (this.entries[mid]!.offset <= offset) lo = mid + 1;
       else hi = mid;
     }
-    return { ok: true, entries: this.entries.slice(lo) };
+    return { ok: true, entries: this.entries.slice(lo, lo + limit) };
   }
 }

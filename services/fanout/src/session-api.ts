@@ -6,7 +6,8 @@ const SESSION_MAX_AGE_S = 30 * 24 * 3600;
 
 /**
  * /api/session, sign-in for the dashboard: the token goes into an HttpOnly
- * cookie, never into page storage.
+ * cookie, never into page storage. Signing in and out are checked for their origin even
+ * without a cookie: a foreign page must not sign a browser in as someone else (login CSRF).
  */
 export function registerSessionApi(
   ctx: RouteContext,
@@ -33,7 +34,7 @@ export function registerSessionApi(
         headers: { 'set-cookie': `${SESSION_COOKIE}=${encodeURIComponent(token)}; ${attributes}` },
       };
     },
-    { authenticate: false },
+    { authenticate: false, alwaysSameOrigin: true },
   );
 
   route(ctx, 'get', '/api/session', 'any', async (req) => ({
@@ -49,6 +50,6 @@ export function registerSessionApi(
       status: 204,
       headers: { 'set-cookie': `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` },
     }),
-    { authenticate: false },
+    { authenticate: false, alwaysSameOrigin: true },
   );
 }

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
+import { CLOSE_INTERNAL_ERROR } from './limits.js';
 import type { Operator } from './operator-auth.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 import type { TopicRouter } from './topic-router.js';
@@ -8,9 +9,20 @@ import type { TopicRouter } from './topic-router.js';
 export interface SocketState {
   sessionId: string;
   operator: Operator;
+  /** The client's address (the balancer's X-Forwarded-For entry when TRUST_PROXY): its connection cap. */
+  address: string;
   subscriptions: Map<string, SubscriptionFilter>;
   topic: string | null;
   since: string | null;
+  /** The operator asked for more resumes this minute than WS_RESUMES_PER_MINUTE allows. */
+  resumeRefused: boolean;
+  /**
+   * Subscribed to its topics natively. False until the resume replay is over (resume.ts):
+   * until then live frames reach the socket through the replay, never natively.
+   */
+  live: boolean;
+  /** The resume replay in progress: the position of the last window entry it went past. */
+  replay: { cursor: string; waitingForDrain: boolean } | null;
   closed: boolean;
   /** Consecutive sweeps that found this socket over the backpressure limit. */
   sweepsOverLimit: number;
@@ -46,15 +58,48 @@ export function createSender(metrics: Pick<FanoutMetrics, 'clientErrors'>): Send
   };
 }
 
-/** Moves a socket to the topic for its current set of subscriptions. */
-export function retopic(ws: FanoutSocket, router: TopicRouter): void {
+/**
+ * Moves a socket to the topic for its current set of subscriptions. False, and nothing
+ * changed, when that would be a new topic beyond WS_MAX_TOPICS.
+ */
+export function retopic(ws: FanoutSocket, router: TopicRouter): boolean {
   const state = ws.getUserData();
   const next =
     state.subscriptions.size > 0 ? router.acquire([...state.subscriptions.values()]) : null;
+  if (state.subscriptions.size > 0 && next === null) return false;
   if (state.topic) {
-    ws.unsubscribe(state.topic);
+    if (state.live) ws.unsubscribe(state.topic);
     router.release(state.topic);
   }
-  if (next) ws.subscribe(next);
+  if (next && state.live) ws.subscribe(next);
   state.topic = next;
+  return true;
+}
+
+/** Makes a socket live: its topic and the broadcast, natively, from now on. */
+export function goLive(ws: FanoutSocket): void {
+  const state = ws.getUserData();
+  state.replay = null;
+  state.live = true;
+  ws.subscribe(BROADCAST_TOPIC);
+  if (state.topic) ws.subscribe(state.topic);
+}
+
+/**
+ * A handler failed on this socket: an `internal_error` frame if the socket still takes one,
+ * else close 1011 (its state cannot be trusted any more).
+ */
+export function answerBrokenSocket(ws: FanoutSocket, sender: Sender, closeIt = false): void {
+  const state = ws.getUserData();
+  if (state.closed) return;
+  if (!closeIt) {
+    try {
+      sender.sendError(ws, 'internal_error', 'the server failed on this frame; it was logged');
+      return;
+    } catch {
+      // Fall through to closing it.
+    }
+  }
+  state.closed = true;
+  ws.end(CLOSE_INTERNAL_ERROR, 'internal error: reconnect');
 }

@@ -9,9 +9,9 @@ const incident = { ...alert, kind: 'incident' } as const;
 describe('TopicRouter', () => {
   it('gives identical filter sets one topic and matches each topic at most once per alert', () => {
     const r = new TopicRouter();
-    const a = r.acquire([f({ severities: ['critical'] }), f({ tripwire_types: ['FILE'] })]);
-    const b = r.acquire([f({ tripwire_types: ['FILE'] }), f({ severities: ['CRITICAL'] })]);
-    const c = r.acquire([f({ severities: ['INFO'] })]);
+    const a = r.acquire([f({ severities: ['critical'] }), f({ tripwire_types: ['FILE'] })])!;
+    const b = r.acquire([f({ tripwire_types: ['FILE'] }), f({ severities: ['CRITICAL'] })])!;
+    const c = r.acquire([f({ severities: ['INFO'] })])!;
     expect(b).toBe(a);
     expect(r.matching(alert)).toEqual([a]);
     r.release(a);
@@ -31,5 +31,16 @@ describe('TopicRouter', () => {
     expect(r.matching(alert)).toEqual([alerts, both]);
     expect(r.matching(incident)).toEqual([incidents, both]);
     expect(() => f({ kinds: ['host'] })).toThrow('kinds: "host" is not one of alert, incident');
+  });
+
+  it('refuses a new topic beyond its cap, still sharing the ones it has', () => {
+    const r = new TopicRouter(1);
+    const a = r.acquire([f({ severities: ['INFO'] })]);
+    expect(a).not.toBeNull();
+    expect(r.acquire([f({ severities: ['WARN'] })])).toBeNull();
+    expect(r.acquire([f({ severities: ['INFO'] })])).toBe(a);
+    r.release(a!);
+    r.release(a!);
+    expect(r.acquire([f({ severities: ['WARN'] })])).not.toBeNull();
   });
 });

@@ -22,11 +22,21 @@ export class TopicRouter {
   private readonly byKey = new Map<string, Topic>();
   private next = 0;
 
-  /** The topic for this set of filters (created on first use); call release() when the socket leaves it. */
-  acquire(filters: SubscriptionFilter[]): string {
+  /**
+   * @param maxTopics WS_MAX_TOPICS: every published frame is matched against every topic, so
+   *   their number is what a crowd of sockets with distinct filters would blow up.
+   */
+  constructor(private readonly maxTopics = Number.POSITIVE_INFINITY) {}
+
+  /**
+   * The topic for this set of filters (created on first use), or null when it would be a new
+   * topic beyond the cap. Call release() when the socket leaves it.
+   */
+  acquire(filters: SubscriptionFilter[]): string | null {
     const key = [...new Set(filters.map(filterKey))].sort().join('|');
     let topic = this.byKey.get(key);
     if (!topic) {
+      if (this.byKey.size >= this.maxTopics) return null;
       topic = { name: `alerts/${(this.next++).toString(36)}`, filters, sockets: 0 };
       this.byKey.set(key, topic);
     }

@@ -1,9 +1,17 @@
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type ClientMessage, ProtocolError, parseClientMessage } from './client-protocol.js';
+import { guarded } from './handler-guard.js';
 import { CLOSE_FRAME_TOO_LARGE, CLOSE_SLOW_CONSUMER, NATIVE_PAYLOAD_FACTOR } from './limits.js';
+import type { Greeter } from './resume.js';
 import { nativeBackpressureLimit } from './slow-consumers.js';
-import { type FanoutSocket, retopic, type Sender, type SocketState } from './socket-state.js';
+import {
+  answerBrokenSocket,
+  type FanoutSocket,
+  retopic,
+  type Sender,
+  type SocketState,
+} from './socket-state.js';
 import type { TopicRouter } from './topic-router.js';
 import { createUpgradeHandler, type UpgradeParts } from './ws-upgrade.js';
 
@@ -13,14 +21,26 @@ export interface WsParts extends UpgradeParts {
   sockets: Set<FanoutSocket>;
   sender: Sender;
   /** Sends a new socket its welcome and replay, then makes it live (see resume.ts). */
-  greet: (ws: FanoutSocket) => void;
+  greeter: Greeter;
 }
 
-type MessageParts = Pick<WsParts, 'config' | 'router' | 'sender'>;
+type MessageParts = Pick<WsParts, 'config' | 'router' | 'sender' | 'metrics'>;
 
-/** /ws/alerts: its native limits and the upgrade, open, message and close handlers. */
+/**
+ * /ws/alerts: its native limits and the upgrade, open, message, drain and close handlers,
+ * each guarded: an exception answers an error frame (or close 1011) and the process goes on.
+ */
 export function createWsHandlers(parts: WsParts): WebSocketBehavior<SocketState> {
-  const { config, metrics, router, sockets, greet } = parts;
+  const { config, metrics, router, sockets, greeter, sender, report, caps } = parts;
+  const broken = (ws: FanoutSocket) => answerBrokenSocket(ws, sender, true);
+  const greet = guarded(
+    'open',
+    report,
+    (ws: FanoutSocket) => {
+      if (!ws.getUserData().closed) ws.cork(() => greeter.greet(ws));
+    },
+    broken,
+  );
   return {
     // The native frame limit sits above WS_MAX_PAYLOAD_BYTES so the message handler can close with 1009.
     maxPayloadLength: config.WS_MAX_PAYLOAD_BYTES * NATIVE_PAYLOAD_FACTOR,
@@ -30,36 +50,69 @@ export function createWsHandlers(parts: WsParts): WebSocketBehavior<SocketState>
 
     upgrade: createUpgradeHandler(parts),
 
-    open: (ws) => {
-      const state = ws.getUserData();
-      sockets.add(ws);
-      // The first frames go out on the next turn of the loop: writing from inside open() right
-      // after an asynchronous upgrade can get the new socket closed by this uWebSockets.js build
-      // (uNetworking/uWebSockets#1928).
-      setImmediate(() => {
-        if (!state.closed) ws.cork(() => greet(ws));
-      });
-    },
+    open: guarded(
+      'open',
+      report,
+      (ws) => {
+        sockets.add(ws);
+        // The first frames go out on the next turn of the loop: writing from inside open() right
+        // after an asynchronous upgrade can get the new socket closed by this uWebSockets.js build
+        // (uNetworking/uWebSockets#1928).
+        setImmediate(() => greet(ws));
+      },
+      broken,
+    ),
 
-    message: createMessageHandler(parts),
+    message: guarded('message', report, createMessageHandler(parts), (ws) =>
+      answerBrokenSocket(ws, sender),
+    ),
 
-    close: (ws, code) => {
+    drain: guarded('drain', report, (ws) => greeter.onDrain(ws), broken),
+
+    close: guarded('close', report, (ws, code) => {
       const state = ws.getUserData();
       state.closed = true;
       sockets.delete(ws);
+      caps.release(state.operator.name, state.address);
       if (state.topic) router.release(state.topic);
       if (code === CLOSE_SLOW_CONSUMER) metrics.slowConsumerCloses.inc();
-    },
+    }),
   };
 }
 
 /** Oversized frames close the socket; the rest are rate limited, then answered. */
-function createMessageHandler(parts: WsParts): WebSocketBehavior<SocketState>['message'] {
-  const { config, metrics, sender } = parts;
+function createMessageHandler(
+  parts: WsParts,
+): (ws: FanoutSocket, message: ArrayBuffer, isBinary: boolean) => void {
+  const { config, metrics, sender, report } = parts;
   const limiter = new RateLimiterMemory({
     points: config.WS_RATE_LIMIT_MESSAGES,
     duration: config.WS_RATE_LIMIT_WINDOW_S,
   });
+  const onFailure = (ws: FanoutSocket) => answerBrokenSocket(ws, sender);
+  const allowed = guarded(
+    'message',
+    report,
+    (ws: FanoutSocket, text: string, isBinary: boolean) => {
+      if (ws.getUserData().closed) return;
+      if (isBinary) return sender.sendError(ws, 'binary_not_supported', 'send JSON text frames');
+      answer(ws, text, parts);
+    },
+    onFailure,
+  );
+  const limited = guarded(
+    'message',
+    report,
+    (ws: FanoutSocket) => {
+      if (!ws.getUserData().closed)
+        sender.sendError(
+          ws,
+          'rate_limited',
+          `more than ${config.WS_RATE_LIMIT_MESSAGES} messages in ${config.WS_RATE_LIMIT_WINDOW_S} s; slow down`,
+        );
+    },
+    onFailure,
+  );
   return (ws, message, isBinary) => {
     const state = ws.getUserData();
     if (message.byteLength > config.WS_MAX_PAYLOAD_BYTES) {
@@ -71,19 +124,8 @@ function createMessageHandler(parts: WsParts): WebSocketBehavior<SocketState>['m
     // The buffer is only valid during this call: decode it now.
     const text = Buffer.from(message).toString();
     limiter.consume(state.sessionId).then(
-      () => {
-        if (state.closed) return;
-        if (isBinary) return sender.sendError(ws, 'binary_not_supported', 'send JSON text frames');
-        answer(ws, text, parts);
-      },
-      () => {
-        if (!state.closed)
-          sender.sendError(
-            ws,
-            'rate_limited',
-            `more than ${config.WS_RATE_LIMIT_MESSAGES} messages in ${config.WS_RATE_LIMIT_WINDOW_S} s; slow down`,
-          );
-      },
+      () => allowed(ws, text, isBinary),
+      () => limited(ws),
     );
   };
 }
@@ -115,7 +157,7 @@ function pong(
 function subscribe(
   ws: FanoutSocket,
   msg: Extract<ClientMessage, { type: 'subscribe' }>,
-  { config, router, sender }: MessageParts,
+  { config, router, sender, metrics }: MessageParts,
 ) {
   const { subscriptions } = ws.getUserData();
   if (
@@ -128,8 +170,14 @@ function subscribe(
       msg.subscription_id,
     );
   }
+  const previous = subscriptions.get(msg.subscription_id);
   subscriptions.set(msg.subscription_id, msg.filters);
-  retopic(ws, router);
+  if (!retopic(ws, router)) {
+    // Beyond WS_MAX_TOPICS: the socket keeps exactly what it had.
+    if (previous) subscriptions.set(msg.subscription_id, previous);
+    else subscriptions.delete(msg.subscription_id);
+    throw tooManyTopics(metrics, msg.subscription_id);
+  }
   sender.send(ws, {
     type: 'subscribed',
     subscription_id: msg.subscription_id,
@@ -140,15 +188,31 @@ function subscribe(
 function unsubscribe(
   ws: FanoutSocket,
   msg: Extract<ClientMessage, { type: 'unsubscribe' }>,
-  { router, sender }: MessageParts,
+  { router, sender, metrics }: MessageParts,
 ) {
-  if (!ws.getUserData().subscriptions.delete(msg.subscription_id)) {
+  const { subscriptions } = ws.getUserData();
+  const previous = subscriptions.get(msg.subscription_id);
+  if (!previous) {
     throw new ProtocolError(
       'unknown_subscription',
       `no subscription "${msg.subscription_id}"`,
       msg.subscription_id,
     );
   }
-  retopic(ws, router);
+  subscriptions.delete(msg.subscription_id);
+  if (!retopic(ws, router)) {
+    subscriptions.set(msg.subscription_id, previous);
+    throw tooManyTopics(metrics, msg.subscription_id);
+  }
   sender.send(ws, { type: 'unsubscribed', subscription_id: msg.subscription_id });
+}
+
+/** WS_MAX_TOPICS reached: the change would need a new topic. Counted. */
+function tooManyTopics(metrics: MessageParts['metrics'], subscriptionId: string): ProtocolError {
+  metrics.limitsHit.inc({ limit: 'topics' });
+  return new ProtocolError(
+    'too_many_topics',
+    'this node serves as many distinct filter sets as it may: keep your current subscriptions, use a filter already in use, or try later',
+    subscriptionId,
+  );
 }

@@ -1,10 +1,14 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { subscriptionsFromQuery } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
+import { type ConnectionCaps, clientAddress } from './connection-caps.js';
+import { originAllowed } from './cross-site.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
-import { sendJson } from './http-route.js';
-import { AuthError, findToken, type OperatorAuth } from './operator-auth.js';
+import { guarded, type ReportFailure } from './handler-guard.js';
+import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
+import { AuthError, findToken, type Operator, type OperatorAuth } from './operator-auth.js';
 import type { SocketState } from './socket-state.js';
 import { FilterError, type SubscriptionFilter } from './subscription-filter.js';
 
@@ -14,23 +18,32 @@ export interface UpgradeParts {
   metrics: FanoutMetrics;
   /** True once the node is shutting down: new connections are refused with 503. */
   isDraining: () => boolean;
+  /** WS_MAX_CONNECTIONS_PER_OPERATOR and _PER_ADDRESS; released when the socket closes. */
+  caps: ConnectionCaps;
+  /** WS_RESUMES_PER_MINUTE, keyed by operator. */
+  resumeLimiter: RateLimiterMemory;
+  report: ReportFailure;
 }
 
+type Refuse = (status: number, code: string, message: string) => void;
+
 /**
- * The upgrade of /ws/alerts: refused with a JSON error (and counted) while
- * draining, for a foreign Origin, a bad filter or a bad token; otherwise the
- * socket starts with the query string's subscriptions and `since`.
+ * The upgrade of /ws/alerts: refused with a JSON error (and counted) while draining, for a
+ * foreign Origin, a bad filter, a bad token or too many connections; otherwise the socket
+ * starts with the query string's subscriptions and `since`. An exception answers 500.
  */
-export function createUpgradeHandler({ config, auth, metrics, isDraining }: UpgradeParts) {
-  return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+export function createUpgradeHandler(parts: UpgradeParts) {
+  const { config, metrics, isDraining, report } = parts;
+  const upgrade = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
     // uWebSockets.js invalidates req at the first await: copy everything now.
     const headers = upgradeHeaders(req);
     const query = new URLSearchParams(req.getQuery() ?? '');
-    let aborted = false;
+    const address = clientAddress(res, req, config.TRUST_PROXY);
+    const request = { aborted: false };
     res.onAborted(() => {
-      aborted = true;
+      request.aborted = true;
     });
-    const refuse = (status: number, code: string, message: string) => {
+    const refuse: Refuse = (status, code, message) => {
       metrics.authFailures.inc({ reason: code });
       sendJson(res, status, { error: { code, message } });
     };
@@ -51,30 +64,84 @@ export function createUpgradeHandler({ config, auth, metrics, isDraining }: Upgr
       throw err;
     }
     const since = query.get('since');
-    auth.verify(findToken(headers, query)).then(
-      (operator) => {
-        if (aborted) return;
+    const accept = guarded(
+      'upgrade',
+      report,
+      (operator: Operator, resumeRefused: boolean) => {
+        if (request.aborted) return;
         const state: SocketState = {
           sessionId: randomUUID(),
           operator,
+          address,
           subscriptions,
           topic: null,
           since,
+          resumeRefused,
+          live: false,
+          replay: null,
           closed: false,
           sweepsOverLimit: 0,
         };
-        res.cork(() =>
+        admit(res, parts, state, refuse, () =>
           res.upgrade(state, headers.key, headers.protocol, headers.extensions, context),
         );
       },
+      () => sendJson(res, 500, INTERNAL_ERROR_BODY),
+    );
+    const deny = guarded(
+      'upgrade',
+      report,
       (err: unknown) => {
-        if (aborted) return;
+        if (request.aborted) return;
         const e =
           err instanceof AuthError ? err : new AuthError('authentication failed', 401, 'bad_token');
         refuse(e.status, e.reason, e.message);
       },
+      () => sendJson(res, 500, INTERNAL_ERROR_BODY),
     );
+    parts.auth
+      .verify(findToken(headers, query))
+      .then(async (operator) => {
+        const refused = since ? await resumeRefused(parts.resumeLimiter, operator) : false;
+        return [operator, refused] as const;
+      })
+      .then(([operator, refused]) => accept(operator, refused), deny);
   };
+  return guarded('upgrade', report, upgrade, (res) => sendJson(res, 500, INTERNAL_ERROR_BODY));
+}
+
+/** Upgrades within the connection caps (429 beyond them); the caps count it until close. */
+function admit(
+  res: HttpResponse,
+  { caps, config, metrics }: UpgradeParts,
+  state: SocketState,
+  refuse: Refuse,
+  upgrade: () => void,
+) {
+  const limit = caps.reserve(state.operator.name, state.address);
+  if (limit) {
+    metrics.limitsHit.inc({ limit });
+    const max =
+      limit === 'connections_per_operator'
+        ? `${config.WS_MAX_CONNECTIONS_PER_OPERATOR} per operator`
+        : `${config.WS_MAX_CONNECTIONS_PER_ADDRESS} per address`;
+    return refuse(429, 'too_many_connections', `at most ${max}: close another connection first`);
+  }
+  try {
+    // uWebSockets.js runs the open handler inside upgrade(): from here close() releases it.
+    res.cork(upgrade);
+  } catch (err) {
+    caps.release(state.operator.name, state.address);
+    throw err;
+  }
+}
+
+/** True when the operator has used up its resumes for this minute. */
+function resumeRefused(limiter: RateLimiterMemory, operator: Operator): Promise<boolean> {
+  return limiter.consume(operator.name).then(
+    () => false,
+    () => true,
+  );
 }
 
 function upgradeHeaders(req: HttpRequest) {
@@ -87,14 +154,4 @@ function upgradeHeaders(req: HttpRequest) {
     protocol: req.getHeader('sec-websocket-protocol'),
     extensions: req.getHeader('sec-websocket-extensions'),
   };
-}
-
-/** Same origin as the Host header, or listed in ALLOWED_ORIGINS (`*`: any). */
-function originAllowed(origin: string, host: string, allowed: string[]): boolean {
-  if (allowed.includes('*') || allowed.includes(origin)) return true;
-  try {
-    return new URL(origin).host === host;
-  } catch {
-    return false;
-  }
 }

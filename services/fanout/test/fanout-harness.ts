@@ -49,6 +49,8 @@ export interface RunningFanout {
   port: number;
   url: string;
   wsUrl: string;
+  /** /metrics, on METRICS_PORT (not the public port). */
+  metricsUrl: string;
   logs: string[];
   stop(): Promise<void>;
 }
@@ -64,6 +66,8 @@ export async function startFanout(
     OPERATOR_JWT_SECRET: JWT_SECRET,
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_HOST: '127.0.0.1',
+    METRICS_PORT: '0',
     BUS_KEY_PREFIX: env.keyPrefix,
     LOG_LEVEL: 'debug',
     SHUTDOWN_DRAIN_MS: '2000',
@@ -84,13 +88,14 @@ export async function startFanout(
     bus: redisBus({ publisher: publisherRedis, subscriber: subscriberRedis }),
     log,
   });
-  const { port } = await server.start();
+  const { port, metricsPort } = await server.start();
   let stopped = false;
   return {
     server,
     port,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws/alerts`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     logs,
     async stop() {
       if (stopped) return;

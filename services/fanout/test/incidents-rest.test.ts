@@ -299,7 +299,7 @@ describe('POST /api/incidents', () => {
 });
 
 async function clientErrors(code: string) {
-  const text = await (await fetch(`${fanout.url}/metrics`)).text();
+  const text = await (await fetch(fanout.metricsUrl)).text();
   const line = text
     .split('\n')
     .find((l) => l.startsWith(`tripwire_fanout_client_errors_total{code="${code}"}`));

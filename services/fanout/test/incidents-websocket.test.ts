@@ -210,7 +210,7 @@ describe('incident frames on /ws/alerts', () => {
       ['created', incident!.version + 1],
       ['updated', grown!.version + 2],
     ]);
-    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_duplicates_skipped_total [3-9]/);
     b.close();
   });

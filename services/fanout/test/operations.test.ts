@@ -23,7 +23,7 @@ describe('metrics', () => {
     await b.opened;
     publishAlerts(env, [alertData()]);
     await until(() => b.alerts().length === 1);
-    const text = await (await fetch(`${fanout.url}/metrics`)).text();
+    const text = await (await fetch(fanout.metricsUrl)).text();
     for (const name of [
       'tripwire_fanout_connections 1',
       'tripwire_fanout_bus_messages_total{type="alert"}',

@@ -366,17 +366,26 @@ describe('REST API', () => {
   });
 
   it('signs in with an HttpOnly cookie that then authenticates, and signs out', async () => {
-    const res = await api('/api/session', { method: 'POST', body: { token: admin } });
+    // A browser sends its Origin on every POST and DELETE; signing in and out require it.
+    const origin = { origin: fanout.url };
+    const res = await api('/api/session', {
+      method: 'POST',
+      body: { token: admin },
+      headers: origin,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ name: 'ada', role: 'admin' });
     const cookie = res.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^tw_session=.+; HttpOnly; SameSite=Strict; Path=\//);
     const me = await api('/api/session', { headers: { cookie: cookie.split(';')[0]! } });
     expect(me.body).toEqual({ name: 'ada', role: 'admin' });
-    expect((await api('/api/session', { method: 'POST', body: { token: 'bad' } })).status).toBe(
-      401,
-    );
-    const out = await api('/api/session', { method: 'DELETE' });
+    const bad = await api('/api/session', {
+      method: 'POST',
+      body: { token: 'bad' },
+      headers: origin,
+    });
+    expect(bad.status).toBe(401);
+    const out = await api('/api/session', { method: 'DELETE', headers: origin });
     expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
   });
 });

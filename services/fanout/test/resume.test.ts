@@ -97,7 +97,7 @@ describe('resume', () => {
       message: expect.stringMatching(/reload from \/api\/alerts/),
     });
     expect(late.alerts()).toEqual([]);
-    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_resumes_total\{outcome="unavailable"\} 1/);
     late.close();
   });

@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 
 const metricValue = async (url: string, line: RegExp) => {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(url)).text();
   return Number(line.exec(text)?.[1] ?? Number.NaN);
 };
 
@@ -40,7 +40,7 @@ describe('slow consumers', () => {
         }
       })();
       const slowCloses = () =>
-        metricValue(fanout.url, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
+        metricValue(fanout.metricsUrl, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
       await until(
         async () => (await slowCloses()) === 1,
         20_000,
@@ -72,7 +72,7 @@ describe('slow consumers', () => {
       );
       newcomer.close();
       expect(
-        await metricValue(fanout.url, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m),
+        await metricValue(fanout.metricsUrl, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m),
       ).toBe(1);
       fast.close();
     } finally {

@@ -113,7 +113,7 @@ describe('/ws/alerts delivery', () => {
     publishAlerts(env, [a, marker]);
     await until(() => b.alertIds().includes(marker.alert_id));
     expect(b.alertIds()).toEqual([a.alert_id, marker.alert_id]);
-    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_duplicates_skipped_total [1-9]/);
     b.close();
   });
@@ -180,7 +180,7 @@ describe('/ws/alerts delivery', () => {
       ['offline', 1],
       ['online', 3],
     ]);
-    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_stale_host_messages_total [1-9]/);
     // A client resuming from before the race is replayed the same: the stale change was never kept.
     const first = b.ofType('host').find((f) => (f.data as { host_id: string }).host_id === hostId);
@@ -258,7 +258,7 @@ describe('bad frames', () => {
     await until(() => b.ofType('error').length === cases.length + 1);
     expect(b.ofType('error').at(-1)).toMatchObject({ code: 'too_many_subscriptions' });
 
-    const metrics = await (await fetch(`${fanout.url}/metrics`)).text();
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_client_errors_total\{code="invalid_filter"\} 4/);
     b.close();
   });

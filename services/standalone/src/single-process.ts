@@ -46,6 +46,8 @@ export async function startSingleProcess({
     GRPC_HOST: '127.0.0.1',
     HTTP_HOST: '127.0.0.1',
     HOST: '127.0.0.1',
+    // The fan-out's /metrics port (METRICS_PORT): this machine only, like the others.
+    METRICS_HOST: '127.0.0.1',
     LOG_PRETTY: process.stdout.isTTY ? 'true' : 'false',
     // An empty variable counts as unset (`DATABASE_URL= pnpm start` means "embedded").
     ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== '')),

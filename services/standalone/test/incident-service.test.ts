@@ -23,6 +23,7 @@ const env = {
   GRPC_PORT: '0',
   HTTP_PORT: '0',
   PORT: '0',
+  METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
 };
 const homeDir = mkdtempSync(join(tmpdir(), 'tw-standalone-incidents-'));

@@ -22,6 +22,7 @@ it('prints the dashboard URL, the tokens and the demo agent command, and stops o
         GRPC_PORT: '0',
         HTTP_PORT: '0',
         PORT: '0',
+        METRICS_PORT: '0',
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ const env = {
   GRPC_PORT: '0',
   HTTP_PORT: '0',
   PORT: '0',
+  METRICS_PORT: '0',
   LOG_LEVEL: 'silent',
   BATCH_MAX_DELAY_MS: '5',
 };

@@ -16,6 +16,7 @@ export class FanoutProcess extends ServiceProcess {
   constructor(
     servers: TestServers,
     readonly port: number,
+    readonly metricsPort: number,
     operatorJwtSecret: string,
     env: FanoutEnv = {},
   ) {
@@ -26,6 +27,8 @@ export class FanoutProcess extends ServiceProcess {
       OPERATOR_JWT_SECRET: operatorJwtSecret,
       HOST: '127.0.0.1',
       PORT: String(port),
+      METRICS_HOST: '127.0.0.1',
+      METRICS_PORT: String(metricsPort),
       SHUTDOWN_DRAIN_MS: '1000',
       LOG_LEVEL: 'info',
     };
@@ -33,11 +36,16 @@ export class FanoutProcess extends ServiceProcess {
   }
 
   static async create(servers: TestServers, operatorJwtSecret: string, env: FanoutEnv = {}) {
-    return new FanoutProcess(servers, await freePort(), operatorJwtSecret, env);
+    return new FanoutProcess(servers, await freePort(), await freePort(), operatorJwtSecret, env);
   }
 
   get url() {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** /metrics, on its own port (METRICS_PORT). */
+  get metricsUrl() {
+    return `http://127.0.0.1:${this.metricsPort}/metrics`;
   }
 
   get wsUrl() {

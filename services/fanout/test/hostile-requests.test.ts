@@ -1,0 +1,171 @@
+// Issue 13, rows 1 and 6, and /metrics off the public port: what an attacker sends to the
+// fan-out's public port gets a specific answer, and the node goes on serving.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  auth,
+  Browser,
+  callApi,
+  type RunningFanout,
+  startFanout,
+  useEnvironment,
+} from './fanout-harness.js';
+
+const env = useEnvironment();
+let fanout: RunningFanout;
+let admin: string;
+
+beforeAll(async () => {
+  fanout = await startFanout(env);
+  admin = await auth.issue('ada', 'admin');
+});
+afterAll(async () => {
+  await fanout?.stop();
+});
+
+const rule = () => ({
+  host_id: null,
+  name: `rule-${randomUUID()}`,
+  tripwire_type: 'FILE',
+  severity: 'WARN',
+  target: '/etc/hosts',
+});
+
+/** A raw REST call: every header as given, the body as a string. */
+async function send(
+  path: string,
+  init: { method: string; headers: Record<string, string>; body?: string },
+) {
+  const res = await fetch(`${fanout.url}${path}`, init);
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** The node still answers a valid call: it did not crash or wedge. */
+async function stillServing() {
+  const res = await callApi(fanout.url, '/api/session', { token: admin });
+  expect(res.status).toBe(200);
+  const ws = new Browser(fanout.wsUrl, { token: admin });
+  await ws.opened;
+  ws.close();
+}
+
+describe('row 1: a malformed session cookie', () => {
+  it('is no cookie: the upgrade answers 401 missing_token and the process lives on', async () => {
+    const browser = new Browser(fanout.wsUrl, { headers: { cookie: 'tw_session=%E0%A4%A' } });
+    await expect(browser.opened).rejects.toThrow();
+    expect(browser.unexpectedResponse?.status).toBe(401);
+    expect(JSON.parse(browser.unexpectedResponse!.body)).toMatchObject({
+      error: { code: 'missing_token' },
+    });
+    await stillServing();
+  });
+
+  it('on REST answers 401 missing_token, not 503', async () => {
+    const res = await send('/api/alerts', {
+      method: 'GET',
+      headers: { cookie: 'theme=dark; tw_session=%E0%A4%A' },
+    });
+    expect(res).toMatchObject({ status: 401, body: { error: { code: 'missing_token' } } });
+    await stillServing();
+  });
+
+  it('a JSON body nested 10,000 deep answers 400 invalid_json', async () => {
+    const res = await send('/api/rules', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: `${'['.repeat(10_000)}${']'.repeat(10_000)}`,
+    });
+    expect(res).toMatchObject({ status: 400, body: { error: { code: 'invalid_json' } } });
+    await stillServing();
+  });
+});
+
+describe('row 6: cross-site requests', () => {
+  const cookie = () => ({ cookie: `tw_session=${admin}` });
+
+  it('refuses a cookie-authenticated write from another origin, even as text/plain', async () => {
+    const res = await send('/api/rules', {
+      method: 'POST',
+      headers: { ...cookie(), origin: 'http://evil.example', 'content-type': 'text/plain' },
+      body: JSON.stringify(rule()),
+    });
+    expect(res).toMatchObject({ status: 403, body: { error: { code: 'cross_site_request' } } });
+    // A sibling port is same-site for the cookie, but not the same origin.
+    const sibling = await send('/api/rules', {
+      method: 'POST',
+      headers: {
+        ...cookie(),
+        origin: 'http://127.0.0.1:1',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(rule()),
+    });
+    expect(sibling.status).toBe(403);
+    // Without Origin or Sec-Fetch-Site nothing proves where it comes from.
+    const bare = await send('/api/rules', {
+      method: 'POST',
+      headers: { ...cookie(), 'content-type': 'application/json' },
+      body: JSON.stringify(rule()),
+    });
+    expect(bare.status).toBe(403);
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
+    expect(metrics).toMatch(/tripwire_fanout_client_errors_total\{code="cross_site_request"\} 3/);
+    await stillServing();
+  });
+
+  it('takes a cookie-authenticated write from its own origin, or Sec-Fetch-Site: same-origin', async () => {
+    const own = await send('/api/rules', {
+      method: 'POST',
+      headers: { ...cookie(), origin: fanout.url, 'content-type': 'application/json' },
+      body: JSON.stringify(rule()),
+    });
+    expect(own.status).toBe(201);
+    const fetchMetadata = await send(`/api/rules/${own.body.rule_id}`, {
+      method: 'DELETE',
+      headers: { ...cookie(), 'sec-fetch-site': 'same-origin' },
+    });
+    expect(fetchMetadata.status).toBe(204);
+  });
+
+  it('needs application/json for a body, from a cookie or a bearer token (415)', async () => {
+    const res = await send('/api/rules', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'text/plain' },
+      body: JSON.stringify(rule()),
+    });
+    expect(res).toMatchObject({
+      status: 415,
+      body: { error: { code: 'unsupported_media_type' } },
+    });
+    // A bearer token is no ambient credential: no Origin needed.
+    const bearer = await send('/api/rules', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(rule()),
+    });
+    expect(bearer.status).toBe(201);
+  });
+
+  it('refuses a sign-in from another origin (login CSRF)', async () => {
+    const res = await send('/api/session', {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ token: admin }),
+    });
+    expect(res).toMatchObject({ status: 403, body: { error: { code: 'cross_site_request' } } });
+    await stillServing();
+  });
+});
+
+describe('/metrics', () => {
+  it('is served on METRICS_PORT only; the public port answers 404', async () => {
+    const res = await fetch(`${fanout.url}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no such endpoint' } });
+    expect((await fetch(`${fanout.url}/readyz`)).status).toBe(200);
+    const metrics = await fetch(fanout.metricsUrl);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('tripwire_fanout_connections');
+  });
+});
