@@ -2,6 +2,7 @@ export * from './alert.js';
 export * from './host.js';
 export * from './incident.js';
 export * from './incident-state.js';
+export * from './json-depth.js';
 export * from './limits.js';
 export * from './resolution-method.js';
 export * from './severity.js';

@@ -1,5 +1,4 @@
-import { jsonNestedDeeperThan } from './json-depth.js';
-import { MAX_JSON_DEPTH } from './limits.js';
+import { jsonNestedDeeperThan, MAX_JSON_DEPTH } from '@tripwire/wire';
 import {
   FilterError,
   filterFromQuery,

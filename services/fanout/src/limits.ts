@@ -14,8 +14,6 @@ export const CLOSE_FRAME_TOO_LARGE = 1009;
 /** A handler failed and the socket's state can no longer be trusted (RFC 6455 "internal error"). */
 export const CLOSE_INTERNAL_ERROR = 1011;
 
-/** The deepest JSON nesting a REST body or a client frame may have; deeper is refused unparsed. */
-export const MAX_JSON_DEPTH = 64;
 /** The largest REST request body. */
 export const MAX_BODY_BYTES = 64 * 1024;
 /** A failing handler is logged at most once per this interval; the lines in between are counted. */

@@ -1,8 +1,8 @@
 import type { HttpResponse } from 'uWebSockets.js';
+import { jsonNestedDeeperThan, MAX_JSON_DEPTH } from '@tripwire/wire';
 import { ApiError } from './api-errors.js';
 import { isJsonContentType } from './cross-site.js';
-import { jsonNestedDeeperThan } from './json-depth.js';
-import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from './limits.js';
+import { MAX_BODY_BYTES } from './limits.js';
 
 /**
  * A REST request's JSON body, bounded: at most MAX_BODY_BYTES (413), sent as

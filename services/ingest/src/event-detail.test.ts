@@ -1,20 +1,8 @@
-import { MAX_JSON_DEPTH } from '@tripwire/wire';
 import { describe, expect, it } from 'vitest';
-import { jsonDepthExceeds, storedDetail } from './event-detail.js';
+import { storedDetail } from './event-detail.js';
 
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 const bytes = (text: string) => Buffer.byteLength(text);
-
-describe('jsonDepthExceeds', () => {
-  it('counts arrays and objects, not brackets inside strings, without recursion', () => {
-    expect(jsonDepthExceeds(nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH)).toBe(false);
-    expect(jsonDepthExceeds(nested(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH)).toBe(true);
-    expect(jsonDepthExceeds(JSON.stringify({ a: '[[[[[[[[[[' }), 2)).toBe(false);
-    expect(jsonDepthExceeds(JSON.stringify({ a: '\\"[[[' }), 1)).toBe(false);
-    // A million levels: one pass, no stack overflow.
-    expect(jsonDepthExceeds(nested(1_000_000), MAX_JSON_DEPTH)).toBe(true);
-  });
-});
 
 describe('storedDetail', () => {
   it('keeps a detail within the limit byte for byte, and empty as null', () => {

@@ -1,7 +1,7 @@
 // An alert's event_detail_json, made storable: nesting bounded without recursion, strings
 // PostgreSQL can hold, the clock-skew flags added, and clipped to MAX_EVENT_DETAIL_BYTES rather
 // than refused (the limit bounds what is stored, not whether the alert exists).
-import { MAX_JSON_DEPTH } from '@tripwire/wire';
+import { jsonNestedDeeperThan, MAX_JSON_DEPTH } from '@tripwire/wire';
 
 export type DetailFault = 'too_deep' | 'invalid';
 
@@ -11,34 +11,6 @@ export type StoredDetail =
 
 /** Fields the server adds to a detail (clock skew); set only when there is something to say. */
 export type DetailFlags = Record<string, number>;
-
-const OPEN_BRACKET = 0x5b;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * The deepest nesting of arrays and objects in a JSON text, counted in one pass without
- * recursion (strings skipped), stopping as soon as it passes `limit`. Malformed text is left for
- * JSON.parse to name.
- */
-export function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      if (++depth > limit) return true;
-    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) depth--;
-  }
-  return false;
-}
 
 /** Every value in a parsed JSON document, keys included, walked with an explicit stack. */
 function* walk(root: unknown): Generator<unknown> {
@@ -147,7 +119,7 @@ function clipToFit(
 export function storedDetail(text: string, flags: DetailFlags, maxBytes: number): StoredDetail {
   const hasFlags = Object.keys(flags).length > 0;
   if (text === '' && !hasFlags) return { ok: true, json: null, clipped: false };
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+  if (jsonNestedDeeperThan(text, MAX_JSON_DEPTH)) {
     return {
       ok: false,
       fault: 'too_deep',
