@@ -1,4 +1,4 @@
-import { SERVER_MAX_RULE_NAME } from './alert-limits.js';
+import { MAX_RULE_NAME_LENGTH } from '@tripwire/wire';
 import { repairString } from './detail-clip.js';
 
 /** Control characters (CR, LF, ESC, …): a rule name is one line of text in logs and dashboards. */
@@ -10,11 +10,11 @@ const CONTROL = /\p{Cc}/gu;
  */
 export function storableRuleName(name: string): string {
   let out = repairString(name).replace(CONTROL, '\uFFFD');
-  if (out.length > SERVER_MAX_RULE_NAME) {
+  if (out.length > MAX_RULE_NAME_LENGTH) {
     // Cut by code units (as the server counts) without splitting a surrogate pair.
     let cut = '';
     for (const ch of out) {
-      if (cut.length + ch.length > SERVER_MAX_RULE_NAME) break;
+      if (cut.length + ch.length > MAX_RULE_NAME_LENGTH) break;
       cut += ch;
     }
     out = cut;

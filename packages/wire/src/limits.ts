@@ -4,6 +4,10 @@
 
 /** An alert's rule_name, an incident's rule_name, a tripwire rule's name. */
 export const MAX_RULE_NAME_LENGTH = 256;
+/** The event_detail_json ingest stores whole by default (MAX_EVENT_DETAIL_BYTES); larger is stored clipped. */
+export const DEFAULT_EVENT_DETAIL_BYTES = 64 * 1024;
+/** The highest MAX_EVENT_DETAIL_BYTES may be set to, and the lowest (room for the clip marker). */
+export const EVENT_DETAIL_BYTES_RANGE = { min: 1024, max: 1024 * 1024 } as const;
 /** A host name as RegisterAgent takes it (the DNS limit). */
 export const MAX_HOSTNAME_LENGTH = 253;
 /** RegisterAgent's platform and agent_version. */

@@ -5,6 +5,7 @@ import {
   parseEnv,
   envUrl as url,
 } from '@tripwire/config';
+import { DEFAULT_EVENT_DETAIL_BYTES, EVENT_DETAIL_BYTES_RANGE } from '@tripwire/wire';
 import { z } from 'zod';
 
 export { ConfigError };
@@ -38,7 +39,11 @@ const schema = z
     STREAM_MAX_UNACKED: int(5_000, 1, 1_000_000),
     MAX_EVENTS_PER_BATCH: int(1_000, 1, 100_000),
     // The most event detail stored per alert; a larger one is clipped (never refused).
-    MAX_EVENT_DETAIL_BYTES: int(64 * 1024, 1024, 1024 * 1024),
+    MAX_EVENT_DETAIL_BYTES: int(
+      DEFAULT_EVENT_DETAIL_BYTES,
+      EVENT_DETAIL_BYTES_RANGE.min,
+      EVENT_DETAIL_BYTES_RANGE.max,
+    ),
     MAX_FUTURE_SKEW_MS: int(5 * 60_000, 0, 24 * 3600_000),
     PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
     // Bytes written to an agent (acks, rejections, rules) it has not read yet before it is cut off.

@@ -28,8 +28,9 @@ export enum Severity {
 }
 
 /**
- * Why an alert was refused. The alert will never be stored as sent; the agent
- * should drop it from its outbox and log the reason.
+ * Why an alert was refused. The alert will never be stored as sent. An agent fixes what it
+ * can (clips, repairs) and sends it again under the same alert_id; an alert it cannot fix is
+ * kept (the SDK writes a CRITICAL one to its dead-letter file and reports it), never dropped silently.
  */
 export enum RejectCode {
   REJECT_CODE_UNSPECIFIED = 0,
