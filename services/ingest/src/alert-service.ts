@@ -205,6 +205,10 @@ export function createAlertService(
           );
         }
         const host = await authenticateAgent(deps.pool, call.metadata);
+        // Cancelled while the token was checked: grpc-js emitted 'cancelled' before AgentStream
+        // listened, so nothing would ever give back a slot or a lease taken now. From here to
+        // stream.start() attaching its listeners everything runs synchronously.
+        if (call.cancelled) return;
         deps.streamSlots.take(host.hostId);
         const stream = new AgentStream(
           call,

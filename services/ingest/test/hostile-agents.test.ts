@@ -6,6 +6,7 @@ import { type AgentEvent, type AlertServiceClient, RejectCode } from '@tripwire/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentSession,
+  bearer,
   connect,
   event,
   type RunningIngest,
@@ -235,6 +236,51 @@ describe('row 11: more alert streams for one host than MAX_STREAMS_PER_HOST', ()
     await stillServes(a.agentToken, a.hostId);
     open[1]!.end();
     await open[1]!.status;
+  });
+});
+
+describe('row 11: alert streams cancelled while their token is being checked', () => {
+  it('take no slot and leave no phantom connection: the agent is served, its host goes offline', async () => {
+    const a = await agent();
+    const connected = /^tripwire_ingest_connected_agents (\d+)/m;
+    const before = await counter(connected);
+    const waitingOnHosts = async () =>
+      (
+        await env.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()
+             AND wait_event_type = 'Lock' AND query LIKE '%agent_token_hash = $1%'`,
+        )
+      ).rows[0]!.n;
+    // Holding the hosts table keeps every token check waiting, so each cancel lands during one.
+    const lock = await env.pool.connect();
+    try {
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE');
+      const calls = Array.from({ length: 3 }, () => {
+        const call = client.streamAlertBatches(bearer(a.agentToken));
+        call.on('error', () => {});
+        return call;
+      });
+      await until(async () => (await waitingOnHosts()) === 3, 10_000, 'three token checks');
+      for (const call of calls) call.cancel();
+      // A round trip on the same connection: the server has read the three cancellations.
+      const probe = await submit(client, 'not-an-agent-token', event(a.hostId)).catch((e) => e);
+      expect((probe as ServiceError).code).toBe(status.UNAUTHENTICATED);
+      await lock.query('COMMIT');
+    } finally {
+      lock.release();
+    }
+    await until(async () => (await waitingOnHosts()) === 0, 10_000, 'the token checks done');
+    // MAX_STREAMS_PER_HOST is 2: a slot taken by a cancelled call would refuse this stream.
+    await stillServes(a.agentToken, a.hostId);
+    await until(async () => (await counter(connected)) === before, 10_000, 'no phantom agents');
+    await until(
+      async () =>
+        (await env.pool.query('SELECT status FROM hosts WHERE host_id = $1', [a.hostId])).rows[0]
+          ?.status === 'offline',
+      10_000,
+      'the host offline',
+    );
   });
 });
 
