@@ -149,8 +149,8 @@ export function createIncidentService(
         await authorize(deps.operatorAuth, method, call.metadata);
         if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
         const filter = incidentFilter(call.request);
-        await deps.streams.watch(call, filter);
-        count(method, status.OK);
+        const watched = await deps.streams.watch(call, filter);
+        count(method, watched ? status.OK : status.CANCELLED);
       })().catch((err) => call.emit('error', refusal(method, err)));
     },
   };

@@ -112,11 +112,16 @@ export class IncidentStreams {
     }
   }
 
-  /** Starts streaming to `call`; live events are collected from now, before the snapshot is read. */
+  /**
+   * Starts streaming to `call`; live events are collected from now, before the snapshot is read.
+   * A call cancelled before this (while its token was checked) is not watched: its 'cancelled'
+   * was emitted already, so nothing would ever take it out of `open`. Returns whether it is watched.
+   */
   async watch(
     call: ServerWritableStream<StreamIncidentsRequest, IncidentEvent>,
     filter: IncidentFilter,
-  ): Promise<void> {
+  ): Promise<boolean> {
+    if (call.cancelled) return false;
     const watch = new IncidentWatch(call, filter, this.log, this.options);
     this.open.add(watch);
     const forget = () => {
@@ -129,6 +134,7 @@ export class IncidentStreams {
     try {
       const current = call.request.includeCurrent ? await snapshot(this.db, filter) : [];
       watch.begin(current);
+      return true;
     } catch (err) {
       forget();
       throw err;

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export interface GaugeSources {
   pendingAlerts: () => number;
   publishBacklog: () => number;
+  incidentStreams: () => number;
 }
 
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
@@ -135,6 +136,14 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
       collect() {
         this.set(sources.publishBacklog());
+      },
+    }),
+    incidentStreams: new Gauge({
+      name: 'tripwire_ingest_incident_streams',
+      help: 'Open StreamIncidents calls',
+      registers,
+      collect() {
+        this.set(sources.incidentStreams());
       },
     }),
   };

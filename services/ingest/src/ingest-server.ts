@@ -47,6 +47,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
     publishBacklog: () => publishers.events.backlog,
+    incidentStreams: () => incidentStreams.size,
   });
   // Acks wait for the publish too: see PublishConfirmations.
   const confirmations = new PublishConfirmations(PUBLISH_ACK_WAIT_MS);

@@ -1,7 +1,8 @@
 // Issue 13, IncidentService: the same text limits as REST, and a viewer that stops reading is cut
 // off by bytes, not by a count of messages. Each case ends with a valid call served.
-import { randomUUID } from 'node:crypto';
-import { status } from '@grpc/grpc-js';
+import { pbkdf2, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { credentials, status } from '@grpc/grpc-js';
 import { IncidentState, ResolutionMethod, Severity, TripwireType } from '@tripwire/proto';
 import { MAX_NOTE_LENGTH } from '@tripwire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +15,12 @@ import {
 } from './incident-client.js';
 import {
   connect,
+  errorCode,
+  event,
   type RunningIngest,
   register,
   startIngest,
+  submit,
   until,
   useEnvironment,
 } from './ingest-harness.js';
@@ -137,6 +141,44 @@ describe('row 8: a StreamIncidents viewer that stops reading', () => {
     await fresh.waitFor(
       (events) => events.some((e) => e.incident?.incidentId === incident.incidentId),
       'the snapshot on a new stream',
+    );
+    fresh.cancel();
+  });
+});
+
+describe('row 11: StreamIncidents calls cancelled while their token is being checked', () => {
+  it('leave no watch behind (tripwire_ingest_incident_streams comes back); a new viewer is served', async () => {
+    const open = /^tripwire_ingest_incident_streams (\d+)/m;
+    const openStreams = async () => Number(open.exec(await metricsText())?.[1]);
+    const before = await openStreams();
+    // A call on the viewers' own channel (closed with `admin`): once it is answered, the server
+    // has read everything sent before it.
+    const probe = connect(ingest.address, credentials.createInsecure(), {
+      channelOverride: admin.client.getChannel(),
+    });
+    const roundTrip = async () =>
+      expect(
+        errorCode(await submit(probe, 'not-an-agent-token', event(randomUUID())).catch((e) => e)),
+      ).toBe(status.UNAUTHENTICATED);
+    // Operator tokens are checked with WebCrypto's HMAC, on libuv's thread pool (this process's
+    // too): keeping every thread busy holds the checks, so each cancel lands during one.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const busy = Array.from({ length: threads }, () =>
+      promisify(pbkdf2)('x', 'y', 200_000, 64, 'sha512'),
+    );
+    const viewers = Array.from({ length: 3 }, () => new IncidentWatcher(admin, adminToken, {}));
+    await roundTrip();
+    for (const v of viewers) v.cancel();
+    await roundTrip();
+    await Promise.all(busy);
+    // Its token check queued behind theirs: once answered, theirs are done.
+    await admin.list();
+    await until(async () => (await openStreams()) === before, 10_000, 'no watch left behind');
+    const incident = await newIncident();
+    const fresh = new IncidentWatcher(admin, adminToken, { includeCurrent: true });
+    await fresh.waitFor(
+      (events) => events.some((e) => e.incident?.incidentId === incident.incidentId),
+      'a new viewer served',
     );
     fresh.cancel();
   });
