@@ -86,9 +86,14 @@ async function registerAgent(
   deps: AlertServiceDeps,
   call: ServerUnaryCall<RegisterAgentRequest, RegisterAgentResponse>,
 ): Promise<RegisterAgentResponse> {
-  // Before the token check, so guessing the token is slowed down too.
-  await deps.registerRateLimit.consume(call.getPeer());
-  checkEnrollmentToken(call.metadata, deps.enrollmentToken);
+  try {
+    checkEnrollmentToken(call.metadata, deps.enrollmentToken);
+  } catch (err) {
+    // Only a failed check counts against the address, and past the limit answers
+    // RESOURCE_EXHAUSTED: agents behind one proxy address still enroll (register-rate-limit.ts).
+    await deps.registerRateLimit.failed(call.getPeer());
+    throw err;
+  }
   rejectMalformed(call.request);
   checkRegistration(call.request);
   const agentToken = issueAgentToken();

@@ -9,15 +9,18 @@ import { CallError } from './agent-auth.js';
 export const peerAddress = (peer: string): string => peer.replace(/:\d+$/, '');
 
 /**
- * RegisterAgent attempts per peer address per minute. Registration is rare (once per agent
- * install, or after a revoked token); a loop of it is token guessing or a broken agent, and each
- * attempt writes a host row and an audit entry.
+ * Failed RegisterAgent attempts (wrong, missing or malformed enrollment token) per peer address
+ * per minute. Only failures count: behind HAProxy or NAT every agent shares one address, so
+ * counting every call would let 60 wrong guesses a minute block every enrollment. An address
+ * past the limit has further wrong tokens answered RESOURCE_EXHAUSTED, so a misconfigured fleet
+ * or a guesser backs off; a valid token is never counted nor refused. (What stops guessing is
+ * the token's strength, at least 32 characters; this bounds the noise and tells clients to wait.)
  */
 export function createRegisterRateLimit(perMinute: number) {
   const limiter = new RateLimiterMemory({ points: perMinute, duration: 60 });
   return {
-    /** Counts one attempt from `peer`; throws RESOURCE_EXHAUSTED past the limit. */
-    async consume(peer: string): Promise<void> {
+    /** Counts one failed attempt from `peer`; throws RESOURCE_EXHAUSTED past the limit. */
+    async failed(peer: string): Promise<void> {
       try {
         await limiter.consume(peerAddress(peer));
       } catch (res) {
@@ -25,7 +28,8 @@ export function createRegisterRateLimit(perMinute: number) {
         const retryS = Math.ceil(res.msBeforeNext / 1000);
         throw new CallError(
           status.RESOURCE_EXHAUSTED,
-          `too many RegisterAgent calls from this address (REGISTER_RATE_LIMIT_PER_MINUTE=${perMinute}); retry in ${retryS} s`,
+          `too many failed RegisterAgent attempts from this address (REGISTER_RATE_LIMIT_PER_MINUTE=${perMinute}); ` +
+            `check the enrollment token and retry in ${retryS} s`,
           'register_rate',
         );
       }
