@@ -201,19 +201,23 @@ export function createAlertService(
     (call: ServerDuplexStream<AgentEvent | AgentEventBatch, ServerCommand>) => {
       // Hold incoming alerts until the token is checked.
       call.pause();
+      const refuseIfDraining = () => {
+        if (!deps.isDraining()) return;
+        throw new CallError(
+          status.UNAVAILABLE,
+          'this ingest instance is shutting down; connect to another',
+          'shutdown',
+        );
+      };
       (async () => {
-        if (deps.isDraining()) {
-          throw new CallError(
-            status.UNAVAILABLE,
-            'this ingest instance is shutting down; connect to another',
-            'shutdown',
-          );
-        }
+        refuseIfDraining();
         const host = await authenticateAgent(deps.pool, call.metadata);
         // Cancelled while the token was checked: grpc-js emitted 'cancelled' before AgentStream
         // listened, so nothing would ever give back a slot or a lease taken now. From here to
         // stream.start() attaching its listeners everything runs synchronously.
         if (call.cancelled) return;
+        // Shutdown began meanwhile: it drains the streams it saw, so this one would be left open.
+        refuseIfDraining();
         deps.streamSlots.take(host.hostId);
         const stream = new AgentStream(
           call,

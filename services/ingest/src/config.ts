@@ -58,7 +58,7 @@ const schema = z
     GRPC_MAX_CONNECTION_AGE_MS: int(30 * 60_000, 0, 7 * 86_400_000),
     // How long calls on a connection past its age may finish before it is closed.
     GRPC_MAX_CONNECTION_AGE_GRACE_MS: int(30_000, 0, 86_400_000),
-    // RegisterAgent calls per client address per minute.
+    // Failed RegisterAgent attempts (bad enrollment token) per client address per minute.
     REGISTER_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
     SHUTDOWN_GRACE_MS: int(20_000, 100, 600_000),
     HOST_HEARTBEAT_MS: int(5_000, 50, 600_000),

@@ -139,14 +139,18 @@ export function createIncidentService(
 
     streamIncidents(call) {
       const method = 'StreamIncidents';
+      const refuseIfDraining = () => {
+        if (!deps.isDraining()) return;
+        throw new CallError(
+          status.UNAVAILABLE,
+          'this ingest instance is shutting down; connect to another',
+        );
+      };
       (async () => {
-        if (deps.isDraining()) {
-          throw new CallError(
-            status.UNAVAILABLE,
-            'this ingest instance is shutting down; connect to another',
-          );
-        }
+        refuseIfDraining();
         await authorize(deps.operatorAuth, method, call.metadata);
+        // Shutdown began meanwhile: it ended the watches it saw, so this one would stay open.
+        refuseIfDraining();
         if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
         const filter = incidentFilter(call.request);
         const watched = await deps.streams.watch(call, filter);

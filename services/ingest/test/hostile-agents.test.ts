@@ -284,6 +284,46 @@ describe('row 11: alert streams cancelled while their token is being checked', (
   });
 });
 
+describe('row 11: an alert stream whose token check outlasts the start of shutdown', () => {
+  it('is refused UNAVAILABLE, not left open for shutdown to wait on until its grace runs out', async () => {
+    const own = await startIngest(env);
+    const c = connect(own.address);
+    const lock = await env.pool.connect();
+    try {
+      const a = await register(c, `late-${randomUUID().slice(0, 8)}`);
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE');
+      const late = new AgentSession(c, a.agentToken, true);
+      await until(
+        async () =>
+          (
+            await env.pool.query(
+              `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                 AND wait_event_type = 'Lock' AND query LIKE '%agent_token_hash = $1%'`,
+            )
+          ).rowCount === 1,
+        10_000,
+        'the token check waiting',
+      );
+      const stopped = own.stop();
+      await until(() => own.logs.some((l) => l.includes('draining: finishing open streams')));
+      await lock.query('COMMIT');
+      const ended = await late.status;
+      expect(ended.code).toBe(status.UNAVAILABLE);
+      expect(ended.details).toMatch(/shutting down; connect to another/);
+      await stopped;
+      expect(own.logs.join('')).not.toMatch(/grace period over/);
+      // This process still serves: the shared service answers a valid alert.
+      const b = await agent();
+      await stillServes(b.agentToken, b.hostId);
+    } finally {
+      lock.release();
+      c.close();
+      await own.stop();
+    }
+  });
+});
+
 describe('row 11: RegisterAgent in a loop, and long-lived connections', () => {
   it('throttles wrong enrollment tokens past REGISTER_RATE_LIMIT_PER_MINUTE per address; a valid token still enrolls', async () => {
     const limited = await startIngest(env, { REGISTER_RATE_LIMIT_PER_MINUTE: '3' });
