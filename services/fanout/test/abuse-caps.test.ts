@@ -107,6 +107,35 @@ describe('connections per operator and per address', () => {
     expect(elsewhere.refused).toBeNull();
     for (const s of [...sockets, elsewhere.browser]) s.close();
   });
+
+  it('counts the last X-Forwarded-For line: a forged line before the balancer’s does not count', async () => {
+    // What HAProxy's `option forwardfor` sends: the client's own line first, its line after.
+    const forged = (i: number) => ({ 'x-forwarded-for': [`10.9.9.${i}`, '192.0.2.44'] });
+    const sockets = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await connect(fanout.wsUrl, {
+        token: await auth.issue(`lines-${i}`, 'viewer'),
+        headers: forged(i),
+      });
+      expect(s.refused).toBeNull();
+      sockets.push(s.browser);
+    }
+    const fourth = await connect(fanout.wsUrl, {
+      token: await auth.issue('lines-3', 'viewer'),
+      headers: { 'x-forwarded-for': ['10.9.9.3, 10.9.9.4', '198.51.100.9, 192.0.2.44'] },
+    });
+    expect(fourth.refused).toMatchObject({
+      status: 429,
+      body: { error: { code: 'too_many_connections', message: expect.stringMatching(/address/) } },
+    });
+    // Another address is still served.
+    const other = await connect(fanout.wsUrl, {
+      token: await auth.issue('lines-4', 'viewer'),
+      headers: { 'x-forwarded-for': ['192.0.2.44', '192.0.2.45'] },
+    });
+    expect(other.refused).toBeNull();
+    for (const s of [...sockets, other.browser]) s.close();
+  });
 });
 
 describe('distinct topics per node', () => {
