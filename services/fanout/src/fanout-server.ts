@@ -64,7 +64,10 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
 
   const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report };
   registerWebSocket(app, wsParts, replayWindow);
-  const stopSweep = startSlowConsumerSweep(sockets, config.WS_MAX_BACKPRESSURE_BYTES);
+  const stopSweep = startSlowConsumerSweep(sockets, {
+    maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
+    replayStallMs: config.WS_REPLAY_STALL_MS,
+  });
   const readiness = fanoutReadiness({
     pool,
     subscriber,

@@ -83,6 +83,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
     metrics.framesSent.inc(sent);
     if (full) {
       state.replay.waitingForDrain = true;
+      state.replay.pausedAtMs = performance.now();
       metrics.replayPauses.inc();
     } else if (result.entries.length < parts.sliceEntries) {
       // Nothing after the cursor: live from this same tick.
@@ -135,7 +136,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
         );
       }
       if (resume?.status === 'replayed') {
-        state.replay = { cursor: resume.since, waitingForDrain: false };
+        state.replay = { cursor: resume.since, waitingForDrain: false, pausedAtMs: 0 };
         slice(ws);
       } else {
         goLive(ws);

@@ -258,4 +258,45 @@ describe('the resume replay in slices', () => {
     await until(() => resumer.alertIds().length === expected.length + 1);
     for (const b of [watcher, resumer]) b.close();
   });
+
+  it('closes a resume whose reader stopped reading with 4008 once the replay has waited WS_REPLAY_STALL_MS', async () => {
+    // The replay pauses at half WS_MAX_BACKPRESSURE_BYTES, below the slow-consumer limit: only
+    // the stall deadline can close it.
+    const fanout = await fanoutWith({ WS_REPLAY_STALL_MS: '300' });
+    const token = await auth.issue('stan', 'viewer');
+    const watcher = new Browser(fanout.wsUrl, { token });
+    await watcher.opened;
+    publishAlerts(env, [alertData()]);
+    await until(() => watcher.alerts().length === 1);
+    const since = watcher.alerts()[0]!.position;
+    const padding = 'y'.repeat(4000);
+    const missed = Array.from({ length: 2500 }, () =>
+      alertData({ event_detail: { path: '/etc/shadow', padding } }),
+    );
+    // Paced by the watcher, so that it is never a slow consumer itself.
+    for (let i = 0; i < missed.length; i += 100) {
+      publishAlerts(env, missed.slice(i, i + 100));
+      await until(() => watcher.alerts().length === i + 101, 20_000, 'the watcher to keep up');
+    }
+
+    const stalled = new Browser(fanout.wsUrl, { token, query: { since } });
+    const socket = () => (stalled.ws as unknown as { _socket: Socket })._socket;
+    stalled.ws.once('open', () => socket().pause());
+    await stalled.opened;
+    const slowCloses = () =>
+      metric(fanout, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
+    await until(async () => (await slowCloses()) === 1, 20_000, 'the stalled replay to be closed');
+    // Reading again, the client gets what was buffered, then the close frame with its code.
+    socket().resume();
+    expect((await stalled.closed).code).toBe(4008);
+    expect(stalled.alerts().length).toBeLessThan(missed.length);
+    // The watcher is still served, and a new resume from the same position replays everything.
+    const after = alertData();
+    publishAlerts(env, [after]);
+    await until(() => watcher.alertIds().includes(after.alert_id));
+    const again = new Browser(fanout.wsUrl, { token, query: { since } });
+    await until(() => again.alerts().length === missed.length + 1, 20_000, 'the full replay');
+    expect(await slowCloses()).toBe(1);
+    for (const b of [watcher, again]) b.close();
+  });
 });
