@@ -1,3 +1,4 @@
+import { clipForEcho } from '@tripwire/wire';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import type { ReplayEntry, ReplayWindow } from './resume-window.js';
@@ -136,7 +137,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
         );
       }
       if (resume?.status === 'replayed') {
-        state.replay = { cursor: resume.since, waitingForDrain: false, pausedAtMs: 0 };
+        state.replay = { cursor: state.since!, waitingForDrain: false, pausedAtMs: 0 };
         slice(ws);
       } else {
         goLive(ws);
@@ -153,7 +154,8 @@ export function createGreeter(parts: GreeterParts): Greeter {
 
 /** Whether the window can replay from `since` for this socket, and how many frames it holds for it. */
 function startResume(state: SocketState, parts: GreeterParts): Resume {
-  const since = state.since!;
+  // What the welcome echoes (clipped: the query string can hold kilobytes); the replay parses state.since.
+  const since = clipForEcho(state.since!);
   const { replayWindow, metrics } = parts;
   if (state.resumeRefused) {
     metrics.resumes.inc({ outcome: 'rate_limited' });
@@ -165,7 +167,7 @@ function startResume(state: SocketState, parts: GreeterParts): Resume {
       oldest_position: replayWindow.oldest,
     };
   }
-  const result = replayWindow.replaySince(since);
+  const result = replayWindow.replaySince(state.since!);
   if (!result.ok) {
     metrics.resumes.inc({ outcome: 'unavailable' });
     return { since, status: 'unavailable', reason: result.reason, oldest_position: result.oldest };
