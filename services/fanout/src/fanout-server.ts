@@ -87,7 +87,14 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     if (err) logLimited(code, { err }, 'API request failed: the database is unavailable');
   };
   registerApi(
-    { app, auth, onError, report, allowedOrigins: config.ALLOWED_ORIGINS },
+    {
+      app,
+      auth,
+      onError,
+      report,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      httpsOnly: config.COOKIE_SECURE,
+    },
     { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.

@@ -50,8 +50,9 @@ export function createUpgradeHandler(parts: UpgradeParts) {
     };
     if (isDraining())
       return refuse(503, 'shutting_down', 'this node is shutting down; connect to another');
-    if (headers.origin && !originAllowed(headers.origin, headers.host, config.ALLOWED_ORIGINS)) {
-      return refuse(403, 'origin_not_allowed', `origin ${quoteForEcho(headers.origin)} is not allowed`);
+    const { origin, host } = headers;
+    if (origin && !originAllowed(origin, host, config.ALLOWED_ORIGINS, config.COOKIE_SECURE)) {
+      return refuse(403, 'origin_not_allowed', `origin ${quoteForEcho(origin)} is not allowed`);
     }
     let subscriptions: Map<string, SubscriptionFilter>;
     try {

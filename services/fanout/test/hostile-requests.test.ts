@@ -159,6 +159,39 @@ describe('row 6: cross-site requests', () => {
   });
 });
 
+describe('the scheme of the Origin, when the public origin is https (COOKIE_SECURE)', () => {
+  it('refuses an http page on the same host: on the upgrade and on a cookie write', async () => {
+    const secure = await startFanout(env, { COOKIE_SECURE: 'true' });
+    try {
+      const host = new URL(secure.url).host;
+      const plain = new Browser(secure.wsUrl, { token: admin, origin: `http://${host}` });
+      await expect(plain.opened).rejects.toThrow();
+      expect(plain.unexpectedResponse?.status).toBe(403);
+      expect(JSON.parse(plain.unexpectedResponse!.body)).toMatchObject({
+        error: { code: 'origin_not_allowed' },
+      });
+      const write = await fetch(`${secure.url}/api/rules`, {
+        method: 'POST',
+        headers: {
+          cookie: `tw_session=${admin}`,
+          origin: `http://${host}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(rule()),
+      });
+      expect(write.status).toBe(403);
+      expect(await write.json()).toMatchObject({ error: { code: 'cross_site_request' } });
+      // The https origin of the same host is the dashboard's own.
+      const own = new Browser(secure.wsUrl, { token: admin, origin: `https://${host}` });
+      await own.opened;
+      own.close();
+    } finally {
+      await secure.stop();
+    }
+    await stillServing();
+  });
+});
+
 describe('client values echoed in answers', () => {
   // Just under uWebSockets.js's 4 KiB header limit (a longer request never reaches a handler).
   const long = (prefix: string) => `${prefix}${'a'.repeat(3000)}`;
