@@ -173,6 +173,9 @@ function startResume(state: SocketState, parts: GreeterParts): Resume {
     return { since, status: 'unavailable', reason: result.reason, oldest_position: result.oldest };
   }
   metrics.resumes.inc({ outcome: 'replayed' });
+  // One pass over the window in this tick (at most HISTORY_MAX_ENTRIES filter checks, a resume
+  // rate limited per operator): `count` is in the welcome, sent before the first slice
+  // (docs/fanout.md), so it cannot be summed up by the slices without changing that frame.
   let count = 0;
   for (const e of result.entries) if (matches(e, state)) count++;
   return { since, status: 'replayed', count };

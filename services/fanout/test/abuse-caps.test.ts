@@ -283,8 +283,7 @@ describe('the resume replay in slices', () => {
     const socket = () => (stalled.ws as unknown as { _socket: Socket })._socket;
     stalled.ws.once('open', () => socket().pause());
     await stalled.opened;
-    const slowCloses = () =>
-      metric(fanout, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
+    const slowCloses = () => metric(fanout, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
     await until(async () => (await slowCloses()) === 1, 20_000, 'the stalled replay to be closed');
     // Reading again, the client gets what was buffered, then the close frame with its code.
     socket().resume();
