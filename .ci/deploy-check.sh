@@ -274,6 +274,13 @@ probe websocket "http://127.0.0.1:$fanout_port" "$jwt_secret" | sed 's/^/   ok  
 probe metrics "http://127.0.0.1:$fanout_port" "http://127.0.0.1:$fanout_metrics_port" | sed 's/^/   ok    /'
 
 section "load balancer: infra/haproxy/haproxy.cfg"
+# The fan-out trusts X-Forwarded-For (TRUST_PROXY): the balancer must replace the client's, never
+# append after it (`option forwardfor` adds a second line behind a forged one).
+if grep -Eq '^[[:space:]]*option[[:space:]]+forwardfor' "$src/infra/haproxy/haproxy.cfg" ||
+  ! grep -Eq '^[[:space:]]*http-request[[:space:]]+set-header[[:space:]]+X-Forwarded-For[[:space:]]+%\[src\]' "$src/infra/haproxy/haproxy.cfg"; then
+  fail "haproxy.cfg must replace X-Forwarded-For (http-request set-header X-Forwarded-For %[src]), not use option forwardfor"
+fi
+ok "X-Forwarded-For is replaced with the client's address, not appended to"
 if command -v haproxy >/dev/null; then
   logged "$work/haproxy-check.log" haproxy -c -f "$src/infra/haproxy/haproxy.cfg"
   ok "haproxy -c: valid ($(haproxy -v | head -n 1 | cut -d' ' -f1-3))"

@@ -26,13 +26,17 @@ describe('fan-out loadConfig', () => {
       c.WS_MAX_TOPICS,
       c.WS_RESUMES_PER_MINUTE,
       c.WS_REPLAY_SLICE_FRAMES,
-    ]).toEqual([20, 100, 5000, 30, 500]);
+      c.WS_REPLAY_STALL_MS,
+    ]).toEqual([20, 100, 5000, 30, 500, 30_000]);
     expect(loadConfig({ ...valid, TRUST_PROXY: 'true', METRICS_PORT: '0' })).toMatchObject({
       TRUST_PROXY: true,
       METRICS_PORT: 0,
     });
     expect(() => loadConfig({ ...valid, WS_MAX_CONNECTIONS_PER_OPERATOR: '0' })).toThrow(
       /WS_MAX_CONNECTIONS_PER_OPERATOR: must be at least 1/,
+    );
+    expect(() => loadConfig({ ...valid, WS_REPLAY_STALL_MS: '0' })).toThrow(
+      /WS_REPLAY_STALL_MS: must be at least 100/,
     );
   });
 

@@ -58,6 +58,8 @@ const schema = z.object({
   WS_MAX_TOPICS: int(5_000, 1, 1_000_000),
   WS_RESUMES_PER_MINUTE: int(30, 1, 100_000),
   WS_REPLAY_SLICE_FRAMES: int(500, 1, 100_000),
+  // How long a resume replay may wait for a reader that stopped reading before it is closed 4008.
+  WS_REPLAY_STALL_MS: int(30_000, 100, 3_600_000),
   HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
   HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
   BUS_KEY_PREFIX: z.string().default(''),

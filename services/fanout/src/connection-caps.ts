@@ -38,13 +38,24 @@ function bump(counts: Map<string, number>, key: string, by: number) {
 
 /**
  * The client's address. Behind a balancer every connection comes from the balancer, so with
- * TRUST_PROXY the rightmost X-Forwarded-For entry counts (the one the balancer appended; the
- * ones before it are whatever the client wrote). Read it before any await.
+ * TRUST_PROXY the rightmost X-Forwarded-For entry counts: the one the balancer wrote, whether it
+ * replaced the header (Compose's HAProxy does) or appended to it. Every header line of that name
+ * is read, in order, as one comma list (RFC 9110 §5.3): getHeader() returns only the first
+ * line, which is the client's own when a balancer appends a second line after it, so a forged
+ * `X-Forwarded-For` would otherwise be what is counted. Read it before any await.
  */
 export function clientAddress(res: HttpResponse, req: HttpRequest, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = req.getHeader('x-forwarded-for').split(',').pop()?.trim();
+    const forwarded = rightmostForwardedFor(req);
     if (forwarded) return forwarded.slice(0, 64);
   }
   return Buffer.from(res.getRemoteAddressAsText()).toString();
+}
+
+function rightmostForwardedFor(req: HttpRequest): string | undefined {
+  let last = '';
+  req.forEach((name, value) => {
+    if (name === 'x-forwarded-for') last = value;
+  });
+  return last.split(',').pop()?.trim();
 }

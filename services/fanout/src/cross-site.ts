@@ -4,11 +4,21 @@
  * that carries one must prove it comes from the dashboard's own origin.
  */
 
-/** Same origin as the Host header, or listed in ALLOWED_ORIGINS (`*`: any). */
-export function originAllowed(origin: string, host: string, allowed: string[]): boolean {
+/**
+ * Same origin as the Host header, or listed in ALLOWED_ORIGINS (`*`: any). The Host header
+ * carries no scheme: with `httpsOnly` (COOKIE_SECURE, so the public origin is https) an
+ * `http:` page on the same host is foreign; without it the scheme is not compared.
+ */
+export function originAllowed(
+  origin: string,
+  host: string,
+  allowed: string[],
+  httpsOnly = false,
+): boolean {
   if (allowed.includes('*') || allowed.includes(origin)) return true;
   try {
-    return new URL(origin).host === host;
+    const url = new URL(origin);
+    return url.host === host && (!httpsOnly || url.protocol === 'https:');
   } catch {
     return false;
   }
@@ -27,8 +37,12 @@ export interface RequestOrigin {
  * or Sec-Fetch-Site is same-origin). A same-site page (a sibling subdomain, another port)
  * is not enough: SameSite=Strict lets those through.
  */
-export function sameOriginRequest(req: RequestOrigin, allowed: string[]): boolean {
-  if (req.origin) return originAllowed(req.origin, req.host, allowed);
+export function sameOriginRequest(
+  req: RequestOrigin,
+  allowed: string[],
+  httpsOnly = false,
+): boolean {
+  if (req.origin) return originAllowed(req.origin, req.host, allowed, httpsOnly);
   return req.secFetchSite === 'same-origin';
 }
 

@@ -64,7 +64,10 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
 
   const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report };
   registerWebSocket(app, wsParts, replayWindow);
-  const stopSweep = startSlowConsumerSweep(sockets, config.WS_MAX_BACKPRESSURE_BYTES);
+  const stopSweep = startSlowConsumerSweep(sockets, {
+    maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
+    replayStallMs: config.WS_REPLAY_STALL_MS,
+  });
   const readiness = fanoutReadiness({
     pool,
     subscriber,
@@ -84,7 +87,14 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     if (err) logLimited(code, { err }, 'API request failed: the database is unavailable');
   };
   registerApi(
-    { app, auth, onError, report, allowedOrigins: config.ALLOWED_ORIGINS },
+    {
+      app,
+      auth,
+      onError,
+      report,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      httpsOnly: config.COOKIE_SECURE,
+    },
     { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.

@@ -86,6 +86,8 @@ export interface RouteContext {
   report: ReportFailure;
   /** ALLOWED_ORIGINS: origins besides the service's own that may send cookie-authenticated writes. */
   allowedOrigins: string[];
+  /** COOKIE_SECURE: the public origin is https, so an http Origin on the same host is foreign. */
+  httpsOnly: boolean;
 }
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'del';
@@ -149,7 +151,7 @@ export function route(
     (async (): Promise<ApiResponse> => {
       const credential = findCredential(incoming, incoming.query);
       const ambient = options.alwaysSameOrigin || credential?.source === 'cookie';
-      if (writes && ambient && !sameOriginRequest(incoming, ctx.allowedOrigins)) {
+      if (writes && ambient && !sameOriginRequest(incoming, ctx.allowedOrigins, ctx.httpsOnly)) {
         throw new ApiError(
           403,
           'cross_site_request',

@@ -1,4 +1,5 @@
 import { type BusEntry, parsePosition } from '@tripwire/bus';
+import { quoteForEcho } from '@tripwire/wire';
 import type { FilterSubject } from './subscription-filter.js';
 
 export interface ReplayEntry {
@@ -77,8 +78,10 @@ export class ReplayWindow {
     let offset: bigint;
     try {
       offset = parsePosition(since).offset;
-    } catch (err) {
-      return { ok: false, reason: (err as Error).message, oldest: this.oldest };
+    } catch {
+      // The client's value, clipped: the reason is echoed in the welcome and an error frame.
+      const reason = `${quoteForEcho(since)} is not a stream position (expected "<ms>-<offset>")`;
+      return { ok: false, reason, oldest: this.oldest };
     }
     const first = this.entries[this.start];
     const last = this.entries[this.entries.length - 1];
@@ -89,7 +92,7 @@ export class ReplayWindow {
     if (offset + 1n < first.offset) {
       return {
         ok: false,
-        reason: `position ${since} is older than the history window`,
+        reason: `position ${quoteForEcho(since)} is older than the history window`,
         oldest: first.position,
       };
     }

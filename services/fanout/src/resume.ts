@@ -1,3 +1,4 @@
+import { clipForEcho } from '@tripwire/wire';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import type { ReplayEntry, ReplayWindow } from './resume-window.js';
@@ -83,6 +84,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
     metrics.framesSent.inc(sent);
     if (full) {
       state.replay.waitingForDrain = true;
+      state.replay.pausedAtMs = performance.now();
       metrics.replayPauses.inc();
     } else if (result.entries.length < parts.sliceEntries) {
       // Nothing after the cursor: live from this same tick.
@@ -135,7 +137,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
         );
       }
       if (resume?.status === 'replayed') {
-        state.replay = { cursor: resume.since, waitingForDrain: false };
+        state.replay = { cursor: state.since!, waitingForDrain: false, pausedAtMs: 0 };
         slice(ws);
       } else {
         goLive(ws);
@@ -152,7 +154,8 @@ export function createGreeter(parts: GreeterParts): Greeter {
 
 /** Whether the window can replay from `since` for this socket, and how many frames it holds for it. */
 function startResume(state: SocketState, parts: GreeterParts): Resume {
-  const since = state.since!;
+  // What the welcome echoes (clipped: the query string can hold kilobytes); the replay parses state.since.
+  const since = clipForEcho(state.since!);
   const { replayWindow, metrics } = parts;
   if (state.resumeRefused) {
     metrics.resumes.inc({ outcome: 'rate_limited' });
@@ -164,12 +167,15 @@ function startResume(state: SocketState, parts: GreeterParts): Resume {
       oldest_position: replayWindow.oldest,
     };
   }
-  const result = replayWindow.replaySince(since);
+  const result = replayWindow.replaySince(state.since!);
   if (!result.ok) {
     metrics.resumes.inc({ outcome: 'unavailable' });
     return { since, status: 'unavailable', reason: result.reason, oldest_position: result.oldest };
   }
   metrics.resumes.inc({ outcome: 'replayed' });
+  // One pass over the window in this tick (at most HISTORY_MAX_ENTRIES filter checks, a resume
+  // rate limited per operator): `count` is in the welcome, sent before the first slice
+  // (docs/fanout.md), so it cannot be summed up by the slices without changing that frame.
   let count = 0;
   for (const e of result.entries) if (matches(e, state)) count++;
   return { since, status: 'replayed', count };

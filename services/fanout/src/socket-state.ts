@@ -21,8 +21,11 @@ export interface SocketState {
    * until then live frames reach the socket through the replay, never natively.
    */
   live: boolean;
-  /** The resume replay in progress: the position of the last window entry it went past. */
-  replay: { cursor: string; waitingForDrain: boolean } | null;
+  /**
+   * The resume replay in progress: the position of the last window entry it went past, and
+   * since when (performance.now()) it has waited for the socket to drain, if it does.
+   */
+  replay: { cursor: string; waitingForDrain: boolean; pausedAtMs: number } | null;
   closed: boolean;
   /** Consecutive sweeps that found this socket over the backpressure limit. */
   sweepsOverLimit: number;

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
+import { quoteForEcho } from '@tripwire/wire';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { subscriptionsFromQuery } from './client-protocol.js';
 import type { FanoutConfig } from './config.js';
@@ -49,8 +50,9 @@ export function createUpgradeHandler(parts: UpgradeParts) {
     };
     if (isDraining())
       return refuse(503, 'shutting_down', 'this node is shutting down; connect to another');
-    if (headers.origin && !originAllowed(headers.origin, headers.host, config.ALLOWED_ORIGINS)) {
-      return refuse(403, 'origin_not_allowed', `origin ${headers.origin} is not allowed`);
+    const { origin, host } = headers;
+    if (origin && !originAllowed(origin, host, config.ALLOWED_ORIGINS, config.COOKIE_SECURE)) {
+      return refuse(403, 'origin_not_allowed', `origin ${quoteForEcho(origin)} is not allowed`);
     }
     let subscriptions: Map<string, SubscriptionFilter>;
     try {

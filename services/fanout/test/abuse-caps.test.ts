@@ -107,6 +107,35 @@ describe('connections per operator and per address', () => {
     expect(elsewhere.refused).toBeNull();
     for (const s of [...sockets, elsewhere.browser]) s.close();
   });
+
+  it('counts the last X-Forwarded-For line: a forged line before the balancer’s does not count', async () => {
+    // What HAProxy's `option forwardfor` sends: the client's own line first, its line after.
+    const forged = (i: number) => ({ 'x-forwarded-for': [`10.9.9.${i}`, '192.0.2.44'] });
+    const sockets = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await connect(fanout.wsUrl, {
+        token: await auth.issue(`lines-${i}`, 'viewer'),
+        headers: forged(i),
+      });
+      expect(s.refused).toBeNull();
+      sockets.push(s.browser);
+    }
+    const fourth = await connect(fanout.wsUrl, {
+      token: await auth.issue('lines-3', 'viewer'),
+      headers: { 'x-forwarded-for': ['10.9.9.3, 10.9.9.4', '198.51.100.9, 192.0.2.44'] },
+    });
+    expect(fourth.refused).toMatchObject({
+      status: 429,
+      body: { error: { code: 'too_many_connections', message: expect.stringMatching(/address/) } },
+    });
+    // Another address is still served.
+    const other = await connect(fanout.wsUrl, {
+      token: await auth.issue('lines-4', 'viewer'),
+      headers: { 'x-forwarded-for': ['192.0.2.44', '192.0.2.45'] },
+    });
+    expect(other.refused).toBeNull();
+    for (const s of [...sockets, other.browser]) s.close();
+  });
 });
 
 describe('distinct topics per node', () => {
@@ -228,5 +257,45 @@ describe('the resume replay in slices', () => {
     publishAlerts(env, [alertData()]);
     await until(() => resumer.alertIds().length === expected.length + 1);
     for (const b of [watcher, resumer]) b.close();
+  });
+
+  it('closes a resume whose reader stopped reading with 4008 once the replay has waited WS_REPLAY_STALL_MS', async () => {
+    // The replay pauses at half WS_MAX_BACKPRESSURE_BYTES, below the slow-consumer limit: only
+    // the stall deadline can close it.
+    const fanout = await fanoutWith({ WS_REPLAY_STALL_MS: '300' });
+    const token = await auth.issue('stan', 'viewer');
+    const watcher = new Browser(fanout.wsUrl, { token });
+    await watcher.opened;
+    publishAlerts(env, [alertData()]);
+    await until(() => watcher.alerts().length === 1);
+    const since = watcher.alerts()[0]!.position;
+    const padding = 'y'.repeat(4000);
+    const missed = Array.from({ length: 2500 }, () =>
+      alertData({ event_detail: { path: '/etc/shadow', padding } }),
+    );
+    // Paced by the watcher, so that it is never a slow consumer itself.
+    for (let i = 0; i < missed.length; i += 100) {
+      publishAlerts(env, missed.slice(i, i + 100));
+      await until(() => watcher.alerts().length === i + 101, 20_000, 'the watcher to keep up');
+    }
+
+    const stalled = new Browser(fanout.wsUrl, { token, query: { since } });
+    const socket = () => (stalled.ws as unknown as { _socket: Socket })._socket;
+    stalled.ws.once('open', () => socket().pause());
+    await stalled.opened;
+    const slowCloses = () => metric(fanout, /^tripwire_fanout_slow_consumer_closes_total (\d+)/m);
+    await until(async () => (await slowCloses()) === 1, 20_000, 'the stalled replay to be closed');
+    // Reading again, the client gets what was buffered, then the close frame with its code.
+    socket().resume();
+    expect((await stalled.closed).code).toBe(4008);
+    expect(stalled.alerts().length).toBeLessThan(missed.length);
+    // The watcher is still served, and a new resume from the same position replays everything.
+    const after = alertData();
+    publishAlerts(env, [after]);
+    await until(() => watcher.alertIds().includes(after.alert_id));
+    const again = new Browser(fanout.wsUrl, { token, query: { since } });
+    await until(() => again.alerts().length === missed.length + 1, 20_000, 'the full replay');
+    expect(await slowCloses()).toBe(1);
+    for (const b of [watcher, again]) b.close();
   });
 });

@@ -153,7 +153,8 @@ export class Browser {
       token?: string;
       query?: Record<string, string>;
       origin?: string;
-      headers?: Record<string, string>;
+      /** An array sends one header line per value. */
+      headers?: Record<string, string | string[]>;
     } = {},
   ) {
     const u = new URL(url);

@@ -8,6 +8,7 @@ import {
   callApi,
   type RunningFanout,
   startFanout,
+  until,
   useEnvironment,
 } from './fanout-harness.js';
 
@@ -154,6 +155,72 @@ describe('row 6: cross-site requests', () => {
       body: JSON.stringify({ token: admin }),
     });
     expect(res).toMatchObject({ status: 403, body: { error: { code: 'cross_site_request' } } });
+    await stillServing();
+  });
+});
+
+describe('the scheme of the Origin, when the public origin is https (COOKIE_SECURE)', () => {
+  it('refuses an http page on the same host: on the upgrade and on a cookie write', async () => {
+    const secure = await startFanout(env, { COOKIE_SECURE: 'true' });
+    try {
+      const host = new URL(secure.url).host;
+      const plain = new Browser(secure.wsUrl, { token: admin, origin: `http://${host}` });
+      await expect(plain.opened).rejects.toThrow();
+      expect(plain.unexpectedResponse?.status).toBe(403);
+      expect(JSON.parse(plain.unexpectedResponse!.body)).toMatchObject({
+        error: { code: 'origin_not_allowed' },
+      });
+      const write = await fetch(`${secure.url}/api/rules`, {
+        method: 'POST',
+        headers: {
+          cookie: `tw_session=${admin}`,
+          origin: `http://${host}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(rule()),
+      });
+      expect(write.status).toBe(403);
+      expect(await write.json()).toMatchObject({ error: { code: 'cross_site_request' } });
+      // The https origin of the same host is the dashboard's own.
+      const own = new Browser(secure.wsUrl, { token: admin, origin: `https://${host}` });
+      await own.opened;
+      own.close();
+    } finally {
+      await secure.stop();
+    }
+    await stillServing();
+  });
+});
+
+describe('client values echoed in answers', () => {
+  // Just under uWebSockets.js's 4 KiB header limit (a longer request never reaches a handler).
+  const long = (prefix: string) => `${prefix}${'a'.repeat(3000)}`;
+
+  it('clips a huge Origin in the 403', async () => {
+    const browser = new Browser(fanout.wsUrl, { token: admin, origin: long('http://evil.') });
+    await expect(browser.opened).rejects.toThrow();
+    expect(browser.unexpectedResponse?.status).toBe(403);
+    const { error } = JSON.parse(browser.unexpectedResponse!.body);
+    expect(error.code).toBe('origin_not_allowed');
+    expect(error.message).toMatch(/^origin "http:\/\/evil\.a+…" is not allowed$/);
+    expect(error.message.length).toBeLessThan(120);
+    await stillServing();
+  });
+
+  it('clips a huge `since` in welcome.resume and in the resume_unavailable error', async () => {
+    const browser = new Browser(fanout.wsUrl, { token: admin, query: { since: long('1-') } });
+    await until(() => browser.ofType('error').length === 1);
+    const resume = browser.ofType('welcome')[0]!.resume as Record<string, string>;
+    expect(resume).toMatchObject({
+      status: 'unavailable',
+      since: expect.stringMatching(/^1-a+…$/),
+    });
+    expect(resume.since!.length).toBeLessThanOrEqual(65);
+    expect(resume.reason!.length).toBeLessThan(150);
+    const error = browser.ofType('error')[0]!;
+    expect(error.code).toBe('resume_unavailable');
+    expect(String(error.message).length).toBeLessThan(300);
+    browser.close();
     await stillServing();
   });
 });
