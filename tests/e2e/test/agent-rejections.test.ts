@@ -93,6 +93,39 @@ describe('rejections the agent can fix', () => {
     expect(row!.occurred_at.getTime()).toBeLessThan(Date.now() + 60_000);
     expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 0 });
   });
+
+  it('a CRITICAL alert whose detail nests 70 deep is stored as text (marked), not dead-lettered', async () => {
+    const stateDir = await agents.stateDir();
+    const client = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-deep-01',
+    });
+    await client.start();
+    let deep: Record<string, unknown> = { leaf: 'rootkit' };
+    for (let i = 0; i < 70; i++) deep = { d: deep };
+    const id = await client.enqueue(draft(1, { detail: deep }));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [id])).toEqual([id]);
+    const stored = (await detailOf(id))!.event_detail as {
+      detail_head: string;
+      truncated: { detail: number };
+    };
+    expect(stored.detail_head.startsWith('{"d":{"d":')).toBe(true);
+    expect(stored.truncated.detail).toBe(Buffer.byteLength(JSON.stringify(deep)));
+    expect(client.stats()).toMatchObject({
+      queued: 0,
+      acked: 1,
+      fixed: 1,
+      deadLettered: 0,
+      rejectedByCode: {},
+    });
+    // Still serving: a plain alert after it is stored too.
+    const after = await client.enqueue(draft(2));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [after])).toEqual([after]);
+  });
 });
 
 describe('a CRITICAL alert the agent cannot fix', () => {
