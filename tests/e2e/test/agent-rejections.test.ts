@@ -201,3 +201,44 @@ describe('a CRITICAL alert the agent cannot fix', () => {
     await until(() => logs.text().includes('kept it in the dead-letter file'));
   });
 });
+
+describe('a full dead-letter file', () => {
+  it('reports the older letters its rotation discards in a CRITICAL dead-letter alert', async () => {
+    const stateDir = await agents.stateDir();
+    const first = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-dead-rotate-01',
+    });
+    await first.start();
+    await first.stop();
+    // Three unfixable CRITICAL records; a 1-byte file rotates at every letter, so the third
+    // letter's rotation replaces the `.1` that holds the first.
+    const outbox = await Outbox.open({ path: join(stateDir, 'outbox.log') });
+    for (const n of [1, 2, 3])
+      await outbox.append({
+        alertId: `0b5e6f0e-7d1a-4b8e-9a51-5c3f5f3f0d2${n}`,
+        tripwireType: 'KERNEL' as 'FILE',
+        severity: 'CRITICAL',
+        ruleName: 'kernel-module',
+        timestampUs: Date.now() * 1000,
+        detailJson: `{"module":"rootkit-${n}"}`,
+      });
+    await outbox.close();
+
+    const client = agents.create({ server: ingest.address, stateDir, deadLetterMaxBytes: 1 });
+    await client.start();
+    expect(await client.flush(15_000)).toBe(true);
+    expect(client.stats()).toMatchObject({ deadLettered: 3, deadLettersDiscarded: 1 });
+    const { rows } = await env.pool.query<{ event_detail: { discarded_letters: number } }>(
+      `SELECT a.event_detail FROM alerts a JOIN hosts h ON h.host_id = a.host_id
+        WHERE h.hostname = 'sdk-dead-rotate-01' AND a.rule_name = $1 AND a.severity = 'CRITICAL'`,
+      [DEAD_LETTER_RULE_NAME],
+    );
+    expect(rows.map((r) => r.event_detail.discarded_letters).sort()).toEqual([0, 0, 1]);
+    // The newest two letters are still on disk.
+    const kept = await readFile(join(stateDir, `${DEAD_LETTER_FILE}.1`), 'utf8');
+    expect(kept).toContain('rootkit-2');
+  });
+});
