@@ -71,6 +71,8 @@ export interface AgentClientStats {
   fixed: number;
   /** CRITICAL rejected alerts kept in the dead-letter file (each reported by an alert). */
   deadLettered: number;
+  /** Older dead letters discarded by the file's rotation (each discard reported by an alert). */
+  deadLettersDiscarded: number;
   /** Unfixable rejections by RejectCode name. */
   rejectedByCode: Record<string, number>;
   /** Alerts dropped because the outbox was full (reported by an overflow alert). */
@@ -166,6 +168,7 @@ class TripwireAgentClient implements AgentClient {
       rejected: this.rejections?.rejected ?? 0,
       fixed: this.rejections?.fixed ?? 0,
       deadLettered: this.rejections?.deadLettered ?? 0,
+      deadLettersDiscarded: this.deadLetters?.discarded ?? 0,
       rejectedByCode: { ...this.rejections?.byCode },
       dropped: this.outbox?.dropped ?? 0,
       connected: this.stream?.established ?? false,

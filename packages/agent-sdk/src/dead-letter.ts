@@ -1,4 +1,4 @@
-import { type FileHandle, open, rename, stat } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory } from './atomic-file.js';
 import type { OutboxAlert } from './outbox-records.js';
@@ -41,13 +41,16 @@ export const deadLetterEntry = (
  * The agent's dead letters: JSON lines (0600) in the state folder, each written and fsynced
  * before the alert leaves the outbox, so a crash loses none. Bounded: once the file would pass
  * `maxBytes` it is renamed to `<path>.1` (replacing the previous one) and a new one started, so
- * at most twice `maxBytes` is kept; the oldest letters go first.
+ * at most twice `maxBytes` is kept; the oldest letters go first, and never silently: append()
+ * says how many the rotation discarded, and the caller raises an alert about them.
  */
 export class DeadLetterFile {
   /** Letters written since start. */
   written = 0;
   /** Times the file was full and rotated. */
   rotations = 0;
+  /** Letters discarded by rotations (the older `.1` replaced), since start. */
+  discarded = 0;
   private file: FileHandle | undefined;
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -57,11 +60,17 @@ export class DeadLetterFile {
     private readonly maxBytes: number,
   ) {}
 
-  /** Resolves once the letter is on disk; letters are written one at a time, in order. */
-  append(entry: DeadLetterEntry): Promise<void> {
+  /**
+   * Resolves once the letter is on disk, with how many older letters its rotation discarded
+   * (0 almost always); letters are written one at a time, in order.
+   */
+  append(entry: DeadLetterEntry): Promise<number> {
     const line = Buffer.from(`${JSON.stringify(entry)}\n`);
     const done = this.chain.then(() => this.write(line));
-    this.chain = done.catch(() => {});
+    this.chain = done.then(
+      () => {},
+      () => {},
+    );
     return done;
   }
 
@@ -83,12 +92,15 @@ export class DeadLetterFile {
     return file;
   }
 
-  private async write(line: Buffer): Promise<void> {
+  private async write(line: Buffer): Promise<number> {
     this.file ??= await this.openFile();
+    let discarded = 0;
     if (this.size > 0 && this.size + line.length > this.maxBytes) {
       await this.file.close();
       this.file = undefined;
+      discarded = await countLines(`${this.path}.1`);
       await rename(this.path, `${this.path}.1`);
+      this.discarded += discarded;
       this.rotations++;
       // The new file's folder entry is fsynced, which makes the rename durable too.
       this.file = await this.openFile();
@@ -97,5 +109,14 @@ export class DeadLetterFile {
     await this.file.datasync();
     this.size += line.length;
     this.written++;
+    return discarded;
   }
+}
+
+/** Letters (lines) in a dead-letter file; 0 when there is none. Read once per rotation. */
+async function countLines(path: string): Promise<number> {
+  const bytes = await readFile(path).catch(() => Buffer.alloc(0));
+  let n = 0;
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) n++;
+  return n;
 }

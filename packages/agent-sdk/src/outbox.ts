@@ -58,6 +58,8 @@ interface Entry {
 interface PendingWrite {
   buf: Buffer;
   entry?: Entry;
+  /** Run once the record is durable, before the writer goes on (replace() swaps versions here). */
+  onDurable?: () => void;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -222,16 +224,28 @@ export class Outbox extends EventEmitter {
 
   /**
    * Puts a corrected version of an alert (same alert_id) in place of the one held, to be sent
-   * again once durable. On disk: a "done" for the old version, then the new record, so a
-   * restart recovers the new one.
+   * again once durable. On disk only the new record is written, and the later record of an id
+   * wins on replay, so every cut of the file keeps one version: before the new record is whole,
+   * the old one (resent, refused, fixed again); after, the new one. (A "done" for the old one
+   * first, as before, could survive a crash that tore the new record: the alert was lost.) In
+   * memory the old version stays until the new one is on disk, and stays if that write fails.
    */
   replace(alert: OutboxAlert): Promise<void> {
-    const entry = this.live.get(alert.alertId);
-    if (entry) {
-      this.remove(entry);
-      this.writeDone([alert.alertId]);
-    }
-    return this.append(alert);
+    const old = this.live.get(alert.alertId);
+    if (!old) return this.append(alert);
+    if (this.closed) return Promise.reject(new Error('the outbox is closed'));
+    const record = encodeRecord({ kind: 'alert', alert });
+    return this.write(record, undefined, () => {
+      if (old.removed) {
+        // Completed while the new version was being written: that "done" came first on disk.
+        this.writeDone([alert.alertId]);
+        return;
+      }
+      this.remove(old);
+      this.add(alert, record.length, true);
+      queueMicrotask(() => this.emit('available'));
+      if (this.liveBytes > this.maxBytes) this.shed();
+    });
   }
 
   /**
@@ -372,9 +386,9 @@ export class Outbox extends EventEmitter {
     );
   }
 
-  private write(buf: Buffer, entry?: Entry): Promise<void> {
+  private write(buf: Buffer, entry?: Entry, onDurable?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ buf, entry, resolve, reject });
+      this.queue.push({ buf, entry, onDurable, resolve, reject });
       this.pump();
     });
   }
@@ -431,6 +445,7 @@ export class Outbox extends EventEmitter {
             available = true;
           }
         }
+        w.onDurable?.();
         w.resolve();
       }
       if (available) queueMicrotask(() => this.emit('available'));
@@ -518,7 +533,10 @@ export class Outbox extends EventEmitter {
       throw new Error(`${this.path} is not a TripWire outbox (unknown header); move it away`);
     const replay = ({ record, size }: { record: OutboxRecord; size: number }) => {
       if (record.kind === 'alert') {
-        if (!this.live.has(record.alert.alertId)) this.add(record.alert, size, true);
+        // A later record of a held id is a corrected version (replace()): it wins.
+        const held = this.live.get(record.alert.alertId);
+        if (held) this.remove(held);
+        this.add(record.alert, size, true);
         return;
       }
       for (const id of record.alertIds) {

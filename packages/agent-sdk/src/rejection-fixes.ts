@@ -64,15 +64,23 @@ function correctClock(alert: OutboxAlert, ctx: FixContext): Fix | null {
   return { alert: { ...alert, timestampUs: corrected, detailJson: json }, fix: 'clock_corrected' };
 }
 
+/**
+ * EVENT_DETAIL_TOO_DEEP: no clip makes the nesting shallower, so the detail is kept as text
+ * (`detail_head`, marked `truncated.detail`), which any server stores; already text: unfixable.
+ */
+function keepAsText(alert: OutboxAlert, ctx: FixContext): Fix | null {
+  if ('detail_head' in (parseObject(alert.detailJson) ?? {})) return null;
+  const text = detailAsText(alert.detailJson, ctx.detailMaxBytes);
+  return { alert: { ...alert, detailJson: text }, fix: 'detail_as_text' };
+}
+
 /** INVALID_EVENT_DETAIL: repaired strings; failing that, the detail kept as text. */
 function repairDetail(alert: OutboxAlert, ctx: FixContext): Fix | null {
   const detail = parseObject(alert.detailJson);
   const repaired = detail ? clipDetail(detail, ctx.detailMaxBytes).json : undefined;
   if (repaired !== undefined && repaired !== alert.detailJson)
     return { alert: { ...alert, detailJson: repaired }, fix: 'repaired' };
-  if (detail && 'detail_head' in detail) return null;
-  const text = detailAsText(alert.detailJson, ctx.detailMaxBytes);
-  return { alert: { ...alert, detailJson: text }, fix: 'detail_as_text' };
+  return keepAsText(alert, ctx);
 }
 
 /** The fixed alert for a refusal the agent can fix, or null for one it cannot. */
@@ -89,6 +97,8 @@ export function fixRejectedAlert(
       return correctClock(alert, ctx);
     case RejectCode.REJECT_CODE_INVALID_EVENT_DETAIL:
       return repairDetail(alert, ctx);
+    case RejectCode.REJECT_CODE_EVENT_DETAIL_TOO_DEEP:
+      return keepAsText(alert, ctx);
     case RejectCode.REJECT_CODE_INVALID_RULE_NAME: {
       const ruleName = storableRuleName(alert.ruleName);
       return ruleName === alert.ruleName

@@ -84,14 +84,20 @@ export class RejectionHandler {
       return;
     }
     // On disk before it leaves the outbox: a crash in between sends it again, never loses it.
-    await this.deps.deadLetters.append(deadLetterEntry(alert, code, reason));
+    const discarded = await this.deps.deadLetters.append(deadLetterEntry(alert, code, reason));
     this.deadLettered++;
-    if (alert.ruleName !== DEAD_LETTER_RULE_NAME) {
-      // A refused report is dead-lettered like any alert, but never reported again: no loop.
+    // A refused report is dead-lettered like any alert, but never reported again (no loop),
+    // unless the rotation discarded older letters: that loss is always reported.
+    if (alert.ruleName !== DEAD_LETTER_RULE_NAME || discarded > 0) {
       await this.deps
-        .enqueue(this.report(alert, code, reason))
+        .enqueue(this.report(alert, code, reason, discarded))
         .catch((err: unknown) => log.error({ err }, 'could not queue the dead-letter alert'));
     }
+    if (discarded > 0)
+      log.error(
+        { discarded, deadLetterFile: this.deps.deadLetters.path },
+        'the dead-letter file was full; its oldest letters were discarded',
+      );
     outbox.complete([alert.alertId]);
     log.error(
       { ...fields, deadLetterFile: this.deps.deadLetters.path },
@@ -99,7 +105,7 @@ export class RejectionHandler {
     );
   }
 
-  private report(alert: OutboxAlert, code: string, reason: string): AlertDraft {
+  private report(alert: OutboxAlert, code: string, reason: string, discarded: number): AlertDraft {
     return {
       tripwireType: TRIPWIRE_TYPES.includes(alert.tripwireType) ? alert.tripwireType : 'PROCESS',
       severity: 'CRITICAL',
@@ -113,6 +119,8 @@ export class RejectionHandler {
         timestamp_us: alert.timestampUs,
         detail_bytes: Buffer.byteLength(alert.detailJson),
         dead_letter_file: this.deps.deadLetters.path,
+        // Older letters the file's rotation discarded to make room for this one (usually 0).
+        discarded_letters: discarded,
       },
     };
   }

@@ -143,6 +143,43 @@ describe('Outbox', () => {
     expect(await readFile(path, 'utf8')).toBe('hello, this is not an outbox');
   });
 
+  it('replace() is crash-safe: the file cut at any byte after it still holds the alert, old or new version', async () => {
+    let outbox = await openOutbox();
+    const other = alert();
+    const first = alert('CRITICAL', { cmdline: `nc -e /bin/sh ${'A'.repeat(300)}` });
+    await outbox.append(other);
+    await outbox.append(first);
+    const before = (await stat(path)).size;
+    const fixed = { ...first, detailJson: JSON.stringify({ cmdline: 'nc -e /bin/sh A' }) };
+    const replaced = outbox.replace(fixed);
+    // The old version stays held until the new one is on disk.
+    expect(outbox.get(first.alertId)).toEqual(first);
+    await replaced;
+    expect(outbox.get(first.alertId)).toEqual(fixed);
+    expect(outbox.size).toBe(2);
+    outbox = await reopen(outbox);
+    expect(outbox.get(first.alertId)).toEqual(fixed);
+    await outbox.close();
+    const whole = await readFile(path);
+    expect(whole.length).toBeGreaterThan(before);
+    // Every cut a crash (torn write, power loss) can leave between the two sizes.
+    for (let cut = before; cut <= whole.length; cut++) {
+      await writeFile(path, whole.subarray(0, cut));
+      const reopened = await Outbox.open({ path });
+      const held = reopened.get(first.alertId);
+      const ok =
+        held !== undefined && [first.detailJson, fixed.detailJson].includes(held.detailJson);
+      const sizeNow = reopened.size;
+      await reopened.close();
+      expect({ cut, ok, sizeNow }).toEqual({ cut, ok: true, sizeNow: 2 });
+    }
+    // A completed alert stays completed after a replace and a reopen.
+    outbox = await openOutbox();
+    outbox.complete([first.alertId]);
+    outbox = await reopen(outbox);
+    expect(ids(outbox.alerts())).toEqual([other.alertId]);
+  });
+
   it('compaction keeps exactly the live records, in order', async () => {
     let outbox = await openOutbox({ compactMinBytes: 10_000 });
     const alerts = Array.from({ length: 200 }, () => alert());

@@ -89,7 +89,7 @@ export const RUN_SETTINGS: Setting[] = [
   {
     flag: 'cmdline-max-bytes',
     env: 'TRIPWIRE_CMDLINE_MAX_BYTES',
-    help: 'command lines are cut to this many bytes before any rule matches them and in alerts (default 4096)',
+    help: 'command lines are cut to this many bytes in alerts; rules match the whole (default 4096)',
   },
   {
     flag: 'detail-max-bytes',

@@ -8,11 +8,7 @@ import { fc, fuzz } from '@tripwire/test-fixtures/fuzz';
 import { describe, it } from 'vitest';
 import { DEFAULT_RULES_FILE, loadLocalRules } from '../src/local-rules.js';
 import { parseProcNetTcpLine } from '../src/sensors/proc-net-tcp.js';
-import {
-  parseProcStat,
-  readCmdlineBytes,
-  truncatedCmdlines,
-} from '../src/sensors/proc-processes.js';
+import { fullCmdline, parseProcStat, truncatedCmdlines } from '../src/sensors/proc-processes.js';
 import { compileProcessPattern } from '../src/sensors/process-pattern.js';
 
 const log = createLogger({ name: 'fuzz', level: 'silent' });
@@ -47,13 +43,14 @@ function everyString(value: unknown, check: (s: string) => boolean): boolean {
 }
 
 describe('sensor inputs (fast-check)', () => {
-  it('a command line of any bytes is cut before matching and its alert fits the limits', () =>
+  it('a command line of any bytes is matched whole, reported cut, and its alert fits the limits', () =>
     fuzz(
       'agent: cmdline → match → alert detail',
       fc.property(rawCmdline, fc.integer({ min: 256, max: 8192 }), (raw, maxBytes) => {
-        const cmdline = readCmdlineBytes(raw, maxBytes);
+        const cmdline = fullCmdline(raw, maxBytes);
         if (Buffer.byteLength(cmdline.text) > maxBytes || cmdline.text.includes('\0')) return false;
-        for (const p of patterns) p.test(cmdline.text);
+        if (!cmdline.whole.startsWith(cmdline.text.replace(/\uFFFD$/, ''))) return false;
+        for (const p of patterns) p.test(cmdline.whole);
         const truncated = truncatedCmdlines({ cmdline }, maxBytes);
         if (cmdline.bytes > maxBytes !== (truncated?.cmdline === cmdline.bytes)) return false;
         const detailMax = 2048;

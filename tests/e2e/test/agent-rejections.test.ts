@@ -93,6 +93,39 @@ describe('rejections the agent can fix', () => {
     expect(row!.occurred_at.getTime()).toBeLessThan(Date.now() + 60_000);
     expect(client.stats()).toMatchObject({ queued: 0, acked: 1, rejected: 0 });
   });
+
+  it('a CRITICAL alert whose detail nests 70 deep is stored as text (marked), not dead-lettered', async () => {
+    const stateDir = await agents.stateDir();
+    const client = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-deep-01',
+    });
+    await client.start();
+    let deep: Record<string, unknown> = { leaf: 'rootkit' };
+    for (let i = 0; i < 70; i++) deep = { d: deep };
+    const id = await client.enqueue(draft(1, { detail: deep }));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [id])).toEqual([id]);
+    const stored = (await detailOf(id))!.event_detail as {
+      detail_head: string;
+      truncated: { detail: number };
+    };
+    expect(stored.detail_head.startsWith('{"d":{"d":')).toBe(true);
+    expect(stored.truncated.detail).toBe(Buffer.byteLength(JSON.stringify(deep)));
+    expect(client.stats()).toMatchObject({
+      queued: 0,
+      acked: 1,
+      fixed: 1,
+      deadLettered: 0,
+      rejectedByCode: {},
+    });
+    // Still serving: a plain alert after it is stored too.
+    const after = await client.enqueue(draft(2));
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await storedAlertIds(env, [after])).toEqual([after]);
+  });
 });
 
 describe('a CRITICAL alert the agent cannot fix', () => {
@@ -166,5 +199,46 @@ describe('a CRITICAL alert the agent cannot fix', () => {
     expect(await client.flush(15_000)).toBe(true);
     expect(await storedAlertIds(env, [good])).toEqual([good]);
     await until(() => logs.text().includes('kept it in the dead-letter file'));
+  });
+});
+
+describe('a full dead-letter file', () => {
+  it('reports the older letters its rotation discards in a CRITICAL dead-letter alert', async () => {
+    const stateDir = await agents.stateDir();
+    const first = agents.create({
+      server: ingest.address,
+      stateDir,
+      enrollmentToken: ENROLLMENT_TOKEN,
+      hostname: 'sdk-dead-rotate-01',
+    });
+    await first.start();
+    await first.stop();
+    // Three unfixable CRITICAL records; a 1-byte file rotates at every letter, so the third
+    // letter's rotation replaces the `.1` that holds the first.
+    const outbox = await Outbox.open({ path: join(stateDir, 'outbox.log') });
+    for (const n of [1, 2, 3])
+      await outbox.append({
+        alertId: `0b5e6f0e-7d1a-4b8e-9a51-5c3f5f3f0d2${n}`,
+        tripwireType: 'KERNEL' as 'FILE',
+        severity: 'CRITICAL',
+        ruleName: 'kernel-module',
+        timestampUs: Date.now() * 1000,
+        detailJson: `{"module":"rootkit-${n}"}`,
+      });
+    await outbox.close();
+
+    const client = agents.create({ server: ingest.address, stateDir, deadLetterMaxBytes: 1 });
+    await client.start();
+    expect(await client.flush(15_000)).toBe(true);
+    expect(client.stats()).toMatchObject({ deadLettered: 3, deadLettersDiscarded: 1 });
+    const { rows } = await env.pool.query<{ event_detail: { discarded_letters: number } }>(
+      `SELECT a.event_detail FROM alerts a JOIN hosts h ON h.host_id = a.host_id
+        WHERE h.hostname = 'sdk-dead-rotate-01' AND a.rule_name = $1 AND a.severity = 'CRITICAL'`,
+      [DEAD_LETTER_RULE_NAME],
+    );
+    expect(rows.map((r) => r.event_detail.discarded_letters).sort()).toEqual([0, 0, 1]);
+    // The newest two letters are still on disk.
+    const kept = await readFile(join(stateDir, `${DEAD_LETTER_FILE}.1`), 'utf8');
+    expect(kept).toContain('rootkit-2');
   });
 });

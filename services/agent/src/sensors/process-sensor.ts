@@ -4,6 +4,7 @@ import { createPollLoop } from './poll-loop.js';
 import {
   clockTicksPerSecond,
   DEFAULT_CMDLINE_MAX_BYTES,
+  type FullCmdline,
   listPids,
   type ProcessInfo,
   readBootTime,
@@ -23,7 +24,7 @@ export interface ProcessSensorOptions {
   procRoot?: string;
   /** Default /etc/passwd: where uids get their names. */
   passwdPath?: string;
-  /** Command lines are cut to this many bytes before any matching (default 4096). */
+  /** Command lines are cut to this many bytes in alerts (default 4096); rules match the whole. */
   cmdlineMaxBytes?: number;
 }
 
@@ -31,8 +32,10 @@ export interface ProcessSensorOptions {
 export interface ProcessSensorStats {
   /** Rules of the current set that RE2 cannot run, so they watch nothing. */
   rulesRefused: number;
-  /** Command lines cut to the cap before matching, since start. */
+  /** Command lines cut to the cap in an alert's report (matched whole), since start. */
   cmdlinesTruncated: number;
+  /** Command lines longer than CMDLINE_READ_CAP_BYTES (only prctl PR_SET_MM makes one): the first 8 MiB were matched. */
+  cmdlinesOverReadCap: number;
 }
 
 /**
@@ -56,6 +59,22 @@ interface SeenProcess {
   recheck: number;
 }
 
+/** Counts a command line cut in its report, or longer than the read cap (logged: rare, odd). */
+function countCmdline(
+  counts: ProcessSensorStats,
+  cmdline: FullCmdline,
+  maxBytes: number,
+  log: SensorContext['log'],
+): void {
+  if (cmdline.bytes > maxBytes) counts.cmdlinesTruncated++;
+  if (!cmdline.overReadCap) return;
+  counts.cmdlinesOverReadCap++;
+  log.warn(
+    { bytes: cmdline.bytes },
+    'command line past the 8 MiB read cap; matched its first 8 MiB',
+  );
+}
+
 /**
  * PROCESS tripwires: polls /proc, and a pid that was not there at the previous poll whose command
  * line (or executable) matches a rule's pattern raises an alert.
@@ -67,7 +86,11 @@ export function createProcessSensor(
   const log = ctx.log.child({ sensor: 'process' });
   const procRoot = opts.procRoot ?? '/proc';
   const cmdlineMaxBytes = opts.cmdlineMaxBytes ?? DEFAULT_CMDLINE_MAX_BYTES;
-  const counts: ProcessSensorStats = { rulesRefused: 0, cmdlinesTruncated: 0 };
+  const counts: ProcessSensorStats = {
+    rulesRefused: 0,
+    cmdlinesTruncated: 0,
+    cmdlinesOverReadCap: 0,
+  };
   let armed: ArmedRule[] = [];
   let seen = new Map<number, SeenProcess | null>();
   let bootTime: number | null | undefined;
@@ -115,14 +138,11 @@ export function createProcessSensor(
     safeEmit(ctx, draftFor(rule, detail));
   }
 
-  const countTruncated = (bytes: number) => {
-    if (bytes > cmdlineMaxBytes) counts.cmdlinesTruncated++;
-  };
-
-  async function evaluate(p: SeenProcess): Promise<void> {
+  /** `whole` is the whole command line, matched and then dropped (alerts report the cut one). */
+  async function evaluate(p: SeenProcess, whole: string): Promise<void> {
     for (const { rule, pattern } of armed) {
       if (p.alerted.has(rule.ruleId)) continue;
-      const text = pattern.on === 'exe' ? await exeOf(p) : p.info.cmdline;
+      const text = pattern.on === 'exe' ? await exeOf(p) : whole || p.info.cmdline;
       if (text === null || !pattern.test(text)) continue;
       p.alerted.add(rule.ruleId);
       await alert(rule, p, pattern.on);
@@ -138,28 +158,39 @@ export function createProcessSensor(
       if (!p || p.recheck <= 0) continue;
       p.recheck--;
       const cmdline = await readCmdline(procRoot, pid, cmdlineMaxBytes);
-      if (!cmdline || cmdline.text === p.info.cmdline) continue;
-      countTruncated(cmdline.bytes);
-      p.info = { ...p.info, cmdline: cmdline.text, cmdlineBytes: cmdline.bytes };
+      // The digest of the whole: an exec() that changes only what lies past the cut counts too.
+      if (!cmdline || cmdline.digest === p.info.cmdlineDigest) continue;
+      countCmdline(counts, cmdline, cmdlineMaxBytes, log);
+      p.info = {
+        ...p.info,
+        cmdline: cmdline.text,
+        cmdlineBytes: cmdline.bytes,
+        cmdlineDigest: cmdline.digest,
+      };
       p.exe = undefined;
-      await evaluate(p);
+      await evaluate(p, cmdline.whole);
     }
 
     for (const pid of pids) {
       if (seen.has(pid) || stopped) continue;
-      const info = await readProcess(procRoot, pid, cmdlineMaxBytes).catch((err: unknown) => {
+      const read = await readProcess(procRoot, pid, cmdlineMaxBytes).catch((err: unknown) => {
         log.debug({ err, pid }, 'cannot read process');
         return null;
       });
-      if (!info) {
+      if (!read) {
         // Exited between listing and reading (or unreadable): never looked at again.
         seen.set(pid, null);
         continue;
       }
-      countTruncated(info.cmdlineBytes);
-      const p: SeenProcess = { info, exe: undefined, alerted: new Set(), recheck: RECHECK_POLLS };
+      countCmdline(counts, read.cmdline, cmdlineMaxBytes, log);
+      const p: SeenProcess = {
+        info: read.info,
+        exe: undefined,
+        alerted: new Set(),
+        recheck: RECHECK_POLLS,
+      };
       seen.set(pid, p);
-      await evaluate(p);
+      await evaluate(p, read.cmdline.whole);
     }
   }
 

@@ -35,8 +35,13 @@ describe('/proc/<pid> parsing', () => {
 
   it('reads this very process from the real /proc', async () => {
     const me = await readProcess('/proc', process.pid);
-    expect(me).toMatchObject({ pid: process.pid, ppid: process.ppid, uid: process.getuid!() });
-    expect(me!.cmdline).toContain('node');
+    expect(me!.info).toMatchObject({
+      pid: process.pid,
+      ppid: process.ppid,
+      uid: process.getuid!(),
+    });
+    expect(me!.info.cmdline).toContain('node');
+    expect(me!.cmdline.whole).toBe(me!.info.cmdline);
     expect(await readProcess('/proc', 2 ** 22 + 1)).toBeNull();
   });
 

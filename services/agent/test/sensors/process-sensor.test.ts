@@ -134,7 +134,7 @@ describe('process sensor', () => {
     expect(rec.alerts).toHaveLength(1);
   });
 
-  it('issue 13 row 3: a reverse shell padded to 128 KiB of "/nc /nc …" is caught from its first 4 KiB, and a file alert after it is not held up', async () => {
+  it('issue 13 row 3: a reverse shell padded to 128 KiB of "/nc /nc …" is caught (the whole matched on RE2), and a file alert after it is not held up', async () => {
     const watched = join(mkdtempSync(join(tmpdir(), 'tw-pad-')), 'app.conf');
     writeFileSync(watched, 'a\n');
     fileSensor = createFileSensor(rec.ctx, {});
@@ -172,4 +172,38 @@ describe('process sensor', () => {
     expect(rec.alerts.indexOf(changed)).toBeGreaterThan(rec.alerts.indexOf(shell));
     expect(child.exitCode).toBeNull();
   });
+
+  // Review of issue 13: matching only the first 4 KiB let padding before the telling flag hide it.
+  it.each([
+    ['nc', (keep: string) => [keep, ...Array<string>(2100).fill('-v'), '-e', '/bin/sh', 'h', 'p']],
+    ['socat', (keep: string) => [keep, 'TCP:h:4444', 'x'.repeat(5000), 'EXEC:/bin/sh']],
+  ])(
+    'catches %s with the reverse-shell flag padded past the 4 KiB report cut',
+    async (argv0, argsOf) => {
+      const keep = join(mkdtempSync(join(tmpdir(), 'tw-late-')), 'keep.js');
+      writeFileSync(keep, 'setTimeout(() => {}, 30000);\n');
+      const reverseShell = loadLocalRules(DEFAULT_RULES_FILE).find(
+        (r) => r.name === 'reverse-shell-tools',
+      )!;
+      const processSensor = await start(reverseShell);
+      const args = argsOf(keep);
+      const child = spawn(process.execPath, args, { argv0, stdio: 'ignore' });
+      children.push(child);
+      const shell = await waitFor(
+        'the reverse-shell alert',
+        () => rec.matching({ pid: child.pid })[0],
+      );
+      const whole = [argv0, ...args].join(' ');
+      expect(whole.indexOf(argv0 === 'nc' ? ' -e ' : ' EXEC:')).toBeGreaterThan(4096);
+      expect(shell).toMatchObject({ ruleName: 'reverse-shell-tools', severity: 'CRITICAL' });
+      // The report stays cut to 4 KiB and says how large the whole was.
+      expect(shell.detail.truncated).toEqual({ cmdline: Buffer.byteLength(whole) });
+      expect(Buffer.byteLength(shell.detail.cmdline as string)).toBeLessThanOrEqual(4096);
+      expect(whole.startsWith(shell.detail.cmdline as string)).toBe(true);
+      expect(
+        (processSensor.stats!() as { cmdlinesTruncated: number }).cmdlinesTruncated,
+      ).toBeGreaterThanOrEqual(1);
+      expect(child.exitCode).toBeNull();
+    },
+  );
 });
