@@ -48,6 +48,12 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Sockets closed because they stopped reading (backpressure limit); their frames were dropped',
       registers,
     }),
+    credentialCloses: new Counter({
+      name: 'tripwire_fanout_credential_closes_total',
+      help: 'Sockets closed 4001 because their credential ended, by kind (session, api_token, jwt) and ending (expired, revoked)',
+      labelNames: ['kind', 'ending'] as const,
+      registers,
+    }),
     clientErrors: new Counter({
       name: 'tripwire_fanout_client_errors_total',
       help: 'Bad client frames and refused requests, by code',
