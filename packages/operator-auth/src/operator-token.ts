@@ -4,7 +4,7 @@ import { AuthError, type Role } from './operator.js';
 /** The longest an operator JWT may live (exp − iat) unless configured: the token CLI's default. */
 export const DEFAULT_TOKEN_MAX_AGE_S = 30 * 24 * 3600;
 /** Clocks of the minting machine and the server may differ by this much. */
-const CLOCK_TOLERANCE_S = 60;
+const CLOCK_TOLERANCE_S = 30;
 
 /**
  * Operator JWTs are HS256 (jose): `sub` names the operator, `role` is viewer or admin, and `exp`
