@@ -53,7 +53,13 @@ export function startCredentialRecheck(deps: {
     if (running || deps.sockets.size === 0) return;
     running = true;
     recheck()
-      .catch((err) => deps.log.warn({ err }, 'cannot recheck WebSocket credentials; retrying'))
+      .then(
+        () => deps.metrics.credentialRechecks.inc({ outcome: 'ok' }),
+        (err) => {
+          deps.metrics.credentialRechecks.inc({ outcome: 'failed' });
+          deps.log.warn({ err }, 'cannot recheck WebSocket credentials; retrying');
+        },
+      )
       .finally(() => {
         running = false;
       });

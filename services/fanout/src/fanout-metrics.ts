@@ -54,6 +54,12 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       labelNames: ['kind', 'ending'] as const,
       registers,
     }),
+    credentialRechecks: new Counter({
+      name: 'tripwire_fanout_credential_rechecks_total',
+      help: 'Completed rechecks of the open WebSockets’ credentials (WS_CREDENTIAL_RECHECK_MS), by outcome (ok, failed: PostgreSQL unreachable)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     clientErrors: new Counter({
       name: 'tripwire_fanout_client_errors_total',
       help: 'Bad client frames and refused requests, by code',

@@ -2,6 +2,7 @@
 // expires, a cookie reused after sign-out (on another instance too), an admin's revoke-all, a
 // revoked API token, a token in a REST URL, a sign-in flood and a viewer asking for a full
 // audit-chain verification. Two fan-out instances share one PostgreSQL and one Redis.
+import { liveSessionRefs, secretHash } from '@tripwire/storage';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -38,6 +39,13 @@ const whoAmI = (fanout: RunningFanout, cookie: string) =>
     status: r.status,
     body: await r.json(),
   }));
+
+/** How many credential rechecks the instance has completed. */
+async function rechecks(fanout: RunningFanout): Promise<number> {
+  const text = await (await fetch(fanout.metricsUrl)).text();
+  const m = /tripwire_fanout_credential_rechecks_total\{outcome="ok"\} (\d+)/.exec(text);
+  return Number(m?.[1] ?? 0);
+}
 
 /** The instance still serves a valid call and a WebSocket: the attack did not take it down. */
 async function stillServing(fanout: RunningFanout) {
@@ -98,6 +106,13 @@ describe('dashboard sessions live in PostgreSQL', () => {
     expect((await whoAmI(b, cookie)).status).toBe(200);
     const ws = new Browser(b.wsUrl, { headers: { cookie } });
     await ws.opened;
+    // The recheck sees a live session as live: the socket outlives several rechecks.
+    const ref = secretHash(cookie.slice('tw_session='.length)).toString('hex');
+    expect(await liveSessionRefs(env.pool, [ref])).toEqual(new Set([ref]));
+    const before = await rechecks(b);
+    await until(async () => (await rechecks(b)) >= before + 2, 5_000, 'two more rechecks');
+    ws.send({ type: 'ping' });
+    await until(() => ws.ofType('pong').length === 1, 5_000, 'pong on the live session');
     const out = await fetch(`${a.url}/api/session`, {
       method: 'DELETE',
       headers: { cookie, origin: a.url },
