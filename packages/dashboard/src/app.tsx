@@ -116,7 +116,7 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         )}
         {location.page === 'hosts' && <HostsView state={state} />}
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}
-        {location.page === 'audit' && <AuditView state={state} />}
+        {location.page === 'audit' && <AuditView state={state} operator={operator} />}
       </main>
     </div>
   );

@@ -40,6 +40,23 @@ describe('fan-out loadConfig', () => {
     );
   });
 
+  it('applies the identity limits: token and session lifetimes, sign-in and audit-verify rates', () => {
+    const c = loadConfig(valid);
+    expect([
+      c.OPERATOR_TOKEN_MAX_AGE_S,
+      c.SESSION_MAX_AGE_S,
+      c.SIGN_IN_RATE_LIMIT_PER_MINUTE,
+      c.AUDIT_VERIFY_PER_MINUTE,
+      c.API_TOKEN_MAX_AGE_DAYS,
+      c.WS_CREDENTIAL_RECHECK_MS,
+    ]).toEqual([30 * 86_400, 12 * 3600, 10, 6, 365, 2000]);
+    expect(loadConfig({ ...valid, SESSION_MAX_AGE_S: '3600' }).SESSION_MAX_AGE_S).toBe(3600);
+    const attempt = () =>
+      loadConfig({ ...valid, SESSION_MAX_AGE_S: '10', SIGN_IN_RATE_LIMIT_PER_MINUTE: '0' });
+    expect(attempt).toThrow(/SESSION_MAX_AGE_S: must be at least 60/);
+    expect(attempt).toThrow(/SIGN_IN_RATE_LIMIT_PER_MINUTE: must be at least 1/);
+  });
+
   it('splits ALLOWED_ORIGINS and names every bad variable', () => {
     expect(
       loadConfig({ ...valid, ALLOWED_ORIGINS: 'https://a.example, https://b.example' })

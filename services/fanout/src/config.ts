@@ -29,6 +29,18 @@ const schema = z.object({
   OPERATOR_JWT_SECRET: z
     .string({ message: 'is required: the HS256 secret operator tokens are signed with' })
     .min(32, 'must be at least 32 characters'),
+  // The longest an operator JWT may live (exp − iat); a token without exp is always refused.
+  OPERATOR_TOKEN_MAX_AGE_S: int(30 * 86_400, 60, 366 * 86_400),
+  // How long a dashboard sign-in lasts (never longer than the token it was made from).
+  SESSION_MAX_AGE_S: int(12 * 3600, 60, 30 * 86_400),
+  // POST /api/session attempts per client address per minute (this instance); more → 429.
+  SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
+  // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
+  AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
+  // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
+  API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
+  // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
+  WS_CREDENTIAL_RECHECK_MS: int(2_000, 100, 600_000),
   HOST: z.string().default('0.0.0.0'),
   PORT: int(8080, 0, 65535),
   // /metrics on a port of its own, off the public one: for a scraper in another container.

@@ -48,6 +48,18 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Sockets closed because they stopped reading (backpressure limit); their frames were dropped',
       registers,
     }),
+    credentialCloses: new Counter({
+      name: 'tripwire_fanout_credential_closes_total',
+      help: 'Sockets closed 4001 because their credential ended, by kind (session, api_token, jwt) and ending (expired, revoked)',
+      labelNames: ['kind', 'ending'] as const,
+      registers,
+    }),
+    credentialRechecks: new Counter({
+      name: 'tripwire_fanout_credential_rechecks_total',
+      help: 'Completed rechecks of the open WebSockets’ credentials (WS_CREDENTIAL_RECHECK_MS), by outcome (ok, failed: PostgreSQL unreachable)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     clientErrors: new Counter({
       name: 'tripwire_fanout_client_errors_total',
       help: 'Bad client frames and refused requests, by code',

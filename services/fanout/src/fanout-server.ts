@@ -2,11 +2,12 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import { createProbeServer } from '@tripwire/probes';
-import type { Pool } from '@tripwire/storage';
+import { credentialStore, type Pool } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
 import type { FanoutConfig } from './config.js';
 import { ConnectionCaps } from './connection-caps.js';
+import { startCredentialRecheck } from './credential-recheck.js';
 import { registerDashboard } from './dashboard-files.js';
 import { createFanoutMetrics } from './fanout-metrics.js';
 import { createFailureReporter, createRateLimitedLog, guarded } from './handler-guard.js';
@@ -42,7 +43,10 @@ export interface FanoutServer {
 export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): FanoutServer {
   const uws = loadNativeUws();
   const app = uws.App();
-  const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET);
+  const auth = createOperatorAuth(config.OPERATOR_JWT_SECRET, {
+    tokenMaxAgeS: config.OPERATOR_TOKEN_MAX_AGE_S,
+    store: credentialStore(pool),
+  });
   const router = new TopicRouter(config.WS_MAX_TOPICS);
   const replayWindow = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
   const sockets = new Set<FanoutSocket>();
@@ -67,6 +71,13 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const stopSweep = startSlowConsumerSweep(sockets, {
     maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
     replayStallMs: config.WS_REPLAY_STALL_MS,
+  });
+  const stopRecheck = startCredentialRecheck({
+    sockets,
+    pool,
+    intervalMs: config.WS_CREDENTIAL_RECHECK_MS,
+    metrics,
+    log,
   });
   const readiness = fanoutReadiness({
     pool,
@@ -94,8 +105,20 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       report,
       allowedOrigins: config.ALLOWED_ORIGINS,
       httpsOnly: config.COOKIE_SECURE,
+      trustProxy: config.TRUST_PROXY,
     },
-    { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
+    {
+      pool,
+      publisher,
+      eventsPublisher,
+      cookieSecure: config.COOKIE_SECURE,
+      identity: {
+        sessionMaxAgeS: config.SESSION_MAX_AGE_S,
+        signInsPerMinute: config.SIGN_IN_RATE_LIMIT_PER_MINUTE,
+        auditVerifiesPerMinute: config.AUDIT_VERIFY_PER_MINUTE,
+        apiTokenMaxAgeDays: config.API_TOKEN_MAX_AGE_DAYS,
+      },
+    },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
   registerDashboard(app, config.DASHBOARD_DIR, log, report);
@@ -137,6 +160,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       listenSocket = null;
       await drainSockets(sockets, sender, config.SHUTDOWN_DRAIN_MS);
       stopSweep();
+      stopRecheck();
       await subscriber.stop();
       await Promise.all([publisher.drain(2_000), eventsPublisher.drain(2_000)]);
       publisher.close();

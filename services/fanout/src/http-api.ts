@@ -1,10 +1,12 @@
 import type { BusPublisher } from '@tripwire/bus';
 import type { Pool } from '@tripwire/storage';
 import { registerAlertsApi } from './alerts-api.js';
+import { registerApiTokensApi } from './api-tokens-api.js';
 import { registerAuditApi } from './audit-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
+import { registerOperatorSessionsApi } from './operator-sessions-api.js';
 import { registerRulesApi } from './rules-api.js';
 import { registerSessionApi } from './session-api.js';
 import { registerStatsApi } from './stats-api.js';
@@ -16,18 +18,34 @@ export interface ApiDeps {
   /** The events stream: incident changes for browsers (they also go on control, for ingest). */
   eventsPublisher: BusPublisher;
   cookieSecure: boolean;
+  /** Operator sessions, API tokens and the audit check's limits (configuration.md). */
+  identity: IdentityLimits;
+}
+
+export interface IdentityLimits {
+  sessionMaxAgeS: number;
+  signInsPerMinute: number;
+  auditVerifiesPerMinute: number;
+  apiTokenMaxAgeDays: number;
 }
 
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, identity }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
   registerStatsApi(ctx, { pool });
   registerRulesApi(ctx, { pool, publisher });
   registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
-  registerAuditApi(ctx, { pool });
-  registerSessionApi(ctx, { pool, cookieSecure });
+  registerAuditApi(ctx, { pool, verifiesPerMinute: identity.auditVerifiesPerMinute });
+  registerSessionApi(ctx, {
+    pool,
+    cookieSecure,
+    maxAgeS: identity.sessionMaxAgeS,
+    signInsPerMinute: identity.signInsPerMinute,
+  });
+  registerOperatorSessionsApi(ctx, { pool });
+  registerApiTokensApi(ctx, { pool, maxAgeDays: identity.apiTokenMaxAgeDays });
 }

@@ -1,9 +1,11 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ApiError, errorAnswer } from './api-errors.js';
+import { clientAddress } from './connection-caps.js';
 import { type RequestOrigin, sameOriginRequest } from './cross-site.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import {
   AuthError,
+  type Credential,
   findCredential,
   type Operator,
   type OperatorAuth,
@@ -14,11 +16,14 @@ import { readJsonBody } from './request-body.js';
 export { ApiError };
 
 export interface ApiRequest {
-  operator: Operator;
+  /** Who; `credential` is what they signed in with (absent on unauthenticated routes). */
+  operator: Operator & { credential?: Credential };
   params: string[];
   query: URLSearchParams;
   body: unknown;
-  headers: { origin: string; host: string };
+  headers: { origin: string; host: string; cookie: string };
+  /** The client's address (the balancer's X-Forwarded-For entry with TRUST_PROXY). */
+  address: string;
 }
 
 export interface ApiResponse {
@@ -88,7 +93,16 @@ export interface RouteContext {
   allowedOrigins: string[];
   /** COOKIE_SECURE: the public origin is https, so an http Origin on the same host is foreign. */
   httpsOnly: boolean;
+  /** TRUST_PROXY: the client's address is the rightmost X-Forwarded-For entry. */
+  trustProxy: boolean;
 }
+
+/** A token in a REST URL lands in proxy and access logs: refused, with what to do instead. */
+const TOKEN_IN_QUERY = new AuthError(
+  'access_token in the query string is accepted only on the /ws/alerts upgrade: send "Authorization: Bearer <token>" (URLs end up in proxy and access logs)',
+  401,
+  'token_in_query',
+);
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'del';
 
@@ -124,7 +138,7 @@ export function route(
     res.onAborted(() => {
       state.aborted = true;
     });
-    const incoming = copyRequest(req, paramCount);
+    const incoming = copyRequest(res, req, paramCount, ctx.trustProxy);
     const body = hasBody ? readJsonBody(res, state, incoming.contentType) : Promise.resolve();
     // Awaited after authentication; until then a bad body must not count as an unhandled rejection.
     body.catch(() => {});
@@ -144,11 +158,18 @@ export function route(
         const answer = errorAnswer(err);
         if (answer.unexpected) ctx.report(name, err);
         else ctx.onError(answer.code, answer.status === 503 ? err : undefined);
-        sendJson(res, answer.status, answer.body);
+        const retryAfter = answer.body.error.retry_after_s;
+        sendJson(
+          res,
+          answer.status,
+          answer.body,
+          typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {},
+        );
       },
       () => answerInternal(res),
     );
     (async (): Promise<ApiResponse> => {
+      if (incoming.query.has('access_token')) throw TOKEN_IN_QUERY;
       const credential = findCredential(incoming, incoming.query);
       const ambient = options.alwaysSameOrigin || credential?.source === 'cookie';
       if (writes && ambient && !sameOriginRequest(incoming, ctx.allowedOrigins, ctx.httpsOnly)) {
@@ -161,12 +182,19 @@ export function route(
       const operator =
         options.authenticate === false
           ? { name: 'anonymous', role: 'viewer' as const }
-          : await ctx.auth.verify(credential?.token ?? null);
+          : await ctx.auth.verify(credential?.token ?? null, credential?.source);
       if (role === 'admin' && operator.role !== 'admin') {
         throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
       }
-      const { params, query, origin, host } = incoming;
-      return handler({ operator, params, query, body: await body, headers: { origin, host } });
+      const { params, query, origin, host, cookie, address } = incoming;
+      return handler({
+        operator,
+        params,
+        query,
+        body: await body,
+        headers: { origin, host, cookie },
+        address,
+      });
     })().then(succeed, fail);
   };
   ctx.app[method](pattern, guarded(name, ctx.report, onRequest, answerInternal));
@@ -178,11 +206,18 @@ interface IncomingRequest extends RequestOrigin {
   authorization: string;
   cookie: string;
   contentType: string;
+  address: string;
 }
 
 /** Everything a route reads from the request, copied while `req` is valid. */
-function copyRequest(req: HttpRequest, paramCount: number): IncomingRequest {
+function copyRequest(
+  res: HttpResponse,
+  req: HttpRequest,
+  paramCount: number,
+  trustProxy: boolean,
+): IncomingRequest {
   return {
+    address: clientAddress(res, req, trustProxy),
     params: Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? ''),
     query: new URLSearchParams(req.getQuery() ?? ''),
     authorization: req.getHeader('authorization'),

@@ -7,6 +7,8 @@
 
 /** The browser stopped reading: it should reconnect and resume from its last position. */
 export const CLOSE_SLOW_CONSUMER = 4008;
+/** The socket's credential ended (sign-out, expiry, revocation): sign in again, do not just reconnect. */
+export const CLOSE_CREDENTIAL_ENDED = 4001;
 /** The node is shutting down: reconnect, to another node if one is up. */
 export const CLOSE_SERVICE_RESTART = 1012;
 /** A client frame over WS_MAX_PAYLOAD_BYTES (RFC 6455 "message too big"). */

@@ -3,10 +3,12 @@ import { parseCookie } from 'cookie';
 export {
   AuthError,
   auditActor,
+  type Credential,
   createOperatorAuth,
   type Operator,
   type OperatorAuth,
   type Role,
+  type VerifiedOperator,
 } from '@tripwire/operator-auth';
 
 export const SESSION_COOKIE = 'tw_session';
@@ -17,15 +19,11 @@ export const SESSION_COOKIE = 'tw_session';
  */
 export type TokenSource = 'bearer' | 'query' | 'cookie';
 
-/** The token from the Authorization header, the access_token query parameter, or the session cookie. */
-export function findToken(
-  headers: { authorization: string; cookie: string },
-  query: URLSearchParams,
-): string | null {
-  return findCredential(headers, query)?.token ?? null;
-}
-
-/** The token and where it came from; null when the request carries none. */
+/**
+ * The credential and where it came from: an operator JWT or API token in the Authorization
+ * header (or, on the WebSocket upgrade only, the access_token query parameter: http-route.ts
+ * refuses it on REST), or the session id in the cookie. Null when the request carries none.
+ */
 export function findCredential(
   headers: { authorization: string; cookie: string },
   query: URLSearchParams,
@@ -42,7 +40,7 @@ export function findCredential(
  * The session cookie's value. A value that is not valid percent-encoding (`%E0%A4%A`) is no
  * cookie at all: the request is answered as one without a token, never with an exception.
  */
-function sessionCookie(header: string): string | undefined {
+export function sessionCookie(header: string): string | undefined {
   if (!header) return undefined;
   return parseCookie(header, {
     decode: (value) => {

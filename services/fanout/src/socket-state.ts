@@ -1,14 +1,15 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { CLOSE_INTERNAL_ERROR } from './limits.js';
-import type { Operator } from './operator-auth.js';
+import type { VerifiedOperator } from './operator-auth.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 import type { TopicRouter } from './topic-router.js';
 
 /** What the fan-out keeps per browser connection (uWebSockets.js user data). */
 export interface SocketState {
   sessionId: string;
-  operator: Operator;
+  /** Who, and the credential the credential recheck (credential-recheck.ts) checks again. */
+  operator: VerifiedOperator;
   /** The client's address (the balancer's X-Forwarded-For entry when TRUST_PROXY): its connection cap. */
   address: string;
   subscriptions: Map<string, SubscriptionFilter>;

@@ -1,6 +1,7 @@
-// Mints an operator token: pnpm --filter @tripwire/fanout token -- --name alice --role admin [--expires 30d]
+// Mints an operator token: pnpm --filter @tripwire/fanout token -- --name alice --role admin [--expires 12h]
+// For automation prefer an API token (POST /api/api-tokens): it is named and revocable one by one.
 import { parseArgs } from 'node:util';
-import { createOperatorAuth } from './operator-auth.js';
+import { createOperatorTokens, DEFAULT_TOKEN_MAX_AGE_S } from '@tripwire/operator-auth';
 
 const { values } = parseArgs({
   options: {
@@ -20,4 +21,15 @@ if (!values.name || (values.role !== 'viewer' && values.role !== 'admin')) {
   console.error('usage: token --name <operator> --role viewer|admin [--expires 30d]');
   process.exit(2);
 }
-console.log(await createOperatorAuth(secret).issue(values.name, values.role, values.expires));
+// The servers refuse a token that lives longer than OPERATOR_TOKEN_MAX_AGE_S: say so now, not at first use.
+const maxAgeS = Number(process.env.OPERATOR_TOKEN_MAX_AGE_S || DEFAULT_TOKEN_MAX_AGE_S);
+const tokens = createOperatorTokens(secret, maxAgeS);
+let token: string;
+try {
+  token = await tokens.issue(values.name, values.role, values.expires);
+  await tokens.verify(token);
+} catch (err) {
+  console.error(`cannot mint that token: ${(err as Error).message}`);
+  process.exit(2);
+}
+console.log(token);

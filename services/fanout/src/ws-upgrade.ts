@@ -9,7 +9,12 @@ import { originAllowed } from './cross-site.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
-import { AuthError, findToken, type Operator, type OperatorAuth } from './operator-auth.js';
+import {
+  AuthError,
+  findCredential,
+  type OperatorAuth,
+  type VerifiedOperator,
+} from './operator-auth.js';
 import type { SocketState } from './socket-state.js';
 import { FilterError, type SubscriptionFilter } from './subscription-filter.js';
 
@@ -69,7 +74,7 @@ export function createUpgradeHandler(parts: UpgradeParts) {
     const accept = guarded(
       'upgrade',
       report,
-      (operator: Operator, resumeRefused: boolean) => {
+      (operator: VerifiedOperator, resumeRefused: boolean) => {
         if (request.aborted) return;
         const state: SocketState = {
           sessionId: randomUUID(),
@@ -101,8 +106,10 @@ export function createUpgradeHandler(parts: UpgradeParts) {
       },
       () => sendJson(res, 500, INTERNAL_ERROR_BODY),
     );
+    // The one place a token in the query string is still taken: browsers cannot set headers on a WebSocket.
+    const credential = findCredential(headers, query);
     parts.auth
-      .verify(findToken(headers, query))
+      .verify(credential?.token ?? null, credential?.source)
       .then(async (operator) => {
         const refused = since ? await resumeRefused(parts.resumeLimiter, operator) : false;
         return [operator, refused] as const;
@@ -139,7 +146,7 @@ function admit(
 }
 
 /** True when the operator has used up its resumes for this minute. */
-function resumeRefused(limiter: RateLimiterMemory, operator: Operator): Promise<boolean> {
+function resumeRefused(limiter: RateLimiterMemory, operator: VerifiedOperator): Promise<boolean> {
   return limiter.consume(operator.name).then(
     () => false,
     () => true,

@@ -280,3 +280,17 @@ export async function callApi(
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }
+
+/**
+ * Signs in as the dashboard does (`POST /api/session` with the page's Origin) and returns the
+ * `Cookie` header value the browser would then send: `tw_session=<session id>`.
+ */
+export async function signIn(baseUrl: string, token: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/session`, {
+    method: 'POST',
+    headers: { origin: baseUrl, 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
+  if (res.status !== 200) throw new Error(`sign-in refused: ${res.status} ${await res.text()}`);
+  return res.headers.get('set-cookie')!.split(';')[0]!;
+}

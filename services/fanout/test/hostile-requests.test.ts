@@ -7,6 +7,7 @@ import {
   Browser,
   callApi,
   type RunningFanout,
+  signIn,
   startFanout,
   until,
   useEnvironment,
@@ -83,7 +84,11 @@ describe('row 1: a malformed session cookie', () => {
 });
 
 describe('row 6: cross-site requests', () => {
-  const cookie = () => ({ cookie: `tw_session=${admin}` });
+  let session = '';
+  beforeAll(async () => {
+    session = await signIn(fanout.url, admin);
+  });
+  const cookie = () => ({ cookie: session });
 
   it('refuses a cookie-authenticated write from another origin, even as text/plain', async () => {
     const res = await send('/api/rules', {

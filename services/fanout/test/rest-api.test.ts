@@ -342,7 +342,7 @@ describe('REST API', () => {
   });
 
   it('verifies the audit chain and reports where a tampered row breaks it', async () => {
-    expect((await api('/api/audit/verify', { token: viewer })).body).toMatchObject({
+    expect((await api('/api/audit/verify', { token: admin })).body).toMatchObject({
       ok: true,
       broken_at: null,
     });
@@ -357,7 +357,7 @@ describe('REST API', () => {
     } finally {
       client.release();
     }
-    const res = await api('/api/audit/verify', { token: viewer });
+    const res = await api('/api/audit/verify', { token: admin });
     expect(res.body).toMatchObject({
       ok: false,
       broken_at: rows[0].seq,
@@ -374,11 +374,15 @@ describe('REST API', () => {
       headers: origin,
     });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ name: 'ada', role: 'admin' });
+    expect(res.body).toMatchObject({ name: 'ada', role: 'admin' });
     const cookie = res.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/^tw_session=.+; HttpOnly; SameSite=Strict; Path=\//);
+    // The cookie holds a session id, never the token.
+    expect(cookie).toMatch(
+      /^tw_session=tws_[\w-]+; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200/,
+    );
+    expect(cookie).not.toContain(admin);
     const me = await api('/api/session', { headers: { cookie: cookie.split(';')[0]! } });
-    expect(me.body).toEqual({ name: 'ada', role: 'admin' });
+    expect(me.body).toMatchObject({ name: 'ada', role: 'admin', expires_at: expect.any(String) });
     const bad = await api('/api/session', {
       method: 'POST',
       body: { token: 'bad' },

@@ -6,6 +6,7 @@ import {
   publishAlerts,
   publishMessages,
   type RunningFanout,
+  signIn,
   startFanout,
   until,
   useEnvironment,
@@ -300,7 +301,7 @@ describe('who may connect', () => {
   it('accepts the token from the access_token query parameter or the session cookie', async () => {
     const q = new Browser(fanout.wsUrl, { query: { access_token: viewer } });
     await q.opened;
-    const c = new Browser(fanout.wsUrl, { headers: { cookie: `tw_session=${viewer}` } });
+    const c = new Browser(fanout.wsUrl, { headers: { cookie: await signIn(fanout.url, viewer) } });
     await c.opened;
     q.close();
     c.close();

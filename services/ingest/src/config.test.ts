@@ -123,5 +123,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...valid, OPERATOR_JWT_SECRET: 'short' })).toThrow(
       /OPERATOR_JWT_SECRET.*at least 32/,
     );
+    // Operator JWTs live at most 30 days unless configured; a minute at the least.
+    expect(loadConfig(valid).OPERATOR_TOKEN_MAX_AGE_S).toBe(30 * 86_400);
+    expect(() => loadConfig({ ...valid, OPERATOR_TOKEN_MAX_AGE_S: '5' })).toThrow(
+      /OPERATOR_TOKEN_MAX_AGE_S: must be at least 60/,
+    );
   });
 });

@@ -21,6 +21,8 @@ const schema = z
       .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
     // The fan-out's secret: IncidentService verifies the same operator tokens. Unset, it refuses every call.
     OPERATOR_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    // The longest an operator JWT may live (exp − iat): the fan-out's setting, for the same tokens.
+    OPERATOR_TOKEN_MAX_AGE_S: int(30 * 86_400, 60, 366 * 86_400),
     GRPC_HOST: z.string().default('0.0.0.0'),
     GRPC_PORT: int(50051, 0, 65535),
     HTTP_HOST: z.string().default('0.0.0.0'),

@@ -14,7 +14,7 @@ import {
   type OperatorAuth,
 } from '@tripwire/operator-auth';
 import type { IncidentServiceServer } from '@tripwire/proto';
-import { type Incident, type Pool, toIncidentJson } from '@tripwire/storage';
+import { credentialStore, type Incident, type Pool, toIncidentJson } from '@tripwire/storage';
 import { bearerToken, CallError } from './agent-auth.js';
 import { type HandlerGuard, isProgrammingError } from './handler-guard.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
@@ -47,12 +47,23 @@ export interface IncidentServiceDeps {
 export const NO_SECRET_MESSAGE =
   'IncidentService needs operator tokens: set OPERATOR_JWT_SECRET on the ingest service';
 
-/** The operator token verifier for OPERATOR_JWT_SECRET; without one, says that every call will be refused. */
+/**
+ * The operator credential verifier for OPERATOR_JWT_SECRET: operator JWTs (with exp, at most
+ * OPERATOR_TOKEN_MAX_AGE_S, not revoked by an admin) and API tokens (twk_…), both checked
+ * against PostgreSQL on every call. Without a secret, says that every call will be refused.
+ */
 export function operatorAuthFrom(
-  secret: string | undefined,
+  config: { OPERATOR_JWT_SECRET?: string | undefined; OPERATOR_TOKEN_MAX_AGE_S: number },
+  pool: Pool,
   log: Logger,
 ): OperatorAuth | undefined {
-  if (secret) return createOperatorAuth(secret);
+  const secret = config.OPERATOR_JWT_SECRET;
+  if (secret) {
+    return createOperatorAuth(secret, {
+      tokenMaxAgeS: config.OPERATOR_TOKEN_MAX_AGE_S,
+      store: credentialStore(pool),
+    });
+  }
   log.warn('OPERATOR_JWT_SECRET is not set: IncidentService refuses every call (UNAUTHENTICATED)');
   return undefined;
 }

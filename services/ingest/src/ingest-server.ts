@@ -102,7 +102,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     }),
     incidents: createIncidentService({
       pool,
-      operatorAuth: operatorAuthFrom(config.OPERATOR_JWT_SECRET, log),
+      operatorAuth: operatorAuthFrom(config, pool, log),
       announcer,
       streams: incidentStreams,
       metrics,

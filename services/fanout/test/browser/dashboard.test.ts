@@ -83,6 +83,18 @@ describe('dashboard', () => {
     await page.reload();
     await page.getByTestId('operator').waitFor();
     await screenshot(page, '01-signed-in');
+
+    // The cookie holds a server-side session id, not the token; signing out ends it on the
+    // server, so a copy of the cookie taken before is refused afterwards.
+    const session = cookies.find((c) => c.name === 'tw_session')!.value;
+    expect(session).toMatch(/^tws_/);
+    expect(session).not.toContain(adminToken.slice(-20));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Operator token').waitFor();
+    const replayed = await fetch(`${fanout.url}/api/session`, {
+      headers: { cookie: `tw_session=${session}` },
+    });
+    expect(replayed.status).toBe(401);
     await context.close();
   });
 
