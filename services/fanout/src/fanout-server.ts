@@ -14,6 +14,7 @@ import { registerApi } from './http-api.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
+import { oidcSettings } from './oidc-settings.js';
 import { createOperatorAuth } from './operator-auth.js';
 import { fanoutReadiness, registerProbes } from './probe-routes.js';
 import { createGreeter } from './resume.js';
@@ -85,7 +86,19 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   };
   registerApi(
     { app, auth, onError, report, allowedOrigins: config.ALLOWED_ORIGINS },
-    { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
+    {
+      pool,
+      publisher,
+      eventsPublisher,
+      cookieSecure: config.COOKIE_SECURE,
+      oidc: {
+        settings: oidcSettings(config),
+        secret: config.OPERATOR_JWT_SECRET,
+        trustProxy: config.TRUST_PROXY,
+        metrics,
+        log,
+      },
+    },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
   registerDashboard(app, config.DASHBOARD_DIR, log, report);

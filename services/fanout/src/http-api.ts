@@ -5,6 +5,7 @@ import { registerAuditApi } from './audit-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
+import { type OidcApiDeps, registerOidcApi } from './oidc-api.js';
 import { registerRulesApi } from './rules-api.js';
 import { registerSessionApi } from './session-api.js';
 import { registerStatsApi } from './stats-api.js';
@@ -16,12 +17,14 @@ export interface ApiDeps {
   /** The events stream: incident changes for browsers (they also go on control, for ingest). */
   eventsPublisher: BusPublisher;
   cookieSecure: boolean;
+  /** Single sign-on (oidc-api.ts): its settings, or null for sign-in by token only. */
+  oidc: Omit<OidcApiDeps, 'pool' | 'cookieSecure'>;
 }
 
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, oidc }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
@@ -30,4 +33,5 @@ export function registerApi(
   registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
   registerAuditApi(ctx, { pool });
   registerSessionApi(ctx, { pool, cookieSecure });
+  registerOidcApi(ctx, { pool, cookieSecure, ...oidc });
 }
