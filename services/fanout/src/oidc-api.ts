@@ -7,7 +7,7 @@ import { isDatabaseUnavailable } from './api-errors.js';
 import { clientAddress } from './connection-caps.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { guarded } from './handler-guard.js';
-import { type RouteContext, route } from './http-route.js';
+import { ApiError, type RouteContext, route } from './http-route.js';
 import { type OidcAnswer, sendOidcAnswer } from './oidc-answers.js';
 import { createLoginStateSealer, type LoginStateSealer } from './oidc-login-state.js';
 import { createRelyingParty, OidcError, type RelyingParty } from './oidc-relying-party.js';
@@ -62,7 +62,11 @@ export function registerOidcApi(ctx: RouteContext, deps: OidcApiDeps) {
     }),
     { authenticate: false },
   );
-  if (!settings) return;
+  if (!settings) {
+    for (const path of [OIDC_LOGIN_PATH, OIDC_CALLBACK_PATH, OIDC_LOGOUT_PATH])
+      route(ctx, 'get', path, 'any', notConfigured, { authenticate: false });
+    return;
+  }
   const flow: Flow = {
     ...deps,
     settings,
@@ -77,6 +81,14 @@ export function registerOidcApi(ctx: RouteContext, deps: OidcApiDeps) {
   get(OIDC_CALLBACK_PATH, (req) => finishSignIn(flow, req));
   get(OIDC_LOGOUT_PATH, (req) => endProviderSession(flow, req));
 }
+
+const notConfigured = async (): Promise<never> => {
+  throw new ApiError(
+    404,
+    'sso_not_configured',
+    'single sign-on is not configured on this server (OIDC_ISSUER); sign in with an operator token',
+  );
+};
 
 type Refusal = OidcAnswer & { kind: 'refusal' };
 

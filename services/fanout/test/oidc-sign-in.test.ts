@@ -34,6 +34,9 @@ const session = (cookie: string) =>
     body: await r.json(),
   }));
 
+const apiError = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string } }).error;
+
 const signInCount = async (outcome: string) => {
   const text = await (await fetch(fanout.metricsUrl)).text();
   const line = new RegExp(
@@ -98,7 +101,7 @@ describe('single sign-on (OIDC)', () => {
     const forged = `${fanout.url}/api/auth/oidc/callback?code=stolen-or-made-up&state=whatever`;
     const res = await sendCallback(forged, '');
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('bad_sign_in_state');
+    expect((await apiError(res)).code).toBe('bad_sign_in_state');
     expect(sessionCookieOf(res)).toBeNull();
     // A real code from someone else's sign-in, without their cookie: refused the same way
     // (login CSRF: an attacker cannot sign a victim's browser in as the attacker).
@@ -114,7 +117,7 @@ describe('single sign-on (OIDC)', () => {
     const second = await signInAtProvider(fanout.url, 'ada');
     const res = await sendCallback(first.callbackUrl, second.loginCookie);
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatchObject({ code: 'bad_sign_in_state' });
+    expect(await apiError(res)).toMatchObject({ code: 'bad_sign_in_state' });
     expect(sessionCookieOf(res)).toBeNull();
   });
 
@@ -128,7 +131,7 @@ describe('single sign-on (OIDC)', () => {
     )[0]!;
     const res = await sendCallback(pending.callbackUrl, swapped);
     expect(res.status).toBe(401);
-    expect((await res.json()).error.code).toBe('sign_in_not_verified');
+    expect((await apiError(res)).code).toBe('sign_in_not_verified');
     expect(sessionCookieOf(res)).toBeNull();
     await expectStillServing();
   });
@@ -193,13 +196,15 @@ describe('single sign-on when the provider is down, and without it', () => {
     expect((await sendCallback(forged, '')).status).toBe(400);
     const limited = await sendCallback(forged, '');
     expect(limited.status).toBe(429);
-    expect((await limited.json()).error.code).toBe('rate_limited');
+    expect((await apiError(limited)).code).toBe('rate_limited');
   });
 
-  it('tells the dashboard that single sign-on is off, and has no login route', async () => {
+  it('tells the dashboard that single sign-on is off, and its routes say so', async () => {
     expect(await (await fetch(`${plain.url}/api/auth/config`)).json()).toEqual({ oidc: null });
-    expect((await fetch(`${plain.url}/api/auth/oidc/login`, { redirect: 'manual' })).status).toBe(
-      404,
-    );
+    for (const route of ['login', 'callback', 'logout']) {
+      const res = await fetch(`${plain.url}/api/auth/oidc/${route}`, { redirect: 'manual' });
+      expect(res.status).toBe(404);
+      expect((await apiError(res)).code).toBe('sso_not_configured');
+    }
   });
 });
