@@ -70,7 +70,7 @@ describe('fan-out loadConfig', () => {
       OIDC_ISSUER: 'https://login.example.com/realms/ops',
       OIDC_CLIENT_ID: 'tripwire',
       PUBLIC_URL: 'https://tripwire.example.com',
-      OIDC_ADMIN_VALUES: 'sec-admins, cn=tripwire,ou=groups',
+      OIDC_ADMIN_VALUES: 'sec-admins, tripwire-admins',
     };
     const s = oidcSettings(loadConfig(sso))!;
     expect(s.redirectUrl.href).toBe('https://tripwire.example.com/api/auth/oidc/callback');
@@ -86,7 +86,7 @@ describe('fan-out loadConfig', () => {
       30,
       false,
     ]);
-    expect(s.adminValues).toEqual(['sec-admins', 'cn=tripwire', 'ou=groups']);
+    expect(s.adminValues).toEqual(['sec-admins', 'tripwire-admins']);
     // Plain http only to a provider and a dashboard on this machine.
     expect(
       oidcSettings(
