@@ -78,6 +78,11 @@ export interface IncidentResolutionInput {
   expected_version: number;
 }
 
+/** GET /api/auth/config: whether the fan-out offers single sign-on, and under what name. */
+export interface AuthConfig {
+  oidc: { name: string; login_url: string } | null;
+}
+
 export interface Operator {
   name: string;
   role: 'viewer' | 'admin';
@@ -151,6 +156,7 @@ export const api = {
   session: () => request<Operator>('GET', '/api/session'),
   signIn: (token: string) => request<Operator>('POST', '/api/session', { token }),
   signOut: () => request<void>('DELETE', '/api/session'),
+  authConfig: () => request<AuthConfig>('GET', '/api/auth/config'),
 
   /** A page of alerts, newest first: after `cursor`, or else before `to`. */
   alerts(filter: AlertQuery, page: { cursor?: string | null; to?: string | null }, limit = 200) {

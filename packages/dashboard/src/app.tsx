@@ -64,7 +64,11 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
 
   const signOut = async () => {
     await api.signOut().catch(() => {});
-    onSignedOut();
+    // With single sign-on, the provider's session ends too (when it has one to end): otherwise
+    // "Sign in with …" would sign the same person straight back in.
+    const config = await api.authConfig().catch(() => null);
+    if (config?.oidc) window.location.assign('/api/auth/oidc/logout');
+    else onSignedOut();
   };
   return (
     <div class="console">

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '@tripwire/config';
 import { describe, expect, it } from 'vitest';
 import { defaultDashboardDir, loadConfig } from './config.js';
+import { oidcSettings } from './oidc-settings.js';
 
 const valid = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tripwire',
@@ -80,6 +81,68 @@ describe('fan-out loadConfig', () => {
     );
     expect(loadConfig({ ...valid, DASHBOARD_DIR: '/srv/dashboard' }).DASHBOARD_DIR).toBe(
       join('/srv/dashboard'),
+    );
+  });
+
+  it('turns single sign-on on only with a complete, safe OIDC configuration', () => {
+    expect(oidcSettings(loadConfig(valid))).toBeNull();
+    const sso = {
+      ...valid,
+      OIDC_ISSUER: 'https://login.example.com/realms/ops',
+      OIDC_CLIENT_ID: 'tripwire',
+      PUBLIC_URL: 'https://tripwire.example.com',
+      OIDC_ADMIN_VALUES: 'sec-admins, tripwire-admins',
+    };
+    const s = oidcSettings(loadConfig(sso))!;
+    expect(s.redirectUrl.href).toBe('https://tripwire.example.com/api/auth/oidc/callback');
+    expect(s.postLogoutRedirectUrl.href).toBe('https://tripwire.example.com/');
+    expect([s.scopes, s.roleClaim, s.providerName]).toEqual([
+      'openid profile email',
+      'groups',
+      'single sign-on',
+    ]);
+    expect([s.loginTtlS, s.httpTimeoutS, s.callbacksPerMinute, s.allowHttp]).toEqual([
+      600,
+      10,
+      30,
+      false,
+    ]);
+    expect(s.adminValues).toEqual(['sec-admins', 'tripwire-admins']);
+    // Plain http only to a provider and a dashboard on this machine.
+    expect(
+      oidcSettings(
+        loadConfig({
+          ...sso,
+          OIDC_ISSUER: 'http://localhost:9000',
+          PUBLIC_URL: 'http://127.0.0.1:8080',
+        }),
+      )!.allowHttp,
+    ).toBe(true);
+    const attempt = () =>
+      loadConfig({
+        ...valid,
+        OIDC_ISSUER: 'http://login.example.com',
+        OIDC_SCOPES: 'profile',
+        PUBLIC_URL: 'http://tripwire.example.com',
+      });
+    expect(attempt).toThrow(/OIDC_CLIENT_ID: is required when OIDC_ISSUER is set/);
+    expect(attempt).toThrow(/OIDC_ISSUER: must be https/);
+    expect(attempt).toThrow(/PUBLIC_URL: must be https/);
+    expect(attempt).toThrow(/OIDC_SCOPES: must include "openid"/);
+    expect(attempt).toThrow(/OIDC_ADMIN_VALUES: or OIDC_VIEWER_VALUES must list/);
+    expect(() =>
+      loadConfig({
+        ...valid,
+        OIDC_ISSUER: 'https://x.example',
+        OIDC_CLIENT_ID: 'c',
+        OIDC_VIEWER_VALUES: 'v',
+      }),
+    ).toThrow(/OIDC_REDIRECT_URL: or PUBLIC_URL is required/);
+    expect(() => loadConfig({ ...valid, OIDC_CLIENT_ID: 'c' })).toThrow(
+      /OIDC_ISSUER: is required when OIDC_CLIENT_ID is set/,
+    );
+    expect(() => loadConfig({ ...valid, OIDC_LOGIN_TTL_S: '5' })).toThrow(
+      /OIDC_LOGIN_TTL_S: must be at least 30/,
     );
   });
 });

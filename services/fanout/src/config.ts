@@ -8,6 +8,7 @@ import {
   envUrl as url,
 } from '@tripwire/config';
 import { z } from 'zod';
+import { checkOidcConfig } from './oidc-settings.js';
 
 /**
  * The build output of the workspace package @tripwire/dashboard, found the way
@@ -23,68 +24,109 @@ export function defaultDashboardDir(): string | undefined {
   }
 }
 
-const schema = z.object({
-  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
-  REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
-  OPERATOR_JWT_SECRET: z
-    .string({ message: 'is required: the HS256 secret operator tokens are signed with' })
-    .min(32, 'must be at least 32 characters'),
-  // The longest an operator JWT may live (exp − iat); a token without exp is always refused.
-  OPERATOR_TOKEN_MAX_AGE_S: int(30 * 86_400, 60, 366 * 86_400),
-  // How long a dashboard sign-in lasts (never longer than the token it was made from).
-  SESSION_MAX_AGE_S: int(12 * 3600, 60, 30 * 86_400),
-  // POST /api/session attempts per client address per minute (this instance); more → 429.
-  SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
-  // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
-  AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
-  // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
-  API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
-  // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
-  WS_CREDENTIAL_RECHECK_MS: int(2_000, 100, 600_000),
-  HOST: z.string().default('0.0.0.0'),
-  PORT: int(8080, 0, 65535),
-  // /metrics on a port of its own, off the public one: for a scraper in another container.
-  METRICS_HOST: z.string().default('0.0.0.0'),
-  METRICS_PORT: int(9464, 0, 65535),
-  // Whether the rightmost X-Forwarded-For entry (appended by the balancer) is the client's address.
-  TRUST_PROXY: bool(false),
-  ALLOWED_ORIGINS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    ),
-  COOKIE_SECURE: bool(false),
-  WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
-  WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
-  WS_IDLE_TIMEOUT_S: int(60, 8, 960),
-  WS_MAX_SUBSCRIPTIONS: int(16, 1, 1000),
-  WS_MAX_FILTER_ENTRIES: int(100, 1, 10_000),
-  WS_RATE_LIMIT_MESSAGES: int(50, 1, 100_000),
-  WS_RATE_LIMIT_WINDOW_S: int(10, 1, 3600),
-  WS_MAX_CONNECTIONS_PER_OPERATOR: int(20, 1, 100_000),
-  WS_MAX_CONNECTIONS_PER_ADDRESS: int(100, 1, 1_000_000),
-  WS_MAX_TOPICS: int(5_000, 1, 1_000_000),
-  WS_RESUMES_PER_MINUTE: int(30, 1, 100_000),
-  WS_REPLAY_SLICE_FRAMES: int(500, 1, 100_000),
-  // How long a resume replay may wait for a reader that stopped reading before it is closed 4008.
-  WS_REPLAY_STALL_MS: int(30_000, 100, 3_600_000),
-  HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
-  HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
-  BUS_KEY_PREFIX: z.string().default(''),
-  BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
-  SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),
-  // Resolved when the config is loaded, never at import time.
-  DASHBOARD_DIR: z
+/** A comma-separated list, blanks dropped. */
+const commaList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  );
+
+/** An optional http(s) URL. */
+const optionalHttpUrl = (example: string) =>
+  z
     .string()
     .optional()
-    .transform((dir) => (dir === undefined ? defaultDashboardDir() : resolve(dir))),
-  LOG_LEVEL: envLogLevel,
-  LOG_PRETTY: bool(false),
-});
+    .refine((v) => {
+      if (v === undefined) return true;
+      try {
+        return ['http:', 'https:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL like ${example}`);
+
+const schema = z
+  .object({
+    DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
+    REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    OPERATOR_JWT_SECRET: z
+      .string({ message: 'is required: the HS256 secret operator tokens are signed with' })
+      .min(32, 'must be at least 32 characters'),
+    // The longest an operator JWT may live (exp − iat); a token without exp is always refused.
+    OPERATOR_TOKEN_MAX_AGE_S: int(30 * 86_400, 60, 366 * 86_400),
+    // How long a dashboard sign-in lasts (never longer than the token it was made from).
+    SESSION_MAX_AGE_S: int(12 * 3600, 60, 30 * 86_400),
+    // POST /api/session attempts per client address per minute (this instance); more → 429.
+    SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
+    // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
+    AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
+    // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
+    API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
+    // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
+    WS_CREDENTIAL_RECHECK_MS: int(2_000, 100, 600_000),
+    HOST: z.string().default('0.0.0.0'),
+    PORT: int(8080, 0, 65535),
+    // /metrics on a port of its own, off the public one: for a scraper in another container.
+    METRICS_HOST: z.string().default('0.0.0.0'),
+    METRICS_PORT: int(9464, 0, 65535),
+    // Whether the rightmost X-Forwarded-For entry (appended by the balancer) is the client's address.
+    TRUST_PROXY: bool(false),
+    ALLOWED_ORIGINS: commaList,
+    COOKIE_SECURE: bool(false),
+    WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
+    WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
+    WS_IDLE_TIMEOUT_S: int(60, 8, 960),
+    WS_MAX_SUBSCRIPTIONS: int(16, 1, 1000),
+    WS_MAX_FILTER_ENTRIES: int(100, 1, 10_000),
+    WS_RATE_LIMIT_MESSAGES: int(50, 1, 100_000),
+    WS_RATE_LIMIT_WINDOW_S: int(10, 1, 3600),
+    WS_MAX_CONNECTIONS_PER_OPERATOR: int(20, 1, 100_000),
+    WS_MAX_CONNECTIONS_PER_ADDRESS: int(100, 1, 1_000_000),
+    WS_MAX_TOPICS: int(5_000, 1, 1_000_000),
+    WS_RESUMES_PER_MINUTE: int(30, 1, 100_000),
+    WS_REPLAY_SLICE_FRAMES: int(500, 1, 100_000),
+    // How long a resume replay may wait for a reader that stopped reading before it is closed 4008.
+    WS_REPLAY_STALL_MS: int(30_000, 100, 3_600_000),
+    HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
+    HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
+    BUS_KEY_PREFIX: z.string().default(''),
+    BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
+    SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),
+    // Resolved when the config is loaded, never at import time.
+    DASHBOARD_DIR: z
+      .string()
+      .optional()
+      .transform((dir) => (dir === undefined ? defaultDashboardDir() : resolve(dir))),
+    LOG_LEVEL: envLogLevel,
+    LOG_PRETTY: bool(false),
+    // The address browsers use for the dashboard; the OIDC redirect URLs are derived from it.
+    PUBLIC_URL: optionalHttpUrl('https://tripwire.example.com'),
+    // Single sign-on (OpenID Connect): off unless OIDC_ISSUER is set (oidc-settings.ts, docs/sso.md).
+    OIDC_ISSUER: optionalHttpUrl('https://login.example.com/realms/ops'),
+    OIDC_CLIENT_ID: z.string().optional(),
+    // Unset: a public client (PKCE only, no client authentication).
+    OIDC_CLIENT_SECRET: z.string().optional(),
+    OIDC_REDIRECT_URL: optionalHttpUrl('https://tripwire.example.com/api/auth/oidc/callback'),
+    OIDC_SCOPES: z.string().default('openid profile email'),
+    OIDC_ROLE_CLAIM: z.string().default('groups'),
+    OIDC_ADMIN_VALUES: commaList,
+    OIDC_VIEWER_VALUES: commaList,
+    OIDC_PROVIDER_NAME: z
+      .string()
+      .max(64, 'must be at most 64 characters')
+      .default('single sign-on'),
+    // How long a browser may take at the provider between "Sign in with …" and the callback.
+    OIDC_LOGIN_TTL_S: int(600, 30, 3600),
+    // Each request to the provider (discovery, token, userinfo, keys) gives up after this.
+    OIDC_HTTP_TIMEOUT_S: int(10, 1, 120),
+    // Callbacks per client address per minute: each one costs a request to the provider.
+    OIDC_CALLBACKS_PER_MINUTE: int(30, 1, 100_000),
+  })
+  .superRefine(checkOidcConfig);
 
 export type FanoutConfig = z.output<typeof schema>;
 

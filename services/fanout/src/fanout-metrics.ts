@@ -84,6 +84,12 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       labelNames: ['limit'] as const,
       registers,
     }),
+    oidcSignIns: new Counter({
+      name: 'tripwire_fanout_oidc_sign_ins_total',
+      help: 'Single sign-on callbacks, by outcome (signed_in, no_role, no_name, bad_state, provider_refused, rejected, provider_unreachable, rate_limited)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     replayPauses: new Counter({
       name: 'tripwire_fanout_replay_pauses_total',
       help: 'Times a resume replay waited for a socket to drain before its next slice',

@@ -15,6 +15,7 @@ import { registerApi } from './http-api.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
+import { oidcSettings } from './oidc-settings.js';
 import { createOperatorAuth } from './operator-auth.js';
 import { fanoutReadiness, registerProbes } from './probe-routes.js';
 import { createGreeter } from './resume.js';
@@ -117,6 +118,13 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         signInsPerMinute: config.SIGN_IN_RATE_LIMIT_PER_MINUTE,
         auditVerifiesPerMinute: config.AUDIT_VERIFY_PER_MINUTE,
         apiTokenMaxAgeDays: config.API_TOKEN_MAX_AGE_DAYS,
+      },
+      oidc: {
+        settings: oidcSettings(config),
+        secret: config.OPERATOR_JWT_SECRET,
+        trustProxy: config.TRUST_PROXY,
+        metrics,
+        log,
       },
     },
   );

@@ -6,6 +6,7 @@ import { registerAuditApi } from './audit-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
+import { type OidcApiDeps, registerOidcApi } from './oidc-api.js';
 import { registerOperatorSessionsApi } from './operator-sessions-api.js';
 import { registerRulesApi } from './rules-api.js';
 import { registerSessionApi } from './session-api.js';
@@ -20,6 +21,8 @@ export interface ApiDeps {
   cookieSecure: boolean;
   /** Operator sessions, API tokens and the audit check's limits (configuration.md). */
   identity: IdentityLimits;
+  /** Single sign-on (oidc-api.ts): its settings, or null for sign-in by token only. */
+  oidc: Omit<OidcApiDeps, 'pool' | 'cookieSecure' | 'sessionMaxAgeS'>;
 }
 
 export interface IdentityLimits {
@@ -32,7 +35,7 @@ export interface IdentityLimits {
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure, identity }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
@@ -48,4 +51,5 @@ export function registerApi(
   });
   registerOperatorSessionsApi(ctx, { pool });
   registerApiTokensApi(ctx, { pool, maxAgeDays: identity.apiTokenMaxAgeDays });
+  registerOidcApi(ctx, { pool, cookieSecure, sessionMaxAgeS: identity.sessionMaxAgeS, ...oidc });
 }

@@ -32,8 +32,9 @@ export interface ApiResponse {
   headers?: Record<string, string>;
 }
 
-const STATUS_TEXT: Record<number, string> = {
+export const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
+  302: '302 Found',
   201: '201 Created',
   204: '204 No Content',
   400: '400 Bad Request',
@@ -45,6 +46,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: '415 Unsupported Media Type',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
+  502: '502 Bad Gateway',
   503: '503 Service Unavailable',
 };
 

@@ -17,6 +17,8 @@ export interface SessionDeps {
   maxAgeS?: number;
   /** Recorded in the audit entry: where the sign-in came from. */
   address?: string;
+  /** Recorded in the audit entry: how the operator proved who they are (e.g. `oidc` and its issuer). */
+  via?: Record<string, string>;
 }
 
 const attributes = (maxAgeS: number, secure: boolean) =>
@@ -42,6 +44,7 @@ export async function startSession(
         role: operator.role,
         expires_at: created.expiresAt.toISOString(),
         ...(deps.address ? { address: deps.address } : {}),
+        ...deps.via,
       },
     });
     return created;

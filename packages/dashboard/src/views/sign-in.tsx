@@ -1,11 +1,15 @@
-import { useState } from 'preact/hooks';
-import { ApiError, api, type Operator } from '../api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type AuthConfig, api, type Operator } from '../api.js';
 
 /** The token goes to the server once; it answers with an HttpOnly cookie. Nothing is stored here. */
 export function SignIn({ onSignedIn }: { onSignedIn: (o: Operator) => void }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [config, setConfig] = useState<AuthConfig | null>(null);
+  useEffect(() => {
+    api.authConfig().then(setConfig, () => setConfig(null));
+  }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -23,6 +27,15 @@ export function SignIn({ onSignedIn }: { onSignedIn: (o: Operator) => void }) {
   return (
     <form class="sign-in" onSubmit={submit}>
       <h1>TripWire</h1>
+      {config?.oidc && (
+        <>
+          {/* A full-page navigation: the provider's sign-in page, then back to the dashboard. */}
+          <a class="button sso" href={config.oidc.login_url}>
+            Sign in with {config.oidc.name}
+          </a>
+          <p class="or">or</p>
+        </>
+      )}
       <p>
         Paste your operator token. It is exchanged for a session cookie and not kept in this page.
       </p>
