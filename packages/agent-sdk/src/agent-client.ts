@@ -18,6 +18,7 @@ import { DeadLetterFile } from './dead-letter.js';
 import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 import { RejectionHandler } from './rejection-handler.js';
+import { readSecretFile, SecretFileError } from './secret-file.js';
 
 export interface AgentClientOptions {
   /**
@@ -26,9 +27,21 @@ export interface AgentClientOptions {
    * the next address (round robin), so an agent fails over to another instance.
    */
   server: string;
-  /** Needed only when there are no stored credentials, or the server rejected them. */
+  /**
+   * Needed only when there are no stored credentials, or the server rejected them. Prefer
+   * `enrollmentTokenFile`, or pass it from the environment: never from a command-line argument.
+   */
   enrollmentToken?: string;
-  /** Holds credentials.json, rules.json and the outbox; created 0700 if missing. */
+  /**
+   * A file holding the enrollment token (mode 0600 or stricter, this user's; see readSecretFile).
+   * Read at start, when present, and again at each registration, so a token written there later
+   * lets an agent whose token the server rejected register again without a restart.
+   */
+  enrollmentTokenFile?: string;
+  /**
+   * Holds credentials.json, rules.json and the outbox; created 0700 if missing. start() refuses
+   * one that belongs to another user or that other users can write.
+   */
   stateDir: string;
   /** Default os.hostname(). */
   hostname?: string;
@@ -57,6 +70,13 @@ export interface AgentClientOptions {
   onRules?: (rules: AgentRule[]) => void;
   /** Reconnect waits; default 1 s growing x1.5 to 60 s, ±20% jitter. */
   backoff?: BackoffOptions;
+  /** The outbox lock of a writer that stopped refreshing it for this long is taken over. Default 10 s. */
+  lockStaleMs?: number;
+  /**
+   * Another process took over this agent's outbox lock: alerts can no longer be queued. The CLI
+   * exits (its service manager restarts it, and the new process waits for the lock). Default: logged.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 export interface AgentClientStats {
@@ -178,25 +198,29 @@ class TripwireAgentClient implements AgentClient {
 
   async start(): Promise<void> {
     if (this.loop || this.outbox) throw new Error('the agent client was already started');
-    const { openToOthers } = await this.state.ensureDir();
-    if (openToOthers)
+    const { readableByOthers } = await this.state.ensureDir();
+    if (readableByOthers)
       this.log.warn(
         { stateDir: this.state.dir },
-        'the state folder is readable by other users; it holds the agent token (chmod 700 it)',
+        'the state folder is readable by other users (its files are 0600); chmod 700 it',
       );
     this.channelCreds = channelCredentials(this.options.tls);
-    this.credentials = await this.state.loadCredentials();
-    const stored = await this.state.loadRules().catch((err) => {
-      this.log.warn({ err: (err as Error).message }, 'ignoring unreadable stored rules');
-      return undefined;
-    });
-    if (stored) this.setRules(stored, false);
-    if (!this.credentials) this.credentials = await this.register();
+    // The outbox's lock first: a second agent on this folder stops here, before it registers
+    // or writes anything.
     this.outbox = await Outbox.open({
       path: this.state.outboxPath,
       maxBytes: this.options.outboxMaxBytes,
       log: this.log,
+      lockStaleMs: this.options.lockStaleMs,
+      onLockLost: (err) => this.lockLost(err),
     });
+    try {
+      await this.loadState();
+    } catch (err) {
+      await this.outbox.close();
+      this.outbox = undefined;
+      throw err;
+    }
     this.deadLetters = new DeadLetterFile(
       this.state.deadLetterPath,
       this.options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES,
@@ -230,6 +254,41 @@ class TripwireAgentClient implements AgentClient {
       'agent started; connecting to the server',
     );
     this.loop = this.connectLoop();
+  }
+
+  /** Stored credentials and rules; registers when there are no credentials. */
+  private async loadState(): Promise<void> {
+    this.credentials = await this.state.loadCredentials();
+    // A token file that exists is checked now, so an unsafe one stops the start, not a later
+    // re-registration. It may be missing once this host has credentials.
+    if (this.options.enrollmentTokenFile)
+      await this.enrollmentToken().catch((err: unknown) => {
+        if (!(err instanceof SecretFileError && err.code === 'ENOENT' && this.credentials))
+          throw err;
+      });
+    const stored = await this.state.loadRules().catch((err) => {
+      this.log.warn({ err: (err as Error).message }, 'ignoring unreadable stored rules');
+      return undefined;
+    });
+    if (stored) this.setRules(stored, false);
+    if (!this.credentials) this.credentials = await this.register();
+  }
+
+  private lockLost(err: Error): void {
+    this.log.fatal({ err: err.message }, 'another process took over the outbox lock; stopping');
+    this.options.onFatal?.(err);
+  }
+
+  /** The enrollment token given, or the one in the token file now. */
+  private async enrollmentToken(): Promise<string | undefined> {
+    if (this.options.enrollmentToken) return this.options.enrollmentToken;
+    const file = this.options.enrollmentTokenFile;
+    return file ? readSecretFile(file) : undefined;
+  }
+
+  /** Whether a rejected agent token can be replaced by registering again. */
+  private get canEnroll(): boolean {
+    return !!(this.options.enrollmentToken || this.options.enrollmentTokenFile);
   }
 
   async enqueue(draft: AlertDraft): Promise<string> {
@@ -315,7 +374,7 @@ class TripwireAgentClient implements AgentClient {
 
   /** RegisterAgent with the enrollment token; stores and returns the new credentials. */
   private async register(): Promise<AgentCredentials> {
-    const token = this.options.enrollmentToken;
+    const token = await this.enrollmentToken();
     if (!token) {
       throw new Error(
         this.credentials
@@ -401,7 +460,7 @@ class TripwireAgentClient implements AgentClient {
       let healthy = false;
       let registered = false;
       try {
-        if (this.tokenRejected && this.options.enrollmentToken) {
+        if (this.tokenRejected && this.canEnroll) {
           this.credentials = await this.register();
           registered = true;
         }
@@ -413,7 +472,7 @@ class TripwireAgentClient implements AgentClient {
       if (healthy) this.backoff.reset();
       this.nextServer();
       // A rejected token is replaced at once, but only once per pause.
-      if (this.tokenRejected && this.options.enrollmentToken && !registered) continue;
+      if (this.tokenRejected && this.canEnroll && !registered) continue;
       const delayMs = this.backoff.next();
       this.log.info({ delayMs, server: this.server }, 'reconnecting after a pause');
       await new Promise<void>((resolve) => {
@@ -461,7 +520,7 @@ class TripwireAgentClient implements AgentClient {
     const fields = { code: status[end.code], details: end.details, lived, server: this.server };
     if (end.code === status.UNAUTHENTICATED) {
       this.tokenRejected = true;
-      if (this.options.enrollmentToken)
+      if (this.canEnroll)
         this.log.warn(fields, 'the server rejected the agent token; registering again');
       else
         this.log.error(

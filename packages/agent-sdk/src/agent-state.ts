@@ -30,6 +30,11 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
+/** `0o40755` → "0755". */
+export function octal(mode: number): string {
+  return `0${(mode & 0o777).toString(8)}`;
+}
+
 /**
  * The agent's state folder: credentials.json and rules.json (0600, replaced
  * atomically) and the outbox. The folder is created 0700.
@@ -45,11 +50,25 @@ export class AgentState {
     return join(this.dir, DEAD_LETTER_FILE);
   }
 
-  /** Creates the folder (0700) if missing. Returns true when an existing folder is open to other users. */
-  async ensureDir(): Promise<{ openToOthers: boolean }> {
+  /**
+   * Creates the folder (0700) if missing, and refuses one that another user could plant files in
+   * (a symlink where the agent writes, a forged rules.json or outbox, a new agent token): it must
+   * belong to this user and be writable by nobody else. `readableByOthers`: only a warning, since
+   * every file in it is 0600.
+   */
+  async ensureDir(): Promise<{ readableByOthers: boolean }> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const { mode } = await stat(this.dir);
-    return { openToOthers: (mode & 0o077) !== 0 };
+    const { mode, uid } = await stat(this.dir);
+    const me = process.getuid?.();
+    if (me !== undefined && uid !== me)
+      throw new Error(
+        `the state folder ${this.dir} belongs to uid ${uid}, not to this user (uid ${me}): another user controls what is in it; chown it or pick another --state-dir`,
+      );
+    if ((mode & 0o022) !== 0)
+      throw new Error(
+        `the state folder ${this.dir} is writable by other users (mode ${octal(mode)}): they could plant files in it; chmod 700 ${this.dir}`,
+      );
+    return { readableByOthers: (mode & 0o055) !== 0 };
   }
 
   async loadCredentials(): Promise<AgentCredentials | undefined> {

@@ -1,7 +1,10 @@
-import { type FileHandle, open, readFile, rename, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fsyncDirectory } from './atomic-file.js';
+import { fsyncDirectory, openNoFollow } from './atomic-file.js';
 import type { OutboxAlert } from './outbox-records.js';
+
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
 
 /** One line of the dead-letter file: a CRITICAL alert the server refused and the agent could not fix. */
 export interface DeadLetterEntry {
@@ -86,7 +89,7 @@ export class DeadLetterFile {
       (s) => s.size,
       () => undefined,
     );
-    const file = await open(this.path, 'a', 0o600);
+    const file = await openNoFollow(this.path, APPEND);
     this.size = existing ?? 0;
     if (existing === undefined) await fsyncDirectory(dirname(this.path));
     return file;

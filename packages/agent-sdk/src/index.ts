@@ -18,6 +18,7 @@ export {
   detailAsText,
   repairString,
 } from './detail-clip.js';
+export { DEFAULT_LOCK_STALE_MS } from './lock-file.js';
 export {
   Outbox,
   type OutboxAlert,
@@ -28,3 +29,4 @@ export {
 export { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 export { DEAD_LETTER_RULE_NAME } from './rejection-handler.js';
 export { storableRuleName } from './rule-name.js';
+export { MAX_SECRET_FILE_BYTES, readSecretFile, SecretFileError } from './secret-file.js';

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '@tripwire/logger';
 import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import type { SeverityName, TripwireTypeName } from './agent-types.js';
-import { fsyncDirectory } from './atomic-file.js';
+import { createTempFile, fsyncDirectory, openNoFollow } from './atomic-file.js';
+import { clearLegacyLockFile } from './legacy-lock-file.js';
 import { acquireLockFile, type LockFile } from './lock-file.js';
 import {
   encodeRecord,
@@ -25,13 +26,20 @@ const OVERFLOW_RESERVE_BYTES = 1024;
 const SHED_ORDER: readonly SeverityName[] = SEVERITIES;
 
 export interface OutboxOptions {
-  /** The log file. Its folder must exist; `<path>.lock` and `<path>.compact` are used beside it. */
+  /**
+   * The log file. Its folder must exist and be writable by this user only; `<path>.lockdir` (the
+   * lock) and `<path>.compact` are used beside it.
+   */
   path: string;
   /** Cap on the bytes of the alerts held (as on disk). Beyond it the least severe, oldest are dropped. Default 64 MiB. */
   maxBytes?: number;
   /** Compact once the file is larger than this and more than half of it is dead. Default 1 MiB. */
   compactMinBytes?: number;
   log?: Logger;
+  /** The lock of a writer that stopped refreshing it for this long is taken over. Default 10 s. */
+  lockStaleMs?: number;
+  /** Another process took the lock over; every later append fails. Stop and start again. */
+  onLockLost?: (err: Error) => void;
 }
 
 /** What the overflow alert's detail says (snake_case, as sent). */
@@ -138,8 +146,16 @@ export class Outbox extends EventEmitter {
   /** Opens (or creates) the outbox, recovering every complete record and cutting off a torn tail. */
   static async open(options: OutboxOptions): Promise<Outbox> {
     const { path } = options;
-    const lock = await acquireLockFile(`${path}.lock`);
+    let opened: Outbox | undefined;
+    const lock = await acquireLockFile(path, `${path}.lockdir`, {
+      staleMs: options.lockStaleMs,
+      onLost: (err) => {
+        opened?.lockLost(err);
+        options.onLockLost?.(err);
+      },
+    });
     try {
+      await clearLegacyLockFile(`${path}.lock`, path);
       await unlink(`${path}.compact`).catch((err) => {
         if (!isMissing(err)) throw err;
       });
@@ -151,6 +167,7 @@ export class Outbox extends EventEmitter {
         await file.close();
         throw err;
       }
+      opened = outbox;
       return outbox;
     } catch (err) {
       await lock.release();
@@ -470,6 +487,13 @@ export class Outbox extends EventEmitter {
     }
   }
 
+  private lockLost(err: Error): void {
+    this.failed = new Error(
+      `outbox ${this.path} is unusable: another process took over its lock (${err.message})`,
+    );
+    this.log?.error({ err: err.message }, 'outbox lock lost to another process; writes stop');
+  }
+
   private mostlyDead(): boolean {
     if (this.failed) return false;
     const dead = this.fileBytes - OUTBOX_MAGIC.length - this.liveBytes;
@@ -480,7 +504,7 @@ export class Outbox extends EventEmitter {
   private async rewrite(): Promise<void> {
     const before = this.fileBytes;
     const tmpPath = `${this.path}.compact`;
-    const tmp = await open(tmpPath, 'w', 0o600);
+    const tmp = await createTempFile(tmpPath);
     let size = 0;
     try {
       let chunk: Buffer[] = [OUTBOX_MAGIC];
@@ -509,7 +533,7 @@ export class Outbox extends EventEmitter {
     await fsyncDirectory(dirname(this.path));
     const old = this.file;
     try {
-      this.file = await open(this.path, 'r+');
+      this.file = await openNoFollow(this.path);
     } catch (err) {
       this.failed = new Error(`outbox ${this.path} is unusable: ${(err as Error).message}`);
       throw err;
@@ -564,19 +588,19 @@ export class Outbox extends EventEmitter {
 
 async function openOrCreate(path: string): Promise<FileHandle> {
   try {
-    return await open(path, 'r+');
+    return await openNoFollow(path);
   } catch (err) {
     if (!isMissing(err)) throw err;
   }
   // Created whole (header included) under a temporary name, then renamed into place.
   const tmpPath = `${path}.compact`;
-  const tmp = await open(tmpPath, 'w', 0o600);
+  const tmp = await createTempFile(tmpPath);
   await tmp.write(OUTBOX_MAGIC);
   await tmp.datasync();
   await tmp.close();
   await rename(tmpPath, path);
   await fsyncDirectory(dirname(path));
-  return open(path, 'r+');
+  return openNoFollow(path);
 }
 
 function parseOverflowDetail(json: string): OverflowDetail | undefined {

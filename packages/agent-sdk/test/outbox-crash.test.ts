@@ -3,14 +3,21 @@
 // resolved. The child runs the real outbox code on plain Node: the sources are
 // transpiled with the TypeScript compiler into a scratch folder first.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Outbox } from '../src/index.js';
 
-const SOURCES = ['outbox.ts', 'outbox-records.ts', 'atomic-file.ts', 'lock-file.ts'];
+const SOURCES = [
+  'outbox.ts',
+  'outbox-records.ts',
+  'atomic-file.ts',
+  'lock-file.ts',
+  'legacy-lock-file.ts',
+];
 let dir: string;
 
 // Appends batches of concurrent alerts; prints each id once its append resolved
@@ -61,6 +68,11 @@ beforeAll(async () => {
   const wireFiles = (await readdir(wireSrc)).filter((f) => !f.endsWith('.test.ts'));
   await transpile(wireSrc, wireFiles, wire);
   await writeFile(join(wire, 'package.json'), '{"type":"module","exports":"./index.js"}');
+  // The lock's one registry dependency, linked as installed (its own dependencies resolve from there).
+  await symlink(
+    fileURLToPath(new URL('../node_modules/proper-lockfile', import.meta.url)),
+    join(dir, 'node_modules', 'proper-lockfile'),
+  );
   await writeFile(join(dir, 'child.js'), CHILD);
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -108,7 +120,8 @@ describe('outbox under kill -9', () => {
       // Whether a completion reached the disk before the kill is open; an append that resolved is not.
       for (const id of completing) mustHave.delete(id);
 
-      const outbox = await Outbox.open({ path });
+      // The killed child's lock is fresh: taken over once not refreshed for 2 s.
+      const outbox = await Outbox.open({ path, lockStaleMs: 2_000 });
       const held = new Set(outbox.alerts().map((a) => a.alertId));
       const missing = [...mustHave].filter((id) => !held.has(id));
       expect(missing).toEqual([]);

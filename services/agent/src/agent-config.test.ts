@@ -89,6 +89,29 @@ describe('agent configuration', () => {
     }
   });
 
+  it('takes the enrollment token from a file or the environment, not both; the lock staleness bounded (issue 14)', () => {
+    const fromFile = loadAgentConfig(
+      { server: 'a:1', insecure: true, 'enroll-token-file': '/etc/tw/token' },
+      {},
+    );
+    expect(fromFile).toMatchObject({
+      TRIPWIRE_ENROLL_TOKEN_FILE: '/etc/tw/token',
+      TRIPWIRE_LOCK_STALE_S: 10,
+    });
+    expect(
+      loadAgentConfig({ server: 'a:1', insecure: true }, { TRIPWIRE_ENROLL_TOKEN: 'tok' })
+        .TRIPWIRE_ENROLL_TOKEN,
+    ).toBe('tok');
+    expect(() =>
+      loadAgentConfig(
+        { server: 'a:1', insecure: true, 'enroll-token-file': '/etc/tw/token', 'lock-stale': '1' },
+        { TRIPWIRE_ENROLL_TOKEN: 'tok' },
+      ),
+    ).toThrow(
+      /--lock-stale \(TRIPWIRE_LOCK_STALE_S\): must be at least 2[\s\S]*--enroll-token \(TRIPWIRE_ENROLL_TOKEN\): give the enrollment token once/,
+    );
+  });
+
   it('refuses an unknown key in a config file, and a missing file', () => {
     expect(() => loadAgentConfig({ config: file('bad.yaml', 'sever: x:1\n') }, {})).toThrow(
       /unknown setting "sever"/,

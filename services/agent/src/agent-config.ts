@@ -25,9 +25,14 @@ export const RUN_SETTINGS: Setting[] = [
     help: 'ingest service address, HOST:PORT, or a comma list HOST:PORT,HOST:PORT to fail over between instances (each reconnect tries the next) (required)',
   },
   {
+    flag: 'enroll-token-file',
+    env: 'TRIPWIRE_ENROLL_TOKEN_FILE',
+    help: "file holding the enrollment token (mode 0600, this user's); needed only to register (first start, or when the server rejects the stored agent token); read again at each registration",
+  },
+  {
     flag: 'enroll-token',
     env: 'TRIPWIRE_ENROLL_TOKEN',
-    help: 'enrollment token; needed only to register (first start, or when the server rejects the stored agent token)',
+    help: 'the enrollment token itself: prefer the variable or --enroll-token-file, as other local users can read a flag (ps, /proc/<pid>/cmdline)',
   },
   {
     flag: 'state-dir',
@@ -102,6 +107,11 @@ export const RUN_SETTINGS: Setting[] = [
     help: 'dead-letter file cap in MiB (CRITICAL alerts the server refused); rotated once (default 16)',
   },
   {
+    flag: 'lock-stale',
+    env: 'TRIPWIRE_LOCK_STALE_S',
+    help: "seconds after which the lock of an agent that stopped refreshing it (killed) is taken over; a start waits this long for a live agent's lock (default 10)",
+  },
+  {
     flag: 'log-level',
     env: 'TRIPWIRE_LOG_LEVEL',
     help: 'fatal, error, warn, info, debug or trace (default info)',
@@ -120,7 +130,9 @@ const hostPort = z
 const schema = z
   .object({
     TRIPWIRE_SERVER: hostPort,
+    // Empty counts as unset: an env file whose token line was blanked after registration.
     TRIPWIRE_ENROLL_TOKEN: z.string().optional(),
+    TRIPWIRE_ENROLL_TOKEN_FILE: z.string().optional(),
     TRIPWIRE_STATE_DIR: z.string().default('/var/lib/tripwire-agent'),
     TRIPWIRE_HOSTNAME: z.string().max(253).optional(),
     TRIPWIRE_TLS_CA: z.string().optional(),
@@ -136,6 +148,7 @@ const schema = z
     TRIPWIRE_CMDLINE_MAX_BYTES: envInt(4096, 256, 1024 * 1024),
     TRIPWIRE_DETAIL_MAX_BYTES: envInt(60 * 1024, 1024, 1024 * 1024),
     TRIPWIRE_DEAD_LETTER_MAX_MB: envInt(16, 1, 10_000),
+    TRIPWIRE_LOCK_STALE_S: envInt(10, 2, 3600),
     TRIPWIRE_LOG_LEVEL: envLogLevel,
   })
   .superRefine((c, ctx) => {
@@ -145,6 +158,12 @@ const schema = z
         path: ['TRIPWIRE_TLS_CA'],
         message:
           'is required for TLS; or set --insecure (TRIPWIRE_INSECURE=true) to send in plaintext',
+      });
+    if (c.TRIPWIRE_ENROLL_TOKEN && c.TRIPWIRE_ENROLL_TOKEN_FILE)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TRIPWIRE_ENROLL_TOKEN'],
+        message: 'give the enrollment token once: either it or --enroll-token-file',
       });
     if (!!c.TRIPWIRE_TLS_CERT !== !!c.TRIPWIRE_TLS_KEY)
       ctx.addIssue({

@@ -31,9 +31,12 @@ const HELP: Record<string, string> = {
 and streams alerts to a TripWire ingest service.
 
 Usage:
-  tripwire-agent run  --server HOST:PORT[,HOST:PORT…] --enroll-token TOKEN --state-dir DIR [options]
-  tripwire-agent demo --server HOST:PORT[,HOST:PORT…] --enroll-token TOKEN --state-dir DIR --rate N [--duration S]
+  tripwire-agent run  --server HOST:PORT[,HOST:PORT…] --enroll-token-file FILE --state-dir DIR [options]
+  tripwire-agent demo --server HOST:PORT[,HOST:PORT…] --enroll-token-file FILE --state-dir DIR --rate N [--duration S]
   tripwire-agent <command> --help
+
+The enrollment token goes in a file (mode 0600) or in TRIPWIRE_ENROLL_TOKEN, never on the
+command line, where every local user can read it (ps, /proc/<pid>/cmdline).
 
 Commands:
   run    watch this host with the rules from the server and the local rules file
@@ -52,7 +55,7 @@ removed only when the server acknowledges them, so a crash or restart loses noth
 
   --rate N                 alerts per second (default 10)
   --duration S             stop after S seconds (default: run until Ctrl-C)
-  and every connection setting of \`run\` (--server, --enroll-token, --state-dir, --tls-*, --insecure, …).
+  and every connection setting of \`run\` (--server, --enroll-token-file, --state-dir, --tls-*, --insecure, …).
   Use a state dir of its own: the demo registers as its own host.
 `,
 };
@@ -108,6 +111,10 @@ async function main(argv: string[]) {
     level: config.TRIPWIRE_LOG_LEVEL,
     pretty: process.stdout.isTTY,
   });
+  if (flags['enroll-token'] !== undefined)
+    log.warn(
+      'the enrollment token was given with --enroll-token: every local user can read it (ps, /proc/<pid>/cmdline); use --enroll-token-file FILE (mode 0600) or the TRIPWIRE_ENROLL_TOKEN variable',
+    );
 
   if (command === 'run') {
     const agent = await runAgent(config, log).catch((err: unknown) =>

@@ -8,6 +8,7 @@ export function clientOptions(config: AgentConfig, log: Logger): AgentClientOpti
   return {
     server: config.TRIPWIRE_SERVER,
     enrollmentToken: config.TRIPWIRE_ENROLL_TOKEN,
+    enrollmentTokenFile: config.TRIPWIRE_ENROLL_TOKEN_FILE,
     stateDir: config.TRIPWIRE_STATE_DIR,
     hostname: config.TRIPWIRE_HOSTNAME,
     agentVersion: AGENT_VERSION,
@@ -22,6 +23,9 @@ export function clientOptions(config: AgentConfig, log: Logger): AgentClientOpti
     outboxMaxBytes: config.TRIPWIRE_OUTBOX_MAX_MB * 1024 * 1024,
     detailMaxBytes: config.TRIPWIRE_DETAIL_MAX_BYTES,
     deadLetterMaxBytes: config.TRIPWIRE_DEAD_LETTER_MAX_MB * 1024 * 1024,
+    lockStaleMs: config.TRIPWIRE_LOCK_STALE_S * 1000,
     log,
+    // Another process has the outbox now: exit, so the service manager starts one that waits for it.
+    onFatal: () => process.exit(1),
   };
 }

@@ -31,8 +31,6 @@ const connection = (stateDir: string, hostname = `host-${stateDir.split('-').at(
   hostname,
   '--server',
   ingest.address,
-  '--enroll-token',
-  ENROLLMENT_TOKEN,
   '--state-dir',
   stateDir,
   '--insecure',

@@ -9,6 +9,7 @@ import { IngestProcess } from '@tripwire/ingest/testing';
 import type { Pool } from '@tripwire/storage';
 import * as storage from '@tripwire/storage';
 import {
+  type ProcessEnv,
   ServiceProcess,
   type TestEnvironment,
   until,
@@ -21,17 +22,29 @@ export { IngestProcess, until };
 const AGENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const ENROLLMENT_TOKEN = 'agent-test-enrollment-0123456789';
 
-/** tripwire-agent itself, from its CLI. */
+/**
+ * tripwire-agent itself, from its CLI. The enrollment token comes from the environment, as
+ * docs/agent.md says (never a flag: `ps` shows flags to every user); a 2 s lock staleness lets a
+ * restart after kill -9 start quickly.
+ */
 export class AgentProcess extends ServiceProcess {
   constructor(
     readonly stateDir: string,
     private readonly commandArgs: string[],
   ) {
-    super(AGENT_DIR, ['src/cli.ts'], { TRIPWIRE_LOG_LEVEL: 'debug' });
+    super(AGENT_DIR, ['src/cli.ts'], {
+      TRIPWIRE_LOG_LEVEL: 'debug',
+      TRIPWIRE_ENROLL_TOKEN: ENROLLMENT_TOKEN,
+      TRIPWIRE_LOCK_STALE_S: '2',
+    });
   }
 
-  start(extraArgs: string[] = []) {
-    this.spawn([...this.commandArgs, ...extraArgs]);
+  start(extraArgs: string[] = [], env: ProcessEnv = {}) {
+    this.spawn([...this.commandArgs, ...extraArgs], env);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 }
 

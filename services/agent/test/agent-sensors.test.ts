@@ -36,8 +36,6 @@ beforeAll(async () => {
     'run',
     '--server',
     ingest.address,
-    '--enroll-token',
-    ENROLLMENT_TOKEN,
     '--state-dir',
     stateDir,
     '--insecure',

@@ -2,6 +2,7 @@
 // embedded PostgreSQL and an in-memory bus unless DATABASE_URL / REDIS_URL name real servers.
 import { fileURLToPath } from 'node:url';
 import { stopOnSignals } from '@tripwire/lifecycle';
+import { writeEnrollTokenFile } from './enroll-token-file.js';
 import { startSingleProcess } from './single-process.js';
 
 // `.tripwire/` at the repo root (git-ignored); the same path from src/ and dist/.
@@ -17,11 +18,12 @@ try {
 }
 stopOnSignals(() => system.stop());
 
+const tokenFile = writeEnrollTokenFile(homeDir, system.enrollmentToken);
 const agentCommand = [
   'pnpm --filter @tripwire/agent agent demo',
   `--server ${system.grpcTarget}`,
   process.env.GRPC_TLS_CERT_FILE ? '--tls-ca <ca.pem>' : '--insecure',
-  `--enroll-token ${system.enrollmentToken}`,
+  `--enroll-token-file ${tokenFile}`,
   '--state-dir .tripwire/demo-agent --rate 5',
 ].join(' ');
 
@@ -33,7 +35,7 @@ TripWire is running (ingest, fan-out and dashboard in this process).
   Dashboard:        ${system.dashboardUrl}   (sign in with the admin token)
   admin token:      ${system.generatedAdminToken ?? '(the one in OPERATOR_ADMIN_TOKEN)'}
   gRPC for agents:  ${system.grpcTarget}   (health and metrics: ${system.probesUrl}readyz)
-  enrollment token: ${system.enrollmentToken}
+  enrollment token: ${system.enrollmentToken}   (also in ${tokenFile}, mode 0600)
 
 Start a demo agent (synthetic alerts, 5 a second) in another terminal:
   ${agentCommand}

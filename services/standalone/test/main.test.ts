@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -47,9 +47,14 @@ it('prints the dashboard URL, the tokens and the demo agent command, and stops o
   expect(dashboard).toBeDefined();
   expect(out).toMatch(/admin token:\s+eyJ\S+/);
   expect(out).toMatch(/PGlite/);
+  // The token stays off the agent's command line (`ps` shows that to every user): a 0600 file.
+  const tokenFile = join(home, 'enroll-token');
   expect(out).toContain(
-    `pnpm --filter @tripwire/agent agent demo --server ${grpc} --insecure --enroll-token ${enrollment} --state-dir .tripwire/demo-agent --rate 5`,
+    `pnpm --filter @tripwire/agent agent demo --server ${grpc} --insecure --enroll-token-file ${tokenFile} --state-dir .tripwire/demo-agent --rate 5`,
   );
+  expect(out).not.toContain(`--enroll-token ${enrollment}`);
+  expect(readFileSync(tokenFile, 'utf8')).toBe(`${enrollment}\n`);
+  expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
   expect((await fetch(dashboard!)).status).toBe(200);
   expect((await fetch(new URL('/readyz', dashboard))).status).toBe(200);
   child.kill('SIGTERM');
