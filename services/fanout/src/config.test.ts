@@ -83,7 +83,9 @@ describe('fan-out loadConfig', () => {
       join('/srv/dashboard'),
     );
   });
+});
 
+describe('fan-out loadConfig: single sign-on', () => {
   it('turns single sign-on on only with a complete, safe OIDC configuration', () => {
     expect(oidcSettings(loadConfig(valid))).toBeNull();
     const sso = {

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Logger } from '@tripwire/logger';
-import { appendAuditEntry, type Pool } from '@tripwire/storage';
+import type { Pool } from '@tripwire/storage';
 import { parseCookie } from 'cookie';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { isDatabaseUnavailable } from './api-errors.js';
@@ -13,7 +13,7 @@ import { createLoginStateSealer, type LoginStateSealer } from './oidc-login-stat
 import { createRelyingParty, OidcError, type RelyingParty } from './oidc-relying-party.js';
 import { operatorFromClaims } from './oidc-roles.js';
 import { OIDC_CALLBACK_PATH, type OidcSettings } from './oidc-settings.js';
-import { auditActor, type OperatorAuth } from './operator-auth.js';
+import type { OperatorAuth } from './operator-auth.js';
 import { startSession } from './session-cookie.js';
 
 export const OIDC_LOGIN_PATH = '/api/auth/oidc/login';
