@@ -58,11 +58,19 @@ const registered = async (hostname: string) =>
 
 const logged = (agent: AgentProcess, text: string) => agent.output.join('').includes(text);
 
-/** Every process's command line on this machine, as `ps` shows them to any user. */
-function everyCommandLine(): string[] {
+/**
+ * The command lines of every process in one process group (pnpm, its shell, the agent), as `ps`
+ * shows them to any user. Only this test's group: other test files run agents with the same
+ * token on their command lines at the same time.
+ */
+function commandLinesOfGroup(pgid: number): string[] {
   const lines: string[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
+      // stat: "pid (comm) state ppid pgrp …"; comm may hold spaces, so count from its ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp !== pgid) continue;
       lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
     } catch {
       // The process ended meanwhile.
@@ -132,7 +140,7 @@ async function runDocumented(form: 'file' | 'env' | 'flag') {
   let visible: string[] = [];
   try {
     await until(() => registered(hostname), 60_000, `the ${form} agent to register`);
-    visible = everyCommandLine().filter((line) => line.includes(token));
+    visible = commandLinesOfGroup(run.child.pid!).filter((line) => line.includes(token));
     return { visible, output: run.output() };
   } finally {
     await run.stop();
