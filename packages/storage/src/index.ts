@@ -2,6 +2,8 @@ export * from './alert-batcher.js';
 export * from './alert-stats.js';
 export * from './alert-store.js';
 export * from './audit-log.js';
+export * from './enrollment-request-store.js';
+export * from './enrollment-token-store.js';
 export * from './host-store.js';
 export * from './incident-events.js';
 export * from './incident-states.js';

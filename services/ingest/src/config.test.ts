@@ -124,4 +124,24 @@ describe('loadConfig', () => {
       /OPERATOR_JWT_SECRET.*at least 32/,
     );
   });
+
+  it('bounds re-registrations waiting for approval', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      ENROLLMENT_PENDING_TTL_S: 86_400,
+      ENROLLMENT_MAX_PENDING_PER_HOST: 5,
+    });
+    expect(
+      loadConfig({
+        ...valid,
+        ENROLLMENT_PENDING_TTL_S: '3600',
+        ENROLLMENT_MAX_PENDING_PER_HOST: '2',
+      }),
+    ).toMatchObject({ ENROLLMENT_PENDING_TTL_S: 3600, ENROLLMENT_MAX_PENDING_PER_HOST: 2 });
+    expect(() => loadConfig({ ...valid, ENROLLMENT_PENDING_TTL_S: '5' })).toThrow(
+      /ENROLLMENT_PENDING_TTL_S/,
+    );
+    expect(() => loadConfig({ ...valid, ENROLLMENT_MAX_PENDING_PER_HOST: '0' })).toThrow(
+      /ENROLLMENT_MAX_PENDING_PER_HOST/,
+    );
+  });
 });
