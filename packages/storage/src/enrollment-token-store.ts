@@ -104,19 +104,23 @@ export async function listEnrollmentTokens(
   return rows.map(toToken);
 }
 
-/** Revokes a token (a second revoke keeps the first's time and actor); null if there is none. */
+/** Revokes a token; `changed` is false when it already was. Null if there is no such token. */
 export async function revokeEnrollmentToken(
   db: Queryable,
   tokenId: string,
   revokedBy: string,
-): Promise<EnrollmentToken | null> {
+): Promise<{ token: EnrollmentToken; changed: boolean } | null> {
   const { rows } = await db.query<TokenRow>(
-    `UPDATE enrollment_tokens SET revoked_at = coalesce(revoked_at, now()),
-       revoked_by = coalesce(revoked_by, $2)
-     WHERE token_id = $1 RETURNING ${TOKEN_COLUMNS}`,
+    `UPDATE enrollment_tokens SET revoked_at = now(), revoked_by = $2
+     WHERE token_id = $1 AND revoked_at IS NULL RETURNING ${TOKEN_COLUMNS}`,
     [tokenId, revokedBy],
   );
-  return rows[0] ? toToken(rows[0]) : null;
+  if (rows[0]) return { token: toToken(rows[0]), changed: true };
+  const { rows: existing } = await db.query<TokenRow>(
+    `SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE token_id = $1`,
+    [tokenId],
+  );
+  return existing[0] ? { token: toToken(existing[0]), changed: false } : null;
 }
 
 /** The token with this hash, and whether `hostname` matches its pattern; null if none. */

@@ -85,7 +85,16 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   };
   registerApi(
     { app, auth, onError, report, allowedOrigins: config.ALLOWED_ORIGINS },
-    { pool, publisher, eventsPublisher, cookieSecure: config.COOKIE_SECURE },
+    {
+      pool,
+      publisher,
+      eventsPublisher,
+      cookieSecure: config.COOKIE_SECURE,
+      enrollment: {
+        tokenMaxTtlS: config.ENROLLMENT_TOKEN_MAX_TTL_S,
+        approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
+      },
+    },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
   registerDashboard(app, config.DASHBOARD_DIR, log, report);

@@ -2,6 +2,8 @@ import type { BusPublisher } from '@tripwire/bus';
 import type { Pool } from '@tripwire/storage';
 import { registerAlertsApi } from './alerts-api.js';
 import { registerAuditApi } from './audit-api.js';
+import { registerEnrollmentRequestsApi } from './enrollment-requests-api.js';
+import { registerEnrollmentTokensApi } from './enrollment-tokens-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
@@ -16,12 +18,14 @@ export interface ApiDeps {
   /** The events stream: incident changes for browsers (they also go on control, for ingest). */
   eventsPublisher: BusPublisher;
   cookieSecure: boolean;
+  /** ENROLLMENT_TOKEN_MAX_TTL_S and ENROLLMENT_APPROVAL_TTL_S. */
+  enrollment: { tokenMaxTtlS: number; approvalTtlS: number };
 }
 
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, enrollment }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
@@ -30,4 +34,6 @@ export function registerApi(
   registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
   registerAuditApi(ctx, { pool });
   registerSessionApi(ctx, { pool, cookieSecure });
+  registerEnrollmentTokensApi(ctx, { pool, maxTtlS: enrollment.tokenMaxTtlS });
+  registerEnrollmentRequestsApi(ctx, { pool, approvalTtlS: enrollment.approvalTtlS });
 }

@@ -41,4 +41,4 @@ export function clientCertificate(call: {
 
 /** Whether the certificate names this hostname (exactly, ignoring case). */
 export const certificateNamesHost = (cert: ClientCertificate | null, hostname: string): boolean =>
-  cert !== null && cert.names.includes(hostname.toLowerCase());
+  cert?.names.includes(hostname.toLowerCase()) === true;
