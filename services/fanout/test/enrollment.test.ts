@@ -178,12 +178,12 @@ describe('/api/enrollments: re-registration approved by an admin', () => {
     expect(await streamStatus(victim.agentToken)).toBe(status.UNAUTHENTICATED);
     expect(await streamStatus(taken.agentToken)).toBe(status.OK);
 
-    await until(() =>
-      browser.ofType('alert').some((f) => f.data.rule_name === 'tripwire.re-enrollment'),
-    );
-    const alert = browser
-      .ofType('alert')
-      .find((f) => f.data.rule_name === 'tripwire.re-enrollment')!;
+    const reEnrollment = () =>
+      browser
+        .ofType('alert')
+        .find((f) => (f.data as { rule_name: string }).rule_name === 'tripwire.re-enrollment');
+    await until(() => reEnrollment() !== undefined);
+    const alert = reEnrollment()!;
     expect(alert.data).toMatchObject({
       alert_id: id,
       host_id: victim.hostId,
