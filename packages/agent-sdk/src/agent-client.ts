@@ -15,6 +15,11 @@ import { alertFromDraft } from './alert-wire.js';
 import { channelCredentials, channelOptions, type TlsOptions } from './channel-credentials.js';
 import { CommandHandler } from './command-handler.js';
 import { DeadLetterFile } from './dead-letter.js';
+import {
+  AGENT_TOKEN_METADATA,
+  ENROLLMENT_KEY_METADATA,
+  loadEnrollmentKey,
+} from './enrollment-key.js';
 import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 import { RejectionHandler } from './rejection-handler.js';
@@ -384,6 +389,10 @@ class TripwireAgentClient implements AgentClient {
     }
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${token}`);
+    // Proof of being this host if it is enrolled already: the stored token (a rotation), else an
+    // admin's approval of this agent's key (the server's ALREADY_EXISTS says which).
+    if (this.credentials) metadata.set(AGENT_TOKEN_METADATA, this.credentials.agentToken);
+    metadata.set(ENROLLMENT_KEY_METADATA, await loadEnrollmentKey(this.state.dir));
     const request = {
       hostname: this.options.hostname ?? osHostname(),
       platform: this.options.platform ?? `${osPlatform()}-${arch()}`,
@@ -458,11 +467,13 @@ class TripwireAgentClient implements AgentClient {
     for (let attempt = 0; !this.stopping; attempt++) {
       if (attempt > 0) this.reconnects++;
       let healthy = false;
+      // Tried, not succeeded: a refused registration (ALREADY_EXISTS until an admin approves)
+      // waits for the pause like any failure, instead of asking again at once in a loop.
       let registered = false;
       try {
         if (this.tokenRejected && this.canEnroll) {
-          this.credentials = await this.register();
           registered = true;
+          this.credentials = await this.register();
         }
         healthy = await this.streamOnce();
       } catch (err) {

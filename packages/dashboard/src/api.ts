@@ -83,6 +83,42 @@ export interface AuthConfig {
   oidc: { name: string; login_url: string } | null;
 }
 
+export interface EnrollmentToken {
+  token_id: string;
+  name: string;
+  hostname_pattern: string | null;
+  max_uses: number;
+  uses: number;
+  status: 'active' | 'expired' | 'revoked' | 'used_up';
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface EnrollmentTokenInput {
+  name: string;
+  max_uses: number;
+  expires_in_s: number;
+  hostname_pattern: string | null;
+}
+
+/** A re-registration of an existing hostname waiting for an admin. */
+export interface Enrollment {
+  enrollment_id: string;
+  host_id: string;
+  hostname: string;
+  platform: string;
+  agent_version: string;
+  peer: string;
+  state: 'pending' | 'approved' | 'denied';
+  attempts: number;
+  requested_at: string;
+  expires_at: string;
+  decided_by: string | null;
+}
+
 export interface Operator {
   name: string;
   role: 'viewer' | 'admin';
@@ -208,6 +244,16 @@ export const api = {
     request<{ incident: IncidentJson }>('PATCH', `/api/incidents/${id}`, change),
   resolveIncident: (id: string, resolution: IncidentResolutionInput) =>
     request<{ incident: IncidentJson }>('POST', `/api/incidents/${id}/resolve`, resolution),
+  enrollmentTokens: () => request<{ tokens: EnrollmentToken[] }>('GET', '/api/enrollment-tokens'),
+  /** The answer is the only time the token itself is seen. */
+  createEnrollmentToken: (input: EnrollmentTokenInput) =>
+    request<EnrollmentToken & { token: string }>('POST', '/api/enrollment-tokens', input),
+  revokeEnrollmentToken: (id: string) =>
+    request<EnrollmentToken>('DELETE', `/api/enrollment-tokens/${id}`),
+  pendingEnrollments: () =>
+    request<{ enrollments: Enrollment[] }>('GET', '/api/enrollments/pending'),
+  decideEnrollment: (id: string, decision: 'approve' | 'deny') =>
+    request<{ enrollment: Enrollment }>('POST', `/api/enrollments/${id}/${decision}`, {}),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

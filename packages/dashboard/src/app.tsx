@@ -11,6 +11,7 @@ import {
 } from './url-state.js';
 import { AlertsView } from './views/alerts-view.js';
 import { AuditView } from './views/audit-view.js';
+import { EnrollmentView } from './views/enrollment-view.js';
 import { HostsView } from './views/hosts-view.js';
 import { IncidentsView } from './views/incidents-view.js';
 import { RulesView } from './views/rules-view.js';
@@ -36,7 +37,11 @@ const NAV: Array<[Page, string, string]> = [
   ['hosts', 'Hosts', '/hosts'],
   ['rules', 'Rules', '/rules'],
   ['audit', 'Audit log', '/audit'],
+  ['enrollment', 'Enrollment', '/enrollment'],
 ];
+
+/** Pages only admins see in the navigation (the API refuses viewers anyway). */
+const ADMIN_PAGES = new Set<Page>(['enrollment']);
 
 function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
   const location = useLocation();
@@ -75,35 +80,37 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
       <header class="topbar">
         <span class="brand">TripWire</span>
         <nav>
-          {NAV.map(([page, label, href]) => (
-            <a
-              key={page}
-              href={href}
-              class={location.page === page ? 'active' : ''}
-              aria-current={location.page === page ? 'page' : undefined}
-              onClick={(e) => {
-                e.preventDefault();
-                // A second click keeps the page's filter; coming from elsewhere starts unfiltered.
-                navigate(
-                  (page === 'alerts' || page === 'incidents') && location.page === page
-                    ? `${href}${location.search}`
-                    : href,
-                );
-              }}
-            >
-              {label}
-              {page === 'incidents' && state.openIncidents !== null && (
-                <span
-                  class={`nav-count${state.openIncidents > 0 ? ' some' : ''}`}
-                  data-testid="open-incidents"
-                  title={`${state.openIncidents} open (OPEN or ACKNOWLEDGED)`}
-                >
-                  {' '}
-                  {state.openIncidents}
-                </span>
-              )}
-            </a>
-          ))}
+          {NAV.filter(([page]) => operator.role === 'admin' || !ADMIN_PAGES.has(page)).map(
+            ([page, label, href]) => (
+              <a
+                key={page}
+                href={href}
+                class={location.page === page ? 'active' : ''}
+                aria-current={location.page === page ? 'page' : undefined}
+                onClick={(e) => {
+                  e.preventDefault();
+                  // A second click keeps the page's filter; coming from elsewhere starts unfiltered.
+                  navigate(
+                    (page === 'alerts' || page === 'incidents') && location.page === page
+                      ? `${href}${location.search}`
+                      : href,
+                  );
+                }}
+              >
+                {label}
+                {page === 'incidents' && state.openIncidents !== null && (
+                  <span
+                    class={`nav-count${state.openIncidents > 0 ? ' some' : ''}`}
+                    data-testid="open-incidents"
+                    title={`${state.openIncidents} open (OPEN or ACKNOWLEDGED)`}
+                  >
+                    {' '}
+                    {state.openIncidents}
+                  </span>
+                )}
+              </a>
+            ),
+          )}
         </nav>
         <ConnectionBadge state={state.connection} />
         <span class="operator" data-testid="operator">
@@ -121,6 +128,7 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         {location.page === 'hosts' && <HostsView state={state} />}
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}
         {location.page === 'audit' && <AuditView state={state} operator={operator} />}
+        {location.page === 'enrollment' && <EnrollmentView operator={operator} />}
       </main>
     </div>
   );

@@ -1,6 +1,6 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
 // /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /incidents?state=…&severity=…&host=…,
-// /hosts, /rules, /audit.
+// /hosts, /rules, /audit, /enrollment.
 import {
   COLLECTING_STATES,
   INCIDENT_STATES,
@@ -13,7 +13,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { AlertQuery, IncidentQuery } from './api.js';
 import { SEVERITIES_MOST_SEVERE_FIRST } from './format.js';
 
-export type Page = 'alerts' | 'incidents' | 'hosts' | 'rules' | 'audit';
+export type Page = 'alerts' | 'incidents' | 'hosts' | 'rules' | 'audit' | 'enrollment';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
@@ -21,6 +21,7 @@ const PAGES: Record<string, Page> = {
   '/hosts': 'hosts',
   '/rules': 'rules',
   '/audit': 'audit',
+  '/enrollment': 'enrollment',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

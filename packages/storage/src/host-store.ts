@@ -36,9 +36,10 @@ const toHost = (r: HostRow): Host => ({
 });
 
 /**
- * Inserts a host, or updates the one with this hostname, and returns it. A
- * host that registers again keeps its host_id; its token hash is replaced, so
- * the previous token stops working.
+ * Inserts a host, or updates the one with this hostname, and returns it; its token hash is
+ * replaced, so the previous token stops working. For fixtures and benchmarks: RegisterAgent
+ * uses insertNewHost / lockHostByHostname / replaceAgentToken, which need proof to take over an
+ * existing hostname (services/ingest/src/enrollment.ts).
  */
 export async function upsertHost(db: Queryable, reg: HostRegistration): Promise<Host> {
   const { rows } = await db.query<HostRow>(
@@ -50,6 +51,48 @@ export async function upsertHost(db: Queryable, reg: HostRegistration): Promise<
        agent_token_hash = EXCLUDED.agent_token_hash
      RETURNING ${HOST_COLUMNS}`,
     [reg.hostname, reg.platform, reg.agentVersion, reg.agentTokenHash],
+  );
+  return toHost(rows[0]!);
+}
+
+/** Inserts a host unless its hostname exists (then null: see lockHostByHostname). */
+export async function insertNewHost(db: Queryable, reg: HostRegistration): Promise<Host | null> {
+  const { rows } = await db.query<HostRow>(
+    `INSERT INTO hosts (host_id, hostname, platform, agent_version, agent_token_hash)
+     VALUES (gen_random_uuid(), $1, $2, $3, $4)
+     ON CONFLICT (hostname) DO NOTHING
+     RETURNING ${HOST_COLUMNS}`,
+    [reg.hostname, reg.platform, reg.agentVersion, reg.agentTokenHash],
+  );
+  return rows[0] ? toHost(rows[0]) : null;
+}
+
+/**
+ * The host with this hostname and its current token hash, locked until the transaction ends, so
+ * two registrations of one hostname decide one after the other.
+ */
+export async function lockHostByHostname(
+  db: Queryable,
+  hostname: string,
+): Promise<{ host: Host; agentTokenHash: Buffer | null } | null> {
+  const { rows } = await db.query<HostRow & { agent_token_hash: Buffer | null }>(
+    `SELECT ${HOST_COLUMNS}, agent_token_hash FROM hosts WHERE hostname = $1 FOR UPDATE`,
+    [hostname],
+  );
+  const r = rows[0];
+  return r ? { host: toHost(r), agentTokenHash: r.agent_token_hash } : null;
+}
+
+/** A new agent token for an existing host (its previous token stops working at COMMIT). */
+export async function replaceAgentToken(
+  db: Queryable,
+  hostId: string,
+  reg: Omit<HostRegistration, 'hostname'>,
+): Promise<Host> {
+  const { rows } = await db.query<HostRow>(
+    `UPDATE hosts SET platform = $2, agent_version = $3, agent_token_hash = $4
+     WHERE host_id = $1 RETURNING ${HOST_COLUMNS}`,
+    [hostId, reg.platform, reg.agentVersion, reg.agentTokenHash],
   );
   return toHost(rows[0]!);
 }

@@ -4,6 +4,8 @@ export * from './alert-store.js';
 export * from './api-tokens.js';
 export * from './audit-log.js';
 export * from './credential-store.js';
+export * from './enrollment-request-store.js';
+export * from './enrollment-token-store.js';
 export * from './host-store.js';
 export * from './incident-events.js';
 export * from './incident-states.js';

@@ -83,6 +83,19 @@ describe('fan-out loadConfig', () => {
       join('/srv/dashboard'),
     );
   });
+
+  it('bounds managed enrollment tokens and approvals in time', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      ENROLLMENT_TOKEN_MAX_TTL_S: 30 * 86_400,
+      ENROLLMENT_APPROVAL_TTL_S: 86_400,
+    });
+    expect(
+      loadConfig({ ...valid, ENROLLMENT_APPROVAL_TTL_S: '600' }).ENROLLMENT_APPROVAL_TTL_S,
+    ).toBe(600);
+    expect(() => loadConfig({ ...valid, ENROLLMENT_TOKEN_MAX_TTL_S: '10' })).toThrow(
+      /ENROLLMENT_TOKEN_MAX_TTL_S/,
+    );
+  });
 });
 
 describe('fan-out loadConfig: single sign-on', () => {

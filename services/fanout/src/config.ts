@@ -77,6 +77,10 @@ const schema = z
     TRUST_PROXY: bool(false),
     ALLOWED_ORIGINS: commaList,
     COOKIE_SECURE: bool(false),
+    // The longest expiry an admin may give a managed enrollment token.
+    ENROLLMENT_TOKEN_MAX_TTL_S: int(30 * 86_400, 60, 365 * 86_400),
+    // How long an approved re-enrollment waits for the agent's retry before it lapses.
+    ENROLLMENT_APPROVAL_TTL_S: int(86_400, 60, 30 * 86_400),
     WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
     WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
     WS_IDLE_TIMEOUT_S: int(60, 8, 960),

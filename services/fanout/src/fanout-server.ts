@@ -126,6 +126,10 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         metrics,
         log,
       },
+      enrollment: {
+        tokenMaxTtlS: config.ENROLLMENT_TOKEN_MAX_TTL_S,
+        approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
+      },
     },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.

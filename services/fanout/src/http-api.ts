@@ -3,6 +3,8 @@ import type { Pool } from '@tripwire/storage';
 import { registerAlertsApi } from './alerts-api.js';
 import { registerApiTokensApi } from './api-tokens-api.js';
 import { registerAuditApi } from './audit-api.js';
+import { registerEnrollmentRequestsApi } from './enrollment-requests-api.js';
+import { registerEnrollmentTokensApi } from './enrollment-tokens-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
@@ -23,6 +25,8 @@ export interface ApiDeps {
   identity: IdentityLimits;
   /** Single sign-on (oidc-api.ts): its settings, or null for sign-in by token only. */
   oidc: Omit<OidcApiDeps, 'pool' | 'cookieSecure' | 'sessionMaxAgeS'>;
+  /** ENROLLMENT_TOKEN_MAX_TTL_S and ENROLLMENT_APPROVAL_TTL_S. */
+  enrollment: { tokenMaxTtlS: number; approvalTtlS: number };
 }
 
 export interface IdentityLimits {
@@ -35,7 +39,7 @@ export interface IdentityLimits {
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc, enrollment }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
@@ -52,4 +56,6 @@ export function registerApi(
   registerOperatorSessionsApi(ctx, { pool });
   registerApiTokensApi(ctx, { pool, maxAgeDays: identity.apiTokenMaxAgeDays });
   registerOidcApi(ctx, { pool, cookieSecure, sessionMaxAgeS: identity.sessionMaxAgeS, ...oidc });
+  registerEnrollmentTokensApi(ctx, { pool, maxTtlS: enrollment.tokenMaxTtlS });
+  registerEnrollmentRequestsApi(ctx, { pool, approvalTtlS: enrollment.approvalTtlS });
 }

@@ -3,7 +3,7 @@
 // WebSocket clients with different filters on both fan-outs. One fan-out and one ingest are
 // killed with SIGKILL mid-stream; every client must still see every matching alert once, in
 // order per host, and host status must stay right while agents move between instances.
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,7 +134,10 @@ class ClusterClient {
 }
 let closing = false;
 
-function register(address: string, hostname: string): Promise<{ hostId: string }> {
+function register(
+  address: string,
+  hostname: string,
+): Promise<{ hostId: string; agentToken: string }> {
   const client = new AlertServiceClient(address, credentials.createInsecure());
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${ENROLLMENT_TOKEN}`);
@@ -171,10 +174,20 @@ describe('two ingest and two fan-out instances', () => {
       { hostname: 'cluster-a3', servers: [i1, i2] },
       { hostname: 'cluster-a4', servers: [i2, i1] },
     ];
-    // Registering first tells the test the host ids (a host keeps its id when it registers again).
-    const hostIds = await Promise.all(
-      plan.map(async (p) => (await register(i1.address, p.hostname)).hostId),
-    );
+    // Registering first tells the test the host ids; each agent starts with those credentials in
+    // its state folder (registering an enrolled hostname again would need proof).
+    const registrations = await Promise.all(plan.map((p) => register(i1.address, p.hostname)));
+    const hostIds = registrations.map((r) => r.hostId);
+    const stateDirs = registrations.map((r) => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'tripwire-cluster-agent-')), 'state');
+      mkdirSync(dir, { mode: 0o700 });
+      writeFileSync(
+        join(dir, 'credentials.json'),
+        JSON.stringify({ ...r, registeredAt: new Date().toISOString() }),
+        { mode: 0o600 },
+      );
+      return dir;
+    });
     const movers = hostIds.filter((_, n) => plan[n]!.servers[0] === i1);
     const filters: Array<[string, Record<string, string>]> = [
       ['all', {}],
@@ -187,7 +200,7 @@ describe('two ingest and two fan-out instances', () => {
     );
     await Promise.all(clients.map((c) => c.welcomed()));
 
-    const demos = plan.map((p) => {
+    const demos = plan.map((p, n) => {
       const agent = new ServiceProcess(AGENT_DIR, ['src/cli.ts', 'demo'], {
         TRIPWIRE_LOG_LEVEL: 'info',
       });
@@ -198,7 +211,7 @@ describe('two ingest and two fan-out instances', () => {
         '--enroll-token',
         ENROLLMENT_TOKEN,
         '--state-dir',
-        join(mkdtempSync(join(tmpdir(), 'tripwire-cluster-agent-')), 'state'),
+        stateDirs[n]!,
         '--hostname',
         p.hostname,
         '--rate',

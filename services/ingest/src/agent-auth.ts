@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type Metadata, status } from '@grpc/grpc-js';
 import { findHostByTokenHash, type Host, type Queryable } from '@tripwire/storage';
 
@@ -14,7 +14,7 @@ export class CallError extends Error {
   }
 }
 
-const AGENT_TOKEN_PREFIX = 'twa_';
+export const AGENT_TOKEN_PREFIX = 'twa_';
 
 /** A fresh agent token: 256 random bits. Only its SHA-256 is ever stored. */
 export function issueAgentToken(): string {
@@ -42,18 +42,6 @@ export function bearerToken(metadata: Metadata): string {
     );
   }
   return match[1]!;
-}
-
-/** Constant-time comparison of the presented enrollment token with the configured one. */
-export function checkEnrollmentToken(metadata: Metadata, expected: string): void {
-  const given = hashToken(bearerToken(metadata));
-  if (!timingSafeEqual(given, hashToken(expected))) {
-    throw new CallError(
-      status.UNAUTHENTICATED,
-      'enrollment token is not valid',
-      'bad_enrollment_token',
-    );
-  }
 }
 
 /** The host an agent token belongs to. */

@@ -17,17 +17,13 @@ import {
   type ServerCommand,
   type SubmitAlertResponse,
 } from '@tripwire/proto';
-import { appendAuditEntry, type Pool, upsertHost, withTransaction } from '@tripwire/storage';
+import type { Pool } from '@tripwire/storage';
 import { hasControlCharacters, MAX_AGENT_LABEL_LENGTH, MAX_HOSTNAME_LENGTH } from '@tripwire/wire';
-import {
-  authenticateAgent,
-  CallError,
-  checkEnrollmentToken,
-  hashToken,
-  issueAgentToken,
-} from './agent-auth.js';
+import { authenticateAgent, CallError } from './agent-auth.js';
 import { AgentStream, type AgentStreamDeps, type StreamMethod } from './agent-stream.js';
 import { rejectReason, validateAgentEvent } from './alert-validation.js';
+import { type EnrollmentSettings, enrollAgent } from './enrollment.js';
+import { authenticateEnrollment } from './enrollment-credential.js';
 import { isProgrammingError } from './handler-guard.js';
 import type { HostStreamSlots } from './host-stream-slots.js';
 import { MalformedMessage } from './malformed-message.js';
@@ -35,7 +31,9 @@ import type { createRegisterRateLimit } from './register-rate-limit.js';
 
 export interface AlertServiceDeps extends AgentStreamDeps {
   pool: Pool;
+  /** ENROLLMENT_TOKEN: the bootstrap enrollment token (managed ones are in PostgreSQL). */
   enrollmentToken: string;
+  enrollment: EnrollmentSettings;
   log: Logger;
   /** Open streams, so shutdown can drain them. */
   streams: Set<AgentStream>;
@@ -81,38 +79,24 @@ function rejectMalformed(request: unknown): void {
   }
 }
 
-/** RegisterAgent: enrolls (or re-enrolls) a host and issues its agent token, audited. */
+/** RegisterAgent: enrolls a host (an existing one only with proof: enrollment.ts) and issues its agent token, audited. */
 async function registerAgent(
   deps: AlertServiceDeps,
   call: ServerUnaryCall<RegisterAgentRequest, RegisterAgentResponse>,
 ): Promise<RegisterAgentResponse> {
+  let credential: Awaited<ReturnType<typeof authenticateEnrollment>>;
   try {
-    checkEnrollmentToken(call.metadata, deps.enrollmentToken);
+    credential = await authenticateEnrollment(deps.pool, call, deps.enrollmentToken);
   } catch (err) {
-    // Only a failed check counts against the address, and past the limit answers
+    // Only a failed token check counts against the address, and past the limit answers
     // RESOURCE_EXHAUSTED: agents behind one proxy address still enroll (register-rate-limit.ts).
-    await deps.registerRateLimit.failed(call.getPeer());
+    if (err instanceof CallError && err.code === status.UNAUTHENTICATED)
+      await deps.registerRateLimit.failed(call.getPeer());
     throw err;
   }
   rejectMalformed(call.request);
   checkRegistration(call.request);
-  const agentToken = issueAgentToken();
-  const host = await withTransaction(deps.pool, async (db) => {
-    const h = await upsertHost(db, {
-      hostname: call.request.hostname.trim(),
-      platform: call.request.platform,
-      agentVersion: call.request.agentVersion,
-      agentTokenHash: hashToken(agentToken),
-    });
-    await appendAuditEntry(db, {
-      actor: `agent:${h.hostname}`,
-      action: 'host.register',
-      hostId: h.hostId,
-      target: h.hostname,
-      details: { platform: h.platform, agent_version: h.agentVersion, peer: call.getPeer() },
-    });
-    return h;
-  });
+  const { host, agentToken } = await enrollAgent(deps, call, credential);
   deps.log.info({ hostId: host.hostId, hostname: host.hostname }, 'agent registered');
   return { hostId: host.hostId, agentToken, serverTimeUs: Date.now() * 1000 };
 }

@@ -129,4 +129,24 @@ describe('loadConfig', () => {
       /OPERATOR_TOKEN_MAX_AGE_S: must be at least 60/,
     );
   });
+
+  it('bounds re-registrations waiting for approval', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      ENROLLMENT_PENDING_TTL_S: 86_400,
+      ENROLLMENT_MAX_PENDING_PER_HOST: 5,
+    });
+    expect(
+      loadConfig({
+        ...valid,
+        ENROLLMENT_PENDING_TTL_S: '3600',
+        ENROLLMENT_MAX_PENDING_PER_HOST: '2',
+      }),
+    ).toMatchObject({ ENROLLMENT_PENDING_TTL_S: 3600, ENROLLMENT_MAX_PENDING_PER_HOST: 2 });
+    expect(() => loadConfig({ ...valid, ENROLLMENT_PENDING_TTL_S: '5' })).toThrow(
+      /ENROLLMENT_PENDING_TTL_S/,
+    );
+    expect(() => loadConfig({ ...valid, ENROLLMENT_MAX_PENDING_PER_HOST: '0' })).toThrow(
+      /ENROLLMENT_MAX_PENDING_PER_HOST/,
+    );
+  });
 });

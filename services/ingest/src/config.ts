@@ -62,6 +62,10 @@ const schema = z
     GRPC_MAX_CONNECTION_AGE_GRACE_MS: int(30_000, 0, 86_400_000),
     // Failed RegisterAgent attempts (bad enrollment token) per client address per minute.
     REGISTER_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
+    // How long a re-registration waiting for an admin's approval stays open (then the agent asks again).
+    ENROLLMENT_PENDING_TTL_S: int(86_400, 60, 30 * 86_400),
+    // Re-registrations of one host waiting at once (distinct requesters); more are refused RESOURCE_EXHAUSTED.
+    ENROLLMENT_MAX_PENDING_PER_HOST: int(5, 1, 1_000),
     SHUTDOWN_GRACE_MS: int(20_000, 100, 600_000),
     HOST_HEARTBEAT_MS: int(5_000, 50, 600_000),
     HOST_LEASE_MS: int(20_000, 100, 3_600_000),

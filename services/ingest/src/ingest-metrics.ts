@@ -126,8 +126,19 @@ export function createIngestMetrics(sources: GaugeSources) {
     }),
     limitsHit: new Counter({
       name: 'tripwire_ingest_limits_hit_total',
-      help: 'Calls refused or cut off by a gRPC limit (streams_per_host, register_rate, agent_stream_budget, incident_stream_budget)',
+      help: 'Calls refused or cut off by a gRPC limit (streams_per_host, register_rate, pending_enrollments, agent_stream_budget, incident_stream_budget)',
       labelNames: ['limit'] as const,
+      registers,
+    }),
+    enrollments: new Counter({
+      name: 'tripwire_ingest_enrollments_total',
+      help: 'RegisterAgent outcomes: new, rotated (current agent token), certificate, approval, pending (refused: waiting for an admin, denied, or no proof)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    reEnrollmentAlertFailures: new Counter({
+      name: 'tripwire_ingest_re_enrollment_alert_failures_total',
+      help: 'Re-enrollments refused UNAVAILABLE because their tripwire.re-enrollment alert could not be stored',
       registers,
     }),
     publishBacklog: new Gauge({

@@ -93,6 +93,11 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       streamSlots: new HostStreamSlots(config.MAX_STREAMS_PER_HOST),
       registerRateLimit: createRegisterRateLimit(config.REGISTER_RATE_LIMIT_PER_MINUTE),
       enrollmentToken: config.ENROLLMENT_TOKEN,
+      enrollment: {
+        pendingTtlS: config.ENROLLMENT_PENDING_TTL_S,
+        maxPendingPerHost: config.ENROLLMENT_MAX_PENDING_PER_HOST,
+        trustClientCertificates: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
+      },
       isDraining,
       onStorageDrain: (listener) => {
         batcher.on('drain', listener);

@@ -45,9 +45,10 @@ describe('RegisterAgent', () => {
     expect(JSON.stringify(rows[0])).not.toContain(res.agentToken);
   });
 
-  it('gives a re-registering host its existing host_id and revokes the old token', async () => {
+  it('gives a host re-registering with its current token its host_id and revokes the old token', async () => {
     const first = await register(client, 'db-01');
-    const second = await register(client, 'db-01');
+    // Rotation: the current agent token as the bearer (enrollment.test.ts covers the other proofs).
+    const second = await register(client, 'db-01', first.agentToken);
     expect(second.hostId).toBe(first.hostId);
     expect(second.agentToken).not.toBe(first.agentToken);
 

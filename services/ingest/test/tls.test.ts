@@ -68,6 +68,46 @@ describe('TLS', () => {
     }
   });
 
+  it('with mTLS, re-enrolls a host whose client certificate names it, and raises an alert', async () => {
+    const ingest = await startIngest(env, {
+      ...tlsEnv(),
+      GRPC_TLS_CLIENT_CA_FILE: join(dir, 'ca.pem'),
+    });
+    try {
+      const mtls = connect(
+        ingest.address,
+        credentials.createSsl(pem('ca.pem'), pem('client.key'), pem('client.pem')),
+      );
+      // The test client certificate's CN is tripwire-test-client.
+      const first = await register(mtls, 'tripwire-test-client');
+      const second = await register(mtls, 'tripwire-test-client');
+      expect(second.hostId).toBe(first.hostId);
+      expect(second.agentToken).not.toBe(first.agentToken);
+      const { rows } = await env.pool.query(
+        "SELECT severity, tripwire_type, event_detail FROM alerts WHERE host_id = $1 AND rule_name = 'tripwire.re-enrollment'",
+        [first.hostId],
+      );
+      expect(rows).toEqual([
+        expect.objectContaining({
+          severity: 'CRITICAL',
+          tripwire_type: 'PROCESS',
+          event_detail: expect.objectContaining({
+            method: 'certificate',
+            certificate_subject: 'tripwire-test-client',
+          }),
+        }),
+      ]);
+      // The certificate does not name this host: no takeover.
+      await register(mtls, 'mtls-other-host');
+      await expect(register(mtls, 'mtls-other-host')).rejects.toMatchObject({
+        code: status.ALREADY_EXISTS,
+      });
+      mtls.close();
+    } finally {
+      await ingest.stop();
+    }
+  });
+
   it('names the variable when a certificate file cannot be read', async () => {
     await expect(
       startIngest(env, { ...tlsEnv(), GRPC_TLS_CERT_FILE: join(dir, 'missing.pem') }),

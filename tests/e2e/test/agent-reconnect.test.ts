@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { AgentClient } from '@tripwire/agent-sdk';
 import { AlertServiceClient } from '@tripwire/proto';
+import { decideEnrollmentRequest } from '@tripwire/storage';
 import { startTcpProxy } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -174,11 +175,15 @@ describe('a connection that dies silently', () => {
 });
 
 describe('a rejected agent token', () => {
-  const registerElsewhere = (hostname: string) => {
-    // Someone registers the same hostname again: the agent's token is revoked.
+  /**
+   * Someone holding the agent's token (read from its state folder) rotates it: the agent's own
+   * token is revoked. Re-registering the hostname with only the enrollment token would be refused.
+   */
+  const registerElsewhere = async (hostname: string, stateDir: string) => {
+    const stored = JSON.parse(await readFile(join(stateDir, 'credentials.json'), 'utf8'));
     const raw = new AlertServiceClient(ingest.address, credentials.createInsecure());
     const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${ENROLLMENT_TOKEN}`);
+    metadata.set('authorization', `Bearer ${stored.agentToken}`);
     return new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
       raw.registerAgent(
         { hostname, platform: 'linux', agentVersion: 'x' },
@@ -191,7 +196,7 @@ describe('a rejected agent token', () => {
     );
   };
 
-  it('is replaced by registering again; then the outbox is resent', async () => {
+  it('is taken back only once an admin approves the agent; then the outbox is resent', async () => {
     const proxy = await startTcpProxy('127.0.0.1', ingest.grpcPort);
     const stateDir = await agents.stateDir();
     const logs = captureLog('agent');
@@ -210,13 +215,23 @@ describe('a rejected agent token', () => {
       const first = await client.enqueue(draft(1));
       expect(await client.flush(10_000)).toBe(true);
 
-      const other = await registerElsewhere('sdk-revoked-01');
+      const other = await registerElsewhere('sdk-revoked-01', stateDir);
       // The open stream was authenticated when it opened; the next one will not be.
       proxy.cut();
       const queued = await Promise.all(
         Array.from({ length: 30 }, (_, n) => client.enqueue(draft(n))),
       );
       proxy.restore();
+      // The agent asks again with its enrollment key: held for an admin, who approves it.
+      const pending = () =>
+        env.pool.query(
+          "SELECT request_id FROM enrollment_requests WHERE hostname = 'sdk-revoked-01' AND state = 'pending'",
+        );
+      await until(async () => (await pending()).rows.length === 1, 10_000, 'a pending enrollment');
+      expect(client.stats().queued).toBe(30);
+      expect(logs.text()).toContain('ALREADY_EXISTS');
+      const [{ request_id: requestId }] = (await pending()).rows;
+      await decideEnrollmentRequest(env.pool, requestId, 'approved', 'operator:test', 600);
       expect(await client.flush(20_000)).toBe(true);
       await expectExactlyOnce([first, ...queued]);
 
@@ -225,6 +240,11 @@ describe('a rejected agent token', () => {
       expect(after.agentToken).not.toBe(before.agentToken);
       expect(after.agentToken).not.toBe(other.agentToken);
       expect(logs.text()).toContain('the server rejected the agent token; registering again');
+      const alert = await env.pool.query(
+        "SELECT 1 FROM alerts WHERE alert_id = $1 AND rule_name = 'tripwire.re-enrollment'",
+        [requestId],
+      );
+      expect(alert.rows).toHaveLength(1);
       for (const secret of [before.agentToken, after.agentToken, ENROLLMENT_TOKEN])
         expect(logs.text()).not.toContain(secret);
     } finally {
@@ -274,7 +294,7 @@ describe('a rejected agent token', () => {
     });
     await setup.start();
     await setup.stop();
-    await registerElsewhere('sdk-stuck-01');
+    await registerElsewhere('sdk-stuck-01', stateDir);
 
     const logs = captureLog('agent');
     const client = agents.create({ server: ingest.address, stateDir, log: logs.log, backoff });
