@@ -13,9 +13,11 @@
 #    from its deploy folder (`node dist/main.js`, as the image's CMD) against the local
 #    PostgreSQL and Redis, waits for /readyz, runs the Dockerfile's HEALTHCHECKs, calls gRPC
 #    health, loads the dashboard and opens a WebSocket, then the same through the Compose
-#    load balancer's HAProxy config, then stops them with SIGTERM. A second ingest runs with
-#    mTLS on certificates from infra/tls/make-dev-ca.sh.
-# 5. Renders every kustomize tree and validates both Compose files.
+#    load balancer's HAProxy config (TLS by default, with certificates from
+#    infra/tls/make-dev-ca.sh, and its plaintext opt-in), then stops them with SIGTERM. A
+#    second ingest runs with mTLS on those certificates.
+# 5. Renders every kustomize tree and validates the Compose files (TLS by default, the
+#    plaintext override).
 # Steps whose tool is missing (haproxy, openssl, kubectl, docker compose / docker-compose)
 # are skipped with a SKIP line that says so.
 #
@@ -208,9 +210,9 @@ ok "created"
 (cd "$work/ingest" && DATABASE_URL="$db_url" node "$migrate_cli") | sed 's/^/   | /'
 ok "migrated with \`node $migrate_cli\` (the Compose migrate service / Kubernetes init container)"
 
-read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grpc_port tls_http_port fanout_metrics_port < <(node -e "
+read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grpc_port tls_http_port fanout_metrics_port lb_tls_grpc_port lb_https_port < <(node -e "
   const net = require('node:net');
-  const servers = Array.from({ length: 8 }, () => net.createServer().listen(0, '127.0.0.1'));
+  const servers = Array.from({ length: 10 }, () => net.createServer().listen(0, '127.0.0.1'));
   Promise.all(servers.map((s) => new Promise((r) => s.on('listening', r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(' '));
     servers.forEach((s) => s.close());
@@ -238,6 +240,21 @@ if command -v openssl >/dev/null; then
       fail "openssl verify $cert.crt"
   done
   ok "openssl verify -CAfile ca.crt server.crt client.crt: OK ($(openssl x509 -in "$work/tls/server.crt" -noout -ext subjectAltName | tail -n 1 | xargs))"
+  # server.pem (HAProxy's crt): the same certificate, and the key that goes with it.
+  [ "$(openssl x509 -in "$work/tls/server.pem" -noout -fingerprint -sha256)" = \
+    "$(openssl x509 -in "$work/tls/server.crt" -noout -fingerprint -sha256)" ] ||
+    fail "server.pem does not start with server.crt"
+  [ "$(openssl pkey -in "$work/tls/server.pem" -pubout)" = "$(openssl x509 -in "$work/tls/server.crt" -noout -pubkey)" ] ||
+    fail "the key in server.pem does not match server.crt"
+  for name in localhost ingest fanout lb; do
+    openssl x509 -in "$work/tls/server.crt" -noout -checkhost "$name" | grep -q 'does match' ||
+      fail "server.crt does not name $name"
+  done
+  ca_before=$(openssl x509 -in "$work/tls/ca.crt" -noout -fingerprint -sha256)
+  logged "$work/make-dev-ca-again.log" "$src/infra/tls/make-dev-ca.sh" --if-missing "$work/tls"
+  [ "$ca_before" = "$(openssl x509 -in "$work/tls/ca.crt" -noout -fingerprint -sha256)" ] ||
+    fail "make-dev-ca.sh --if-missing replaced an existing CA"
+  ok "server.pem = server.crt + its key; names localhost, ingest, fanout, lb; --if-missing keeps the CA"
   (cd "$work/ingest" && exec env DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
     ENROLLMENT_TOKEN="$(node -p 'require("crypto").randomBytes(24).toString("hex")')" \
     GRPC_TLS_CERT_FILE="$work/tls/server.crt" GRPC_TLS_KEY_FILE="$work/tls/server.key" \
@@ -282,26 +299,52 @@ if grep -Eq '^[[:space:]]*option[[:space:]]+forwardfor' "$src/infra/haproxy/hapr
 fi
 ok "X-Forwarded-For is replaced with the client's address, not appended to"
 if command -v haproxy >/dev/null; then
-  logged "$work/haproxy-check.log" haproxy -c -f "$src/infra/haproxy/haproxy.cfg"
-  ok "haproxy -c: valid ($(haproxy -v | head -n 1 | cut -d' ' -f1-3))"
   # The same file, pointed at the services above instead of Docker's DNS names.
-  env LB_GRPC_BIND="127.0.0.1:$lb_grpc_port" LB_HTTP_BIND="127.0.0.1:$lb_http_port" \
-    INGEST_ADDR=127.0.0.1 INGEST_GRPC_PORT="$grpc_port" INGEST_HTTP_PORT="$ingest_http_port" INGEST_SLOTS=1 \
-    FANOUT_ADDR=127.0.0.1 FANOUT_PORT="$fanout_port" FANOUT_SLOTS=1 \
-    haproxy -db -f "$src/infra/haproxy/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
-  haproxy_pid=$!
-  pids+=("$haproxy_pid")
-  # Wait for the first /readyz health checks to mark both servers up.
-  probe wait-ready "http://127.0.0.1:$lb_http_port/readyz" 15 "$haproxy_pid" | sed 's/^/   ok    (via HAProxy) /' ||
-    { tail -n 20 "$work/haproxy.log" | sed 's/^/   | /'; fail "HAProxy did not reach the fan-out"; }
-  for _ in $(seq 1 20); do
-    probe grpc-health "127.0.0.1:$lb_grpc_port" "$work/ingest" >/dev/null 2>&1 && break
-    sleep 0.25
-  done
-  probe grpc-health "127.0.0.1:$lb_grpc_port" "$work/ingest" | sed 's/^/   ok    (via HAProxy h2c) /'
-  probe dashboard "http://127.0.0.1:$lb_http_port" | sed 's/^/   ok    (via HAProxy) /'
-  probe websocket "http://127.0.0.1:$lb_http_port" "$jwt_secret" | sed 's/^/   ok    (via HAProxy) /'
-  kill -TERM "$haproxy_pid" 2>/dev/null || true
+  lb_env=(INGEST_ADDR=127.0.0.1 INGEST_GRPC_PORT="$grpc_port" INGEST_HTTP_PORT="$ingest_http_port" INGEST_SLOTS=1
+    FANOUT_ADDR=127.0.0.1 FANOUT_PORT="$fanout_port" FANOUT_SLOTS=1)
+  # run_lb NAME URL GRPC_TARGET CA [VAR=VALUE...]: HAProxy with lb_env and those variables
+  # (CA empty: plaintext), then gRPC health, dashboard and WebSocket through it.
+  run_lb() {
+    local name="$1" url="$2" target="$3" ca="${4:-}" pid
+    shift 4
+    env "${lb_env[@]}" "$@" haproxy -db -f "$src/infra/haproxy/haproxy.cfg" >"$work/haproxy-$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    # NODE_EXTRA_CA_CERTS: fetch and https trust the development CA, as a browser told to would.
+    local extra=()
+    [ -n "$ca" ] && extra=(env NODE_EXTRA_CA_CERTS="$ca")
+    # Wait for the first /readyz health checks to mark both servers up.
+    "${extra[@]}" node "$src/infra/smoke-probe.mjs" wait-ready "$url/readyz" 15 "$pid" | sed "s/^/   ok    (via HAProxy, $name) /" ||
+      { tail -n 20 "$work/haproxy-$name.log" | sed 's/^/   | /'; fail "HAProxy ($name) did not reach the fan-out"; }
+    local tls_args=()
+    [ -n "$ca" ] && tls_args=("$ca")
+    for _ in $(seq 1 20); do
+      probe grpc-health "$target" "$work/ingest" "${tls_args[@]}" >/dev/null 2>&1 && break
+      sleep 0.25
+    done
+    probe grpc-health "$target" "$work/ingest" "${tls_args[@]}" | sed "s/^/   ok    (via HAProxy, $name) /"
+    "${extra[@]}" node "$src/infra/smoke-probe.mjs" dashboard "$url" | sed "s/^/   ok    (via HAProxy, $name) /"
+    "${extra[@]}" node "$src/infra/smoke-probe.mjs" websocket "$url" "$jwt_secret" | sed "s/^/   ok    (via HAProxy, $name) /"
+    kill -TERM "$pid" 2>/dev/null || true
+  }
+  if [ -f "$work/tls/server.pem" ]; then
+    logged "$work/haproxy-check.log" env LB_TLS_CERT="$work/tls/server.pem" haproxy -c -f "$src/infra/haproxy/haproxy.cfg"
+    ok "haproxy -c (TLS, the default): valid ($(haproxy -v | head -n 1 | cut -d' ' -f1-3))"
+    run_lb tls "https://localhost:$lb_https_port" "localhost:$lb_tls_grpc_port" "$work/tls/ca.crt" \
+      LB_TLS_CERT="$work/tls/server.pem" LB_GRPC_BIND="127.0.0.1:$lb_tls_grpc_port" LB_HTTPS_BIND="127.0.0.1:$lb_https_port"
+    # TLS only: plaintext to the same ports gets no answer from a service.
+    ! probe grpc-health "127.0.0.1:$lb_tls_grpc_port" "$work/ingest" >/dev/null 2>&1 ||
+      fail "the TLS gRPC port answered plaintext h2c"
+    ! node -e "fetch('http://127.0.0.1:$lb_https_port/readyz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))" ||
+      fail "the HTTPS port answered plain HTTP"
+    ok "plaintext h2c and HTTP to the TLS ports: refused"
+  else
+    skip "no certificates (openssl missing): HAProxy's TLS default was not run"
+  fi
+  logged "$work/haproxy-check.log" env LB_PLAINTEXT=1 haproxy -c -f "$src/infra/haproxy/haproxy.cfg"
+  ok "haproxy -c (LB_PLAINTEXT, docker-compose.plaintext.yml): valid"
+  run_lb plaintext "http://127.0.0.1:$lb_http_port" "127.0.0.1:$lb_grpc_port" "" \
+    LB_PLAINTEXT=1 LB_GRPC_BIND="127.0.0.1:$lb_grpc_port" LB_HTTP_BIND="127.0.0.1:$lb_http_port"
 else
   skip "haproxy is not installed (apt-get install haproxy): the load balancer config was not checked"
 fi
@@ -339,7 +382,7 @@ else
   skip "kubectl is not installed: the kustomize trees were not rendered"
 fi
 
-section "Compose: docker-compose.yml, infra/dev-databases/docker-compose.yml"
+section "Compose: docker-compose.yml (+ docker-compose.plaintext.yml), infra/dev-databases/docker-compose.yml"
 compose=()
 if docker compose version >/dev/null 2>&1; then
   compose=(docker compose)
@@ -358,10 +401,16 @@ if [ ${#compose[@]} -gt 0 ]; then
   logged "$work/compose.log" "${compose[@]}" -f "$src/docker-compose.yml" --project-directory "$src" config
   services=$("${compose[@]}" -f "$src/docker-compose.yml" --project-directory "$src" config --services | sort | tr '\n' ' ')
   ok "${compose[*]} config: valid; services: $services"
-  for s in postgres redis migrate ingest fanout lb; do
+  for s in postgres redis migrate ingest fanout certs lb; do
     [[ " $services " == *" $s "* ]] || fail "docker-compose.yml has no $s service"
   done
-  ok "postgres, redis, migrate, ingest, fanout and lb are defined"
+  ok "postgres, redis, migrate, ingest, fanout, certs and lb are defined"
+  # TLS by default: the balancer has the certificates and no LB_PLAINTEXT, publishes 8443 and
+  # not 8080, and the session cookie is Secure.
+  probe compose-tls "$work/compose.log" tls "$work/agent" | sed 's/^/   ok    /'
+  logged "$work/compose-plaintext.log" "${compose[@]}" -f "$src/docker-compose.yml" \
+    -f "$src/docker-compose.plaintext.yml" --project-directory "$src" config
+  probe compose-tls "$work/compose-plaintext.log" plaintext "$work/agent" | sed 's/^/   ok    /'
   rm -f "$src/.env"
   dev="$src/infra/dev-databases/docker-compose.yml"
   logged "$work/compose-dev.log" "${compose[@]}" -f "$dev" config

@@ -1,6 +1,7 @@
 // Client-side checks for .ci/deploy-check.sh against services started from their
 // `pnpm deploy` folders (and through the load balancer). Node built-ins only, except
-// @grpc/grpc-js, which is loaded from the ingest deploy folder it is checking.
+// @grpc/grpc-js, which is loaded from the ingest deploy folder it is checking, and yaml, from
+// the agent's.
 //
 //   node infra/smoke-probe.mjs wait-ready <url> <seconds> <pid>
 //   node infra/smoke-probe.mjs dashboard <base-url>
@@ -10,11 +11,13 @@
 //   node infra/smoke-probe.mjs metrics <public-base-url> <metrics-base-url>
 //   node infra/smoke-probe.mjs healthcheck <Dockerfile> <target> <KEY=VALUE>...
 //   node infra/smoke-probe.mjs dockerfile <Dockerfile> <context-dir>
+//   node infra/smoke-probe.mjs compose-tls <compose-config.yml> tls|plaintext <dir-with-yaml>
 // Exits 0 and prints one line on success; prints the reason and exits 1 otherwise.
 import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -136,6 +139,8 @@ function operatorToken(secret) {
 /** Upgrades /ws/alerts with a freshly signed viewer token and reads the `welcome` frame. */
 async function websocket(base, secret) {
   const url = new URL(`/ws/alerts?access_token=${operatorToken(secret)}`, base);
+  // https: wss through the balancer's TLS (trusting NODE_EXTRA_CA_CERTS, like fetch).
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const frame = await new Promise((resolve, reject) => {
     const req = request(url, {
       headers: {
@@ -318,7 +323,51 @@ async function metrics(publicBase, metricsBase) {
   return `/metrics on ${metricsBase} -> 200; on the public port -> 404`;
 }
 
+/**
+ * `docker compose config` output: TLS by default (the balancer mounts the certs volume, waits
+ * for the `certs` one-shot, publishes 8443 and not 8080, the cookie is Secure), plaintext only
+ * with docker-compose.plaintext.yml (LB_PLAINTEXT, 8080, COOKIE_SECURE=false).
+ */
+function composeTls(file, mode, yamlDir) {
+  const { parse } = createRequire(join(yamlDir, 'package.json'))('yaml');
+  const config = parse(readFileSync(file, 'utf8'));
+  const { lb, fanout, certs } = config.services ?? {};
+  if (!lb || !fanout || !certs) fail(`${file}: lb, fanout and certs are required`);
+  const envOf = (service) =>
+    Array.isArray(service.environment)
+      ? Object.fromEntries(service.environment.map((e) => e.split(/=(.*)/s).slice(0, 2)))
+      : (service.environment ?? {});
+  const published = (lb.ports ?? []).map((p) =>
+    Number(typeof p === 'object' ? p.target : String(p).split(':').at(-1)),
+  );
+  const mounts = (lb.volumes ?? []).map((v) =>
+    typeof v === 'object' ? `${v.source}:${v.target}` : v,
+  );
+  const plaintext = envOf(lb).LB_PLAINTEXT !== undefined;
+  const cookieSecure = String(envOf(fanout).COOKIE_SECURE);
+  const dependsOnCerts =
+    !Array.isArray(lb.depends_on) &&
+    lb.depends_on?.certs?.condition === 'service_completed_successfully';
+  if (!mounts.some((m) => m.startsWith('tls:') && m.includes('/usr/local/etc/haproxy/tls')))
+    fail(`${file}: lb does not mount the tls volume at /usr/local/etc/haproxy/tls`);
+  if (!dependsOnCerts) fail(`${file}: lb does not wait for certs to complete`);
+  if (mode === 'tls') {
+    if (plaintext) fail(`${file}: LB_PLAINTEXT is set by default`);
+    if (cookieSecure !== 'true')
+      fail(`${file}: fanout COOKIE_SECURE is ${cookieSecure}, expected true`);
+    if (!published.includes(8443) || published.includes(8080))
+      fail(`${file}: lb publishes ${published.join(', ')}; expected 50051 and 8443, not 8080`);
+    return `${file.split('/').at(-1)}: lb TLS (tls volume, after certs), ports ${published.join(', ')}, COOKIE_SECURE=true`;
+  }
+  if (!plaintext) fail(`${file}: the plaintext override does not set LB_PLAINTEXT`);
+  if (cookieSecure !== 'false')
+    fail(`${file}: fanout COOKIE_SECURE is ${cookieSecure}, expected false`);
+  if (!published.includes(8080)) fail(`${file}: the plaintext override does not publish 8080`);
+  return `${file.split('/').at(-1)}: with docker-compose.plaintext.yml: LB_PLAINTEXT, ports ${published.join(', ')}, COOKIE_SECURE=false`;
+}
+
 const commands = {
+  'compose-tls': () => composeTls(args[0], args[1], args[2]),
   'wait-ready': () => waitReady(args[0], args[1], args[2]),
   dashboard: () => dashboard(args[0]),
   'grpc-health': () => grpcHealth(args[0], args[1], { ca: args[2], cert: args[3], key: args[4] }),

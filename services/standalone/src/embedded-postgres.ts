@@ -1,16 +1,27 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { startPasswordGate } from './postgres-password-gate.js';
+import { ensurePrivateDir, tightenModes } from './private-files.js';
 
 export interface EmbeddedPostgres {
-  /** postgres://… for `pg` (pool, migrations): the same code as against a real server. */
+  /**
+   * postgres://postgres:<password>@host:port/postgres for `pg` (pool, migrations): the same
+   * code as against a real server. Holds the password: log it through redactUrl.
+   */
   url: string;
   stop(): Promise<void>;
 }
 
 export interface EmbeddedPostgresOptions {
-  /** Folder the database lives in across restarts; created if missing. */
+  /** Folder the database lives in across restarts; created if missing, kept 0700. */
   dataDir: string;
+  /** Every connection must prove it (SCRAM-SHA-256), as with a real server's password. */
+  password: string;
+  /** Each connection the password gate refused, with the reason (for the log). */
+  onRefused?: (reason: string, remoteAddress: string | undefined) => void;
   host?: string;
   /** 0: any free port. */
   port?: number;
@@ -46,13 +57,18 @@ function parseMessage(message: Uint8Array): { name: string; text: string } {
  * such a sequence as "in a transaction" until its Sync, which makes the multiplexer keep it
  * together the same way. It also lets a named statement (alert-store's insert) be prepared
  * by every connection, though they share one backend.
+ *
+ * pglite-socket itself has no authentication: it listens on a Unix socket in a fresh 0700
+ * folder only this user can enter, and the TCP port `pg` uses is the password gate's
+ * (postgres-password-gate.ts). The data folder is 0700 and its files 0600 (private-files.ts).
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
-  mkdirSync(options.dataDir, { recursive: true });
+  ensurePrivateDir(options.dataDir);
   const lock = lockDataDir(options.dataDir);
   const db = await PGlite.create(options.dataDir);
+  tightenModes(options.dataDir);
   let midSequence = false;
   const prepared = new Map<string, string>();
   const multiplexed = new Proxy(db, {
@@ -90,19 +106,39 @@ export async function startEmbeddedPostgres(
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+  // mkdtemp makes the folder 0700: the socket in it is reachable by this user only.
+  const socketDir = mkdtempSync(join(tmpdir(), 'tripwire-pglite-'));
+  const maxConnections = options.maxConnections ?? 40;
   const server = new PGLiteSocketServer({
     db: multiplexed,
-    host: options.host ?? '127.0.0.1',
-    port: options.port ?? 0,
-    maxConnections: options.maxConnections ?? 40,
+    path: join(socketDir, '.s.PGSQL.5432'),
+    maxConnections,
   });
   await server.start();
-  const port = Number(server.getServerConn().split(':').pop());
+  const host = options.host ?? '127.0.0.1';
+  const gate = await startPasswordGate({
+    password: options.password,
+    backendPath: join(socketDir, '.s.PGSQL.5432'),
+    host,
+    port: options.port ?? 0,
+    maxConnections,
+    ...(options.onRefused ? { onRefused: options.onRefused } : {}),
+  }).catch(async (err: Error) => {
+    // The port is taken, say: leave nothing behind for the next attempt.
+    await server.stop();
+    await db.close();
+    rmSync(socketDir, { recursive: true, force: true });
+    lock.release();
+    throw err;
+  });
   return {
-    url: `postgres://postgres@${options.host ?? '127.0.0.1'}:${port}/postgres`,
+    url: `postgres://postgres:${encodeURIComponent(options.password)}@${host}:${gate.port}/postgres`,
     async stop() {
+      await gate.close();
       await server.stop();
       await db.close();
+      rmSync(socketDir, { recursive: true, force: true });
+      tightenModes(options.dataDir);
       lock.release();
     },
   };
@@ -120,7 +156,7 @@ function lockDataDir(dataDir: string): { release(): void } {
       `${dataDir} is in use by process ${holder} (another \`pnpm start\`?); stop it first`,
     );
   }
-  writeFileSync(file, String(process.pid));
+  writeFileSync(file, String(process.pid), { mode: 0o600 });
   return { release: () => rmSync(file, { force: true }) };
 }
 

@@ -5,6 +5,11 @@ import { stopOnSignals } from '@tripwire/lifecycle';
 import { writeEnrollTokenFile } from './enroll-token-file.js';
 import { startSingleProcess } from './single-process.js';
 
+// Before anything is written: every file and folder this process creates (the embedded
+// database, secrets.json) is readable by this user only. PGlite's own template files are
+// tightened after its first start (private-files.ts).
+process.umask(0o077);
+
 // `.tripwire/` at the repo root (git-ignored); the same path from src/ and dist/.
 const homeDir =
   process.env.TRIPWIRE_HOME ?? fileURLToPath(new URL('../../../.tripwire', import.meta.url));

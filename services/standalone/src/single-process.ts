@@ -57,8 +57,14 @@ export async function startSingleProcess({
   if (!env.GRPC_TLS_CERT_FILE) env.GRPC_INSECURE ??= 'true';
 
   let embedded: EmbeddedPostgres | undefined;
+  // The logger needs the config, which needs the database URL: refusals are logged once it exists.
+  let logRefused: ((reason: string, from: string | undefined) => void) | undefined;
   if (!env.DATABASE_URL) {
-    embedded = await startEmbeddedPostgres({ dataDir: join(homeDir, 'pgdata') });
+    embedded = await startEmbeddedPostgres({
+      dataDir: join(homeDir, 'pgdata'),
+      password: secrets.databasePassword,
+      onRefused: (reason, from) => logRefused?.(reason, from),
+    });
     env.DATABASE_URL = embedded.url;
   } else {
     await ensureDatabaseExists(env.DATABASE_URL);
@@ -75,9 +81,11 @@ export async function startSingleProcess({
     pretty: ingestConfig.LOG_PRETTY,
   });
   const storage = embedded
-    ? `embedded PostgreSQL (PGlite) in ${join(homeDir, 'pgdata')}, ${embedded.url}`
+    ? `embedded PostgreSQL (PGlite) in ${join(homeDir, 'pgdata')}, ${redactUrl(embedded.url)} (password in secrets.json)`
     : redactUrl(env.DATABASE_URL);
   const busLabel = memoryBus ? 'in memory (this process)' : redactUrl(env.REDIS_URL);
+  logRefused = (reason, from) =>
+    log.warn({ reason, from }, 'embedded PostgreSQL refused a connection');
   log.info({ storage, bus: busLabel }, 'starting ingest, fan-out and dashboard in one process');
 
   const migrated = await migrateDatabase({ databaseUrl: env.DATABASE_URL });

@@ -17,15 +17,24 @@ import {
 } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/embedded-postgres.js';
+import { converse, modesUnder, startupMessage, typedMessage } from './postgres-wire.js';
 
 // The storage package's own code, through `pg`, against PGlite behind pglite-socket: what
 // the single-process stack relies on, with many connections at once.
 const dir = mkdtempSync(join(tmpdir(), 'tw-pglite-'));
+const password = randomBytes(24).toString('base64url');
+const refused: string[] = [];
+const start = () =>
+  startEmbeddedPostgres({
+    dataDir: join(dir, 'pgdata'),
+    password,
+    onRefused: (reason) => refused.push(reason),
+  });
 let db: EmbeddedPostgres;
 let pool: Pool;
 
 beforeAll(async () => {
-  db = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata') });
+  db = await start();
   await migrateDatabase({ databaseUrl: db.url });
   pool = createPool({ databaseUrl: db.url, max: 10 });
 });
@@ -138,9 +147,90 @@ describe('embedded PostgreSQL (PGlite over the wire protocol)', () => {
     await pool.query("INSERT INTO kept VALUES ('still here')");
     await pool.end();
     await db.stop();
-    db = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata') });
+    db = await start();
     pool = createPool({ databaseUrl: db.url, max: 10 });
     const { rows } = await pool.query('SELECT v FROM kept');
     expect(rows).toEqual([{ v: 'still here' }]);
+  });
+});
+
+const port = () => Number(new URL(db.url).port);
+const ok = async () => (await pool.query('SELECT 1 AS one')).rows[0];
+
+describe('embedded PostgreSQL is locked down (another local user gets nothing)', () => {
+  it('asks for a password first: a client that skips it gets a FATAL, no rows, and is closed', async () => {
+    const { replies, closed } = await converse(port(), [
+      startupMessage(),
+      typedMessage('Q', 'SELECT usename FROM pg_user\0'),
+    ]);
+    const first = replies[0]!;
+    // AuthenticationSASL (R, code 10) offering SCRAM-SHA-256: before, this was AuthenticationOk.
+    expect(first.toString('latin1', 0, 1)).toBe('R');
+    expect(first.readUInt32BE(5)).toBe(10);
+    expect(first.toString('utf8', 9)).toContain('SCRAM-SHA-256');
+    // One ErrorResponse and nothing after it: no RowDescription, nothing was run.
+    const rest = Buffer.concat(replies.slice(1));
+    expect(rest.toString('latin1', 0, 1)).toBe('E');
+    expect(rest.length).toBe(1 + rest.readUInt32BE(1));
+    expect(rest.toString('utf8')).toContain('FATAL');
+    expect(closed).toBe(true);
+    expect(await ok()).toEqual({ one: 1 });
+  });
+
+  it('refuses a wrong password with 28P01 and takes the right one', async () => {
+    const wrong = new URL(db.url);
+    wrong.password = 'not-the-password';
+    const intruder = createPool({ databaseUrl: wrong.href, max: 1 });
+    try {
+      await expect(intruder.query('SELECT 1')).rejects.toMatchObject({
+        code: '28P01',
+        message: expect.stringMatching(/password authentication failed for user "postgres"/),
+      });
+    } finally {
+      await intruder.end();
+    }
+    expect(refused).toContain('password');
+    expect(new URL(db.url).password).toBe(password);
+    expect(await ok()).toEqual({ one: 1 });
+  });
+
+  it('refuses malformed or oversized startup packets and keeps serving', async () => {
+    const huge = Buffer.alloc(8);
+    huge.writeUInt32BE(1_000_000, 0);
+    huge.writeUInt32BE(196_608, 4);
+    const oldProtocol = Buffer.alloc(8);
+    oldProtocol.writeUInt32BE(8, 0);
+    oldProtocol.writeUInt32BE(131_072, 4);
+    for (const packet of [huge, oldProtocol]) {
+      const { replies, closed } = await converse(port(), [packet]);
+      expect(Buffer.concat(replies).toString('utf8')).toMatch(/^E.*FATAL/s);
+      expect(closed).toBe(true);
+    }
+    // A SASL message far over the limit, after a valid startup.
+    const big = typedMessage('p', Buffer.alloc(100_000, 0x41));
+    const { replies } = await converse(port(), [startupMessage(), big]);
+    expect(Buffer.concat(replies.slice(1)).toString('utf8')).toContain('08P01');
+    expect(await ok()).toEqual({ one: 1 });
+  });
+
+  it('keeps the data folder 0700 and its files 0600, while running and after a stop', async () => {
+    await pool.query('CREATE TABLE IF NOT EXISTS modes_probe (v text)');
+    await pool.query('INSERT INTO modes_probe SELECT g::text FROM generate_series(1, 5000) g');
+    await pool.query('CHECKPOINT');
+    const check = () => {
+      const entries = modesUnder(join(dir, 'pgdata'));
+      expect(entries[0]).toMatchObject({ dir: true, mode: 0o700 });
+      expect(entries.length).toBeGreaterThan(100);
+      // Nothing inside readable, writable or searchable by the group or others.
+      expect(entries.filter((e) => e.mode & 0o077)).toEqual([]);
+      expect(entries.filter((e) => !e.dir && e.mode !== 0o600)).toEqual([]);
+    };
+    check();
+    await pool.end();
+    await db.stop();
+    check();
+    db = await start();
+    pool = createPool({ databaseUrl: db.url, max: 10 });
+    expect(await ok()).toEqual({ one: 1 });
   });
 });

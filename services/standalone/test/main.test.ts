@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { modesUnder } from './postgres-wire.js';
 
 const home = mkdtempSync(join(tmpdir(), 'tw-main-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -59,4 +60,13 @@ it('prints the dashboard URL, the tokens and the demo agent command, and stops o
   expect((await fetch(new URL('/readyz', dashboard))).status).toBe(200);
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
+
+  // umask 077 and the sweep after PGlite's first start: nothing the process wrote is open
+  // to other local users (PGlite used to leave its files 0666).
+  const written = modesUnder(home);
+  expect(written.length).toBeGreaterThan(100);
+  expect(written.filter((e) => e.mode & 0o077)).toEqual([]);
+  expect(written.filter((e) => !e.dir && e.mode !== 0o600)).toEqual([]);
+  const { databasePassword } = JSON.parse(readFileSync(join(home, 'secrets.json'), 'utf8'));
+  expect(out).not.toContain(databasePassword);
 });

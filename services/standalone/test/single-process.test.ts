@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentClient } from '@tripwire/agent-sdk';
+import { createPool } from '@tripwire/storage';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type RunningSystem, startSingleProcess } from '../src/single-process.js';
@@ -113,11 +114,28 @@ describe('pnpm start: the whole system in one process', () => {
     }
   });
 
-  it('keeps alerts and tokens across a restart on the same data folder', async () => {
+  it('keeps alerts, tokens and the database password across a restart on the same data folder', async () => {
+    const secretsFile = join(homeDir, 'secrets.json');
+    const before = JSON.parse(readFileSync(secretsFile, 'utf8')) as { databasePassword: string };
     const system = await startSingleProcess({ homeDir, env });
     try {
       expect(system.enrollmentToken).toBe(firstTokens?.enrollment);
       expect(system.adminToken).toBe(firstTokens?.admin);
+      // The embedded database asks for the password kept in secrets.json (0600), and the
+      // banner's storage line names the port without it.
+      expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+      expect(before.databasePassword).toMatch(/^[\w-]{32}$/);
+      expect(system.storage).not.toContain(before.databasePassword);
+      const port = /127\.0\.0\.1:(\d+)\/postgres/.exec(system.storage)?.[1];
+      const db = createPool({
+        databaseUrl: `postgres://postgres:${before.databasePassword}@127.0.0.1:${port}/postgres`,
+        max: 1,
+      });
+      try {
+        expect((await db.query('SELECT count(*)::int AS n FROM hosts')).rows).toEqual([{ n: 1 }]);
+      } finally {
+        await db.end();
+      }
       const { body } = await api(system, '/api/alerts?limit=100');
       const stored = (body.alerts as Array<{ alert_id: string }>).map((a) => a.alert_id);
       expect(stored.sort()).toEqual([...sent].sort());
