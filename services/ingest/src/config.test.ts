@@ -87,7 +87,9 @@ describe('loadConfig', () => {
       loadConfig({ ...valid, ENROLLMENT_TOKEN: 'x'.repeat(32) }).ENROLLMENT_TOKEN,
     ).toHaveLength(32);
   });
+});
 
+describe('loadConfig: limits', () => {
   it('has gRPC abuse limits with defaults, each refused when out of range', () => {
     expect(loadConfig(valid)).toMatchObject({
       AGENT_STREAM_MAX_BUFFERED_BYTES: 8 * 1024 * 1024,

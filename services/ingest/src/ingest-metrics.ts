@@ -97,6 +97,29 @@ export function createIngestMetrics(sources: GaugeSources) {
       help: 'Messages dropped because the publish backlog overflowed while Redis was down (a gap is published)',
       registers,
     }),
+    ...incidentAndLimitMetrics(registers),
+    publishBacklog: new Gauge({
+      name: 'tripwire_ingest_bus_backlog',
+      help: 'Committed messages waiting to be published to Redis',
+      registers,
+      collect() {
+        this.set(sources.publishBacklog());
+      },
+    }),
+    incidentStreams: new Gauge({
+      name: 'tripwire_ingest_incident_streams',
+      help: 'Open StreamIncidents calls',
+      registers,
+      collect() {
+        this.set(sources.incidentStreams());
+      },
+    }),
+  };
+}
+
+/** IncidentService, handler faults, what was clipped or flagged, limits hit, enrollments. */
+function incidentAndLimitMetrics(registers: Registry[]) {
+  return {
     incidentRequests: new Counter({
       name: 'tripwire_ingest_incident_requests_total',
       help: 'IncidentService calls by method and status code (OK, INVALID_ARGUMENT, UNAUTHENTICATED, ...)',
@@ -140,22 +163,6 @@ export function createIngestMetrics(sources: GaugeSources) {
       name: 'tripwire_ingest_re_enrollment_alert_failures_total',
       help: 'Re-enrollments refused UNAVAILABLE because their tripwire.re-enrollment alert could not be stored',
       registers,
-    }),
-    publishBacklog: new Gauge({
-      name: 'tripwire_ingest_bus_backlog',
-      help: 'Committed messages waiting to be published to Redis',
-      registers,
-      collect() {
-        this.set(sources.publishBacklog());
-      },
-    }),
-    incidentStreams: new Gauge({
-      name: 'tripwire_ingest_incident_streams',
-      help: 'Open StreamIncidents calls',
-      registers,
-      collect() {
-        this.set(sources.incidentStreams());
-      },
     }),
   };
 }
