@@ -72,10 +72,22 @@ interface PendingWrite {
   reject: (err: Error) => void;
 }
 
-/** A FIFO that stays O(1) per operation (Array.shift is O(n)). */
+/**
+ * A FIFO that stays O(1) per operation (Array.shift is O(n)). Entries leave the outbox from the
+ * middle (acks, rejections, drops), so each FIFO is told when one of its items may have died and
+ * sweeps the dead out once they could be half of it: amortised O(1), and memory stays
+ * proportional to what is held, however long the agent runs.
+ */
 class Fifo<T> {
   private items: Array<T | undefined> = [];
   private head = 0;
+  /** Items that died since the last sweep (an upper bound: some may have left already). */
+  private deadHint = 0;
+  constructor(private readonly isDead: (item: T) => boolean) {}
+  /** Items in memory, dead ones not yet swept included. */
+  get length(): number {
+    return this.items.length - this.head;
+  }
   push(item: T): void {
     this.items.push(item);
   }
@@ -92,7 +104,17 @@ class Fifo<T> {
     }
     return item;
   }
+  /** One of the items may have died: sweep once the dead could be half of what is held. */
+  died(): void {
+    this.deadHint++;
+    if (this.deadHint < 64 || this.deadHint * 2 < this.length) return;
+    this.items = this.items.slice(this.head).filter((i) => i !== undefined && !this.isDead(i));
+    this.head = 0;
+    this.deadHint = 0;
+  }
 }
+
+const isRemoved = (e: Entry) => e.removed;
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
@@ -106,11 +128,11 @@ const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENO
  */
 export class Outbox extends EventEmitter {
   private readonly live = new Map<string, Entry>();
-  private unsent = new Fifo<Entry>();
+  private unsent = new Fifo<Entry>(isRemoved);
   private readonly bySeverity: Record<SeverityName, Fifo<Entry>> = {
-    INFO: new Fifo(),
-    WARN: new Fifo(),
-    CRITICAL: new Fifo(),
+    INFO: new Fifo(isRemoved),
+    WARN: new Fifo(isRemoved),
+    CRITICAL: new Fifo(isRemoved),
   };
   private liveBytes = 0;
   private ready = 0;
@@ -178,6 +200,16 @@ export class Outbox extends EventEmitter {
   /** Alerts held (not yet acknowledged, rejected or dropped). */
   get size(): number {
     return this.live.size;
+  }
+  /**
+   * Entries kept in memory by the send and shed queues, removed ones not yet swept included:
+   * stays within about twice `size` (plus a small constant), however many alerts went through.
+   */
+  get held(): number {
+    return Math.max(
+      this.unsent.length,
+      this.bySeverity.INFO.length + this.bySeverity.WARN.length + this.bySeverity.CRITICAL.length,
+    );
   }
   /** Bytes of the alerts held, as on disk (what maxBytes caps). */
   get bytes(): number {
@@ -290,7 +322,7 @@ export class Outbox extends EventEmitter {
 
   /** Everything held counts as unsent again, in order (a new stream resends it all). */
   requeue(): void {
-    this.unsent = new Fifo();
+    this.unsent = new Fifo(isRemoved);
     this.ready = 0;
     for (const e of this.live.values()) {
       e.sent = false;
@@ -342,6 +374,9 @@ export class Outbox extends EventEmitter {
     entry.removed = true;
     this.live.delete(entry.alert.alertId);
     this.liveBytes -= entry.bytes;
+    // Drop it from the queues too (swept in bulk), or every alert ever appended stays in memory.
+    this.unsent.died();
+    if (entry.alert.ruleName !== OVERFLOW_RULE_NAME) this.bySeverity[entry.alert.severity]?.died();
     // Checked after the current operation: shedding can empty the map for a moment.
     if (this.live.size === 0)
       queueMicrotask(() => {
