@@ -93,15 +93,24 @@ export async function startSingleProcess({
 
   const onIdleError = (err: Error) =>
     log.warn({ err: err.message }, 'idle PostgreSQL connection failed');
+  // The embedded PGlite runs one statement at a time and is not the server these limits guard.
+  const timeouts = embedded
+    ? {}
+    : {
+        statementTimeoutMs: ingestConfig.PG_STATEMENT_TIMEOUT_MS,
+        idleInTransactionTimeoutMs: ingestConfig.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      };
   const ingestPool = createPool({
     databaseUrl: env.DATABASE_URL,
     applicationName: 'tripwire-ingest',
     onIdleError,
+    ...timeouts,
   });
   const fanoutPool = createPool({
     databaseUrl: env.DATABASE_URL,
     applicationName: 'tripwire-fanout',
     onIdleError,
+    ...timeouts,
   });
 
   const redisConnections: Array<{ disconnect(): void }> = [];
@@ -110,6 +119,7 @@ export async function startSingleProcess({
     const publisher = createRedisClient(ingestConfig.REDIS_URL, {
       failFastWhileDisconnected: true,
       connectionName: `tripwire-${name}-publisher`,
+      commandTimeoutMs: ingestConfig.REDIS_COMMAND_TIMEOUT_MS,
       onError,
     });
     const subscriber = createRedisClient(ingestConfig.REDIS_URL, {
@@ -117,7 +127,11 @@ export async function startSingleProcess({
       onError,
     });
     redisConnections.push(publisher, subscriber);
-    return redisBus({ publisher, subscriber });
+    return redisBus({
+      publisher,
+      subscriber,
+      replyMarginMs: ingestConfig.REDIS_COMMAND_TIMEOUT_MS,
+    });
   };
   const shared = memoryBus
     ? createMemoryBus({ historyMaxLength: ingestConfig.BUS_HISTORY_MAX_LENGTH })
