@@ -32,7 +32,9 @@ describe('service pool timeouts', () => {
       return r.rows;
     });
     expect(rows[0]!.done).toBe(1);
-    const { rows: after } = await pool.query<{ t: string }>('SHOW statement_timeout');
+    const { rows: after } = await pool.query<{ t: string }>(
+      "SELECT current_setting('statement_timeout') AS t",
+    );
     expect(after[0]!.t).toBe('200ms');
   });
 

@@ -6,7 +6,11 @@ import {
   createOperatorAuth,
   loadConfig as loadFanoutConfig,
 } from '@tripwire/fanout';
-import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
+import {
+  createIngestServer,
+  type IngestConfig,
+  loadConfig as loadIngestConfig,
+} from '@tripwire/ingest';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
@@ -93,25 +97,10 @@ export async function startSingleProcess({
 
   const onIdleError = (err: Error) =>
     log.warn({ err: err.message }, 'idle PostgreSQL connection failed');
-  // The embedded PGlite runs one statement at a time and is not the server these limits guard.
-  const timeouts = embedded
-    ? {}
-    : {
-        statementTimeoutMs: ingestConfig.PG_STATEMENT_TIMEOUT_MS,
-        idleInTransactionTimeoutMs: ingestConfig.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-      };
-  const ingestPool = createPool({
-    databaseUrl: env.DATABASE_URL,
-    applicationName: 'tripwire-ingest',
-    onIdleError,
-    ...timeouts,
-  });
-  const fanoutPool = createPool({
-    databaseUrl: env.DATABASE_URL,
-    applicationName: 'tripwire-fanout',
-    onIdleError,
-    ...timeouts,
-  });
+  const timeouts = embedded ? {} : pgTimeouts(ingestConfig);
+  const poolOptions = { databaseUrl: env.DATABASE_URL, onIdleError, ...timeouts };
+  const ingestPool = createPool({ ...poolOptions, applicationName: 'tripwire-ingest' });
+  const fanoutPool = createPool({ ...poolOptions, applicationName: 'tripwire-fanout' });
 
   const redisConnections: Array<{ disconnect(): void }> = [];
   const busFor = (name: string): Bus => {
@@ -127,11 +116,8 @@ export async function startSingleProcess({
       onError,
     });
     redisConnections.push(publisher, subscriber);
-    return redisBus({
-      publisher,
-      subscriber,
-      replyMarginMs: ingestConfig.REDIS_COMMAND_TIMEOUT_MS,
-    });
+    const replyMarginMs = ingestConfig.REDIS_COMMAND_TIMEOUT_MS;
+    return redisBus({ publisher, subscriber, replyMarginMs });
   };
   const shared = memoryBus
     ? createMemoryBus({ historyMaxLength: ingestConfig.BUS_HISTORY_MAX_LENGTH })
@@ -190,5 +176,16 @@ export async function startSingleProcess({
       await embedded?.stop();
       log.info('stopped');
     },
+  };
+}
+
+/**
+ * The service pools' PostgreSQL limits, for an external server only: the
+ * embedded PGlite serves one session at a time and is not what they guard.
+ */
+function pgTimeouts(config: IngestConfig) {
+  return {
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
   };
 }
