@@ -1,6 +1,7 @@
 import {
   envBool as bool,
   ConfigError,
+  dependencyTimeouts,
   envInt as int,
   parseEnv,
   envUrl as url,
@@ -16,10 +17,7 @@ const schema = z
   .object({
     DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
-    // Timeouts on the dependencies (docs/operations.md): a hung Redis or PostgreSQL fails, not stalls.
-    REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100, 600_000),
-    PG_STATEMENT_TIMEOUT_MS: int(15_000, 0, 86_400_000),
-    PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(30_000, 0, 86_400_000),
+    ...dependencyTimeouts,
     ENROLLMENT_TOKEN: z
       .string({ message: 'is required: the secret agents present to RegisterAgent' })
       .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
