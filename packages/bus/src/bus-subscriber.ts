@@ -7,6 +7,7 @@ import {
   MESSAGE_SEPARATOR,
   streamKey,
 } from './bus-message.js';
+import { RedisReplyTimeoutError, whenReady, withDeadline } from './reply-deadline.js';
 import { comparePositions, followsDirectly, isPosition, parsePosition } from './stream-position.js';
 
 export interface StreamGap {
@@ -18,6 +19,8 @@ export interface StreamGap {
 
 /** How long stop() waits for a read in flight to end. */
 const STOP_WAIT_MS = 1_000;
+/** A read unanswered for its block time plus this is taken as a hung connection. */
+const DEFAULT_REPLY_MARGIN_MS = 5_000;
 
 export interface BusSubscriberOptions {
   /** A connection of its own: XREAD BLOCK occupies it. The subscriber disconnects it on stop(). */
@@ -33,6 +36,12 @@ export interface BusSubscriberOptions {
   onError?: (err: Error) => void;
   onMalformed?: (position: string, err: Error) => void;
   blockMs?: number;
+  /**
+   * A read not answered within blockMs + this (and a connection not ready
+   * within it) counts as a hung Redis: the connection is dropped and
+   * reconnected, and onError is told, so readiness fails instead of silence.
+   */
+  replyMarginMs?: number;
   /** Stream entries per read (each holds up to the publisher's maxChunk messages). */
   count?: number;
   /**
@@ -77,6 +86,8 @@ export class RedisBusSubscriber implements BusSubscriber {
   private markCaughtUp!: () => void;
   private isCaughtUp = false;
   private loop: Promise<void> | undefined;
+  /** After a failure the next read does not block: a stale XREAD BLOCK resent on reconnect may precede it. */
+  private recovering = false;
 
   constructor(options: BusSubscriberOptions) {
     if (options.from !== 'latest' && !isPosition(options.from)) {
@@ -108,45 +119,62 @@ export class RedisBusSubscriber implements BusSubscriber {
   }
 
   private async run(): Promise<void> {
-    const { redis, blockMs = 5_000, count = 100 } = this.options;
     let failures = 0;
     while (!this.stopped) {
       try {
-        if (this.cursor === '') this.cursor = await lastPosition(redis, this.key);
-        // Until caught up, read without blocking: an empty or short answer then means "nothing more yet"
-        // at once, instead of after a whole block period.
-        const reply = (
-          this.isCaughtUp
-            ? await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, this.cursor)
-            : await redis.xread('COUNT', count, 'STREAMS', this.key, this.cursor)
-        ) as Array<[string, RawEntry[]]> | null;
+        const raw = await this.read();
         failures = 0;
+        this.recovering = false;
         this.lastReadAt = Date.now();
-        const raw = reply?.[0]?.[1] ?? [];
-        if (raw.length < count && !this.isCaughtUp) {
+        if (raw.length < (this.options.count ?? 100) && !this.isCaughtUp) {
           this.isCaughtUp = true;
           this.markCaughtUp();
         }
-        if (raw.length === 0) continue;
-        // Resuming inside an entry returns that entry: drop the messages we already had.
-        const entries = this.decode(raw).filter(
-          (e) => comparePositions(e.position, this.cursor) > 0,
-        );
-        const first = entries[0];
-        if (!first) continue;
-        if (this.options.warmStart && !this.warmedUp) {
-          this.warmedUp = true;
-        } else if (!followsDirectly(this.cursor, first.position)) {
-          this.options.onGap?.({ after: this.cursor, resumedAt: first.position });
-        }
-        this.cursor = entries[entries.length - 1]!.position;
-        this.options.onEntries(entries);
+        if (raw.length > 0) this.deliver(raw);
       } catch (err) {
         if (this.stopped) break;
+        this.recovering = true;
+        // Hung, not closed: ioredis would wait forever. Drop the connection; ioredis reconnects.
+        if (err instanceof RedisReplyTimeoutError) this.options.redis.disconnect(true);
         this.options.onError?.(err as Error);
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures++, 2_000)));
       }
     }
+  }
+
+  /** The next raw entries after the cursor, each command under the hung-connection deadline. */
+  private async read(): Promise<RawEntry[]> {
+    const { redis, blockMs = 5_000, count = 100 } = this.options;
+    const limit = blockMs + (this.options.replyMarginMs ?? DEFAULT_REPLY_MARGIN_MS);
+    await whenReady(redis, limit);
+    if (this.cursor === '') {
+      this.cursor = await withDeadline(lastPosition(redis, this.key), 'XREVRANGE', limit);
+    }
+    // Until caught up, read without blocking: an empty or short answer then means "nothing more yet"
+    // at once, instead of after a whole block period.
+    const block = this.isCaughtUp && !this.recovering;
+    const reply = (await withDeadline(
+      block
+        ? redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, this.cursor)
+        : redis.xread('COUNT', count, 'STREAMS', this.key, this.cursor),
+      'XREAD',
+      limit,
+    )) as Array<[string, RawEntry[]]> | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  private deliver(raw: RawEntry[]): void {
+    // Resuming inside an entry returns that entry: drop the messages we already had.
+    const entries = this.decode(raw).filter((e) => comparePositions(e.position, this.cursor) > 0);
+    const first = entries[0];
+    if (!first) return;
+    if (this.options.warmStart && !this.warmedUp) {
+      this.warmedUp = true;
+    } else if (!followsDirectly(this.cursor, first.position)) {
+      this.options.onGap?.({ after: this.cursor, resumedAt: first.position });
+    }
+    this.cursor = entries[entries.length - 1]!.position;
+    this.options.onEntries(entries);
   }
 
   /** One BusEntry per message; an entry "<ms>-<last>" with n messages holds offsets last-n+1..last. */

@@ -27,6 +27,8 @@ export interface RedisBusConnections {
   publisher: Redis;
   /** A connection of the subscriber's own. */
   subscriber: Redis;
+  /** Subscribers treat a read unanswered for their block time + this as a hung Redis (REDIS_COMMAND_TIMEOUT_MS). */
+  replyMarginMs?: number;
 }
 
 /** The bus on Redis, over connections the caller made (createRedisClient) and closes. */
@@ -34,7 +36,11 @@ export function redisBus(connections: RedisBusConnections): Bus {
   return {
     publisher: (settings) => new RedisBusPublisher({ ...settings, redis: connections.publisher }),
     subscriber: (settings) =>
-      new RedisBusSubscriber({ ...settings, redis: connections.subscriber }),
+      new RedisBusSubscriber({
+        replyMarginMs: connections.replyMarginMs,
+        ...settings,
+        redis: connections.subscriber,
+      }),
     status: () => connections.publisher.status,
   };
 }

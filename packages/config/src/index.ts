@@ -29,6 +29,16 @@ export const envUrl = (protocols: string[], example: string) =>
       }
     }, `must be a URL like ${example}`);
 
+/**
+ * Timeouts on Redis and PostgreSQL, shared by both services (docs/operations.md):
+ * a dependency that hangs while connected fails requests instead of stalling them.
+ */
+export const dependencyTimeouts = {
+  REDIS_COMMAND_TIMEOUT_MS: envInt(5_000, 100, 600_000),
+  PG_STATEMENT_TIMEOUT_MS: envInt(15_000, 0, 86_400_000),
+  PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: envInt(30_000, 0, 86_400_000),
+};
+
 export const envLogLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');

@@ -13,7 +13,18 @@ export interface PoolOptions {
   applicationName?: string;
   /** Called for errors on idle connections (e.g. the server restarted); they must not crash the process. */
   onIdleError?: (err: Error) => void;
+  /**
+   * PostgreSQL cancels a statement running longer than this (SQLSTATE 57014),
+   * so a hung or overloaded server fails requests instead of stalling them.
+   * Unset or 0: no limit. Long maintenance runs under withoutStatementTimeout.
+   */
+  statementTimeoutMs?: number;
+  /** PostgreSQL ends a session left idle inside a transaction this long (its locks go). Unset or 0: no limit. */
+  idleInTransactionTimeoutMs?: number;
 }
+
+/** TCP keepalive probes start after this much idleness: a server that vanished is noticed. */
+const KEEPALIVE_DELAY_MS = 10_000;
 
 export function createPool(options: PoolOptions): Pool {
   const pool = new pg.Pool({
@@ -22,6 +33,11 @@ export function createPool(options: PoolOptions): Pool {
     application_name: options.applicationName ?? 'tripwire',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    // Sent as session settings at connect; 0 (PostgreSQL's own default) means no limit.
+    statement_timeout: options.statementTimeoutMs || undefined,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs || undefined,
   });
   pool.on('error', (err) => options.onIdleError?.(err));
   return pool;
@@ -60,4 +76,19 @@ export async function withTransaction<T>(
   } finally {
     client.release();
   }
+}
+
+/**
+ * Runs fn in a transaction free of the pool's statement_timeout (SET LOCAL
+ * ends with it): maintenance such as partition upkeep may rightly take longer
+ * than any request should.
+ */
+export function withoutStatementTimeout<T>(
+  pool: Pool,
+  fn: (db: Queryable) => Promise<T>,
+): Promise<T> {
+  return withTransaction(pool, async (db) => {
+    await db.query('SET LOCAL statement_timeout = 0');
+    return fn(db);
+  });
 }

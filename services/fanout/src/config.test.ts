@@ -18,6 +18,16 @@ describe('fan-out loadConfig', () => {
     expect(c.ALLOWED_ORIGINS).toEqual([]);
   });
 
+  it('has dependency timeouts, 0 turning the PostgreSQL ones off', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      REDIS_COMMAND_TIMEOUT_MS: 5_000,
+      PG_STATEMENT_TIMEOUT_MS: 15_000,
+      PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: 30_000,
+    });
+    expect(loadConfig({ ...valid, PG_STATEMENT_TIMEOUT_MS: '0' }).PG_STATEMENT_TIMEOUT_MS).toBe(0);
+    expect(() => loadConfig({ ...valid, REDIS_COMMAND_TIMEOUT_MS: '0' })).toThrow(ConfigError);
+  });
+
   it('applies the abuse caps and the internal metrics port, and refuses a cap of 0', () => {
     const c = loadConfig(valid);
     expect([c.METRICS_HOST, c.METRICS_PORT, c.TRUST_PROXY]).toEqual(['0.0.0.0', 9464, false]);

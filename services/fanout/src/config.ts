@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import {
   envBool as bool,
+  dependencyTimeouts,
   envLogLevel,
   envInt as int,
   parseEnv,
@@ -53,6 +54,7 @@ const schema = z
   .object({
     DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    ...dependencyTimeouts,
     OPERATOR_JWT_SECRET: z
       .string({ message: 'is required: the HS256 secret operator tokens are signed with' })
       .min(32, 'must be at least 32 characters'),

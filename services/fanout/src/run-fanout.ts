@@ -14,6 +14,8 @@ export async function runFanout(env: Record<string, string | undefined> = proces
     databaseUrl: config.DATABASE_URL,
     max: 10,
     applicationName: 'tripwire-fanout',
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     onIdleError: (err) => log.warn({ err: err.message }, 'idle PostgreSQL connection failed'),
   });
   const onError = (err: Error) => log.debug({ err: err.message }, 'Redis connection error');
@@ -23,6 +25,7 @@ export async function runFanout(env: Record<string, string | undefined> = proces
   });
   const publisherRedis = createRedisClient(config.REDIS_URL, {
     connectionName: 'tripwire-fanout-publisher',
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     failFastWhileDisconnected: true,
     onError,
   });
@@ -31,7 +34,11 @@ export async function runFanout(env: Record<string, string | undefined> = proces
     server = createFanoutServer({
       config,
       pool,
-      bus: redisBus({ publisher: publisherRedis, subscriber: subscriberRedis }),
+      bus: redisBus({
+        publisher: publisherRedis,
+        subscriber: subscriberRedis,
+        replyMarginMs: config.REDIS_COMMAND_TIMEOUT_MS,
+      }),
       log,
     });
   } catch (err) {

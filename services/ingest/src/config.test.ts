@@ -18,6 +18,16 @@ describe('loadConfig', () => {
     expect(c.INCIDENT_WINDOW_S).toBe(300);
   });
 
+  it('has dependency timeouts, 0 turning the PostgreSQL ones off', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      REDIS_COMMAND_TIMEOUT_MS: 5_000,
+      PG_STATEMENT_TIMEOUT_MS: 15_000,
+      PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: 30_000,
+    });
+    expect(loadConfig({ ...valid, PG_STATEMENT_TIMEOUT_MS: '0' }).PG_STATEMENT_TIMEOUT_MS).toBe(0);
+    expect(() => loadConfig({ ...valid, REDIS_COMMAND_TIMEOUT_MS: '0' })).toThrow(ConfigError);
+  });
+
   it('takes an incident window in seconds and refuses zero', () => {
     expect(loadConfig({ ...valid, INCIDENT_WINDOW_S: '60' }).INCIDENT_WINDOW_S).toBe(60);
     expect(() => loadConfig({ ...valid, INCIDENT_WINDOW_S: '0' })).toThrow(/INCIDENT_WINDOW_S/);

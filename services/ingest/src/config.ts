@@ -1,6 +1,7 @@
 import {
   envBool as bool,
   ConfigError,
+  dependencyTimeouts,
   envInt as int,
   parseEnv,
   envUrl as url,
@@ -16,6 +17,7 @@ const schema = z
   .object({
     DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    ...dependencyTimeouts,
     ENROLLMENT_TOKEN: z
       .string({ message: 'is required: the secret agents present to RegisterAgent' })
       .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),

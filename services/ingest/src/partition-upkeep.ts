@@ -1,5 +1,10 @@
 import type { Logger } from '@tripwire/logger';
-import { dropAlertPartitionsBefore, ensureAlertPartitions, type Pool } from '@tripwire/storage';
+import {
+  dropAlertPartitionsBefore,
+  ensureAlertPartitions,
+  type Pool,
+  withoutStatementTimeout,
+} from '@tripwire/storage';
 import type { IngestConfig } from './config.js';
 
 const PARTITION_UPKEEP_MS = 3_600_000;
@@ -19,14 +24,19 @@ export function createPartitionUpkeep(
   let timer: NodeJS.Timeout | undefined;
   const upkeep = async () => {
     try {
-      await ensureAlertPartitions(pool, config.PARTITION_MONTHS_AHEAD);
+      // Maintenance may outlast PG_STATEMENT_TIMEOUT_MS (locks on a busy table): exempt it.
+      await withoutStatementTimeout(pool, (db) =>
+        ensureAlertPartitions(db, config.PARTITION_MONTHS_AHEAD),
+      );
       // ALERT_RETENTION_MONTHS=0 keeps alerts forever.
       if (config.ALERT_RETENTION_MONTHS > 0) {
         const now = new Date();
         const cutoff = new Date(
           Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - config.ALERT_RETENTION_MONTHS, 1),
         );
-        const dropped = await dropAlertPartitionsBefore(pool, cutoff);
+        const dropped = await withoutStatementTimeout(pool, (db) =>
+          dropAlertPartitionsBefore(db, cutoff),
+        );
         if (dropped.length) log.info({ dropped }, 'retention dropped old alert partitions');
       }
     } catch (err) {

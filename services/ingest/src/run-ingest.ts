@@ -42,11 +42,14 @@ export async function runIngest(env: Record<string, string | undefined> = proces
     databaseUrl: config.DATABASE_URL,
     max: 10,
     applicationName: 'tripwire-ingest',
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     onIdleError: (err) => log.warn({ err: err.message }, 'idle PostgreSQL connection failed'),
   });
   const redis = createRedisClient(config.REDIS_URL, {
     failFastWhileDisconnected: true,
     connectionName: 'tripwire-ingest-publisher',
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
   });
   const subscriberRedis = createRedisClient(config.REDIS_URL, {
@@ -56,7 +59,11 @@ export async function runIngest(env: Record<string, string | undefined> = proces
   const server = createIngestServer({
     config,
     pool,
-    bus: redisBus({ publisher: redis, subscriber: subscriberRedis }),
+    bus: redisBus({
+      publisher: redis,
+      subscriber: subscriberRedis,
+      replyMarginMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    }),
     log,
   });
   const ports = await server.start();

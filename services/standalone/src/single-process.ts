@@ -6,7 +6,11 @@ import {
   createOperatorAuth,
   loadConfig as loadFanoutConfig,
 } from '@tripwire/fanout';
-import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
+import {
+  createIngestServer,
+  type IngestConfig,
+  loadConfig as loadIngestConfig,
+} from '@tripwire/ingest';
 import { createLogger, redactUrl } from '@tripwire/logger';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
@@ -93,16 +97,10 @@ export async function startSingleProcess({
 
   const onIdleError = (err: Error) =>
     log.warn({ err: err.message }, 'idle PostgreSQL connection failed');
-  const ingestPool = createPool({
-    databaseUrl: env.DATABASE_URL,
-    applicationName: 'tripwire-ingest',
-    onIdleError,
-  });
-  const fanoutPool = createPool({
-    databaseUrl: env.DATABASE_URL,
-    applicationName: 'tripwire-fanout',
-    onIdleError,
-  });
+  const timeouts = embedded ? {} : pgTimeouts(ingestConfig);
+  const poolOptions = { databaseUrl: env.DATABASE_URL, onIdleError, ...timeouts };
+  const ingestPool = createPool({ ...poolOptions, applicationName: 'tripwire-ingest' });
+  const fanoutPool = createPool({ ...poolOptions, applicationName: 'tripwire-fanout' });
 
   const redisConnections: Array<{ disconnect(): void }> = [];
   const busFor = (name: string): Bus => {
@@ -110,6 +108,7 @@ export async function startSingleProcess({
     const publisher = createRedisClient(ingestConfig.REDIS_URL, {
       failFastWhileDisconnected: true,
       connectionName: `tripwire-${name}-publisher`,
+      commandTimeoutMs: ingestConfig.REDIS_COMMAND_TIMEOUT_MS,
       onError,
     });
     const subscriber = createRedisClient(ingestConfig.REDIS_URL, {
@@ -117,7 +116,8 @@ export async function startSingleProcess({
       onError,
     });
     redisConnections.push(publisher, subscriber);
-    return redisBus({ publisher, subscriber });
+    const replyMarginMs = ingestConfig.REDIS_COMMAND_TIMEOUT_MS;
+    return redisBus({ publisher, subscriber, replyMarginMs });
   };
   const shared = memoryBus
     ? createMemoryBus({ historyMaxLength: ingestConfig.BUS_HISTORY_MAX_LENGTH })
@@ -176,5 +176,16 @@ export async function startSingleProcess({
       await embedded?.stop();
       log.info('stopped');
     },
+  };
+}
+
+/**
+ * The service pools' PostgreSQL limits, for an external server only: the
+ * embedded PGlite serves one session at a time and is not what they guard.
+ */
+function pgTimeouts(config: IngestConfig) {
+  return {
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
   };
 }
