@@ -269,5 +269,6 @@ describe('one agent per state folder', () => {
     );
     expect(restarted.agent.running).toBe(true);
     await restarted.agent.stop();
-  });
+    // Two agents start and register here: on a loaded machine that alone can take 30 s.
+  }, 120_000);
 });
