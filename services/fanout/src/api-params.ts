@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import { PRINTABLE_LINE } from '@tripwire/wire';
+import { z } from 'zod';
 import { ApiError } from './http-route.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,3 +99,12 @@ export function parseBody<S extends z.ZodType>(
     fields,
   );
 }
+
+/** A name an admin gives a credential (API token, enrollment token): one printable line. */
+export const credentialName = (maxLength: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(maxLength, `must be at most ${maxLength} characters`)
+    .regex(PRINTABLE_LINE, 'must not contain control characters');

@@ -7,9 +7,8 @@ import {
   revokeApiToken,
   withTransaction,
 } from '@tripwire/storage';
-import { PRINTABLE_LINE } from '@tripwire/wire';
 import { z } from 'zod';
-import { integerParam, parseBody, UUID } from './api-params.js';
+import { credentialName, integerParam, parseBody, UUID } from './api-params.js';
 import { ApiError, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
 
@@ -39,12 +38,7 @@ export function registerApiTokensApi(
 ) {
   const schema = z
     .object({
-      name: z
-        .string()
-        .trim()
-        .min(1, 'is required')
-        .max(MAX_TOKEN_NAME_LENGTH, `must be at most ${MAX_TOKEN_NAME_LENGTH} characters`)
-        .regex(PRINTABLE_LINE, 'must not contain control characters'),
+      name: credentialName(MAX_TOKEN_NAME_LENGTH),
       role: z.enum(['viewer', 'admin'], { message: 'must be viewer or admin' }),
       expires_in_days: z
         .number()

@@ -1,7 +1,6 @@
 import { listEnrollmentTokens, type Pool } from '@tripwire/storage';
-import { PRINTABLE_LINE } from '@tripwire/wire';
 import { z } from 'zod';
-import { parseBody, UUID } from './api-params.js';
+import { credentialName, parseBody, UUID } from './api-params.js';
 import {
   checkHostnamePattern,
   enrollmentTokenJson,
@@ -18,12 +17,7 @@ const MIN_TTL_S = 60;
 const tokenSchema = (maxTtlS: number) =>
   z
     .object({
-      name: z
-        .string()
-        .trim()
-        .min(1, 'is required')
-        .max(MAX_TOKEN_NAME_LENGTH, `must be at most ${MAX_TOKEN_NAME_LENGTH} characters`)
-        .regex(PRINTABLE_LINE, 'must not contain control characters'),
+      name: credentialName(MAX_TOKEN_NAME_LENGTH),
       max_uses: z
         .number()
         .int('must be a whole number')
