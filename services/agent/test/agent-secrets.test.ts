@@ -261,10 +261,12 @@ describe('one agent per state folder', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(lockDir, old, old);
     const restarted = demoAgent(first.stateDir, first.hostname);
-    restarted.agent.start();
+    // The production staleness: with the harness's 2 s, a refresh that a loaded machine delays
+    // past 2 s makes proper-lockfile call the new lock compromised and the agent exit.
+    restarted.agent.start([], { TRIPWIRE_LOCK_STALE_S: '10' });
     await until(
       () => logged(restarted.agent, 'agent started; connecting to the server'),
-      30_000,
+      60_000,
       'the restarted agent to take the lock',
     );
     expect(restarted.agent.running).toBe(true);
