@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { provisionRedis, proxyFor, type TestRedis } from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusEntry, BusMessage } from '../src/bus-message.js';
+import type { BusEntry } from '../src/bus-message.js';
 import { BusPublisher } from '../src/bus-publisher.js';
 import { BusSubscriber, type StreamGap } from '../src/bus-subscriber.js';
 import { createRedisClient } from '../src/redis-client.js';
 import { comparePositions } from '../src/stream-position.js';
+import { alertMessage } from './alert-message.js';
 
 let redis: TestRedis;
 const clients: Redis[] = [];
@@ -22,22 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.disconnect();
   await redis.cleanup();
-});
-
-const alertMessage = (n: number): BusMessage => ({
-  type: 'alert',
-  data: {
-    alert_id: randomUUID(),
-    host_id: randomUUID(),
-    hostname: `web-${n}`,
-    timestamp: new Date().toISOString(),
-    timestamp_us: Date.now() * 1000,
-    received_at: new Date().toISOString(),
-    tripwire_type: 'FILE',
-    rule_name: 'etc-watch',
-    severity: 'CRITICAL',
-    event_detail: { n },
-  },
 });
 
 async function until(predicate: () => boolean, timeoutMs = 5_000) {

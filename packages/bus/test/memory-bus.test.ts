@@ -1,26 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BusSubscriberSettings } from '../src/bus.js';
-import type { BusEntry, BusMessage } from '../src/bus-message.js';
+import type { BusEntry } from '../src/bus-message.js';
 import type { StreamGap } from '../src/bus-subscriber.js';
 import { createMemoryBus } from '../src/memory-bus.js';
 import { followsDirectly, parsePosition } from '../src/stream-position.js';
-
-const alertMessage = (n: number): BusMessage => ({
-  type: 'alert',
-  data: {
-    alert_id: randomUUID(),
-    host_id: randomUUID(),
-    hostname: `web-${n}`,
-    timestamp: new Date().toISOString(),
-    timestamp_us: Date.now() * 1000,
-    received_at: new Date().toISOString(),
-    tripwire_type: 'FILE',
-    rule_name: 'etc-watch',
-    severity: 'CRITICAL',
-    event_detail: { n },
-  },
-});
+import { alertMessage } from './alert-message.js';
 
 async function until(predicate: () => boolean, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;

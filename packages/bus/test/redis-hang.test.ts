@@ -5,11 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { freePort, until } from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusEntry, BusMessage } from '../src/bus-message.js';
+import type { BusEntry } from '../src/bus-message.js';
 import { BusPublisher } from '../src/bus-publisher.js';
 import { BusSubscriber } from '../src/bus-subscriber.js';
 import { createRedisClient } from '../src/redis-client.js';
 import { RedisReplyTimeoutError } from '../src/reply-deadline.js';
+import { alertMessage } from './alert-message.js';
 
 let server: ChildProcess;
 let url: string;
@@ -39,22 +40,6 @@ afterAll(() => {
 const hang = () => server.kill('SIGSTOP');
 const resume = () => server.kill('SIGCONT');
 
-const message = (n: number): BusMessage => ({
-  type: 'alert',
-  data: {
-    alert_id: randomUUID(),
-    host_id: randomUUID(),
-    hostname: `web-${n}`,
-    timestamp: new Date().toISOString(),
-    timestamp_us: Date.now() * 1000,
-    received_at: new Date().toISOString(),
-    tripwire_type: 'FILE',
-    rule_name: 'etc-watch',
-    severity: 'CRITICAL',
-    event_detail: { n },
-  },
-});
-
 describe('a Redis that hangs', () => {
   it('rejects a command after REDIS_COMMAND_TIMEOUT_MS instead of waiting forever', async () => {
     const redis = client({ failFastWhileDisconnected: true, commandTimeoutMs: 300 });
@@ -68,7 +53,7 @@ describe('a Redis that hangs', () => {
     hang();
     try {
       await expect(redis.set('hang-probe', '1')).rejects.toThrow(/Command timed out/);
-      publisher.publish([message(1)]);
+      publisher.publish([alertMessage(1)]);
       await until(() => errors.some((e) => /timed out/.test(e.message)), 10_000, 'publish error');
     } finally {
       resume();
@@ -107,7 +92,7 @@ describe('a Redis that hangs', () => {
       redis: client({ failFastWhileDisconnected: true }),
       keyPrefix,
     });
-    const sent = message(2);
+    const sent = alertMessage(2);
     publisher.publish([sent]);
     await until(() => received.length === 1, 15_000, 'delivery after SIGCONT');
     expect(received[0]!.message).toEqual(sent);
