@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -254,6 +255,13 @@ describe('one agent per state folder', () => {
     const first = demoAgent();
     first.agent.start();
     await until(() => registered(first.hostname), 30_000, 'the first agent to register');
+    // Killed before its credentials reached the disk, the restart would be a re-registration of
+    // an enrolled host (refused until an admin approves): kill it once it holds them.
+    await until(
+      () => existsSync(join(first.stateDir, 'credentials.json')),
+      30_000,
+      'the first agent to store its credentials',
+    );
     await first.agent.kill9();
     // Left behind by kill -9; as if it had not been refreshed for a minute.
     const lockDir = join(first.stateDir, 'outbox.log.lockdir');
@@ -268,7 +276,9 @@ describe('one agent per state folder', () => {
       () => logged(restarted.agent, 'agent started; connecting to the server'),
       60_000,
       'the restarted agent to take the lock',
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; it said: ${restarted.agent.output.join('').slice(-2000)}`);
+    });
     expect(restarted.agent.running).toBe(true);
     await restarted.agent.stop();
     // Two agents start and register here: on a loaded machine that alone can take 30 s.
