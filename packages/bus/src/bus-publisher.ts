@@ -7,6 +7,7 @@ import {
   streamCounterKey,
   streamKey,
 } from './bus-message.js';
+import { PublishBacklog } from './publish-backlog.js';
 
 // Appends one chunk of messages as ONE stream entry, atomically. ARGV[3] is how many
 // messages ARGV[4] holds (joined by the record separator, which valid JSON text never
@@ -39,23 +40,25 @@ export interface BusPublisherOptions {
   historyMaxLength?: number;
   /** Messages held in memory while Redis is unreachable; beyond it the oldest are dropped and a gap is published. */
   maxBacklog?: number;
+  /** The same in UTF-8 bytes of message text (default 256 MiB): whichever limit is reached first. */
+  maxBacklogBytes?: number;
   /** Messages per Redis round trip, and per stream entry. */
   maxChunk?: number;
+  /** Bytes per stream entry (default 1 MiB; a single larger message still gets an entry of its own). */
+  maxEntryBytes?: number;
+  /** Messages now in the stream (gap notices not counted). */
   onPublished?: (count: number) => void;
   onError?: (err: Error) => void;
-  onDropped?: (count: number) => void;
-}
-
-interface Gap {
-  dropped: number;
-  first: Date;
-  last: Date;
+  /** `count` messages dropped, the oldest waiting ones: `ahead` messages (in flight) were in front of them. */
+  onDropped?: (count: number, ahead: number) => void;
 }
 
 /** What the services use to append to a stream: Redis (RedisBusPublisher) or memory (createMemoryBus). */
 export interface BusPublisher {
   /** Messages accepted but not yet in the stream. */
   readonly backlog: number;
+  /** Their UTF-8 size. */
+  readonly backlogBytes: number;
   publish(messages: readonly BusMessage[]): void;
   /** Messages already in their JSON form (see serializeAlertMessage). */
   publishSerialized(messages: readonly string[]): void;
@@ -67,6 +70,7 @@ export interface BusPublisher {
 /** Both publishers turn messages into JSON here, once; publishSerialized is theirs. */
 export abstract class SerializingPublisher implements BusPublisher {
   abstract readonly backlog: number;
+  abstract readonly backlogBytes: number;
   abstract publishSerialized(messages: readonly string[]): void;
   abstract drain(timeoutMs?: number): Promise<boolean>;
   abstract close(): void;
@@ -86,15 +90,14 @@ export class RedisBusPublisher extends SerializingPublisher {
   private readonly redis: Redis;
   private readonly keys: [string, string];
   private readonly historyMaxLength: number;
-  private readonly maxBacklog: number;
   private readonly maxChunk: number;
+  private readonly maxEntryBytes: number;
   private readonly options: BusPublisherOptions;
-  private queue: string[] = [];
+  private readonly queue: PublishBacklog;
   private running = false;
   private closed = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private gap: Gap | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: BusPublisherOptions) {
@@ -108,34 +111,34 @@ export class RedisBusPublisher extends SerializingPublisher {
       streamCounterKey(options.keyPrefix, options.stream),
     ];
     this.historyMaxLength = options.historyMaxLength ?? 100_000;
-    this.maxBacklog = options.maxBacklog ?? 100_000;
     this.maxChunk = options.maxChunk ?? 500;
+    this.maxEntryBytes = options.maxEntryBytes ?? 1024 * 1024;
+    this.queue = new PublishBacklog({
+      maxMessages: options.maxBacklog ?? 100_000,
+      maxBytes: options.maxBacklogBytes ?? 256 * 1024 * 1024,
+    });
   }
 
   /** Messages not yet in Redis. */
   get backlog(): number {
-    return this.queue.length;
+    return this.queue.messages;
+  }
+
+  get backlogBytes(): number {
+    return this.queue.bytes;
   }
 
   /** Messages already in their JSON form (see serializeAlertMessage). */
   publishSerialized(messages: readonly string[]): void {
     if (this.closed || messages.length === 0) return;
-    for (const m of messages) this.queue.push(m);
-    const excess = this.queue.length - this.maxBacklog;
-    if (excess > 0) {
-      this.queue.splice(0, excess);
-      const now = new Date();
-      this.gap = this.gap
-        ? { ...this.gap, dropped: this.gap.dropped + excess, last: now }
-        : { dropped: excess, first: now, last: now };
-      this.options.onDropped?.(excess);
-    }
+    const drop = this.queue.push(messages);
+    if (drop) this.options.onDropped?.(drop.count, drop.ahead);
     this.kick();
   }
 
   /** Resolves when the backlog is empty, or false after timeoutMs. */
   async drain(timeoutMs = 5_000): Promise<boolean> {
-    if (this.queue.length === 0 && !this.running) return true;
+    if (this.queue.isEmpty && !this.running) return true;
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
       new Promise<boolean>((r) => this.idleWaiters.push(() => r(true))),
@@ -159,34 +162,18 @@ export class RedisBusPublisher extends SerializingPublisher {
   private async run(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0 && !this.closed) {
-        if (this.gap) {
-          const g = this.gap;
-          this.queue.unshift(
-            JSON.stringify({
-              type: 'gap',
-              data: {
-                dropped: g.dropped,
-                first_dropped_at: g.first.toISOString(),
-                last_dropped_at: g.last.toISOString(),
-                reason: 'Redis was unreachable for longer than the publish backlog lasts',
-              },
-            } satisfies BusMessage),
-          );
-          this.gap = undefined;
+      while (!this.queue.isEmpty && !this.closed) {
+        // In flight until the reply: an overflow meanwhile drops messages behind it, never it.
+        const chunk = this.queue.take(this.maxChunk, this.maxEntryBytes);
+        try {
+          await this.append(chunk.texts);
+        } catch (err) {
+          this.queue.release();
+          throw err;
         }
-        const chunk = this.queue.slice(0, this.maxChunk);
-        // One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it.
-        await (this.redis as Redis & { tripwireAppend: AppendCommand }).tripwireAppend(
-          ...this.keys,
-          this.historyMaxLength,
-          MESSAGE_FIELD,
-          chunk.length,
-          chunk.join(MESSAGE_SEPARATOR),
-        );
-        this.queue.splice(0, chunk.length);
+        this.queue.confirm();
         this.failures = 0;
-        this.options.onPublished?.(chunk.length);
+        this.options.onPublished?.(chunk.messages);
       }
     } catch (err) {
       this.failures++;
@@ -199,7 +186,18 @@ export class RedisBusPublisher extends SerializingPublisher {
     } finally {
       this.running = false;
     }
-    if (this.queue.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.queue.isEmpty) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it. */
+  private append(texts: readonly string[]): Promise<string> {
+    return (this.redis as Redis & { tripwireAppend: AppendCommand }).tripwireAppend(
+      ...this.keys,
+      this.historyMaxLength,
+      MESSAGE_FIELD,
+      texts.length,
+      texts.join(MESSAGE_SEPARATOR),
+    );
   }
 }
 

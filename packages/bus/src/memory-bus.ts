@@ -94,6 +94,10 @@ class MemoryBusPublisher extends SerializingPublisher {
     return 0;
   }
 
+  get backlogBytes(): number {
+    return 0;
+  }
+
   publishSerialized(messages: readonly string[]): void {
     if (this.closed || messages.length === 0) return;
     this.stream.append(messages);

@@ -11,6 +11,8 @@ export interface AlertBatcherOptions {
   maxDelayMs?: number;
   /** Above this many waiting or in-flight alerts the batcher reports itself saturated. */
   highWaterMark?: number;
+  /** The same in bytes (see alertBytes), default 128 MiB: whichever is reached first. */
+  highWaterBytes?: number;
   /**
    * Flushes allowed in flight at once (each on its own connection). While one
    * commits, the next is already being written. Results are still delivered
@@ -44,7 +46,16 @@ interface PendingGroup {
 interface PendingAlert {
   alert: NewAlert;
   group: PendingGroup;
+  bytes: number;
 }
+
+/** What the other fields of an alert (ids, rule name, timestamps) and its bookkeeping take, roughly. */
+const ALERT_FIXED_BYTES = 256;
+
+/** An alert's weight against the byte budget: its event detail's UTF-8 size, plus the rest. */
+export const alertBytes = (alert: NewAlert): number =>
+  ALERT_FIXED_BYTES +
+  (alert.eventDetailJson === null ? 0 : Buffer.byteLength(alert.eventDetailJson, 'utf8'));
 
 /**
  * Group commit for every agent stream of one ingest process. Alerts wait in
@@ -54,18 +65,21 @@ interface PendingAlert {
  * nothing that is not stored. Results come back in submit order, even when
  * flushes overlap, so publishing keeps each host's order.
  *
- * Emits 'drain' when a saturated batcher falls back below half its high-water mark.
+ * Emits 'drain' when a saturated batcher falls back below half its high-water marks.
  */
 export class AlertBatcher extends EventEmitter<{ drain: [] }> {
   readonly maxBatchSize: number;
   readonly maxDelayMs: number;
   readonly highWaterMark: number;
+  readonly highWaterBytes: number;
   readonly maxConcurrentFlushes: number;
   private readonly db: Queryable;
   private readonly onFlush: AlertBatcherOptions['onFlush'];
   private readonly incidentWindowS: number | undefined;
   private queue: PendingAlert[] = [];
   private inFlight = 0;
+  /** Bytes of the queued and in-flight alerts. */
+  private bytes = 0;
   private flushesInFlight = 0;
   /** Settles flushes strictly in the order they started. */
   private settled: Promise<void> = Promise.resolve();
@@ -81,6 +95,7 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     this.maxBatchSize = options.maxBatchSize ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 100;
     this.highWaterMark = options.highWaterMark ?? 20_000;
+    this.highWaterBytes = options.highWaterBytes ?? 128 * 1024 * 1024;
     this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
     this.onFlush = options.onFlush;
     this.incidentWindowS = options.incidentWindowS;
@@ -91,8 +106,14 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
     return this.queue.length + this.inFlight;
   }
 
+  /** Their size (alertBytes). */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** Callers stop taking alerts (streams stop being read, unary calls get RESOURCE_EXHAUSTED). */
   get saturated(): boolean {
-    return this.pending >= this.highWaterMark;
+    return this.pending >= this.highWaterMark || this.bytes >= this.highWaterBytes;
   }
 
   /** Of these (duplicate) alert ids, those first stored less than `withinMs` ago, with when. */
@@ -111,7 +132,11 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
         resolve,
         reject,
       };
-      for (const alert of alerts) this.queue.push({ alert, group });
+      for (const alert of alerts) {
+        const bytes = alertBytes(alert);
+        this.bytes += bytes;
+        this.queue.push({ alert, group, bytes });
+      }
       if (this.saturated) this.wasSaturated = true;
       this.pump();
     });
@@ -174,9 +199,10 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
         });
         this.flushesInFlight--;
         this.inFlight -= batch.length;
+        for (const p of batch) this.bytes -= p.bytes;
         if (result) this.settle(batch, result);
         else this.fail(batch, error!);
-        if (this.wasSaturated && this.pending < this.highWaterMark / 2) {
+        if (this.wasSaturated && this.belowHalf()) {
           this.wasSaturated = false;
           this.emit('drain');
         }
@@ -208,6 +234,11 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
       group.settled = true;
       group.reject(error);
     }
+  }
+
+  /** Far enough below both marks that paused streams may read again without pausing at once. */
+  private belowHalf(): boolean {
+    return this.pending < this.highWaterMark / 2 && this.bytes < this.highWaterBytes / 2;
   }
 
   private clearTimer(): void {

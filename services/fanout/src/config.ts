@@ -99,6 +99,9 @@ const schema = z
     WS_REPLAY_STALL_MS: int(30_000, 100, 3_600_000),
     HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
     HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
+    // The same in bytes of frames: whichever is reached first evicts the oldest. Part of the
+    // memory budget in docs/operations.md#memory-budgets.
+    HISTORY_MAX_BYTES: int(256 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024 * 1024),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
     SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),

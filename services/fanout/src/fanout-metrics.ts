@@ -1,6 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export function createFanoutMetrics(sources: { connections: () => number; topics: () => number }) {
+/** What the gauges read when scraped: open sockets, topics in use, the resume window. */
+export interface FanoutGaugeSources {
+  sockets: { readonly size: number };
+  router: { readonly size: number };
+  replayWindow: { readonly bytes: number };
+}
+
+export function createFanoutMetrics(sources: FanoutGaugeSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tripwire_fanout_process_' });
   const registers = [registry];
@@ -11,7 +18,7 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Open WebSocket connections',
       registers,
       collect() {
-        this.set(sources.connections());
+        this.set(sources.sockets.size);
       },
     }),
     topics: new Gauge({
@@ -19,7 +26,15 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Distinct filter sets (uWebSockets.js topics) in use',
       registers,
       collect() {
-        this.set(sources.topics());
+        this.set(sources.router.size);
+      },
+    }),
+    historyBytes: new Gauge({
+      name: 'tripwire_fanout_history_bytes',
+      help: 'Frames held in the resume window, in bytes, against HISTORY_MAX_BYTES',
+      registers,
+      collect() {
+        this.set(sources.replayWindow.bytes);
       },
     }),
     busMessages: new Counter({

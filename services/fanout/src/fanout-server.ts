@@ -19,7 +19,7 @@ import { oidcSettings } from './oidc-settings.js';
 import { createOperatorAuth } from './operator-auth.js';
 import { fanoutReadiness, registerProbes } from './probe-routes.js';
 import { createGreeter } from './resume.js';
-import { ReplayWindow } from './resume-window.js';
+import { type ReplayWindow, replayWindowFor } from './resume-window.js';
 import { startSlowConsumerSweep } from './slow-consumers.js';
 import { drainSockets } from './socket-drain.js';
 import { createSender, type FanoutSocket } from './socket-state.js';
@@ -49,12 +49,9 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     store: credentialStore(pool),
   });
   const router = new TopicRouter(config.WS_MAX_TOPICS);
-  const replayWindow = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
+  const replayWindow = replayWindowFor(config);
   const sockets = new Set<FanoutSocket>();
-  const metrics = createFanoutMetrics({
-    connections: () => sockets.size,
-    topics: () => router.size,
-  });
+  const metrics = createFanoutMetrics({ sockets, router, replayWindow });
   const report = createFailureReporter(log, metrics);
   const sender = createSender(metrics);
   // Rule changes go on the control stream, which the ingest service follows.

@@ -11,7 +11,11 @@ describe('guarded handlers', () => {
       level: 'info',
       destination: { write: (s: string) => void lines.push(JSON.parse(s)) },
     });
-    const metrics = createFanoutMetrics({ connections: () => 0, topics: () => 0 });
+    const metrics = createFanoutMetrics({
+      sockets: new Set(),
+      router: { size: 0 },
+      replayWindow: { bytes: 0 },
+    });
     const report = createFailureReporter(log, metrics, 60_000);
     const answered: string[] = [];
     const handler = guarded(

@@ -30,6 +30,37 @@ describe('ReplayWindow', () => {
     });
   });
 
+  it('evicts the oldest frames once their bytes pass the byte budget, whatever the count allows', () => {
+    const big = (offset: number) => ({ ...entry(offset), frame: 'x'.repeat(40 * 1024) });
+    const h = new ReplayWindow(50_000, 60_000, 100 * 1024);
+    for (let i = 1; i <= 5; i++) h.add(big(i));
+    // 100 KiB holds two 40 KiB frames: 4 and 5; resuming after 3 is still exact, after 2 is not.
+    expect(h.bytes).toBe(80 * 1024);
+    expect(h.oldest).toBe(entry(4).position);
+    expect(h.replaySince(entry(3).position)).toMatchObject({ ok: true, entries: [{}, {}] });
+    expect(h.replaySince(entry(2).position)).toMatchObject({
+      ok: false,
+      oldest: entry(4).position,
+    });
+    // Small frames fit beside them; the next big one pushes out the oldest big one only.
+    for (let i = 6; i <= 105; i++) h.add(entry(i));
+    expect(h.oldest).toBe(entry(4).position);
+    h.add(big(106));
+    expect(h.oldest).toBe(entry(5).position);
+    expect(h.bytes).toBeLessThanOrEqual(100 * 1024);
+    h.clear();
+    expect(h.bytes).toBe(0);
+  });
+
+  it('keeps the newest frame even when it alone is larger than the byte budget', () => {
+    const h = new ReplayWindow(10, 60_000, 64 * 1024);
+    h.add({ ...entry(1), frame: 'x'.repeat(80 * 1024) });
+    expect(h.latest).toBe(entry(1).position);
+    h.add(entry(2));
+    expect(h.oldest).toBe(entry(2).position);
+    expect(h.bytes).toBe(2);
+  });
+
   it('forgets entries older than the time window', () => {
     const h = new ReplayWindow(100, 1_000);
     h.add(entry(1, 5_000));

@@ -1,5 +1,6 @@
 import { type BusEntry, parsePosition } from '@tripwire/bus';
 import { quoteForEcho } from '@tripwire/wire';
+import type { FanoutConfig } from './config.js';
 import type { FilterSubject } from './subscription-filter.js';
 
 export interface ReplayEntry {
@@ -29,32 +30,49 @@ export type ReplayResult =
   | { ok: true; entries: ReplayEntry[] }
   | { ok: false; reason: string; oldest: string | null };
 
+/** What an entry weighs against the byte budget: its frame's UTF-8 size (the frame is most of it). */
+const entryBytes = (entry: ReplayEntry): number => Buffer.byteLength(entry.frame, 'utf8');
+
 /**
  * The recent stream in memory (alert, incident and host frames), bounded by
- * count and age: what a reconnecting browser is replayed from. Offsets are
+ * count, bytes and age: what a reconnecting browser is replayed from. Offsets are
  * contiguous, so "everything after P" is exact, and a position older than the
  * window is refused, not guessed.
  */
 export class ReplayWindow {
   private entries: ReplayEntry[] = [];
+  private sizes: number[] = [];
   private start = 0;
+  private byteCount = 0;
 
   constructor(
     private readonly maxEntries: number,
     private readonly windowMs: number,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
+  /** The frames' size now held (HISTORY_MAX_BYTES bounds it). */
+  get bytes(): number {
+    return this.byteCount;
+  }
+
   add(entry: ReplayEntry): void {
+    const size = entryBytes(entry);
     this.entries.push(entry);
+    this.sizes.push(size);
+    this.byteCount += size;
     const cutoff = Date.now() - this.windowMs;
     while (
       this.entries.length - this.start > this.maxEntries ||
+      (this.byteCount > this.maxBytes && this.entries.length - this.start > 1) ||
       (this.start < this.entries.length && this.entries[this.start]!.appendedAtMs < cutoff)
     ) {
+      this.byteCount -= this.sizes[this.start]!;
       this.start++;
     }
     if (this.start > 4096 && this.start * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.start);
+      this.sizes = this.sizes.slice(this.start);
       this.start = 0;
     }
   }
@@ -62,7 +80,9 @@ export class ReplayWindow {
   /** Forget everything (the stream lost entries, so older positions cannot be trusted). */
   clear(): void {
     this.entries = [];
+    this.sizes = [];
     this.start = 0;
+    this.byteCount = 0;
   }
 
   get latest(): string | null {
@@ -107,3 +127,13 @@ export class ReplayWindow {
     return { ok: true, entries: this.entries.slice(lo, lo + limit) };
   }
 }
+
+/** The window HISTORY_MAX_ENTRIES, HISTORY_WINDOW_S and HISTORY_MAX_BYTES describe. */
+export const replayWindowFor = (
+  config: Pick<FanoutConfig, 'HISTORY_MAX_ENTRIES' | 'HISTORY_WINDOW_S' | 'HISTORY_MAX_BYTES'>,
+) =>
+  new ReplayWindow(
+    config.HISTORY_MAX_ENTRIES,
+    config.HISTORY_WINDOW_S * 1000,
+    config.HISTORY_MAX_BYTES,
+  );

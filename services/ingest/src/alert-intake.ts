@@ -33,6 +33,7 @@ export function createAlertBatcher(
     maxBatchSize: config.BATCH_MAX_SIZE,
     maxDelayMs: config.BATCH_MAX_DELAY_MS,
     highWaterMark: config.INGEST_MAX_PENDING,
+    highWaterBytes: config.INGEST_MAX_PENDING_BYTES,
     maxConcurrentFlushes: config.BATCH_MAX_CONCURRENT,
     incidentWindowS: config.INCIDENT_WINDOW_S,
     onFlush: ({ size, durationMs, error, incidents }) => {

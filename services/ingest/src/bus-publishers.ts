@@ -6,7 +6,14 @@ import type { PublishConfirmations } from './publish-confirmations.js';
 
 export interface BusPublishersDeps {
   bus: Bus;
-  config: Pick<IngestConfig, 'BUS_KEY_PREFIX' | 'BUS_HISTORY_MAX_LENGTH' | 'BUS_MAX_BACKLOG'>;
+  config: Pick<
+    IngestConfig,
+    | 'BUS_KEY_PREFIX'
+    | 'BUS_HISTORY_MAX_LENGTH'
+    | 'BUS_MAX_BACKLOG'
+    | 'BUS_MAX_BACKLOG_BYTES'
+    | 'BUS_MAX_ENTRY_BYTES'
+  >;
   metrics: IngestMetrics;
   log: Logger;
   /** Fed by the event stream's publisher: acks wait for the publish too (see PublishConfirmations). */
@@ -39,13 +46,15 @@ export function createBusPublishers({
       stream,
       historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
       maxBacklog: config.BUS_MAX_BACKLOG,
+      maxBacklogBytes: config.BUS_MAX_BACKLOG_BYTES,
+      maxEntryBytes: config.BUS_MAX_ENTRY_BYTES,
       onPublished: (n) => {
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
       },
-      onDropped: (n) => {
-        fed?.dropped(n);
+      onDropped: (n, ahead) => {
+        fed?.dropped(n, ahead);
         metrics.publishDropped.inc(n);
         log.error({ dropped: n, stream }, DROPPED_MESSAGE[stream]);
       },

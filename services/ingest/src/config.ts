@@ -40,6 +40,9 @@ const schema = z
     BATCH_MAX_CONCURRENT: int(2, 1, 16),
     INCIDENT_WINDOW_S: int(300, 1, 7 * 86_400),
     INGEST_MAX_PENDING: int(20_000, 100, 1_000_000),
+    // The same in bytes (event detail + 256 per alert): whichever is reached first stops reading
+    // streams. Part of the memory budget in docs/operations.md#memory-budgets.
+    INGEST_MAX_PENDING_BYTES: int(128 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024 * 1024),
     STREAM_MAX_UNACKED: int(5_000, 1, 1_000_000),
     MAX_EVENTS_PER_BATCH: int(1_000, 1, 100_000),
     // The most event detail stored per alert; a larger one is clipped (never refused).
@@ -75,6 +78,11 @@ const schema = z
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),
     BUS_MAX_BACKLOG: int(100_000, 10, 10_000_000),
+    // The same in bytes of message JSON (per stream): whichever is reached first drops the oldest.
+    BUS_MAX_BACKLOG_BYTES: int(256 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024 * 1024),
+    // Bytes per Redis stream entry (next to its 500 messages): Redis holds at most
+    // BUS_HISTORY_MAX_LENGTH × this for the stream. A larger single message gets an entry alone.
+    BUS_MAX_ENTRY_BYTES: int(1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
     PARTITION_MONTHS_AHEAD: int(2, 1, 24),
     ALERT_RETENTION_MONTHS: int(0, 0, 1200),
     LOG_LEVEL: z

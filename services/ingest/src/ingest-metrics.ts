@@ -2,7 +2,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 export interface GaugeSources {
   pendingAlerts: () => number;
+  pendingAlertBytes: () => number;
   publishBacklog: () => number;
+  publishBacklogBytes: () => number;
   incidentStreams: () => number;
 }
 
@@ -66,6 +68,14 @@ export function createIngestMetrics(sources: GaugeSources) {
         this.set(sources.pendingAlerts());
       },
     }),
+    pendingAlertBytes: new Gauge({
+      name: 'tripwire_ingest_pending_alerts_bytes',
+      help: 'Their size (event detail + 256 bytes each), against INGEST_MAX_PENDING_BYTES',
+      registers,
+      collect() {
+        this.set(sources.pendingAlertBytes());
+      },
+    }),
     agentPingRtt: new Histogram({
       name: 'tripwire_ingest_agent_ping_rtt_seconds',
       help: 'Time from a Ping sent on an agent stream to the agent answering it (pong_server_time_us)',
@@ -104,6 +114,14 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
       collect() {
         this.set(sources.publishBacklog());
+      },
+    }),
+    publishBacklogBytes: new Gauge({
+      name: 'tripwire_ingest_bus_backlog_bytes',
+      help: 'Their size in bytes of message JSON, against BUS_MAX_BACKLOG_BYTES',
+      registers,
+      collect() {
+        this.set(sources.publishBacklogBytes());
       },
     }),
     incidentStreams: new Gauge({

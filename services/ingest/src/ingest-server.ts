@@ -46,7 +46,9 @@ const PUBLISH_ACK_WAIT_MS = 2_000;
 export function createIngestServer({ config, pool, bus, log }: IngestDeps): IngestServer {
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
+    pendingAlertBytes: () => batcher.pendingBytes,
     publishBacklog: () => publishers.events.backlog,
+    publishBacklogBytes: () => publishers.events.backlogBytes,
     incidentStreams: () => incidentStreams.size,
   });
   // Acks wait for the publish too: see PublishConfirmations.

@@ -20,9 +20,13 @@ export class PublishConfirmations {
     this.advance(count);
   }
 
-  /** The publisher's onDropped: those left the queue too. */
-  dropped(count: number): void {
-    this.advance(count);
+  /**
+   * The publisher's onDropped: those left the queue too. They were the `ahead`+1-th to
+   * `ahead`+count-th messages (the chunk in flight stays in front of them), so a waiter whose
+   * message is in flight is not moved, and one whose message was dropped is done.
+   */
+  dropped(count: number, ahead = 0): void {
+    this.advance(count, ahead);
   }
 
   /** The publisher's onError: stop holding anything back until a publish succeeds again. */
@@ -50,11 +54,13 @@ export class PublishConfirmations {
     });
   }
 
-  private advance(count: number): void {
+  /** `count` messages left the queue after the first `ahead`. */
+  private advance(count: number, ahead = 0): void {
     if (this.waiters.length === 0) return;
     const still: typeof this.waiters = [];
     for (const w of this.waiters) {
-      w.remaining -= count;
+      // Its message was among the dropped: nothing left to wait for.
+      if (w.remaining > ahead) w.remaining = w.remaining > ahead + count ? w.remaining - count : 0;
       if (w.remaining <= 0) w.done();
       else still.push(w);
     }
