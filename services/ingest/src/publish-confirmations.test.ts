@@ -24,6 +24,22 @@ describe('PublishConfirmations', () => {
     expect(await settled(fifth)).toBe(true);
   });
 
+  it('moves no waiter whose message is in flight when messages behind it are dropped', async () => {
+    const c = new PublishConfirmations(10_000);
+    const inFlight = c.whenPublished(3); // the chunk in flight holds positions 1–4
+    const dropped = c.whenPublished(6); // 5–8 are dropped
+    const behind = c.whenPublished(10); // 10 becomes 6
+    c.dropped(4, 4);
+    expect(await settled(inFlight)).toBe(false);
+    expect(await settled(dropped)).toBe(true);
+    c.published(4);
+    expect(await settled(inFlight)).toBe(true);
+    c.published(1);
+    expect(await settled(behind)).toBe(false);
+    c.published(1);
+    expect(await settled(behind)).toBe(true);
+  });
+
   it('holds nobody while publishing fails, nor past the longest wait, nor for an empty queue', async () => {
     const c = new PublishConfirmations(50);
     expect(await settled(c.whenPublished(0))).toBe(true);
