@@ -18,6 +18,12 @@ describe('fan-out loadConfig', () => {
     expect(c.ALLOWED_ORIGINS).toEqual([]);
   });
 
+  it('bounds the resume window in bytes too', () => {
+    expect(loadConfig(valid).HISTORY_MAX_BYTES).toBe(256 * 1024 * 1024);
+    expect(loadConfig({ ...valid, HISTORY_MAX_BYTES: '1048576' }).HISTORY_MAX_BYTES).toBe(1048576);
+    expect(() => loadConfig({ ...valid, HISTORY_MAX_BYTES: '1000' })).toThrow(/HISTORY_MAX_BYTES/);
+  });
+
   it('has dependency timeouts, 0 turning the PostgreSQL ones off', () => {
     expect(loadConfig(valid)).toMatchObject({
       REDIS_COMMAND_TIMEOUT_MS: 5_000,

@@ -33,6 +33,24 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...valid, INCIDENT_WINDOW_S: '0' })).toThrow(/INCIDENT_WINDOW_S/);
   });
 
+  it('has memory budgets in bytes beside the item limits, each refused below 64 KiB', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      INGEST_MAX_PENDING_BYTES: 128 * 1024 * 1024,
+      BUS_MAX_BACKLOG_BYTES: 256 * 1024 * 1024,
+      BUS_MAX_ENTRY_BYTES: 1024 * 1024,
+    });
+    for (const name of [
+      'INGEST_MAX_PENDING_BYTES',
+      'BUS_MAX_BACKLOG_BYTES',
+      'BUS_MAX_ENTRY_BYTES',
+    ]) {
+      expect(loadConfig({ ...valid, [name]: String(512 * 1024) })).toMatchObject({
+        [name]: 512 * 1024,
+      });
+      expect(() => loadConfig({ ...valid, [name]: '1000' })).toThrow(name);
+    }
+  });
+
   it('has host lease timings, and refuses a lease shorter than two heartbeats', () => {
     expect(loadConfig(valid)).toMatchObject({
       HOST_HEARTBEAT_MS: 5_000,
