@@ -76,7 +76,7 @@ export class PublishBacklog {
     return this.byteCount;
   }
 
-  /** Anything to append: messages or a gap notice. */
+  /** Nothing left to append: no message and no gap notice. */
   get isEmpty(): boolean {
     return this.items.length === 0;
   }
