@@ -25,7 +25,7 @@ const metric = async (ingest: RunningIngest, name: string) => {
   return line ? Number(line.split(' ').pop()) : Number.NaN;
 };
 
-/** Holds a lock that blocks every alert insert until released: PostgreSQL "stuck" mid-commit. */
+/** Holds a lock that blocks every alert insert until released: PostgreSQL too slow to store. */
 async function blockAlertInserts() {
   const c = await env.pool.connect();
   await c.query('BEGIN');
@@ -54,7 +54,9 @@ async function holdCommitOf(alertId: string) {
     WHEN (NEW.alert_id = '${alertId}'::uuid) EXECUTE FUNCTION ${name}()`);
   const waiting = async () => {
     const { rowCount } = await env.pool.query(
-      `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`,
+      `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = $1
+          AND d.datname = current_database()`,
       [key],
     );
     return rowCount === 1;
@@ -100,6 +102,8 @@ describe('durability', () => {
       session.send([event(a.hostId, { alertId: 'marker-not-a-uuid' })]);
       await until(() => session.rejections.length === 1, 10_000, 'the marker rejection');
       expect(session.acked.has(e.alertId)).toBe(false);
+      // Not committed yet: invisible to every other connection.
+      expect(await rowsFor(env, [e.alertId])).toHaveLength(0);
     } finally {
       await commit.release();
     }
