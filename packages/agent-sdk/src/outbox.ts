@@ -40,6 +40,11 @@ export interface OutboxOptions {
   lockStaleMs?: number;
   /** Another process took the lock over; every later append fails. Stop and start again. */
   onLockLost?: (err: Error) => void;
+  /**
+   * Opens the existing log file to read and write (default: O_RDWR with O_NOFOLLOW). A seam for
+   * tests that wrap the handle to watch the order of writes, datasyncs and acknowledgements.
+   */
+  openLog?: (path: string) => Promise<FileHandle>;
 }
 
 /** What the overflow alert's detail says (snake_case, as sent). */
@@ -116,6 +121,8 @@ class Fifo<T> {
 
 const isRemoved = (e: Entry) => e.removed;
 
+const openLogFile = (path: string) => openNoFollow(path);
+
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 /**
@@ -150,6 +157,7 @@ export class Outbox extends EventEmitter {
   private readonly maxBytes: number;
   private readonly compactMinBytes: number;
   private readonly log: Logger | undefined;
+  private readonly openLog: (path: string) => Promise<FileHandle>;
 
   private constructor(
     private readonly path: string,
@@ -161,6 +169,7 @@ export class Outbox extends EventEmitter {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.compactMinBytes = options.compactMinBytes ?? 1024 * 1024;
     this.log = options.log;
+    this.openLog = options.openLog ?? openLogFile;
     if (this.maxBytes < 4 * OVERFLOW_RESERVE_BYTES)
       throw new Error(`outbox maxBytes must be at least ${4 * OVERFLOW_RESERVE_BYTES}`);
   }
@@ -181,7 +190,7 @@ export class Outbox extends EventEmitter {
       await unlink(`${path}.compact`).catch((err) => {
         if (!isMissing(err)) throw err;
       });
-      const file = await openOrCreate(path);
+      const file = await openOrCreate(path, options.openLog ?? openLogFile);
       const outbox = new Outbox(path, file, lock, options);
       try {
         await outbox.recover();
@@ -568,7 +577,7 @@ export class Outbox extends EventEmitter {
     await fsyncDirectory(dirname(this.path));
     const old = this.file;
     try {
-      this.file = await openNoFollow(this.path);
+      this.file = await this.openLog(this.path);
     } catch (err) {
       this.failed = new Error(`outbox ${this.path} is unusable: ${(err as Error).message}`);
       throw err;
@@ -621,9 +630,12 @@ export class Outbox extends EventEmitter {
   }
 }
 
-async function openOrCreate(path: string): Promise<FileHandle> {
+async function openOrCreate(
+  path: string,
+  openLog: (path: string) => Promise<FileHandle>,
+): Promise<FileHandle> {
   try {
-    return await openNoFollow(path);
+    return await openLog(path);
   } catch (err) {
     if (!isMissing(err)) throw err;
   }
@@ -635,7 +647,7 @@ async function openOrCreate(path: string): Promise<FileHandle> {
   await tmp.close();
   await rename(tmpPath, path);
   await fsyncDirectory(dirname(path));
-  return openNoFollow(path);
+  return openLog(path);
 }
 
 function parseOverflowDetail(json: string): OverflowDetail | undefined {

@@ -1,4 +1,4 @@
-import { provisionRedis, proxyFor, type TestRedis } from '@tripwire/test-fixtures';
+import { provisionRedis, proxyFor, type TestRedis, within } from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEntry } from '../src/bus-message.js';
@@ -35,8 +35,9 @@ async function until(predicate: () => boolean, timeoutMs = 5_000) {
 function collect(options: { prefix: string; from: string | 'latest'; url?: string }) {
   const received: BusEntry[] = [];
   const gaps: StreamGap[] = [];
+  const redis = client(options.url);
   const subscriber = new BusSubscriber({
-    redis: client(options.url),
+    redis,
     keyPrefix: options.prefix,
     from: options.from,
     blockMs: 200,
@@ -44,7 +45,7 @@ function collect(options: { prefix: string; from: string | 'latest'; url?: strin
     onGap: (g) => gaps.push(g),
   });
   subscriber.start();
-  return { received, gaps, subscriber };
+  return { received, gaps, redis, subscriber };
 }
 
 describe('bus', () => {
@@ -123,9 +124,9 @@ describe('bus', () => {
     proxy.cut();
     const during = Array.from({ length: 30 }, (_, i) => alertMessage(100 + i));
     for (const m of during) publisher.publish([m]);
-    await new Promise((r) => setTimeout(r, 300));
+    // The publisher has met the outage (a failed attempt) and still holds all 30.
+    await until(() => errors.length > 0);
     expect(publisher.backlog).toBe(30);
-    expect(errors.length).toBeGreaterThan(0);
     expect(sub.received).toHaveLength(1);
 
     proxy.restore();
@@ -165,14 +166,16 @@ describe('bus', () => {
     const proxy = await proxyFor(redis.redisUrl);
     const publisher = new BusPublisher({ redis: client(undefined, true), keyPrefix: prefix });
     const sub = collect({ prefix, from: 'latest', url: proxy.url(redis.redisUrl) });
-    await new Promise((r) => setTimeout(r, 100));
+    // "latest" is resolved on the first read: what is published after it is delivered.
+    await sub.subscriber.caughtUp;
     publisher.publish([alertMessage(0)]);
     await until(() => sub.received.length === 1);
     proxy.cut();
     const missed = Array.from({ length: 5 }, (_, i) => alertMessage(10 + i));
     publisher.publish(missed);
     await publisher.drain();
-    await new Promise((r) => setTimeout(r, 200));
+    // The subscriber's connection is down while the five are published.
+    await until(() => sub.redis.status !== 'ready');
     proxy.restore();
     await until(() => sub.received.length === 6, 10_000);
     expect(sub.received.slice(1).map((e) => e.message)).toEqual(missed);
@@ -182,16 +185,17 @@ describe('bus', () => {
   });
 
   it('stops promptly while Redis is unreachable', async () => {
+    const unreachable = createRedisClient('redis://127.0.0.1:1');
     const subscriber = new BusSubscriber({
-      redis: createRedisClient('redis://127.0.0.1:1'),
+      redis: unreachable,
       from: 'latest',
       onEntries: () => {},
     });
     subscriber.start();
-    await new Promise((r) => setTimeout(r, 500));
-    const started = Date.now();
-    await subscriber.stop();
-    expect(Date.now() - started).toBeLessThan(3_000);
+    // Between reconnect attempts: the state in which stop() used to wait forever.
+    await until(() => unreachable.status === 'reconnecting');
+    // A bound far above the expected second (STOP_WAIT_MS): failing it means a hang.
+    await within(subscriber.stop(), 15_000, 'stop() while Redis is unreachable');
   });
 
   it('refuses a malformed resume position', () => {

@@ -33,6 +33,9 @@ function collect(
   return { received, gaps, calls, subscriber };
 }
 
+/** Waits for the clock to pass `t` (positions and `since` are in milliseconds). */
+const clockPast = (t = Date.now()) => until(() => Date.now() > t);
+
 const detailN = (e: BusEntry) =>
   (e.message as { data: { event_detail: { n: number } } }).data.event_detail.n;
 
@@ -109,9 +112,9 @@ describe('memory bus', () => {
     const bus = createMemoryBus();
     const publisher = bus.publisher({});
     publisher.publish([alertMessage(1)]);
-    await new Promise((r) => setTimeout(r, 5));
+    await clockPast();
     const since = Date.now();
-    await new Promise((r) => setTimeout(r, 5));
+    await clockPast(since);
     publisher.publish([alertMessage(2), alertMessage(3)]);
     const warm = collect(bus, { from: `${since}-0`, warmStart: true });
     const cold = collect(bus, { from: `${since}-0` });
@@ -128,7 +131,7 @@ describe('memory bus', () => {
     const oldSub = collect(old, { from: '0-0' });
     old.publisher({}).publish([1, 2, 3].map(alertMessage));
     await until(() => oldSub.received.length === 3);
-    await new Promise((r) => setTimeout(r, 2));
+    await clockPast();
     const fresh = createMemoryBus();
     // A position from the earlier process reads the new stream from its start, without a gap.
     const sub = collect(fresh, { from: oldSub.received[2]!.position });
@@ -168,9 +171,13 @@ describe('memory bus', () => {
     expect(malformed).toHaveLength(1);
     expect(sub.subscriber.lastReadAt).toBeGreaterThan(0);
     await sub.subscriber.stop();
+    // A witness subscribed before the publish: once it has the message, a stopped subscriber
+    // still delivering would have had it too.
+    const witness = collect(bus, { from: sub.subscriber.position });
     publisher.publish([alertMessage(2)]);
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => witness.received.length === 1);
     expect(sub.received).toHaveLength(1);
+    await witness.subscriber.stop();
     expect(await publisher.drain()).toBe(true);
     expect(publisher.backlog).toBe(0);
     expect(() => bus.subscriber({ from: 'yesterday', onEntries: () => {} })).toThrow(

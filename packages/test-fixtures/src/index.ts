@@ -10,3 +10,4 @@ export {
   type TestServers,
   useTestEnvironment,
 } from './use-test-environment.js';
+export { within } from './within.js';

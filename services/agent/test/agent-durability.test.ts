@@ -74,7 +74,10 @@ describe('delivery', () => {
     // Mid-stream: the ingest service dies without a chance to drain, then comes back.
     await until(async () => (await Promise.all(hosts.map(countFor))).some((n) => n > 500), 20_000);
     await ingest.kill9();
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Down until every agent has seen its stream end (and goes on queueing alerts meanwhile).
+    const streamEnded = (a: (typeof agents)[number]) =>
+      a.logLines().some((l) => String(l.msg).startsWith('stream ended'));
+    await until(() => agents.every(streamEnded), 20_000, 'every agent to lose its stream');
     await ingest.start();
 
     const codes = await Promise.all(agents.map((a) => a.exited));

@@ -26,12 +26,14 @@ export const SLOW_CONSUMER_SWEEP_MS = 100;
 /** Consecutive sweeps over WS_MAX_BACKPRESSURE_BYTES before a socket is closed as slow. */
 export const SLOW_CONSUMER_SWEEPS = 2;
 /**
- * The native backpressure limit, as a multiple of WS_MAX_BACKPRESSURE_BYTES: well above the
- * sweep's threshold (a storm fills the gap in about a second, time for the sweep even on a
- * loaded machine; at 4× a loaded CI machine let it beat the sweep, dropping the browser
- * without its 4008).
+ * The native backpressure limit, as a multiple of WS_MAX_BACKPRESSURE_BYTES. It is the hard
+ * ceiling on what one socket holds (4 MiB at the default 1 MiB) and cuts at once, without the
+ * sweep's grace; the 3× headroom above the sweep's limit covers the two sweeps it takes to act
+ * at storm rates (about a second of 2,000 alerts/s of 1 KiB frames). Past it (a stalled event
+ * loop, huge details) uWebSockets.js closes the socket itself: 1006 instead of 4008, the browser
+ * reconnects and resumes all the same. Was 16× only so an unpaced test passed (docs/fanout.md).
  */
-export const NATIVE_BACKPRESSURE_FACTOR = 16;
+export const NATIVE_BACKPRESSURE_FACTOR = 4;
 /**
  * The native frame limit, as a multiple of WS_MAX_PAYLOAD_BYTES: uWebSockets.js drops the TCP
  * connection (1006) on frames over its limit; keeping it higher lets the message handler close

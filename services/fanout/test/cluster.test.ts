@@ -279,7 +279,9 @@ describe('two ingest and two fan-out instances', () => {
       'the movers held by ingest 2',
     );
     const failoverMs = Date.now() - ingestKilledAt;
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Keep watching after the move: ten more samples of every mover (about a second).
+    const sampledAtMove = moverSamples.length;
+    await until(() => moverSamples.length >= sampledAtMove + 10 * movers.length, 20_000, 'samples');
     sampling = false;
     await sampler;
     // Online throughout the move, and still online after it.

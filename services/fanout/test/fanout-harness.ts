@@ -137,6 +137,24 @@ export function publishMessages(env: Environment, messages: BusMessage[]) {
   env.publisher.publish(messages);
 }
 
+/**
+ * Publishes a marker alert (CRITICAL, of `over.host_id` or a new host) and waits until `browser`
+ * has it. The fan-out reads the bus in order, so everything published before the marker has then
+ * been dealt with: a frame the browser has not got by now was not sent. This bounds "nothing else
+ * arrives" by an event instead of a sleep (and, with an unfiltered browser as witness, waits until
+ * the fan-out has caught up with the bus).
+ */
+export async function passMarker(
+  env: Environment,
+  browser: Browser,
+  over: Partial<AlertEventData> = {},
+): Promise<string> {
+  const marker = alertData(over);
+  publishAlerts(env, [marker]);
+  await until(() => browser.alertIds().includes(marker.alert_id), 10_000, 'the marker alert');
+  return marker.alert_id;
+}
+
 type Frame = { type: string; [k: string]: unknown };
 
 /** A real WebSocket client (the ws package) that records every frame. */

@@ -13,6 +13,7 @@ import {
   auth,
   Browser,
   callApi,
+  passMarker,
   publishMessages,
   type RunningFanout,
   startFanout,
@@ -104,7 +105,7 @@ describe('incident frames on /ws/alerts', () => {
       root_cause: 'scheduled maintenance',
     });
     await until(() => incidentsOf(b).length >= 3, 5_000, 'three incident frames');
-    await new Promise((r) => setTimeout(r, 100));
+    await passMarker(env, b);
 
     const frames = incidentsOf(b);
     // Published on events and control, but the fan-out follows events only: one frame per change.
@@ -205,7 +206,7 @@ describe('incident frames on /ws/alerts', () => {
     // A newer revision of the same incident is a different change and does get through.
     const [grown] = await ingestFlush([alertOf(host.hostId)]);
     await until(() => incidentsOf(b).length >= 2, 5_000, 'the newer revision');
-    await new Promise((r) => setTimeout(r, 100));
+    await passMarker(env, b, { host_id: host.hostId });
     expect(incidentsOf(b).map((f) => [f.data.event, f.data.incident.revision])).toEqual([
       ['created', incident!.version + 1],
       ['updated', grown!.version + 2],
@@ -219,6 +220,7 @@ describe('incident frames on /ws/alerts', () => {
 describe('resuming with incident frames', () => {
   it('replays the incident frames a browser missed, once, with its filter, then continues live', async () => {
     const [mine, other] = [await newHost(), await newHost()];
+    const witness = await connect();
     const first = await connect({ host_id: mine.hostId });
     const { incident_id: id } = await openIncident(mine.hostId);
     await until(() => incidentsOf(first).length === 1);
@@ -234,8 +236,9 @@ describe('resuming with incident frames', () => {
     publishMessages(env, [
       { type: 'incident', data: { event: 'updated', incident: noted.body.incident } },
     ]);
-    await env.publisher.drain();
-    await new Promise((r) => setTimeout(r, 200));
+    // The fan-out has read all of it (a marker of another host, filtered out below, is past).
+    await passMarker(env, witness);
+    witness.close();
 
     const second = await connect({ host_id: mine.hostId, since: lastSeen });
     await until(() => incidentsOf(second).length >= 2, 5_000, 'the replay');
@@ -249,7 +252,7 @@ describe('resuming with incident frames', () => {
       root_cause: 'rolled back',
     });
     await until(() => incidentsOf(second).length >= 3, 5_000, 'the live frame');
-    await new Promise((r) => setTimeout(r, 100));
+    await passMarker(env, second, { host_id: mine.hostId });
     expect(incidentsOf(second).map((f) => f.data)).toEqual([
       { event: 'updated', incident: assigned.body.incident },
       { event: 'updated', incident: noted.body.incident },
@@ -288,6 +291,7 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
 
   it('filters alerts and incidents apart from the start, and a resume replays both', async () => {
     const host = await newHost();
+    const witness = await connect();
     const first = await connect({ subscriptions: subscriptions(host.hostId) });
     expect(first.ofType('welcome')[0]!.subscriptions).toEqual([
       {
@@ -318,7 +322,9 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
     const critical = alertOf(host.hostId, { severity: 'CRITICAL' });
     publishMessages(env, [alertMessage(host.hostname, critical)]);
     const [escalated] = await ingestFlush([critical]);
-    await new Promise((r) => setTimeout(r, 200));
+    // The fan-out has read both (an INFO marker, which neither subscription matches, is past).
+    await passMarker(env, witness, { severity: 'INFO' });
+    witness.close();
 
     const second = await connect({ subscriptions: subscriptions(host.hostId), since: lastSeen });
     await until(() => incidentsOf(second).length === 1 && alertIds(second).length === 1);

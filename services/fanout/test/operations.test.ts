@@ -1,4 +1,4 @@
-import { proxyFor } from '@tripwire/test-fixtures';
+import { proxyFor, within } from '@tripwire/test-fixtures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   alertData,
@@ -92,9 +92,8 @@ describe('graceful shutdown', () => {
     const b = new Browser(fanout.wsUrl, { token: viewer });
     await b.opened;
     await until(() => b.ofType('welcome').length === 1);
-    const started = Date.now();
-    await fanout.stop();
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // A bound far above the drain it waits for: failing it means stop() hangs, not slowness.
+    await within(fanout.stop(), 20_000, 'fanout.stop()');
     const closed = await b.closed;
     expect(b.ofType('closing')).toEqual([
       { type: 'closing', reason: expect.stringMatching(/reconnect/) },

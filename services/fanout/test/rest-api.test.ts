@@ -266,7 +266,8 @@ describe('REST API', () => {
       onEntries: (e) => changes.push(...e),
     });
     sub.start();
-    await new Promise((r) => setTimeout(r, 300));
+    // "latest" is fixed on the first read: every change made after this is delivered.
+    await sub.caughtUp;
 
     const rule = {
       host_id: host.hostId,

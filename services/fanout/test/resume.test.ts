@@ -44,14 +44,18 @@ describe('resume', () => {
     first.ws.terminate();
     await first.closed;
     const lastSeen = first.alerts().at(-1)!;
-    await new Promise((r) => setTimeout(r, 100));
+    // Traffic goes on while no browser is connected: the resume has something to replay.
+    const sentAtClose = sent.length;
+    await until(() => sent.length >= sentAtClose + 20);
 
     const second = new Browser(fanout.wsUrl, {
       token: viewer,
       query: { ...query, since: lastSeen.position },
     });
     await second.opened;
-    await new Promise((r) => setTimeout(r, 200));
+    // The replay is done and live alerts follow it.
+    const resumedAt = sent.length;
+    await until(() => sent.length >= resumedAt + 20 && second.alerts().length > 20);
     sending = false;
     await traffic;
     await env.publisher.drain();
@@ -77,13 +81,14 @@ describe('resume', () => {
     publishAlerts(env, [alertData()]);
     await until(() => early.alerts().length === 1);
     const old = early.alerts()[0]!.position;
-    early.close();
     publishAlerts(
       env,
       Array.from({ length: 250 }, () => alertData()),
     );
-    await env.publisher.drain();
-    await new Promise((r) => setTimeout(r, 300));
+    // Once a connected browser has all 251, the fan-out has read them: its 200-frame history
+    // no longer reaches back to `old`.
+    await until(() => early.alerts().length === 251);
+    early.close();
 
     const late = new Browser(fanout.wsUrl, { token: viewer, query: { since: old } });
     await late.opened;

@@ -25,7 +25,7 @@ const metric = async (ingest: RunningIngest, name: string) => {
   return line ? Number(line.split(' ').pop()) : Number.NaN;
 };
 
-/** Holds a lock that blocks every alert insert until released: PostgreSQL "stuck" mid-commit. */
+/** Holds a lock that blocks every alert insert until released: PostgreSQL too slow to store. */
 async function blockAlertInserts() {
   const c = await env.pool.connect();
   await c.query('BEGIN');
@@ -33,6 +33,41 @@ async function blockAlertInserts() {
   return async () => {
     await c.query('COMMIT');
     c.release();
+  };
+}
+
+let holds = 0;
+/**
+ * Holds the COMMIT of the transaction that stores this alert: a deferred constraint trigger on
+ * the idempotency ledger runs at commit time and waits for an advisory lock the test holds. The
+ * INSERT itself has run; only the COMMIT is pending. `reached()` waits until it is.
+ */
+async function holdCommitOf(alertId: string) {
+  const key = 150_000 + process.pid * 10 + holds++;
+  const name = `test_hold_commit_${key}`;
+  const holder = await env.pool.connect();
+  await holder.query('SELECT pg_advisory_lock($1)', [key]);
+  await env.pool.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_advisory_xact_lock(${key}); RETURN NULL; END $$`);
+  await env.pool.query(`CREATE CONSTRAINT TRIGGER ${name} AFTER INSERT ON alert_ids
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NEW.alert_id = '${alertId}'::uuid) EXECUTE FUNCTION ${name}()`);
+  const waiting = async () => {
+    const { rowCount } = await env.pool.query(
+      `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = $1
+          AND d.datname = current_database()`,
+      [key],
+    );
+    return rowCount === 1;
+  };
+  return {
+    reached: () => until(waiting, 10_000, 'the COMMIT to wait on the held lock'),
+    release: async () => {
+      await holder.query('SELECT pg_advisory_unlock($1)', [key]);
+      holder.release();
+      await env.pool.query(`DROP TRIGGER ${name} ON alert_ids; DROP FUNCTION ${name}()`);
+    },
   };
 }
 
@@ -56,26 +91,24 @@ describe('durability', () => {
     const a = await register(client, `ack-${randomUUID()}`);
     const session = new AgentSession(client, a.agentToken);
     await until(() => session.commands.length > 0);
-    const release = await blockAlertInserts();
     const e = event(a.hostId);
-    session.send([e]);
-    await new Promise((r) => setTimeout(r, 600));
-    expect(session.acked.has(e.alertId)).toBe(false);
-    expect(await rowsFor(env, [e.alertId])).toHaveLength(0);
-
-    let storedWhenAcked: number | undefined;
-    session.call.on('data', () => {
-      if (session.acked.has(e.alertId) && storedWhenAcked === undefined) {
-        storedWhenAcked = -1;
-        void rowsFor(env, [e.alertId]).then((rows) => {
-          storedWhenAcked = rows.length;
-        });
-      }
-    });
-    await release();
+    const commit = await holdCommitOf(e.alertId);
+    try {
+      session.send([e]);
+      // The INSERT has run and its transaction is committing: the COMMIT waits on the held lock.
+      await commit.reached();
+      // An invalid alert sent now is rejected at once on the same stream; an ack sent before the
+      // COMMIT would have been written to the stream before this rejection.
+      session.send([event(a.hostId, { alertId: 'marker-not-a-uuid' })]);
+      await until(() => session.rejections.length === 1, 10_000, 'the marker rejection');
+      expect(session.acked.has(e.alertId)).toBe(false);
+      // Not committed yet: invisible to every other connection.
+      expect(await rowsFor(env, [e.alertId])).toHaveLength(0);
+    } finally {
+      await commit.release();
+    }
     await session.waitForAcks([e.alertId]);
-    await until(() => storedWhenAcked !== undefined && storedWhenAcked >= 0);
-    expect(storedWhenAcked).toBe(1);
+    expect(await rowsFor(env, [e.alertId])).toHaveLength(1);
     session.end();
     await session.status;
   });
@@ -85,16 +118,20 @@ describe('durability', () => {
     const session = new AgentSession(client, a.agentToken, true);
     await until(() => session.commands.length > 0);
     const receivedBefore = await metric(ingest, 'tripwire_ingest_alerts_received_total');
+    const pausesBefore = await metric(ingest, 'tripwire_ingest_flow_control_pauses_total');
     const release = await blockAlertInserts();
     const events = Array.from({ length: 5000 }, () => event(a.hostId));
     for (let i = 0; i < events.length; i += 100) session.send(events.slice(i, i + 100));
-    await new Promise((r) => setTimeout(r, 1_000));
+    const pauses = () => metric(ingest, 'tripwire_ingest_flow_control_pauses_total');
+    await until(async () => (await pauses()) > pausesBefore, 10_000, 'the stream to be paused');
+    // A bounded quiet period for the negative claim: had the pause not held, the server would
+    // go on reading the 5,000 alerts the agent has sent meanwhile.
+    await new Promise((r) => setTimeout(r, 500));
 
     const received =
       (await metric(ingest, 'tripwire_ingest_alerts_received_total')) - receivedBefore;
     expect(received).toBeLessThan(1_000);
     expect(await metric(ingest, 'tripwire_ingest_pending_alerts')).toBeLessThanOrEqual(300);
-    expect(await metric(ingest, 'tripwire_ingest_flow_control_pauses_total')).toBeGreaterThan(0);
     expect(session.acked.size).toBe(0);
 
     await release();

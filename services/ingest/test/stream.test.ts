@@ -218,11 +218,13 @@ describe('StreamAlerts', () => {
     const session = new AgentSession(client, a.agentToken);
     session.send([old, fresh, fresh]);
     await session.waitForAcks([old.alertId, fresh.alertId]);
-    await until(() => bus.alertIds().includes(fresh.alertId));
-    await new Promise((r) => setTimeout(r, 200));
     // The resend of a just-stored alert goes out again (fan-out nodes drop the repeat); the
-    // resend of a months-old one does not.
-    await until(() => bus.alertIds().filter((id) => id === fresh.alertId).length === 2);
+    // resend of a months-old one does not. Publishes follow submission order: once a marker sent
+    // after them is on the bus, the old one would be there too.
+    const marker = event(a.hostId);
+    session.send([marker]);
+    await until(() => bus.alertIds().includes(marker.alertId));
+    expect(bus.alertIds().filter((id) => id === fresh.alertId)).toHaveLength(2);
     expect(bus.alertIds()).not.toContain(old.alertId);
     expect(await rowsFor(env, [old.alertId])).toHaveLength(1);
     expect(await rowsFor(env, [fresh.alertId])).toHaveLength(1);
@@ -276,8 +278,14 @@ describe('StreamAlerts', () => {
     await until(async () => (await hostRow()).status === 'online');
     const second = new AgentSession(client, a.agentToken);
     await until(() => second.commands.length > 0);
+    const streams = async () =>
+      Number(/^tripwire_ingest_connected_agents (\d+)/m.exec(await metricsText())?.[1]);
+    const open = await streams();
     session.end();
     await session.status;
+    // The server has closed its side (and decided whether to release the host): a release would
+    // be written at once, so a short quiet period bounds the claim "stays online".
+    await until(async () => (await streams()) === open - 1, 10_000, 'the stream closed');
     await new Promise((r) => setTimeout(r, 200));
     expect((await hostRow()).status).toBe('online');
     second.end();

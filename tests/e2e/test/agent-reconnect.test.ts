@@ -102,7 +102,12 @@ describe('reconnecting', () => {
       const ids = await produceWhile(client, 1500, async () => {
         await until(() => client.stats().acked >= 200, 10_000, 'some acks');
         await current.stop();
-        await new Promise((r) => setTimeout(r, 500));
+        // Down until the agent has noticed and queued alerts that only the restart can take.
+        await until(
+          () => !client.stats().connected && client.stats().queued >= 50,
+          10_000,
+          'alerts queued during the outage',
+        );
         current = await startIngest(env, { GRPC_PORT: String(port) });
       });
       expect(await client.flush(30_000)).toBe(true);
@@ -130,7 +135,13 @@ describe('reconnecting', () => {
         await until(() => client.stats().acked >= 100, 10_000, 'some acks');
         proxy.cut();
         await until(() => !client.stats().connected, 10_000, 'the agent to notice');
-        await new Promise((r) => setTimeout(r, 800));
+        // Cut until alerts have queued up behind it and the agent has failed to reconnect.
+        const reconnects = client.stats().reconnects;
+        await until(
+          () => client.stats().queued >= 50 && client.stats().reconnects > reconnects,
+          10_000,
+          'alerts queued and a failed reconnect during the cut',
+        );
         proxy.restore();
       });
       expect(await client.flush(30_000)).toBe(true);

@@ -73,8 +73,10 @@ describe('process sensor', () => {
   it('ignores processes that do not match, and ones already running at the baseline', async () => {
     const before = uniqueSeconds();
     const early = run('sleep', [before]);
-    await waitFor('early child running', () => early.pid);
-    await settle(100);
+    // Running sleep itself (exec done), so the baseline sees its command line.
+    await waitFor('early child running', () =>
+      readFileSync(`/proc/${early.pid}/cmdline`, 'utf8').includes(before),
+    );
     const wanted = uniqueSeconds();
     await start(
       rule('PROCESS', `sleep (${before.replace('.', '\\.')}|${wanted.replace('.', '\\.')})`),
