@@ -9,6 +9,7 @@ export { DEAD_LETTER_FILE } from './agent-state.js';
 export * from './agent-types.js';
 export * from './alert-limits.js';
 export { alertFromDraft } from './alert-wire.js';
+export { fsyncDirectory, writeFileAtomic } from './atomic-file.js';
 export type { TlsOptions } from './channel-credentials.js';
 export { type DeadLetterEntry, DeadLetterFile } from './dead-letter.js';
 export {
