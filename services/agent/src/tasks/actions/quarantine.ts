@@ -131,8 +131,7 @@ export async function restoreFile(params: RestoreFile, deps: QuarantineDeps): Pr
   const id = params.quarantineId;
   if (!UUID.test(id)) throw new TaskRefusal(`quarantine_id ${quoted(id)} is not a quarantine id`);
   const entry = await deps.manifest.get(id);
-  if (entry?.state !== 'held')
-    throw new Error(`nothing is held in quarantine under ${id}`);
+  if (entry?.state !== 'held') throw new Error(`nothing is held in quarantine under ${id}`);
   const target = entry.originalPath;
   if (
     await lstat(target).then(
