@@ -12,6 +12,8 @@ export async function fileHash(params: FileHash, ctx: TaskContext): Promise<Task
   try {
     const { sha256 } = await readChunks(handle, Number.MAX_SAFE_INTEGER, ctx.signal);
     const users = await readUserNames();
+    // Whole microseconds from the nanoseconds: mtimeMs as a float is off by one now and then.
+    const { mtimeNs } = await handle.stat({ bigint: true });
     return {
       status: TaskStatus.TASK_STATUS_SUCCEEDED,
       response: {
@@ -24,7 +26,7 @@ export async function fileHash(params: FileHash, ctx: TaskContext): Promise<Task
           uid: stats.uid,
           gid: stats.gid,
           owner: users.get(stats.uid) ?? '',
-          mtimeUs: Math.round(stats.mtimeMs * 1000),
+          mtimeUs: Number(mtimeNs / 1000n),
         },
       },
     };
