@@ -129,6 +129,8 @@ export function createProcessSensor(
       user: users.get(info.uid) ?? null,
       uid: info.uid,
       start_time: bootTime === null ? null : startTimeIso(bootTime, info.startTicks, ticks),
+      // With pid, what kill_process needs to be sure it kills this process (docs/response-actions.md).
+      start_ticks: info.startTicks,
       cwd,
       parent_cmdline: parentCmdline?.text ?? null,
       matched_on: on,

@@ -87,3 +87,27 @@ describe('task ids', () => {
     expect(bench.responses).toEqual([]);
   });
 });
+
+describe('the shell allow file', () => {
+  it('reads one RE2 pattern a line, and refuses a file others can write or a pattern RE2 cannot run', async () => {
+    const { readShellAllowFile } = await import('../../src/tasks/shell-allow-file.js');
+    const { TaskPolicy } = await import('../../src/tasks/task-policy.js');
+    const { chmodSync } = await import('node:fs');
+    const path = join(tempDir('allow'), 'allow');
+    writeFileSync(path, '# what responders may run\n\nsystemctl status [a-z-]+\n ss -tnp \n', {
+      mode: 0o644,
+    });
+    const patterns = await readShellAllowFile(path);
+    expect(patterns).toEqual(['systemctl status [a-z-]+', 'ss -tnp']);
+    chmodSync(path, 0o666);
+    await expect(readShellAllowFile(path)).rejects.toThrow(/writable by other users/);
+    const settings = { ...(await taskBench()).policy.settings, shellUnrestricted: false };
+    expect(() => new TaskPolicy({ ...settings, shellAllowPatterns: ['(a)\\1'] })).toThrow(
+      /not an RE2 expression/,
+    );
+    const policy = new TaskPolicy({ ...settings, shellAllowPatterns: patterns });
+    expect(policy.shellAllows('systemctl status sshd')).toBe(true);
+    expect(policy.shellAllows('systemctl status sshd; reboot')).toBe(false);
+    expect(policy.shellAllows('xsystemctl status sshd')).toBe(false);
+  });
+});
