@@ -260,8 +260,9 @@ export interface FileFetch {
 }
 
 /**
- * Chunks of at most 64 KiB in order; the final response carries size and sha256
- * of the whole file, and `truncated` on the TaskResponse when it was cut.
+ * Chunks of at most 64 KiB in order; the final response carries the file's size
+ * and the sha256 of the bytes sent, and `truncated` on the TaskResponse when the
+ * file is longer than what was sent.
  */
 export interface FileFetchResponse {
   content: Buffer;
