@@ -29,6 +29,8 @@ export type JournalState = 'running' | 'finished' | 'acked';
 export class TaskJournal {
   private readonly entries = new Map<string, JournalEntry>();
   private writes: Promise<void> = Promise.resolve();
+  /** A write that has not started yet: later changes join it. */
+  private queued: Promise<void> | undefined;
 
   constructor(readonly path: string) {}
 
@@ -131,10 +133,20 @@ export class TaskJournal {
     }
   }
 
-  /** Writes one after another, each a whole new file, so the newest state always wins. */
+  /**
+   * Writes one after another, each a whole new file taken when the write starts; changes made
+   * while a write waits share it (a burst of tasks costs one write, not one each).
+   */
   private save(): Promise<void> {
-    const body = `${JSON.stringify({ tasks: [...this.entries.values()] })}\n`;
-    const write = this.writes.then(() => writeFileAtomic(this.path, body));
+    if (this.queued) return this.queued;
+    const write = this.writes.then(() => {
+      this.queued = undefined;
+      return writeFileAtomic(
+        this.path,
+        `${JSON.stringify({ tasks: [...this.entries.values()] })}\n`,
+      );
+    });
+    this.queued = write;
     this.writes = write.catch(() => {});
     return write;
   }
