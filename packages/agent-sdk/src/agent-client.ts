@@ -24,6 +24,7 @@ import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 import { RejectionHandler } from './rejection-handler.js';
 import { readSecretFile, SecretFileError } from './secret-file.js';
+import { endStream } from './stream-end.js';
 import { TaskChannel, type TaskChannelStats } from './task-channel.js';
 import { TaskJournal } from './task-journal.js';
 import type { TaskRunner } from './task-runner.js';
@@ -356,19 +357,7 @@ class TripwireAgentClient implements AgentClient {
     this.stopping = true;
     await this.taskChannel?.stop();
     this.wake?.();
-    const stream = this.stream;
-    if (stream) {
-      stream.end();
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([
-        stream.ended.then(() => true),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), STOP_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!ended) stream.cancel();
-    }
+    if (this.stream) await endStream(this.stream, STOP_GRACE_MS);
     await this.loop;
     await this.rulesSaved;
     await this.commands?.settled();

@@ -3,6 +3,7 @@ import type { Logger } from '@tripwire/logger';
 import { TaskServiceClient } from '@tripwire/proto';
 import type { AgentCredentials } from './agent-state.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
+import { endStream } from './stream-end.js';
 import { TaskDispatcher, type TaskDispatcherStats } from './task-dispatcher.js';
 import type { TaskJournal } from './task-journal.js';
 import type { TaskRunner } from './task-runner.js';
@@ -83,19 +84,7 @@ export class TaskChannel {
     this.stopping = true;
     this.unsubscribe?.();
     this.wake?.();
-    const stream = this.stream;
-    if (stream) {
-      stream.end();
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([
-        stream.ended.then(() => true),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), STOP_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!ended) stream.cancel();
-    }
+    if (this.stream) await endStream(this.stream, STOP_GRACE_MS);
     await this.loop;
   }
 

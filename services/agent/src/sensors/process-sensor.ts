@@ -129,8 +129,7 @@ export function createProcessSensor(
       user: users.get(info.uid) ?? null,
       uid: info.uid,
       start_time: bootTime === null ? null : startTimeIso(bootTime, info.startTicks, ticks),
-      // With pid, what kill_process needs to be sure it kills this process (docs/response-actions.md).
-      start_ticks: info.startTicks,
+      start_ticks: info.startTicks, // kill_process checks it (docs/response-actions.md)
       cwd,
       parent_cmdline: parentCmdline?.text ?? null,
       matched_on: on,
