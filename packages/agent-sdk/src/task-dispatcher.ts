@@ -135,6 +135,15 @@ export class TaskDispatcher {
     const { taskId } = request;
     const policy = this.deps.runner.policy();
     const task: RunningTask = { controller: new AbortController(), sequence: 0 };
+    const refusal = this.deps.runner.refusal?.(request);
+    if (refusal) {
+      await this.finish(
+        taskId,
+        { status: TaskStatus.TASK_STATUS_REFUSED, error: refusal },
+        undefined,
+      );
+      return;
+    }
     if (this.running.size >= Math.max(1, policy.maxConcurrentTasks)) {
       const error = `agent busy: ${this.running.size} tasks running, the most it runs at once`;
       await this.finish(taskId, { status: TaskStatus.TASK_STATUS_REFUSED, error }, undefined);

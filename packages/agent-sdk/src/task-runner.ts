@@ -32,6 +32,11 @@ export interface TaskRunner {
   /** Reported at every connect and whenever `policyChanged` fires. */
   policy(): AgentTaskPolicy;
   /**
+   * Why the policy refuses this request before anything starts (no RUNNING response is sent
+   * then), or null. run() may still refuse, e.g. on a bad parameter.
+   */
+  refusal?(request: TaskRequest): string | null;
+  /**
    * Runs one task (or refuses it: status REFUSED with the reason). Must end soon after
    * `ctx.signal` aborts, with whatever children it started gone.
    */

@@ -44,8 +44,13 @@ export class TaskExecutor implements TaskRunner {
     return this.deps.policy.onChange(listener);
   }
 
+  refusal(request: TaskRequest): string | null {
+    return this.deps.policy.refusal(actionOf(request));
+  }
+
   async run(request: TaskRequest, ctx: TaskContext): Promise<TaskOutcome> {
     const action = actionOf(request);
+    // Asked again: the kill switch may have appeared since.
     const refusal = this.deps.policy.refusal(action);
     if (refusal) return { status: TaskStatus.TASK_STATUS_REFUSED, error: refusal };
     this.deps.log.info({ taskId: request.taskId, action }, 'running task');

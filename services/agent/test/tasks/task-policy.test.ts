@@ -11,6 +11,8 @@ describe('the agent policy', () => {
     expect(statusName(final)).toBe('TASK_STATUS_REFUSED');
     expect(final.error).toContain('shell_execute is not enabled');
     expect(existsSync(join(dir, 'ran'))).toBe(false);
+    // Refused before it started: no RUNNING response, only the outcome.
+    expect(bench.of(final.taskId)).toEqual([final]);
     expect(bench.policy.report().enabledActions).toEqual(['file_hash']);
   });
 
