@@ -24,6 +24,10 @@ import { Outbox } from './outbox.js';
 import { type BackoffOptions, ReconnectBackoff } from './reconnect-backoff.js';
 import { RejectionHandler } from './rejection-handler.js';
 import { readSecretFile, SecretFileError } from './secret-file.js';
+import { endStream } from './stream-end.js';
+import { TaskChannel, type TaskChannelStats } from './task-channel.js';
+import { TaskJournal } from './task-journal.js';
+import type { TaskRunner } from './task-runner.js';
 
 export interface AgentClientOptions {
   /**
@@ -82,6 +86,11 @@ export interface AgentClientOptions {
    * exits (its service manager restarts it, and the new process waits for the lock). Default: logged.
    */
   onFatal?: (err: Error) => void;
+  /**
+   * Response actions: with a runner, the client also opens TaskService.StreamTasks and runs the
+   * server's tasks through it (journaled in `stateDir/tasks.json`). Without one, it never does.
+   */
+  tasks?: TaskRunner;
 }
 
 export interface AgentClientStats {
@@ -105,6 +114,8 @@ export interface AgentClientStats {
   connected: boolean;
   /** Connection attempts after the first. */
   reconnects: number;
+  /** The task stream, when the client runs response actions. */
+  tasks?: TaskChannelStats;
 }
 
 export interface AgentClient {
@@ -151,6 +162,7 @@ class TripwireAgentClient implements AgentClient {
   /** Server clock minus this host's clock (µs), from the last Ping or the registration. */
   private clockOffsetUs: number | undefined;
   private channelCreds: ChannelCredentials | undefined;
+  private taskChannel: TaskChannel | undefined;
   private stream: AlertStream | undefined;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -198,6 +210,7 @@ class TripwireAgentClient implements AgentClient {
       dropped: this.outbox?.dropped ?? 0,
       connected: this.stream?.established ?? false,
       reconnects: this.reconnects,
+      ...(this.taskChannel && { tasks: this.taskChannel.stats() }),
     };
   }
 
@@ -259,6 +272,26 @@ class TripwireAgentClient implements AgentClient {
       'agent started; connecting to the server',
     );
     this.loop = this.connectLoop();
+    await this.startTasks();
+  }
+
+  /** The task stream, beside the alert stream, when a runner was given. */
+  private async startTasks(): Promise<void> {
+    const runner = this.options.tasks;
+    if (!runner) return;
+    const journal = new TaskJournal(this.state.tasksJournalPath);
+    await journal.load();
+    this.taskChannel = new TaskChannel({
+      servers: this.servers,
+      channelCredentials: this.channelCreds!,
+      channelOptions: channelOptions(this.options.tls),
+      credentials: () => (this.tokenRejected ? undefined : this.credentials),
+      runner,
+      journal,
+      log: this.log.child({ stream: 'tasks' }),
+      backoff: this.options.backoff,
+    });
+    this.taskChannel.start();
   }
 
   /** Stored credentials and rules; registers when there are no credentials. */
@@ -322,20 +355,9 @@ class TripwireAgentClient implements AgentClient {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.taskChannel?.stop();
     this.wake?.();
-    const stream = this.stream;
-    if (stream) {
-      stream.end();
-      let timer: NodeJS.Timeout | undefined;
-      const ended = await Promise.race([
-        stream.ended.then(() => true),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), STOP_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!ended) stream.cancel();
-    }
+    if (this.stream) await endStream(this.stream, STOP_GRACE_MS);
     await this.loop;
     await this.rulesSaved;
     await this.commands?.settled();

@@ -14,6 +14,7 @@ const CREDENTIALS_FILE = 'credentials.json';
 const RULES_FILE = 'rules.json';
 export const OUTBOX_FILE = 'outbox.log';
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
+export const TASKS_JOURNAL_FILE = 'tasks.json';
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;
@@ -44,6 +45,10 @@ export class AgentState {
 
   get outboxPath(): string {
     return join(this.dir, OUTBOX_FILE);
+  }
+
+  get tasksJournalPath(): string {
+    return join(this.dir, TASKS_JOURNAL_FILE);
   }
 
   get deadLetterPath(): string {

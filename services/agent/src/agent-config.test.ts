@@ -120,4 +120,35 @@ describe('agent configuration', () => {
       /cannot read the env file/,
     );
   });
+
+  it('runs no response action unless configured, and checks the task settings together (issue 16)', () => {
+    const base = { server: 'a:1', insecure: true };
+    expect(loadAgentConfig(base, {})).toMatchObject({
+      TRIPWIRE_TASK_ACTIONS: [],
+      TRIPWIRE_TASK_SHELL_UNRESTRICTED: false,
+      TRIPWIRE_TASK_TIMEOUT_S: 60,
+      TRIPWIRE_TASK_OUTPUT_MAX_BYTES: 1024 * 1024,
+    });
+    expect(
+      loadAgentConfig(
+        { ...configFileFlag('task_actions: "file_hash, kill_process"\n') },
+        { TRIPWIRE_SERVER: 'a:1', TRIPWIRE_INSECURE: 'true' },
+      ).TRIPWIRE_TASK_ACTIONS,
+    ).toEqual(['file_hash', 'kill_process']);
+    expect(() => loadAgentConfig({ ...base, 'task-actions': 'file_hash,rm_rf' }, {})).toThrow(
+      /--task-actions \(TRIPWIRE_TASK_ACTIONS\): unknown action rm_rf/,
+    );
+    expect(() => loadAgentConfig({ ...base, 'task-actions': 'shell_execute' }, {})).toThrow(
+      /--task-shell-allow-file \(TRIPWIRE_TASK_SHELL_ALLOW_FILE\): shell_execute needs/,
+    );
+    expect(() =>
+      loadAgentConfig({ ...base, 'task-timeout': '600', 'task-max-timeout': '60' }, {}),
+    ).toThrow(
+      /--task-timeout \(TRIPWIRE_TASK_TIMEOUT_S\): must not be more than --task-max-timeout/,
+    );
+  });
 });
+
+function configFileFlag(yaml: string) {
+  return { config: file('tasks.yaml', yaml) };
+}

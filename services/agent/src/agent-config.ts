@@ -6,6 +6,7 @@ import { parseEnv as parseEnvFile } from 'node:util';
 import { ConfigError, envBool, envInt, envLogLevel, parseEnv } from '@tripwire/config';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { checkTaskConfig, TASK_SETTINGS, taskConfigShape } from './task-settings.js';
 
 export { ConfigError };
 
@@ -116,6 +117,7 @@ export const RUN_SETTINGS: Setting[] = [
     env: 'TRIPWIRE_LOG_LEVEL',
     help: 'fatal, error, warn, info, debug or trace (default info)',
   },
+  ...TASK_SETTINGS,
 ];
 
 // One HOST:PORT, or several separated by commas (the agent fails over between them).
@@ -150,8 +152,10 @@ const schema = z
     TRIPWIRE_DEAD_LETTER_MAX_MB: envInt(16, 1, 10_000),
     TRIPWIRE_LOCK_STALE_S: envInt(10, 2, 3600),
     TRIPWIRE_LOG_LEVEL: envLogLevel,
+    ...taskConfigShape,
   })
   .superRefine((c, ctx) => {
+    checkTaskConfig(c, ctx);
     if (!c.TRIPWIRE_TLS_CA && !c.TRIPWIRE_INSECURE)
       ctx.addIssue({
         code: 'custom',

@@ -6,6 +6,7 @@ import type { AgentConfig } from './agent-config.js';
 import { clientOptions } from './client-options.js';
 import { DEFAULT_RULES_FILE, loadLocalRules, mergeRules } from './local-rules.js';
 import { createSensors, type Sensor } from './sensors/index.js';
+import { createAgentTasks } from './tasks/agent-tasks.js';
 
 export interface RunningAgent {
   client: AgentClient;
@@ -58,7 +59,12 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
       );
   };
 
-  const client = createAgentClient({ ...clientOptions(config, log), onRules: applyRules });
+  const tasks = await createAgentTasks(config, log);
+  const client = createAgentClient({
+    ...clientOptions(config, log),
+    onRules: applyRules,
+    tasks: tasks.executor,
+  });
   sensors = createSensors(
     {
       log,
@@ -81,6 +87,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
     sensors: Object.fromEntries(sensors.map((s) => [s.type, s.stats?.() ?? {}])),
   });
   await client.start();
+  tasks.policy.watch();
   // Persisted or server rules arrive through onRules; until then the local rules apply.
   applyRules(client.rules());
   await applying;
@@ -94,6 +101,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
     async stop() {
       await Promise.all(sensors.map((s) => s.stop()));
       log.info(stats(), 'sensors stopped');
+      tasks.policy.stop();
       await client.stop();
     },
   };

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { isMissing } from './file-facts.js';
 
 export type TcpProtocol = 'tcp' | 'tcp6';
+/** /proc/net/udp[6] rows have the same columns (state 7 = CLOSE: not connected). */
+export type SocketProtocol = TcpProtocol | 'udp' | 'udp6';
 
-/** One row of /proc/net/tcp or /proc/net/tcp6. */
+/** One row of /proc/net/tcp, tcp6, udp or udp6. */
 export interface TcpSocket {
-  protocol: TcpProtocol;
+  protocol: SocketProtocol;
   localAddress: string;
   localPort: number;
   remoteAddress: string;
@@ -93,7 +95,7 @@ function parseEndpoint(text: string): [string, number] | null {
  * `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...`.
  * The header line and anything malformed give null.
  */
-export function parseProcNetTcpLine(line: string, protocol: TcpProtocol): TcpSocket | null {
+export function parseProcNetTcpLine(line: string, protocol: SocketProtocol): TcpSocket | null {
   const f = line.trim().split(/\s+/);
   if (f.length < 10 || !/^\d+:$/.test(f[0]!)) return null;
   try {
@@ -120,7 +122,7 @@ export function parseProcNetTcpLine(line: string, protocol: TcpProtocol): TcpSoc
   }
 }
 
-export function parseProcNetTcp(text: string, protocol: TcpProtocol): TcpSocket[] {
+export function parseProcNetTcp(text: string, protocol: SocketProtocol): TcpSocket[] {
   const out: TcpSocket[] = [];
   for (const line of text.split('\n')) {
     const socket = parseProcNetTcpLine(line, protocol);
@@ -130,8 +132,16 @@ export function parseProcNetTcp(text: string, protocol: TcpProtocol): TcpSocket[
 }
 
 /** Every TCP socket of this network namespace; a missing tcp6 (IPv6 off) is no sockets. */
-export async function readTcpSockets(procRoot: string): Promise<TcpSocket[]> {
-  const read = async (protocol: TcpProtocol) => {
+export function readTcpSockets(procRoot: string): Promise<TcpSocket[]> {
+  return readSockets(procRoot, ['tcp', 'tcp6']);
+}
+
+/** The sockets of these /proc/net tables; a missing table (IPv6 off) is no sockets. */
+export async function readSockets(
+  procRoot: string,
+  protocols: readonly SocketProtocol[],
+): Promise<TcpSocket[]> {
+  const read = async (protocol: SocketProtocol) => {
     try {
       return parseProcNetTcp(await readFile(join(procRoot, 'net', protocol), 'utf8'), protocol);
     } catch (err) {
@@ -139,6 +149,5 @@ export async function readTcpSockets(procRoot: string): Promise<TcpSocket[]> {
       throw err;
     }
   };
-  const [v4, v6] = await Promise.all([read('tcp'), read('tcp6')]);
-  return [...v4, ...v6];
+  return (await Promise.all(protocols.map(read))).flat();
 }

@@ -129,6 +129,7 @@ export function createProcessSensor(
       user: users.get(info.uid) ?? null,
       uid: info.uid,
       start_time: bootTime === null ? null : startTimeIso(bootTime, info.startTicks, ticks),
+      start_ticks: info.startTicks, // kill_process checks it (docs/response-actions.md)
       cwd,
       parent_cmdline: parentCmdline?.text ?? null,
       matched_on: on,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES_FILE, loadLocalRules } from '../../src/local-rules.js';
 import { createFileSensor, createProcessSensor, type Sensor } from '../../src/sensors/index.js';
+import { startTicksOf } from '../tasks/task-harness.js';
 import {
   type RecordingContext,
   recordingContext,
@@ -63,6 +64,7 @@ describe('process sensor', () => {
       cwd: process.cwd(),
       matched_on: 'cmdline',
     });
+    expect(alert.detail.start_ticks).toBe(await startTicksOf(child.pid!));
     const started = Date.parse(alert.detail.start_time as string);
     expect(started).toBeGreaterThan(btime * 1000);
     expect(Math.abs(started - Date.now())).toBeLessThan(60_000);

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readlink, realpath } from 'node:fs/promises';
+import { isMissing } from '../sensors/file-facts.js';
+import { quoted, TaskRefusal } from './task-inputs.js';
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * Opens a regular file by its own path only: a symlink at the path, or a symlinked folder on
+ * the way, is refused (the task would touch another file than the one named), and so is
+ * anything else than a regular file (a FIFO would hang the read, a device never ends).
+ * O_NOFOLLOW and the same-inode check close the gap between the look and the open.
+ */
+export async function openRegularFile(path: string): Promise<{ handle: FileHandle; stats: Stats }> {
+  const link = await lstat(path).catch((err: unknown) => {
+    if (isMissing(err)) throw new Error(`${quoted(path)} does not exist`);
+    throw err;
+  });
+  if (link.isSymbolicLink()) {
+    const target = await readlink(path).catch(() => '?');
+    throw new TaskRefusal(
+      `${quoted(path)} is a symlink (to ${quoted(target)}): give the file's own path`,
+    );
+  }
+  if (!link.isFile()) throw new TaskRefusal(`${quoted(path)} is not a regular file`);
+  const real = await realpath(path);
+  if (real !== path)
+    throw new TaskRefusal(
+      `${quoted(path)} goes through a symlinked folder (it is ${quoted(real)}): give the real path`,
+    );
+  const handle = await open(path, READ_FLAGS);
+  const stats = await handle.stat();
+  if (!stats.isFile() || stats.ino !== link.ino || stats.dev !== link.dev) {
+    await handle.close();
+    throw new TaskRefusal(`${quoted(path)} changed while it was being opened`);
+  }
+  return { handle, stats };
+}
+
+/**
+ * Reads the file from the start in chunks, up to `maxBytes`, handing each chunk on; returns the
+ * SHA-256 of what was read and its length. Stops early when `signal` aborts.
+ */
+export async function readChunks(
+  handle: FileHandle,
+  maxBytes: number,
+  signal: AbortSignal,
+  onChunk?: (chunk: Buffer, offset: number) => void,
+): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let offset = 0;
+  while (offset < maxBytes && !signal.aborted) {
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes - offset));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+    if (bytesRead === 0) break;
+    const chunk = buffer.subarray(0, bytesRead);
+    hash.update(chunk);
+    onChunk?.(chunk, offset);
+    offset += bytesRead;
+  }
+  return { sha256: hash.digest('hex'), bytes: offset };
+}

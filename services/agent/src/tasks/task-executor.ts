@@ -1,0 +1,93 @@
+import type { TaskContext, TaskOutcome, TaskRunner } from '@tripwire/agent-sdk';
+import type { Logger } from '@tripwire/logger';
+import { type AgentTaskPolicy, type TaskRequest, TaskStatus } from '@tripwire/proto';
+import { actionOf } from './action-names.js';
+import { fileFetch } from './actions/file-fetch.js';
+import { fileHash } from './actions/file-hash.js';
+import { killProcess } from './actions/kill-process.js';
+import { networkConnections } from './actions/network-connections.js';
+import { processList } from './actions/process-list.js';
+import { quarantineFile, restoreFile } from './actions/quarantine.js';
+import { shellExecute } from './actions/shell-execute.js';
+import { QuarantineManifest } from './quarantine-manifest.js';
+import { TaskRefusal } from './task-inputs.js';
+import type { TaskPolicy } from './task-policy.js';
+
+export interface TaskExecutorDeps {
+  policy: TaskPolicy;
+  /** The agent's state folder: the quarantine lives in it, shell tasks start in it by default. */
+  stateDir: string;
+  log: Logger;
+  /** Default /proc (tests may point elsewhere). */
+  procRoot?: string;
+}
+
+/**
+ * The agent's TaskRunner: asks the policy, then runs the one action the request names. A
+ * TaskRefusal (policy, or a safety check on the parameters) ends the task REFUSED with nothing
+ * done; any other error ends it FAILED with the error's message.
+ */
+export class TaskExecutor implements TaskRunner {
+  private readonly quarantine: QuarantineManifest;
+  private readonly procRoot: string;
+
+  constructor(private readonly deps: TaskExecutorDeps) {
+    this.quarantine = new QuarantineManifest(`${deps.stateDir}/quarantine`);
+    this.procRoot = deps.procRoot ?? '/proc';
+  }
+
+  policy(): AgentTaskPolicy {
+    return this.deps.policy.report();
+  }
+
+  onPolicyChange(listener: () => void): () => void {
+    return this.deps.policy.onChange(listener);
+  }
+
+  refusal(request: TaskRequest): string | null {
+    return this.deps.policy.refusal(actionOf(request));
+  }
+
+  async run(request: TaskRequest, ctx: TaskContext): Promise<TaskOutcome> {
+    const action = actionOf(request);
+    // Asked again: the kill switch may have appeared since.
+    const refusal = this.deps.policy.refusal(action);
+    if (refusal) return { status: TaskStatus.TASK_STATUS_REFUSED, error: refusal };
+    this.deps.log.info({ taskId: request.taskId, action }, 'running task');
+    try {
+      return await this.dispatch(request, ctx);
+    } catch (err) {
+      const refused = err instanceof TaskRefusal;
+      return {
+        status: refused ? TaskStatus.TASK_STATUS_REFUSED : TaskStatus.TASK_STATUS_FAILED,
+        error: (err as Error).message,
+      };
+    }
+  }
+
+  private dispatch(request: TaskRequest, ctx: TaskContext): Promise<TaskOutcome> {
+    const task = request.task;
+    const { policy, stateDir } = this.deps;
+    const quarantine = { manifest: this.quarantine, stateDir };
+    switch (task?.$case) {
+      case 'processList':
+        return processList(ctx, this.procRoot);
+      case 'networkConnections':
+        return networkConnections(ctx, this.procRoot);
+      case 'fileHash':
+        return fileHash(task.fileHash, ctx);
+      case 'fileFetch':
+        return fileFetch(task.fileFetch, ctx, policy.settings.maxFetchBytes);
+      case 'killProcess':
+        return killProcess(task.killProcess, ctx, this.procRoot);
+      case 'quarantineFile':
+        return quarantineFile(task.quarantineFile, ctx.signal, quarantine);
+      case 'restoreFile':
+        return restoreFile(task.restoreFile, quarantine);
+      case 'shellExecute':
+        return shellExecute(task.shellExecute, ctx, { policy, defaultWorkDir: stateDir });
+      default:
+        throw new TaskRefusal('this agent does not know that action');
+    }
+  }
+}
