@@ -50,9 +50,10 @@ export interface BackfillAlert extends Alert {
   receivedUs: number;
 }
 
-/** Where the previous page ended: the last row's (received_at in µs, alert_id). */
+/** Where the previous page ended: the last row's (received_at, occurred_at) in µs and alert_id. */
 export interface AlertKeyset {
   receivedUs: number;
+  occurredUs: number;
   alertId: string;
 }
 
@@ -68,7 +69,9 @@ export interface StoredAlertsQuery {
 }
 
 /**
- * One page of the alerts stored in [fromUs, untilUs), oldest first, after a keyset. Keyset
+ * One page of the alerts stored in [fromUs, untilUs), after a keyset, in the order they were
+ * stored: by receive time (one ingest flush shares one), then by when the sensor saw them,
+ * which is the order an agent sends a host's alerts in; alert_id breaks ties. Keyset
  * paging rather than a server-side cursor: no connection or transaction is held while a slow
  * browser reads a page, each page is one short statement under the pool's statement_timeout,
  * and the primary key (received_at, alert_id) serves the order, pruned to the partitions the
@@ -84,9 +87,13 @@ export async function storedAlertsPage(
     `a.received_at < ${US_TO_TIMESTAMPTZ('$2::bigint')}`,
   ];
   if (query.after) {
-    params.push(query.after.receivedUs, query.after.alertId);
+    const { receivedUs, occurredUs, alertId } = query.after;
+    params.push(receivedUs, occurredUs, alertId);
+    const at = US_TO_TIMESTAMPTZ(`$${params.length - 2}::bigint`);
+    // The first comparison alone lets the primary key skip to the page's start.
     where.push(
-      `(a.received_at, a.alert_id) > (${US_TO_TIMESTAMPTZ(`$${params.length - 1}::bigint`)}, $${params.length}::uuid)`,
+      `a.received_at >= ${at}`,
+      `(a.received_at, a.occurred_at, a.alert_id) > (${at}, ${US_TO_TIMESTAMPTZ(`$${params.length - 1}::bigint`)}, $${params.length}::uuid)`,
     );
   }
   where.push(
@@ -101,7 +108,7 @@ export async function storedAlertsPage(
     `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname
      FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id
      WHERE ${where.join(' AND ')}
-     ORDER BY a.received_at, a.alert_id LIMIT $${params.length}`,
+     ORDER BY a.received_at, a.occurred_at, a.alert_id LIMIT $${params.length}`,
     params,
   );
   return rows.map((r) => ({

@@ -65,6 +65,9 @@ export class DatabaseBackfill {
   private readonly incidentSelectors: RowSelector[];
   private readonly positionJson: string;
 
+  /** Rows received at or after this (ms) have their ids remembered in sentIds. */
+  readonly rememberFromMs: number;
+
   constructor(
     private readonly db: Queryable,
     private readonly plan: BackfillPlan,
@@ -73,6 +76,7 @@ export class DatabaseBackfill {
     this.alertSelectors = selectorsFor(plan.subscriptions, 'alert');
     this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
     this.positionJson = JSON.stringify(plan.since);
+    this.rememberFromMs = plan.rememberFromMs;
   }
 
   get done(): boolean {
@@ -150,7 +154,10 @@ export class DatabaseBackfill {
     }
     if (this.limitReached || rows.length < this.limits.pageRows) this.stage = 'done';
     const last = rows.at(-1);
-    if (last) this.afterAlert = { receivedUs: last.receivedUs, alertId: last.alertId };
+    if (last) {
+      const { receivedUs, occurredAtUs: occurredUs, alertId } = last;
+      this.afterAlert = { receivedUs, occurredUs, alertId };
+    }
     const frames: string[] = [];
     for (const row of rows) {
       if (this.plan.knownIds.has(row.alertId)) continue;

@@ -1,7 +1,14 @@
 import type { Queryable } from '@tripwire/storage';
 import { type BackfillLimits, DatabaseBackfill } from './database-backfill.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
-import { type HandOver, handOverSkips, type ResumePlan } from './resume-plan.js';
+import {
+  alertIdOf,
+  behindSince,
+  type HandOver,
+  handOverSkips,
+  type ResumePlan,
+} from './resume-plan.js';
+import type { ReplayWindow } from './resume-window.js';
 import type { FanoutSocket } from './socket-state.js';
 
 /** A socket's resume while PostgreSQL serves it: one page of frames at a time. */
@@ -86,16 +93,42 @@ export async function fetchPage(phase: DatabasePhase): Promise<boolean> {
   }
 }
 
-/** The database is done: from here the window replays, skipping what the browser has. */
-export function handOverToWindow(ws: FanoutSocket, phase: DatabasePhase): void {
+/**
+ * The database is done: from here the window replays from the hand-over point, skipping what
+ * the browser has, and the socket goes live only once nothing it must skip can still arrive.
+ */
+export function handOverToWindow(
+  ws: FanoutSocket,
+  phase: DatabasePhase,
+  replayWindow: ReplayWindow,
+): void {
   const replay = ws.getUserData().replay!;
-  const { sentIds, untilMs } = phase.backfill;
-  // Every row the database sent was published (so appended) within the overlap of its commit.
-  const forgetAfterMs = (untilMs ?? 0) + phase.handOver.overlapMs;
+  const { handOver } = phase;
+  const { sentIds } = phase.backfill;
+  // Sent rows the window already holds up to the hand-over point were published before the
+  // resume began: they cannot come again. The others are commits still being published.
+  forgetPublished(sentIds, replayWindow, handOver.cursor, phase.backfill.rememberFromMs);
+  // A commit is published within the overlap margin, or never (its ingest died): waiting
+  // longer for the rest would only delay live frames.
+  const pendingUntil = performance.now() + handOver.overlapMs;
   replay.database = undefined;
-  replay.cursor = phase.handOver.cursor;
-  replay.skip = (entry) => {
-    if (sentIds.size > 0 && entry.appendedAtMs > forgetAfterMs) sentIds.clear();
-    return handOverSkips(entry, phase.handOver, sentIds);
-  };
+  replay.cursor = handOver.cursor;
+  replay.skip = (entry) => handOverSkips(entry, handOver, sentIds);
+  replay.holdLive = () =>
+    (sentIds.size > 0 && performance.now() < pendingUntil) ||
+    behindSince(replayWindow.latest, handOver);
+}
+
+function forgetPublished(
+  sentIds: Set<string>,
+  replayWindow: ReplayWindow,
+  cursor: string | null,
+  fromMs: number,
+): void {
+  if (cursor === null || sentIds.size === 0) return;
+  for (const entry of replayWindow.appendedSince(fromMs)) {
+    const id = alertIdOf(entry);
+    if (id) sentIds.delete(id);
+    if (entry.position === cursor) return;
+  }
 }

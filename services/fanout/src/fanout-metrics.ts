@@ -101,6 +101,11 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       labelNames: ['outcome'] as const,
       registers,
     }),
+    catchUpWaits: new Counter({
+      name: 'tripwire_fanout_resume_catch_up_waits_total',
+      help: 'Resumes that waited for this node to read up to their position (it was behind)',
+      registers,
+    }),
     backfillFrames: new Counter({
       name: 'tripwire_fanout_backfill_frames_total',
       help: 'Frames sent to resuming browsers from PostgreSQL, by kind (alert, incident, host)',

@@ -140,8 +140,8 @@ export function handOverSkips(
   ) {
     return true;
   }
-  if (sentIds.size === 0 || entry.subject?.kind !== 'alert') return false;
-  const id = alertIdOf(entry.frame);
+  if (sentIds.size === 0) return false;
+  const id = alertIdOf(entry);
   // Each id is published once after the hand-over: forget it once skipped.
   return id !== null && sentIds.delete(id);
 }
@@ -149,21 +149,28 @@ export function handOverSkips(
 const ALERT_ID_KEY = '"alert_id":"';
 
 /**
- * An alert frame's id, read without parsing the frame: the bus message puts `alert_id` first
+ * An alert entry's id, read without parsing its frame: the bus message puts `alert_id` first
  * in `data` (serializeAlertMessage), before any event detail that could hold the same key.
  */
-function alertIdOf(frame: string): string | null {
-  const at = frame.indexOf(ALERT_ID_KEY);
+export function alertIdOf(entry: ReplayEntry): string | null {
+  if (entry.subject?.kind !== 'alert') return null;
+  const at = entry.frame.indexOf(ALERT_ID_KEY);
   if (at < 0) return null;
+  const start = at + ALERT_ID_KEY.length;
   // PostgreSQL spells uuids in lower case; an agent may not have.
-  return frame.slice(at + ALERT_ID_KEY.length, at + ALERT_ID_KEY.length + 36).toLowerCase();
+  return entry.frame.slice(start, start + 36).toLowerCase();
+}
+
+/** The window has not reached `since` yet, in `since`'s epoch: entries up to it are still to come. */
+export function behindSince(latest: string | null, handOver: HandOver): boolean {
+  if (handOver.skipThrough === null || latest === null) return false;
+  return epochOf(latest) === epochOf(handOver.since) && offsetOf(latest) < handOver.skipThrough;
 }
 
 function alertIdsIn(entries: ReplayEntry[]): Set<string> {
   const ids = new Set<string>();
   for (const e of entries) {
-    if (e.subject?.kind !== 'alert') continue;
-    const id = alertIdOf(e.frame);
+    const id = alertIdOf(e);
     if (id) ids.add(id);
   }
   return ids;

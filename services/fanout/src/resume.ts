@@ -111,8 +111,10 @@ export function createGreeter(parts: GreeterParts): Greeter {
     if (full) {
       pause(state);
     } else if (result.entries.length < parts.sliceEntries) {
-      // Nothing after the cursor: live from this same tick.
-      goLive(ws);
+      // Nothing after the cursor: live from this same tick, unless frames the replay must
+      // skip may still come (resume-plan.ts, holdLive); then look again shortly.
+      if (replay.holdLive?.()) setTimeout(() => guardedSlice(ws), RESUME_CATCH_UP_POLL_MS);
+      else goLive(ws);
     } else {
       setImmediate(() => guardedSlice(ws));
     }
@@ -131,7 +133,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
           : `more than ${parts.backfillMaxAlerts} alerts since ${since}; reload from /api/alerts`,
       );
     }
-    handOverToWindow(ws, phase);
+    handOverToWindow(ws, phase, replayWindow);
     sliceWindow(ws);
   };
   const sliceDatabase = (ws: FanoutSocket, phase: DatabasePhase) => {
@@ -180,6 +182,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
   // A node behind the browser's `since` (same stream, not read that far yet) waits for it,
   // bounded: never sending live frames at or before `since` again.
   const awaitCatchUp = (ws: FanoutSocket, routed: boolean) => {
+    metrics.catchUpWaits.inc();
     const deadline = performance.now() + parts.catchUpMs;
     const check = guarded(
       'resume',

@@ -37,6 +37,8 @@ export interface SocketState {
     database?: DatabasePhase;
     /** Window entries not to send: the browser had them, or the database sent them. */
     skip?: (entry: ReplayEntry) => boolean;
+    /** True while going live could let a frame through that `skip` must stop: keep replaying. */
+    holdLive?: () => boolean;
   } | null;
   closed: boolean;
   /** Consecutive sweeps that found this socket over the backpressure limit. */
