@@ -25,8 +25,8 @@ for (let b = 0; b < 400; b++) {
     alertId: randomUUID(),
     hostId: hosts[(b * 500 + i) % 50]!,
     occurredAtUs: (start + b * 9000) * 1000 + i,
-    tripwireType: (['FILE', 'NETWORK', 'PROCESS'] as const)[i % 3],
-    severity: (['INFO', 'WARN', 'CRITICAL'] as const)[(i * 7) % 3],
+    tripwireType: (['FILE', 'NETWORK', 'PROCESS'] as const)[i % 3]!,
+    severity: (['INFO', 'WARN', 'CRITICAL'] as const)[(i * 7) % 3]!,
     ruleName: 'bench',
     eventDetailJson: '{"path":"/etc/passwd"}',
   }));
