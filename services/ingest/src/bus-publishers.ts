@@ -1,6 +1,7 @@
 import type { Bus, BusPublisher, BusStream } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import type { IngestConfig } from './config.js';
+import type { DependencyHealth } from './dependency-health.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 
@@ -11,6 +12,8 @@ export interface BusPublishersDeps {
   log: Logger;
   /** Fed by the event stream's publisher: acks wait for the publish too (see PublishConfirmations). */
   confirmations: PublishConfirmations;
+  /** Told of every publish that landed and every one Redis did not answer in time. */
+  health: Pick<DependencyHealth, 'redis' | 'publishFailed'>;
 }
 
 export interface BusPublishers {
@@ -32,6 +35,7 @@ export function createBusPublishers({
   metrics,
   log,
   confirmations,
+  health,
 }: BusPublishersDeps): BusPublishers {
   const publisherFor = (stream: BusStream, fed?: PublishConfirmations): BusPublisher => {
     const publisher = bus.publisher({
@@ -43,6 +47,7 @@ export function createBusPublishers({
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
+        health.redis.answered();
       },
       onDropped: (n) => {
         fed?.dropped(n);
@@ -52,6 +57,7 @@ export function createBusPublishers({
       onError: (err) => {
         fed?.failed();
         metrics.publishFailures.inc();
+        health.publishFailed(err);
         log.warn(
           { err: err.message, stream, backlog: publisher.backlog },
           'publishing to Redis failed; will retry',

@@ -1,9 +1,12 @@
+import { type DependencyWatch, dependencyMetrics } from '@tripwire/probes';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface GaugeSources {
   pendingAlerts: () => number;
   publishBacklog: () => number;
   incidentStreams: () => number;
+  /** PostgreSQL's and Redis's watches (tripwire_ingest_dependency_hung). */
+  dependencyWatches: () => readonly DependencyWatch[];
 }
 
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
@@ -98,6 +101,7 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
     }),
     ...incidentAndLimitMetrics(registers),
+    ...dependencyMetrics('tripwire_ingest', registers, sources.dependencyWatches),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

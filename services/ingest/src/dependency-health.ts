@@ -1,0 +1,105 @@
+import { status } from '@grpc/grpc-js';
+import { redisTimeout } from '@tripwire/bus';
+import type { Logger } from '@tripwire/logger';
+import { DependencyWatches, describeHang, type HangReport } from '@tripwire/probes';
+import { alertWritesAnswer, type Pool, postgresTimeout } from '@tripwire/storage';
+import { CallError } from './agent-auth.js';
+import type { AgentStream } from './agent-stream.js';
+import type { IngestConfig } from './config.js';
+import type { IngestMetrics } from './ingest-metrics.js';
+
+export interface DependencyHealthDeps {
+  config: Pick<IngestConfig, 'DEPENDENCY_HUNG_AFTER_MS' | 'DEPENDENCY_PROBE_INTERVAL_MS'>;
+  pool: Pool;
+  metrics: IngestMetrics;
+  log: Logger;
+  /** When Redis last answered a read (the control stream's subscriber, Date.now() ms). */
+  redisLastReadAt: () => number;
+  /** The open agent streams: ended UNAVAILABLE when a dependency is declared hung. */
+  agentStreams: ReadonlySet<Pick<AgentStream, 'end'>>;
+  /** gRPC health: NOT_SERVING while a dependency is hung (true: one recovered; check `hang`). */
+  setServing: (serving: boolean) => void;
+}
+
+/**
+ * What counts as a timeout and as an answer on this ingest instance (DependencyWatch has the
+ * rule), and what a hang does: every agent stream ended UNAVAILABLE (hangRefusal), new agent
+ * calls refused the same way (alert-service.ts), gRPC health NOT_SERVING, /readyz 503.
+ * Timeouts: an alert flush (statement timeout, pool checkout timeout), a publish (Redis
+ * command timeout), an acknowledgement that waited its whole bound for its publish, a read of
+ * the control stream (the subscriber's reply deadline). Answers: a flush that committed, a
+ * publish that landed. Probes: the locks a flush takes, taken within the probe interval; a
+ * control stream read after the last timeout.
+ */
+export class DependencyHealth extends DependencyWatches {
+  constructor(deps: DependencyHealthDeps) {
+    const { config, pool, metrics, log } = deps;
+    super({
+      hungAfterMs: config.DEPENDENCY_HUNG_AFTER_MS,
+      probeIntervalMs: config.DEPENDENCY_PROBE_INTERVAL_MS,
+      probes: {
+        postgres: () => alertWritesAnswer(pool, config.DEPENDENCY_PROBE_INTERVAL_MS),
+        redis: (afterMs) => deps.redisLastReadAt() > afterMs,
+      },
+      onTimeout: (dependency, operation) =>
+        metrics.dependencyTimeouts.inc({ dependency, operation }),
+      onHung: (report) => {
+        log.error(
+          { dependency: report.dependency, hang: describeHang(report) },
+          'dependency hung: agent streams ended UNAVAILABLE, not ready',
+        );
+        deps.setServing(false);
+        for (const stream of deps.agentStreams) stream.end(hangRefusal(report));
+      },
+      onRecovered: (report, at) => {
+        const hungForMs = at.getTime() - report.since.getTime();
+        log.warn({ dependency: report.dependency, hungForMs }, 'dependency answers again');
+        deps.setServing(true);
+      },
+    });
+  }
+
+  /** PublishConfirmations' onWaitExpired: an acknowledgement waited its whole bound for its publish. */
+  readonly confirmationExpired = (waitedMs: number): void =>
+    this.redis.timedOut(
+      'publish_confirmation',
+      `an acknowledgement waited ${waitedMs} ms for its publish`,
+    );
+
+  /** An alert flush's outcome: committed (an answer), timed out, or failed otherwise (neither). */
+  flushed(error: Error | undefined): void {
+    if (!error) {
+      this.postgres.answered();
+      return;
+    }
+    const timeout = postgresTimeout(error);
+    if (timeout) this.postgres.timedOut('alert_flush', timeout);
+  }
+
+  /** A publisher's failure: counted when it was Redis not answering in time. */
+  readonly publishFailed = (error: Error): void => {
+    const timeout = redisTimeout(error);
+    if (timeout) this.redis.timedOut('publish', timeout);
+  };
+
+  /** The control stream's subscriber failed: counted when its reply deadline passed. */
+  readonly readFailed = (error: Error): void => {
+    const timeout = redisTimeout(error);
+    if (timeout) this.redis.timedOut('xread', timeout);
+  };
+}
+
+const DEPENDENCY_NAMES = { postgres: 'PostgreSQL', redis: 'Redis' } as const;
+
+/**
+ * The status an agent call gets while a dependency is hung: UNAVAILABLE, so the agent
+ * reconnects with backoff to the next ingest address and resends what was not acknowledged.
+ */
+export function hangRefusal(report: HangReport): CallError {
+  return new CallError(
+    status.UNAVAILABLE,
+    `this ingest instance cannot use ${DEPENDENCY_NAMES[report.dependency]}: ${describeHang(report)}; ` +
+      'connect to another ingest instance and resend anything unacknowledged',
+    'dependency_hung',
+  );
+}
