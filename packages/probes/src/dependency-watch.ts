@@ -137,6 +137,8 @@ export interface DependencyWatchesOptions {
   probeIntervalMs: number;
   /** Each dependency's probe (see DependencyWatchOptions.probe). */
   probes: Record<Dependency, DependencyWatchOptions['probe']>;
+  /** How a failure was the dependency not answering in time, or undefined for any other failure. */
+  timeoutOf: Record<Dependency, (err: unknown) => string | undefined>;
   onTimeout?: (dependency: Dependency, operation: string) => void;
   onHung?: (report: HangReport) => void;
   onRecovered?: (report: HangReport, at: Date) => void;
@@ -147,7 +149,7 @@ export class DependencyWatches {
   readonly postgres: DependencyWatch;
   readonly redis: DependencyWatch;
 
-  constructor(options: DependencyWatchesOptions) {
+  constructor(private readonly options: DependencyWatchesOptions) {
     const watch = (dependency: Dependency) =>
       new DependencyWatch({
         dependency,
@@ -164,6 +166,20 @@ export class DependencyWatches {
 
   get all(): readonly DependencyWatch[] {
     return [this.postgres, this.redis];
+  }
+
+  /**
+   * `operation` on `dependency` failed: a timeout when timeoutOf says so (counted, watched);
+   * any other failure (refused, bad SQL) says nothing about a hang and is ignored here.
+   */
+  failed(dependency: Dependency, operation: string, err: unknown): void {
+    const timeout = this.options.timeoutOf[dependency](err);
+    if (timeout) this[dependency].timedOut(operation, timeout);
+  }
+
+  /** `failed` for one operation, as a callback (a publisher's or subscriber's onError). */
+  onFailure(dependency: Dependency, operation: string): (err: unknown) => void {
+    return (err) => this.failed(dependency, operation, err);
   }
 
   /** The first hang in progress, if any. */

@@ -1,6 +1,12 @@
+import { type DependencyWatch, dependencyMetrics } from '@tripwire/probes';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export function createFanoutMetrics(sources: { connections: () => number; topics: () => number }) {
+export function createFanoutMetrics(sources: {
+  connections: () => number;
+  topics: () => number;
+  /** PostgreSQL's and Redis's watches (tripwire_fanout_dependency_hung). */
+  dependencyWatches?: () => readonly DependencyWatch[];
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tripwire_fanout_process_' });
   const registers = [registry];
@@ -106,6 +112,7 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
       help: 'Times the Redis stream lost entries this node had not read (clients told to reload)',
       registers,
     }),
+    ...dependencyMetrics('tripwire_fanout', registers, sources.dependencyWatches ?? (() => [])),
     deliveryLatency: new Histogram({
       name: 'tripwire_fanout_delivery_latency_seconds',
       help: 'From the Redis append to handing the frame to the sockets',

@@ -13,7 +13,7 @@ export interface BusPublishersDeps {
   /** Fed by the event stream's publisher: acks wait for the publish too (see PublishConfirmations). */
   confirmations: PublishConfirmations;
   /** Told of every publish that landed and every one Redis did not answer in time. */
-  health: Pick<DependencyHealth, 'redis' | 'publishFailed'>;
+  health: Pick<DependencyHealth, 'redis' | 'failed'>;
 }
 
 export interface BusPublishers {
@@ -57,7 +57,7 @@ export function createBusPublishers({
       onError: (err) => {
         fed?.failed();
         metrics.publishFailures.inc();
-        health.publishFailed(err);
+        health.failed('redis', 'publish', err);
         log.warn(
           { err: err.message, stream, backlog: publisher.backlog },
           'publishing to Redis failed; will retry',

@@ -41,6 +41,7 @@ export class DependencyHealth extends DependencyWatches {
         postgres: () => alertWritesAnswer(pool, config.DEPENDENCY_PROBE_INTERVAL_MS),
         redis: (afterMs) => deps.redisLastReadAt() > afterMs,
       },
+      timeoutOf: { postgres: postgresTimeout, redis: redisTimeout },
       onTimeout: (dependency, operation) =>
         metrics.dependencyTimeouts.inc({ dependency, operation }),
       onHung: (report) => {
@@ -68,25 +69,9 @@ export class DependencyHealth extends DependencyWatches {
 
   /** An alert flush's outcome: committed (an answer), timed out, or failed otherwise (neither). */
   flushed(error: Error | undefined): void {
-    if (!error) {
-      this.postgres.answered();
-      return;
-    }
-    const timeout = postgresTimeout(error);
-    if (timeout) this.postgres.timedOut('alert_flush', timeout);
+    if (error) this.failed('postgres', 'alert_flush', error);
+    else this.postgres.answered();
   }
-
-  /** A publisher's failure: counted when it was Redis not answering in time. */
-  readonly publishFailed = (error: Error): void => {
-    const timeout = redisTimeout(error);
-    if (timeout) this.redis.timedOut('publish', timeout);
-  };
-
-  /** The control stream's subscriber failed: counted when its reply deadline passed. */
-  readonly readFailed = (error: Error): void => {
-    const timeout = redisTimeout(error);
-    if (timeout) this.redis.timedOut('xread', timeout);
-  };
 }
 
 const DEPENDENCY_NAMES = { postgres: 'PostgreSQL', redis: 'Redis' } as const;

@@ -86,7 +86,10 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   });
   const keyPrefix = config.BUS_KEY_PREFIX;
   const feedParts = { bus, keyPrefix, agentStreams, incidentStreams, log };
-  const controlFeed = createControlFeed({ ...feedParts, onReadFailed: health.readFailed });
+  const controlFeed = createControlFeed({
+    ...feedParts,
+    onReadFailed: (err) => health.failed('redis', 'xread', err),
+  });
   let draining = false;
   const isDraining = () => draining;
 
