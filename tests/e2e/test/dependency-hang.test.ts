@@ -3,8 +3,10 @@
 // SDK reconnects with backoff and, once the dependency answers again (or on another ingest
 // instance), every alert in its outbox arrives exactly once.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { AgentClient } from '@tripwire/agent-sdk';
 import { BusSubscriber, createRedisClient } from '@tripwire/bus';
+import { AlertServiceClient, Severity, TripwireType } from '@tripwire/proto';
 import { freePort } from '@tripwire/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -65,6 +67,42 @@ const enqueue = async (client: AgentClient, n: number, from = 0) => {
   return ids;
 };
 
+const bearer = (token: string) => {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+};
+
+/** A host registered over raw gRPC, and SubmitAlert for it: the call's error, if any. */
+async function rawAgent(ingest: RunningIngest, hostname: string) {
+  const client = new AlertServiceClient(ingest.address, credentials.createInsecure());
+  const { hostId, agentToken } = await new Promise<{ hostId: string; agentToken: string }>(
+    (resolve, reject) =>
+      client.registerAgent(
+        { hostname, platform: 'linux', agentVersion: '1' },
+        bearer(ENROLLMENT_TOKEN),
+        (err, res) => (err ? reject(err) : resolve(res!)),
+      ),
+  );
+  const submit = () =>
+    new Promise<ServiceError | null>((resolve) =>
+      client.submitAlert(
+        {
+          alertId: crypto.randomUUID(),
+          hostId,
+          tripwireType: TripwireType.FILE,
+          severity: Severity.WARN,
+          timestampUs: Date.now() * 1000,
+          ruleName: 'hang-probe',
+          eventDetailJson: '{}',
+        },
+        bearer(agentToken),
+        (err) => resolve(err),
+      ),
+    );
+  return { submit, close: () => client.close() };
+}
+
 const expectStoredOnce = async (ids: string[]) => {
   const stored = await storedAlertIds(env, ids);
   expect(stored.length).toBe(ids.length);
@@ -79,6 +117,7 @@ describe('PostgreSQL hangs (a lock the alert flush needs, held by another sessio
     const idle = await startAgent(ingest.address, 'hang-pg-idle');
     const before = await enqueue(busy.client, 5);
     expect(await busy.client.flush(10_000)).toBe(true);
+    const unary = await rawAgent(ingest, 'hang-pg-unary');
 
     const locker = await env.pool.connect();
     await locker.query('BEGIN');
@@ -117,6 +156,12 @@ describe('PostgreSQL hangs (a lock the alert flush needs, held by another sessio
         await metricValue(ingest, 'tripwire_ingest_dependency_hung{dependency="postgres"}'),
       ).toBe(1);
       expect(busy.client.stats().queued).toBeGreaterThan(0);
+      // New calls are refused at once with the reason, not left to run into the statement timeout.
+      const refused = await unary.submit();
+      expect(refused?.code).toBe(status.UNAVAILABLE);
+      expect(refused?.details).toMatch(
+        /^this ingest instance cannot use PostgreSQL: not answering/,
+      );
     } finally {
       await locker.query('COMMIT');
       locker.release();
@@ -129,6 +174,8 @@ describe('PostgreSQL hangs (a lock the alert flush needs, held by another sessio
     expect(
       await metricValue(ingest, 'tripwire_ingest_dependency_hung{dependency="postgres"}'),
     ).toBe(0);
+    expect(await unary.submit()).toBeNull();
+    unary.close();
     await until(() => idle.client.stats().connected, 10_000, 'the idle agent back');
     expect(idle.client.stats().reconnects).toBeGreaterThanOrEqual(1);
   });
