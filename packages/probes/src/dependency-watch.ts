@@ -116,19 +116,8 @@ export class DependencyWatch {
   }
 
   /** The probe's verdict, "no" if it rejects or takes longer than probeIntervalMs. */
-  private async runProbe(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const silence = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.options.probeIntervalMs);
-    });
-    const verdict = Promise.resolve()
-      .then(() => this.options.probe(this.lastTimeoutAt))
-      .catch(() => false);
-    try {
-      return await Promise.race([verdict, silence]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private runProbe(): Promise<boolean> {
+    return answerWithin(() => this.options.probe(this.lastTimeoutAt), this.options.probeIntervalMs);
   }
 }
 
@@ -142,6 +131,28 @@ export interface DependencyWatchesOptions {
   onTimeout?: (dependency: Dependency, operation: string) => void;
   onHung?: (report: HangReport) => void;
   onRecovered?: (report: HangReport, at: Date) => void;
+}
+
+/**
+ * A check's verdict within `ms`: false if it rejects or has not answered by then (a readiness
+ * check on a hung dependency must say so, not hang with it).
+ */
+export async function answerWithin(
+  check: () => Promise<boolean> | boolean,
+  ms: number,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const verdict = Promise.resolve()
+    .then(check)
+    .catch(() => false);
+  try {
+    return await Promise.race([verdict, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** PostgreSQL's and Redis's watches, under one rule and one set of callbacks. */

@@ -1,5 +1,6 @@
 export { dependencyMetrics } from './dependency-metrics.js';
 export {
+  answerWithin,
   type Dependency,
   DependencyWatch,
   DependencyWatches,

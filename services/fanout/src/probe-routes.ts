@@ -1,6 +1,7 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { BusSubscriber } from '@tripwire/bus';
 import {
+  answerWithin,
   createProbeServer,
   type ProbeOptions,
   type ProbeServer,
@@ -69,13 +70,16 @@ export function registerProbes(
  */
 export function fanoutReadiness(parts: {
   pool: Pool;
+  /** How long the PostgreSQL check may take (DEPENDENCY_PROBE_INTERVAL_MS). */
+  pingWithinMs: number;
   subscriber: BusSubscriber;
   busReadBlockMs: number;
   isDraining: () => boolean;
   hangs: () => { hung: boolean; checks: Record<string, boolean | string> };
 }): ProbeOptions['readiness'] {
   return async () => {
-    const database = await pingDatabase(parts.pool);
+    // Bounded: on a PostgreSQL that does not answer, readiness says so instead of hanging.
+    const database = await answerWithin(() => pingDatabase(parts.pool), parts.pingWithinMs);
     // Probe the subscription itself: XREAD BLOCK answers at least every BUS_READ_BLOCK_MS when it works.
     const redisDelivery =
       Date.now() - parts.subscriber.lastReadAt < 2 * parts.busReadBlockMs + 2_000;
@@ -94,7 +98,10 @@ export function fanoutReadiness(parts: {
  */
 export function registerFanoutProbes(parts: {
   app: TemplatedApp;
-  config: Pick<FanoutConfig, 'BUS_READ_BLOCK_MS' | 'METRICS_HOST' | 'METRICS_PORT'>;
+  config: Pick<
+    FanoutConfig,
+    'BUS_READ_BLOCK_MS' | 'METRICS_HOST' | 'METRICS_PORT' | 'DEPENDENCY_PROBE_INTERVAL_MS'
+  >;
   pool: Pool;
   subscriber: BusSubscriber;
   isDraining: () => boolean;
@@ -103,7 +110,11 @@ export function registerFanoutProbes(parts: {
   report: ReportFailure;
 }): ProbeServer {
   const { app, config, metrics } = parts;
-  const readiness = fanoutReadiness({ ...parts, busReadBlockMs: config.BUS_READ_BLOCK_MS });
+  const readiness = fanoutReadiness({
+    ...parts,
+    busReadBlockMs: config.BUS_READ_BLOCK_MS,
+    pingWithinMs: config.DEPENDENCY_PROBE_INTERVAL_MS,
+  });
   registerProbes(app, { registry: metrics.registry, readiness }, parts.report);
   return createProbeServer({
     host: config.METRICS_HOST,

@@ -6,13 +6,19 @@ import { alertWritesAnswer, type Pool, postgresTimeout } from '@tripwire/storage
 import { CallError } from './agent-auth.js';
 import type { AgentStream } from './agent-stream.js';
 import type { IngestConfig } from './config.js';
+import { FlushStall } from './flush-stall.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 
 export interface DependencyHealthDeps {
-  config: Pick<IngestConfig, 'DEPENDENCY_HUNG_AFTER_MS' | 'DEPENDENCY_PROBE_INTERVAL_MS'>;
+  config: Pick<
+    IngestConfig,
+    'DEPENDENCY_HUNG_AFTER_MS' | 'DEPENDENCY_PROBE_INTERVAL_MS' | 'PG_STATEMENT_TIMEOUT_MS'
+  >;
   pool: Pool;
   metrics: IngestMetrics;
   log: Logger;
+  /** Alerts waiting for or in a flush (the batcher's `pending`): a stall is looked for while any wait. */
+  pendingAlerts: () => number;
   /** When Redis last answered a read (the control stream's subscriber, Date.now() ms). */
   redisLastReadAt: () => number;
   /** The open agent streams: ended UNAVAILABLE when a dependency is declared hung. */
@@ -32,13 +38,18 @@ export interface DependencyHealthDeps {
  * control stream read after the last timeout.
  */
 export class DependencyHealth extends DependencyWatches {
+  private readonly stall: FlushStall;
+  private readonly stallTimer: NodeJS.Timeout;
+
   constructor(deps: DependencyHealthDeps) {
     const { config, pool, metrics, log } = deps;
+    const stall = new FlushStall(config.PG_STATEMENT_TIMEOUT_MS, config.DEPENDENCY_HUNG_AFTER_MS);
     super({
       hungAfterMs: config.DEPENDENCY_HUNG_AFTER_MS,
       probeIntervalMs: config.DEPENDENCY_PROBE_INTERVAL_MS,
       probes: {
-        postgres: () => alertWritesAnswer(pool, config.DEPENDENCY_PROBE_INTERVAL_MS),
+        postgres: async () =>
+          !stall.stalled && (await alertWritesAnswer(pool, config.DEPENDENCY_PROBE_INTERVAL_MS)),
         redis: (afterMs) => deps.redisLastReadAt() > afterMs,
       },
       timeoutOf: { postgres: postgresTimeout, redis: redisTimeout },
@@ -58,6 +69,15 @@ export class DependencyHealth extends DependencyWatches {
         deps.setServing(true);
       },
     });
+    this.stall = stall;
+    this.stallTimer = setInterval(() => {
+      if (stall.check(deps.pendingAlerts()))
+        this.postgres.timedOut(
+          'alert_flush',
+          `alerts waited ${stall.stallMs} ms and no flush finished or failed`,
+        );
+    }, config.DEPENDENCY_PROBE_INTERVAL_MS);
+    this.stallTimer.unref();
   }
 
   /** PublishConfirmations' onWaitExpired: an acknowledgement waited its whole bound for its publish. */
@@ -69,8 +89,14 @@ export class DependencyHealth extends DependencyWatches {
 
   /** An alert flush's outcome: committed (an answer), timed out, or failed otherwise (neither). */
   flushed(error: Error | undefined): void {
+    this.stall.finished();
     if (error) this.failed('postgres', 'alert_flush', error);
     else this.postgres.answered();
+  }
+
+  override stop(): void {
+    clearInterval(this.stallTimer);
+    super.stop();
   }
 }
 

@@ -1,12 +1,12 @@
 import type { Bus } from '@tripwire/bus';
-import { createProbeServer, type ProbeServer } from '@tripwire/probes';
+import { answerWithin, createProbeServer, type ProbeServer } from '@tripwire/probes';
 import { type Pool, pingDatabase } from '@tripwire/storage';
 import type { IngestConfig } from './config.js';
 import type { DependencyHealth } from './dependency-health.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 
 export interface IngestProbesDeps {
-  config: Pick<IngestConfig, 'HTTP_HOST' | 'HTTP_PORT'>;
+  config: Pick<IngestConfig, 'HTTP_HOST' | 'HTTP_PORT' | 'DEPENDENCY_PROBE_INTERVAL_MS'>;
   pool: Pool;
   bus: Bus;
   metrics: IngestMetrics;
@@ -32,7 +32,11 @@ export function createIngestProbes({
     port: config.HTTP_PORT,
     registry: metrics.registry,
     readiness: async () => {
-      const database = await pingDatabase(pool);
+      // Bounded: on a PostgreSQL that does not answer, readiness says so instead of hanging.
+      const database = await answerWithin(
+        () => pingDatabase(pool),
+        config.DEPENDENCY_PROBE_INTERVAL_MS,
+      );
       const draining = isDraining();
       const hangs = health.readiness();
       return {

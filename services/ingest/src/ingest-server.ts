@@ -56,6 +56,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   const health = new DependencyHealth({
     ...{ config, pool, metrics, log, agentStreams },
     redisLastReadAt: () => controlFeed.lastReadAt,
+    pendingAlerts: () => batcher.pending,
     setServing: (serving) => grpc.setServing(serving && !draining && !health.hang),
   });
   // Acks wait for the publish too: see PublishConfirmations.

@@ -3,6 +3,7 @@
 // SDK reconnects with backoff and, once the dependency answers again (or on another ingest
 // instance), every alert in its outbox arrives exactly once.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { AgentClient } from '@tripwire/agent-sdk';
 import { BusSubscriber, createRedisClient } from '@tripwire/bus';
@@ -178,6 +179,93 @@ describe('PostgreSQL hangs (a lock the alert flush needs, held by another sessio
     unary.close();
     await until(() => idle.client.stats().connected, 10_000, 'the idle agent back');
     expect(idle.client.stats().reconnects).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/**
+ * A relay to PostgreSQL whose connections can hang: nothing is read or forwarded (bytes wait
+ * in the kernel, nothing is closed), as with a stopped server or a silent network path, where
+ * statement_timeout never fires. `resume` lets everything through again, intact.
+ */
+async function hangingProxy(databaseUrl: string) {
+  const target = new URL(databaseUrl);
+  const links: Socket[][] = [];
+  let hung = false;
+  const setHung = (sockets: Socket[]) => {
+    for (const s of sockets)
+      if (hung) s.pause();
+      else s.resume();
+  };
+  const server = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 5432), target.hostname);
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => client.write(d));
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    links.push([client, upstream]);
+    setHung([client, upstream]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as { port: number }).port);
+  return {
+    url: proxied.toString(),
+    hang() {
+      hung = true;
+      for (const link of links) setHung(link);
+    },
+    resume() {
+      hung = false;
+      for (const link of links) setHung(link);
+    },
+    close() {
+      for (const link of links) for (const s of link) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('PostgreSQL stops answering altogether (its connections hang: no statement timeout ever fires)', () => {
+  it('notices the stalled flush, sends the agent to another instance, and recovers when it answers', async () => {
+    const proxy = await hangingProxy(env.databaseUrl);
+    const a = await startIngest(env, { ...FAST_HANG, DATABASE_URL: proxy.url });
+    const b = await startIngest(env, FAST_HANG);
+    running.push(a, b);
+    const agent = await startAgent(`${a.address},${b.address}`, 'hang-pg-silent');
+    const before = await enqueue(agent.client, 5);
+    expect(await agent.client.flush(10_000)).toBe(true);
+
+    proxy.hang();
+    let during: string[] = [];
+    try {
+      during = await enqueue(agent.client, 20, 100);
+      await until(
+        () => endedUnavailable(agent.log, /cannot use PostgreSQL: not answering in time since/),
+        15_000,
+        'the stream on A to end UNAVAILABLE',
+      );
+      const { status, body } = await readiness(a);
+      expect(status).toBe(503);
+      expect(body.checks.database).toBe(false);
+      expect(body.checks.postgres_hung).toMatch(
+        /alert_flush: alerts waited \d+ ms and no flush finished/,
+      );
+      // B took the agent: everything it had is stored while A's PostgreSQL is still silent.
+      expect(await agent.client.flush(20_000)).toBe(true);
+      await expectStoredOnce([...before, ...during]);
+    } finally {
+      proxy.resume();
+    }
+    await until(async () => (await readiness(a)).status === 200, 15_000, 'A ready again');
+    expect(await metricValue(a, 'tripwire_ingest_dependency_hung{dependency="postgres"}')).toBe(0);
+    await a.stop();
+    await proxy.close();
   });
 });
 
