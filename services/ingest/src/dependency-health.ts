@@ -31,11 +31,12 @@ export interface DependencyHealthDeps {
  * What counts as a timeout and as an answer on this ingest instance (DependencyWatch has the
  * rule), and what a hang does: every agent stream ended UNAVAILABLE (hangRefusal), new agent
  * calls refused the same way (alert-service.ts), gRPC health NOT_SERVING, /readyz 503.
- * Timeouts: an alert flush (statement timeout, pool checkout timeout), a publish (Redis
- * command timeout), an acknowledgement that waited its whole bound for its publish, a read of
- * the control stream (the subscriber's reply deadline). Answers: a flush that committed, a
- * publish that landed. Probes: the locks a flush takes, taken within the probe interval; a
- * control stream read after the last timeout.
+ * Timeouts: an alert flush (statement timeout, pool checkout timeout, or stalled: see
+ * flush-stall.ts), a publish (Redis command timeout), an acknowledgement that waited its whole
+ * bound for its publish, a read of the control stream (the subscriber's reply deadline).
+ * Answers: a flush that committed, a publish that landed. Probes: no flush stalled and the
+ * locks a flush takes taken within the probe interval; a control stream read after the last
+ * timeout.
  */
 export class DependencyHealth extends DependencyWatches {
   private readonly stall: FlushStall;
