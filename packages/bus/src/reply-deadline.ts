@@ -43,3 +43,14 @@ export function withDeadline<T>(reply: Promise<T>, what: string, ms: number): Pr
   reply.catch(() => {});
   return Promise.race([reply, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * How a failure was Redis not answering in time: ioredis's commandTimeout ("Command timed
+ * out"), or a RedisReplyTimeoutError; undefined for any other failure (refused, closed).
+ */
+export function redisTimeout(err: unknown): string | undefined {
+  if (err instanceof RedisReplyTimeoutError) return err.message;
+  if (err instanceof Error && /^Command timed out$/.test(err.message))
+    return 'command timeout (REDIS_COMMAND_TIMEOUT_MS)';
+  return undefined;
+}

@@ -37,6 +37,11 @@ export const dependencyTimeouts = {
   REDIS_COMMAND_TIMEOUT_MS: envInt(5_000, 100, 600_000),
   PG_STATEMENT_TIMEOUT_MS: envInt(15_000, 0, 86_400_000),
   PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: envInt(30_000, 0, 86_400_000),
+  // After a timeout with no successful answer since, how long until a probe decides whether the
+  // dependency is hung (readiness fails, agent streams end, browsers are told).
+  DEPENDENCY_HUNG_AFTER_MS: envInt(5_000, 10, 600_000),
+  // While suspect or hung: how often the probe runs, and how long it may take to answer.
+  DEPENDENCY_PROBE_INTERVAL_MS: envInt(2_000, 10, 60_000),
 };
 
 export const envLogLevel = z

@@ -1,3 +1,15 @@
+export { dependencyMetrics } from './dependency-metrics.js';
+export {
+  answerWithin,
+  type Dependency,
+  DependencyWatch,
+  DependencyWatches,
+  type DependencyWatchesOptions,
+  type DependencyWatchOptions,
+  describeHang,
+  type HangReport,
+  hangChecks,
+} from './dependency-watch.js';
 export {
   PROBE_PATHS,
   type ProbeOptions,

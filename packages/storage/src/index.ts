@@ -16,4 +16,5 @@ export * from './operator-sessions.js';
 export * from './partitions.js';
 export * from './pool.js';
 export * from './resume-backfill.js';
+export * from './postgres-timeouts.js';
 export * from './rule-store.js';

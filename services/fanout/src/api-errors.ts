@@ -1,3 +1,4 @@
+import { postgresTimeout } from '@tripwire/storage';
 import { AuthError } from './operator-auth.js';
 
 /** A refused API request: JSON `{"error":{"code","message","fields"?}}` with this status. */
@@ -54,13 +55,26 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return UNAVAILABLE_MESSAGE.test(err.message);
 }
 
-/** The answer for a failed request: its own status for auth and API errors, 503 for an unreachable database, else 500. */
+/** A REST answer held up by a hung database tells the client to come back after this. */
+const DATABASE_TIMEOUT_RETRY_AFTER_S = 5;
+
+/**
+ * The answer for a failed request: its own status for auth and API errors, 503
+ * `database_timeout` for a database that did not answer in time (statement or pool checkout
+ * timeout, with Retry-After), 503 `unavailable` for an unreachable one, else 500.
+ */
 export function errorAnswer(err: unknown): ErrorAnswer {
   if (err instanceof AuthError) {
     return answer(err.status, err.reason, { message: err.message });
   }
   if (err instanceof ApiError) {
     return answer(err.status, err.code, { message: err.message, fields: err.fields, ...err.extra });
+  }
+  if (postgresTimeout(err)) {
+    return answer(503, 'database_timeout', {
+      message: 'the database did not answer in time; retry shortly',
+      retry_after_s: DATABASE_TIMEOUT_RETRY_AFTER_S,
+    });
   }
   if (isDatabaseUnavailable(err)) {
     return answer(503, 'unavailable', { message: 'the database is unavailable; retry' });

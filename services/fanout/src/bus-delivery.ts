@@ -84,6 +84,8 @@ export function subscribeToEvents(parts: {
   config: FanoutConfig;
   log: Logger;
   delivery: BusDelivery;
+  /** A read failed (a hung Redis: the reply deadline passed); see dependency-health.ts. */
+  onReadFailed: (err: Error) => void;
 }): BusSubscriber {
   const { bus, config, log, delivery } = parts;
   return bus.subscriber({
@@ -97,7 +99,10 @@ export function subscribeToEvents(parts: {
       log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
       delivery.broadcastGap('alerts may have been missed; reload from /api/alerts');
     },
-    onError: (err) => log.warn({ err: err.message }, 'Redis subscription failed; retrying'),
+    onError: (err) => {
+      parts.onReadFailed(err);
+      log.warn({ err: err.message }, 'Redis subscription failed; retrying');
+    },
     onMalformed: (position, err) =>
       log.error({ position, err: err.message }, 'unreadable bus message skipped'),
   });

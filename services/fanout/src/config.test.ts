@@ -29,9 +29,14 @@ describe('fan-out loadConfig', () => {
       REDIS_COMMAND_TIMEOUT_MS: 5_000,
       PG_STATEMENT_TIMEOUT_MS: 15_000,
       PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: 30_000,
+      DEPENDENCY_HUNG_AFTER_MS: 5_000,
+      DEPENDENCY_PROBE_INTERVAL_MS: 2_000,
     });
     expect(loadConfig({ ...valid, PG_STATEMENT_TIMEOUT_MS: '0' }).PG_STATEMENT_TIMEOUT_MS).toBe(0);
     expect(() => loadConfig({ ...valid, REDIS_COMMAND_TIMEOUT_MS: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...valid, DEPENDENCY_PROBE_INTERVAL_MS: '0' })).toThrow(
+      /DEPENDENCY_PROBE_INTERVAL_MS/,
+    );
   });
 
   it('applies the abuse caps and the internal metrics port, and refuses a cap of 0', () => {

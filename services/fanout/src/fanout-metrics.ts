@@ -1,3 +1,4 @@
+import { type DependencyWatch, dependencyMetrics } from '@tripwire/probes';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** What the gauges read when scraped: open sockets, topics in use, the resume window. */
@@ -5,6 +6,8 @@ export interface FanoutGaugeSources {
   sockets: { readonly size: number };
   router: { readonly size: number };
   replayWindow: { readonly bytes: number };
+  /** PostgreSQL's and Redis's watches (tripwire_fanout_dependency_hung). */
+  dependencyWatches?: () => readonly DependencyWatch[];
 }
 
 export function createFanoutMetrics(sources: FanoutGaugeSources) {
@@ -138,6 +141,7 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
       help: 'Times the Redis stream lost entries this node had not read (clients told to reload)',
       registers,
     }),
+    ...dependencyMetrics('tripwire_fanout', registers, sources.dependencyWatches ?? (() => [])),
     deliveryLatency: new Histogram({
       name: 'tripwire_fanout_delivery_latency_seconds',
       help: 'From the Redis append to handing the frame to the sockets',

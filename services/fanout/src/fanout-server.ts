@@ -1,7 +1,6 @@
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import { createProbeServer } from '@tripwire/probes';
 import { credentialStore, type Pool } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
@@ -9,15 +8,21 @@ import type { FanoutConfig } from './config.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { startCredentialRecheck } from './credential-recheck.js';
 import { registerDashboard } from './dashboard-files.js';
+import { watchFanoutDependencies } from './dependency-health.js';
 import { createFanoutMetrics } from './fanout-metrics.js';
-import { createFailureReporter, createRateLimitedLog, guarded } from './handler-guard.js';
+import {
+  createFailureReporter,
+  createRateLimitedLog,
+  guarded,
+  type ReportFailure,
+} from './handler-guard.js';
 import { registerApi } from './http-api.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
 import { oidcSettings } from './oidc-settings.js';
 import { createOperatorAuth } from './operator-auth.js';
-import { fanoutReadiness, registerProbes } from './probe-routes.js';
+import { registerFanoutProbes } from './probe-routes.js';
 import { createGreeter } from './resume.js';
 import { type ReplayWindow, replayWindowFor } from './resume-window.js';
 import { startSlowConsumerSweep } from './slow-consumers.js';
@@ -51,20 +56,33 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const router = new TopicRouter(config.WS_MAX_TOPICS);
   const replayWindow = replayWindowFor(config);
   const sockets = new Set<FanoutSocket>();
-  const metrics = createFanoutMetrics({ sockets, router, replayWindow });
+  const metrics = createFanoutMetrics({
+    ...{ sockets, router, replayWindow },
+    dependencyWatches: () => health.all,
+  });
   const report = createFailureReporter(log, metrics);
   const sender = createSender(metrics);
+  // A hung PostgreSQL or Redis: /readyz fails and every browser is told (dependency-health.ts).
+  const { health, notices } = watchFanoutDependencies({
+    ...{ config, pool, metrics, log, sockets },
+    lastReadAt: () => subscriber.lastReadAt,
+  });
+  const publishing = {
+    keyPrefix: config.BUS_KEY_PREFIX,
+    onError: health.onFailure('redis', 'publish'),
+  };
   // Rule changes go on the control stream, which the ingest service follows.
-  const publisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'control' });
+  const publisher = bus.publisher({ ...publishing, stream: 'control' });
   // Incident changes go on both: events for browsers (this and every other fan-out node), control for ingest.
-  const eventsPublisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'events' });
+  const eventsPublisher = bus.publisher({ ...publishing, stream: 'events' });
   const delivery = createBusDelivery({ app, router, replayWindow, metrics });
-  const subscriber = subscribeToEvents({ bus, config, log, delivery });
+  const onReadFailed = health.onFailure('redis', 'xread');
+  const subscriber = subscribeToEvents({ bus, config, log, delivery, onReadFailed });
   let listenSocket: us_listen_socket | null = null;
   let draining = false;
   const isDraining = () => draining;
 
-  const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report };
+  const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report, notices };
   registerWebSocket(app, wsParts, replayWindow, { pool, log });
   const stopSweep = startSlowConsumerSweep(sockets, {
     maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
@@ -77,23 +95,15 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     metrics,
     log,
   });
-  const readiness = fanoutReadiness({
-    pool,
-    subscriber,
-    busReadBlockMs: config.BUS_READ_BLOCK_MS,
-    isDraining,
-  });
-  registerProbes(app, { registry: metrics.registry, readiness }, report);
-  const metricsServer = createProbeServer({
-    host: config.METRICS_HOST,
-    port: config.METRICS_PORT,
-    registry: metrics.registry,
-    readiness,
-  });
+  const hangs = () => health.readiness();
+  const probeParts = { app, config, pool, subscriber, isDraining, hangs, metrics, report };
+  const metricsServer = registerFanoutProbes(probeParts);
   const logLimited = createRateLimitedLog(log);
   const onError = (code: string, err?: unknown) => {
     metrics.clientErrors.inc({ code });
-    if (err) logLimited(code, { err }, 'API request failed: the database is unavailable');
+    if (!err) return;
+    health.failed('postgres', 'rest', err);
+    logLimited(code, { err }, 'API request failed: the database is unavailable');
   };
   registerApi(
     {
@@ -131,15 +141,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
   registerDashboard(app, config.DASHBOARD_DIR, log, report);
-  app.any(
-    '/*',
-    guarded(
-      'not_found',
-      report,
-      (res) => sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
-      (res) => sendJson(res, 500, INTERNAL_ERROR_BODY),
-    ),
-  );
+  registerNotFound(app, report);
 
   return {
     async start() {
@@ -175,6 +177,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       publisher.close();
       eventsPublisher.close();
       await metricsServer.stop();
+      health.stop();
       log.info('fan-out service stopped');
     },
   };
@@ -218,4 +221,17 @@ function registerWebSocket(
     duration: 60,
   });
   app.ws('/ws/alerts', createWsHandlers({ ...parts, greeter, caps, resumeLimiter }));
+}
+
+/** Every other path: a JSON 404. */
+function registerNotFound(app: TemplatedApp, report: ReportFailure) {
+  app.any(
+    '/*',
+    guarded(
+      'not_found',
+      report,
+      (res) => sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } }),
+      (res) => sendJson(res, 500, INTERNAL_ERROR_BODY),
+    ),
+  );
 }

@@ -1,7 +1,15 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { BusSubscriber } from '@tripwire/bus';
-import { type ProbeOptions, probeResponse } from '@tripwire/probes';
+import {
+  answerWithin,
+  createProbeServer,
+  type ProbeOptions,
+  type ProbeServer,
+  probeResponse,
+} from '@tripwire/probes';
 import { type Pool, pingDatabase } from '@tripwire/storage';
+import type { FanoutConfig } from './config.js';
+import type { FanoutMetrics } from './fanout-metrics.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import { INTERNAL_ERROR_BODY, sendJson, sendResponse } from './http-route.js';
 
@@ -56,22 +64,62 @@ export function registerProbes(
   }
 }
 
-/** Ready: PostgreSQL answers, the Redis subscription reads, and the node is not draining. */
+/**
+ * Ready: PostgreSQL answers, the Redis subscription reads, neither dependency is declared hung
+ * (`postgres_hung`, `redis_hung` say since when and why), and the node is not draining.
+ */
 export function fanoutReadiness(parts: {
   pool: Pool;
+  /** How long the PostgreSQL check may take (DEPENDENCY_PROBE_INTERVAL_MS). */
+  pingWithinMs: number;
   subscriber: BusSubscriber;
   busReadBlockMs: number;
   isDraining: () => boolean;
+  hangs: () => { hung: boolean; checks: Record<string, boolean | string> };
 }): ProbeOptions['readiness'] {
   return async () => {
-    const database = await pingDatabase(parts.pool);
+    // Bounded: on a PostgreSQL that does not answer, readiness says so instead of hanging.
+    const database = await answerWithin(() => pingDatabase(parts.pool), parts.pingWithinMs);
     // Probe the subscription itself: XREAD BLOCK answers at least every BUS_READ_BLOCK_MS when it works.
     const redisDelivery =
       Date.now() - parts.subscriber.lastReadAt < 2 * parts.busReadBlockMs + 2_000;
     const draining = parts.isDraining();
+    const hangs = parts.hangs();
     return {
-      ready: database && redisDelivery && !draining,
-      checks: { database, redis_delivery: redisDelivery, draining },
+      ready: database && redisDelivery && !hangs.hung && !draining,
+      checks: { database, redis_delivery: redisDelivery, ...hangs.checks, draining },
     };
   };
+}
+
+/**
+ * The fan-out's probes: /healthz and /readyz on the public port, and all three on
+ * METRICS_PORT (returned, for the caller to start and stop).
+ */
+export function registerFanoutProbes(parts: {
+  app: TemplatedApp;
+  config: Pick<
+    FanoutConfig,
+    'BUS_READ_BLOCK_MS' | 'METRICS_HOST' | 'METRICS_PORT' | 'DEPENDENCY_PROBE_INTERVAL_MS'
+  >;
+  pool: Pool;
+  subscriber: BusSubscriber;
+  isDraining: () => boolean;
+  hangs: () => { hung: boolean; checks: Record<string, boolean | string> };
+  metrics: Pick<FanoutMetrics, 'registry'>;
+  report: ReportFailure;
+}): ProbeServer {
+  const { app, config, metrics } = parts;
+  const readiness = fanoutReadiness({
+    ...parts,
+    busReadBlockMs: config.BUS_READ_BLOCK_MS,
+    pingWithinMs: config.DEPENDENCY_PROBE_INTERVAL_MS,
+  });
+  registerProbes(app, { registry: metrics.registry, readiness }, parts.report);
+  return createProbeServer({
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    registry: metrics.registry,
+    readiness,
+  });
 }

@@ -1,6 +1,7 @@
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type ClientMessage, ProtocolError, parseClientMessage } from './client-protocol.js';
+import type { DegradedNotices } from './degraded-notice.js';
 import { guarded } from './handler-guard.js';
 import { CLOSE_FRAME_TOO_LARGE, CLOSE_SLOW_CONSUMER, NATIVE_PAYLOAD_FACTOR } from './limits.js';
 import type { Greeter } from './resume.js';
@@ -22,6 +23,8 @@ export interface WsParts extends UpgradeParts {
   sender: Sender;
   /** Sends a new socket its welcome and replay, then makes it live (see resume.ts). */
   greeter: Greeter;
+  /** After the welcome: a `degraded` frame for each dependency hung now. */
+  notices: Pick<DegradedNotices, 'greet'>;
 }
 
 type MessageParts = Pick<WsParts, 'config' | 'router' | 'sender' | 'metrics'>;
@@ -31,13 +34,15 @@ type MessageParts = Pick<WsParts, 'config' | 'router' | 'sender' | 'metrics'>;
  * each guarded: an exception answers an error frame (or close 1011) and the process goes on.
  */
 export function createWsHandlers(parts: WsParts): WebSocketBehavior<SocketState> {
-  const { config, metrics, router, sockets, greeter, sender, report, caps } = parts;
+  const { config, metrics, router, sockets, greeter, sender, report, caps, notices } = parts;
   const broken = (ws: FanoutSocket) => answerBrokenSocket(ws, sender, true);
   const greet = guarded(
     'open',
     report,
     (ws: FanoutSocket) => {
-      if (!ws.getUserData().closed) ws.cork(() => greeter.greet(ws));
+      if (ws.getUserData().closed) return;
+      ws.cork(() => greeter.greet(ws));
+      notices.greet(ws);
     },
     broken,
   );

@@ -41,7 +41,11 @@ describe('errorAnswer', () => {
     await client.query("SET statement_timeout = '1ms'");
     const timedOut = await failure(() => client.query('SELECT pg_sleep(1)'));
     client.release(true);
-    expect(errorAnswer(timedOut)).toMatchObject({ status: 503 });
+    expect(errorAnswer(timedOut)).toMatchObject({
+      status: 503,
+      code: 'database_timeout',
+      body: { error: { code: 'database_timeout', retry_after_s: 5 } },
+    });
   });
 
   it('answers 500 internal_error for a query that is wrong, and for any other bug', async () => {

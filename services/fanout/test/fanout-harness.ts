@@ -79,13 +79,25 @@ export async function startFanout(
     level: 'debug',
     destination: { write: (s: string) => void logs.push(s) },
   });
-  const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
+  // The timeouts of the config, as run-fanout.ts sets them up.
+  const pool = createPool({
+    databaseUrl: config.DATABASE_URL,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    onIdleError: () => {},
+  });
   const subscriberRedis = createRedisClient(config.REDIS_URL);
-  const publisherRedis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
+  const publisherRedis = createRedisClient(config.REDIS_URL, {
+    failFastWhileDisconnected: true,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+  });
   const server = createFanoutServer({
     config,
     pool,
-    bus: redisBus({ publisher: publisherRedis, subscriber: subscriberRedis }),
+    bus: redisBus({
+      publisher: publisherRedis,
+      subscriber: subscriberRedis,
+      replyMarginMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    }),
     log,
   });
   const { port, metricsPort } = await server.start();

@@ -160,6 +160,11 @@ export class AgentStream {
     );
   }
 
+  /** Ends the call now with `error` (a dependency is hung: UNAVAILABLE, see dependency-health.ts). */
+  end(error: CallError): void {
+    this.fail(error);
+  }
+
   private ping(): void {
     const serverTimeUs = Date.now() * 1000;
     // An agent that never answers (StreamAlerts cannot) must not grow the set.

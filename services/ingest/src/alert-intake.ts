@@ -26,7 +26,7 @@ export function createAlertBatcher(
   pool: Pool,
   config: IngestConfig,
   metrics: IngestMetrics,
-  afterFlush: (incidents: InsertOutcome['incidents'] | undefined) => void,
+  afterFlush: (incidents: InsertOutcome['incidents'] | undefined, error: Error | undefined) => void,
 ): AlertBatcher {
   return new AlertBatcher({
     db: pool,
@@ -40,7 +40,7 @@ export function createAlertBatcher(
       metrics.batchSize.observe(size);
       metrics.flushDuration.observe(durationMs / 1000);
       if (error) metrics.flushFailures.inc();
-      afterFlush(incidents);
+      afterFlush(incidents, error);
     },
   });
 }

@@ -7,6 +7,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
+import type { HangReport } from '@tripwire/probes';
 import {
   type AgentEvent,
   type AgentEventBatch,
@@ -22,6 +23,7 @@ import { hasControlCharacters, MAX_AGENT_LABEL_LENGTH, MAX_HOSTNAME_LENGTH } fro
 import { authenticateAgent, CallError } from './agent-auth.js';
 import { AgentStream, type AgentStreamDeps, type StreamMethod } from './agent-stream.js';
 import { rejectReason, validateAgentEvent } from './alert-validation.js';
+import { hangRefusal } from './dependency-health.js';
 import { type EnrollmentSettings, enrollAgent } from './enrollment.js';
 import { authenticateEnrollment } from './enrollment-credential.js';
 import { isProgrammingError } from './handler-guard.js';
@@ -41,6 +43,8 @@ export interface AlertServiceDeps extends AgentStreamDeps {
   streamSlots: HostStreamSlots;
   registerRateLimit: ReturnType<typeof createRegisterRateLimit>;
   isDraining: () => boolean;
+  /** A dependency declared hung (dependency-health.ts): new agent calls are refused UNAVAILABLE. */
+  hang: () => HangReport | undefined;
 }
 
 /** Refusal reasons that are a configured limit being hit (tripwire_ingest_limits_hit_total). */
@@ -114,6 +118,8 @@ async function submitAlert(
       'shutdown',
     );
   }
+  const hang = deps.hang();
+  if (hang) throw hangRefusal(hang);
   const host = await authenticateAgent(deps.pool, call.metadata);
   rejectMalformed(call.request);
   metrics.alertsReceived.inc({ method: 'SubmitAlert' });
@@ -185,7 +191,10 @@ export function createAlertService(
     (call: ServerDuplexStream<AgentEvent | AgentEventBatch, ServerCommand>) => {
       // Hold incoming alerts until the token is checked.
       call.pause();
-      const refuseIfDraining = () => {
+      // Shutting down, or a dependency hung: the agent goes to another instance.
+      const refuseIfUnavailable = () => {
+        const hang = deps.hang();
+        if (hang) throw hangRefusal(hang);
         if (!deps.isDraining()) return;
         throw new CallError(
           status.UNAVAILABLE,
@@ -194,14 +203,14 @@ export function createAlertService(
         );
       };
       (async () => {
-        refuseIfDraining();
+        refuseIfUnavailable();
         const host = await authenticateAgent(deps.pool, call.metadata);
         // Cancelled while the token was checked: grpc-js emitted 'cancelled' before AgentStream
         // listened, so nothing would ever give back a slot or a lease taken now. From here to
         // stream.start() attaching its listeners everything runs synchronously.
         if (call.cancelled) return;
         // Shutdown began meanwhile: it drains the streams it saw, so this one would be left open.
-        refuseIfDraining();
+        refuseIfUnavailable();
         deps.streamSlots.take(host.hostId);
         const stream = new AgentStream(
           call,

@@ -1,6 +1,7 @@
 import type { Bus, BusPublisher, BusStream } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import type { IngestConfig } from './config.js';
+import type { DependencyHealth } from './dependency-health.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 
@@ -18,6 +19,8 @@ export interface BusPublishersDeps {
   log: Logger;
   /** Fed by the event stream's publisher: acks wait for the publish too (see PublishConfirmations). */
   confirmations: PublishConfirmations;
+  /** Told of every publish that landed and every one Redis did not answer in time. */
+  health: Pick<DependencyHealth, 'redis' | 'failed'>;
 }
 
 export interface BusPublishers {
@@ -39,6 +42,7 @@ export function createBusPublishers({
   metrics,
   log,
   confirmations,
+  health,
 }: BusPublishersDeps): BusPublishers {
   const publisherFor = (stream: BusStream, fed?: PublishConfirmations): BusPublisher => {
     const publisher = bus.publisher({
@@ -52,6 +56,7 @@ export function createBusPublishers({
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
+        health.redis.answered();
       },
       onDropped: (n, ahead) => {
         fed?.dropped(n, ahead);
@@ -61,6 +66,7 @@ export function createBusPublishers({
       onError: (err) => {
         fed?.failed();
         metrics.publishFailures.inc();
+        health.failed('redis', 'publish', err);
         log.warn(
           { err: err.message, stream, backlog: publisher.backlog },
           'publishing to Redis failed; will retry',

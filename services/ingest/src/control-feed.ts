@@ -10,6 +10,8 @@ export interface ControlFeedDeps {
   agentStreams: ReadonlySet<AgentStream>;
   incidentStreams: IncidentStreams;
   log: Logger;
+  /** Told when a read of the stream failed (a hung Redis: the reply deadline passed). */
+  onReadFailed: (err: Error) => void;
 }
 
 /**
@@ -24,6 +26,7 @@ export function createControlFeed({
   agentStreams,
   incidentStreams,
   log,
+  onReadFailed,
 }: ControlFeedDeps): BusSubscriber {
   return bus.subscriber({
     keyPrefix,
@@ -39,7 +42,9 @@ export function createControlFeed({
         }
       }
     },
-    onError: (err) =>
-      log.warn({ err: err.message }, 'following the control stream failed; retrying'),
+    onError: (err) => {
+      onReadFailed(err);
+      log.warn({ err: err.message }, 'following the control stream failed; retrying');
+    },
   });
 }

@@ -1,3 +1,4 @@
+import { type DependencyWatch, dependencyMetrics } from '@tripwire/probes';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface GaugeSources {
@@ -6,6 +7,8 @@ export interface GaugeSources {
   publishBacklog: () => number;
   publishBacklogBytes: () => number;
   incidentStreams: () => number;
+  /** PostgreSQL's and Redis's watches (tripwire_ingest_dependency_hung). */
+  dependencyWatches: () => readonly DependencyWatch[];
 }
 
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
@@ -108,6 +111,7 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
     }),
     ...incidentAndLimitMetrics(registers),
+    ...dependencyMetrics('tripwire_ingest', registers, sources.dependencyWatches),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

@@ -7,6 +7,7 @@ import { createAlertService } from './alert-service.js';
 import { createBusPublishers } from './bus-publishers.js';
 import type { IngestConfig } from './config.js';
 import { createControlFeed } from './control-feed.js';
+import { DependencyHealth } from './dependency-health.js';
 import { createGrpcServer } from './grpc-server.js';
 import { createHandlerGuard } from './handler-guard.js';
 import { HostLiveness } from './host-liveness.js';
@@ -50,13 +51,23 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     publishBacklog: () => publishers.events.backlog,
     publishBacklogBytes: () => publishers.events.backlogBytes,
     incidentStreams: () => incidentStreams.size,
+    dependencyWatches: () => health.all,
+  });
+  const agentStreams = new Set<AgentStream>();
+  // A hung PostgreSQL or Redis: agents are sent elsewhere until it answers (dependency-health.ts).
+  const health = new DependencyHealth({
+    ...{ config, pool, metrics, log, agentStreams },
+    redisLastReadAt: () => controlFeed.lastReadAt,
+    pendingAlerts: () => batcher.pending,
+    setServing: (serving) => grpc.setServing(serving && !draining && !health.hang),
   });
   // Acks wait for the publish too: see PublishConfirmations.
-  const confirmations = new PublishConfirmations(PUBLISH_ACK_WAIT_MS);
-  const batcher = createAlertBatcher(pool, config, metrics, (incidents) =>
-    announcer.afterFlush(incidents),
-  );
-  const publishers = createBusPublishers({ bus, config, metrics, log, confirmations });
+  const confirmations = new PublishConfirmations(PUBLISH_ACK_WAIT_MS, health.confirmationExpired);
+  const batcher = createAlertBatcher(pool, config, metrics, (incidents, error) => {
+    health.flushed(error);
+    announcer.afterFlush(incidents);
+  });
+  const publishers = createBusPublishers({ bus, config, metrics, log, confirmations, health });
   const announcer = new IncidentAnnouncer(
     pool,
     [publishers.events, publishers.control],
@@ -70,7 +81,6 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     sweepMs: config.HOST_SWEEP_MS,
   });
   const intake = new AlertIntake(batcher, publishers.events, metrics, confirmations);
-  const agentStreams = new Set<AgentStream>();
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -78,7 +88,11 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     maxBufferedBytes: config.INCIDENT_STREAM_MAX_BUFFERED_BYTES,
   });
   const keyPrefix = config.BUS_KEY_PREFIX;
-  const controlFeed = createControlFeed({ bus, keyPrefix, agentStreams, incidentStreams, log });
+  const feedParts = { bus, keyPrefix, agentStreams, incidentStreams, log };
+  const controlFeed = createControlFeed({
+    ...feedParts,
+    onReadFailed: (err) => health.failed('redis', 'xread', err),
+  });
   let draining = false;
   const isDraining = () => draining;
 
@@ -101,6 +115,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         trustClientCertificates: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
       },
       isDraining,
+      hang: () => health.hang,
       onStorageDrain: (listener) => {
         batcher.on('drain', listener);
         return () => batcher.off('drain', listener);
@@ -118,7 +133,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       isDraining,
     }),
   });
-  const probes = createIngestProbes({ config, pool, bus, metrics, isDraining });
+  const probes = createIngestProbes({ config, pool, bus, metrics, isDraining, health });
   const partitionUpkeep = createPartitionUpkeep(pool, config, log);
 
   return {
@@ -155,6 +170,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         graceMs: config.SHUTDOWN_GRACE_MS,
         announcementWaitMs: PUBLISH_ACK_WAIT_MS,
       });
+      health.stop();
     },
   };
 }

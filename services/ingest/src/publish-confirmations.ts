@@ -12,7 +12,11 @@ export class PublishConfirmations {
   private waiters: Array<{ remaining: number; done: () => void }> = [];
   private failing = false;
 
-  constructor(private readonly maxWaitMs: number) {}
+  constructor(
+    private readonly maxWaitMs: number,
+    /** A wait ran its whole bound: Redis did not take the publish in time (dependency-health.ts). */
+    private readonly onWaitExpired?: (waitedMs: number) => void,
+  ) {}
 
   /** The publisher's onPublished. */
   published(count: number): void {
@@ -48,6 +52,7 @@ export class PublishConfirmations {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
+        this.onWaitExpired?.(this.maxWaitMs);
         resolve();
       }, this.maxWaitMs);
       this.waiters.push(waiter);

@@ -47,6 +47,8 @@ export interface RunningIngest {
   server: IngestServer;
   address: string;
   grpcPort: number;
+  /** /healthz, /readyz and /metrics. */
+  httpUrl: string;
   logs: ReturnType<typeof captureLog>;
   stop(): Promise<void>;
 }
@@ -71,21 +73,34 @@ export async function startIngest(
     ...overrides,
   });
   const logs = captureLog('ingest');
-  const pool = createPool({ databaseUrl: env.databaseUrl, onIdleError: () => {} });
-  const redis = createRedisClient(env.redisUrl, { failFastWhileDisconnected: true });
-  const subscriberRedis = createRedisClient(env.redisUrl);
+  // The servers and timeouts of the config, as run-ingest.ts sets them up (overrides may name others).
+  const pool = createPool({
+    databaseUrl: config.DATABASE_URL,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    onIdleError: () => {},
+  });
+  const redis = createRedisClient(config.REDIS_URL, {
+    failFastWhileDisconnected: true,
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+  });
+  const subscriberRedis = createRedisClient(config.REDIS_URL);
   const server = createIngestServer({
     config,
     pool,
-    bus: redisBus({ publisher: redis, subscriber: subscriberRedis }),
+    bus: redisBus({
+      publisher: redis,
+      subscriber: subscriberRedis,
+      replyMarginMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    }),
     log: logs.log,
   });
-  const { grpcPort } = await server.start();
+  const { grpcPort, httpPort } = await server.start();
   let stopped = false;
   return {
     server,
     address: `127.0.0.1:${grpcPort}`,
     grpcPort,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     logs,
     async stop() {
       if (stopped) return;
