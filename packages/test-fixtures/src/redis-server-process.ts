@@ -23,7 +23,11 @@ export class RedisServerProcess {
   /** redis-server on a free port; `args` are extra command-line options (e.g. --replicaof). */
   static async start(args: string[] = []): Promise<RedisServerProcess> {
     const port = await freePort();
+    // A replica writes the RDB it syncs from into its folder: a temporary one, never the cwd.
+    const dir = mkdtempSync(join(tmpdir(), 'tripwire-redis-'));
     const server = new RedisServerProcess(port, 'redis-server', [
+      '--dir',
+      dir,
       '--port',
       String(port),
       '--bind',
@@ -34,6 +38,7 @@ export class RedisServerProcess {
       'no',
       ...args,
     ]);
+    server.cleanupDir = dir;
     await server.launch();
     return server;
   }
