@@ -56,7 +56,10 @@ return {id, epoch}
 `;
 
 /** Four random base36 characters: an epoch's tail. */
-const epochNonce = () => randomInt(36 ** 4).toString(36).padStart(4, '0');
+const epochNonce = () =>
+  randomInt(36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
 
 type AppendCommand = (...args: Array<string | number>) => Promise<[id: string, epoch: string]>;
 

@@ -24,7 +24,10 @@ const DEFAULT_HISTORY = 100_000;
 
 /** An epoch like the Redis script's: the time in base36, then random characters. */
 const newEpoch = () =>
-  Date.now().toString(36) + randomInt(36 ** 4).toString(36).padStart(4, '0');
+  Date.now().toString(36) +
+  randomInt(36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
 
 /**
  * One stream: the same "<epoch>:<ms>-<offset>" positions as the Redis script (offsets

@@ -217,7 +217,10 @@ describe('bus', () => {
       resumedAt: sub.received[2]!.position,
       reason: 'reset',
     });
-    const [before, after] = [parsePosition(sub.received[1]!.position), parsePosition(sub.received[2]!.position)];
+    const [before, after] = [
+      parsePosition(sub.received[1]!.position),
+      parsePosition(sub.received[2]!.position),
+    ];
     expect(after.epoch).not.toBe(before.epoch);
     // The counter restarted: without the epoch, offset 1 would be taken for an old position.
     expect(after.offset).toBe(1n);

@@ -76,9 +76,9 @@ describe('stream epochs', () => {
     a.publish([6, 7, 8].map(alertMessage));
     await until(() => sub.received.length === 9, 15_000, 'the messages after the restart');
     const after = sub.received.slice(6);
-    expect(after.map((e) => (e.message.data as { event_detail: { n: number } }).event_detail.n)).toEqual([
-      6, 7, 8,
-    ]);
+    expect(
+      after.map((e) => (e.message.data as { event_detail: { n: number } }).event_detail.n),
+    ).toEqual([6, 7, 8]);
     // The counter restarted at 1 under a new epoch: not mistaken for positions already seen.
     expect(epochOf(after[0]!)).not.toBe(epochOf(before[0]!));
     expect(offsetOf(after.at(-1)!)).toBe(3n);

@@ -135,7 +135,9 @@ describe('memory bus', () => {
     const sub = collect(fresh, { from: since });
     fresh.publisher({}).publish([alertMessage(4)]);
     await until(() => sub.received.length === 1);
-    expect(sub.gaps).toEqual([{ after: since, resumedAt: sub.received[0]!.position, reason: 'reset' }]);
+    expect(sub.gaps).toEqual([
+      { after: since, resumedAt: sub.received[0]!.position, reason: 'reset' },
+    ]);
     expect(parsePosition(sub.received[0]!.position).epoch).not.toBe(parsePosition(since).epoch);
     expect(sub.received.map(detailN)).toEqual([4]);
     for (const s of [oldSub, sub]) await s.subscriber.stop();

@@ -60,7 +60,11 @@ beforeAll(async () => {
   // The Sentinel learns of replicas from the primary's INFO; it can only promote one it knows.
   await until(
     async () => {
-      const replicas = (await sentinelClient.call('SENTINEL', 'REPLICAS', SENTINEL_NAME)) as string[][];
+      const replicas = (await sentinelClient.call(
+        'SENTINEL',
+        'REPLICAS',
+        SENTINEL_NAME,
+      )) as string[][];
       return replicas.length === 1;
     },
     15_000,
@@ -72,7 +76,8 @@ afterAll(async () => {
   await Promise.all([sentinel?.stop(), replica?.stop(), primary?.stop()]);
 });
 
-const numberOf = (e: BusEntry) => (e.message.data as { event_detail: { n: number } }).event_detail.n;
+const numberOf = (e: BusEntry) =>
+  (e.message.data as { event_detail: { n: number } }).event_detail.n;
 
 describe.skipIf(!installed)(title, () => {
   it('keeps publishing on the promoted replica under a new epoch, and the subscriber reports the reset', async () => {

@@ -56,7 +56,10 @@ export const redisSentinelSettings = {
     .default('')
     .transform((value, ctx) => {
       const sentinels: Array<{ host: string; port: number }> = [];
-      for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const item of value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const m = HOST_PORT.exec(item);
         const port = Number(m?.[2]);
         if (!m || port < 1 || port > 65535) {

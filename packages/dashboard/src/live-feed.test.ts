@@ -56,7 +56,11 @@ describe('LiveFeed and incident frames', () => {
     });
     // Malformed ones: no incident, no revision, not even JSON. None may stop the feed.
     ws.deliver({ type: 'incident', position: 'e1:100-3', data: {} });
-    ws.deliver({ type: 'incident', position: 'e1:100-4', data: { incident: { incident_id: 'x' } } });
+    ws.deliver({
+      type: 'incident',
+      position: 'e1:100-4',
+      data: { incident: { incident_id: 'x' } },
+    });
     ws.deliver('{not json');
     ws.deliver({ type: 'incident', position: 'e1:100-5', data: { event: 'resolved', incident } });
 

@@ -29,7 +29,10 @@ describe('fan-out loadConfig', () => {
   });
 
   it('reads the Sentinels of a highly available Redis, and names a malformed one', () => {
-    expect(loadConfig(valid)).toMatchObject({ REDIS_SENTINELS: [], REDIS_SENTINEL_NAME: 'mymaster' });
+    expect(loadConfig(valid)).toMatchObject({
+      REDIS_SENTINELS: [],
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
     const c = loadConfig({
       ...valid,
       REDIS_SENTINELS: 'sentinel-0:26379, 10.0.0.7:26380,[::1]:26381',

@@ -65,9 +65,7 @@ describe('Redis restarting empty', () => {
     const newEpoch = parsePosition(live.alerts()[5]!.position).epoch;
     expect(newEpoch).not.toBe(parsePosition(lastSeen).epoch);
     // The counter restarted: offset 5 of the old epoch equals the newest offset of the new one.
-    expect(parsePosition(live.alerts()[9]!.position).offset).toBe(
-      parsePosition(lastSeen).offset,
-    );
+    expect(parsePosition(live.alerts()[9]!.position).offset).toBe(parsePosition(lastSeen).offset);
 
     const stale = new Browser(fanout.wsUrl, { token: viewer, query: { since: lastSeen } });
     await stale.opened;

@@ -29,7 +29,11 @@ describe('loadConfig', () => {
   });
 
   it('reads REDIS_SENTINELS and REDIS_SENTINEL_NAME like the fan-out', () => {
-    const c = loadConfig({ ...valid, REDIS_SENTINELS: 'redis-sentinel:26379', REDIS_SENTINEL_NAME: 'tw' });
+    const c = loadConfig({
+      ...valid,
+      REDIS_SENTINELS: 'redis-sentinel:26379',
+      REDIS_SENTINEL_NAME: 'tw',
+    });
     expect([c.REDIS_SENTINELS, c.REDIS_SENTINEL_NAME]).toEqual([
       [{ host: 'redis-sentinel', port: 26379 }],
       'tw',
