@@ -4,7 +4,13 @@
 // new positions must carry a new epoch (the replica may reuse offsets the old primary handed
 // out), and the subscriber must report the reset rather than skip or reuse anything in silence.
 import { randomUUID } from 'node:crypto';
-import { RedisServerProcess, until } from '@tripwire/test-fixtures';
+import {
+  type RedisSentinelGroup,
+  RedisServerProcess,
+  replicationInfo,
+  startRedisSentinelGroup,
+  until,
+} from '@tripwire/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BusEntry, streamCounterKey } from '../src/bus-message.js';
@@ -14,66 +20,32 @@ import { createRedisClient, type RedisClientOptions } from '../src/redis-client.
 import { parsePosition } from '../src/stream-position.js';
 import { alertMessage } from './alert-message.js';
 
-const SENTINEL_NAME = 'tripwire-test';
 const installed = RedisServerProcess.installed('redis-sentinel');
 const title = installed
   ? 'Redis Sentinel failover'
   : 'Redis Sentinel failover (SKIPPED: redis-sentinel is not installed, e.g. apt-get install redis-sentinel)';
 
-let primary: RedisServerProcess;
-let replica: RedisServerProcess;
-let sentinel: RedisServerProcess;
+let group: RedisSentinelGroup;
 const clients: Redis[] = [];
 
 /** A connection that finds the primary through the Sentinel, as the services do with REDIS_SENTINELS. */
 const viaSentinel = (options: RedisClientOptions = {}) => {
-  const c = createRedisClient(primary.url, {
+  const c = createRedisClient(group.primary.url, {
     ...options,
-    sentinels: [{ host: '127.0.0.1', port: sentinel.port }],
-    sentinelName: SENTINEL_NAME,
+    sentinels: [{ host: '127.0.0.1', port: group.sentinel.port }],
+    sentinelName: group.name,
     onError: () => {},
   });
   clients.push(c);
   return c;
 };
-const direct = (server: RedisServerProcess) => {
-  const c = createRedisClient(server.url, { onError: () => {} });
-  clients.push(c);
-  return c;
-};
-
-const infoField = async (redis: Redis, field: string) =>
-  new RegExp(`${field}:(\\S+)`).exec(await redis.info('replication'))?.[1];
 
 beforeAll(async () => {
-  if (!installed) return;
-  primary = await RedisServerProcess.start();
-  replica = await RedisServerProcess.start(['--replicaof', '127.0.0.1', String(primary.port)]);
-  const replicaClient = direct(replica);
-  await until(
-    async () => (await infoField(replicaClient, 'master_link_status')) === 'up',
-    10_000,
-    'the replica to sync',
-  );
-  sentinel = await RedisServerProcess.sentinel(SENTINEL_NAME, primary.port, 1_000);
-  const sentinelClient = direct(sentinel);
-  // The Sentinel learns of replicas from the primary's INFO; it can only promote one it knows.
-  await until(
-    async () => {
-      const replicas = (await sentinelClient.call(
-        'SENTINEL',
-        'REPLICAS',
-        SENTINEL_NAME,
-      )) as string[][];
-      return replicas.length === 1;
-    },
-    15_000,
-    'the Sentinel to discover the replica',
-  );
+  if (installed) group = await startRedisSentinelGroup();
 });
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await Promise.all([sentinel?.stop(), replica?.stop(), primary?.stop()]);
+  await group?.stop();
 });
 
 const numberOf = (e: BusEntry) =>
@@ -111,7 +83,7 @@ describe.skipIf(!installed)(title, () => {
     await until(() => received.length >= 50, 10_000, 'traffic through the first primary');
     const firstEpoch = parsePosition(received[0]!.position).epoch;
 
-    await primary.kill();
+    await group.primary.kill();
     const isNewEpoch = (e: BusEntry) => parsePosition(e.position).epoch !== firstEpoch;
     await until(
       () => received.filter(isNewEpoch).length >= 50,
@@ -125,10 +97,12 @@ describe.skipIf(!installed)(title, () => {
     await subscriber.stop();
 
     // The publisher found the new primary by itself, and started a new epoch there.
-    const promoted = direct(replica);
-    expect(await infoField(promoted, 'role')).toBe('master');
+    const { port } = group.replica;
+    expect(await replicationInfo(port, 'role')).toBe('master');
+    const promoted = createRedisClient(group.replica.url);
+    clients.push(promoted);
     const counter = await promoted.hgetall(streamCounterKey(keyPrefix));
-    expect(counter.replid).toBe(await infoField(promoted, 'master_replid'));
+    expect(counter.replid).toBe(await replicationInfo(port, 'master_replid'));
     const secondEpoch = counter.epoch!;
     expect(secondEpoch).not.toBe(firstEpoch);
 

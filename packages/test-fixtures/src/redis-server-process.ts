@@ -131,3 +131,78 @@ export class RedisServerProcess {
     }
   }
 }
+
+/** A primary, its replica and a Sentinel watching them, each on a free port. */
+export interface RedisSentinelGroup {
+  primary: RedisServerProcess;
+  replica: RedisServerProcess;
+  sentinel: RedisServerProcess;
+  /** The name the Sentinel monitors the primary under (REDIS_SENTINEL_NAME). */
+  name: string;
+  /** REDIS_SENTINELS, as the services read it. */
+  sentinels: string;
+  stop(): Promise<void>;
+}
+
+const replicationField = async (redis: Redis, field: string) =>
+  new RegExp(`${field}:(\\S+)`).exec(await redis.info('replication'))?.[1];
+
+/** A field of a server's INFO replication (role, master_replid, master_link_status, ...). */
+export async function replicationInfo(port: number, field: string): Promise<string | undefined> {
+  const redis = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 });
+  redis.on('error', () => {});
+  try {
+    return await replicationField(redis, field);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Starts a primary, a replica in sync with it, and a Sentinel (quorum 1, down after
+ * `downAfterMs`) that knows both, so killing the primary promotes the replica.
+ */
+export async function startRedisSentinelGroup(
+  name = 'tripwire-test',
+  downAfterMs = 1_000,
+): Promise<RedisSentinelGroup> {
+  const primary = await RedisServerProcess.start();
+  const replica = await RedisServerProcess.start([
+    '--replicaof',
+    '127.0.0.1',
+    String(primary.port),
+  ]);
+  const stop = async (...servers: RedisServerProcess[]) =>
+    void (await Promise.all(servers.map((s) => s.stop())));
+  try {
+    await until(
+      async () => (await replicationInfo(replica.port, 'master_link_status')) === 'up',
+      10_000,
+      'the replica to sync',
+    );
+    const sentinel = await RedisServerProcess.sentinel(name, primary.port, downAfterMs);
+    const probe = new Redis(sentinel.port, '127.0.0.1', { maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    try {
+      // The Sentinel learns of replicas from the primary's INFO; it only promotes one it knows.
+      await until(
+        async () => ((await probe.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length === 1,
+        15_000,
+        'the Sentinel to discover the replica',
+      );
+    } finally {
+      probe.disconnect();
+    }
+    return {
+      primary,
+      replica,
+      sentinel,
+      name,
+      sentinels: `127.0.0.1:${sentinel.port}`,
+      stop: () => stop(sentinel, replica, primary),
+    };
+  } catch (err) {
+    await stop(replica, primary);
+    throw err;
+  }
+}
