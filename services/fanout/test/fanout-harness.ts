@@ -8,6 +8,7 @@ import {
   redisBus,
   serializeAlertMessage,
 } from '@tripwire/bus';
+import { redisSentinelOptions } from '@tripwire/config';
 import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient } from '@tripwire/proto';
@@ -80,8 +81,12 @@ export async function startFanout(
     destination: { write: (s: string) => void logs.push(s) },
   });
   const pool = createPool({ databaseUrl: config.DATABASE_URL, onIdleError: () => {} });
-  const subscriberRedis = createRedisClient(config.REDIS_URL);
-  const publisherRedis = createRedisClient(config.REDIS_URL, { failFastWhileDisconnected: true });
+  const sentinel = redisSentinelOptions(config);
+  const subscriberRedis = createRedisClient(config.REDIS_URL, sentinel);
+  const publisherRedis = createRedisClient(config.REDIS_URL, {
+    ...sentinel,
+    failFastWhileDisconnected: true,
+  });
   const server = createFanoutServer({
     config,
     pool,
