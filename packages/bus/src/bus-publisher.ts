@@ -24,13 +24,15 @@ import {
 // So within an epoch the counter never goes backwards. The epoch is Redis's time in base36 plus
 // ARGV[5], random characters from the publisher (scripts have no good randomness of their own).
 // `after` records the stream ID the epoch's entries follow, so readers can find where it starts.
-// INFO is allowed in scripts (Redis 7 replicates a script's effects, not the script).
+// INFO is allowed in scripts (Redis 7 replicates a script's effects, not the script); where a
+// managed Redis refuses it, the replication id reads as '' and only a new counter starts an epoch.
 const APPEND_SCRIPT = `
 local stream, counter = KEYS[1], KEYS[2]
 local maxlen, field, count, body, nonce = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+local info = redis.pcall('INFO', 'replication')
+local replid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or ''
 local c = redis.call('HMGET', counter, 'ms', 'offset', 'epoch', 'replid')
 local last_ms, offset, epoch = tonumber(c[1] or '0'), tonumber(c[2] or '0'), c[3]
 if not epoch or c[4] ~= replid then
