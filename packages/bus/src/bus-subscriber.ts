@@ -162,15 +162,7 @@ export class RedisBusSubscriber implements BusSubscriber {
       const [id, epoch] = await withDeadline(lastEntry(redis, this.key), 'XREVRANGE', limit);
       this.cursor.place(id, epoch);
     }
-    if (this.checkEpoch) {
-      const [epoch, after] = await withDeadline(
-        redis.hmget(this.counterKey, 'epoch', 'after'),
-        'HMGET',
-        limit,
-      );
-      if (epoch) this.cursor.noticeEpoch(epoch, after ?? '0-0');
-      this.checkEpoch = false;
-    }
+    if (this.checkEpoch) await this.checkCounter(limit);
     // Until caught up, read without blocking: an empty or short answer then means "nothing more yet"
     // at once, instead of after a whole block period.
     const block = this.isCaughtUp && !this.recovering;
@@ -182,7 +174,23 @@ export class RedisBusSubscriber implements BusSubscriber {
       'XREAD',
       limit,
     )) as Array<[string, RawEntry[]]> | null;
-    return reply?.[0]?.[1] ?? [];
+    const raw = reply?.[0]?.[1] ?? [];
+    // A new epoch whose first IDs sorted below our cursor and whose later ones did not: the
+    // counter says where it starts, and the read begins again from there.
+    const known = this.cursor.epoch;
+    if (known !== null && raw.some(([, f]) => (fieldValue(f, EPOCH_FIELD) ?? known) !== known)) {
+      await this.checkCounter(limit);
+      if (this.cursor.id !== from) return [];
+    }
+    return raw;
+  }
+
+  /** Compares the counter's epoch with ours; a new one moves the cursor to where it starts. */
+  private async checkCounter(limit: number): Promise<void> {
+    const reply = this.options.redis.hmget(this.counterKey, 'epoch', 'after');
+    const [epoch, after] = await withDeadline(reply, 'HMGET', limit);
+    if (epoch) this.cursor.noticeEpoch(epoch, after ?? '0-0');
+    this.checkEpoch = false;
   }
 
   private deliver(raw: RawEntry[]): void {
@@ -192,7 +200,10 @@ export class RedisBusSubscriber implements BusSubscriber {
     this.cursor.advance(entries, this.options.onEntries, this.options.onGap);
   }
 
-  /** One BusEntry per message (a marker for one that does not parse); an entry "<ms>-<last>" with n messages holds offsets last-n+1..last. */
+  /**
+   * One BusEntry per message (a marker for one that does not parse); an entry "<ms>-<last>"
+   * with n messages holds offsets last-n+1..last.
+   */
   private decode(raw: RawEntry[]): Array<BusEntry | SkippedEntry> {
     const entries: Array<BusEntry | SkippedEntry> = [];
     for (const [id, fields] of raw) {

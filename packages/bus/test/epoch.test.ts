@@ -120,6 +120,55 @@ describe('stream epochs', () => {
     await sub.subscriber.stop();
   });
 
+  it('reads a new epoch from its start when its first IDs sort below the cursor and later ones above', async () => {
+    const keyPrefix = `${shared.keyPrefix}straddle:`;
+    const admin = client(shared.redisUrl);
+    await admin.hset(streamCounterKey(keyPrefix), 'ms', Date.now() + 3_600_000, 'offset', 0);
+    const publisher = new BusPublisher({ redis: client(shared.redisUrl, true), keyPrefix });
+    const received: BusEntry[] = [];
+    const gaps: StreamGap[] = [];
+    // A long block: the reader stays inside one XREAD BLOCK while the new epoch starts.
+    const subscriberRedis = client(shared.redisUrl);
+    await subscriberRedis.client('SETNAME', `straddle-${randomUUID()}`);
+    const name = await subscriberRedis.client('GETNAME');
+    const subscriber = new BusSubscriber({
+      redis: subscriberRedis,
+      keyPrefix,
+      from: '0-0',
+      blockMs: 10_000,
+      onEntries: (e) => received.push(...e),
+      onGap: (g) => gaps.push(g),
+    });
+    subscriber.start();
+    publisher.publish([alertMessage(1), alertMessage(2)]);
+    await until(() => received.length === 2, 10_000, 'the entries an hour ahead');
+    const blocked = async () =>
+      (await admin.client('LIST'))
+        .split('\n')
+        .some(
+          (line) =>
+            line.includes(`name=${name} `) && / cmd=xread /.test(line) && / flags=b /.test(line),
+        );
+    await until(blocked, 10_000, 'the reader to block');
+
+    // Redis loses its data; the new epoch's first entry is "now", an hour below the cursor...
+    await admin.del(streamKey(keyPrefix), streamCounterKey(keyPrefix));
+    await until(blocked, 10_000, 'the reader to block again');
+    publisher.publish([alertMessage(3)]);
+    expect(await publisher.drain()).toBe(true);
+    // ...and a later one two hours ahead, above it: the only one a read after the cursor sees.
+    await admin.hset(streamCounterKey(keyPrefix), 'ms', Date.now() + 7_200_000);
+    publisher.publish([alertMessage(4)]);
+    await until(() => received.length === 4, 10_000, 'the new epoch, whole');
+    expect(
+      received.map((e) => (e.message.data as { event_detail: { n: number } }).event_detail.n),
+    ).toEqual([1, 2, 3, 4]);
+    expect(gaps).toEqual([
+      { after: received[1]!.position, resumedAt: received[2]!.position, reason: 'reset' },
+    ]);
+    await subscriber.stop();
+  });
+
   it('takes an epoch-less position (an earlier release) as a point in the stream', async () => {
     const keyPrefix = `${shared.keyPrefix}legacy:`;
     const publisher = new BusPublisher({ redis: client(shared.redisUrl, true), keyPrefix });
