@@ -103,7 +103,7 @@ export function createFanoutMetrics(sources: { connections: () => number; topics
     }),
     gaps: new Counter({
       name: 'tripwire_fanout_stream_gaps_total',
-      help: 'Times the Redis stream lost entries this node had not read (clients told to reload)',
+      help: 'Times the Redis stream lost entries this node had not read, or was reset to a new epoch (clients told to reload)',
       registers,
     }),
     deliveryLatency: new Histogram({
