@@ -143,10 +143,10 @@ describe('stream epochs', () => {
     publisher.publish([alertMessage(1), alertMessage(2)]);
     await until(() => received.length === 2, 10_000, 'the entries an hour ahead');
     const blocked = async () =>
-      (await admin.client('LIST'))
+      String(await admin.client('LIST'))
         .split('\n')
         .some(
-          (line) =>
+          (line: string) =>
             line.includes(`name=${name} `) && / cmd=xread /.test(line) && / flags=b /.test(line),
         );
     await until(blocked, 10_000, 'the reader to block');
