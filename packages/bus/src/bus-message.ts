@@ -34,7 +34,10 @@ export type BusMessage =
 
 /** A message with its position in the event stream. */
 export interface BusEntry {
+  /** "<epoch>:<ms>-<offset>" (stream-position.ts); "<ms>-<offset>" for an entry written before epochs. */
   position: string;
+  /** The stream's epoch when the message was appended; null for an entry written before epochs. */
+  epoch: string | null;
   message: BusMessage;
   /** The message exactly as stored, for splicing into frames without re-serializing. */
   raw: string;
@@ -50,12 +53,18 @@ export type BusStream = 'events' | 'control';
 /** A stream's Redis key. */
 export const streamKey = (keyPrefix = '', stream: BusStream = 'events') =>
   `${keyPrefix}{tripwire:v1}:${stream}`;
-/** Its counter: the last offset handed out and the last millisecond used (same hash slot). */
+/**
+ * Its counter (same hash slot): the last offset handed out and the last millisecond used, the
+ * current epoch, the replication id of the server that started it, and the stream ID after
+ * which the epoch's entries begin.
+ */
 export const streamCounterKey = (keyPrefix = '', stream: BusStream = 'events') =>
   `${streamKey(keyPrefix, stream)}:counter`;
 
 /** The field holding an entry's messages, as JSON texts joined by MESSAGE_SEPARATOR. */
 export const MESSAGE_FIELD = 'm';
+/** The field holding the epoch the entry was appended in. */
+export const EPOCH_FIELD = 'e';
 /** ASCII record separator: a raw control character never occurs in valid JSON text. */
 export const MESSAGE_SEPARATOR = '\x1e';
 

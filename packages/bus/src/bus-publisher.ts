@@ -1,7 +1,9 @@
+import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   type BusMessage,
   type BusStream,
+  EPOCH_FIELD,
   MESSAGE_FIELD,
   MESSAGE_SEPARATOR,
   streamCounterKey,
@@ -13,22 +15,56 @@ import { PublishBacklog } from './publish-backlog.js';
 // messages ARGV[4] holds (joined by the record separator, which valid JSON text never
 // contains). Offsets are contiguous across every publisher (a shared counter): the entry
 // holds messages first..last and its ID is "<ms>-<last>", with ms from the Redis clock but
-// never going back; message i's position is "<ms>-<first+i>". One entry and one argument
+// never going back; message i's position is "<epoch>:<ms>-<first+i>". One entry and one argument
 // per chunk, not per message, is what keeps Redis's share of the work small.
+//
+// The epoch (stream-position.ts) is started here, in the same atomic step, whenever the counter
+// has none (it was just created: Redis lost its data, or this is the first append) or was written
+// under another replication id than this server's: a replica promoted by a failover has a new
+// master_replid, and its copy of the counter may be behind what the old primary handed out.
+// So within an epoch the counter never goes backwards. The epoch is Redis's time in base36 plus
+// ARGV[5], random characters from the publisher (scripts have no good randomness of their own).
+// `after` records the stream ID the epoch's entries follow, so readers can find where it starts.
+// INFO is allowed in scripts (Redis 7 replicates a script's effects, not the script); where a
+// managed Redis refuses it, the replication id reads as '' and only a new counter starts an epoch.
 const APPEND_SCRIPT = `
 local stream, counter = KEYS[1], KEYS[2]
-local maxlen, field, count, body = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local maxlen, field, count, body, nonce = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local last_ms = tonumber(redis.call('HGET', counter, 'ms') or '0')
+local info = redis.pcall('INFO', 'replication')
+local replid = type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or ''
+local c = redis.call('HMGET', counter, 'ms', 'offset', 'epoch', 'replid')
+local last_ms, offset, epoch = tonumber(c[1] or '0'), tonumber(c[2] or '0'), c[3]
+if not epoch or c[4] ~= replid then
+  local digits, n, name = '0123456789abcdefghijklmnopqrstuvwxyz', ms, ''
+  repeat
+    local d = n % 36
+    name = string.sub(digits, d + 1, d + 1) .. name
+    n = math.floor(n / 36)
+  until n == 0
+  epoch = name .. nonce
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  local after = newest and newest[1] or '0-0'
+  -- A counter lost while the stream survived: new IDs must still sort after the old ones.
+  local newest_ms = tonumber(string.match(after, '^(%d+)'))
+  if newest_ms > last_ms then last_ms = newest_ms + 1 end
+  redis.call('HSET', counter, 'epoch', epoch, 'replid', replid, 'after', after)
+end
 if last_ms > ms then ms = last_ms end
-local offset = tonumber(redis.call('HGET', counter, 'offset') or '0') + count
-local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, 'n', count, field, body)
+offset = offset + count
+local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, 'n', count, '${EPOCH_FIELD}', epoch, field, body)
 redis.call('HSET', counter, 'ms', ms, 'offset', offset)
-return id
+return {id, epoch}
 `;
 
-type AppendCommand = (...args: Array<string | number>) => Promise<string>;
+/** Four random base36 characters: an epoch's tail. */
+const epochNonce = () =>
+  randomInt(36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
+
+type AppendCommand = (...args: Array<string | number>) => Promise<[id: string, epoch: string]>;
 
 export interface BusPublisherOptions {
   /** A connection of its own, made with failFastWhileDisconnected. */
@@ -190,13 +226,14 @@ export class RedisBusPublisher extends SerializingPublisher {
   }
 
   /** One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it. */
-  private append(texts: readonly string[]): Promise<string> {
+  private append(texts: readonly string[]): Promise<[id: string, epoch: string]> {
     return (this.redis as Redis & { tripwireAppend: AppendCommand }).tripwireAppend(
       ...this.keys,
       this.historyMaxLength,
       MESSAGE_FIELD,
       texts.length,
       texts.join(MESSAGE_SEPARATOR),
+      epochNonce(),
     );
   }
 }

@@ -3,19 +3,22 @@ import {
   type BusEntry,
   type BusMessage,
   type BusStream,
+  EPOCH_FIELD,
   MESSAGE_FIELD,
   MESSAGE_SEPARATOR,
+  streamCounterKey,
   streamKey,
 } from './bus-message.js';
 import { RedisReplyTimeoutError, whenReady, withDeadline } from './reply-deadline.js';
-import { comparePositions, followsDirectly, isPosition, parsePosition } from './stream-position.js';
+import {
+  type SkippedEntry,
+  StreamCursor,
+  type StreamGap,
+  streamIdOfEntry,
+} from './stream-cursor.js';
+import { comparePositions, formatPosition, parsePosition } from './stream-position.js';
 
-export interface StreamGap {
-  /** The last position this subscriber had seen. */
-  after: string;
-  /** The first position still available; the entries in between are gone from Redis. */
-  resumedAt: string;
-}
+export type { StreamGap, StreamGapReason } from './stream-cursor.js';
 
 /** How long stop() waits for a read in flight to end. */
 const STOP_WAIT_MS = 1_000;
@@ -31,7 +34,10 @@ export interface BusSubscriberOptions {
   /** Read everything after this position, or only what arrives from now on ('latest'). */
   from: string | 'latest';
   onEntries: (entries: BusEntry[]) => void;
-  /** History no longer holds some entries after our position: reload them elsewhere (PostgreSQL). */
+  /**
+   * The bus no longer holds some entries after our position (trimmed), or the stream was reset
+   * (a new epoch): reload them elsewhere (PostgreSQL). Called before the entries that follow.
+   */
   onGap?: (gap: StreamGap) => void;
   onError?: (err: Error) => void;
   onMalformed?: (position: string, err: Error) => void;
@@ -68,17 +74,19 @@ export interface BusSubscriber {
 /**
  * Follows the event stream from a position with XREAD BLOCK. After a dropped
  * connection it carries on from the last position it delivered, so nothing
- * published meanwhile is missed. Offsets are contiguous, so when history no
- * longer reaches back to our position (trimmed, or Redis lost its data) the
- * subscriber reports the gap instead of silently skipping it.
+ * published meanwhile is missed. Offsets are contiguous within an epoch, so when
+ * history no longer reaches back to our position (trimmed) the subscriber reports
+ * the gap instead of silently skipping it; and a new epoch (Redis lost its data,
+ * or failed over to a replica) is reported as a reset, whether it shows in the
+ * entries or in the counter (checked at start, after every failure and whenever
+ * a blocking read comes back empty).
  */
 export class RedisBusSubscriber implements BusSubscriber {
   private readonly key: string;
+  private readonly counterKey: string;
   private readonly options: BusSubscriberOptions;
-  /** Empty until a 'latest' subscriber learns where the stream ends. */
-  private cursor: string;
+  private readonly cursor: StreamCursor;
   private stopped = false;
-  private warmedUp = false;
   /** When XREAD last answered: proof the subscription works, even when idle. */
   lastReadAt = 0;
   /** Resolves once the subscriber has read everything that was in the stream (a short or empty read). */
@@ -88,14 +96,14 @@ export class RedisBusSubscriber implements BusSubscriber {
   private loop: Promise<void> | undefined;
   /** After a failure the next read does not block: a stale XREAD BLOCK resent on reconnect may precede it. */
   private recovering = false;
+  /** Whether the next read first compares the counter's epoch with ours. */
+  private checkEpoch = true;
 
   constructor(options: BusSubscriberOptions) {
-    if (options.from !== 'latest' && !isPosition(options.from)) {
-      throw new Error(`"${options.from}" is not a stream position (expected "<ms>-<seq>")`);
-    }
     this.options = options;
+    this.cursor = new StreamCursor(options.from, options.warmStart);
     this.key = streamKey(options.keyPrefix, options.stream);
-    this.cursor = options.from === 'latest' ? '' : options.from;
+    this.counterKey = streamCounterKey(options.keyPrefix, options.stream);
     this.caughtUp = new Promise((resolve) => {
       this.markCaughtUp = resolve;
     });
@@ -103,7 +111,7 @@ export class RedisBusSubscriber implements BusSubscriber {
 
   /** The last position delivered. */
   get position(): string {
-    return this.cursor;
+    return this.cursor.position;
   }
 
   start(): void {
@@ -130,10 +138,13 @@ export class RedisBusSubscriber implements BusSubscriber {
           this.isCaughtUp = true;
           this.markCaughtUp();
         }
-        if (raw.length > 0) this.deliver(raw);
+        // Idle: a failover to a replica whose IDs sort below our cursor would look just like this.
+        if (raw.length === 0) this.checkEpoch = true;
+        else this.deliver(raw);
       } catch (err) {
         if (this.stopped) break;
         this.recovering = true;
+        this.checkEpoch = true;
         // Hung, not closed: ioredis would wait forever. Drop the connection; ioredis reconnects.
         if (err instanceof RedisReplyTimeoutError) this.options.redis.disconnect(true);
         this.options.onError?.(err as Error);
@@ -147,49 +158,66 @@ export class RedisBusSubscriber implements BusSubscriber {
     const { redis, blockMs = 5_000, count = 100 } = this.options;
     const limit = blockMs + (this.options.replyMarginMs ?? DEFAULT_REPLY_MARGIN_MS);
     await whenReady(redis, limit);
-    if (this.cursor === '') {
-      this.cursor = await withDeadline(lastPosition(redis, this.key), 'XREVRANGE', limit);
+    if (this.cursor.id === '') {
+      const [id, epoch] = await withDeadline(lastEntry(redis, this.key), 'XREVRANGE', limit);
+      this.cursor.place(id, epoch);
     }
+    if (this.checkEpoch) await this.checkCounter(limit);
     // Until caught up, read without blocking: an empty or short answer then means "nothing more yet"
     // at once, instead of after a whole block period.
     const block = this.isCaughtUp && !this.recovering;
+    const from = this.cursor.id;
     const reply = (await withDeadline(
       block
-        ? redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, this.cursor)
-        : redis.xread('COUNT', count, 'STREAMS', this.key, this.cursor),
+        ? redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, from)
+        : redis.xread('COUNT', count, 'STREAMS', this.key, from),
       'XREAD',
       limit,
     )) as Array<[string, RawEntry[]]> | null;
-    return reply?.[0]?.[1] ?? [];
+    const raw = reply?.[0]?.[1] ?? [];
+    // A new epoch whose first IDs sorted below our cursor and whose later ones did not: the
+    // counter says where it starts, and the read begins again from there.
+    const known = this.cursor.epoch;
+    if (known !== null && raw.some(([, f]) => (fieldValue(f, EPOCH_FIELD) ?? known) !== known)) {
+      await this.checkCounter(limit);
+      if (this.cursor.id !== from) return [];
+    }
+    return raw;
+  }
+
+  /** Compares the counter's epoch with ours; a new one moves the cursor to where it starts. */
+  private async checkCounter(limit: number): Promise<void> {
+    const reply = this.options.redis.hmget(this.counterKey, 'epoch', 'after');
+    const [epoch, after] = await withDeadline(reply, 'HMGET', limit);
+    if (epoch) this.cursor.noticeEpoch(epoch, after ?? '0-0');
+    this.checkEpoch = false;
   }
 
   private deliver(raw: RawEntry[]): void {
     // Resuming inside an entry returns that entry: drop the messages we already had.
-    const entries = this.decode(raw).filter((e) => comparePositions(e.position, this.cursor) > 0);
-    const first = entries[0];
-    if (!first) return;
-    if (this.options.warmStart && !this.warmedUp) {
-      this.warmedUp = true;
-    } else if (!followsDirectly(this.cursor, first.position)) {
-      this.options.onGap?.({ after: this.cursor, resumedAt: first.position });
-    }
-    this.cursor = entries[entries.length - 1]!.position;
-    this.options.onEntries(entries);
+    const from = this.cursor.id;
+    const entries = this.decode(raw).filter((e) => comparePositions(streamIdOfEntry(e), from) > 0);
+    this.cursor.advance(entries, this.options.onEntries, this.options.onGap);
   }
 
-  /** One BusEntry per message; an entry "<ms>-<last>" with n messages holds offsets last-n+1..last. */
-  private decode(raw: RawEntry[]): BusEntry[] {
-    const entries: BusEntry[] = [];
+  /**
+   * One BusEntry per message (a marker for one that does not parse); an entry "<ms>-<last>"
+   * with n messages holds offsets last-n+1..last.
+   */
+  private decode(raw: RawEntry[]): Array<BusEntry | SkippedEntry> {
+    const entries: Array<BusEntry | SkippedEntry> = [];
     for (const [id, fields] of raw) {
       const { ms, offset: last } = parsePosition(id);
-      const at = fields.indexOf(MESSAGE_FIELD);
-      const messages = at >= 0 ? (fields[at + 1] ?? '').split(MESSAGE_SEPARATOR) : [];
+      const epoch = fieldValue(fields, EPOCH_FIELD);
+      const body = fieldValue(fields, MESSAGE_FIELD);
+      const messages = body === null ? [] : body.split(MESSAGE_SEPARATOR);
       messages.forEach((json, i) => {
-        const position = `${ms}-${last - BigInt(messages.length - 1 - i)}`;
+        const position = formatPosition(epoch, `${ms}-${last - BigInt(messages.length - 1 - i)}`);
         try {
-          entries.push({ position, message: JSON.parse(json) as BusMessage, raw: json });
+          entries.push({ position, epoch, message: JSON.parse(json) as BusMessage, raw: json });
         } catch (err) {
           this.options.onMalformed?.(position, err as Error);
+          entries.push({ position, epoch, skipped: true });
         }
       });
     }
@@ -197,10 +225,16 @@ export class RedisBusSubscriber implements BusSubscriber {
   }
 }
 
-/** The newest entry's position, or "0-0" for an empty stream. */
-async function lastPosition(redis: Redis, key: string): Promise<string> {
+/** A field of a stream entry ([name, value, name, value, ...]), or null. */
+function fieldValue(fields: string[], name: string): string | null {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1] ?? null;
+  return null;
+}
+
+/** The newest entry's ID and epoch, or "0-0" for an empty stream. */
+async function lastEntry(redis: Redis, key: string): Promise<[string, string | null]> {
   const [newest] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[];
-  return newest?.[0] ?? '0-0';
+  return newest ? [newest[0], fieldValue(newest[1], EPOCH_FIELD)] : ['0-0', null];
 }
 
 /** `new BusSubscriber(options)` is the Redis subscriber, as before the interface existed. */

@@ -1,8 +1,10 @@
+import { randomInt } from 'node:crypto';
 import type { Bus, BusPublisherSettings, BusSubscriberSettings } from './bus.js';
 import { type BusEntry, type BusMessage, type BusStream, streamKey } from './bus-message.js';
 import { SerializingPublisher } from './bus-publisher.js';
 import type { BusSubscriber } from './bus-subscriber.js';
-import { followsDirectly, isPosition, parsePosition } from './stream-position.js';
+import { type SkippedEntry, StreamCursor } from './stream-cursor.js';
+import { formatPosition, parsePosition } from './stream-position.js';
 
 export interface MemoryBusOptions {
   /** Messages each stream keeps for resume and warm start (Redis counts entries of up to 500 messages). */
@@ -20,27 +22,28 @@ interface StoredMessage {
 const DELIVERY_CHUNK = 1_000;
 const DEFAULT_HISTORY = 100_000;
 
+/** An epoch like the Redis script's: the time in base36, then random characters. */
+const newEpoch = () =>
+  Date.now().toString(36) +
+  randomInt(36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
+
 /**
- * One stream: the same "<ms>-<offset>" positions as the Redis script (offsets
- * contiguous, milliseconds never going back), a capped history, and the
- * subscribers to wake when something is appended.
- *
- * Offsets start after `base`, the creation time in microseconds, not at 1: the
- * history dies with the process, and a browser resuming with a position from
- * the previous run must find it older than the new history (told to reload),
- * never "up to date" in a counter that restarted below it.
+ * One stream: the same "<epoch>:<ms>-<offset>" positions as the Redis script (offsets
+ * contiguous, milliseconds never going back), a capped history, and the subscribers to wake
+ * when something is appended. Its epoch is made with the stream, so it is new in every
+ * process: a position from the previous run is from another epoch (a reset), never "up to
+ * date" in a counter that restarted below it.
  */
 class MemoryStream {
   private messages: StoredMessage[] = [];
   private lastMs = 0n;
-  private lastOffset: bigint;
-  readonly base: bigint;
+  private lastOffset = 0n;
+  readonly epoch = newEpoch();
   readonly listeners = new Set<() => void>();
 
-  constructor(private readonly maxLength: number) {
-    this.base = BigInt(Date.now()) * 1000n;
-    this.lastOffset = this.base;
-  }
+  constructor(private readonly maxLength: number) {}
 
   append(raws: readonly string[]): void {
     const now = BigInt(Date.now());
@@ -51,7 +54,7 @@ class MemoryStream {
       this.messages.push({
         ms,
         offset: this.lastOffset,
-        position: `${ms}-${this.lastOffset}`,
+        position: formatPosition(this.epoch, `${ms}-${this.lastOffset}`),
         raw,
       });
     }
@@ -60,14 +63,14 @@ class MemoryStream {
     for (const wake of this.listeners) wake();
   }
 
-  /** The newest position handed out ("0-<base>" before the first). */
-  get last(): string {
+  /** The newest stream ID handed out ("0-0" before the first). */
+  get lastId(): string {
     return `${this.lastMs}-${this.lastOffset}`;
   }
 
-  /** Up to `limit` messages after a position, oldest first (Redis XREAD semantics). */
-  after(position: string, limit: number): StoredMessage[] {
-    const { ms, offset } = parsePosition(position);
+  /** Up to `limit` messages after a stream ID, oldest first (Redis XREAD semantics). */
+  after(streamId: string, limit: number): StoredMessage[] {
+    const { ms, offset } = parsePosition(streamId);
     let lo = 0;
     let hi = this.messages.length;
     while (lo < hi) {
@@ -114,10 +117,9 @@ class MemoryBusPublisher extends SerializingPublisher {
 }
 
 class MemoryBusSubscriber implements BusSubscriber {
-  private cursor: string;
+  private readonly cursor: StreamCursor;
   private started = false;
   private stopped = false;
-  private warmedUp = false;
   private scheduled: NodeJS.Immediate | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private isCaughtUp = false;
@@ -130,23 +132,22 @@ class MemoryBusSubscriber implements BusSubscriber {
     private readonly stream: MemoryStream,
     private readonly settings: BusSubscriberSettings,
   ) {
-    if (settings.from !== 'latest' && !isPosition(settings.from)) {
-      throw new Error(`"${settings.from}" is not a stream position (expected "<ms>-<seq>")`);
-    }
-    this.cursor = settings.from === 'latest' ? '' : settings.from;
+    this.cursor = new StreamCursor(settings.from, settings.warmStart);
     this.caughtUp = new Promise((resolve) => {
       this.markCaughtUp = resolve;
     });
   }
 
   get position(): string {
-    return this.cursor;
+    return this.cursor.position;
   }
 
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
-    if (this.cursor === '') this.cursor = this.stream.last;
+    if (this.cursor.id === '') this.cursor.place(this.stream.lastId, this.stream.epoch);
+    // A position from another epoch (an earlier process): this stream is all new to the reader.
+    this.cursor.noticeEpoch(this.stream.epoch, '0-0');
     this.stream.listeners.add(this.wake);
     // Like an idle XREAD BLOCK answering empty: keeps lastReadAt fresh for /readyz.
     this.heartbeat = setInterval(() => {
@@ -175,35 +176,23 @@ class MemoryBusSubscriber implements BusSubscriber {
   private read(): void {
     if (this.stopped) return;
     this.lastReadAt = Date.now();
-    const stored = this.stream.after(this.cursor, DELIVERY_CHUNK);
+    const stored = this.stream.after(this.cursor.id, DELIVERY_CHUNK);
     if (stored.length < DELIVERY_CHUNK && !this.isCaughtUp) {
       this.isCaughtUp = true;
       this.markCaughtUp();
     }
-    const first = stored[0];
-    if (!first) return;
-    // A position from before this stream existed ("0-0", an earlier process) means "from the start".
-    const previous =
-      parsePosition(this.cursor).offset < this.stream.base ? `0-${this.stream.base}` : this.cursor;
-    if (this.settings.warmStart && !this.warmedUp) {
-      this.warmedUp = true;
-    } else if (!followsDirectly(previous, first.position)) {
-      this.settings.onGap?.({ after: this.cursor, resumedAt: first.position });
-    }
-    this.cursor = stored[stored.length - 1]!.position;
-    const entries: BusEntry[] = [];
+    const epoch = this.stream.epoch;
+    const entries: Array<BusEntry | SkippedEntry> = [];
     for (const m of stored) {
       try {
-        entries.push({
-          position: m.position,
-          message: JSON.parse(m.raw) as BusMessage,
-          raw: m.raw,
-        });
+        const message = JSON.parse(m.raw) as BusMessage;
+        entries.push({ position: m.position, epoch, message, raw: m.raw });
       } catch (err) {
         this.settings.onMalformed?.(m.position, err as Error);
+        entries.push({ position: m.position, epoch, skipped: true });
       }
     }
-    if (entries.length > 0) this.settings.onEntries(entries);
+    this.cursor.advance(entries, this.settings.onEntries, this.settings.onGap);
     if (stored.length === DELIVERY_CHUNK) this.schedule();
   }
 }

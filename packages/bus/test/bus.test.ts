@@ -5,7 +5,7 @@ import type { BusEntry } from '../src/bus-message.js';
 import { BusPublisher } from '../src/bus-publisher.js';
 import { BusSubscriber, type StreamGap } from '../src/bus-subscriber.js';
 import { createRedisClient } from '../src/redis-client.js';
-import { comparePositions } from '../src/stream-position.js';
+import { comparePositions, parsePosition } from '../src/stream-position.js';
 import { alertMessage } from './alert-message.js';
 
 let redis: TestRedis;
@@ -101,8 +101,11 @@ describe('bus', () => {
 
     const late = collect({ prefix, from: early.received[0]!.position });
     await until(() => late.gaps.length === 1 && late.received.length === 10);
-    expect(late.gaps[0]!.after).toBe(early.received[0]!.position);
-    expect(late.gaps[0]!.resumedAt).toBe(late.received[0]!.position);
+    expect(late.gaps[0]).toEqual({
+      after: early.received[0]!.position,
+      resumedAt: late.received[0]!.position,
+      reason: 'trimmed',
+    });
     await late.subscriber.stop();
   });
 
@@ -204,7 +207,7 @@ describe('bus', () => {
     ).toThrow(/not a stream position/);
   });
 
-  it('reports a gap when Redis lost its data (the offset counter restarted)', async () => {
+  it('reports a reset when Redis lost its data: a new epoch, never a silent restart of offsets', async () => {
     const prefix = `${redis.keyPrefix}reset:`;
     const publisher = new BusPublisher({ redis: client(undefined, true), keyPrefix: prefix });
     const sub = collect({ prefix, from: '0-0' });
@@ -216,7 +219,15 @@ describe('bus', () => {
     expect(sub.gaps[0]).toEqual({
       after: sub.received[1]!.position,
       resumedAt: sub.received[2]!.position,
+      reason: 'reset',
     });
+    const [before, after] = [
+      parsePosition(sub.received[1]!.position),
+      parsePosition(sub.received[2]!.position),
+    ];
+    expect(after.epoch).not.toBe(before.epoch);
+    // The counter restarted: without the epoch, offset 1 would be taken for an old position.
+    expect(after.offset).toBe(1n);
     await sub.subscriber.stop();
   });
 });

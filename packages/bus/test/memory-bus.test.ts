@@ -40,7 +40,7 @@ const detailN = (e: BusEntry) =>
   (e.message as { data: { event_detail: { n: number } } }).data.event_detail.n;
 
 describe('memory bus', () => {
-  it('delivers in order with contiguous "<ms>-<offset>" positions across publishers', async () => {
+  it('delivers in order with contiguous "<epoch>:<ms>-<offset>" positions across publishers', async () => {
     const bus = createMemoryBus();
     const sub = collect(bus, { from: '0-0' });
     const a = bus.publisher({});
@@ -103,6 +103,7 @@ describe('memory bus', () => {
     expect(late.gaps[0]).toEqual({
       after: early.received[0]!.position,
       resumedAt: late.received[0]!.position,
+      reason: 'trimmed',
     });
     expect(late.received.map(detailN)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
     await late.subscriber.stop();
@@ -126,21 +127,22 @@ describe('memory bus', () => {
     await cold.subscriber.stop();
   });
 
-  it("a new bus (a restarted process) hands out offsets beyond the old one's", async () => {
+  it('a new bus (a restarted process) is a new epoch: a position from the old one is a reset', async () => {
     const old = createMemoryBus();
     const oldSub = collect(old, { from: '0-0' });
     old.publisher({}).publish([1, 2, 3].map(alertMessage));
     await until(() => oldSub.received.length === 3);
-    await clockPast();
     const fresh = createMemoryBus();
-    // A position from the earlier process reads the new stream from its start, without a gap.
-    const sub = collect(fresh, { from: oldSub.received[2]!.position });
+    // A position from the earlier process reads the new stream from its start, and says so.
+    const since = oldSub.received[2]!.position;
+    const sub = collect(fresh, { from: since });
     fresh.publisher({}).publish([alertMessage(4)]);
     await until(() => sub.received.length === 1);
-    expect(sub.gaps).toEqual([]);
-    expect(parsePosition(sub.received[0]!.position).offset).toBeGreaterThan(
-      parsePosition(oldSub.received[2]!.position).offset,
-    );
+    expect(sub.gaps).toEqual([
+      { after: since, resumedAt: sub.received[0]!.position, reason: 'reset' },
+    ]);
+    expect(parsePosition(sub.received[0]!.position).epoch).not.toBe(parsePosition(since).epoch);
+    expect(sub.received.map(detailN)).toEqual([4]);
     for (const s of [oldSub, sub]) await s.subscriber.stop();
   });
 

@@ -44,6 +44,58 @@ export const dependencyTimeouts = {
   DEPENDENCY_PROBE_INTERVAL_MS: envInt(2_000, 10, 60_000),
 };
 
+/** host:port, the host a name, an IPv4 address or a bracketed IPv6 address. */
+const HOST_PORT = /^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
+/** More Sentinels than this is a mistake in the list, not a deployment. */
+const MAX_SENTINELS = 16;
+
+/**
+ * Redis behind Sentinel, shared by both services (docs/operations.md, "Redis high
+ * availability"): REDIS_SENTINELS, a comma-separated host:port list (empty: connect to
+ * REDIS_URL's host directly), and REDIS_SENTINEL_NAME, the name they monitor the primary under.
+ * With Sentinels, REDIS_URL still gives the password, user, database number and TLS (rediss:).
+ */
+export const redisSentinelSettings = {
+  REDIS_SENTINELS: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const sentinels: Array<{ host: string; port: number }> = [];
+      for (const item of value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const m = HOST_PORT.exec(item);
+        const port = Number(m?.[2]);
+        if (!m || port < 1 || port > 65535) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${item.slice(0, 64)}" is not host:port (e.g. sentinel-0:26379,sentinel-1:26379)`,
+          });
+          return z.NEVER;
+        }
+        sentinels.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+      }
+      if (sentinels.length > MAX_SENTINELS) {
+        ctx.addIssue({ code: 'custom', message: `must list at most ${MAX_SENTINELS} Sentinels` });
+        return z.NEVER;
+      }
+      return sentinels;
+    }),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 letters, digits, ".", "_" or "-"')
+    .default('mymaster'),
+};
+
+/** The Sentinel part of a service's config, as createRedisClient (@tripwire/bus) takes it. */
+export function redisSentinelOptions(config: {
+  REDIS_SENTINELS: Array<{ host: string; port: number }>;
+  REDIS_SENTINEL_NAME: string;
+}) {
+  return { sentinels: config.REDIS_SENTINELS, sentinelName: config.REDIS_SENTINEL_NAME };
+}
+
 export const envLogLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');

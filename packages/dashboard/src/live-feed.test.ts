@@ -47,33 +47,37 @@ describe('LiveFeed and incident frames', () => {
     const feed = new LiveFeed({ severity: [], type: [], host: null }, events);
     feed.start();
     const ws = FakeSocket.last;
-    ws.deliver({ type: 'welcome', position: '100-0' });
-    ws.deliver({ type: 'alert', position: '100-1', data: { alert_id: 'a-1' } });
+    ws.deliver({ type: 'welcome', position: 'e1:100-0' });
+    ws.deliver({ type: 'alert', position: 'e1:100-1', data: { alert_id: 'a-1' } });
     ws.deliver({
       type: 'incident',
-      position: '100-2',
+      position: 'e1:100-2',
       data: { event: 'updated', incident },
     });
     // Malformed ones: no incident, no revision, not even JSON. None may stop the feed.
-    ws.deliver({ type: 'incident', position: '100-3', data: {} });
-    ws.deliver({ type: 'incident', position: '100-4', data: { incident: { incident_id: 'x' } } });
+    ws.deliver({ type: 'incident', position: 'e1:100-3', data: {} });
+    ws.deliver({
+      type: 'incident',
+      position: 'e1:100-4',
+      data: { incident: { incident_id: 'x' } },
+    });
     ws.deliver('{not json');
-    ws.deliver({ type: 'incident', position: '100-5', data: { event: 'resolved', incident } });
+    ws.deliver({ type: 'incident', position: 'e1:100-5', data: { event: 'resolved', incident } });
 
     expect(incidents).toEqual([
       { event: 'updated', incident },
       { event: 'resolved', incident },
     ]);
     // Alerts still flow, in their batches, after all that.
-    ws.deliver({ type: 'alert', position: '100-6', data: { alert_id: 'a-2' } });
+    ws.deliver({ type: 'alert', position: 'e1:100-6', data: { alert_id: 'a-2' } });
     vi.advanceTimersByTime(60);
     expect(alerts).toEqual([[{ alert_id: 'a-1' }, { alert_id: 'a-2' }]]);
 
     // A reconnect resumes after the last frame seen; an incident's position counts too.
-    ws.deliver({ type: 'incident', position: '100-7', data: { event: 'updated', incident } });
+    ws.deliver({ type: 'incident', position: 'e1:100-7', data: { event: 'updated', incident } });
     ws.onclose?.({ code: 1012 });
     vi.advanceTimersByTime(200);
-    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-7');
+    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('e1:100-7');
     feed.stop();
   });
 

@@ -1,3 +1,9 @@
+export {
+  type RedisSentinelGroup,
+  RedisServerProcess,
+  replicationInfo,
+  startRedisSentinelGroup,
+} from './redis-server-process.js';
 export { freePort, type ProcessEnv, ServiceProcess } from './service-process.js';
 export { proxyFor, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { makeTestCertificates, type TestCertificates } from './test-certificates.js';

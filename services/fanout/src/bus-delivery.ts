@@ -38,6 +38,7 @@ export function createBusDelivery(parts: {
     const appendedAtMs = Number(ms);
     const subject = filterSubject(entry.message);
     const record: ReplayEntry = {
+      epoch: entry.epoch,
       offset,
       position: entry.position,
       appendedAtMs,
@@ -96,8 +97,15 @@ export function subscribeToEvents(parts: {
     blockMs: config.BUS_READ_BLOCK_MS,
     onEntries: delivery.deliver,
     onGap: (gap) => {
-      log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
-      delivery.broadcastGap('alerts may have been missed; reload from /api/alerts');
+      if (gap.reason === 'reset') {
+        log.warn(gap, 'the Redis stream was reset (a new epoch): clients must reload');
+        delivery.broadcastGap(
+          'the alert stream was reset (Redis lost its data or failed over); reload from /api/alerts',
+        );
+      } else {
+        log.warn(gap, 'Redis history no longer reaches back to this node: clients must reload');
+        delivery.broadcastGap('alerts may have been missed; reload from /api/alerts');
+      }
     },
     onError: (err) => {
       parts.onReadFailed(err);

@@ -39,6 +39,33 @@ describe('fan-out loadConfig', () => {
     );
   });
 
+  it('reads the Sentinels of a highly available Redis, and names a malformed one', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      REDIS_SENTINELS: [],
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
+    const c = loadConfig({
+      ...valid,
+      REDIS_SENTINELS: 'sentinel-0:26379, 10.0.0.7:26380,[::1]:26381',
+      REDIS_SENTINEL_NAME: 'tripwire',
+    });
+    expect(c.REDIS_SENTINELS).toEqual([
+      { host: 'sentinel-0', port: 26379 },
+      { host: '10.0.0.7', port: 26380 },
+      { host: '::1', port: 26381 },
+    ]);
+    expect(c.REDIS_SENTINEL_NAME).toBe('tripwire');
+    expect(() => loadConfig({ ...valid, REDIS_SENTINELS: 'sentinel-0' })).toThrow(
+      /REDIS_SENTINELS: "sentinel-0" is not host:port/,
+    );
+    expect(() => loadConfig({ ...valid, REDIS_SENTINELS: 'sentinel-0:70000' })).toThrow(
+      /REDIS_SENTINELS/,
+    );
+    expect(() => loadConfig({ ...valid, REDIS_SENTINEL_NAME: 'a b' })).toThrow(
+      /REDIS_SENTINEL_NAME: must be 1 to 64 letters/,
+    );
+  });
+
   it('applies the abuse caps and the internal metrics port, and refuses a cap of 0', () => {
     const c = loadConfig(valid);
     expect([c.METRICS_HOST, c.METRICS_PORT, c.TRUST_PROXY]).toEqual(['0.0.0.0', 9464, false]);

@@ -6,6 +6,7 @@ import {
   envLogLevel,
   envInt as int,
   parseEnv,
+  redisSentinelSettings,
   envUrl as url,
 } from '@tripwire/config';
 import { z } from 'zod';
@@ -54,6 +55,7 @@ const schema = z
   .object({
     DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    ...redisSentinelSettings,
     ...dependencyTimeouts,
     OPERATOR_JWT_SECRET: z
       .string({ message: 'is required: the HS256 secret operator tokens are signed with' })

@@ -138,7 +138,7 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
     }),
     gaps: new Counter({
       name: 'tripwire_fanout_stream_gaps_total',
-      help: 'Times the Redis stream lost entries this node had not read (clients told to reload)',
+      help: 'Times the Redis stream lost entries this node had not read, or was reset to a new epoch (clients told to reload)',
       registers,
     }),
     ...dependencyMetrics('tripwire_fanout', registers, sources.dependencyWatches ?? (() => [])),

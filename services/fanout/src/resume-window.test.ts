@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { frameFor, ReplayWindow } from './resume-window.js';
 
-const entry = (offset: number, ageMs = 0) => ({
+const entry = (offset: number, ageMs = 0, epoch = 'e1') => ({
+  epoch,
   offset: BigInt(offset),
-  position: `${1_700_000_000_000 + offset}-${offset}`,
+  position: `${epoch}:${1_700_000_000_000 + offset}-${offset}`,
   appendedAtMs: Date.now() - ageMs,
   frame: `f${offset}`,
 });
@@ -61,6 +62,31 @@ describe('ReplayWindow', () => {
     expect(h.bytes).toBe(2);
   });
 
+  it('refuses a position from another epoch or without one, however its offset compares', () => {
+    const h = new ReplayWindow(100, 60_000);
+    for (let i = 1; i <= 5; i++) h.add(entry(i));
+    // Offset 3 of another epoch (Redis restarted empty: its counter is back at 1) is not ours.
+    expect(h.replaySince(entry(3, 0, 'e0').position)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/another stream epoch/),
+      oldest: entry(1).position,
+    });
+    expect(h.replaySince(`${1_700_000_000_003}-3`)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/no epoch/),
+    });
+    expect(h.replaySince(entry(3).position).ok).toBe(true);
+  });
+
+  it('holds one epoch at a time', () => {
+    const h = new ReplayWindow(100, 60_000);
+    for (let i = 1; i <= 5; i++) h.add(entry(i));
+    h.add(entry(1, 0, 'e2'));
+    expect(h.oldest).toBe(entry(1, 0, 'e2').position);
+    expect(h.replaySince(entry(4).position).ok).toBe(false);
+    expect(h.replaySince(entry(0, 0, 'e2').position)).toMatchObject({ ok: true });
+  });
+
   it('forgets entries older than the time window', () => {
     const h = new ReplayWindow(100, 1_000);
     h.add(entry(1, 5_000));
@@ -72,8 +98,9 @@ describe('ReplayWindow', () => {
 describe('frameFor', () => {
   it('splices the position into the stored JSON without re-serializing', () => {
     const raw = '{"type":"alert","data":{"alert_id":"a"}}';
-    const frame = frameFor({ position: '5-1', raw, message: JSON.parse(raw) });
-    expect(frame).toBe('{"type":"alert","position":"5-1","data":{"alert_id":"a"}}');
-    expect(JSON.parse(frame)).toEqual({ type: 'alert', position: '5-1', data: { alert_id: 'a' } });
+    const position = 'e1:5-1';
+    const frame = frameFor({ position, epoch: 'e1', raw, message: JSON.parse(raw) });
+    expect(frame).toBe('{"type":"alert","position":"e1:5-1","data":{"alert_id":"a"}}');
+    expect(JSON.parse(frame)).toEqual({ type: 'alert', position, data: { alert_id: 'a' } });
   });
 });

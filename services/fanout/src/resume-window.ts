@@ -1,9 +1,11 @@
-import { type BusEntry, parsePosition } from '@tripwire/bus';
+import { type BusEntry, type ParsedPosition, parsePosition } from '@tripwire/bus';
 import { quoteForEcho } from '@tripwire/wire';
 import type { FanoutConfig } from './config.js';
 import type { FilterSubject } from './subscription-filter.js';
 
 export interface ReplayEntry {
+  /** The stream epoch it was appended in: offsets only compare within one. */
+  epoch: string | null;
   offset: bigint;
   position: string;
   /** When Redis appended it (the position's ms part). */
@@ -36,8 +38,9 @@ const entryBytes = (entry: ReplayEntry): number => Buffer.byteLength(entry.frame
 /**
  * The recent stream in memory (alert, incident and host frames), bounded by
  * count, bytes and age: what a reconnecting browser is replayed from. Offsets are
- * contiguous, so "everything after P" is exact, and a position older than the
- * window is refused, not guessed.
+ * contiguous within an epoch, so "everything after P" is exact; a position older
+ * than the window, from another epoch (Redis lost its data or failed over since),
+ * or without an epoch is refused, not guessed. The window holds one epoch at a time.
  */
 export class ReplayWindow {
   private entries: ReplayEntry[] = [];
@@ -57,6 +60,10 @@ export class ReplayWindow {
   }
 
   add(entry: ReplayEntry): void {
+    // A new epoch starts the window afresh (the subscriber's reset, reported first, clears it
+    // too): offsets of two epochs must never meet in one binary search.
+    const last = this.entries[this.entries.length - 1];
+    if (last && last.epoch !== entry.epoch) this.clear();
     const size = entryBytes(entry);
     this.entries.push(entry);
     this.sizes.push(size);
@@ -110,12 +117,12 @@ export class ReplayWindow {
 
   /** Everything after `since` (at most `limit` entries), in order, or why that cannot be done exactly. */
   replaySince(since: string, limit = Number.POSITIVE_INFINITY): ReplayResult {
-    let offset: bigint;
+    let position: ParsedPosition;
     try {
-      offset = parsePosition(since).offset;
+      position = parsePosition(since);
     } catch {
       // The client's value, clipped: the reason is echoed in the welcome and an error frame.
-      const reason = `${quoteForEcho(since)} is not a stream position (expected "<ms>-<offset>")`;
+      const reason = `${quoteForEcho(since)} is not a stream position (expected "<epoch>:<ms>-<offset>")`;
       return { ok: false, reason, oldest: this.oldest };
     }
     const first = this.entries[this.start];
@@ -123,6 +130,9 @@ export class ReplayWindow {
     if (!first || !last) {
       return { ok: false, reason: 'this server has no history yet', oldest: null };
     }
+    const refused = epochMismatch(since, position.epoch, first.epoch);
+    if (refused) return { ok: false, reason: refused, oldest: first.position };
+    const { offset } = position;
     if (offset >= last.offset) return { ok: true, entries: [] };
     if (offset + 1n < first.offset) {
       return {
@@ -152,3 +162,14 @@ export const replayWindowFor = (
     config.HISTORY_WINDOW_S * 1000,
     config.HISTORY_MAX_BYTES,
   );
+
+/** Why a position cannot be compared by offset with the window's epoch, or undefined if it can. */
+function epochMismatch(since: string, epoch: string | null, windowEpoch: string | null) {
+  if (epoch === null) {
+    return `position ${quoteForEcho(since)} has no epoch (from an earlier release): it cannot be placed exactly`;
+  }
+  if (epoch !== windowEpoch) {
+    return `position ${quoteForEcho(since)} is from another stream epoch: Redis lost its data or failed over since`;
+  }
+  return undefined;
+}

@@ -1,5 +1,5 @@
 import { createRedisClient, redisBus } from '@tripwire/bus';
-import { loadConfigOrExit } from '@tripwire/config';
+import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createServiceLogger } from '@tripwire/logger';
 import { createPool } from '@tripwire/storage';
@@ -20,10 +20,12 @@ export async function runFanout(env: Record<string, string | undefined> = proces
   });
   const onError = (err: Error) => log.debug({ err: err.message }, 'Redis connection error');
   const subscriberRedis = createRedisClient(config.REDIS_URL, {
+    ...redisSentinelOptions(config),
     connectionName: 'tripwire-fanout-subscriber',
     onError,
   });
   const publisherRedis = createRedisClient(config.REDIS_URL, {
+    ...redisSentinelOptions(config),
     connectionName: 'tripwire-fanout-publisher',
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     failFastWhileDisconnected: true,

@@ -8,6 +8,7 @@ import {
   redisBus,
   serializeAlertMessage,
 } from '@tripwire/bus';
+import { redisSentinelOptions } from '@tripwire/config';
 import { createIngestServer, loadConfig as loadIngestConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient } from '@tripwire/proto';
@@ -85,8 +86,10 @@ export async function startFanout(
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     onIdleError: () => {},
   });
-  const subscriberRedis = createRedisClient(config.REDIS_URL);
+  const sentinel = redisSentinelOptions(config);
+  const subscriberRedis = createRedisClient(config.REDIS_URL, sentinel);
   const publisherRedis = createRedisClient(config.REDIS_URL, {
+    ...sentinel,
     failFastWhileDisconnected: true,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
   });

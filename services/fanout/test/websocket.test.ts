@@ -42,7 +42,11 @@ describe('/ws/alerts delivery', () => {
     publishAlerts(env, [a]);
     await until(() => b.alerts().length === 1);
     const frame = b.alerts()[0]!;
-    expect(frame).toEqual({ type: 'alert', position: expect.stringMatching(/^\d+-\d+$/), data: a });
+    expect(frame).toEqual({
+      type: 'alert',
+      position: expect.stringMatching(/^[0-9a-z]{1,16}:\d+-\d+$/),
+      data: a,
+    });
     b.close();
   });
 

@@ -33,6 +33,19 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads REDIS_SENTINELS and REDIS_SENTINEL_NAME like the fan-out', () => {
+    const c = loadConfig({
+      ...valid,
+      REDIS_SENTINELS: 'redis-sentinel:26379',
+      REDIS_SENTINEL_NAME: 'tw',
+    });
+    expect([c.REDIS_SENTINELS, c.REDIS_SENTINEL_NAME]).toEqual([
+      [{ host: 'redis-sentinel', port: 26379 }],
+      'tw',
+    ]);
+    expect(() => loadConfig({ ...valid, REDIS_SENTINELS: ':26379' })).toThrow(/REDIS_SENTINELS/);
+  });
+
   it('takes an incident window in seconds and refuses zero', () => {
     expect(loadConfig({ ...valid, INCIDENT_WINDOW_S: '60' }).INCIDENT_WINDOW_S).toBe(60);
     expect(() => loadConfig({ ...valid, INCIDENT_WINDOW_S: '0' })).toThrow(/INCIDENT_WINDOW_S/);

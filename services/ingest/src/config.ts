@@ -4,6 +4,7 @@ import {
   dependencyTimeouts,
   envInt as int,
   parseEnv,
+  redisSentinelSettings,
   envUrl as url,
 } from '@tripwire/config';
 import { DEFAULT_EVENT_DETAIL_BYTES, EVENT_DETAIL_BYTES_RANGE } from '@tripwire/wire';
@@ -17,6 +18,7 @@ const schema = z
   .object({
     DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/tripwire'),
     REDIS_URL: url(['redis:', 'rediss:'], 'redis://host:6379'),
+    ...redisSentinelSettings,
     ...dependencyTimeouts,
     ENROLLMENT_TOKEN: z
       .string({ message: 'is required: the secret agents present to RegisterAgent' })

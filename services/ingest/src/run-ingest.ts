@@ -1,5 +1,5 @@
 import { createRedisClient, redisBus } from '@tripwire/bus';
-import { loadConfigOrExit } from '@tripwire/config';
+import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createServiceLogger } from '@tripwire/logger';
 import { createPool, migrateDatabase } from '@tripwire/storage';
@@ -47,12 +47,14 @@ export async function runIngest(env: Record<string, string | undefined> = proces
     onIdleError: (err) => log.warn({ err: err.message }, 'idle PostgreSQL connection failed'),
   });
   const redis = createRedisClient(config.REDIS_URL, {
+    ...redisSentinelOptions(config),
     failFastWhileDisconnected: true,
     connectionName: 'tripwire-ingest-publisher',
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
   });
   const subscriberRedis = createRedisClient(config.REDIS_URL, {
+    ...redisSentinelOptions(config),
     connectionName: 'tripwire-ingest-rules',
     onError: (err) => log.debug({ err: err.message }, 'Redis connection error'),
   });

@@ -71,7 +71,7 @@ describe('StreamAlerts', () => {
     const published = bus.entries.find(
       (x) => x.message.type === 'alert' && x.message.data.alert_id === e.alertId,
     )!;
-    expect(published.position).toMatch(/^\d+-\d+$/);
+    expect(published.position).toMatch(/^[0-9a-z]{1,16}:\d+-\d+$/);
     expect(published.message).toEqual({
       type: 'alert',
       data: {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type Bus, createMemoryBus, createRedisClient, redisBus } from '@tripwire/bus';
-import { loadConfigOrExit } from '@tripwire/config';
+import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import {
   createFanoutServer,
   createOperatorAuth,
@@ -106,12 +106,14 @@ export async function startSingleProcess({
   const busFor = (name: string): Bus => {
     const onError = (err: Error) => log.debug({ err: err.message }, 'Redis connection error');
     const publisher = createRedisClient(ingestConfig.REDIS_URL, {
+      ...redisSentinelOptions(ingestConfig),
       failFastWhileDisconnected: true,
       connectionName: `tripwire-${name}-publisher`,
       commandTimeoutMs: ingestConfig.REDIS_COMMAND_TIMEOUT_MS,
       onError,
     });
     const subscriber = createRedisClient(ingestConfig.REDIS_URL, {
+      ...redisSentinelOptions(ingestConfig),
       connectionName: `tripwire-${name}-subscriber`,
       onError,
     });
