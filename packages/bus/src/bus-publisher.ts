@@ -41,7 +41,8 @@ export interface BusPublisherOptions {
   maxBacklog?: number;
   /** Messages per Redis round trip, and per stream entry. */
   maxChunk?: number;
-  onPublished?: (count: number) => void;
+  /** After each append Redis confirmed: how many, and those messages exactly as appended. */
+  onPublished?: (count: number, messages: readonly string[]) => void;
   onError?: (err: Error) => void;
   onDropped?: (count: number) => void;
 }
@@ -186,7 +187,7 @@ export class RedisBusPublisher extends SerializingPublisher {
         );
         this.queue.splice(0, chunk.length);
         this.failures = 0;
-        this.options.onPublished?.(chunk.length);
+        this.options.onPublished?.(chunk.length, chunk);
       }
     } catch (err) {
       this.failures++;

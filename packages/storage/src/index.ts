@@ -15,4 +15,5 @@ export * from './models.js';
 export * from './operator-sessions.js';
 export * from './partitions.js';
 export * from './pool.js';
+export * from './publish-ledger.js';
 export * from './rule-store.js';

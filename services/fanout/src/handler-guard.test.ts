@@ -11,7 +11,13 @@ describe('guarded handlers', () => {
       level: 'info',
       destination: { write: (s: string) => void lines.push(JSON.parse(s)) },
     });
-    const metrics = createFanoutMetrics({ connections: () => 0, topics: () => 0 });
+    const zero = () => 0;
+    const metrics = createFanoutMetrics({
+      connections: zero,
+      topics: zero,
+      dedupeIds: zero,
+      dedupeCoveredMs: zero,
+    });
     const report = createFailureReporter(log, metrics, 60_000);
     const answered: string[] = [];
     const handler = guarded(

@@ -3,6 +3,7 @@ import type { Logger } from '@tripwire/logger';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
+import type { PublishMarks } from './publish-marks.js';
 
 export interface BusPublishersDeps {
   bus: Bus;
@@ -11,6 +12,8 @@ export interface BusPublishersDeps {
   log: Logger;
   /** Fed by the event stream's publisher: acks wait for the publish too (see PublishConfirmations). */
   confirmations: PublishConfirmations;
+  /** Also fed by the event stream's publisher: published alerts are marked in the ledger. */
+  marks: PublishMarks;
 }
 
 export interface BusPublishers {
@@ -32,17 +35,23 @@ export function createBusPublishers({
   metrics,
   log,
   confirmations,
+  marks,
 }: BusPublishersDeps): BusPublishers {
-  const publisherFor = (stream: BusStream, fed?: PublishConfirmations): BusPublisher => {
+  const publisherFor = (
+    stream: BusStream,
+    fed?: PublishConfirmations,
+    marked?: PublishMarks,
+  ): BusPublisher => {
     const publisher = bus.publisher({
       keyPrefix: config.BUS_KEY_PREFIX,
       stream,
       historyMaxLength: config.BUS_HISTORY_MAX_LENGTH,
       maxBacklog: config.BUS_MAX_BACKLOG,
-      onPublished: (n) => {
+      onPublished: (n, messages) => {
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
+        marked?.published(messages);
       },
       onDropped: (n) => {
         fed?.dropped(n);
@@ -60,5 +69,8 @@ export function createBusPublishers({
     });
     return publisher;
   };
-  return { events: publisherFor('events', confirmations), control: publisherFor('control') };
+  return {
+    events: publisherFor('events', confirmations, marks),
+    control: publisherFor('control'),
+  };
 }

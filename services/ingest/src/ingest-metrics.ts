@@ -98,6 +98,7 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
     }),
     ...incidentAndLimitMetrics(registers),
+    ...publishLedgerMetrics(registers),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',
@@ -113,6 +114,32 @@ export function createIngestMetrics(sources: GaugeSources) {
       collect() {
         this.set(sources.incidentStreams());
       },
+    }),
+  };
+}
+
+/** The ledger's published marks (PublishMarks) and the resends they decide (AlertIntake). */
+function publishLedgerMetrics(registers: Registry[]) {
+  return {
+    publishMarks: new Counter({
+      name: 'tripwire_ingest_publish_marks_total',
+      help: 'Alerts marked published in the idempotency ledger after Redis confirmed their append',
+      registers,
+    }),
+    publishMarkFailures: new Counter({
+      name: 'tripwire_ingest_publish_mark_failures_total',
+      help: 'Ledger UPDATEs that failed (retried with backoff)',
+      registers,
+    }),
+    publishMarksDropped: new Counter({
+      name: 'tripwire_ingest_publish_marks_dropped_total',
+      help: 'Published alerts never marked (PostgreSQL failing longer than the pending marks last, or at shutdown): a resend of one is published again',
+      registers,
+    }),
+    resendsRepublished: new Counter({
+      name: 'tripwire_ingest_resends_republished_total',
+      help: 'Resent alerts published again because the ledger does not mark them published',
+      registers,
     }),
   };
 }

@@ -18,6 +18,7 @@ import { createIngestMetrics } from './ingest-metrics.js';
 import { createIngestProbes } from './ingest-probes.js';
 import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
+import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
 
@@ -54,7 +55,9 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   const batcher = createAlertBatcher(pool, config, metrics, (incidents) =>
     announcer.afterFlush(incidents),
   );
-  const publishers = createBusPublishers({ bus, config, metrics, log, confirmations });
+  // Published alerts are marked in the ledger, so a resend republishes only what never got out.
+  const marks = new PublishMarks(pool, metrics, log);
+  const publishers = createBusPublishers({ bus, config, metrics, log, confirmations, marks });
   const announcer = new IncidentAnnouncer(
     pool,
     [publishers.events, publishers.control],
@@ -67,7 +70,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  const intake = new AlertIntake(batcher, publishers.events, metrics, confirmations);
+  const intake = new AlertIntake(batcher, publishers.events, metrics, pool, confirmations);
   const agentStreams = new Set<AgentStream>();
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
@@ -147,6 +150,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         liveness,
         announcer,
         publishers,
+        marks,
         controlFeed,
         probes,
         log,
