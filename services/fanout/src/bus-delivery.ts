@@ -7,7 +7,7 @@ import {
   parsePosition,
 } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import type { AlertDedupeWindow } from './alert-dedupe-window.js';
+import { AlertDedupeWindow } from './alert-dedupe-window.js';
 import type { FanoutConfig } from './config.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { LatestVersions } from './latest-versions.js';
@@ -30,12 +30,16 @@ export function createBusDelivery(parts: {
   app: TemplatedApp;
   router: TopicRouter;
   replayWindow: ReplayWindow;
-  /** Alert ids delivered recently, by stream time (see AlertDedupeWindow). */
-  alertIds: AlertDedupeWindow;
+  config: Pick<FanoutConfig, 'ALERT_DEDUPE_WINDOW_S' | 'ALERT_DEDUPE_MAX_IDS'>;
   metrics: FanoutMetrics;
 }): BusDelivery {
-  const { app, router, replayWindow, metrics } = parts;
-  const isNew = createNewnessCheck(parts.alertIds, metrics);
+  const { app, router, replayWindow, config, metrics } = parts;
+  const alertIds = new AlertDedupeWindow(
+    config.ALERT_DEDUPE_WINDOW_S * 1000,
+    config.ALERT_DEDUPE_MAX_IDS,
+    (n) => metrics.dedupeForgottenEarly.inc(n),
+  );
+  const isNew = createNewnessCheck(alertIds, metrics);
   const publish = (entry: BusEntry, offset: bigint, appendedAtMs: number, now: number) => {
     const subject = filterSubject(entry.message);
     const record: ReplayEntry = {
@@ -77,6 +81,8 @@ export function createBusDelivery(parts: {
           publish(entry, offset, appendedAtMs, now);
         }
       }
+      metrics.dedupeIds.set(alertIds.size);
+      metrics.dedupeCovered.set(alertIds.coveredMs / 1000);
     },
     broadcastGap,
   };

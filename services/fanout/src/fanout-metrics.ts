@@ -1,14 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export interface FanoutGaugeSources {
-  connections: () => number;
-  topics: () => number;
-  /** The alert dedupe window (AlertDedupeWindow): ids held, and the stream time they span. */
-  dedupeIds: () => number;
-  dedupeCoveredMs: () => number;
-}
-
-export function createFanoutMetrics(sources: FanoutGaugeSources) {
+export function createFanoutMetrics(sources: { connections: () => number; topics: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tripwire_fanout_process_' });
   const registers = [registry];
@@ -36,7 +28,7 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
       labelNames: ['type'] as const,
       registers,
     }),
-    ...alertDedupeMetrics(registers, sources),
+    ...alertDedupeMetrics(registers),
     duplicatesSkipped: new Counter({
       name: 'tripwire_fanout_duplicates_skipped_total',
       help: 'Alerts and incident changes (same id and revision) seen again on the bus and not sent a second time',
@@ -126,24 +118,18 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
 
 export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;
 
-/** The alert dedupe window's size and reach (docs/fanout.md#exactly-once). */
-function alertDedupeMetrics(registers: Registry[], sources: FanoutGaugeSources) {
+/** The alert dedupe window's size and reach (docs/fanout.md#exactly-once), set after each read. */
+function alertDedupeMetrics(registers: Registry[]) {
   return {
     dedupeIds: new Gauge({
       name: 'tripwire_fanout_alert_dedupe_ids',
       help: 'Alert ids remembered to drop a second copy (ALERT_DEDUPE_WINDOW_S of stream time)',
       registers,
-      collect() {
-        this.set(sources.dedupeIds());
-      },
     }),
     dedupeCovered: new Gauge({
       name: 'tripwire_fanout_alert_dedupe_window_seconds',
       help: 'Stream time the remembered alert ids span: ALERT_DEDUPE_WINDOW_S unless ALERT_DEDUPE_MAX_IDS cut it short',
       registers,
-      collect() {
-        this.set(sources.dedupeCoveredMs() / 1000);
-      },
     }),
     dedupeForgottenEarly: new Counter({
       name: 'tripwire_fanout_alert_dedupe_forgotten_early_total',

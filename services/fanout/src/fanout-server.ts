@@ -4,7 +4,6 @@ import type { Logger } from '@tripwire/logger';
 import { createProbeServer } from '@tripwire/probes';
 import { credentialStore, type Pool } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { AlertDedupeWindow } from './alert-dedupe-window.js';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
 import type { FanoutConfig } from './config.js';
 import { ConnectionCaps } from './connection-caps.js';
@@ -52,16 +51,9 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const router = new TopicRouter(config.WS_MAX_TOPICS);
   const replayWindow = new ReplayWindow(config.HISTORY_MAX_ENTRIES, config.HISTORY_WINDOW_S * 1000);
   const sockets = new Set<FanoutSocket>();
-  const alertIds = new AlertDedupeWindow(
-    config.ALERT_DEDUPE_WINDOW_S * 1000,
-    config.ALERT_DEDUPE_MAX_IDS,
-    (n) => metrics.dedupeForgottenEarly.inc(n),
-  );
   const metrics = createFanoutMetrics({
     connections: () => sockets.size,
     topics: () => router.size,
-    dedupeIds: () => alertIds.size,
-    dedupeCoveredMs: () => alertIds.coveredMs,
   });
   const report = createFailureReporter(log, metrics);
   const sender = createSender(metrics);
@@ -69,7 +61,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const publisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'control' });
   // Incident changes go on both: events for browsers (this and every other fan-out node), control for ingest.
   const eventsPublisher = bus.publisher({ keyPrefix: config.BUS_KEY_PREFIX, stream: 'events' });
-  const delivery = createBusDelivery({ app, router, replayWindow, alertIds, metrics });
+  const delivery = createBusDelivery({ app, router, replayWindow, config, metrics });
   const subscriber = subscribeToEvents({ bus, config, log, delivery });
   let listenSocket: us_listen_socket | null = null;
   let draining = false;

@@ -11,13 +11,7 @@ describe('guarded handlers', () => {
       level: 'info',
       destination: { write: (s: string) => void lines.push(JSON.parse(s)) },
     });
-    const zero = () => 0;
-    const metrics = createFanoutMetrics({
-      connections: zero,
-      topics: zero,
-      dedupeIds: zero,
-      dedupeCoveredMs: zero,
-    });
+    const metrics = createFanoutMetrics({ connections: () => 0, topics: () => 0 });
     const report = createFailureReporter(log, metrics, 60_000);
     const answered: string[] = [];
     const handler = guarded(
