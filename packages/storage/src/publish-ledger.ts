@@ -3,6 +3,14 @@ import type { Queryable } from './pool.js';
 // The idempotency ledger (alert_ids, migrations 0002 and 0011) also says which alerts are known
 // to be on the bus. docs/fanout.md#exactly-once states what this guarantees browsers.
 
+// Committed without waiting for the WAL flush (synchronous_commit off for this statement's own
+// transaction, set_config(..., true)): a mark lost in a PostgreSQL crash is the same as an
+// instance that stopped before marking, which the fan-out covers, and the flush wait would
+// compete with the alert inserts' own.
+const MARK_PUBLISHED_SQL = `UPDATE alert_ids SET published = true
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+  WHERE alert_id = ANY($1::uuid[]) AND NOT published`;
+
 /**
  * Records that these alerts are in the bus stream (Redis confirmed their append). One statement
  * for the whole list; ids already marked, or no longer in the ledger (retention), are skipped.
@@ -16,7 +24,7 @@ export async function markAlertsPublished(
   const { rowCount } = await db.query({
     // Named, so each connection parses and plans it once.
     name: 'tripwire_mark_alerts_published',
-    text: 'UPDATE alert_ids SET published = true WHERE alert_id = ANY($1::uuid[]) AND NOT published',
+    text: MARK_PUBLISHED_SQL,
     values: [alertIds],
   });
   return rowCount ?? 0;

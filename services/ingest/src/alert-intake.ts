@@ -5,13 +5,12 @@ import {
   type InsertOutcome,
   type NewAlert,
   type Pool,
-  type Queryable,
   type SubmitResult,
-  unpublishedAlertIds,
 } from '@tripwire/storage';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
+import type { PublishMarks } from './publish-marks.js';
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
@@ -61,8 +60,8 @@ export class AlertIntake {
     private readonly batcher: AlertBatcher,
     private readonly publisher: BusPublisher,
     private readonly metrics: IngestMetrics,
-    /** The idempotency ledger: which resends were never marked published. */
-    private readonly ledger: Queryable,
+    /** The ledger's published marks: which resends never reached the bus. */
+    private readonly marks: PublishMarks,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
   ) {}
@@ -127,7 +126,10 @@ export class AlertIntake {
   ): Promise<boolean> {
     let unpublished: Map<string, Date>;
     try {
-      unpublished = await unpublishedAlertIds(this.ledger, resent);
+      // This instance may have published some of them itself: let those appends be confirmed
+      // (and then marked, see PublishMarks.unpublished) before reading the ledger.
+      await this.confirmed(true);
+      unpublished = await this.marks.unpublished(resent);
     } catch (err) {
       this.publish(host, alerts, stored);
       throw err;

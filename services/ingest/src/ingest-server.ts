@@ -70,7 +70,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  const intake = new AlertIntake(batcher, publishers.events, metrics, pool, confirmations);
+  const intake = new AlertIntake(batcher, publishers.events, metrics, marks, confirmations);
   const agentStreams = new Set<AgentStream>();
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alertIdOf } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import { markAlertsPublished, type Queryable } from '@tripwire/storage';
+import { markAlertsPublished, type Queryable, unpublishedAlertIds } from '@tripwire/storage';
 import type { IngestMetrics } from './ingest-metrics.js';
 
 export interface PublishMarksLimits {
@@ -9,22 +9,25 @@ export interface PublishMarksLimits {
   maxPending: number;
   /** Ids per UPDATE. */
   maxPerUpdate: number;
+  /** Longest a resend lookup waits for this instance's own pending marks. */
+  maxWaitMs: number;
 }
 
 export const DEFAULT_PUBLISH_MARKS_LIMITS: PublishMarksLimits = {
   maxPending: 100_000,
   maxPerUpdate: 5_000,
+  maxWaitMs: 2_000,
 };
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
 
 /**
- * Marks alerts published in the idempotency ledger once Redis confirmed their append, so a
- * resend republishes only alerts that never reached the bus (AlertIntake). Fed by the event
- * publisher's onPublished, off the acknowledgement path: at most one UPDATE is in flight, and
- * whatever Redis confirms meanwhile goes into the next one, so under load one UPDATE covers
- * several published chunks.
+ * The idempotency ledger's "published" marks: written once Redis confirmed an alert's append,
+ * read when an agent resends, so a resend is published again only if it never reached the bus
+ * (AlertIntake). Fed by the event publisher's onPublished, off the acknowledgement path: at most
+ * one UPDATE is in flight, and whatever Redis confirms meanwhile goes into the next one, so
+ * under load one UPDATE covers several published chunks.
  *
  * An instance that stops between an append and its mark leaves the alert unmarked: a resend of
  * it is then published again, and the fan-out drops that copy (docs/fanout.md#exactly-once).
@@ -33,6 +36,10 @@ export class PublishMarks {
   private pending: string[] = [];
   private writing: Promise<void> | undefined;
   private stopped = false;
+  /** Ids ever handed over, and ids written or dropped since: the queue is FIFO. */
+  private handedOver = 0;
+  private settledCount = 0;
+  private waiters: Array<{ through: number; done: () => void }> = [];
 
   constructor(
     private readonly db: Queryable,
@@ -46,10 +53,23 @@ export class PublishMarks {
     if (this.stopped) return;
     for (const message of messages) {
       const id = alertIdOf(message);
-      if (id !== null) this.pending.push(id);
+      if (id === null) continue;
+      this.pending.push(id);
+      this.handedOver++;
     }
     this.dropExcess();
     if (this.pending.length > 0) this.writing ??= this.writeAll();
+  }
+
+  /**
+   * Of these resent alert ids, the ones the ledger does not mark published, with when each was
+   * stored. This instance's own marks handed over so far are written first (bounded wait), so
+   * a resend of an alert it published itself is not published again.
+   */
+  async unpublished(alertIds: readonly string[]): Promise<Map<string, Date>> {
+    if (alertIds.length === 0) return new Map();
+    await this.written(this.handedOver);
+    return unpublishedAlertIds(this.db, alertIds);
   }
 
   /**
@@ -66,8 +86,30 @@ export class PublishMarks {
         { unmarked: this.pending.length },
         'stopping with published alerts not yet marked: a resend of one is published again',
       );
+      this.advance(this.pending.length);
       this.pending = [];
     }
+  }
+
+  /** Resolves once the first `through` ids handed over are written or dropped (bounded). */
+  private written(through: number): Promise<void> {
+    if (this.settledCount >= through) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { through, done: resolve };
+      this.waiters.push(waiter);
+      setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      }, this.limits.maxWaitMs).unref();
+    });
+  }
+
+  private advance(count: number): void {
+    this.settledCount += count;
+    if (this.waiters.length === 0) return;
+    const still = this.waiters.filter((w) => w.through > this.settledCount);
+    for (const w of this.waiters) if (w.through <= this.settledCount) w.done();
+    this.waiters = still;
   }
 
   private async writeAll(): Promise<void> {
@@ -77,6 +119,7 @@ export class PublishMarks {
       try {
         await markAlertsPublished(this.db, ids);
         this.metrics.publishMarks.inc(ids.length);
+        this.advance(ids.length);
         failures = 0;
       } catch (err) {
         // Back in front, oldest first, so the cap drops the oldest if PostgreSQL stays away.
@@ -101,5 +144,6 @@ export class PublishMarks {
     if (excess <= 0) return;
     this.pending.splice(0, excess);
     this.metrics.publishMarksDropped.inc(excess);
+    this.advance(excess);
   }
 }
