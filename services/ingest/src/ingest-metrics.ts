@@ -126,6 +126,12 @@ function publishLedgerMetrics(registers: Registry[]) {
       help: 'Alerts marked published in the idempotency ledger after Redis confirmed their append',
       registers,
     }),
+    publishMarkDuration: new Histogram({
+      name: 'tripwire_ingest_publish_mark_duration_seconds',
+      help: 'Time of one ledger UPDATE marking published alerts (one per confirmed chunk or several)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
     publishMarkFailures: new Counter({
       name: 'tripwire_ingest_publish_mark_failures_total',
       help: 'Ledger UPDATEs that failed (retried with backoff)',

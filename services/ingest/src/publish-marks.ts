@@ -116,8 +116,10 @@ export class PublishMarks {
     let failures = 0;
     while (this.pending.length > 0 && !this.stopped) {
       const ids = this.pending.splice(0, this.limits.maxPerUpdate);
+      const started = performance.now();
       try {
         await markAlertsPublished(this.db, ids);
+        this.metrics.publishMarkDuration.observe((performance.now() - started) / 1000);
         this.metrics.publishMarks.inc(ids.length);
         this.advance(ids.length);
         failures = 0;
