@@ -86,3 +86,19 @@ export function serializeAlertMessage(
     `"event_detail":${eventDetailJson ?? 'null'}}}`
   );
 }
+
+const ALERT_ID_PREFIX = '{"type":"alert","data":{"alert_id":"';
+const UUID_LENGTH = 36;
+
+/**
+ * The alert id of a message serialized by serializeAlertMessage (or JSON.stringify of an alert
+ * message built in the same key order); null for any other message. Reads the fixed prefix
+ * instead of parsing: the ingest service calls it on every message it publishes. The id is a
+ * copy: a plain slice would keep the whole message (event detail and all) alive in V8.
+ */
+export function alertIdOf(serialized: string): string | null {
+  if (!serialized.startsWith(ALERT_ID_PREFIX)) return null;
+  const end = ALERT_ID_PREFIX.length + UUID_LENGTH;
+  if (serialized.charCodeAt(end) !== 34 /* " */) return null;
+  return Buffer.from(serialized.slice(ALERT_ID_PREFIX.length, end), 'latin1').toString('latin1');
+}

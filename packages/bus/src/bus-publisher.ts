@@ -82,8 +82,8 @@ export interface BusPublisherOptions {
   maxChunk?: number;
   /** Bytes per stream entry (default 1 MiB; a single larger message still gets an entry of its own). */
   maxEntryBytes?: number;
-  /** Messages now in the stream (gap notices not counted). */
-  onPublished?: (count: number) => void;
+  /** After each append Redis confirmed: how many messages (gap notices not counted), and the texts exactly as appended. */
+  onPublished?: (count: number, messages: readonly string[]) => void;
   onError?: (err: Error) => void;
   /** `count` messages dropped, the oldest waiting ones: `ahead` messages (in flight) were in front of them. */
   onDropped?: (count: number, ahead: number) => void;
@@ -209,7 +209,7 @@ export class RedisBusPublisher extends SerializingPublisher {
         }
         this.queue.confirm();
         this.failures = 0;
-        this.options.onPublished?.(chunk.messages);
+        this.options.onPublished?.(chunk.messages, chunk.texts);
       }
     } catch (err) {
       this.failures++;

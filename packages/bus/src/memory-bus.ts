@@ -104,7 +104,7 @@ class MemoryBusPublisher extends SerializingPublisher {
   publishSerialized(messages: readonly string[]): void {
     if (this.closed || messages.length === 0) return;
     this.stream.append(messages);
-    this.settings.onPublished?.(messages.length);
+    this.settings.onPublished?.(messages.length, messages);
   }
 
   async drain(): Promise<boolean> {

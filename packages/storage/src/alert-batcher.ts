@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type InsertOutcome, insertAlerts, recentlyStoredAlertIds } from './alert-store.js';
+import { type InsertOutcome, insertAlerts } from './alert-store.js';
 import type { NewAlert } from './models.js';
 import type { Queryable } from './pool.js';
 
@@ -114,11 +114,6 @@ export class AlertBatcher extends EventEmitter<{ drain: [] }> {
   /** Callers stop taking alerts (streams stop being read, unary calls get RESOURCE_EXHAUSTED). */
   get saturated(): boolean {
     return this.pending >= this.highWaterMark || this.bytes >= this.highWaterBytes;
-  }
-
-  /** Of these (duplicate) alert ids, those first stored less than `withinMs` ago, with when. */
-  recentlyStored(alertIds: readonly string[], withinMs: number): Promise<Map<string, Date>> {
-    return recentlyStoredAlertIds(this.db, alertIds, withinMs);
   }
 
   /** Queues alerts; resolves once they are committed (or known duplicates). */

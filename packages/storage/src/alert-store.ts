@@ -125,25 +125,6 @@ export async function insertAlerts(
   };
 }
 
-/**
- * Of these alert ids, the ones first stored less than `withinMs` ago, with when. A resend of
- * such an alert may be the first copy the bus ever sees: the instance that stored it can have
- * died between its COMMIT and its publish.
- */
-export async function recentlyStoredAlertIds(
-  db: Queryable,
-  alertIds: readonly string[],
-  withinMs: number,
-): Promise<Map<string, Date>> {
-  if (alertIds.length === 0) return new Map();
-  const { rows } = await db.query<{ alert_id: string; received_at: Date }>(
-    `SELECT alert_id::text, received_at FROM alert_ids
-     WHERE alert_id = ANY($1::uuid[]) AND received_at > now() - make_interval(secs => $2::double precision / 1000)`,
-    [alertIds, withinMs],
-  );
-  return new Map(rows.map((r) => [r.alert_id, r.received_at]));
-}
-
 export interface AlertQuery {
   /** Required, with `to`: bounds received_at so PostgreSQL prunes partitions. */
   from: Date;

@@ -15,6 +15,7 @@ export * from './models.js';
 export * from './operator-sessions.js';
 export * from './partitions.js';
 export * from './pool.js';
-export * from './resume-backfill.js';
 export * from './postgres-timeouts.js';
+export * from './publish-ledger.js';
+export * from './resume-backfill.js';
 export * from './rule-store.js';

@@ -7,10 +7,11 @@ import {
   parsePosition,
 } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
+import { AlertDedupeWindow } from './alert-dedupe-window.js';
 import type { FanoutConfig } from './config.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { LatestVersions } from './latest-versions.js';
-import { RECENT_ALERT_IDS, RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS } from './limits.js';
+import { RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS } from './limits.js';
 import { RecentIds } from './recent-ids.js';
 import { frameFor, type ReplayEntry, type ReplayWindow } from './resume-window.js';
 import { BROADCAST_TOPIC } from './socket-state.js';
@@ -29,13 +30,17 @@ export function createBusDelivery(parts: {
   app: TemplatedApp;
   router: TopicRouter;
   replayWindow: ReplayWindow;
+  config: Pick<FanoutConfig, 'ALERT_DEDUPE_WINDOW_S' | 'ALERT_DEDUPE_MAX_IDS'>;
   metrics: FanoutMetrics;
 }): BusDelivery {
-  const { app, router, replayWindow, metrics } = parts;
-  const isNew = createNewnessCheck(metrics);
-  const publish = (entry: BusEntry, now: number) => {
-    const { ms, offset } = parsePosition(entry.position);
-    const appendedAtMs = Number(ms);
+  const { app, router, replayWindow, config, metrics } = parts;
+  const alertIds = new AlertDedupeWindow(
+    config.ALERT_DEDUPE_WINDOW_S * 1000,
+    config.ALERT_DEDUPE_MAX_IDS,
+    (n) => metrics.dedupeForgottenEarly.inc(n),
+  );
+  const isNew = createNewnessCheck(alertIds, metrics);
+  const publish = (entry: BusEntry, offset: bigint, appendedAtMs: number, now: number) => {
     const subject = filterSubject(entry.message);
     const record: ReplayEntry = {
       epoch: entry.epoch,
@@ -64,16 +69,21 @@ export function createBusDelivery(parts: {
       for (const entry of entries) {
         const { message } = entry;
         metrics.busMessages.inc({ type: message.type });
-        if (message.type === 'rules' || !isNew(message)) continue;
+        if (message.type === 'rules') continue;
+        const { ms, offset } = parsePosition(entry.position);
+        const appendedAtMs = Number(ms);
+        if (!isNew(message, appendedAtMs)) continue;
         if (message.type === 'gap') {
           // The ingest side dropped messages while Redis was down: the window cannot be trusted.
           broadcastGap(
             `${message.data.dropped} alerts were not published live; reload from /api/alerts`,
           );
         } else {
-          publish(entry, now);
+          publish(entry, offset, appendedAtMs, now);
         }
       }
+      metrics.dedupeIds.set(alertIds.size);
+      metrics.dedupeCovered.set(alertIds.coveredMs / 1000);
     },
     broadcastGap,
   };
@@ -118,21 +128,26 @@ export function subscribeToEvents(parts: {
 
 /**
  * Whether a message is worth sending; counts and drops the others.
- * A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
- * stream; browsers must still see it once. An incident's (id, revision) names one change of it:
+ * An alert can appear twice in the stream: a publisher whose reply was lost retries its chunk,
+ * and an ingest instance that stopped between an alert's append and its mark in the ledger
+ * leaves it to be published again on the agent's resend. Browsers must still see it once: the
+ * alert ids of the last ALERT_DEDUPE_WINDOW_S of stream time are remembered (docs/fanout.md#exactly-once).
+ * An incident's (id, revision) names one change of it:
  * the same change published twice (a retry, or by two publishers) is dropped the same way.
  * Two ingest instances changing one host at once can publish out of order: of a host's
  * changes, only those at least as new (status_version) as the last one sent go out.
  */
-function createNewnessCheck(metrics: FanoutMetrics): (message: BusMessage) => boolean {
-  const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
+function createNewnessCheck(
+  recentAlertIds: AlertDedupeWindow,
+  metrics: FanoutMetrics,
+): (message: BusMessage, atMs: number) => boolean {
   const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
   const hostVersions = new LatestVersions(RECENT_HOST_VERSIONS);
-  return (message) => {
+  return (message, atMs) => {
     if (message.type === 'alert' || message.type === 'incident') {
       const fresh =
         message.type === 'alert'
-          ? recentAlertIds.add(message.data.alert_id)
+          ? recentAlertIds.add(message.data.alert_id, atMs)
           : recentIncidentRevisions.add(
               `${message.data.incident.incident_id}/${message.data.incident.revision}`,
             );

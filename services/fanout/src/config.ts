@@ -113,6 +113,11 @@ const schema = z
     // The same in bytes of frames: whichever is reached first evicts the oldest. Part of the
     // memory budget in docs/operations.md#memory-budgets.
     HISTORY_MAX_BYTES: int(256 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024 * 1024),
+    // Alert ids are remembered this long (stream time) to drop a second copy: at least the
+    // longest an agent takes to resend after its ingest died (docs/fanout.md#exactly-once).
+    ALERT_DEDUPE_WINDOW_S: int(600, 1, 24 * 3600),
+    // Caps that memory (~100 bytes an id); past it the window shortens (counted).
+    ALERT_DEDUPE_MAX_IDS: int(2_000_000, 1_000, 50_000_000),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_READ_BLOCK_MS: int(5_000, 100, 60_000),
     SHUTDOWN_DRAIN_MS: int(5_000, 0, 600_000),

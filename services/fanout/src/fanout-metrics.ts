@@ -46,6 +46,7 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
       labelNames: ['type'] as const,
       registers,
     }),
+    ...alertDedupeMetrics(registers),
     duplicatesSkipped: new Counter({
       name: 'tripwire_fanout_duplicates_skipped_total',
       help: 'Alerts and incident changes (same id and revision) seen again on the bus and not sent a second time',
@@ -152,3 +153,24 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
 }
 
 export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;
+
+/** The alert dedupe window's size and reach (docs/fanout.md#exactly-once), set after each read. */
+function alertDedupeMetrics(registers: Registry[]) {
+  return {
+    dedupeIds: new Gauge({
+      name: 'tripwire_fanout_alert_dedupe_ids',
+      help: 'Alert ids remembered to drop a second copy (ALERT_DEDUPE_WINDOW_S of stream time)',
+      registers,
+    }),
+    dedupeCovered: new Gauge({
+      name: 'tripwire_fanout_alert_dedupe_window_seconds',
+      help: 'Stream time the remembered alert ids span: ALERT_DEDUPE_WINDOW_S unless ALERT_DEDUPE_MAX_IDS cut it short',
+      registers,
+    }),
+    dedupeForgottenEarly: new Counter({
+      name: 'tripwire_fanout_alert_dedupe_forgotten_early_total',
+      help: 'Alert ids forgotten before ALERT_DEDUPE_WINDOW_S because ALERT_DEDUPE_MAX_IDS was reached',
+      registers,
+    }),
+  };
+}

@@ -75,7 +75,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const publisher = bus.publisher({ ...publishing, stream: 'control' });
   // Incident changes go on both: events for browsers (this and every other fan-out node), control for ingest.
   const eventsPublisher = bus.publisher({ ...publishing, stream: 'events' });
-  const delivery = createBusDelivery({ app, router, replayWindow, metrics });
+  const delivery = createBusDelivery({ app, router, replayWindow, config, metrics });
   const onReadFailed = health.onFailure('redis', 'xread');
   const subscriber = subscribeToEvents({ bus, config, log, delivery, onReadFailed });
   let listenSocket: us_listen_socket | null = null;

@@ -41,8 +41,6 @@ export const NATIVE_BACKPRESSURE_FACTOR = 4;
  */
 export const NATIVE_PAYLOAD_FACTOR = 4;
 
-/** Alert ids remembered to drop repeats (a publisher's retried chunk). */
-export const RECENT_ALERT_IDS = 100_000;
 /** Incident (id, revision) pairs remembered to drop repeats. */
 export const RECENT_INCIDENT_REVISIONS = 20_000;
 /** Hosts whose latest status_version is remembered to drop older changes. */

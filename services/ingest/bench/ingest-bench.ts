@@ -297,7 +297,8 @@ async function main() {
     const flushes = value('tripwire_ingest_batch_size_count');
     flushStats =
       `${fmt(flushes)} flushes, mean ${(value('tripwire_ingest_batch_size_sum') / flushes).toFixed(0)} alerts ` +
-      `in ${((value('tripwire_ingest_flush_duration_seconds_sum') / flushes) * 1000).toFixed(1)} ms`;
+      `in ${((value('tripwire_ingest_flush_duration_seconds_sum') / flushes) * 1000).toFixed(1)} ms` +
+      publishMarkStats(value);
   } finally {
     ingest.child.kill('SIGTERM');
     await new Promise((r) => ingest.child.once('exit', r));
@@ -346,3 +347,12 @@ async function main() {
 }
 
 await main();
+
+/** The ledger's published marks (PublishMarks): how many UPDATEs, how large, how long. */
+function publishMarkStats(value: (name: string) => number): string {
+  const updates = value('tripwire_ingest_publish_mark_duration_seconds_count');
+  if (!updates) return '';
+  const marked = value('tripwire_ingest_publish_marks_total');
+  const ms = (value('tripwire_ingest_publish_mark_duration_seconds_sum') / updates) * 1000;
+  return `; ${fmt(marked)} marked published in ${fmt(updates)} UPDATEs, mean ${(marked / updates).toFixed(0)} alerts in ${ms.toFixed(1)} ms`;
+}

@@ -10,16 +10,9 @@ import {
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
+import type { PublishMarks } from './publish-marks.js';
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
-
-/**
- * A resend of an alert stored less than this long ago is published again: the instance that
- * stored it may have died between its COMMIT and its publish, and then this is the only copy
- * the bus will ever carry. Fan-out nodes drop an alert id they have already seen, so browsers
- * still get it once. Older resends (an agent back after a long outage) are not re-broadcast.
- */
-const REPUBLISH_RESENDS_WITHIN_MS = 10 * 60_000;
 
 /** The group-commit batcher the intake stores through, sized by config, each flush measured. */
 export function createAlertBatcher(
@@ -46,8 +39,12 @@ export function createAlertBatcher(
 }
 
 /**
- * The path every valid alert takes: group-committed to PostgreSQL, then published on the bus
- * (new ones, and recent resends: see above). Resolves after COMMIT and, with confirmations,
+ * The path every valid alert takes: group-committed to PostgreSQL, then published on the bus:
+ * new ones, and resends the idempotency ledger does not mark published (PublishMarks marks an
+ * alert once Redis confirmed its append). An unmarked resend may be the first copy the bus ever
+ * carries, whatever its age: the instance that stored it can have died between its COMMIT and
+ * its publish. The rare copy of an alert that was published but not yet marked is dropped by
+ * the fan-out (docs/fanout.md#exactly-once). Resolves after COMMIT and, with confirmations,
  * once the publish is in Redis (or Redis is failing, or a bounded wait ran out): that is when
  * the caller may acknowledge, so an instance killed in between leaves the alert unacknowledged
  * and the agent's resend gets it published. Batches commit in order and publishes follow that order, so each host's
@@ -64,6 +61,8 @@ export class AlertIntake {
     private readonly batcher: AlertBatcher,
     private readonly publisher: BusPublisher,
     private readonly metrics: IngestMetrics,
+    /** The ledger's published marks: which resends never reached the bus. */
+    private readonly marks: PublishMarks,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
   ) {}
@@ -102,18 +101,43 @@ export class AlertIntake {
     this.queuedPublishes++;
     const link = this.publishing.then(async () => {
       try {
-        const recent = await this.batcher
-          .recentlyStored(resent, REPUBLISH_RESENDS_WITHIN_MS)
-          .catch(() => new Map<string, Date>());
-        for (const [id, at] of recent) if (!stored.has(id)) stored.set(id, at);
-        return this.publish(host, alerts, stored);
+        return await this.publishWithResends(host, alerts, stored, resent);
       } finally {
         this.queuedPublishes--;
       }
     });
-    this.publishing = link.then(() => {});
+    this.publishing = link.then(
+      () => {},
+      () => {},
+    );
     await this.confirmed(await link);
     return result;
+  }
+
+  /**
+   * Publishes what was stored now and the resends the ledger does not mark published. If the
+   * ledger cannot be read (PostgreSQL just went away), the submission fails after publishing
+   * what it stored: nothing is acknowledged, and the agent's next resend decides again.
+   */
+  private async publishWithResends(
+    host: Host,
+    alerts: readonly NewAlert[],
+    stored: Map<string, Date>,
+    resent: readonly string[],
+  ): Promise<boolean> {
+    let unpublished: Map<string, Date>;
+    try {
+      // This instance may have published some of them itself: let those appends be confirmed
+      // (and then marked, see PublishMarks.unpublished) before reading the ledger.
+      await this.confirmed(true);
+      unpublished = await this.marks.unpublished(resent);
+    } catch (err) {
+      this.publish(host, alerts, stored);
+      throw err;
+    }
+    this.metrics.resendsRepublished.inc(unpublished.size);
+    for (const [id, at] of unpublished) if (!stored.has(id)) stored.set(id, at);
+    return this.publish(host, alerts, stored);
   }
 
   /** Waits until what was just published is on the bus (see PublishConfirmations). */

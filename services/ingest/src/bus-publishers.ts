@@ -4,6 +4,7 @@ import type { IngestConfig } from './config.js';
 import type { DependencyHealth } from './dependency-health.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
+import type { PublishMarks } from './publish-marks.js';
 
 export interface BusPublishersDeps {
   bus: Bus;
@@ -21,6 +22,8 @@ export interface BusPublishersDeps {
   confirmations: PublishConfirmations;
   /** Told of every publish that landed and every one Redis did not answer in time. */
   health: Pick<DependencyHealth, 'redis' | 'failed'>;
+  /** Also fed by the event stream's publisher: published alerts are marked in the ledger. */
+  marks: PublishMarks;
 }
 
 export interface BusPublishers {
@@ -43,8 +46,13 @@ export function createBusPublishers({
   log,
   confirmations,
   health,
+  marks,
 }: BusPublishersDeps): BusPublishers {
-  const publisherFor = (stream: BusStream, fed?: PublishConfirmations): BusPublisher => {
+  const publisherFor = (
+    stream: BusStream,
+    fed?: PublishConfirmations,
+    marked?: PublishMarks,
+  ): BusPublisher => {
     const publisher = bus.publisher({
       keyPrefix: config.BUS_KEY_PREFIX,
       stream,
@@ -52,11 +60,12 @@ export function createBusPublishers({
       maxBacklog: config.BUS_MAX_BACKLOG,
       maxBacklogBytes: config.BUS_MAX_BACKLOG_BYTES,
       maxEntryBytes: config.BUS_MAX_ENTRY_BYTES,
-      onPublished: (n) => {
+      onPublished: (n, messages) => {
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
         health.redis.answered();
+        marked?.published(messages);
       },
       onDropped: (n, ahead) => {
         fed?.dropped(n, ahead);
@@ -75,5 +84,8 @@ export function createBusPublishers({
     });
     return publisher;
   };
-  return { events: publisherFor('events', confirmations), control: publisherFor('control') };
+  return {
+    events: publisherFor('events', confirmations, marks),
+    control: publisherFor('control'),
+  };
 }

@@ -112,6 +112,7 @@ export function createIngestMetrics(sources: GaugeSources) {
     }),
     ...incidentAndLimitMetrics(registers),
     ...dependencyMetrics('tripwire_ingest', registers, sources.dependencyWatches),
+    ...publishLedgerMetrics(registers),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',
@@ -135,6 +136,38 @@ export function createIngestMetrics(sources: GaugeSources) {
       collect() {
         this.set(sources.incidentStreams());
       },
+    }),
+  };
+}
+
+/** The ledger's published marks (PublishMarks) and the resends they decide (AlertIntake). */
+function publishLedgerMetrics(registers: Registry[]) {
+  return {
+    publishMarks: new Counter({
+      name: 'tripwire_ingest_publish_marks_total',
+      help: 'Alerts marked published in the idempotency ledger after Redis confirmed their append',
+      registers,
+    }),
+    publishMarkDuration: new Histogram({
+      name: 'tripwire_ingest_publish_mark_duration_seconds',
+      help: 'Time of one ledger UPDATE marking published alerts (one per confirmed chunk or several)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    publishMarkFailures: new Counter({
+      name: 'tripwire_ingest_publish_mark_failures_total',
+      help: 'Ledger UPDATEs that failed (retried with backoff)',
+      registers,
+    }),
+    publishMarksDropped: new Counter({
+      name: 'tripwire_ingest_publish_marks_dropped_total',
+      help: 'Published alerts never marked (PostgreSQL failing longer than the pending marks last, or at shutdown): a resend of one is published again',
+      registers,
+    }),
+    resendsRepublished: new Counter({
+      name: 'tripwire_ingest_resends_republished_total',
+      help: 'Resent alerts published again because the ledger does not mark them published',
+      registers,
     }),
   };
 }

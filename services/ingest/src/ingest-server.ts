@@ -19,6 +19,7 @@ import { createIngestMetrics } from './ingest-metrics.js';
 import { createIngestProbes } from './ingest-probes.js';
 import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
+import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
 
@@ -67,7 +68,12 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     health.flushed(error);
     announcer.afterFlush(incidents);
   });
-  const publishers = createBusPublishers({ bus, config, metrics, log, confirmations, health });
+  // Published alerts are marked in the ledger, so a resend republishes only what never got out.
+  const marks = new PublishMarks(pool, metrics, log);
+  const publishers = createBusPublishers({
+    ...{ bus, config, metrics, log },
+    ...{ confirmations, health, marks },
+  });
   const announcer = new IncidentAnnouncer(
     pool,
     [publishers.events, publishers.control],
@@ -80,7 +86,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  const intake = new AlertIntake(batcher, publishers.events, metrics, confirmations);
+  const intake = new AlertIntake(batcher, publishers.events, metrics, marks, confirmations);
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -164,6 +170,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         liveness,
         announcer,
         publishers,
+        marks,
         controlFeed,
         probes,
         log,

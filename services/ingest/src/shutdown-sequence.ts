@@ -10,6 +10,7 @@ import type { HostLiveness } from './host-liveness.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
 import type { IncidentStreams } from './incident-streams.js';
 import type { PartitionUpkeep } from './partition-upkeep.js';
+import type { PublishMarks } from './publish-marks.js';
 
 /** Everything the ingest service stops, in the order of shutDownIngest. */
 export interface ShutdownParts {
@@ -21,6 +22,7 @@ export interface ShutdownParts {
   liveness: HostLiveness;
   announcer: IncidentAnnouncer;
   publishers: BusPublishers;
+  marks: PublishMarks;
   controlFeed: BusSubscriber;
   probes: ProbeServer;
   log: Logger;
@@ -50,6 +52,8 @@ export async function shutDownIngest(parts: ShutdownParts): Promise<void> {
     sleep(parts.announcementWaitMs, undefined, { ref: false }),
   ]);
   await drainEventPublisher(parts);
+  // While the pool is open: an unmarked alert would be published again on a resend.
+  await parts.marks.settle(parts.announcementWaitMs);
   parts.liveness.stop();
   await parts.publishers.control.drain(1_000);
   parts.publishers.events.close();

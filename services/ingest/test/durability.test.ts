@@ -150,6 +150,49 @@ describe('durability', () => {
   });
 });
 
+describe('published marks refused by PostgreSQL', () => {
+  it('are counted, retried, and land once PostgreSQL takes them; acks never waited for them', async () => {
+    const ingest = await startIngest(env);
+    const client = connect(ingest.address);
+    await env.pool.query(`
+      CREATE OR REPLACE FUNCTION test_refuse_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'the test refuses published marks'; END $$;
+      CREATE TRIGGER test_refuse_marks BEFORE UPDATE OF published ON alert_ids
+        FOR EACH ROW EXECUTE FUNCTION test_refuse_marks();`);
+    try {
+      const a = await register(client, `marks-${randomUUID()}`);
+      const session = new AgentSession(client, a.agentToken);
+      const events = Array.from({ length: 20 }, () => event(a.hostId));
+      const ids = events.map((e) => e.alertId);
+      session.send(events);
+      await session.waitForAcks(ids);
+      await until(
+        async () => (await metric(ingest, 'tripwire_ingest_publish_mark_failures_total')) >= 2,
+        10_000,
+        'marks retried',
+      );
+      const marked = async () =>
+        (
+          await env.pool.query(
+            'SELECT count(*)::int AS n FROM alert_ids WHERE alert_id = ANY($1::uuid[]) AND published',
+            [ids],
+          )
+        ).rows[0].n as number;
+      expect(await marked()).toBe(0);
+
+      await env.pool.query('DROP TRIGGER test_refuse_marks ON alert_ids');
+      await until(async () => (await marked()) === ids.length, 15_000, 'marked after retry');
+      expect(await metric(ingest, 'tripwire_ingest_publish_marks_dropped_total')).toBe(0);
+      session.end();
+      await session.status;
+    } finally {
+      await env.pool.query('DROP TRIGGER IF EXISTS test_refuse_marks ON alert_ids');
+      client.close();
+      await ingest.stop();
+    }
+  });
+});
+
 describe('PostgreSQL down', () => {
   it('gives agents UNAVAILABLE, acknowledges nothing unstored, and recovers by itself', async () => {
     const proxy = await proxyFor(env.databaseUrl);

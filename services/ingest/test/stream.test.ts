@@ -48,6 +48,9 @@ const agent = async (hostname = `host-${randomUUID().slice(0, 8)}`) => ({
   ...(await register(client, hostname)),
 });
 const metricsText = async () => (await fetch(`${ingest.httpUrl}/metrics`)).text();
+const published = async (alertId: string) =>
+  (await env.pool.query('SELECT published FROM alert_ids WHERE alert_id = $1', [alertId])).rows[0]
+    ?.published as boolean | undefined;
 
 describe('StreamAlerts', () => {
   it('stores, acknowledges and publishes an alert in the seed frame shape', async () => {
@@ -194,11 +197,10 @@ describe('StreamAlerts', () => {
     await session.status;
   });
 
-  it('acknowledges a resend without storing it again, even across months; only a recent one is published again', async () => {
+  it('acknowledges a resend without storing it again, even across months; publishes it again only if the ledger does not mark it published', async () => {
     const a = await agent();
+    // Stored three months ago by an instance that died before publishing it: never marked.
     const old = event(a.hostId);
-    const { rows } = await env.pool.query('SELECT 1');
-    expect(rows).toHaveLength(1);
     await insertAlerts(
       env.pool,
       [
@@ -216,23 +218,30 @@ describe('StreamAlerts', () => {
     );
     const fresh = event(a.hostId);
     const session = new AgentSession(client, a.agentToken);
-    session.send([old, fresh, fresh]);
-    await session.waitForAcks([old.alertId, fresh.alertId]);
-    // The resend of a just-stored alert goes out again (fan-out nodes drop the repeat); the
-    // resend of a months-old one does not. Publishes follow submission order: once a marker sent
-    // after them is on the bus, the old one would be there too.
-    const marker = event(a.hostId);
-    session.send([marker]);
-    await until(() => bus.alertIds().includes(marker.alertId));
-    expect(bus.alertIds().filter((id) => id === fresh.alertId)).toHaveLength(2);
-    expect(bus.alertIds()).not.toContain(old.alertId);
+    session.send([fresh, fresh]);
+    await session.waitForAcks([fresh.alertId]);
+    // Marked once Redis confirmed the append (off the acknowledgement path).
+    await until(async () => (await published(fresh.alertId)) === true, 10_000, 'marked');
+
+    const next = event(a.hostId);
+    session.send([old, fresh, next]);
+    await session.waitForAcks([old.alertId, next.alertId]);
+    // Publishes keep submission order: once `next` is on the bus, so is whatever came before it.
+    await until(() => bus.alertIds().includes(next.alertId));
+    const ours = [old.alertId, fresh.alertId, next.alertId];
+    expect(bus.alertIds().filter((id) => ours.includes(id))).toEqual([
+      fresh.alertId,
+      old.alertId,
+      next.alertId,
+    ]);
     expect(await rowsFor(env, [old.alertId])).toHaveLength(1);
     expect(await rowsFor(env, [fresh.alertId])).toHaveLength(1);
+    expect(await metricsText()).toMatch(/^tripwire_ingest_resends_republished_total [1-9]/m);
     session.end();
     await session.status;
   });
 
-  it('publishes a resend of an alert stored minutes ago (its instance may have died before publishing it), in order, with the original received_at', async () => {
+  it('publishes a resend of an alert stored but never marked published (its instance died before publishing it), in order, with the original received_at', async () => {
     const a = await agent();
     // Stored by an instance that was killed between its COMMIT and its publish: never on the bus.
     const lost = event(a.hostId);

@@ -1,0 +1,49 @@
+import type { Queryable } from './pool.js';
+
+// The idempotency ledger (alert_ids, migrations 0002 and 0011) also says which alerts are known
+// to be on the bus. docs/fanout.md#exactly-once states what this guarantees browsers.
+
+// Committed without waiting for the WAL flush (synchronous_commit off for this statement's own
+// transaction, set_config(..., true)): a mark lost in a PostgreSQL crash is the same as an
+// instance that stopped before marking, which the fan-out covers, and the flush wait would
+// compete with the alert inserts' own.
+const MARK_PUBLISHED_SQL = `UPDATE alert_ids SET published = true
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+  WHERE alert_id = ANY($1::uuid[]) AND NOT published`;
+
+/**
+ * Records that these alerts are in the bus stream (Redis confirmed their append). One statement
+ * for the whole list; ids already marked, or no longer in the ledger (retention), are skipped.
+ * Returns how many rows it changed.
+ */
+export async function markAlertsPublished(
+  db: Queryable,
+  alertIds: readonly string[],
+): Promise<number> {
+  if (alertIds.length === 0) return 0;
+  const { rowCount } = await db.query({
+    // Named, so each connection parses and plans it once.
+    name: 'tripwire_mark_alerts_published',
+    text: MARK_PUBLISHED_SQL,
+    values: [alertIds],
+  });
+  return rowCount ?? 0;
+}
+
+/**
+ * Of these (already stored) alert ids, the ones never marked published, with when each was
+ * stored: whatever their age, the bus may never have carried them (the instance that stored
+ * one can have died between its COMMIT and its publish), so a resend must publish them.
+ */
+export async function unpublishedAlertIds(
+  db: Queryable,
+  alertIds: readonly string[],
+): Promise<Map<string, Date>> {
+  if (alertIds.length === 0) return new Map();
+  const { rows } = await db.query<{ alert_id: string; received_at: Date }>({
+    name: 'tripwire_unpublished_alert_ids',
+    text: 'SELECT alert_id::text, received_at FROM alert_ids WHERE alert_id = ANY($1::uuid[]) AND NOT published',
+    values: [alertIds],
+  });
+  return new Map(rows.map((r) => [r.alert_id, r.received_at]));
+}
