@@ -38,13 +38,13 @@ export function formatReport(result: ChaosResult): string {
   out();
   out('clients: should have seen (PostgreSQL, by filter) vs saw');
   out(
-    `  ${'client'.padEnd(10)} ${'expected'.padStart(8)} ${'received'.padStart(8)} ${'missing'.padStart(8)} ${'dup'.padStart(6)} ${'order'.padStart(6)} ${'unexp'.padStart(6)}  filter`,
+    `  ${'client'.padEnd(10)} ${'expected'.padStart(8)} ${'received'.padStart(8)} ${'missing'.padStart(8)} ${'dup'.padStart(6)} ${'order'.padStart(6)} ${'unexp'.padStart(6)} ${'incid.'.padStart(7)}  filter`,
   );
   r.clients.forEach((c, i) => {
     const filter = result.filters[i]!.split(': ')[1];
     const drop = c.injectedDrops ? ` (self-test: ${c.injectedDrops} dropped on purpose)` : '';
     out(
-      `  ${c.name.padEnd(10)} ${String(c.expected).padStart(8)} ${String(c.received).padStart(8)} ${String(c.missing).padStart(8)} ${String(c.duplicated).padStart(6)} ${String(c.outOfOrder).padStart(6)} ${String(c.unexpected).padStart(6)}  ${filter}${drop}`,
+      `  ${c.name.padEnd(10)} ${String(c.expected).padStart(8)} ${String(c.received).padStart(8)} ${String(c.missing).padStart(8)} ${String(c.duplicated).padStart(6)} ${String(c.outOfOrder).padStart(6)} ${String(c.unexpected).padStart(6)} ${String(c.incidents).padStart(7)}  ${filter}${drop}`,
     );
     if (c.missingSample.length)
       out(`             e.g. missing ${c.missingSample.slice(0, 2).join(', ')}`);

@@ -29,6 +29,8 @@ export interface ClientVerdict {
   unexpected: number;
   unorderable: number;
   injectedDrops: number;
+  /** Incident frames received (not checked: shown so an incidents-only filter is seen working). */
+  incidents: number;
   /** A few missing alert ids, for a look in PostgreSQL. */
   missingSample: string[];
 }
@@ -143,6 +145,7 @@ function clientVerdict(
     unexpected,
     unorderable: record.unorderable,
     injectedDrops: record.injectedDrops,
+    incidents: record.incidents,
     missingSample,
   };
 }

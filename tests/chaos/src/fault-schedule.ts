@@ -20,13 +20,16 @@ interface FaultPlan {
   forMs: [number, number];
 }
 
-const perMinute = (n: number) => (durationS: number) =>
-  Math.max(1, Math.round((n * durationS) / 60));
+/** `n` a minute, at least `min` (so a short run still hits each instance). */
+const perMinute =
+  (n: number, min = 1) =>
+  (durationS: number) =>
+    Math.max(min, Math.round((n * durationS) / 60));
 
 const PLANS: Record<FaultKind, FaultPlan> = {
   // Each instance is killed about once a minute and comes back 1-4 s later.
-  'ingest-kill': { count: perMinute(2), targets: () => 2, forMs: [1_000, 4_000] },
-  'fanout-kill': { count: perMinute(2), targets: () => 2, forMs: [1_000, 4_000] },
+  'ingest-kill': { count: perMinute(2, 2), targets: () => 2, forMs: [1_000, 4_000] },
+  'fanout-kill': { count: perMinute(2, 2), targets: () => 2, forMs: [1_000, 4_000] },
   'agent-kill': {
     count: (d, agents) => Math.max(2, Math.round((agents * d) / 240)),
     targets: (agents) => agents,
