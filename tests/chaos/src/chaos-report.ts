@@ -46,8 +46,10 @@ export function formatReport(result: ChaosResult): string {
     out(
       `  ${c.name.padEnd(10)} ${String(c.expected).padStart(8)} ${String(c.received).padStart(8)} ${String(c.missing).padStart(8)} ${String(c.duplicated).padStart(6)} ${String(c.outOfOrder).padStart(6)} ${String(c.unexpected).padStart(6)} ${String(c.incidents).padStart(7)}  ${filter}${drop}`,
     );
-    if (c.missingSample.length)
-      out(`             e.g. missing ${c.missingSample.slice(0, 2).join(', ')}`);
+    if (c.missingSample.length) {
+      out(`             missing ones stored at ${secondRanges(c.missingBySecond)}`);
+      out(`             e.g. ${c.missingSample.slice(0, 2).join(', ')}`);
+    }
   });
   out();
   out(`resumes (welcome.resume status/source/reason), ${result.connects} connections in all:`);
@@ -60,4 +62,21 @@ export function formatReport(result: ChaosResult): string {
   out(bad.length ? `FAILED (${bad.length} nonzero counts):` : 'PASSED: every count is zero');
   for (const b of bad) out(`  ${b}`);
   return lines.join('\n');
+}
+
+/** {49: 10, 50: 3, 51: 7, 80: 1} → "49-51 s (20), 80 s (1)": consecutive seconds joined. */
+export function secondRanges(bySecond: Map<number, number>): string {
+  const seconds = [...bySecond.keys()].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  let i = 0;
+  while (i < seconds.length) {
+    let j = i;
+    let n = bySecond.get(seconds[i]!)!;
+    while (j + 1 < seconds.length && seconds[j + 1] === seconds[j]! + 1)
+      n += bySecond.get(seconds[++j]!)!;
+    const span = i === j ? `${seconds[i]}` : `${seconds[i]}-${seconds[j]}`;
+    ranges.push(`${span} s (${n})`);
+    i = j + 1;
+  }
+  return ranges.join(', ');
 }

@@ -73,6 +73,7 @@ export async function runChaos(
       stored,
       agents: fleet.slots.map((s) => readProgress(s.config.progressFile)),
       clients: clients.map((c) => ({ name: c.name, filter: c.filter, record: c.record })),
+      startedAtMs: phase.startedAtMs,
     });
     return {
       options,
@@ -162,7 +163,7 @@ async function generateUnderFaults(
     clearInterval(progress);
     for (const t of timers) clearTimeout(t);
   }
-  return { faults: injector.log, seconds: (Date.now() - t0) / 1000 };
+  return { faults: injector.log, seconds: (Date.now() - t0) / 1000, startedAtMs: t0 };
 }
 
 /** Every stored alert, with the agent and sequence number the run put in its detail. */
@@ -173,7 +174,8 @@ async function storedAlerts(databaseUrl: string): Promise<StoredAlert[]> {
     const { rows } = await client.query<StoredAlert>(
       `SELECT alert_id, host_id, severity::text AS severity, tripwire_type::text AS tripwire_type,
               (event_detail->>'chaos_agent')::int AS chaos_agent,
-              (event_detail->>'chaos_seq')::int AS chaos_seq
+              (event_detail->>'chaos_seq')::int AS chaos_seq,
+              (extract(epoch FROM received_at) * 1000)::float8 AS received_ms
          FROM alerts`,
     );
     return rows;

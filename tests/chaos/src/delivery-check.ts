@@ -10,12 +10,16 @@ export interface StoredAlert extends AlertFacts {
   /** From event_detail; null for alerts the run did not generate (made by the SDK or ingest). */
   chaos_agent: number | null;
   chaos_seq: number | null;
+  /** When PostgreSQL stored it, in ms since the epoch. */
+  received_ms: number;
 }
 
 export interface CheckInput {
   stored: StoredAlert[];
   agents: AgentProgress[];
   clients: Array<{ name: string; filter: ClientFilter; record: ClientRecord }>;
+  /** When generation began (ms since the epoch): missing alerts are placed in time from it. */
+  startedAtMs: number;
 }
 
 export interface ClientVerdict {
@@ -33,6 +37,8 @@ export interface ClientVerdict {
   incidents: number;
   /** A few missing alert ids, for a look in PostgreSQL. */
   missingSample: string[];
+  /** Second of the run at which each missing alert was stored → how many: shows which fault. */
+  missingBySecond: Map<number, number>;
 }
 
 export interface DeliveryReport {
@@ -86,7 +92,7 @@ export function checkDelivery(input: CheckInput): DeliveryReport {
     lost,
     duplicatedRows: rows.duplicatedRows,
     phantomRows,
-    clients: input.clients.map((c) => clientVerdict(c, rows.byId)),
+    clients: input.clients.map((c) => clientVerdict(c, rows.byId, input.startedAtMs)),
   };
 }
 
@@ -115,17 +121,21 @@ function storedRowFacts(stored: StoredAlert[]) {
 function clientVerdict(
   client: CheckInput['clients'][number],
   storedById: Map<string, StoredAlert>,
+  startedAtMs: number,
 ): ClientVerdict {
   const { record, filter } = client;
   let expected = 0;
   let missing = 0;
   const missingSample: string[] = [];
+  const missingBySecond = new Map<number, number>();
   for (const row of storedById.values()) {
     if (!alertMatches(filter, row)) continue;
     expected++;
     if (!record.received.has(row.alert_id)) {
       missing++;
       if (missingSample.length < 5) missingSample.push(row.alert_id);
+      const second = Math.floor((row.received_ms - startedAtMs) / 1000);
+      missingBySecond.set(second, (missingBySecond.get(second) ?? 0) + 1);
     }
   }
   let unexpected = 0;
@@ -147,6 +157,7 @@ function clientVerdict(
     injectedDrops: record.injectedDrops,
     incidents: record.incidents,
     missingSample,
+    missingBySecond,
   };
 }
 

@@ -2,6 +2,7 @@
 // exactly the damage done otherwise. Fed synthetic facts, so each kind of damage is known.
 import { describe, expect, it } from 'vitest';
 import type { AgentProgress } from '../src/agent-progress.js';
+import { secondRanges } from '../src/chaos-report.js';
 import type { ClientFilter } from '../src/client-filters.js';
 import { checkDelivery, failures, type StoredAlert } from '../src/delivery-check.js';
 import type { ClientRecord } from '../src/resuming-client.js';
@@ -22,6 +23,7 @@ function perfectRun(n: number) {
         severity: SEVERITIES[(seq >> 1) % 3]!,
         chaos_agent: agent,
         chaos_seq: seq,
+        received_ms: 1_000 * seq,
       });
     }
     return { nextSeq: n, durable: [[0, n - 1]], uncertain: [] };
@@ -54,6 +56,7 @@ describe('the delivery checker', () => {
   it('reports all zeros for a run where everything arrived once', () => {
     const { stored, agents } = perfectRun(50);
     const report = checkDelivery({
+      startedAtMs: 0,
       stored,
       agents,
       clients: [
@@ -77,7 +80,12 @@ describe('the delivery checker', () => {
     const { stored, agents } = perfectRun(10);
     const withoutOne = stored.filter((a) => a.alert_id !== '1-3');
     withoutOne.push({ ...stored[0]! }, { ...stored[5]!, alert_id: 'other-id-same-seq' });
-    const report = checkDelivery({ stored: withoutOne, agents, clients: [] });
+    const report = checkDelivery({
+      startedAtMs: 0,
+      stored: withoutOne,
+      agents,
+      clients: [],
+    });
     expect(report.lost).toBe(1);
     expect(report.duplicatedRows).toBe(2);
     expect(failures(report)).toEqual([
@@ -91,7 +99,12 @@ describe('the delivery checker', () => {
     agents[0]!.uncertain.push([10, 11]);
     stored.push({ ...stored[0]!, alert_id: 'u', chaos_seq: 10 });
     stored.push({ ...stored[0]!, alert_id: 'p', chaos_seq: 99 });
-    const report = checkDelivery({ stored, agents, clients: [] });
+    const report = checkDelivery({
+      startedAtMs: 0,
+      stored,
+      agents,
+      clients: [],
+    });
     expect(report).toMatchObject({ uncertain: 2, uncertainStored: 1, lost: 0, phantomRows: 1 });
   });
 
@@ -103,6 +116,7 @@ describe('the delivery checker', () => {
     record.duplicates.set(seen[3]!.alert_id, 2);
     record.outOfOrder = 1;
     const report = checkDelivery({
+      startedAtMs: 0,
       stored,
       agents,
       clients: [{ name: 'c', filter: critical, record }],
@@ -110,6 +124,13 @@ describe('the delivery checker', () => {
     const c = report.clients[0]!;
     expect(c).toMatchObject({ missing: 2, duplicated: 2, outOfOrder: 1, unexpected: 1 });
     expect(c.missingSample).toEqual([seen[0]!.alert_id, seen[1]!.alert_id]);
+    // Placed in time by when PostgreSQL stored them (seq n at n seconds here): seqs 4 and 5.
+    expect(c.missingBySecond).toEqual(
+      new Map([
+        [4, 1],
+        [5, 1],
+      ]),
+    );
     expect(failures(report)).toEqual([
       'c: missing: 2',
       'c: duplicated: 2',
@@ -121,6 +142,7 @@ describe('the delivery checker', () => {
   it('expects no alert at all on an incidents-only subscription', () => {
     const { stored, agents } = perfectRun(5);
     const report = checkDelivery({
+      startedAtMs: 0,
       stored,
       agents,
       clients: [
@@ -128,5 +150,17 @@ describe('the delivery checker', () => {
       ],
     });
     expect(report.clients[0]).toMatchObject({ expected: 0, unexpected: 1 });
+  });
+});
+
+describe('the report', () => {
+  it('joins consecutive seconds of missing alerts into ranges', () => {
+    const bySecond = new Map([
+      [51, 7],
+      [49, 10],
+      [50, 3],
+      [80, 1],
+    ]);
+    expect(secondRanges(bySecond)).toBe('49-51 s (20), 80 s (1)');
   });
 });
