@@ -120,7 +120,13 @@ async function connectClients(
       ),
   );
   for (const c of clients) c.start();
-  await waitFor(() => clients.every((c) => c.connected), 30_000, 'every client to be greeted');
+  // A position too (the welcome's, or the agents' host-online frames): from then on a client
+  // that leaves resumes exactly, before the first alert exists.
+  await waitFor(
+    () => clients.every((c) => c.connected && c.hasPosition),
+    30_000,
+    'every client to be greeted and to hold a position',
+  );
   return clients;
 }
 

@@ -21,6 +21,8 @@ export interface ClientRecord {
   outOfOrder: number;
   /** Positions that could not be compared (a format this run does not know). */
   unorderable: number;
+  /** Alert frames without a position (nothing to order them by). */
+  unpositioned: number;
   incidents: number;
   /** `status/source/reason` of each welcome.resume → count. */
   resumes: Map<string, number>;
@@ -41,6 +43,7 @@ export class ResumingClient {
     duplicates: new Map(),
     outOfOrder: 0,
     unorderable: 0,
+    unpositioned: 0,
     incidents: 0,
     resumes: new Map(),
     notices: new Map(),
@@ -64,6 +67,11 @@ export class ResumingClient {
     private readonly random: Random,
     private dropBudget = 0,
   ) {}
+
+  /** Whether it has a position to resume from (so leaving cannot make it miss anything). */
+  get hasPosition() {
+    return this.lastPosition !== null;
+  }
 
   get connected() {
     return this.greeted && this.socket?.readyState === WebSocket.OPEN;
@@ -120,9 +128,14 @@ export class ResumingClient {
       resume?: { status?: string; source?: string; reason?: string };
       data?: { alert_id?: string; host_id?: string };
     };
-    if (frame.type === 'welcome') return this.onWelcome(frame.resume);
+    if (frame.type === 'welcome') {
+      // The welcome's position is where this socket's stream begins: a client that leaves
+      // before any other frame must resume from it, or it would miss what came meanwhile.
+      this.lastPosition ??= frame.position ?? null;
+      return this.onWelcome(frame.resume);
+    }
     if (frame.type === 'alert')
-      this.onAlert(frame.position!, frame.data!.alert_id!, frame.data!.host_id!);
+      this.onAlert(frame.position, frame.data!.alert_id!, frame.data!.host_id!);
     else if (frame.type === 'incident') this.record.incidents++;
     if (frame.position) this.lastPosition = frame.position;
     const notice = frame.type === 'error' ? frame.code : frame.type;
@@ -145,7 +158,7 @@ export class ResumingClient {
     }
   }
 
-  private onAlert(position: string, alertId: string, hostId: string) {
+  private onAlert(position: string | undefined, alertId: string, hostId: string) {
     const r = this.record;
     if (r.received.has(alertId)) {
       bump(r.duplicates, alertId);
@@ -154,6 +167,11 @@ export class ResumingClient {
     if (this.dropBudget > 0) {
       this.dropBudget--;
       r.injectedDrops++;
+      return;
+    }
+    if (position === undefined) {
+      r.unpositioned++;
+      r.received.set(alertId, { host_id: hostId, position: '' });
       return;
     }
     const previous = this.lastByHost.get(hostId);

@@ -41,6 +41,7 @@ function clientThatSaw(alerts: StoredAlert[]): ClientRecord {
     duplicates: new Map(),
     outOfOrder: 0,
     unorderable: 0,
+    unpositioned: 0,
     incidents: 0,
     resumes: new Map(),
     notices: new Map(),
