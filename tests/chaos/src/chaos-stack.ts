@@ -2,6 +2,7 @@
 // own, a fault proxy in front of each dependency of each service, 2 ingest and 2 fan-out
 // processes from their builds. Alerts go agent → ingest → PostgreSQL + Redis → fan-out.
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
 import pg from 'pg';
@@ -30,12 +31,28 @@ export interface ChaosStack {
   stop(): Promise<void>;
 }
 
+/**
+ * A free port below the kernel's ephemeral range. A service comes back on the same port after
+ * each kill -9; a port from the ephemeral range could meanwhile be taken as the local end of one
+ * of the run's many outgoing connections, and the restart would fail to listen.
+ */
 export async function freePort(): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const ephemeralLow = Number(range.split(/\s+/)[0]) || 32_768;
+  const low = Math.min(10_000, ephemeralLow - 1_000);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 const secret = () => randomBytes(24).toString('hex');

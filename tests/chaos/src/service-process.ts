@@ -58,12 +58,13 @@ export class ServiceProcess {
     );
     try {
       await waitFor(
-        async () => this.running && (await ready(this.readyUrl)),
+        // A process that exited will not become ready: stop waiting for it.
+        async () => !this.running || (await ready(this.readyUrl)),
         readyTimeoutMs,
         `${this.label} to be ready`,
         200,
       );
-      return true;
+      return this.running;
     } catch {
       return false;
     }
