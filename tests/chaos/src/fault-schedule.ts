@@ -50,16 +50,19 @@ export function scheduleFaults(
   const faults: ScheduledFault[] = [];
   const span = durationS * 1000;
   for (const kind of kinds) {
+    // A generator per kind: `--faults <some> --seed S` repeats exactly those faults of the run
+    // with every kind and seed S, which is how one fault of a failing run is looked at alone.
+    const draw = random.fork(kind);
     const plan = PLANS[kind];
     const targets = plan.targets(agents);
     const count = plan.count(durationS, agents);
     for (let i = 0; i < count; i++) {
       faults.push({
-        atMs: Math.round(span * (0.1 + 0.7 * random.next())),
+        atMs: Math.round(span * (0.1 + 0.7 * draw.next())),
         kind,
         // Instances take turns, so each ingest and each fan-out gets its share.
-        target: targets <= 2 ? i % targets : random.int(0, targets - 1),
-        forMs: random.int(...plan.forMs),
+        target: targets <= 2 ? i % targets : draw.int(0, targets - 1),
+        forMs: draw.int(...plan.forMs),
       });
     }
   }

@@ -8,9 +8,14 @@ import { failures } from '../src/delivery-check.js';
 import type { FaultKind } from '../src/run-options.js';
 
 /**
- * The faults that pass on this branch. To switch on once issue 15's fixes land:
- *   'redis-restart'    (positions with an epoch + PostgreSQL backfill for resumes)
- *   ... see RELIABILITY.md for what each one reports today.
+ * The faults that pass on this branch. To switch on once issue 15's fixes land (RELIABILITY.md
+ * says what each one reports today):
+ *   'redis-restart'     positions with an epoch + the PostgreSQL backfill for resumes
+ *                       (today: alerts around the restart missing, every resume says replayed)
+ *   'fanout-redis-cut'  a resume on a node behind its `since` waits or backfills
+ *                       (today: hundreds of alerts received twice)
+ *   'redis-hang'        the publish survives Redis not answering past REDIS_COMMAND_TIMEOUT_MS
+ *                       (passes alone; in the full run, repeated hangs lost alerts live)
  */
 const FAULTS: FaultKind[] = ['ingest-kill', 'fanout-kill', 'agent-kill', 'pg-cut'];
 const INJECTED_DROPS = 10;
