@@ -86,7 +86,7 @@ export class AgentFleet {
 
   async kill9(index: number) {
     const slot = this.slots[index]!;
-    if (!slot.child || slot.child.exitCode !== null) return;
+    if (!alive(slot.child)) return;
     slot.killing = true;
     const gone = new Promise((r) => slot.child!.once('exit', r));
     slot.child.kill('SIGKILL');
@@ -97,7 +97,8 @@ export class AgentFleet {
   }
 
   restart(index: number) {
-    this.spawn(this.slots[index]!);
+    const slot = this.slots[index]!;
+    if (!alive(slot.child)) this.spawn(slot);
   }
 
   /** Every agent generated its share and its outbox is empty. */
@@ -150,8 +151,12 @@ export class AgentFleet {
       if (slot.killing) return;
       slot.unexpectedExits++;
       keep(Buffer.from(`[agent ${slot.config.index} exited code=${code} signal=${signal}]`));
-      // An agent that dies on its own is started again, as its service manager would.
-      if (code !== 0) setTimeout(() => this.spawn(slot), 1_000);
+      // An agent that dies on its own is started again, as its service manager would (unless
+      // a fault's restart got there first).
+      if (code !== 0) setTimeout(() => slot.child === child && this.spawn(slot), 1_000);
     });
   }
 }
+
+const alive = (child: ChildProcess | null): child is ChildProcess =>
+  child !== null && child.exitCode === null && child.signalCode === null;
