@@ -48,7 +48,10 @@ export async function runChaos(
   const random = seededRandom(options.seed);
   const dir = mkdtempSync(join(tmpdir(), 'tripwire-chaos-'));
   say(`seed ${options.seed}; state in ${dir}`);
-  const stack = await startChaosStack(databaseServerUrl);
+  const stack = await startChaosStack(databaseServerUrl).catch((err) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const fleet = new AgentFleet({
     dir,
     agents: options.agents,
