@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+// Resolve workspace packages to their TypeScript source (the @tripwire/source export condition).
+// The services themselves run from their build (dist), as child processes.
+const conditions = ['@tripwire/source', 'module', 'node', 'development|production'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: { testTimeout: 180_000, hookTimeout: 120_000 },
+});
