@@ -110,9 +110,10 @@ export function handOverToWindow(
   // A commit is published within the overlap margin, or never (its ingest died): waiting
   // longer for the rest would only delay live frames.
   const pendingUntil = performance.now() + handOver.overlapMs;
-  // A node still behind `since` gets as long again as the welcome waited for it; past that (a
-  // node stuck, or a crafted offset far ahead in a future time) the socket goes live anyway.
-  const behindUntil = performance.now() + handOver.catchUpMs;
+  // A node still behind `since` gets as long again as the welcome waited for it, or as a commit
+  // takes to be published, whichever is longer; past that (a node stuck, or a crafted offset in
+  // a future time) the socket goes live anyway, rather than never.
+  const behindUntil = performance.now() + Math.max(handOver.catchUpMs, handOver.overlapMs);
   replay.database = undefined;
   replay.cursor = handOver.cursor;
   replay.skip = (entry) => handOverSkips(entry, handOver, sentIds);

@@ -43,7 +43,7 @@ export interface HandOver {
   since: string;
   /** WS_BACKFILL_OVERLAP_MS: ids sent from the database are forgotten once the window is this far past its last row. */
   overlapMs: number;
-  /** WS_RESUME_CATCH_UP_MS: how long the socket waits, after the database, for the window to reach `since`. */
+  /** WS_RESUME_CATCH_UP_MS: with overlapMs, how long the socket waits after the database for the window to reach `since`. */
   catchUpMs: number;
 }
 

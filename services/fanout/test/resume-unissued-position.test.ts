@@ -23,7 +23,11 @@ let viewer: string;
 let watcher: Browser;
 
 beforeAll(async () => {
-  fanout = await startFanout(env, { WS_RESUME_CATCH_UP_MS: '300', BUS_READ_BLOCK_MS: '200' });
+  fanout = await startFanout(env, {
+    WS_RESUME_CATCH_UP_MS: '300',
+    WS_BACKFILL_OVERLAP_MS: '300',
+    BUS_READ_BLOCK_MS: '200',
+  });
   viewer = await auth.issue('rita', 'viewer');
   watcher = new Browser(fanout.wsUrl, { token: viewer });
   await until(() => watcher.ofType('welcome').length === 1);
@@ -87,8 +91,9 @@ describe('a position this stream never issued', () => {
       status: 'replayed',
       source: 'database',
     });
-    // Live: an alert published from some point on reaches it (the node waits for the position
-    // at most WS_RESUME_CATCH_UP_MS after the backfill, skipping what it claims to have had).
+    // Live: an alert published from some point on reaches it (after the backfill the node waits
+    // for the position at most the longer of WS_RESUME_CATCH_UP_MS and WS_BACKFILL_OVERLAP_MS,
+    // skipping what the browser claims to have had).
     const published: string[] = [];
     await until(
       () => {
