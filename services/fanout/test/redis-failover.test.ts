@@ -170,7 +170,19 @@ describe.skipIf(!installed)(title, () => {
     const [stays] = viewers as [Viewer, ...Viewer[]];
     await until(() => stays.alerts().length >= 50, 10_000, 'traffic before the failover');
     const firstEpoch = parsePosition(stays.alerts()[0]!.position).epoch;
+    // The replica stops taking the primary's writes (hung for less than the Sentinel's
+    // down-after, so it stays eligible, and its link cut so that nothing more reaches it): what
+    // the primary appends now is lost with it, and the promoted replica hands out those offsets
+    // again.
+    group.replica.signal('SIGSTOP');
+    const admin = createRedisClient(group.primary.url);
+    await admin.client('KILL', 'TYPE', 'replica');
+    admin.disconnect();
+    const seen = stays.alerts().length;
+    await until(() => stays.alerts().length >= seen + 20, 10_000, 'writes the replica lacks');
+    const lastOldOffset = parsePosition(stays.alerts().at(-1)!.position).offset;
     await group.primary.kill();
+    group.replica.signal('SIGCONT');
     const inNewEpoch = (v: Viewer) =>
       v.alerts().filter((a) => parsePosition(a.position).epoch !== firstEpoch).length;
     await until(() => inNewEpoch(stays) >= 100, 30_000, 'traffic through the promoted replica');
@@ -185,6 +197,12 @@ describe.skipIf(!installed)(title, () => {
       20_000,
       'the last alert',
     );
+
+    // The new epoch reused offsets of the old one: positions without the epoch would collide.
+    const firstNewOffset = parsePosition(
+      stays.alerts().find((a) => parsePosition(a.position).epoch !== firstEpoch)!.position,
+    ).offset;
+    expect(firstNewOffset).toBeLessThanOrEqual(lastOldOffset);
 
     // What PostgreSQL stored, in the order it was stored: what the browsers should have seen.
     const { rows: stored } = await env.pool.query<{
@@ -236,7 +254,10 @@ describe.skipIf(!installed)(title, () => {
     const from = stored.findIndex((a) => a.alert_id === firstNew.data.alert_id);
     const stayedIds = new Set(stays.alerts().map((a) => a.data.alert_id));
     expect(stored.slice(from).filter((a) => !stayedIds.has(a.alert_id))).toEqual([]);
-    console.info(`Redis failover, ${count} alerts: ${summary.join('; ')}`);
+    const reused = lastOldOffset - firstNewOffset + 1n;
+    console.info(
+      `Redis failover, ${count} alerts, ${reused} offsets reused: ${summary.join('; ')}`,
+    );
     for (const v of viewers) for (const c of v.connections) c.browser.close();
   });
 });
