@@ -1,12 +1,7 @@
 import type { Queryable } from '@tripwire/storage';
 import { type BackfillLimits, DatabaseBackfill } from './database-backfill.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
-import {
-  behindSince,
-  type HandOver,
-  handOverSkips,
-  type ResumePlan,
-} from './resume-plan.js';
+import { behindSince, type HandOver, handOverSkips, type ResumePlan } from './resume-plan.js';
 import { alertIdOf, type ReplayWindow } from './resume-window.js';
 import type { FanoutSocket } from './socket-state.js';
 

@@ -97,9 +97,9 @@ export class ReplayWindow {
   clear(): void {
     const alerts: RetiredAlert[] = [];
     for (let i = this.start; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      const alertId = alertIdOf(e);
-      if (alertId) alerts.push({ epoch: e.epoch, offset: e.offset, appendedAtMs: e.appendedAtMs, alertId });
+      const { epoch, offset, appendedAtMs } = this.entries[i]!;
+      const alertId = alertIdOf(this.entries[i]!);
+      if (alertId) alerts.push({ epoch, offset, appendedAtMs, alertId });
     }
     if (alerts.length) this.retired.retire(alerts);
     this.entries = [];
