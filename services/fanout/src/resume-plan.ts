@@ -86,7 +86,7 @@ export function planResume(
     // but older than it was never issued by this stream. Refused at once rather than waited for.
     if (sinceMs < Number(parsePosition(latest).ms)) {
       return unavailable(
-        `position ${quoteForEcho(raw)} was never issued by this stream: entries after its time end at offset ${offsetOf(latest)}`,
+        `position ${quoteForEcho(raw)} was never issued by this stream: the newest entry has a later time but a lower offset (${offsetOf(latest)})`,
       );
     }
     if (!waitedForCatchUp) return { kind: 'behind' };
