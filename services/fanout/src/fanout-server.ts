@@ -208,9 +208,9 @@ function registerWebSocket(
     settings: {
       overlapMs: config.WS_BACKFILL_OVERLAP_MS,
       retentionMonths: config.ALERT_RETENTION_MONTHS,
+      catchUpMs: config.WS_RESUME_CATCH_UP_MS,
     },
     backfillMaxAlerts: config.WS_BACKFILL_MAX_ALERTS,
-    catchUpMs: config.WS_RESUME_CATCH_UP_MS,
   });
   const caps = new ConnectionCaps(
     config.WS_MAX_CONNECTIONS_PER_OPERATOR,
