@@ -189,16 +189,25 @@ function payloadOf(r: TaskResponse): {
   }
 }
 
+/**
+ * PostgreSQL's text and jsonb cannot hold U+0000: an agent's NUL would fail the write, and the
+ * agent would resend the same outcome forever. Removed from everything stored as text.
+ */
+const withoutNul = (text: string) => text.replaceAll('\0', '');
+const resultWithoutNul = (result: P | null): P | null =>
+  result && (JSON.parse(JSON.stringify(result, (_k, v) => (typeof v === 'string' ? withoutNul(v) : v))) as P);
+
 /** What storage keeps of one agent response. */
 export function agentResponseOf(hostId: string, r: TaskResponse): AgentTaskResponse {
-  const { output, result, exitCode } = payloadOf(r);
+  const { output, result: raw, exitCode } = payloadOf(r);
+  const result = resultWithoutNul(raw);
   return {
     hostId,
     taskId: r.taskId,
     status: STATUS[r.status] ?? 'UNSPECIFIED',
     isFinal: r.isFinal,
     sequence: r.sequence,
-    error: r.error.slice(0, 4000),
+    error: withoutNul(r.error.slice(0, 4000)),
     truncated: r.truncated,
     output,
     exitCode,
