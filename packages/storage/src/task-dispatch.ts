@@ -112,3 +112,13 @@ export async function takeOverActiveTasks(
   );
   return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
 }
+
+/** Which of these hosts have QUEUED tasks (one query for a sweep's dispatch pass). */
+export async function hostsWithQueuedTasks(db: Queryable, hostIds: string[]): Promise<Set<string>> {
+  if (hostIds.length === 0) return new Set();
+  const { rows } = await db.query<{ host_id: string }>(
+    `SELECT DISTINCT host_id FROM tasks WHERE state = 'QUEUED' AND host_id = ANY($1::uuid[])`,
+    [hostIds],
+  );
+  return new Set(rows.map((r) => r.host_id));
+}

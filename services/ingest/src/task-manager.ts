@@ -5,6 +5,7 @@ import {
   expireTasks,
   failDisconnectedTasks,
   type Host,
+  hostsWithQueuedTasks,
   notifyTaskChange,
   type Pool,
   renewTaskChannels,
@@ -121,7 +122,12 @@ export class TaskManager {
     const previous = this.sessions.get(host.hostId);
     this.sessions.set(host.hostId, session);
     previous?.end();
-    await session.open();
+    try {
+      await session.open();
+    } catch (err) {
+      if (this.sessions.get(host.hostId) === session) this.sessions.delete(host.hostId);
+      throw err;
+    }
   }
 
   publish(event: TaskEventKind, task: TaskJson, output?: TaskOutputJson): void {
@@ -167,7 +173,9 @@ export class TaskManager {
         timings.leaseMs / 1000,
       );
       for (const task of failed) this.publish('finished', task);
-      this.dispatchAll();
+      // The backstop for a lost notification: only the hosts here that have something queued.
+      const queued = await hostsWithQueuedTasks(pool, [...this.sessions.keys()]);
+      for (const hostId of queued) this.sessions.get(hostId)?.dispatch();
     } catch (err) {
       this.deps.metrics.taskSweepFailures.inc();
       this.deps.log.warn({ err }, 'task sweep failed; retried next tick');
@@ -194,7 +202,8 @@ export class TaskManager {
   /** Renews the channels held here; a session whose channel another stream took is ended. */
   async heartbeat(): Promise<void> {
     if (this.sessions.size === 0) return;
-    const sessions = [...this.sessions.values()];
+    // A session still taking its channel is not checked: it holds none yet.
+    const sessions = [...this.sessions.values()].filter((s) => s.opened);
     try {
       const held = await renewTaskChannels(
         this.deps.pool,

@@ -71,6 +71,8 @@ export class TaskSession {
   private readonly writes: WriteBudget<StreamTasksResponse>;
   private readonly log: Logger;
   private policyTimer: NodeJS.Timeout | undefined;
+  /** The stream has taken the host's task channel. */
+  opened = false;
 
   constructor(
     readonly host: Host,
@@ -88,6 +90,7 @@ export class TaskSession {
   /** Takes the host's channel and starts reading. */
   async open(): Promise<void> {
     await openTaskChannel(this.deps.pool, this.hostId, this.streamId, this.deps.instanceId);
+    this.opened = true;
     this.policyTimer = setTimeout(() => {
       if (!this.policy)
         this.end(

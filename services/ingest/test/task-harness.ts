@@ -160,7 +160,8 @@ export class BareAgent {
     this.client = new TaskServiceClient(address, credentials.createInsecure());
   }
 
-  connect(policy: AgentTaskPolicy = POLICY_ALL): this {
+  /** Opens the stream; its first message is `policy` (none with null). */
+  connect(policy: AgentTaskPolicy | null = POLICY_ALL): this {
     const stream = this.client.streamTasks(bearer(this.token));
     stream.on('data', (m: StreamTasksResponse) => {
       if (m.message?.$case === 'taskRequest') this.requests.push(m.message.taskRequest);
@@ -169,7 +170,7 @@ export class BareAgent {
     stream.on('error', (e: ServiceError) => {
       this.ended = e;
     });
-    stream.write({ message: { $case: 'policy', policy } });
+    if (policy) stream.write({ message: { $case: 'policy', policy } });
     this.stream = stream;
     return this;
   }
