@@ -2,6 +2,7 @@ import type { IncidentEventData } from '@tripwire/wire';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Alert } from './api.js';
 import { LiveFeed, type LiveFeedEvents } from './live-feed.js';
+import type { TaskEventData } from './task-types.js';
 
 /** Stands in for the browser's WebSocket: records the URL, lets the test deliver frames. */
 class FakeSocket {
@@ -40,6 +41,7 @@ describe('LiveFeed and incident frames', () => {
       onAlerts: (a) => alerts.push(a),
       onHost: () => {},
       onIncident: (e) => incidents.push(e),
+      onTask: () => {},
       onState: () => {},
       onReload: () => {},
       onSignedOut: () => {},
@@ -74,6 +76,39 @@ describe('LiveFeed and incident frames', () => {
     ws.onclose?.({ code: 1012 });
     vi.advanceTimersByTime(200);
     expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-7');
+    feed.stop();
+  });
+
+  it('hands task frames over, skips ones it cannot read, and resumes after their position', () => {
+    const tasks: TaskEventData[] = [];
+    const events: LiveFeedEvents = {
+      onAlerts: () => {},
+      onHost: () => {},
+      onIncident: () => {},
+      onTask: (e) => tasks.push(e),
+      onState: () => {},
+      onReload: () => {},
+      onSignedOut: () => {},
+    };
+    const feed = new LiveFeed({ severity: [], type: [], host: null }, events);
+    feed.start();
+    const ws = FakeSocket.last;
+    // The task subscription is there from the first frame on, so a resume replays tasks too.
+    const subs = JSON.parse(new URL(ws.url).searchParams.get('subscriptions')!);
+    expect(subs).toContainEqual({ subscription_id: 'tasks', filters: { kinds: ['task'] } });
+    ws.deliver({ type: 'welcome', position: '100-0' });
+    const chunk = { sequence: 1, stream: 'stdout', text: 'hi\n' };
+    ws.deliver({ type: 'task', position: '100-1', data: { event: 'output', task_id: 't', chunk } });
+    ws.deliver({
+      type: 'task',
+      position: '100-2',
+      data: { event: 'state', task: { task_id: 't' } },
+    });
+    ws.deliver({ type: 'task', position: '100-3', data: { event: 'output', task_id: 't' } });
+    expect(tasks).toEqual([{ event: 'output', task_id: 't', chunk }]);
+    ws.onclose?.({ code: 1012 });
+    vi.advanceTimersByTime(200);
+    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-3');
     feed.stop();
   });
 });
