@@ -14,7 +14,7 @@ import type {
 } from '@tripwire/wire';
 import type { OperatorRole } from './task-availability.js';
 import type { TaskQuery } from './task-store.js';
-import type { TaskAction, TaskJson, TaskOutputChunk, TaskPolicy } from './task-types.js';
+import type { TaskAction, TaskJson, TaskOutputJson, TaskPolicyJson } from './task-types.js';
 
 /** An alert row: from the REST API, or from a live frame, which adds the host's name. */
 export type Alert = AlertJson & Partial<Pick<AlertEventData, 'hostname'>>;
@@ -276,19 +276,21 @@ export const api = {
     return request<{ tasks: TaskJson[]; next_cursor: string | null }>('GET', `/api/tasks?${q}`);
   },
   task: (id: string) => request<{ task: TaskJson }>('GET', `/api/tasks/${id}`),
-  taskOutput: (id: string) =>
-    request<{ chunks: TaskOutputChunk[]; truncated: boolean }>('GET', `/api/tasks/${id}/output`),
+  /** Output chunks after sequence `after`, in order; `next_after` null once all are read. */
+  taskOutput: (id: string, after = 0) =>
+    request<{ output: TaskOutputJson[]; next_after: number | null }>(
+      'GET',
+      `/api/tasks/${id}/output?after=${after}`,
+    ),
   /** Where the browser downloads a file_fetch task's content (an attachment). */
   taskDownloadUrl: (id: string) => `/api/tasks/${id}/output?download=1`,
   createTask: (hostId: string, input: TaskInput) =>
     request<{ task: TaskJson }>('POST', `/api/hosts/${hostId}/tasks`, input),
   cancelTask: (id: string) => request<{ task: TaskJson }>('POST', `/api/tasks/${id}/cancel`, {}),
   approveTask: (id: string) => request<{ task: TaskJson }>('POST', `/api/tasks/${id}/approve`, {}),
+  /** What the host's agent reported it will run; null policy when it never reported one. */
   taskPolicy: (hostId: string) =>
-    request<{ policy: TaskPolicy | null; connected: boolean }>(
-      'GET',
-      `/api/hosts/${hostId}/task-policy`,
-    ),
+    request<{ policy: TaskPolicyJson | null }>('GET', `/api/hosts/${hostId}/task-policy`),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

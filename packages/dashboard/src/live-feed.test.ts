@@ -97,15 +97,17 @@ describe('LiveFeed and incident frames', () => {
     const subs = JSON.parse(new URL(ws.url).searchParams.get('subscriptions')!);
     expect(subs).toContainEqual({ subscription_id: 'tasks', filters: { kinds: ['task'] } });
     ws.deliver({ type: 'welcome', position: '100-0' });
-    const chunk = { sequence: 1, stream: 'stdout', text: 'hi\n' };
-    ws.deliver({ type: 'task', position: '100-1', data: { event: 'output', task_id: 't', chunk } });
+    const task = { task_id: 't', version: 2, state: 'RUNNING' };
+    const output = { task_id: 't', sequence: 1, stream: 'stdout', text: 'hi\n' };
+    ws.deliver({ type: 'task', position: '100-1', data: { event: 'output', task, output } });
+    // Malformed: no version, an output without a sequence. Skipped, never fatal.
     ws.deliver({
       type: 'task',
       position: '100-2',
-      data: { event: 'state', task: { task_id: 't' } },
+      data: { event: 'updated', task: { task_id: 't' } },
     });
-    ws.deliver({ type: 'task', position: '100-3', data: { event: 'output', task_id: 't' } });
-    expect(tasks).toEqual([{ event: 'output', task_id: 't', chunk }]);
+    ws.deliver({ type: 'task', position: '100-3', data: { event: 'output', task, output: {} } });
+    expect(tasks).toEqual([{ event: 'output', task, output }]);
     ws.onclose?.({ code: 1012 });
     vi.advanceTimersByTime(200);
     expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-3');

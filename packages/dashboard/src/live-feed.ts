@@ -244,12 +244,9 @@ export class LiveFeed {
 
 /** A task frame this page can read; anything else is skipped, never fatal to the feed. */
 function isTaskEvent(data: TaskEventData | undefined): data is TaskEventData {
-  if (!data) return false;
-  if (data.event === 'state')
-    return typeof data.task?.task_id === 'string' && typeof data.task.revision === 'number';
   return (
-    data.event === 'output' &&
-    typeof data.task_id === 'string' &&
-    typeof data.chunk?.sequence === 'number'
+    typeof data?.task?.task_id === 'string' &&
+    typeof data.task.version === 'number' &&
+    (data.output === undefined || typeof data.output.sequence === 'number')
   );
 }

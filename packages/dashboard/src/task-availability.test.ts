@@ -1,14 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { actionAvailability } from './task-availability.js';
-import type { TaskPolicy } from './task-types.js';
+import type { TaskPolicyJson } from './task-types.js';
 
-const policy = (over: Partial<TaskPolicy> = {}): TaskPolicy => ({
+const policy = (over: Partial<TaskPolicyJson> = {}): TaskPolicyJson => ({
+  host_id: 'h1',
   enabled_actions: ['kill_process', 'file_hash', 'shell_execute'],
   shell_restricted: true,
   shell_allow_patterns: ['ls -la /[a-z/]*'],
   kill_switch: false,
   max_timeout_seconds: 3600,
   default_timeout_seconds: 60,
+  max_output_bytes: 1 << 20,
+  max_fetch_bytes: 10 << 20,
+  max_concurrent_tasks: 2,
+  reported_at: '2026-12-05T10:00:00Z',
+  connected: true,
   ...over,
 });
 

@@ -2,7 +2,7 @@
 // (responder: every action but shell; admin: all) and the policy the host's agent reported
 // (docs/response-actions.md). The server and the agent check again; this only greys out
 // what would be refused anyway, with the reason next to it.
-import type { TaskAction, TaskPolicy } from './task-types.js';
+import type { TaskAction, TaskPolicyJson } from './task-types.js';
 
 export type OperatorRole = 'viewer' | 'responder' | 'admin';
 
@@ -18,7 +18,7 @@ export function roleMayRun(role: OperatorRole, action: TaskAction): Availability
 export function actionAvailability(
   action: TaskAction,
   role: OperatorRole,
-  policy: TaskPolicy | null,
+  policy: TaskPolicyJson | null,
 ): Availability {
   const byRole = roleMayRun(role, action);
   if (!byRole.enabled) return byRole;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { outputRuns, plainText } from './task-output-text.js';
+import type { TaskOutputStream } from './task-types.js';
 
 describe('plainText', () => {
   it('strips colours, titles and cursor moves and shows other control characters', () => {
@@ -12,21 +13,32 @@ describe('plainText', () => {
   });
 });
 
+const chunk = (sequence: number, stream: TaskOutputStream, text: string | null) => ({
+  task_id: 't',
+  sequence,
+  stream,
+  offset: 0,
+  bytes: text?.length ?? 10,
+  text,
+});
+
 describe('outputRuns', () => {
-  it('joins consecutive chunks of a stream and keeps stdout and stderr apart', () => {
+  it('joins consecutive chunks of a stream, keeps stdout and stderr apart, never shows file bytes', () => {
     expect(
       outputRuns([
-        { sequence: 1, stream: 'stdout', text: 'a' },
-        { sequence: 2, stream: 'stdout', text: 'b' },
-        { sequence: 3, stream: 'stderr', text: 'E' },
-        { sequence: 4, stream: 'stdout', text: 'c' },
-        { sequence: 5, stream: 'data', data: [{ pid: 1 }, { pid: 2 }] },
+        chunk(1, 'stdout', 'a'),
+        chunk(2, 'stdout', 'b'),
+        chunk(3, 'stderr', 'E'),
+        chunk(4, 'stdout', 'c'),
+        chunk(5, 'listing', '[{"pid":1}]'),
+        chunk(6, 'file', null),
       ]),
     ).toEqual([
       { stream: 'stdout', text: 'ab' },
       { stream: 'stderr', text: 'E' },
       { stream: 'stdout', text: 'c' },
-      { stream: 'data', text: '{"pid":1}\n{"pid":2}\n' },
+      { stream: 'listing', text: '[{"pid":1}]\n' },
+      { stream: 'file', text: '[10 bytes of file content at 0: download them]\n' },
     ]);
   });
 });

@@ -1,7 +1,7 @@
 // A task's output as the detail panel shows it: text only (rendered as text nodes, never as
 // HTML), ANSI escape sequences stripped (a colour code is noise, and an OSC or cursor
 // sequence could make the panel lie about what ran), other control characters made visible.
-import type { TaskOutputChunk } from './task-types.js';
+import type { TaskOutputJson, TaskOutputStream } from './task-types.js';
 
 // CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), and any other
 // two-byte ESC sequence.
@@ -20,15 +20,16 @@ export function plainText(text: string): string {
 }
 
 export interface OutputRun {
-  stream: 'stdout' | 'stderr' | 'data';
+  stream: TaskOutputStream;
   text: string;
 }
 
 /**
  * Consecutive chunks of one stream joined, so the panel renders a handful of spans however many
- * chunks came; listing pages (process_list, network_connections) as one JSON line per entry.
+ * chunks came. Listing pages (process_list, network_connections) are JSON text, one per line;
+ * file content is never shown (downloaded instead).
  */
-export function outputRuns(chunks: TaskOutputChunk[]): OutputRun[] {
+export function outputRuns(chunks: TaskOutputJson[]): OutputRun[] {
   const runs: OutputRun[] = [];
   for (const c of chunks) {
     const text = chunkText(c);
@@ -40,11 +41,9 @@ export function outputRuns(chunks: TaskOutputChunk[]): OutputRun[] {
   return runs;
 }
 
-function chunkText(c: TaskOutputChunk): string {
-  if (typeof c.text === 'string') return plainText(c.text);
-  if (Array.isArray(c.data))
-    return c.data.map((row) => `${plainText(JSON.stringify(row))}\n`).join('');
-  if (c.data !== undefined && c.data !== null) return `${plainText(JSON.stringify(c.data))}\n`;
-  if (typeof c.bytes === 'number') return `[${c.bytes} bytes of file content: download it]\n`;
-  return '';
+function chunkText(c: TaskOutputJson): string {
+  if (typeof c.text === 'string') return plainText(c.stream === 'listing' ? `${c.text}\n` : c.text);
+  return c.stream === 'file'
+    ? `[${c.bytes} bytes of file content at ${c.offset}: download them]\n`
+    : '';
 }

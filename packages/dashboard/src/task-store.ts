@@ -1,14 +1,14 @@
 // The tasks the console knows: the Tasks page's rows under its filter, every task at its highest
-// revision (the detail panel reads it), and each watched task's output. Filled from
+// version (the detail panel reads it), and each watched task's output. Filled from
 // GET /api/tasks and GET /api/tasks/{id}/output and kept current by `task` frames, which may
-// repeat (a resume, two publishers) or overtake a page: a copy is taken only when its revision
-// is higher, a chunk only once per sequence number. Plain TypeScript, like IncidentStore.
+// repeat (a resume, two publishers) or overtake a page: a copy is taken only when its version
+// is higher, a chunk only once per (sequence, stream). Plain TypeScript, like IncidentStore.
 import { ChangeNotifier } from './change-notifier.js';
 import type {
   TaskAction,
   TaskEventData,
   TaskJson,
-  TaskOutputChunk,
+  TaskOutputJson,
   TaskState,
 } from './task-types.js';
 
@@ -27,21 +27,26 @@ export const matchesTaskFilter = (f: TaskQuery, t: TaskJson) =>
 const newestFirst = (a: TaskJson, b: TaskJson) =>
   Date.parse(b.created_at) - Date.parse(a.created_at) || (a.task_id < b.task_id ? 1 : -1);
 
-export class TaskOutput {
-  /** By sequence number; a chunk seen twice is kept once. */
-  private readonly chunks = new Map<number, TaskOutputChunk>();
-  private sorted: TaskOutputChunk[] | null = [];
+const STREAM_ORDER = { stdout: 0, stderr: 1, listing: 2, file: 3 } as const;
 
-  add(chunk: TaskOutputChunk): boolean {
-    if (this.chunks.has(chunk.sequence)) return false;
-    this.chunks.set(chunk.sequence, chunk);
+export class TaskOutput {
+  /** By (sequence, stream), the chunk's identity in storage; a chunk seen twice is kept once. */
+  private readonly chunks = new Map<string, TaskOutputJson>();
+  private sorted: TaskOutputJson[] | null = [];
+
+  add(chunk: TaskOutputJson): boolean {
+    const key = `${chunk.sequence}/${chunk.stream}`;
+    if (this.chunks.has(key)) return false;
+    this.chunks.set(key, chunk);
     this.sorted = null;
     return true;
   }
 
-  /** In sequence order, whatever order they arrived in. */
-  get list(): TaskOutputChunk[] {
-    this.sorted ??= [...this.chunks.values()].sort((a, b) => a.sequence - b.sequence);
+  /** In the agent's order, whatever order they arrived in. */
+  get list(): TaskOutputJson[] {
+    this.sorted ??= [...this.chunks.values()].sort(
+      (a, b) => a.sequence - b.sequence || STREAM_ORDER[a.stream] - STREAM_ORDER[b.stream],
+    );
     return this.sorted;
   }
 }
@@ -94,14 +99,12 @@ export class TaskStore extends ChangeNotifier {
 
   /** A task frame's data; false when it changed nothing (a repeat or an older copy). */
   applyEvent(data: TaskEventData): boolean {
-    if (data.event === 'output') {
-      // Only tasks someone looks at keep output: the list never needs it.
-      const out = this.outputs.get(data.task_id);
-      if (!out?.add(data.chunk)) return false;
-      this.changed();
-      return true;
-    }
-    return this.apply(data.task);
+    // Only tasks someone looks at keep output: the list never needs it.
+    const chunkAdded =
+      data.output !== undefined && (this.outputs.get(data.task.task_id)?.add(data.output) ?? false);
+    const taskNewer = this.apply(data.task);
+    if (chunkAdded && !taskNewer) this.changed();
+    return chunkAdded || taskNewer;
   }
 
   apply(task: TaskJson): boolean {
@@ -114,7 +117,7 @@ export class TaskStore extends ChangeNotifier {
     return true;
   }
 
-  addOutput(id: string, chunks: TaskOutputChunk[]) {
+  addOutput(id: string, chunks: TaskOutputJson[]) {
     const out = this.output(id);
     let added = false;
     for (const c of chunks) added = out.add(c) || added;
@@ -123,7 +126,7 @@ export class TaskStore extends ChangeNotifier {
 
   private take(task: TaskJson): boolean {
     const held = this.known.get(task.task_id);
-    if (held && held.revision >= task.revision) return false;
+    if (held && held.version >= task.version) return false;
     this.known.set(task.task_id, task);
     return true;
   }

@@ -1,5 +1,6 @@
-// Response actions as the console sees them (docs/response-actions.md, REST /api/tasks and the
-// `task` frames of /ws/alerts). Snake_case like alerts and incidents.
+// Response actions as the console sees them: the shapes are @tripwire/wire's (task.ts), shared
+// with REST, the bus and the `task` frames of /ws/alerts. PROVISIONAL COPY until the server
+// core's wire types are merged; then this file re-exports them.
 
 export const TASK_ACTIONS = [
   'process_list',
@@ -27,16 +28,18 @@ export const TASK_STATES = [
 ] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
-/** States a task never leaves. */
-export const FINAL_TASK_STATES: readonly TaskState[] = [
+export const FINAL_TASK_STATES = [
   'SUCCEEDED',
   'FAILED',
   'TIMED_OUT',
   'CANCELLED',
   'EXPIRED',
   'REFUSED',
-];
-export const isFinalTaskState = (s: TaskState) => FINAL_TASK_STATES.includes(s);
+] as const satisfies TaskState[];
+export const isFinalTaskState = (s: TaskState) =>
+  (FINAL_TASK_STATES as readonly TaskState[]).includes(s);
+
+export type TaskOutputStream = 'stdout' | 'stderr' | 'file' | 'listing';
 
 export interface TaskJson {
   task_id: string;
@@ -45,50 +48,60 @@ export interface TaskJson {
   action: TaskAction;
   parameters: Record<string, unknown>;
   state: TaskState;
-  /** Why, for FAILED, TIMED_OUT, REFUSED, EXPIRED. */
-  error: string | null;
-  /** The final response's summary (exit code, hash, size …), once final. */
-  result: Record<string, unknown> | null;
-  truncated: boolean;
-  timeout_seconds: number;
-  expires_at: string;
+  created_by: string;
+  approved_by: string | null;
+  cancel_requested_by: string | null;
+  cancel_reason: string | null;
   alert_id: string | null;
   incident_id: string | null;
-  created_by: string;
+  timeout_s: number;
+  max_output_bytes: number;
+  expires_at: string;
   created_at: string;
-  approved_by: string | null;
   approved_at: string | null;
-  cancelled_by: string | null;
+  dispatched_at: string | null;
   started_at: string | null;
   finished_at: string | null;
-  /** Grows with every change of the task: of two copies, the higher is newer. */
-  revision: number;
+  dispatch_count: number;
+  exit_code: number | null;
+  error: string | null;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  file_bytes: number;
+  listing_bytes: number;
+  truncated: boolean;
+  result: Record<string, unknown> | null;
+  version: number;
 }
 
-/** One piece of a task's output, in `sequence` order (1, 2, 3 …). */
-export interface TaskOutputChunk {
+export interface TaskOutputJson {
+  task_id: string;
   sequence: number;
-  /** stdout/stderr for shell_execute; data for listings and file content. */
-  stream: 'stdout' | 'stderr' | 'data';
-  /** Text output (shell), or a JSON listing page (process_list, network_connections). */
-  text?: string;
-  data?: unknown;
-  /** file_fetch: how many bytes this chunk holds (the bytes are downloaded, never shown). */
-  bytes?: number;
+  stream: TaskOutputStream;
+  offset: number;
+  bytes: number;
+  text: string | null;
 }
 
-/** The `data` of a `task` frame: the task after a change, or a chunk of its output. */
-export type TaskEventData =
-  | { event: 'state'; task: TaskJson }
-  | { event: 'output'; task_id: string; host_id: string; chunk: TaskOutputChunk };
+export type TaskEventKind = 'created' | 'updated' | 'output' | 'finished';
 
-/** What a host's agent reported it will run (AgentTaskPolicy), or null before it ever connected. */
-export interface TaskPolicy {
-  enabled_actions: string[];
+export interface TaskEventData {
+  event: TaskEventKind;
+  task: TaskJson;
+  output?: TaskOutputJson;
+}
+
+export interface TaskPolicyJson {
+  host_id: string;
+  enabled_actions: TaskAction[];
   shell_restricted: boolean;
   shell_allow_patterns: string[];
   kill_switch: boolean;
   max_timeout_seconds: number;
   default_timeout_seconds: number;
-  reported_at?: string;
+  max_output_bytes: number;
+  max_fetch_bytes: number;
+  max_concurrent_tasks: number;
+  reported_at: string;
+  connected: boolean;
 }

@@ -66,6 +66,18 @@ const schema = z
     SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
     // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
     AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
+    // Response actions (docs/response-actions.md): POST /api/hosts/{id}/tasks per operator and per
+    // host per minute, on this instance; more → 429.
+    TASK_CREATES_PER_MINUTE: int(30, 1, 100_000),
+    TASK_CREATES_PER_HOST_PER_MINUTE: int(60, 1, 100_000),
+    // A task's timeout when the request names none, and the most it may ask for.
+    TASK_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
+    TASK_MAX_TIMEOUT_S: int(3600, 1, 86_400),
+    // How long a task may wait for its host (offline, or busy) before it EXPIREs, by default and at most.
+    TASK_DEFAULT_EXPIRY_S: int(3600, 60, 30 * 86_400),
+    TASK_MAX_EXPIRY_S: int(7 * 86_400, 60, 30 * 86_400),
+    // shell_execute waits for a second admin's approval (AWAITING_APPROVAL).
+    TASKS_SHELL_APPROVAL: bool(false),
     // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
     API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
     // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
@@ -135,9 +147,33 @@ const schema = z
     // Callbacks per client address per minute: each one costs a request to the provider.
     OIDC_CALLBACKS_PER_MINUTE: int(30, 1, 100_000),
   })
-  .superRefine(checkOidcConfig);
+  .superRefine((c, ctx) => {
+    checkOidcConfig(c, ctx);
+    checkTaskLimits(c, ctx);
+  });
 
 export type FanoutConfig = z.output<typeof schema>;
+
+/** A default above its maximum is a mistake to name at start, not to cut silently. */
+function checkTaskLimits(
+  c: Record<
+    'TASK_DEFAULT_TIMEOUT_S' | 'TASK_MAX_TIMEOUT_S' | 'TASK_DEFAULT_EXPIRY_S' | 'TASK_MAX_EXPIRY_S',
+    number
+  >,
+  ctx: z.RefinementCtx,
+) {
+  for (const [value, max] of [
+    ['TASK_DEFAULT_TIMEOUT_S', 'TASK_MAX_TIMEOUT_S'],
+    ['TASK_DEFAULT_EXPIRY_S', 'TASK_MAX_EXPIRY_S'],
+  ] as const) {
+    if (c[value] > c[max])
+      ctx.addIssue({
+        code: 'custom',
+        path: [value],
+        message: `must not exceed ${max} (${c[max]})`,
+      });
+  }
+}
 
 /** Reads and checks the environment; the error names every bad variable at once. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FanoutConfig {

@@ -30,6 +30,8 @@ export interface ApiResponse {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Bytes sent as they are (a download) instead of `body` as JSON; `headers` say what they are. */
+  raw?: Uint8Array;
 }
 
 export const STATUS_TEXT: Record<number, string> = {
@@ -60,7 +62,7 @@ export function sendResponse(
   res: HttpResponse,
   status: number,
   headers: Record<string, string>,
-  body: string | undefined,
+  body: string | Uint8Array | undefined,
 ) {
   res.cork(() => {
     res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
@@ -148,7 +150,9 @@ export function route(
       name,
       ctx.report,
       (out: ApiResponse) => {
-        if (!state.aborted) sendJson(res, out.status ?? 200, out.body ?? null, out.headers);
+        if (state.aborted) return;
+        if (out.raw) sendResponse(res, out.status ?? 200, out.headers ?? {}, out.raw);
+        else sendJson(res, out.status ?? 200, out.body ?? null, out.headers);
       },
       () => answerInternal(res),
     );

@@ -2,7 +2,12 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Operator } from '../api.js';
 import { actionAvailability } from '../task-availability.js';
 import { ACTION_FIELDS, parametersFor, type TaskDraft } from '../task-prefill.js';
-import { TASK_ACTIONS, type TaskAction, type TaskJson, type TaskPolicy } from '../task-types.js';
+import {
+  TASK_ACTIONS,
+  type TaskAction,
+  type TaskJson,
+  type TaskPolicyJson,
+} from '../task-types.js';
 
 const FIELD_LABEL: Record<string, string> = {
   path: 'Path',
@@ -28,7 +33,7 @@ export function RespondForm(props: {
   onClose: () => void;
 }) {
   const { hostId, operator, draft } = props;
-  const [policy, setPolicy] = useState<TaskPolicy | null | undefined>(undefined);
+  const [policy, setPolicy] = useState<TaskPolicyJson | null | undefined>(undefined);
   const [action, setAction] = useState<TaskAction>(draft?.action ?? 'process_list');
   const [form, setForm] = useState<Record<string, string>>(draft?.parameters ?? {});
   const [timeout, setTimeoutS] = useState('');

@@ -26,10 +26,7 @@ export function TaskDetail(props: {
       (r) => store.apply(r.task),
       (e: unknown) => setLoadError(e instanceof Error ? e.message : String(e)),
     );
-    api.taskOutput(id).then(
-      (r) => store.addOutput(id, r.chunks),
-      () => {},
-    );
+    void loadOutput(id, store);
   }, [id]);
 
   return (
@@ -68,6 +65,18 @@ export function TaskDetail(props: {
   );
 }
 
+/** Every stored chunk, page by page; frames fill in the rest and repeats merge away. */
+async function loadOutput(id: string, store: ConsoleState['tasks']) {
+  let after = 0;
+  for (let pages = 0; pages < 1000; pages++) {
+    const page = await api.taskOutput(id, after).catch(() => null);
+    if (!page) return;
+    store.addOutput(id, page.output);
+    if (page.next_after === null) return;
+    after = page.next_after;
+  }
+}
+
 function TaskFacts({ task }: { task: TaskJson }) {
   const result = task.result ? JSON.stringify(task.result, null, 2) : null;
   return (
@@ -95,16 +104,22 @@ function TaskFacts({ task }: { task: TaskJson }) {
             </dd>
           </>
         )}
-        {task.cancelled_by && (
+        {task.cancel_requested_by && (
           <>
-            <dt>Cancelled by</dt>
-            <dd>{actorName(task.cancelled_by)}</dd>
+            <dt>Cancel asked by</dt>
+            <dd>{actorName(task.cancel_requested_by)}</dd>
+          </>
+        )}
+        {task.exit_code !== null && (
+          <>
+            <dt>Exit code</dt>
+            <dd data-testid="exit-code">{task.exit_code}</dd>
           </>
         )}
         <dt>Finished</dt>
         <dd>{formatTime(task.finished_at)}</dd>
         <dt>Timeout</dt>
-        <dd>{task.timeout_seconds} s</dd>
+        <dd>{task.timeout_s} s</dd>
         {task.alert_id && (
           <>
             <dt>Alert</dt>
