@@ -10,7 +10,12 @@ import type { Logger } from '@tripwire/logger';
 import type { FanoutConfig } from './config.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { LatestVersions } from './latest-versions.js';
-import { RECENT_ALERT_IDS, RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS } from './limits.js';
+import {
+  RECENT_ALERT_IDS,
+  RECENT_HOST_VERSIONS,
+  RECENT_INCIDENT_REVISIONS,
+  RECENT_TASK_VERSIONS,
+} from './limits.js';
 import { RecentIds } from './recent-ids.js';
 import { frameFor, type ReplayEntry, type ReplayWindow } from './resume-window.js';
 import { BROADCAST_TOPIC } from './socket-state.js';
@@ -108,21 +113,21 @@ export function subscribeToEvents(parts: {
  * A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
  * stream; browsers must still see it once. An incident's (id, revision) names one change of it:
  * the same change published twice (a retry, or by two publishers) is dropped the same way.
- * Two ingest instances changing one host at once can publish out of order: of a host's
- * changes, only those at least as new (status_version) as the last one sent go out.
+ * A task's (id, version) likewise (docs/fanout.md). Two ingest instances changing one host
+ * at once can publish out of order: of a host's changes, only those at least as new
+ * (status_version) as the last one sent go out.
  */
 function createNewnessCheck(metrics: FanoutMetrics): (message: BusMessage) => boolean {
-  const recentAlertIds = new RecentIds(RECENT_ALERT_IDS);
-  const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
+  const recent = {
+    alert: new RecentIds(RECENT_ALERT_IDS),
+    incident: new RecentIds(RECENT_INCIDENT_REVISIONS),
+    task: new RecentIds(RECENT_TASK_VERSIONS),
+  };
   const hostVersions = new LatestVersions(RECENT_HOST_VERSIONS);
   return (message) => {
-    if (message.type === 'alert' || message.type === 'incident') {
-      const fresh =
-        message.type === 'alert'
-          ? recentAlertIds.add(message.data.alert_id)
-          : recentIncidentRevisions.add(
-              `${message.data.incident.incident_id}/${message.data.incident.revision}`,
-            );
+    const key = repeatKey(message);
+    if (key !== null) {
+      const fresh = recent[key.space].add(key.id);
       if (!fresh) metrics.duplicatesSkipped.inc();
       return fresh;
     }
@@ -135,8 +140,27 @@ function createNewnessCheck(metrics: FanoutMetrics): (message: BusMessage) => bo
 }
 
 /**
+ * What names one change, for dropping repeats: an alert's id; an incident's (id, revision);
+ * a task's (id, version), bumped by every change of it, its output chunks included.
+ */
+function repeatKey(
+  message: BusMessage,
+): { space: 'alert' | 'incident' | 'task'; id: string } | null {
+  if (message.type === 'alert') return { space: 'alert', id: message.data.alert_id };
+  if (message.type === 'incident') {
+    const { incident_id, revision } = message.data.incident;
+    return { space: 'incident', id: `${incident_id}/${revision}` };
+  }
+  if (message.type === 'task') {
+    const { task_id, version } = message.data.task;
+    return { space: 'task', id: `${task_id}/${version}` };
+  }
+  return null;
+}
+
+/**
  * What subscription filters look at: an alert's own host, type and severity; an
- * incident's host, type and highest severity so far. Null: every socket gets it.
+ * incident's host, type and highest severity so far; a task's host. Null: every socket gets it.
  */
 function filterSubject(message: BusMessage): FilterSubject | null {
   if (message.type === 'alert') {
@@ -147,5 +171,6 @@ function filterSubject(message: BusMessage): FilterSubject | null {
     const { host_id, tripwire_type, max_severity } = message.data.incident;
     return { kind: 'incident', host_id, tripwire_type, severity: max_severity };
   }
+  if (message.type === 'task') return { kind: 'task', host_id: message.data.task.host_id };
   return null;
 }

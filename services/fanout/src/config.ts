@@ -8,6 +8,7 @@ import {
   parseEnv,
   envUrl as url,
 } from '@tripwire/config';
+import type { TaskLimits } from '@tripwire/storage';
 import { z } from 'zod';
 import { checkOidcConfig } from './oidc-settings.js';
 
@@ -66,16 +67,20 @@ const schema = z
     SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
     // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
     AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
-    // Response actions (docs/response-actions.md): POST /api/hosts/{id}/tasks per operator and per
-    // host per minute, on this instance; more → 429.
-    TASK_CREATES_PER_MINUTE: int(30, 1, 100_000),
-    TASK_CREATES_PER_HOST_PER_MINUTE: int(60, 1, 100_000),
+    // Response actions created over REST (docs/response-actions.md; ingest's ResponseService
+    // takes the same settings). Counted in PostgreSQL, so across every instance.
+    TASK_CREATES_PER_OPERATOR_PER_MINUTE: int(60, 0, 100_000),
+    TASK_CREATES_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
+    // Tasks waiting for one host (QUEUED or AWAITING_APPROVAL) at most; 0: no limit.
+    TASK_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
     // A task's timeout when the request names none, and the most it may ask for.
     TASK_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
     TASK_MAX_TIMEOUT_S: int(3600, 1, 86_400),
     // How long a task may wait for its host (offline, or busy) before it EXPIREs, by default and at most.
     TASK_DEFAULT_EXPIRY_S: int(3600, 60, 30 * 86_400),
     TASK_MAX_EXPIRY_S: int(7 * 86_400, 60, 30 * 86_400),
+    // Output bytes kept per task (all streams); past it output is cut and the task marked truncated.
+    TASK_OUTPUT_MAX_BYTES: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
     // shell_execute waits for a second admin's approval (AWAITING_APPROVAL).
     TASKS_SHELL_APPROVAL: bool(false),
     // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
@@ -153,6 +158,20 @@ const schema = z
   });
 
 export type FanoutConfig = z.output<typeof schema>;
+
+/** The bounds storage's createTask applies to tasks created here. */
+export function taskLimits(c: FanoutConfig): TaskLimits {
+  return {
+    defaultTimeoutS: c.TASK_DEFAULT_TIMEOUT_S,
+    maxTimeoutS: c.TASK_MAX_TIMEOUT_S,
+    defaultExpiresInS: c.TASK_DEFAULT_EXPIRY_S,
+    maxExpiresInS: c.TASK_MAX_EXPIRY_S,
+    maxOutputBytes: c.TASK_OUTPUT_MAX_BYTES,
+    perOperatorPerMinute: c.TASK_CREATES_PER_OPERATOR_PER_MINUTE,
+    perHostPerMinute: c.TASK_CREATES_PER_HOST_PER_MINUTE,
+    maxQueuedPerHost: c.TASK_MAX_QUEUED_PER_HOST,
+  };
+}
 
 /** A default above its maximum is a mistake to name at start, not to cut silently. */
 function checkTaskLimits(
