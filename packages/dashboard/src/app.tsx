@@ -166,7 +166,9 @@ const CONNECTION_TEXT: Record<ConnectionState['kind'], string> = {
 function ConnectionBadge({ state }: { state: ConnectionState }) {
   const title =
     state.kind === 'resumed'
-      ? `reconnected and replayed ${state.replayed} missed alerts`
+      ? state.replayed === null
+        ? 'reconnected and caught up from the database'
+        : `reconnected and replayed ${state.replayed} missed alerts`
       : state.kind === 'reloaded'
         ? state.reason
         : state.kind === 'reconnecting'

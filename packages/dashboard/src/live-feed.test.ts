@@ -113,4 +113,58 @@ describe('LiveFeed and incident frames', () => {
     expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-3');
     feed.stop();
   });
+
+  it('resumes from the database: snapshots handed over, repeated alerts passed on for the table to drop, and a reconnect asks for the same position', () => {
+    const states: unknown[] = [];
+    const hosts: unknown[] = [];
+    const incidents: IncidentEventData[] = [];
+    const alerts: Alert[][] = [];
+    const feed = new LiveFeed(
+      { severity: [], type: [], host: null },
+      {
+        onAlerts: (a) => alerts.push(a),
+        onHost: (h) => hosts.push(h),
+        onIncident: (e) => incidents.push(e),
+        onTask: () => {},
+        onState: (s) => states.push(s),
+        onReload: () => {},
+        onSignedOut: () => {},
+      },
+    );
+    feed.start();
+    FakeSocket.last.deliver({ type: 'welcome', position: '100-0' });
+    FakeSocket.last.deliver({ type: 'alert', position: '100-1', data: { alert_id: 'a-1' } });
+    FakeSocket.last.onclose?.({ code: 1012 });
+    vi.advanceTimersByTime(200);
+    const ws = FakeSocket.last;
+    expect(new URL(ws.url).searchParams.get('since')).toBe('100-1');
+    ws.deliver({
+      type: 'welcome',
+      position: '200-5',
+      resume: { since: '100-1', status: 'replayed', source: 'database' },
+    });
+    expect(states.at(-1)).toEqual({ kind: 'resumed', source: 'database', replayed: null });
+    ws.deliver({
+      type: 'host',
+      position: '100-1',
+      snapshot: true,
+      data: { host_id: 'h-1', hostname: 'web-01', status: 'online', version: 4 },
+    });
+    ws.deliver({
+      type: 'incident',
+      position: '100-1',
+      snapshot: true,
+      data: { event: 'updated', incident },
+    });
+    ws.deliver({ type: 'alert', position: '100-1', data: { alert_id: 'a-2' } });
+    vi.advanceTimersByTime(60);
+    expect(hosts).toHaveLength(1);
+    expect(incidents).toEqual([{ event: 'updated', incident }]);
+    expect(alerts.at(-1)).toEqual([{ alert_id: 'a-2' }]);
+    // Cut off mid-backfill: the next resume starts from the same position again.
+    ws.onclose?.({ code: 1012 });
+    vi.advanceTimersByTime(2000);
+    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-1');
+    feed.stop();
+  });
 });

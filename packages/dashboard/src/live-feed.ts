@@ -10,7 +10,8 @@ export type ConnectionState =
   | { kind: 'connecting' }
   | { kind: 'live' }
   | { kind: 'reconnecting'; attempt: number; inMs: number }
-  | { kind: 'resumed'; replayed: number }
+  /** `replayed`: how many frames, when the server knew up front (a replay from memory). */
+  | { kind: 'resumed'; source: 'memory' | 'bus' | 'database'; replayed: number | null }
   | { kind: 'reloaded'; reason: string };
 
 export interface LiveFeedEvents {
@@ -46,7 +47,12 @@ interface Frame {
   code?: string;
   message?: string;
   operator?: Operator;
-  resume?: { status: 'replayed' | 'unavailable'; count?: number; reason?: string };
+  resume?: {
+    status: 'replayed' | 'unavailable';
+    source?: 'memory' | 'bus' | 'database';
+    count?: number;
+    reason?: string;
+  };
 }
 
 export class LiveFeed {
@@ -197,7 +203,15 @@ export class LiveFeed {
           this.events.onState({ kind: 'live' });
           this.events.onReload('initial');
         } else if (frame.resume?.status === 'replayed') {
-          this.events.onState({ kind: 'resumed', replayed: frame.resume.count ?? 0 });
+          // From the database, the server re-sends hosts and incidents as snapshots (frames with
+          // "snapshot": true, handled like any other: newer versions and revisions win) and may
+          // repeat alerts the table has (dropped by id). Their position is the `since` we sent,
+          // so a reconnect in the middle asks for the same backfill again, never less.
+          this.events.onState({
+            kind: 'resumed',
+            source: frame.resume.source ?? 'memory',
+            replayed: frame.resume.count ?? null,
+          });
         } else {
           this.position = frame.position ?? null;
           this.events.onState({

@@ -260,3 +260,16 @@ export async function expireHostStreams(db: Queryable, leaseMs: number): Promise
   );
   return rows.map(toHost);
 }
+
+/** One page of hosts by host_id, after `afterId` (null: from the first): their current state. */
+export async function hostsPage(
+  db: Queryable,
+  afterId: string | null,
+  limit: number,
+): Promise<Host[]> {
+  const { rows } = await db.query<HostRow>(
+    `SELECT ${HOST_COLUMNS} FROM hosts WHERE host_id > $1::uuid ORDER BY host_id LIMIT $2`,
+    [afterId ?? '00000000-0000-0000-0000-000000000000', limit],
+  );
+  return rows.map(toHost);
+}

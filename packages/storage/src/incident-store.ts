@@ -16,6 +16,7 @@ import { appendAuditEntry } from './audit-log.js';
 import { assertTransition } from './incident-states.js';
 import type { Alert, Incident } from './models.js';
 import { type Pool, type Queryable, withTransaction } from './pool.js';
+import { type RowSelector, selectorCondition } from './resume-backfill.js';
 
 export class IncidentNotFoundError extends Error {
   override name = 'IncidentNotFoundError';
@@ -466,4 +467,43 @@ export async function resolveIncident(
     },
     actor,
   );
+}
+
+export interface IncidentsChangedQuery {
+  /** updated_at ≥ this. */
+  since: Date;
+  /** The previous page's last incident_id; null for the first page. */
+  afterId: string | null;
+  /** Only incidents some selector takes (its host, type and max_severity). */
+  selectors: readonly RowSelector[];
+  limit: number;
+}
+
+/**
+ * One page of the incidents changed since a time, as they stand now, by incident_id: a
+ * snapshot for a browser resuming from the database (order does not matter there, revisions
+ * do). Paged by the primary key, so the pages together read the table once.
+ */
+export async function incidentsChangedPage(
+  db: Queryable,
+  query: IncidentsChangedQuery,
+): Promise<Incident[]> {
+  const params: unknown[] = [query.since, query.afterId ?? '00000000-0000-0000-0000-000000000000'];
+  const selected = selectorCondition(
+    query.selectors,
+    {
+      severity: 'incidents.max_severity',
+      tripwireType: 'incidents.tripwire_type',
+      hostId: 'incidents.host_id',
+    },
+    params,
+  );
+  params.push(query.limit);
+  const { rows } = await db.query<IncidentRow>(
+    `${SELECT_INCIDENTS} WHERE incidents.updated_at >= $1 AND incidents.incident_id > $2::uuid
+       AND ${selected}
+     ORDER BY incidents.incident_id LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(toIncident);
 }

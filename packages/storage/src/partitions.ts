@@ -40,3 +40,13 @@ export async function listAlertPartitions(db: Queryable): Promise<string[]> {
   );
   return rows.map((r) => r.name);
 }
+
+/**
+ * The oldest receive time retention keeps with ALERT_RETENTION_MONTHS = `months` (0: keep
+ * everything, null): the first day (UTC) of the month `months` before now's. Ingest drops the
+ * months before it; the fan-out refuses to backfill a resume from before it.
+ */
+export function retentionCutoff(now: Date, months: number): Date | null {
+  if (months <= 0) return null;
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - months, 1));
+}

@@ -114,6 +114,15 @@ const schema = z
     WS_REPLAY_SLICE_FRAMES: int(500, 1, 100_000),
     // How long a resume replay may wait for a reader that stopped reading before it is closed 4008.
     WS_REPLAY_STALL_MS: int(30_000, 100, 3_600_000),
+    // A resume from PostgreSQL starts this long before its position's time: stores commit before
+    // they publish (and PostgreSQL's and Redis's clocks may differ), docs/fanout.md.
+    WS_BACKFILL_OVERLAP_MS: int(30_000, 0, 3_600_000),
+    // The most alerts one resume reads from PostgreSQL; beyond them the browser is told to reload.
+    WS_BACKFILL_MAX_ALERTS: int(100_000, 1, 10_000_000),
+    // How long a resume waits for this node to read up to its position before PostgreSQL serves it.
+    WS_RESUME_CATCH_UP_MS: int(5_000, 0, 60_000),
+    // Must match ingest's: a resume from before what retention keeps is refused as unavailable.
+    ALERT_RETENTION_MONTHS: int(0, 0, 1200),
     HISTORY_WINDOW_S: int(3600, 1, 7 * 24 * 3600),
     HISTORY_MAX_ENTRIES: int(50_000, 10, 10_000_000),
     // The same in bytes of frames: whichever is reached first evicts the oldest. Part of the

@@ -112,8 +112,25 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
     }),
     resumes: new Counter({
       name: 'tripwire_fanout_resumes_total',
-      help: 'Resume requests, by outcome (replayed, unavailable, rate_limited)',
+      help: 'Resume requests, by outcome (replayed: from memory, database, unavailable, rate_limited)',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    catchUpWaits: new Counter({
+      name: 'tripwire_fanout_resume_catch_up_waits_total',
+      help: 'Resumes that waited for this node to read up to their position (it was behind)',
+      registers,
+    }),
+    backfillFrames: new Counter({
+      name: 'tripwire_fanout_backfill_frames_total',
+      help: 'Frames sent to resuming browsers from PostgreSQL, by kind (alert, incident, host)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    backfillAborts: new Counter({
+      name: 'tripwire_fanout_backfill_aborts_total',
+      help: 'Database backfills that stopped early, by reason (query_failed, limit): the browser was told stream_gap',
+      labelNames: ['reason'] as const,
       registers,
     }),
     gaps: new Counter({

@@ -65,7 +65,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   const isDraining = () => draining;
 
   const wsParts = { config, auth, metrics, isDraining, router, sockets, sender, report };
-  registerWebSocket(app, wsParts, replayWindow);
+  registerWebSocket(app, wsParts, replayWindow, { pool, log });
   const stopSweep = startSlowConsumerSweep(sockets, {
     maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
     replayStallMs: config.WS_REPLAY_STALL_MS,
@@ -186,8 +186,10 @@ function registerWebSocket(
   app: TemplatedApp,
   parts: Omit<WsParts, 'greeter' | 'caps' | 'resumeLimiter'>,
   replayWindow: ReplayWindow,
+  database: { pool: Pool; log: Logger },
 ) {
   const { config, metrics, router, sender, report } = parts;
+  const logBackfill = createRateLimitedLog(database.log);
   const greeter = createGreeter({
     replayWindow,
     router,
@@ -198,6 +200,15 @@ function registerWebSocket(
     // Half the slow-consumer threshold: a replay never gets a reading browser closed as slow.
     pauseAboveBytes: config.WS_MAX_BACKPRESSURE_BYTES / 2,
     resumesPerMinute: config.WS_RESUMES_PER_MINUTE,
+    db: database.pool,
+    onBackfillError: (err) =>
+      logBackfill('backfill', { err }, 'a resume could not be served from PostgreSQL'),
+    settings: {
+      overlapMs: config.WS_BACKFILL_OVERLAP_MS,
+      retentionMonths: config.ALERT_RETENTION_MONTHS,
+    },
+    backfillMaxAlerts: config.WS_BACKFILL_MAX_ALERTS,
+    catchUpMs: config.WS_RESUME_CATCH_UP_MS,
   });
   const caps = new ConnectionCaps(
     config.WS_MAX_CONNECTIONS_PER_OPERATOR,

@@ -56,3 +56,6 @@ export const RECENT_TASK_VERSIONS = 50_000;
 
 /** The longest start() waits to warm the replay window from Redis before taking connections. */
 export const WARM_START_MAX_MS = 10_000;
+
+/** How often a resume on a node behind its `since` looks whether the node has caught up. */
+export const RESUME_CATCH_UP_POLL_MS = 20;

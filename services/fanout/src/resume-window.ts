@@ -93,6 +93,21 @@ export class ReplayWindow {
     return this.entries[this.start]?.position ?? null;
   }
 
+  /**
+   * The entries Redis appended at or after `ms` (at most `limit`), oldest first. A resume served
+   * from PostgreSQL uses it to hand over to the window when it holds no position to start after.
+   */
+  appendedSince(ms: number, limit = Number.POSITIVE_INFINITY): ReplayEntry[] {
+    let lo = this.start;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid]!.appendedAtMs < ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.entries.slice(lo, lo + limit);
+  }
+
   /** Everything after `since` (at most `limit` entries), in order, or why that cannot be done exactly. */
   replaySince(since: string, limit = Number.POSITIVE_INFINITY): ReplayResult {
     let offset: bigint;

@@ -1,7 +1,9 @@
 import type { WebSocket } from 'uWebSockets.js';
+import type { DatabasePhase } from './database-phase.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { CLOSE_INTERNAL_ERROR } from './limits.js';
 import type { VerifiedOperator } from './operator-auth.js';
+import type { ReplayEntry } from './resume-window.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 import type { TopicRouter } from './topic-router.js';
 
@@ -23,10 +25,21 @@ export interface SocketState {
    */
   live: boolean;
   /**
-   * The resume replay in progress: the position of the last window entry it went past, and
-   * since when (performance.now()) it has waited for the socket to drain, if it does.
+   * The resume replay in progress: the position of the last window entry it went past (null:
+   * none yet, start at the window's first entry), and since when (performance.now()) it has
+   * waited for the socket to drain, if it does. `database`: PostgreSQL serves it first, then
+   * the window takes over (resume.ts).
    */
-  replay: { cursor: string; waitingForDrain: boolean; pausedAtMs: number } | null;
+  replay: {
+    cursor: string | null;
+    waitingForDrain: boolean;
+    pausedAtMs: number;
+    database?: DatabasePhase;
+    /** Window entries not to send: the browser had them, or the database sent them. */
+    skip?: (entry: ReplayEntry) => boolean;
+    /** True while going live could let a frame through that `skip` must stop: keep replaying. */
+    holdLive?: () => boolean;
+  } | null;
   closed: boolean;
   /** Consecutive sweeps that found this socket over the backpressure limit. */
   sweepsOverLimit: number;

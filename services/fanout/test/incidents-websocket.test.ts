@@ -245,6 +245,7 @@ describe('resuming with incident frames', () => {
     expect(second.ofType('welcome')[0]!.resume).toEqual({
       since: lastSeen,
       status: 'replayed',
+      source: 'memory',
       count: 2,
     });
     const resolved = await api(`/api/incidents/${id}/resolve`, 'POST', {

@@ -15,7 +15,7 @@ let fanout: RunningFanout;
 let viewer: string;
 
 beforeAll(async () => {
-  fanout = await startFanout(env, { HISTORY_MAX_ENTRIES: '200' });
+  fanout = await startFanout(env, { HISTORY_MAX_ENTRIES: '200', ALERT_RETENTION_MONTHS: '1' });
   viewer = await auth.issue('rita', 'viewer');
 });
 afterAll(async () => {
@@ -67,7 +67,11 @@ describe('resume', () => {
     );
 
     const welcome = second.ofType('welcome')[0]!;
-    expect(welcome.resume).toMatchObject({ since: lastSeen.position, status: 'replayed' });
+    expect(welcome.resume).toMatchObject({
+      since: lastSeen.position,
+      status: 'replayed',
+      source: 'memory',
+    });
     // Together, the two connections saw every matching alert exactly once, in order.
     expect([...first.alertIds(), ...second.alertIds()]).toEqual(expected);
     const positions = second.alerts().map((a) => a.position);
@@ -75,7 +79,7 @@ describe('resume', () => {
     second.close();
   });
 
-  it('says plainly when the position is older than the history window', async () => {
+  it('serves a position older than the history window from PostgreSQL, and says plainly when it is beyond retention', async () => {
     const early = new Browser(fanout.wsUrl, { token: viewer });
     await early.opened;
     publishAlerts(env, [alertData()]);
@@ -89,12 +93,22 @@ describe('resume', () => {
     // no longer reaches back to `old`.
     await until(() => early.alerts().length === 251);
     early.close();
+    await env.publisher.drain();
+    await until(async () => {
+      const probe = new Browser(fanout.wsUrl, { token: viewer, query: { since: old } });
+      await until(() => probe.ofType('welcome').length === 1);
+      probe.close();
+      return (probe.ofType('welcome')[0]!.resume as { source?: string }).source === 'database';
+    });
 
-    const late = new Browser(fanout.wsUrl, { token: viewer, query: { since: old } });
+    // ALERT_RETENTION_MONTHS=1: a position from three months ago is beyond what PostgreSQL keeps.
+    const beyond = `${Date.now() - 90 * 86_400_000}-1`;
+    const late = new Browser(fanout.wsUrl, { token: viewer, query: { since: beyond } });
     await late.opened;
     await until(() => late.ofType('error').length === 1);
     expect(late.ofType('welcome')[0]!.resume).toMatchObject({
       status: 'unavailable',
+      reason: expect.stringMatching(/older than alert retention/),
       oldest_position: expect.any(String),
     });
     expect(late.ofType('error')[0]).toMatchObject({
@@ -104,6 +118,7 @@ describe('resume', () => {
     expect(late.alerts()).toEqual([]);
     const metrics = await (await fetch(fanout.metricsUrl)).text();
     expect(metrics).toMatch(/tripwire_fanout_resumes_total\{outcome="unavailable"\} 1/);
+    expect(metrics).toMatch(/tripwire_fanout_resumes_total\{outcome="database"\} [1-9]/);
     late.close();
   });
 

@@ -1,0 +1,119 @@
+import { ALERT_COLUMNS, type AlertRow, toAlert, US_TO_TIMESTAMPTZ } from './alert-store.js';
+import type { Alert, Severity, TripwireType } from './models.js';
+import type { Queryable } from './pool.js';
+
+/**
+ * What one subscription lets through, in storage's words: every list empty means "any".
+ * A socket's subscriptions are OR-ed: a row is selected when any selector takes it.
+ */
+export interface RowSelector {
+  severities: readonly Severity[];
+  tripwireTypes: readonly TripwireType[];
+  hostIds: readonly string[];
+}
+
+/** The columns a selector looks at, in the table it filters. */
+interface SelectorColumns {
+  severity: string;
+  tripwireType: string;
+  hostId: string;
+}
+
+/** Where `row (host, type, severity)` passes at least one selector; pushes its parameters. */
+export function selectorCondition(
+  selectors: readonly RowSelector[],
+  columns: SelectorColumns,
+  params: unknown[],
+): string {
+  const add = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const ors: string[] = [];
+  for (const s of selectors) {
+    const ands: string[] = [];
+    if (s.severities.length)
+      ands.push(`${columns.severity} = ANY(${add(s.severities)}::severity_level[])`);
+    if (s.tripwireTypes.length)
+      ands.push(`${columns.tripwireType} = ANY(${add(s.tripwireTypes)}::tripwire_type[])`);
+    if (s.hostIds.length) ands.push(`${columns.hostId} = ANY(${add(s.hostIds)}::uuid[])`);
+    // One selector without restrictions takes every row: the others need not be checked.
+    if (ands.length === 0) return 'true';
+    ors.push(`(${ands.join(' AND ')})`);
+  }
+  return ors.length ? `(${ors.join(' OR ')})` : 'false';
+}
+
+/** A stored alert with its host's current name and its exact receive time (µs), for keyset paging. */
+export interface BackfillAlert extends Alert {
+  hostname: string;
+  receivedUs: number;
+}
+
+/** Where the previous page ended: the last row's (received_at, occurred_at) in µs and alert_id. */
+export interface AlertKeyset {
+  receivedUs: number;
+  occurredUs: number;
+  alertId: string;
+}
+
+export interface StoredAlertsQuery {
+  /** received_at ≥ this, in µs since the epoch. */
+  fromUs: number;
+  /** received_at < this, in µs. */
+  untilUs: number;
+  /** The previous page's last row; null for the first page. */
+  after: AlertKeyset | null;
+  selectors: readonly RowSelector[];
+  limit: number;
+}
+
+/**
+ * One page of the alerts stored in [fromUs, untilUs), after a keyset, in the order they were
+ * stored: by receive time (one ingest flush shares one), then by when the sensor saw them,
+ * which is the order an agent sends a host's alerts in; alert_id breaks ties. Keyset
+ * paging rather than a server-side cursor: no connection or transaction is held while a slow
+ * browser reads a page, each page is one short statement under the pool's statement_timeout,
+ * and the primary key (received_at, alert_id) serves the order, pruned to the partitions the
+ * range reaches.
+ */
+export async function storedAlertsPage(
+  db: Queryable,
+  query: StoredAlertsQuery,
+): Promise<BackfillAlert[]> {
+  const params: unknown[] = [query.fromUs, query.untilUs];
+  const where = [
+    `a.received_at >= ${US_TO_TIMESTAMPTZ('$1::bigint')}`,
+    `a.received_at < ${US_TO_TIMESTAMPTZ('$2::bigint')}`,
+  ];
+  if (query.after) {
+    const { receivedUs, occurredUs, alertId } = query.after;
+    params.push(receivedUs, occurredUs, alertId);
+    const at = US_TO_TIMESTAMPTZ(`$${params.length - 2}::bigint`);
+    // The first comparison alone lets the primary key skip to the page's start.
+    where.push(
+      `a.received_at >= ${at}`,
+      `(a.received_at, a.occurred_at, a.alert_id) > (${at}, ${US_TO_TIMESTAMPTZ(`$${params.length - 1}::bigint`)}, $${params.length}::uuid)`,
+    );
+  }
+  where.push(
+    selectorCondition(
+      query.selectors,
+      { severity: 'a.severity', tripwireType: 'a.tripwire_type', hostId: 'a.host_id' },
+      params,
+    ),
+  );
+  params.push(query.limit);
+  const { rows } = await db.query<AlertRow & { hostname: string }>(
+    `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname
+     FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id
+     WHERE ${where.join(' AND ')}
+     ORDER BY a.received_at, a.occurred_at, a.alert_id LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map((r) => ({
+    ...toAlert(r),
+    hostname: r.hostname,
+    receivedUs: Number(r.received_us),
+  }));
+}

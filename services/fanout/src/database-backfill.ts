@@ -1,0 +1,204 @@
+import type { HostEventData } from '@tripwire/bus';
+import {
+  type AlertKeyset,
+  type BackfillAlert,
+  databaseNow,
+  hostsPage,
+  incidentMessage,
+  incidentsChangedPage,
+  type Queryable,
+  type RowSelector,
+  storedAlertsPage,
+} from '@tripwire/storage';
+import type { AlertEventData, Severity, TripwireType } from '@tripwire/wire';
+import type { SubscriptionFilter } from './subscription-filter.js';
+
+/** What a resume served from PostgreSQL sends, decided when it starts (resume.ts). */
+export interface BackfillPlan {
+  /**
+   * The resume's `since`: every frame from the database carries it as its position, so a
+   * browser that stores it and resumes from it again gets the backfill again (nothing lost;
+   * repeated alert ids are for it to drop), never less.
+   */
+  since: string;
+  /** received_at lower bound, in ms: since's time minus the overlap margin. */
+  fromMs: number;
+  /** Alert ids the browser had already (window entries at or before `since`), when the node knows them. */
+  knownIds: ReadonlySet<string>;
+  /**
+   * Ids sent whose received_at is at or after this (ms) are remembered: the window may replay
+   * them after the hand-over (published after the window's latest entry at the start), and must
+   * skip them. 0: remember every id (the window was empty).
+   */
+  rememberFromMs: number;
+  subscriptions: readonly SubscriptionFilter[];
+}
+
+export interface BackfillLimits {
+  /** Rows per page (WS_REPLAY_SLICE_FRAMES): at most one page per socket is held in memory. */
+  pageRows: number;
+  /** WS_BACKFILL_MAX_ALERTS: a resume needing more stops there, and the browser is told to reload. */
+  maxAlerts: number;
+}
+
+type Stage = 'hosts' | 'incidents' | 'alerts' | 'done';
+
+/**
+ * One resume served from PostgreSQL, a page at a time: every host's current state and every
+ * incident changed since `since`'s time (both marked `"snapshot":true`), then every alert
+ * stored since then that the socket's subscriptions let through, oldest first (received_at,
+ * alert_id). Its upper bound is the database's clock when the alerts start: whatever commits
+ * later is published later, after the window's hand-over point, and the window sends it.
+ */
+export class DatabaseBackfill {
+  /** Alert ids sent at or after plan.rememberFromMs: the window replay skips them. */
+  readonly sentIds = new Set<string>();
+  /** The database's clock when the alerts stage began (ms); null before. */
+  untilMs: number | null = null;
+  alertsSent = 0;
+  limitReached = false;
+  private stage: Stage = 'hosts';
+  private afterHost: string | null = null;
+  private afterIncident: string | null = null;
+  private afterAlert: AlertKeyset | null = null;
+  private readonly alertSelectors: RowSelector[];
+  private readonly incidentSelectors: RowSelector[];
+  private readonly positionJson: string;
+
+  /** Rows received at or after this (ms) have their ids remembered in sentIds. */
+  readonly rememberFromMs: number;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly plan: BackfillPlan,
+    private readonly limits: BackfillLimits,
+  ) {
+    this.alertSelectors = selectorsFor(plan.subscriptions, 'alert');
+    this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
+    this.positionJson = JSON.stringify(plan.since);
+    this.rememberFromMs = plan.rememberFromMs;
+  }
+
+  get done(): boolean {
+    return this.stage === 'done';
+  }
+
+  /** The next page's frames, encoded; an empty page only once `done`. Rejects when a query fails. */
+  async nextPage(): Promise<{ frames: string[]; kind: 'host' | 'incident' | 'alert' }> {
+    while (this.stage !== 'done') {
+      const kind =
+        this.stage === 'hosts' ? 'host' : this.stage === 'incidents' ? 'incident' : 'alert';
+      const frames =
+        this.stage === 'hosts'
+          ? await this.hostFrames()
+          : this.stage === 'incidents'
+            ? await this.incidentFrames()
+            : await this.alertFrames();
+      if (frames.length) return { frames, kind };
+    }
+    return { frames: [], kind: 'alert' };
+  }
+
+  private async hostFrames(): Promise<string[]> {
+    const hosts = await hostsPage(this.db, this.afterHost, this.limits.pageRows);
+    if (hosts.length < this.limits.pageRows) this.stage = 'incidents';
+    this.afterHost = hosts.at(-1)?.hostId ?? this.afterHost;
+    return hosts.map((h) => {
+      const data: HostEventData = {
+        host_id: h.hostId,
+        hostname: h.hostname,
+        status: h.status,
+        platform: h.platform,
+        agent_version: h.agentVersion,
+        last_seen: h.lastSeen?.toISOString() ?? null,
+        version: h.statusVersion,
+      };
+      return this.frame('host', data, true);
+    });
+  }
+
+  private async incidentFrames(): Promise<string[]> {
+    if (this.incidentSelectors.length === 0) {
+      this.stage = 'alerts';
+      return [];
+    }
+    const incidents = await incidentsChangedPage(this.db, {
+      since: new Date(this.plan.fromMs),
+      afterId: this.afterIncident,
+      selectors: this.incidentSelectors,
+      limit: this.limits.pageRows,
+    });
+    if (incidents.length < this.limits.pageRows) this.stage = 'alerts';
+    this.afterIncident = incidents.at(-1)?.incidentId ?? this.afterIncident;
+    return incidents.map((i) => this.frame('incident', incidentMessage(i, false).data, true));
+  }
+
+  private async alertFrames(): Promise<string[]> {
+    if (this.alertSelectors.length === 0) {
+      this.stage = 'done';
+      return [];
+    }
+    this.untilMs ??= (await databaseNow(this.db)).getTime();
+    const room = this.limits.maxAlerts - this.alertsSent;
+    const rows = await storedAlertsPage(this.db, {
+      fromUs: this.plan.fromMs * 1000,
+      untilUs: this.untilMs * 1000,
+      after: this.afterAlert,
+      selectors: this.alertSelectors,
+      // One row more than the limit leaves room for: it tells "more than the limit" from "exactly".
+      limit: Math.min(this.limits.pageRows, room + 1),
+    });
+    if (rows.length > room) {
+      this.limitReached = true;
+      rows.length = room;
+    }
+    if (this.limitReached || rows.length < this.limits.pageRows) this.stage = 'done';
+    const last = rows.at(-1);
+    if (last) {
+      const { receivedUs, occurredAtUs: occurredUs, alertId } = last;
+      this.afterAlert = { receivedUs, occurredUs, alertId };
+    }
+    const frames: string[] = [];
+    for (const row of rows) {
+      if (this.plan.knownIds.has(row.alertId)) continue;
+      if (row.receivedAt.getTime() >= this.plan.rememberFromMs) this.sentIds.add(row.alertId);
+      frames.push(this.frame('alert', alertData(row), false));
+    }
+    this.alertsSent += rows.length;
+    return frames;
+  }
+
+  private frame(type: string, data: unknown, snapshot: boolean): string {
+    return `{"type":"${type}","position":${this.positionJson},${snapshot ? '"snapshot":true,' : ''}"data":${JSON.stringify(data)}}`;
+  }
+}
+
+/** An alert row as the live frame shows it (alert-intake.ts builds the same from the batch). */
+function alertData(row: BackfillAlert): AlertEventData {
+  return {
+    alert_id: row.alertId,
+    host_id: row.hostId,
+    hostname: row.hostname,
+    timestamp: new Date(Math.floor(row.occurredAtUs / 1000)).toISOString(),
+    timestamp_us: row.occurredAtUs,
+    received_at: row.receivedAt.toISOString(),
+    tripwire_type: row.tripwireType,
+    rule_name: row.ruleName,
+    severity: row.severity,
+    event_detail: row.eventDetail,
+  };
+}
+
+/** The socket's subscriptions that take this kind, as storage selectors (none: skip the kind). */
+function selectorsFor(
+  subscriptions: readonly SubscriptionFilter[],
+  kind: 'alert' | 'incident',
+): RowSelector[] {
+  return subscriptions
+    .filter((f) => f.kinds.length === 0 || f.kinds.includes(kind))
+    .map((f) => ({
+      severities: f.severities as Severity[],
+      tripwireTypes: f.tripwire_types as TripwireType[],
+      hostIds: f.host_ids,
+    }));
+}

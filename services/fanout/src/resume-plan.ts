@@ -1,0 +1,184 @@
+import { parsePosition } from '@tripwire/bus';
+import { retentionCutoff } from '@tripwire/storage';
+import { clipForEcho, quoteForEcho } from '@tripwire/wire';
+import type { BackfillPlan } from './database-backfill.js';
+import type { ReplayEntry, ReplayWindow } from './resume-window.js';
+import type { SocketState } from './socket-state.js';
+import { filterMatches } from './subscription-filter.js';
+
+/** Where a resume is served from (docs/fanout.md). `bus` (Redis history) is not used by this node yet. */
+export type ResumeSource = 'memory' | 'bus' | 'database';
+
+export type Resume =
+  | { since: string; status: 'replayed'; source: ResumeSource; count?: number }
+  | { since: string; status: 'unavailable'; reason: string; oldest_position: string | null };
+
+export interface ResumeSettings {
+  /** WS_BACKFILL_OVERLAP_MS: how far before since's time the database backfill starts. */
+  overlapMs: number;
+  /** ALERT_RETENTION_MONTHS (0: alerts are kept forever). */
+  retentionMonths: number;
+}
+
+/** How one resume goes on: from the window, from PostgreSQL then the window, or not at all. */
+export type ResumePlan =
+  | { kind: 'unavailable'; resume: Resume }
+  | { kind: 'memory'; resume: Resume }
+  /** The node has not read up to `since` yet (same stream, same epoch): wait for it (bounded). */
+  | { kind: 'behind' }
+  | { kind: 'database'; resume: Resume; backfill: BackfillPlan; handOver: HandOver };
+
+/**
+ * Where the window takes over from the database: after `cursor` (the window's newest entry
+ * when the resume began; null: the window was empty, so from its first entry), skipping
+ * entries at or before `since` when the node knows they are (same epoch) and the alert ids
+ * the database already sent.
+ */
+export interface HandOver {
+  cursor: string | null;
+  /** `since`'s offset, when the window's entries are comparable with it (same epoch); else null. */
+  skipThrough: bigint | null;
+  since: string;
+  /** WS_BACKFILL_OVERLAP_MS: ids sent from the database are forgotten once the window is this far past its last row. */
+  overlapMs: number;
+}
+
+/** Decides how the resume from `state.since` is served, or why it cannot be. */
+export function planResume(
+  state: SocketState,
+  replayWindow: ReplayWindow,
+  settings: ResumeSettings,
+  waitedForCatchUp = false,
+): ResumePlan {
+  const raw = state.since!;
+  // What the welcome echoes (clipped: the query string can hold kilobytes).
+  const since = clipForEcho(raw);
+  const unavailable = (reason: string, oldest = replayWindow.oldest): ResumePlan => ({
+    kind: 'unavailable',
+    resume: { since, status: 'unavailable', reason, oldest_position: oldest },
+  });
+  if (state.resumeRefused) return unavailable('rate_limited');
+  const sinceMs = positionMs(raw);
+  if (sinceMs === null) {
+    return unavailable(`${quoteForEcho(raw)} is not a stream position (expected "<ms>-<offset>")`);
+  }
+  const cutoff = retentionCutoff(new Date(), settings.retentionMonths);
+  if (cutoff && sinceMs < cutoff.getTime()) {
+    return unavailable(
+      `position ${quoteForEcho(raw)} is older than alert retention (kept from ${cutoff.toISOString()})`,
+    );
+  }
+  const result = replayWindow.replaySince(raw);
+  if (result.ok) {
+    const latest = replayWindow.latest;
+    if (latest === null || offsetOf(raw) <= offsetOf(latest)) {
+      let count = 0;
+      // One pass over the window in this tick (at most HISTORY_MAX_ENTRIES filter checks, a resume
+      // rate limited per operator): `count` is in the welcome, sent before the first slice.
+      for (const e of result.entries) if (matchesSocket(e, state)) count++;
+      return { kind: 'memory', resume: { since, status: 'replayed', source: 'memory', count } };
+    }
+    if (!waitedForCatchUp) return { kind: 'behind' };
+  }
+  // Behind even after waiting (same epoch: the window's entries up to `since` are ones the
+  // browser had), or the window cannot serve `since` at all (older, cleared, another epoch).
+  const behind = result.ok;
+  const fromMs = sinceMs - settings.overlapMs;
+  const handOverCursor = replayWindow.latest;
+  return {
+    kind: 'database',
+    resume: { since, status: 'replayed', source: 'database' },
+    backfill: {
+      since: raw,
+      fromMs,
+      knownIds: behind ? alertIdsIn(replayWindow.appendedSince(fromMs)) : new Set(),
+      rememberFromMs:
+        handOverCursor === null ? 0 : Number(parsePosition(handOverCursor).ms) - settings.overlapMs,
+      subscriptions: [...state.subscriptions.values()],
+    },
+    handOver: {
+      cursor: handOverCursor,
+      skipThrough: behind ? offsetOf(raw) : null,
+      since: raw,
+      overlapMs: settings.overlapMs,
+    },
+  };
+}
+
+/** A position's time in ms, or null when it is not a position this service could have issued. */
+function positionMs(position: string): number | null {
+  try {
+    const ms = Number(parsePosition(position).ms);
+    // Beyond year 2255 a position is not a Redis time, and its µs would not be exact in a double.
+    return ms <= 9e12 ? ms : null;
+  } catch {
+    return null;
+  }
+}
+
+const offsetOf = (position: string) => parsePosition(position).offset;
+
+/** The epoch part of a position ("<epoch>:<ms>-<offset>"), '' for one without. */
+const epochOf = (position: string) => {
+  const colon = position.lastIndexOf(':');
+  return colon < 0 ? '' : position.slice(0, colon);
+};
+
+/**
+ * Whether the window replay after a database backfill skips this entry: the browser had it
+ * (at or before `since`, same epoch), or the database sent it already.
+ */
+export function handOverSkips(
+  entry: ReplayEntry,
+  handOver: HandOver,
+  sentIds: Set<string>,
+): boolean {
+  if (
+    handOver.skipThrough !== null &&
+    epochOf(entry.position) === epochOf(handOver.since) &&
+    entry.offset <= handOver.skipThrough
+  ) {
+    return true;
+  }
+  if (sentIds.size === 0) return false;
+  const id = alertIdOf(entry);
+  // Each id is published once after the hand-over: forget it once skipped.
+  return id !== null && sentIds.delete(id);
+}
+
+const ALERT_ID_KEY = '"alert_id":"';
+
+/**
+ * An alert entry's id, read without parsing its frame: the bus message puts `alert_id` first
+ * in `data` (serializeAlertMessage), before any event detail that could hold the same key.
+ */
+export function alertIdOf(entry: ReplayEntry): string | null {
+  if (entry.subject?.kind !== 'alert') return null;
+  const at = entry.frame.indexOf(ALERT_ID_KEY);
+  if (at < 0) return null;
+  const start = at + ALERT_ID_KEY.length;
+  // PostgreSQL spells uuids in lower case; an agent may not have.
+  return entry.frame.slice(start, start + 36).toLowerCase();
+}
+
+/** The window has not reached `since` yet, in `since`'s epoch: entries up to it are still to come. */
+export function behindSince(latest: string | null, handOver: HandOver): boolean {
+  if (handOver.skipThrough === null || latest === null) return false;
+  return epochOf(latest) === epochOf(handOver.since) && offsetOf(latest) < handOver.skipThrough;
+}
+
+function alertIdsIn(entries: ReplayEntry[]): Set<string> {
+  const ids = new Set<string>();
+  for (const e of entries) {
+    const id = alertIdOf(e);
+    if (id) ids.add(id);
+  }
+  return ids;
+}
+
+/** Frames without a subject (host changes) go to every socket; the others by its filters. */
+export function matchesSocket(entry: ReplayEntry, state: SocketState): boolean {
+  if (!entry.subject) return true;
+  for (const f of state.subscriptions.values()) if (filterMatches(f, entry.subject)) return true;
+  return false;
+}
