@@ -7,7 +7,6 @@ import {
   type Pool,
   readTaskFile,
   requestTaskCancel,
-  type TaskJson,
   taskMessage,
 } from '@tripwire/storage';
 import {
@@ -16,6 +15,7 @@ import {
   TASK_ACTIONS,
   TASK_STATES,
   type TaskAction,
+  type TaskJson,
   type TaskState,
 } from '@tripwire/wire';
 import { z } from 'zod';
