@@ -149,6 +149,7 @@ const schema = z
     OIDC_SCOPES: z.string().default('openid profile email'),
     OIDC_ROLE_CLAIM: z.string().default('groups'),
     OIDC_ADMIN_VALUES: commaList,
+    OIDC_RESPONDER_VALUES: commaList,
     OIDC_VIEWER_VALUES: commaList,
     OIDC_PROVIDER_NAME: z
       .string()
