@@ -8,7 +8,7 @@ import {
 import { TaskParameterError } from '@tripwire/wire';
 import { UUID } from './api-params.js';
 import { ApiError, type ApiRequest } from './http-route.js';
-import { AuthError, type Operator } from './operator-auth.js';
+import { AuthError, type Operator, roleAtLeast } from './operator-auth.js';
 
 /** A task id from the path; anything but a UUID names no task. */
 export function taskIdParam(req: ApiRequest): string {
@@ -23,8 +23,7 @@ export function taskIdParam(req: ApiRequest): string {
  * which role is needed.
  */
 export function requireTaskRole(operator: Operator, needed: 'responder' | 'admin', what: string) {
-  const role: string = operator.role;
-  if (role === 'admin' || (needed === 'responder' && role === 'responder')) return;
+  if (roleAtLeast(operator.role, needed)) return;
   throw new AuthError(
     `${what} needs the ${needed === 'admin' ? 'admin' : 'responder or admin'} role`,
     403,
