@@ -113,7 +113,7 @@ export function subscribeToEvents(parts: {
  * A publisher whose reply was lost retries its chunk, so an alert can appear twice in the
  * stream; browsers must still see it once. An incident's (id, revision) names one change of it:
  * the same change published twice (a retry, or by two publishers) is dropped the same way.
- * A task's (id, version) likewise (docs/fanout.md). Two ingest instances changing one host
+ * A task change and an output chunk likewise (repeatKey, docs/fanout.md). Two ingest instances changing one host
  * at once can publish out of order: of a host's changes, only those at least as new
  * (status_version) as the last one sent go out.
  */
@@ -141,7 +141,7 @@ function createNewnessCheck(metrics: FanoutMetrics): (message: BusMessage) => bo
 
 /**
  * What names one change, for dropping repeats: an alert's id; an incident's (id, revision);
- * a task's (id, version), bumped by every change of it, its output chunks included.
+ * a task's (id, version), bumped by every change of it; an output chunk's (task, sequence, stream).
  */
 function repeatKey(
   message: BusMessage,
@@ -152,8 +152,13 @@ function repeatKey(
     return { space: 'incident', id: `${incident_id}/${revision}` };
   }
   if (message.type === 'task') {
-    const { task_id, version } = message.data.task;
-    return { space: 'task', id: `${task_id}/${version}` };
+    const { task, output } = message.data;
+    // One agent response can store a chunk per stream, each announced with the task as it
+    // stands after the response (one version): a chunk is named by its (sequence, stream).
+    const id = output
+      ? `${task.task_id}/${output.sequence}/${output.stream}`
+      : `${task.task_id}/v${task.version}`;
+    return { space: 'task', id };
   }
   return null;
 }

@@ -48,9 +48,9 @@ export const RECENT_INCIDENT_REVISIONS = 20_000;
 /** Hosts whose latest status_version is remembered to drop older changes. */
 export const RECENT_HOST_VERSIONS = 20_000;
 /**
- * (task_id, version) pairs remembered to drop a task change published twice. Every output
- * chunk bumps its task's version, so a streaming shell uses one per chunk: enough for tens of
- * tasks streaming at once over the few seconds a republish can lag.
+ * Task changes (task_id, version) and output chunks (task_id, sequence, stream) remembered to
+ * drop one published twice. A streaming shell uses one per chunk: enough for tens of tasks
+ * streaming at once over the few seconds a republish can lag.
  */
 export const RECENT_TASK_VERSIONS = 50_000;
 
