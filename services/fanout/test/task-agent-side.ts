@@ -4,6 +4,7 @@
 // tests, which are about what operators see, not about gRPC (ingest's own tests cover that).
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  type AgentTaskStatus,
   claimTasksForHost,
   openTaskChannel,
   recordTaskPolicy,
@@ -67,7 +68,7 @@ export async function connectAgent(env: Environment, hostId: string, policy = AL
       taskId: string,
       r: {
         sequence: number;
-        status?: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+        status?: AgentTaskStatus;
         isFinal?: boolean;
         output?: TaskOutputPiece[];
         result?: Record<string, unknown>;
