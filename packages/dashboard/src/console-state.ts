@@ -85,6 +85,10 @@ export class ConsoleState extends ChangeNotifier {
       },
       onState: (state) => {
         this.connection = state;
+        // A resume from the database re-sends hosts and incidents, not task frames: the task
+        // list (and an open task's panel, which follows the generation) is read again.
+        if (state.kind === 'resumed' && state.source === 'database')
+          this.setTaskFilter(this.tasks.filter);
         this.changed();
       },
       onReload: () => void this.reload(),

@@ -27,7 +27,8 @@ export function TaskDetail(props: {
       (e: unknown) => setLoadError(e instanceof Error ? e.message : String(e)),
     );
     void loadOutput(id, store);
-  }, [id]);
+    // Again after a reload of the tasks (a resume that could not replay task frames).
+  }, [id, store.generation]);
 
   return (
     <aside class="detail task-detail" aria-label="Task detail" data-testid="task-detail">
