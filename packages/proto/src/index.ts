@@ -66,3 +66,23 @@ export {
   TaskStatus,
 } from './gen/tripwire/v1/task_service.js';
 export { reflectionPackageDefinition } from './reflection.js';
+export {
+  ApproveTaskRequest,
+  ApproveTaskResponse,
+  CancelTaskRequest,
+  CancelTaskResponse,
+  CreateTaskRequest,
+  CreateTaskResponse,
+  GetTaskRequest,
+  GetTaskResponse,
+  ListTasksRequest,
+  ListTasksResponse,
+  ResponseServiceClient,
+  type ResponseServiceServer,
+  ResponseServiceService,
+  Task,
+  TaskOutput,
+  TaskState,
+  WatchTaskRequest,
+  WatchTaskResponse,
+} from './gen/tripwire/v1/response_service.js';

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { taskMetrics } from './task-metrics.js';
 
 export interface GaugeSources {
   pendingAlerts: () => number;
@@ -6,6 +7,7 @@ export interface GaugeSources {
   publishBacklog: () => number;
   publishBacklogBytes: () => number;
   incidentStreams: () => number;
+  taskStreams: () => number;
 }
 
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
@@ -108,6 +110,7 @@ export function createIngestMetrics(sources: GaugeSources) {
       registers,
     }),
     ...incidentAndLimitMetrics(registers),
+    ...taskMetrics(registers, sources.taskStreams),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

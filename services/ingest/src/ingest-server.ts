@@ -20,6 +20,7 @@ import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
+import { createTaskManager, createTaskServices } from './task-assembly.js';
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -50,6 +51,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     publishBacklog: () => publishers.events.backlog,
     publishBacklogBytes: () => publishers.events.backlogBytes,
     incidentStreams: () => incidentStreams.size,
+    taskStreams: () => tasks.size,
   });
   // Acks wait for the publish too: see PublishConfirmations.
   const confirmations = new PublishConfirmations(PUBLISH_ACK_WAIT_MS);
@@ -81,6 +83,9 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   const controlFeed = createControlFeed({ bus, keyPrefix, agentStreams, incidentStreams, log });
   let draining = false;
   const isDraining = () => draining;
+  const taskDeps = { pool, log, metrics, guard, instanceId: liveness.instanceId };
+  const tasks = createTaskManager(config, { ...taskDeps, publisher: publishers.events });
+  const operatorAuth = operatorAuthFrom(config, pool, log);
 
   const grpc = createGrpcServer(config, {
     alerts: createAlertService({
@@ -109,9 +114,19 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     }),
     incidents: createIncidentService({
       pool,
-      operatorAuth: operatorAuthFrom(config, pool, log),
+      operatorAuth,
       announcer,
       streams: incidentStreams,
+      metrics,
+      guard,
+      log,
+      isDraining,
+    }),
+    ...createTaskServices({
+      config,
+      pool,
+      manager: tasks,
+      operatorAuth,
       metrics,
       guard,
       log,
@@ -130,6 +145,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       await partitionUpkeep.start();
       controlFeed.start();
       liveness.start();
+      tasks.start();
       grpc.setServing(true);
       const tls = Boolean(config.GRPC_TLS_CERT_FILE);
       const mtls = Boolean(config.GRPC_TLS_CLIENT_CA_FILE);
@@ -145,6 +161,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         partitionUpkeep,
         agentStreams,
         incidentStreams,
+        tasks,
         batcher,
         liveness,
         announcer,
