@@ -69,18 +69,18 @@ const schema = z
     AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
     // Response actions created over REST (docs/response-actions.md; ingest's ResponseService
     // takes the same settings). Counted in PostgreSQL, so across every instance.
-    TASK_CREATES_PER_OPERATOR_PER_MINUTE: int(60, 0, 100_000),
-    TASK_CREATES_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
+    TASKS_PER_OPERATOR_PER_MINUTE: int(60, 0, 100_000),
+    TASKS_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
     // Tasks waiting for one host (QUEUED or AWAITING_APPROVAL) at most; 0: no limit.
-    TASK_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
+    TASKS_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
     // A task's timeout when the request names none, and the most it may ask for.
-    TASK_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
-    TASK_MAX_TIMEOUT_S: int(3600, 1, 86_400),
+    TASKS_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
+    TASKS_MAX_TIMEOUT_S: int(3600, 1, 86_400),
     // How long a task may wait for its host (offline, or busy) before it EXPIREs, by default and at most.
-    TASK_DEFAULT_EXPIRY_S: int(3600, 60, 30 * 86_400),
-    TASK_MAX_EXPIRY_S: int(7 * 86_400, 60, 30 * 86_400),
+    TASKS_DEFAULT_EXPIRY_S: int(3600, 1, 30 * 86_400),
+    TASKS_MAX_EXPIRY_S: int(7 * 86_400, 1, 30 * 86_400),
     // Output bytes kept per task (all streams); past it output is cut and the task marked truncated.
-    TASK_OUTPUT_MAX_BYTES: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+    TASK_OUTPUT_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
     // shell_execute waits for a second admin's approval (AWAITING_APPROVAL).
     TASKS_SHELL_APPROVAL: bool(false),
     // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
@@ -172,28 +172,31 @@ export type FanoutConfig = z.output<typeof schema>;
 /** The bounds storage's createTask applies to tasks created here. */
 export function taskLimits(c: FanoutConfig): TaskLimits {
   return {
-    defaultTimeoutS: c.TASK_DEFAULT_TIMEOUT_S,
-    maxTimeoutS: c.TASK_MAX_TIMEOUT_S,
-    defaultExpiresInS: c.TASK_DEFAULT_EXPIRY_S,
-    maxExpiresInS: c.TASK_MAX_EXPIRY_S,
+    defaultTimeoutS: c.TASKS_DEFAULT_TIMEOUT_S,
+    maxTimeoutS: c.TASKS_MAX_TIMEOUT_S,
+    defaultExpiresInS: c.TASKS_DEFAULT_EXPIRY_S,
+    maxExpiresInS: c.TASKS_MAX_EXPIRY_S,
     maxOutputBytes: c.TASK_OUTPUT_MAX_BYTES,
-    perOperatorPerMinute: c.TASK_CREATES_PER_OPERATOR_PER_MINUTE,
-    perHostPerMinute: c.TASK_CREATES_PER_HOST_PER_MINUTE,
-    maxQueuedPerHost: c.TASK_MAX_QUEUED_PER_HOST,
+    perOperatorPerMinute: c.TASKS_PER_OPERATOR_PER_MINUTE,
+    perHostPerMinute: c.TASKS_PER_HOST_PER_MINUTE,
+    maxQueuedPerHost: c.TASKS_MAX_QUEUED_PER_HOST,
   };
 }
 
 /** A default above its maximum is a mistake to name at start, not to cut silently. */
 function checkTaskLimits(
   c: Record<
-    'TASK_DEFAULT_TIMEOUT_S' | 'TASK_MAX_TIMEOUT_S' | 'TASK_DEFAULT_EXPIRY_S' | 'TASK_MAX_EXPIRY_S',
+    | 'TASKS_DEFAULT_TIMEOUT_S'
+    | 'TASKS_MAX_TIMEOUT_S'
+    | 'TASKS_DEFAULT_EXPIRY_S'
+    | 'TASKS_MAX_EXPIRY_S',
     number
   >,
   ctx: z.RefinementCtx,
 ) {
   for (const [value, max] of [
-    ['TASK_DEFAULT_TIMEOUT_S', 'TASK_MAX_TIMEOUT_S'],
-    ['TASK_DEFAULT_EXPIRY_S', 'TASK_MAX_EXPIRY_S'],
+    ['TASKS_DEFAULT_TIMEOUT_S', 'TASKS_MAX_TIMEOUT_S'],
+    ['TASKS_DEFAULT_EXPIRY_S', 'TASKS_MAX_EXPIRY_S'],
   ] as const) {
     if (c[value] > c[max])
       ctx.addIssue({

@@ -22,7 +22,7 @@ const tokens: Record<'viewer' | 'responder' | 'admin' | 'admin2', string> = {
 beforeAll(async () => {
   fanout = await startFanout(env, {
     TASKS_SHELL_APPROVAL: 'true',
-    TASK_CREATES_PER_OPERATOR_PER_MINUTE: '25',
+    TASKS_PER_OPERATOR_PER_MINUTE: '25',
   });
   tokens.viewer = await auth.issue('vic', 'viewer');
   tokens.responder = await auth.issue('rita', 'responder');
