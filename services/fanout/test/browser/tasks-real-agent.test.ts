@@ -12,7 +12,7 @@ import { IngestProcess } from '@tripwire/ingest/testing';
 import { ServiceProcess } from '@tripwire/test-fixtures';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, JWT_SECRET, until, useEnvironment } from '../fanout-harness.js';
+import { auth, JWT_SECRET, useEnvironment } from '../fanout-harness.js';
 import {
   ENROLLMENT_TOKEN,
   FanoutProcess,

@@ -36,7 +36,8 @@ const POLICY: TaskPolicy = {
 
 beforeAll(async () => {
   ingest = await startIngest(env);
-  fanout = await FanoutProcess.create(env, JWT_SECRET);
+  // Shell tasks wait for a second admin, so the shell test walks the approval too.
+  fanout = await FanoutProcess.create(env, JWT_SECRET, { TASKS_SHELL_APPROVAL: 'true' });
   await fanout.start();
   browser = await launchChromium();
   agent = new TestAgent(ingest.client, 'web-07');
@@ -120,7 +121,7 @@ describe('response actions in the console', () => {
     await screenshot(page, 'tasks-02-kill-succeeded');
   });
 
-  it('streams a shell task’s output into the panel as text while it runs, and cancels it', async () => {
+  it('holds a shell task for a second admin, streams its output as text while it runs, and cancels it', async () => {
     const page = await consolePage('ada', 'admin', `/tasks?host=${agent.hostId}`);
     await page.getByRole('button', { name: 'Respond on web-07' }).click();
     const form = page.getByRole('form', { name: 'Respond on web-07' });
@@ -129,6 +130,19 @@ describe('response actions in the console', () => {
     await form.getByRole('button', { name: 'Run shell_execute' }).click();
     await expect.poll(() => taskIdInUrl(page)).toMatch(/^[0-9a-f-]{36}$/);
     const id = taskIdInUrl(page)!;
+
+    // Its creator cannot approve it; a second admin, in another browser, can.
+    await expect.poll(() => detailState(page)).toBe('AWAITING_APPROVAL');
+    const approve = page.getByRole('button', { name: 'Approve' });
+    expect(await approve.isDisabled()).toBe(true);
+    expect(await page.getByTestId('task-detail').textContent()).toContain(
+      'a second admin must approve',
+    );
+    const bob = await consolePage('bob', 'admin', `/tasks?task=${id}`);
+    await bob.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => detailState(page)).toBe('QUEUED');
+    expect(await page.getByTestId('task-detail').textContent()).toContain('Approved');
+
     await taskSide.claim();
     await taskSide.respond(id, { sequence: 1 });
     await expect.poll(() => detailState(page)).toBe('RUNNING');
