@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, type Operator } from '../api.js';
+import { api, type Operator } from '../api.js';
+import { useFormSubmission } from '../form-submission.js';
 import { actionAvailability } from '../task-availability.js';
 import { ACTION_FIELDS, parametersFor, type TaskDraft } from '../task-prefill.js';
 import {
@@ -37,9 +38,7 @@ export function RespondForm(props: {
   const [action, setAction] = useState<TaskAction>(draft?.action ?? 'process_list');
   const [form, setForm] = useState<Record<string, string>>(draft?.parameters ?? {});
   const [timeout, setTimeoutS] = useState('');
-  const [fields, setFields] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { fields, error, busy, send } = useFormSubmission();
   useEffect(() => {
     api.taskPolicy(hostId).then(
       (r) => setPolicy(r.policy),
@@ -50,10 +49,7 @@ export function RespondForm(props: {
   const chosen = actionAvailability(action, operator.role, policy ?? null);
   const submit = async (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setFields({});
-    setError(null);
-    try {
+    await send(async () => {
       const { task } = await api.createTask(hostId, {
         action,
         parameters: parametersFor(action, form),
@@ -61,14 +57,7 @@ export function RespondForm(props: {
         ...(draft?.alert_id ? { alert_id: draft.alert_id } : {}),
       });
       props.onCreated(task);
-    } catch (err) {
-      if (err instanceof ApiError) {
-        setFields(err.fields);
-        setError(err.message);
-      } else setError(String(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
