@@ -1,40 +1,24 @@
-import type { TaskAction, TaskJson, TaskState } from '@tripwire/wire';
+import type { TaskJson } from '@tripwire/wire';
 
-/** A tasks row as `pg` returns it (int8 columns are numbers: see pool.ts). */
-export interface TaskRow {
-  task_id: string;
-  host_id: string;
-  hostname: string;
-  action: TaskAction;
-  parameters: Record<string, unknown>;
-  state: TaskState;
-  created_by: string;
-  approved_by: string | null;
-  approved_at: Date | null;
-  cancel_requested_by: string | null;
-  cancel_requested_at: Date | null;
-  cancel_reason: string | null;
-  alert_id: string | null;
-  incident_id: string | null;
-  timeout_s: number;
-  max_output_bytes: number;
+type TimeColumn =
+  | 'expires_at'
+  | 'created_at'
+  | 'approved_at'
+  | 'dispatched_at'
+  | 'started_at'
+  | 'finished_at';
+
+/** A tasks row as `pg` returns it: the JSON's fields with times as Dates, and the server's own. */
+export interface TaskRow extends Omit<TaskJson, TimeColumn> {
   expires_at: Date;
   created_at: Date;
+  approved_at: Date | null;
   dispatched_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
+  cancel_requested_at: Date | null;
   dispatched_stream: string | null;
-  dispatch_count: number;
-  exit_code: number | null;
-  error: string | null;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  file_bytes: number;
-  listing_bytes: number;
-  truncated: boolean;
-  result: Record<string, unknown> | null;
   last_sequence: number;
-  version: number;
   updated_at: Date;
 }
 

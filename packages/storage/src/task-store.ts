@@ -321,46 +321,42 @@ export interface TaskPage {
 }
 
 function taskFilters(query: TaskQuery): { where: string[]; params: unknown[] } {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  const add = (clause: (p: string) => string, value: unknown) => {
-    params.push(value);
-    where.push(clause(`$${params.length}`));
-  };
-  if (query.hostId !== undefined) {
-    checkUuid('host_id', query.hostId);
-    add((p) => `tasks.host_id = ${p}`, query.hostId);
-  }
-  if (query.alertId !== undefined) {
-    checkUuid('alert_id', query.alertId);
-    add((p) => `tasks.alert_id = ${p}`, query.alertId);
-  }
-  if (query.incidentId !== undefined) {
-    checkUuid('incident_id', query.incidentId);
-    add((p) => `tasks.incident_id = ${p}`, query.incidentId);
+  // Each condition with its value; numbered $1, $2 … in this order.
+  const conditions: Array<[(p: string) => string, unknown]> = [];
+  for (const [field, value, column] of [
+    ['host_id', query.hostId, 'host_id'],
+    ['alert_id', query.alertId, 'alert_id'],
+    ['incident_id', query.incidentId, 'incident_id'],
+  ] as const) {
+    if (value === undefined) continue;
+    checkUuid(field, value);
+    conditions.push([(p) => `tasks.${column} = ${p}`, value]);
   }
   if (query.states?.length) {
     for (const s of query.states)
       if (!TASK_STATES.includes(s))
         throw new TaskValidationError('state', `must be one of ${TASK_STATES.join(', ')}`);
-    add((p) => `tasks.state = ANY(${p}::task_state[])`, query.states);
+    conditions.push([(p) => `tasks.state = ANY(${p}::task_state[])`, query.states]);
   }
   if (query.actions?.length) {
     for (const a of query.actions)
       if (!isTaskAction(a))
         throw new TaskValidationError('action', `must be one of ${TASK_ACTIONS.join(', ')}`);
-    add((p) => `tasks.action = ANY(${p}::text[])`, query.actions);
+    conditions.push([(p) => `tasks.action = ANY(${p}::text[])`, query.actions]);
   }
   if (query.cursor) {
     checkUuid('cursor', query.cursor);
     // Keyset: strictly after the previous page's last task in (created_at, task_id) order.
-    add(
+    conditions.push([
       (p) =>
         `(tasks.created_at, tasks.task_id) < (SELECT c.created_at, c.task_id FROM tasks c WHERE c.task_id = ${p})`,
       query.cursor,
-    );
+    ]);
   }
-  return { where, params };
+  return {
+    where: conditions.map(([clause], i) => clause(`$${i + 1}`)),
+    params: conditions.map(([, value]) => value),
+  };
 }
 
 /** Tasks newest first, filtered by host, state, action, alert or incident; keyset paging. */

@@ -22,7 +22,12 @@ import {
   TaskSelfApprovalError,
   type TaskValidationError,
 } from '../src/task-store.js';
-import { expireTasks, failDisconnectedTasks, timeOutTasks } from '../src/task-sweeps.js';
+import {
+  deleteFinishedTasks,
+  expireTasks,
+  failDisconnectedTasks,
+  timeOutTasks,
+} from '../src/task-sweeps.js';
 import { useTestDatabase } from './test-database.js';
 import { newHost } from './test-rows.js';
 
@@ -366,6 +371,35 @@ describe('task store', () => {
     expect(second.next_cursor).toBeNull();
     expect(new Set([...first.tasks, ...second.tasks].map((x) => x.task_id)).size).toBe(5);
     expect((await listTasks(t.pool, { hostId, states: ['CANCELLED'] })).tasks).toEqual([]);
+  });
+
+  it('retention deletes finished tasks older than the cutoff with their output, and keeps the rest', async () => {
+    const { hostId, streamId } = await connectedHost();
+    const old = await createTask(
+      t.pool,
+      { hostId, action: 'shell_execute', parameters: { cmd: 'x' } },
+      'operator:r',
+    );
+    await claimTasksForHost(t.pool, { hostId, streamId, maxRunning: 1 });
+    await recordTaskResponse(
+      t.pool,
+      response(hostId, old.task_id, { output: [{ stream: 'stdout', data: Buffer.from('x') }] }),
+      caps,
+    );
+    await recordTaskResponse(
+      t.pool,
+      response(hostId, old.task_id, { sequence: 2, status: 'SUCCEEDED', isFinal: true }),
+      caps,
+    );
+    const waiting = await createTask(t.pool, { hostId, action: 'process_list' }, 'operator:r');
+    await t.pool.query(
+      "UPDATE tasks SET finished_at = now() - interval '100 days' WHERE task_id = $1",
+      [old.task_id],
+    );
+    expect(await deleteFinishedTasks(t.pool, new Date(Date.now() - 90 * 86_400_000))).toBe(1);
+    expect(await getTask(t.pool, old.task_id)).toBeNull();
+    expect(await listTaskOutput(t.pool, old.task_id)).toEqual([]);
+    expect(await getTask(t.pool, waiting.task_id)).not.toBeNull();
   });
 
   it('defines a transition list for every state, finals having none', () => {

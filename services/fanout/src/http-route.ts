@@ -10,6 +10,7 @@ import {
   type Operator,
   type OperatorAuth,
   type Role,
+  roleAtLeast,
 } from './operator-auth.js';
 import { readJsonBody } from './request-body.js';
 
@@ -189,8 +190,9 @@ export function route(
         options.authenticate === false
           ? { name: 'anonymous', role: 'viewer' as const }
           : await ctx.auth.verify(credential?.token ?? null, credential?.source);
-      if (role === 'admin' && operator.role !== 'admin') {
-        throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
+      // viewer < responder < admin: a route names the least role it needs.
+      if (role !== 'any' && !roleAtLeast(operator.role, role)) {
+        throw new AuthError(`this action needs the ${role} role`, 403, 'forbidden_role');
       }
       const { params, query, origin, host, cookie, address } = incoming;
       return handler({

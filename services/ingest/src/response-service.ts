@@ -1,10 +1,4 @@
-import {
-  type Metadata,
-  type ServerUnaryCall,
-  type sendUnaryData,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { type Metadata, status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import {
   AuthError,
@@ -26,11 +20,11 @@ import {
 } from '@tripwire/storage';
 import type { TaskJson } from '@tripwire/wire';
 import { bearerToken, CallError } from './agent-auth.js';
-import { type HandlerGuard, isProgrammingError } from './handler-guard.js';
-import { isServerFault } from './incident-status.js';
+import type { HandlerGuard } from './handler-guard.js';
 import { BadField } from './incident-wire.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
+import { operatorCalls } from './operator-calls.js';
 import { taskStateName, toWireTask } from './response-wire.js';
 import type { TaskManager } from './task-manager.js';
 import { toTaskCallError } from './task-status.js';
@@ -88,28 +82,14 @@ export function createResponseService(
   const { pool, metrics, log } = deps;
   const count = (method: string, code: status) =>
     metrics.taskRequests.inc({ method, code: status[code] });
-  const refusal = (method: string, err: unknown) => {
-    const bug = isProgrammingError(err);
-    const callError = bug ? deps.guard.caught(method, err) : toTaskCallError(err);
-    if (!bug && isServerFault(callError)) log.error({ err, method }, 'response call failed');
-    count(method, callError.code);
-    return { code: callError.code, details: callError.message };
-  };
-  const unary =
-    <Req, Res>(method: string, handle: (req: Req, operator: Operator) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      (async () => {
-        const operator = await authenticate(deps.operatorAuth, call.metadata);
-        if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
-        return handle(call.request, operator);
-      })().then(
-        (response) => {
-          count(method, status.OK);
-          callback(null, response);
-        },
-        (err) => callback(refusal(method, err)),
-      );
-    };
+  const { refusal, unary } = operatorCalls({
+    authorize: (_method, metadata) => authenticate(deps.operatorAuth, metadata),
+    toCallError: toTaskCallError,
+    count,
+    guard: deps.guard,
+    log,
+    service: 'response',
+  });
   const answer = (task: TaskJson) => ({ task: toWireTask(task) });
   const existing = async (taskId: string) => {
     const task = await getTask(pool, taskId);

@@ -41,6 +41,7 @@ export function createTaskManager(
       leaseMs: config.HOST_LEASE_MS,
       timeoutGraceS: config.TASKS_TIMEOUT_GRACE_S,
       disconnectGraceS: config.TASKS_DISCONNECT_GRACE_S,
+      retentionDays: config.TASK_RETENTION_DAYS,
     },
   });
 }

@@ -16,6 +16,10 @@ import type { TaskEventKind, TaskJson, TaskOutputJson } from '@tripwire/wire';
 import type { HandlerGuard } from './handler-guard.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { TaskNotifications } from './task-notifications.js';
+import { applyTaskRetention } from './task-retention.js';
+
+const RETENTION_EVERY_MS = 3_600_000;
+
 import { type TaskCall, TaskSession, type TaskSessionDeps } from './task-session.js';
 
 export interface TaskManagerDeps {
@@ -35,6 +39,8 @@ export interface TaskManagerDeps {
     leaseMs: number;
     timeoutGraceS: number;
     disconnectGraceS: number;
+    /** TASK_RETENTION_DAYS: finished tasks older than this are deleted (0: kept). */
+    retentionDays: number;
   };
 }
 
@@ -52,6 +58,7 @@ export class TaskManager {
   private readonly notifications: TaskNotifications;
   private sweepTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private readonly stopping = new AbortController();
   /** Aborted by stop(): WatchTask calls end (UNAVAILABLE) so shutdown need not wait for them. */
@@ -78,12 +85,25 @@ export class TaskManager {
     this.sweepTimer.unref();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.deps.timings.heartbeatMs);
     this.heartbeatTimer.unref();
+    this.retentionTimer = setInterval(() => void this.retention(), RETENTION_EVERY_MS);
+    this.retentionTimer.unref();
+    void this.retention();
+  }
+
+  private async retention(): Promise<void> {
+    await applyTaskRetention(this.deps.pool, this.deps.timings.retentionDays, this.deps.log).catch(
+      (err) => {
+        this.deps.metrics.taskSweepFailures.inc();
+        this.deps.log.warn({ err }, 'task retention failed; retried in an hour');
+      },
+    );
   }
 
   /** Stops listening and sweeping and ends every task stream (agents reconnect elsewhere). */
   stop(): void {
     clearInterval(this.sweepTimer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.retentionTimer);
     this.notifications.stop();
     this.stopping.abort();
     for (const session of [...this.sessions.values()]) session.end();

@@ -195,7 +195,8 @@ function payloadOf(r: TaskResponse): {
  */
 const withoutNul = (text: string) => text.replaceAll('\0', '');
 const resultWithoutNul = (result: P | null): P | null =>
-  result && (JSON.parse(JSON.stringify(result, (_k, v) => (typeof v === 'string' ? withoutNul(v) : v))) as P);
+  result &&
+  (JSON.parse(JSON.stringify(result, (_k, v) => (typeof v === 'string' ? withoutNul(v) : v))) as P);
 
 /** What storage keeps of one agent response. */
 export function agentResponseOf(hostId: string, r: TaskResponse): AgentTaskResponse {

@@ -1,8 +1,7 @@
 // Response actions under test: a ResponseService client, a WatchTask recorder, a bare agent
 // speaking TaskService by hand (for protocol cases a real agent never produces on demand), and
 // the real tripwire-agent process.
-import { writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,8 +51,11 @@ export function responseCalls(address: string, token: string) {
     ) =>
     (req: Partial<Req>) =>
       new Promise<Task>((resolve, reject) =>
-        method.call(client, { ...type.decode(new Uint8Array()), ...req }, bearer(token), (err, res) =>
-          err ? reject(err) : resolve(res.task!),
+        method.call(
+          client,
+          { ...type.decode(new Uint8Array()), ...req },
+          bearer(token),
+          (err, res) => (err ? reject(err) : resolve(res.task!)),
         ),
       );
   return {
@@ -64,8 +66,10 @@ export function responseCalls(address: string, token: string) {
     approve: call(client.approveTask, ApproveTaskRequest),
     list: (req: Partial<ListTasksRequest>) =>
       new Promise<Task[]>((resolve, reject) =>
-        client.listTasks({ ...ListTasksRequest.decode(new Uint8Array()), ...req }, bearer(token), (err, res) =>
-          err ? reject(err) : resolve(res.tasks),
+        client.listTasks(
+          { ...ListTasksRequest.decode(new Uint8Array()), ...req },
+          bearer(token),
+          (err, res) => (err ? reject(err) : resolve(res.tasks)),
         ),
       ),
     close: () => client.close(),
@@ -75,7 +79,11 @@ export function responseCalls(address: string, token: string) {
 export type ResponseCalls = ReturnType<typeof responseCalls>;
 
 /** A shell task request body. */
-export const shellTask = (hostId: string, cmd: string, timeoutSeconds = 60): Partial<CreateTaskRequest> => ({
+export const shellTask = (
+  hostId: string,
+  cmd: string,
+  timeoutSeconds = 60,
+): Partial<CreateTaskRequest> => ({
   hostId,
   timeoutSeconds,
   action: { $case: 'shellExecute', shellExecute: { cmd, args: [], env: [], workingDir: '' } },
@@ -100,7 +108,11 @@ export function watchTask(calls: ResponseCalls, token: string, taskId: string) {
   return {
     tasks,
     outputs,
-    text: (name: string) => outputs.filter((o) => o.stream === name).map((o) => o.text).join(''),
+    text: (name: string) =>
+      outputs
+        .filter((o) => o.stream === name)
+        .map((o) => o.text)
+        .join(''),
     states: () => tasks.map((t) => TaskState[t.state]),
     get ended() {
       return ended;
@@ -110,7 +122,16 @@ export function watchTask(calls: ResponseCalls, token: string, taskId: string) {
 }
 
 export const POLICY_ALL: AgentTaskPolicy = {
-  enabledActions: ['process_list', 'network_connections', 'file_hash', 'file_fetch', 'kill_process', 'quarantine_file', 'restore_file', 'shell_execute'],
+  enabledActions: [
+    'process_list',
+    'network_connections',
+    'file_hash',
+    'file_fetch',
+    'kill_process',
+    'quarantine_file',
+    'restore_file',
+    'shell_execute',
+  ],
   shellRestricted: false,
   shellAllowPatterns: [],
   killSwitch: false,
@@ -176,7 +197,14 @@ export class BareAgent {
   }
 
   stdout(taskId: string, sequence: number, text: string): void {
-    this.send({ taskId, sequence, response: { $case: 'shellExecute', shellExecute: { stdout: text, stderr: '', exitCode: 0, signal: '' } } });
+    this.send({
+      taskId,
+      sequence,
+      response: {
+        $case: 'shellExecute',
+        shellExecute: { stdout: text, stderr: '', exitCode: 0, signal: '' },
+      },
+    });
   }
 
   finish(taskId: string, sequence: number, status = TaskStatus.TASK_STATUS_SUCCEEDED): void {
@@ -185,7 +213,10 @@ export class BareAgent {
       sequence,
       status,
       isFinal: true,
-      response: { $case: 'shellExecute', shellExecute: { stdout: '', stderr: '', exitCode: 0, signal: '' } },
+      response: {
+        $case: 'shellExecute',
+        shellExecute: { stdout: '', stderr: '', exitCode: 0, signal: '' },
+      },
     });
   }
 
@@ -205,7 +236,12 @@ const AGENT_DIR = fileURLToPath(new URL('../../agent', import.meta.url));
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `tripwire-${prefix}-`));
 
 /** The real tripwire-agent, its own process, enrolled with the ingest under `hostname`. */
-export function realAgent(address: string, stateDir: string, hostname: string, actions = 'shell_execute,file_hash'): ServiceProcess {
+export function realAgent(
+  address: string,
+  stateDir: string,
+  hostname: string,
+  actions = 'shell_execute,file_hash',
+): ServiceProcess {
   const rules = join(tempDir('rules'), 'rules.json');
   writeFileSync(rules, JSON.stringify({ rules: [] }));
   const proc = new ServiceProcess(AGENT_DIR, ['src/cli.ts'], {

@@ -5,13 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { getTask } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operatorAuth, OPERATOR_JWT_SECRET } from './incident-client.js';
+import { OPERATOR_JWT_SECRET, operatorAuth } from './incident-client.js';
 import {
   busReader,
   connect,
   errorCode,
-  register,
   type RunningIngest,
+  register,
   startIngest,
   useEnvironment,
 } from './ingest-harness.js';
@@ -65,8 +65,12 @@ async function hostWithAgent(address = ingest.address, policy = POLICY_ALL) {
   cleanups.push(() => agent.close());
   await until(
     async () =>
-      (await env.pool.query('SELECT 1 FROM host_task_channels WHERE host_id = $1 AND policy IS NOT NULL', [reg.hostId]))
-        .rows.length > 0,
+      (
+        await env.pool.query(
+          'SELECT 1 FROM host_task_channels WHERE host_id = $1 AND policy IS NOT NULL',
+          [reg.hostId],
+        )
+      ).rows.length > 0,
     10_000,
     'the task channel',
   );
@@ -83,7 +87,10 @@ describe('the task channel', () => {
     const task = await admin.create(shellTask(hostId, 'echo hi'));
     const watch = watchTask(admin, adminToken, task.taskId);
     await until(() => agent.tasks().includes(task.taskId), 10_000, 'the task on the agent');
-    expect(agent.requests[0]!.task).toMatchObject({ $case: 'shellExecute', shellExecute: { cmd: 'echo hi' } });
+    expect(agent.requests[0]!.task).toMatchObject({
+      $case: 'shellExecute',
+      shellExecute: { cmd: 'echo hi' },
+    });
     agent.send({ taskId: task.taskId, sequence: 1 });
     agent.stdout(task.taskId, 2, 'hi\n');
     agent.finish(task.taskId, 3);
@@ -96,11 +103,22 @@ describe('the task channel', () => {
     expect(watch.states()).toContain('TASK_STATE_RUNNING');
     const events = () =>
       bus.entries.flatMap((e) =>
-        e.message.type === 'task' && e.message.data.task.task_id === task.taskId ? [e.message.data] : [],
+        e.message.type === 'task' && e.message.data.task.task_id === task.taskId
+          ? [e.message.data]
+          : [],
       );
     await until(() => events().some((e) => e.event === 'finished'), 10_000, 'the finished message');
-    expect(events().map((e) => e.event)).toEqual(['created', 'updated', 'updated', 'output', 'finished']);
-    expect(events().find((e) => e.event === 'output')?.output).toMatchObject({ stream: 'stdout', text: 'hi\n' });
+    expect(events().map((e) => e.event)).toEqual([
+      'created',
+      'updated',
+      'updated',
+      'output',
+      'finished',
+    ]);
+    expect(events().find((e) => e.event === 'output')?.output).toMatchObject({
+      stream: 'stdout',
+      text: 'hi\n',
+    });
   });
 
   it('acknowledges an outcome only once it is stored', async () => {
@@ -130,7 +148,13 @@ describe('the task channel', () => {
     const { hostId, agent } = await hostWithAgent();
     const task = await admin.create(shellTask(hostId, 'true'));
     await until(() => agent.tasks().includes(task.taskId));
-    agent.send({ taskId: task.taskId, sequence: 1, isFinal: true, status: TaskStatus.TASK_STATUS_FAILED, error: 'bad\0thing' });
+    agent.send({
+      taskId: task.taskId,
+      sequence: 1,
+      isFinal: true,
+      status: TaskStatus.TASK_STATUS_FAILED,
+      error: 'bad\0thing',
+    });
     await until(() => agent.acks.includes(task.taskId), 10_000, 'the acknowledgement');
     expect((await getTask(env.pool, task.taskId))!.error).toBe('badthing');
   });
@@ -144,7 +168,10 @@ describe('the task channel', () => {
     agent.finish(task.taskId, 0, TaskStatus.TASK_STATUS_FAILED);
     await until(() => agent.acks.length === 2, 10_000, 'the duplicate acknowledged');
     expect(await stateOf(task.taskId)).toBe('SUCCEEDED');
-    const audit = await env.pool.query("SELECT 1 FROM audit_entries WHERE target = $1 AND action = 'task.outcome'", [task.taskId]);
+    const audit = await env.pool.query(
+      "SELECT 1 FROM audit_entries WHERE target = $1 AND action = 'task.outcome'",
+      [task.taskId],
+    );
     expect(audit.rows).toHaveLength(1);
   });
 
@@ -162,10 +189,15 @@ describe('the task channel', () => {
   });
 
   it('refuses an action the agent does not enable without sending it', async () => {
-    const { hostId, agent } = await hostWithAgent(ingest.address, { ...POLICY_ALL, enabledActions: ['file_hash'] });
+    const { hostId, agent } = await hostWithAgent(ingest.address, {
+      ...POLICY_ALL,
+      enabledActions: ['file_hash'],
+    });
     const task = await admin.create(shellTask(hostId, 'id'));
     await until(async () => (await stateOf(task.taskId)) === 'REFUSED', 10_000, 'REFUSED');
-    expect((await getTask(env.pool, task.taskId))!.error).toBe("this host's agent does not enable shell_execute");
+    expect((await getTask(env.pool, task.taskId))!.error).toBe(
+      "this host's agent does not enable shell_execute",
+    );
     expect(agent.tasks()).toEqual([]);
   });
 
@@ -199,7 +231,10 @@ describe('the task channel', () => {
     const reg = await register(client, `offline-${randomUUID().slice(0, 8)}`);
     client.close();
     const waiting = await admin.create(shellTask(reg.hostId, 'echo later'));
-    const expiring = await admin.create({ ...shellTask(reg.hostId, 'echo never'), expiresInSeconds: 1 });
+    const expiring = await admin.create({
+      ...shellTask(reg.hostId, 'echo never'),
+      expiresInSeconds: 1,
+    });
     await until(async () => (await stateOf(expiring.taskId)) === 'EXPIRED', 10_000, 'EXPIRED');
     expect(await stateOf(waiting.taskId)).toBe('QUEUED');
     const agent = new BareAgent(ingest.address, reg.agentToken).connect();
@@ -218,7 +253,11 @@ describe('the task channel', () => {
     await until(() => again.tasks().includes(task.taskId), 10_000, 'the redelivery');
     expect((await getTask(env.pool, task.taskId))!.dispatch_count).toBe(2);
     again.disconnect();
-    await until(async () => (await stateOf(task.taskId)) === 'FAILED', 15_000, 'FAILED after the grace');
+    await until(
+      async () => (await stateOf(task.taskId)) === 'FAILED',
+      15_000,
+      'FAILED after the grace',
+    );
     expect((await getTask(env.pool, task.taskId))!.error).toBe('agent disconnected');
   });
 
@@ -232,7 +271,10 @@ describe('the task channel', () => {
     await until(() => agent.acks.includes(task.taskId), 20_000);
     const stored = (await getTask(env.pool, task.taskId))!;
     expect(stored).toMatchObject({ stdout_bytes: 100_000, truncated: true, state: 'SUCCEEDED' });
-    const { rows } = await env.pool.query('SELECT sum(octet_length(data))::int AS n FROM task_output WHERE task_id = $1', [task.taskId]);
+    const { rows } = await env.pool.query(
+      'SELECT sum(octet_length(data))::int AS n FROM task_output WHERE task_id = $1',
+      [task.taskId],
+    );
     expect(rows[0].n).toBe(100_000);
   });
 
@@ -250,24 +292,40 @@ describe('two ingest instances', () => {
     cleanups.push(() => other.stop());
     const { hostId, token, agent } = await hostWithAgent();
     // The same agent opens a second stream on the other instance: it takes the channel over.
-    const second = new BareAgent(other.address, token).connect({ ...POLICY_ALL, maxConcurrentTasks: 16 });
+    const second = new BareAgent(other.address, token).connect({
+      ...POLICY_ALL,
+      maxConcurrentTasks: 16,
+    });
     cleanups.push(() => second.close());
     await until(
       async () =>
-        (await env.pool.query('SELECT 1 FROM host_task_channels WHERE host_id = $1 AND instance_id = $2', [hostId, other.server.instanceId]))
-          .rows.length > 0,
+        (
+          await env.pool.query(
+            'SELECT 1 FROM host_task_channels WHERE host_id = $1 AND instance_id = $2',
+            [hostId, other.server.instanceId],
+          )
+        ).rows.length > 0,
     );
     const created = [];
-    for (let i = 0; i < 10; i++) created.push((await admin.create(shellTask(hostId, `echo ${i}`))).taskId);
+    for (let i = 0; i < 10; i++)
+      created.push((await admin.create(shellTask(hostId, `echo ${i}`))).taskId);
     // One at a time: finish each as it arrives, wherever it arrives.
     for (const id of created) {
-      await until(() => second.tasks().includes(id) || agent.tasks().includes(id), 10_000, `task ${id}`);
+      await until(
+        () => second.tasks().includes(id) || agent.tasks().includes(id),
+        10_000,
+        `task ${id}`,
+      );
       (second.tasks().includes(id) ? second : agent).finish(id, 1);
     }
     const all = [...agent.tasks(), ...second.tasks()];
     expect(new Set(all).size).toBe(all.length);
     expect(second.tasks().sort()).toEqual([...created].sort());
-    expect(errorCode(await admin.get({ taskId: 'nope' }).catch((e) => e))).toBe(status.INVALID_ARGUMENT);
-    expect(TaskState[(await admin.get({ taskId: created[9]! })).state]).toBe('TASK_STATE_SUCCEEDED');
+    expect(errorCode(await admin.get({ taskId: 'nope' }).catch((e) => e))).toBe(
+      status.INVALID_ARGUMENT,
+    );
+    expect(TaskState[(await admin.get({ taskId: created[9]! })).state]).toBe(
+      'TASK_STATE_SUCCEEDED',
+    );
   });
 });
