@@ -5,7 +5,7 @@ import {
   listTaskOutput,
   listTasks,
   type Pool,
-  readTaskFile,
+  readTaskFilePage,
   requestTaskCancel,
   taskMessage,
 } from '@tripwire/storage';
@@ -118,7 +118,11 @@ async function readTask(pool: Pool, req: ApiRequest): Promise<TaskJson> {
   return task;
 }
 
-/** A file_fetch task's content as an attachment (file-download.ts: never rendered). */
+/**
+ * A file_fetch task's content as an attachment (file-download.ts: never rendered), streamed a
+ * page of chunks at a time. The first page is read before answering, so a database that is
+ * down is still a 503, not a broken download.
+ */
 async function downloadFile(pool: Pool, task: TaskJson) {
   if (task.action !== 'file_fetch')
     throw new ApiError(
@@ -126,9 +130,25 @@ async function downloadFile(pool: Pool, task: TaskJson) {
       'not_a_file',
       `task ${task.task_id} is ${task.action}: only file_fetch has a file to download`,
     );
-  const bytes = await readTaskFile(pool, task.task_id);
+  const first = await readTaskFilePage(pool, task.task_id, 0);
   const path = typeof task.parameters.path === 'string' ? task.parameters.path : '';
-  return { raw: bytes, headers: downloadHeaders(safeFilename(path, task.task_id)) };
+  return {
+    headers: downloadHeaders(safeFilename(path, task.task_id)),
+    stream: fileChunks(pool, task.task_id, first),
+  };
+}
+
+async function* fileChunks(
+  pool: Pool,
+  taskId: string,
+  first: Array<{ offset: number; data: Buffer }>,
+): AsyncGenerator<Uint8Array> {
+  let page = first;
+  while (page.length > 0) {
+    for (const chunk of page) yield chunk.data;
+    const last = page[page.length - 1]!;
+    page = await readTaskFilePage(pool, taskId, last.offset + last.data.length);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auth,
@@ -306,5 +306,37 @@ describe('approval, cancel and reading', () => {
     const other = (await create('admin', host.hostId, { action: 'process_list' })).body.task
       .task_id;
     expect((await api('viewer', `/api/tasks/${other}/output?download=1`)).status).toBe(409);
+  });
+
+  it('streams a large fetched file page by page, and survives a reader that goes away', async () => {
+    const host = await newHost(env);
+    const agent = await connectAgent(env, host.hostId);
+    const id = (
+      await create('responder', host.hostId, {
+        action: 'file_fetch',
+        parameters: { path: '/var/log/big.log' },
+      })
+    ).body.task.task_id;
+    await agent.claim();
+    await agent.respond(id, { sequence: 1 });
+    const chunks = Array.from({ length: 40 }, () => randomBytes(64 * 1024));
+    for (const [i, data] of chunks.entries())
+      await agent.respond(id, { sequence: i + 2, output: [{ stream: 'file', data }] });
+    await agent.respond(id, { sequence: 42, status: 'SUCCEEDED', isFinal: true });
+    const url = `${fanout.url}/api/tasks/${id}/output?download=1`;
+    const headers = { authorization: `Bearer ${tokens.viewer}` };
+
+    // A reader that stops after the first bytes and hangs up.
+    const controller = new AbortController();
+    const partial = await fetch(url, { headers, signal: controller.signal });
+    await partial.body!.getReader().read();
+    controller.abort();
+
+    const res = await fetch(url, { headers });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="big.log"');
+    const got = Buffer.from(await res.arrayBuffer());
+    expect(got.length).toBe(40 * 64 * 1024);
+    expect(got.equals(Buffer.concat(chunks))).toBe(true);
   });
 });
