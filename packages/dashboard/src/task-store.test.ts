@@ -78,5 +78,9 @@ describe('TaskStore', () => {
     expect(store.applyEvent(frame(3, 'c'))).toBe(false);
     store.applyEvent(frame(4, 'd'));
     expect(out.list.map((c) => c.text).join('')).toBe('bcd');
+    // Closed: nothing is kept for it any more, and later chunks are not collected.
+    store.forgetOutput('t1');
+    store.applyEvent(frame(5, 'e'));
+    expect(store.output('t1').list).toEqual([]);
   });
 });

@@ -77,6 +77,11 @@ export class TaskStore extends ChangeNotifier {
     return out;
   }
 
+  /** The panel closed: its output is dropped (read again from the API if it opens again). */
+  forgetOutput(id: string) {
+    this.outputs.delete(id);
+  }
+
   reset(filter: TaskQuery) {
     this.filter = filter;
     this.rows = [];
@@ -117,8 +122,10 @@ export class TaskStore extends ChangeNotifier {
     return true;
   }
 
+  /** A page of stored output, for a task someone still looks at (else dropped). */
   addOutput(id: string, chunks: TaskOutputJson[]) {
-    const out = this.output(id);
+    const out = this.outputs.get(id);
+    if (!out) return;
     let added = false;
     for (const c of chunks) added = out.add(c) || added;
     if (added) this.changed();

@@ -27,6 +27,8 @@ export function TaskDetail(props: {
       (e: unknown) => setLoadError(e instanceof Error ? e.message : String(e)),
     );
     void loadOutput(id, store);
+    // Output is kept only while someone looks at it: a console open for days stays small.
+    return () => store.forgetOutput(id);
     // Again after a reload of the tasks (a resume that could not replay task frames).
   }, [id, store.generation]);
 
