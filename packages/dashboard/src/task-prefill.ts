@@ -8,6 +8,8 @@ export interface TaskDraft {
   action: TaskAction;
   parameters: Record<string, string>;
   alert_id?: string;
+  /** Set when the alert was opened from an incident: the task is linked to both. */
+  incident_id?: string;
 }
 
 export function draftFromAlert(alert: Alert): TaskDraft {

@@ -58,6 +58,12 @@ export function registerTasksApi(ctx: RouteContext, { pool, eventsPublisher }: T
       });
     const page = await listTasks(pool, {
       ...(hostParam(query) ? { hostId: hostParam(query)!.toLowerCase() } : {}),
+      ...(hostParam(query, 'alert_id')
+        ? { alertId: hostParam(query, 'alert_id')!.toLowerCase() }
+        : {}),
+      ...(hostParam(query, 'incident_id')
+        ? { incidentId: hostParam(query, 'incident_id')!.toLowerCase() }
+        : {}),
       states: listParam(query, 'state', TASK_STATES) as TaskState[],
       // Action names are lowercase; listParam compares upper case.
       actions: listParam(

@@ -71,6 +71,10 @@ describe('POST /api/hosts/{id}/tasks', () => {
       timeout_s: 30,
       alert_id: alertId,
     });
+    const linked = await api('viewer', `/api/tasks?alert_id=${alertId}`);
+    expect(linked.body.tasks.map((t: { task_id: string }) => t.task_id)).toEqual([
+      res.body.task.task_id,
+    ]);
     expect(await auditOf(res.body.task.task_id)).toEqual([
       {
         actor: 'operator:rita',

@@ -8,7 +8,13 @@ import { navigate, searchFromFilter, searchFromTaskFilter } from '../url-state.j
 import { RespondForm } from './respond-form.js';
 import { SeverityBadge } from './severity-badge.js';
 
-export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClose: () => void }) {
+export function AlertDetail(props: {
+  alert: AlertRow;
+  state: ConsoleState;
+  onClose: () => void;
+  /** The incident it was opened from: a response to it is linked to the incident too. */
+  incidentId?: string;
+}) {
   const { alert, state } = props;
   const host = state.hosts.get(alert.host_id);
   const [rule, setRule] = useState<Rule | null | undefined>(undefined);
@@ -104,7 +110,10 @@ export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClo
             hostId={alert.host_id}
             hostname={hostName(alert, state.hosts)}
             operator={state.operator}
-            draft={draftFromAlert(alert)}
+            draft={{
+              ...draftFromAlert(alert),
+              ...(props.incidentId ? { incident_id: props.incidentId } : {}),
+            }}
             onCreated={(task) => {
               state.tasks.apply(task);
               navigate(

@@ -55,6 +55,7 @@ export function RespondForm(props: {
         parameters: parametersFor(action, form),
         ...(timeout.trim() ? { timeout_seconds: Number(timeout) } : {}),
         ...(draft?.alert_id ? { alert_id: draft.alert_id } : {}),
+        ...(draft?.incident_id ? { incident_id: draft.incident_id } : {}),
       });
       props.onCreated(task);
     });
