@@ -43,3 +43,21 @@ export async function readTaskFile(db: Queryable, taskId: string): Promise<Buffe
   );
   return Buffer.concat(rows.map((r) => r.data));
 }
+
+/**
+ * A file_fetch task's content from `fromOffset` on, at most `limit` chunks (each ≤ 64 KiB as
+ * the agent sent them), for streaming a download without holding the whole file in memory.
+ */
+export async function readTaskFilePage(
+  db: Queryable,
+  taskId: string,
+  fromOffset: number,
+  limit = 16,
+): Promise<Array<{ offset: number; data: Buffer }>> {
+  const { rows } = await db.query<{ offset: string; data: Buffer }>(
+    `SELECT "offset", data FROM task_output
+     WHERE task_id = $1 AND stream = 'file' AND "offset" >= $2 ORDER BY "offset" LIMIT $3`,
+    [taskId, fromOffset, limit],
+  );
+  return rows.map((r) => ({ offset: Number(r.offset), data: r.data }));
+}
