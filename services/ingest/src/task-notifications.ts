@@ -21,6 +21,8 @@ export class TaskNotifications {
   private client: PoolClient | null = null;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  /** A connection lost during LISTEN reports twice (its 'error' event, the query's rejection): released once. */
+  private readonly released = new WeakSet<PoolClient>();
 
   constructor(
     private readonly pool: Pool,
@@ -45,7 +47,10 @@ export class TaskNotifications {
       });
       client.on('error', (err) => this.lost(client, err));
       await client.query(`LISTEN ${TASK_NOTIFY_CHANNEL}`);
-      if (this.stopped) return client.release(true);
+      if (this.stopped) {
+        this.release(client);
+        return;
+      }
       this.client = client;
       this.onListening();
     } catch (err) {
@@ -54,8 +59,8 @@ export class TaskNotifications {
   }
 
   private lost(client: PoolClient | null, err: Error): void {
-    if (client && this.client === client) this.client = null;
-    client?.release(true);
+    // The second report of one loss: the first already released it and scheduled the retry.
+    if (client && !this.release(client)) return;
     if (this.stopped) return;
     this.log.warn({ err: err.message }, 'listening for task changes failed; retrying');
     clearTimeout(this.retry);
@@ -66,8 +71,15 @@ export class TaskNotifications {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retry);
-    const client = this.client;
-    this.client = null;
-    client?.release(true);
+    if (this.client) this.release(this.client);
+  }
+
+  /** Destroys the connection (LISTEN state must not go back to the pool); false if already done. */
+  private release(client: PoolClient): boolean {
+    if (this.released.has(client)) return false;
+    this.released.add(client);
+    if (this.client === client) this.client = null;
+    client.release(true);
+    return true;
   }
 }
