@@ -52,7 +52,23 @@ export class TaskParameterError extends Error {
 }
 
 type Params = Record<string, unknown>;
-const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
+/**
+ * UTF-8 length, counted by hand: wire runs in browsers and Node without either's types
+ * (TextEncoder is not in its lib). A lone surrogate counts 3, as TextEncoder writes U+FFFD.
+ */
+function utf8Bytes(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 
 function text(p: Params, key: string, maxBytes: number, optional = false): string | undefined {
   const value = p[key];
