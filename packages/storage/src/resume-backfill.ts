@@ -144,6 +144,8 @@ export async function storedAlertsPage(
   }));
 }
 
+const INT8_MAX = 2n ** 63n - 1n;
+
 /**
  * The ledger's part of a page query: each row received before `lookUpBeforeUs` is looked up by
  * its primary key (a lateral subquery kept apart by OFFSET 0, so the plan is a probe per row,
@@ -155,14 +157,16 @@ function ledgerLookUp(
   params: unknown[],
 ): { join: string; condition: string | null; unmarked: string } {
   if (seen === null) return { join: '', condition: null, unmarked: 'false' };
-  params.push(seen.lookUpBeforeUs, seen.epoch, seen.offset.toString());
-  const [before, epoch, offset] = [params.length - 2, params.length - 1, params.length];
+  // A position's offset may have 20 digits; no recorded one exceeds bigint's range.
+  const offset = seen.offset > INT8_MAX ? INT8_MAX : seen.offset;
+  params.push(seen.lookUpBeforeUs, seen.epoch, offset.toString());
+  const [before, epochAt, offsetAt] = [params.length - 2, params.length - 1, params.length];
   return {
     join: `LEFT JOIN LATERAL (
        SELECT l.published, l.bus_epoch, l.bus_offset FROM alert_ids l
        WHERE l.alert_id = a.alert_id AND a.received_at < ${US_TO_TIMESTAMPTZ(`$${before}::bigint`)}
        OFFSET 0) m ON true`,
-    condition: `NOT coalesce(m.bus_epoch = $${epoch}::text AND m.bus_offset <= $${offset}::bigint, false)`,
+    condition: `NOT coalesce(m.bus_epoch = $${epochAt}::text AND m.bus_offset <= $${offsetAt}::bigint, false)`,
     unmarked: 'NOT m.published',
   };
 }

@@ -109,6 +109,9 @@ describe('storedAlertsPage with the browser position', () => {
     const rows = await page(seen);
     expect(rows.map((r) => r.alertId)).toEqual([after, otherEpoch, unmarked, legacy, late]);
     expect(rows.filter((r) => r.unmarked).map((r) => r.alertId)).toEqual([unmarked]);
+    // An offset beyond bigint (a position may have 20 digits) is past every recorded one.
+    const huge = await page({ ...seen, offset: 10n ** 20n - 1n });
+    expect(huge.map((r) => r.alertId)).toEqual([otherEpoch, unmarked, legacy, late]);
     // Without a position (an epoch-less `since`), every row, by time, as before.
     expect((await page(null)).map((r) => r.alertId)).toEqual(batch.map((a) => a.alertId));
   });
