@@ -1,6 +1,6 @@
 import type { Queryable } from './pool.js';
 
-// The idempotency ledger (alert_ids, migrations 0002, 0011 and 0012) also says which alerts are
+// The idempotency ledger (alert_ids, migrations 0002, 0011 and 0013) also says which alerts are
 // known to be on the bus, and where. docs/fanout.md#exactly-once states what this guarantees browsers.
 
 /** An alert Redis confirmed in the bus stream, and where: its position's epoch and offset. */
@@ -15,7 +15,7 @@ export interface PublishedAlert {
 // instance that stopped before marking, which the fan-out covers, and the flush wait would
 // compete with the alert inserts' own. One statement per batch: the three arrays are unnested
 // side by side, each row found by its primary key; the columns set are in no index, so the
-// update stays HOT (migrations 0011, 0012). The first mark wins: a row already marked keeps
+// update stays HOT (migrations 0011, 0013). The first mark wins: a row already marked keeps
 // the position it was first confirmed at.
 const MARK_PUBLISHED_SQL = `UPDATE alert_ids l
   SET published = true, bus_epoch = m.bus_epoch, bus_offset = m.bus_offset

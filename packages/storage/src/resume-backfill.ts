@@ -58,7 +58,7 @@ export interface BackfillAlert extends Alert {
 /**
  * A browser's position, as the ledger can compare with it: the alerts recorded in this epoch at
  * or before this offset are the ones the browser had (the published mark records each alert's
- * position, migration 0012).
+ * position, migration 0013).
  */
 export interface SeenThrough {
   epoch: string;

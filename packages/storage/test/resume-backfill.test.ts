@@ -93,7 +93,7 @@ describe('storedAlertsPage with the browser position', () => {
       mark(otherEpoch, 'epochb', 1n),
       mark(late, 'epocha', 2n),
     ]);
-    // Marked before positions were recorded (migration 0012): published, no position.
+    // Marked before positions were recorded (migration 0013): published, no position.
     await t.pool.query('UPDATE alert_ids SET published = true WHERE alert_id = $1', [legacy]);
 
     const page = (seen: SeenThrough | null) =>
