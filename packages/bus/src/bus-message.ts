@@ -4,11 +4,25 @@ import type {
   IncidentEventData,
   IncidentEventKind,
   IncidentJson,
+  TaskEventData,
+  TaskEventKind,
+  TaskJson,
+  TaskOutputJson,
 } from '@tripwire/wire';
 
 // The data of the alert, host and incident messages is what browsers receive: its shapes live
 // in @tripwire/wire, which the dashboard imports too.
-export type { AlertEventData, HostEventData, IncidentEventData, IncidentEventKind, IncidentJson };
+export type {
+  AlertEventData,
+  HostEventData,
+  IncidentEventData,
+  IncidentEventKind,
+  IncidentJson,
+  TaskEventData,
+  TaskEventKind,
+  TaskJson,
+  TaskOutputJson,
+};
 
 /** Published after messages had to be dropped (Redis was down longer than the backlog lasts). */
 export interface GapEventData {
@@ -29,6 +43,8 @@ export type BusMessage =
   | { type: 'alert'; data: AlertEventData }
   | { type: 'incident'; data: IncidentEventData }
   | { type: 'host'; data: HostEventData }
+  /** A response action changed (state, output chunk): docs/response-actions.md "Bus messages". */
+  | { type: 'task'; data: TaskEventData }
   | { type: 'rules'; data: RulesChangedData }
   | { type: 'gap'; data: GapEventData };
 

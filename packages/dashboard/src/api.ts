@@ -12,6 +12,9 @@ import type {
   Severity,
   TripwireType,
 } from '@tripwire/wire';
+import type { OperatorRole } from './task-availability.js';
+import type { TaskQuery } from './task-store.js';
+import type { TaskAction, TaskJson, TaskOutputJson, TaskPolicyJson } from './task-types.js';
 
 /** An alert row: from the REST API, or from a live frame, which adds the host's name. */
 export type Alert = AlertJson & Partial<Pick<AlertEventData, 'hostname'>>;
@@ -121,7 +124,17 @@ export interface Enrollment {
 
 export interface Operator {
   name: string;
-  role: 'viewer' | 'admin';
+  role: OperatorRole;
+}
+
+/** POST /api/hosts/{id}/tasks. */
+export interface TaskInput {
+  action: TaskAction;
+  parameters: Record<string, unknown>;
+  timeout_seconds?: number;
+  expires_in_s?: number;
+  alert_id?: string;
+  incident_id?: string;
 }
 
 /** Alerts of each severity in one minute. */
@@ -254,6 +267,30 @@ export const api = {
     request<{ enrollments: Enrollment[] }>('GET', '/api/enrollments/pending'),
   decideEnrollment: (id: string, decision: 'approve' | 'deny') =>
     request<{ enrollment: Enrollment }>('POST', `/api/enrollments/${id}/${decision}`, {}),
+  tasks(filter: TaskQuery, cursor: string | null, limit = 100) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (filter.state.length) q.set('state', filter.state.join(','));
+    if (filter.action.length) q.set('action', filter.action.join(','));
+    if (filter.host) q.set('host_id', filter.host);
+    if (cursor) q.set('cursor', cursor);
+    return request<{ tasks: TaskJson[]; next_cursor: string | null }>('GET', `/api/tasks?${q}`);
+  },
+  task: (id: string) => request<{ task: TaskJson }>('GET', `/api/tasks/${id}`),
+  /** Output chunks after sequence `after`, in order; `next_after` null once all are read. */
+  taskOutput: (id: string, after = 0) =>
+    request<{ output: TaskOutputJson[]; next_after: number | null }>(
+      'GET',
+      `/api/tasks/${id}/output?after=${after}`,
+    ),
+  /** Where the browser downloads a file_fetch task's content (an attachment). */
+  taskDownloadUrl: (id: string) => `/api/tasks/${id}/output?download=1`,
+  createTask: (hostId: string, input: TaskInput) =>
+    request<{ task: TaskJson }>('POST', `/api/hosts/${hostId}/tasks`, input),
+  cancelTask: (id: string) => request<{ task: TaskJson }>('POST', `/api/tasks/${id}/cancel`, {}),
+  approveTask: (id: string) => request<{ task: TaskJson }>('POST', `/api/tasks/${id}/approve`, {}),
+  /** What the host's agent reported it will run; null policy when it never reported one. */
+  taskPolicy: (hostId: string) =>
+    request<{ policy: TaskPolicyJson | null }>('GET', `/api/hosts/${hostId}/task-policy`),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

@@ -7,6 +7,7 @@ import {
   type Page,
   sameFilter,
   searchFromIncidentFilter,
+  searchFromTaskFilter,
   useLocation,
 } from './url-state.js';
 import { AlertsView } from './views/alerts-view.js';
@@ -16,6 +17,7 @@ import { HostsView } from './views/hosts-view.js';
 import { IncidentsView } from './views/incidents-view.js';
 import { RulesView } from './views/rules-view.js';
 import { SignIn } from './views/sign-in.js';
+import { TasksView } from './views/tasks-view.js';
 
 export function App() {
   // undefined while asking the server whether the session cookie is still good.
@@ -34,6 +36,7 @@ export function App() {
 const NAV: Array<[Page, string, string]> = [
   ['alerts', 'Alerts', '/'],
   ['incidents', 'Incidents', '/incidents'],
+  ['tasks', 'Tasks', '/tasks'],
   ['hosts', 'Hosts', '/hosts'],
   ['rules', 'Rules', '/rules'],
   ['audit', 'Audit log', '/audit'],
@@ -46,7 +49,14 @@ const ADMIN_PAGES = new Set<Page>(['enrollment']);
 function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
   const location = useLocation();
   const state = useMemo(
-    () => new ConsoleState(location.filter, location.incidentFilter, onSignedOut),
+    () =>
+      new ConsoleState(
+        location.filter,
+        location.incidentFilter,
+        location.taskFilter,
+        operator,
+        onSignedOut,
+      ),
     [],
   );
   useConsole(state);
@@ -65,6 +75,8 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
     )
       state.setIncidentFilter(location.incidentFilter);
     if (!sameFilter(location.filter, state.store.filter)) state.setFilter(location.filter);
+    if (searchFromTaskFilter(location.taskFilter) !== searchFromTaskFilter(state.tasks.filter))
+      state.setTaskFilter(location.taskFilter);
   }, [location.search]);
 
   const signOut = async () => {
@@ -91,7 +103,8 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
                   e.preventDefault();
                   // A second click keeps the page's filter; coming from elsewhere starts unfiltered.
                   navigate(
-                    (page === 'alerts' || page === 'incidents') && location.page === page
+                    (page === 'alerts' || page === 'incidents' || page === 'tasks') &&
+                      location.page === page
                       ? `${href}${location.search}`
                       : href,
                   );
@@ -124,6 +137,14 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         {location.page === 'alerts' && <AlertsView state={state} filter={location.filter} />}
         {location.page === 'incidents' && (
           <IncidentsView state={state} filter={location.incidentFilter} operator={operator} />
+        )}
+        {location.page === 'tasks' && (
+          <TasksView
+            state={state}
+            filter={location.taskFilter}
+            taskId={location.taskId}
+            operator={operator}
+          />
         )}
         {location.page === 'hosts' && <HostsView state={state} />}
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}

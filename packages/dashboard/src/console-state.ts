@@ -12,11 +12,13 @@ import {
   api,
   type Host,
   type IncidentQuery,
+  type Operator,
 } from './api.js';
 import { ChangeNotifier } from './change-notifier.js';
 import { mergeHostFrame, mergeHostList } from './host-state.js';
 import { IncidentStore } from './incident-store.js';
 import { type ConnectionState, LiveFeed } from './live-feed.js';
+import { type TaskQuery, TaskStore } from './task-store.js';
 
 /** Incidents read per page of the incidents list. */
 const INCIDENT_PAGE = 200;
@@ -45,11 +47,23 @@ export class ConsoleState extends ChangeNotifier {
   openIncidents: number | null = null;
   private openCountBusy = false;
   private openCountAgain = false;
+  readonly tasks: TaskStore;
+  private tasksLoadingFor: number | null = null;
+  tasksError: string | null = null;
   /** Live alerts that arrived while the chart's counts were being fetched. */
   private rateArrivals: Alert[] | null = null;
 
-  constructor(filter: AlertQuery, incidentFilter: IncidentQuery, onSignedOut: () => void) {
+  constructor(
+    filter: AlertQuery,
+    incidentFilter: IncidentQuery,
+    taskFilter: TaskQuery,
+    /** Who is signed in: the views offer what their role may do. */
+    readonly operator: Operator,
+    onSignedOut: () => void,
+  ) {
     super();
+    this.tasks = new TaskStore(taskFilter);
+    this.tasks.subscribe(() => this.changed());
     this.store = new AlertStore(filter);
     this.store.subscribe(() => this.changed());
     this.incidents = new IncidentStore(incidentFilter);
@@ -62,6 +76,7 @@ export class ConsoleState extends ChangeNotifier {
         this.changed();
       },
       onIncident: (event) => this.onIncident(event),
+      onTask: (event) => this.tasks.applyEvent(event),
       onHost: (host) => {
         const merged = mergeHostFrame(this.hosts.get(host.host_id), host);
         if (!merged) return;
@@ -70,6 +85,10 @@ export class ConsoleState extends ChangeNotifier {
       },
       onState: (state) => {
         this.connection = state;
+        // A resume from the database re-sends hosts and incidents, not task frames: the task
+        // list (and an open task's panel, which follows the generation) is read again.
+        if (state.kind === 'resumed' && state.source === 'database')
+          this.setTaskFilter(this.tasks.filter);
         this.changed();
       },
       onReload: () => void this.reload(),
@@ -96,7 +115,9 @@ export class ConsoleState extends ChangeNotifier {
     this.historyOpen = true;
     this.store.reset(this.store.filter);
     this.incidents.reset(this.incidents.filter);
+    this.tasks.reset(this.tasks.filter);
     await Promise.all([
+      this.loadTasks(),
       this.loadOlder(),
       this.loadRate(),
       this.loadIncidents(),
@@ -135,6 +156,36 @@ export class ConsoleState extends ChangeNotifier {
       if (this.incidentsLoadingFor === generation) this.incidentsLoadingFor = null;
       this.changed();
     }
+  }
+
+  setTaskFilter(filter: TaskQuery) {
+    this.tasks.reset(filter);
+    void this.loadTasks();
+  }
+
+  /** The next page of tasks (the first after a reset); only once the feed is live. */
+  async loadTasks() {
+    const store = this.tasks;
+    const generation = store.generation;
+    if (!this.historyOpen || this.tasksLoadingFor === generation) return;
+    if (store.loaded && !store.nextCursor) return;
+    this.tasksLoadingFor = generation;
+    this.tasksError = null;
+    this.changed();
+    try {
+      const page = await api.tasks(store.filter, store.nextCursor);
+      if (generation === store.generation) store.addPage(page.tasks, page.next_cursor);
+    } catch (err) {
+      if (generation === store.generation)
+        this.tasksError = err instanceof ApiError ? err.message : String(err);
+    } finally {
+      if (this.tasksLoadingFor === generation) this.tasksLoadingFor = null;
+      this.changed();
+    }
+  }
+
+  get loadingTasks() {
+    return this.tasksLoadingFor !== null;
   }
 
   get loadingIncidents() {

@@ -2,6 +2,7 @@ import type { IncidentEventData } from '@tripwire/wire';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Alert } from './api.js';
 import { LiveFeed, type LiveFeedEvents } from './live-feed.js';
+import type { TaskEventData } from './task-types.js';
 
 /** Stands in for the browser's WebSocket: records the URL, lets the test deliver frames. */
 class FakeSocket {
@@ -22,7 +23,8 @@ class FakeSocket {
 
 const incident = { incident_id: 'i-1', revision: 3, state: 'OPEN', alert_count: 2 };
 
-describe('LiveFeed and incident frames', () => {
+/** A fake socket and clock around each test of a describe block. */
+function useFakeBrowser() {
   beforeEach(() => {
     vi.useFakeTimers();
     vi.stubGlobal('WebSocket', FakeSocket);
@@ -32,6 +34,10 @@ describe('LiveFeed and incident frames', () => {
     vi.useRealTimers();
     vi.unstubAllGlobals();
   });
+}
+
+describe('LiveFeed and incident frames', () => {
+  useFakeBrowser();
 
   it('hands incident frames over, skips ones it cannot read, and resumes after their position', () => {
     const incidents: IncidentEventData[] = [];
@@ -40,6 +46,7 @@ describe('LiveFeed and incident frames', () => {
       onAlerts: (a) => alerts.push(a),
       onHost: () => {},
       onIncident: (e) => incidents.push(e),
+      onTask: () => {},
       onState: () => {},
       onReload: () => {},
       onSignedOut: () => {},
@@ -92,6 +99,7 @@ describe('LiveFeed and incident frames', () => {
         onAlerts: (a) => alerts.push(a),
         onHost: (h) => hosts.push(h),
         onIncident: (e) => incidents.push(e),
+        onTask: () => {},
         onState: (s) => states.push(s),
         onReload: () => {},
         onSignedOut: () => {},
@@ -131,6 +139,45 @@ describe('LiveFeed and incident frames', () => {
     ws.onclose?.({ code: 1012 });
     vi.advanceTimersByTime(2000);
     expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-1');
+    feed.stop();
+  });
+});
+
+describe('LiveFeed and task frames', () => {
+  useFakeBrowser();
+
+  it('hands task frames over, skips ones it cannot read, and resumes after their position', () => {
+    const tasks: TaskEventData[] = [];
+    const events: LiveFeedEvents = {
+      onAlerts: () => {},
+      onHost: () => {},
+      onIncident: () => {},
+      onTask: (e) => tasks.push(e),
+      onState: () => {},
+      onReload: () => {},
+      onSignedOut: () => {},
+    };
+    const feed = new LiveFeed({ severity: [], type: [], host: null }, events);
+    feed.start();
+    const ws = FakeSocket.last;
+    // The task subscription is there from the first frame on, so a resume replays tasks too.
+    const subs = JSON.parse(new URL(ws.url).searchParams.get('subscriptions')!);
+    expect(subs).toContainEqual({ subscription_id: 'tasks', filters: { kinds: ['task'] } });
+    ws.deliver({ type: 'welcome', position: '100-0' });
+    const task = { task_id: 't', version: 2, state: 'RUNNING' };
+    const output = { task_id: 't', sequence: 1, stream: 'stdout', text: 'hi\n' };
+    ws.deliver({ type: 'task', position: '100-1', data: { event: 'output', task, output } });
+    // Malformed: no version, an output without a sequence. Skipped, never fatal.
+    ws.deliver({
+      type: 'task',
+      position: '100-2',
+      data: { event: 'updated', task: { task_id: 't' } },
+    });
+    ws.deliver({ type: 'task', position: '100-3', data: { event: 'output', task, output: {} } });
+    expect(tasks).toEqual([{ event: 'output', task, output }]);
+    ws.onclose?.({ code: 1012 });
+    vi.advanceTimersByTime(200);
+    expect(new URL(FakeSocket.last.url).searchParams.get('since')).toBe('100-3');
     feed.stop();
   });
 });

@@ -4,6 +4,7 @@
 import type { HostEventData, IncidentEventData } from '@tripwire/wire';
 import type { Alert, AlertQuery, Host, Operator } from './api.js';
 import { hostFromFrame } from './host-state.js';
+import type { TaskEventData } from './task-types.js';
 
 export type ConnectionState =
   | { kind: 'connecting' }
@@ -18,6 +19,8 @@ export interface LiveFeedEvents {
   onHost(host: Host): void;
   /** An incident as it stands after a change (docs/incidents.md); may repeat or come out of order. */
   onIncident(event: IncidentEventData): void;
+  /** A task's new state or a chunk of its output (docs/fanout.md); may repeat. */
+  onTask(event: TaskEventData): void;
   onState(state: ConnectionState): void;
   /** The table must be refilled from history: first connect, lost resume, or a new filter. */
   onReload(reason: 'initial' | 'unrecoverable' | 'filter'): void;
@@ -97,13 +100,14 @@ export class LiveFeed {
   }
 
   private url() {
-    // Two subscriptions from the first frame on, so a resume replays both: the alerts page's
-    // filter for alerts, and every incident (the incidents page filters its own list, and the
-    // nav counts all open ones).
+    // Three subscriptions from the first frame on, so a resume replays each: the alerts page's
+    // filter for alerts, every incident (the incidents page filters its own list, and the nav
+    // counts all open ones), and every task (its page filters, its detail shows output).
     const q = new URLSearchParams({
       subscriptions: JSON.stringify([
         { subscription_id: 'default', filters: alertFilters(this.filter) },
         { subscription_id: 'incidents', filters: { kinds: ['incident'] } },
+        { subscription_id: 'tasks', filters: { kinds: ['task'] } },
       ]),
     });
     if (this.position) q.set('since', this.position);
@@ -181,6 +185,12 @@ export class LiveFeed {
         this.events.onIncident({ event: data.event ?? 'updated', incident });
         return;
       }
+      case 'task': {
+        if (frame.position) this.position = frame.position;
+        const data = frame.data as TaskEventData | undefined;
+        if (isTaskEvent(data)) this.events.onTask(data);
+        return;
+      }
       case 'host':
         this.events.onHost(hostFromFrame(frame.data as HostEventData));
         return;
@@ -244,4 +254,13 @@ export class LiveFeed {
     this.pendingAlerts = [];
     this.events.onAlerts(batch);
   }
+}
+
+/** A task frame this page can read; anything else is skipped, never fatal to the feed. */
+function isTaskEvent(data: TaskEventData | undefined): data is TaskEventData {
+  return (
+    typeof data?.task?.task_id === 'string' &&
+    typeof data.task.version === 'number' &&
+    (data.output === undefined || typeof data.output.sequence === 'number')
+  );
 }

@@ -1,6 +1,6 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
 // /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /incidents?state=…&severity=…&host=…,
-// /hosts, /rules, /audit, /enrollment.
+// /tasks?state=…&action=…&host=…&task=<id>, /hosts, /rules, /audit, /enrollment.
 import {
   COLLECTING_STATES,
   INCIDENT_STATES,
@@ -12,12 +12,15 @@ import {
 import { useEffect, useState } from 'preact/hooks';
 import type { AlertQuery, IncidentQuery } from './api.js';
 import { SEVERITIES_MOST_SEVERE_FIRST } from './format.js';
+import type { TaskQuery } from './task-store.js';
+import { TASK_ACTIONS, TASK_STATES, type TaskAction, type TaskState } from './task-types.js';
 
-export type Page = 'alerts' | 'incidents' | 'hosts' | 'rules' | 'audit' | 'enrollment';
+export type Page = 'alerts' | 'incidents' | 'tasks' | 'hosts' | 'rules' | 'audit' | 'enrollment';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
   '/incidents': 'incidents',
+  '/tasks': 'tasks',
   '/hosts': 'hosts',
   '/rules': 'rules',
   '/audit': 'audit',
@@ -86,6 +89,31 @@ export function searchFromIncidentFilter(f: IncidentQuery): string {
   return withHost(q, f.host);
 }
 
+/** The Tasks page's filter: state, action, host (every task when empty). */
+export function taskFilterFromSearch(search: string): TaskQuery {
+  const q = new URLSearchParams(search);
+  const actions = (q.get('action') ?? '').split(',').map((v) => v.trim().toLowerCase());
+  return {
+    state: list<TaskState>(q.get('state'), TASK_STATES),
+    action: TASK_ACTIONS.filter((a): a is TaskAction => actions.includes(a)),
+    host: filterFromSearch(search).host,
+  };
+}
+
+export function searchFromTaskFilter(f: TaskQuery, taskId: string | null = null): string {
+  const q = new URLSearchParams();
+  if (f.state.length) q.set('state', f.state.join(','));
+  if (f.action.length) q.set('action', f.action.join(','));
+  if (taskId) q.set('task', taskId);
+  return withHost(q, f.host);
+}
+
+/** The task whose panel is open (?task=<id>), so a link to it can be shared. */
+export function taskIdFromSearch(search: string): string | null {
+  const id = new URLSearchParams(search).get('task');
+  return id && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : null;
+}
+
 export const sameFilter = (a: AlertQuery, b: AlertQuery) =>
   searchFromFilter(a) === searchFromFilter(b);
 
@@ -101,6 +129,8 @@ export function useLocation() {
     page: PAGES[location.pathname] ?? 'alerts',
     filter: filterFromSearch(location.search),
     incidentFilter: incidentFilterFromSearch(location.search),
+    taskFilter: taskFilterFromSearch(location.search),
+    taskId: taskIdFromSearch(location.search),
     search: location.search,
   });
   const [state, setState] = useState(read);

@@ -1,5 +1,5 @@
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { AuthError, type Role } from './operator.js';
+import { AuthError, isRole, type Role } from './operator.js';
 
 /** The longest an operator JWT may live (exp − iat) unless configured: the token CLI's default. */
 export const DEFAULT_TOKEN_MAX_AGE_S = 30 * 24 * 3600;
@@ -7,7 +7,7 @@ export const DEFAULT_TOKEN_MAX_AGE_S = 30 * 24 * 3600;
 const CLOCK_TOLERANCE_S = 30;
 
 /**
- * Operator JWTs are HS256 (jose): `sub` names the operator, `role` is viewer or admin, and `exp`
+ * Operator JWTs are HS256 (jose): `sub` names the operator, `role` is viewer, responder or admin, and `exp`
  * and `iat` are required: a token that never expires is refused, and so is one minted to live
  * longer than `maxAgeS` (OPERATOR_TOKEN_MAX_AGE_S), so a leaked token dies on its own.
  */
@@ -41,7 +41,7 @@ export function createOperatorTokens(secret: string, maxAgeS = DEFAULT_TOKEN_MAX
         throw tokenError(err, maxAgeS);
       }
       const { role, sub, iat, exp } = payload;
-      if ((role !== 'viewer' && role !== 'admin') || !sub) {
+      if (!isRole(role) || !sub) {
         throw new AuthError('token is not valid', 401, 'bad_token');
       }
       if (exp! - iat! > maxAgeS) {

@@ -1,4 +1,16 @@
-export type Role = 'viewer' | 'admin';
+/**
+ * viewer reads; responder also runs the non-shell response actions (docs/response-actions.md);
+ * admin does everything, shell tasks included.
+ */
+export const ROLES = ['viewer', 'responder', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const isRole = (value: unknown): value is Role =>
+  (ROLES as readonly unknown[]).includes(value);
+
+/** Whether `role` has at least the rights of `needed` (viewer < responder < admin). */
+export const roleAtLeast = (role: Role, needed: Role): boolean =>
+  ROLES.indexOf(role) >= ROLES.indexOf(needed);
 
 export interface Operator {
   /** Who: the token's subject, recorded as the actor in the audit log. */

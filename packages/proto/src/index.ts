@@ -33,6 +33,26 @@ export {
   UpdateIncidentResponse,
 } from './gen/tripwire/v1/incident_service.js';
 export {
+  ApproveTaskRequest,
+  ApproveTaskResponse,
+  CancelTaskRequest,
+  CancelTaskResponse,
+  CreateTaskRequest,
+  CreateTaskResponse,
+  GetTaskRequest,
+  GetTaskResponse,
+  ListTasksRequest,
+  ListTasksResponse,
+  ResponseServiceClient,
+  type ResponseServiceServer,
+  ResponseServiceService,
+  Task,
+  TaskOutput,
+  TaskState,
+  WatchTaskRequest,
+  WatchTaskResponse,
+} from './gen/tripwire/v1/response_service.js';
+export {
   AgentTaskPolicy,
   FileFetch,
   FileFetchResponse,

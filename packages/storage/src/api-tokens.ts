@@ -7,7 +7,7 @@ export const API_TOKEN_PREFIX = 'twk_';
 export interface ApiToken {
   tokenId: string;
   name: string;
-  role: 'viewer' | 'admin';
+  role: 'viewer' | 'responder' | 'admin';
   createdBy: string;
   createdAt: Date;
   expiresAt: Date;
@@ -18,7 +18,7 @@ export interface ApiToken {
 interface ApiTokenRow {
   token_id: string;
   name: string;
-  role: 'viewer' | 'admin';
+  role: 'viewer' | 'responder' | 'admin';
   created_by: string;
   created_at: Date;
   expires_at: Date;
@@ -46,7 +46,12 @@ const LAST_USED_EVERY_S = 60;
 /** A new token; `secret` is the only copy of the token itself: show it once. */
 export async function createApiToken(
   db: Queryable,
-  input: { name: string; role: 'viewer' | 'admin'; createdBy: string; expiresInS: number },
+  input: {
+    name: string;
+    role: 'viewer' | 'responder' | 'admin';
+    createdBy: string;
+    expiresInS: number;
+  },
 ): Promise<{ token: ApiToken; secret: string }> {
   const secret = newSecret(API_TOKEN_PREFIX);
   const { rows } = await db.query<ApiTokenRow>(

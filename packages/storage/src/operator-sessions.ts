@@ -12,7 +12,7 @@ export const newSecret = (prefix: string) => prefix + randomBytes(32).toString('
 
 export interface SessionOwner {
   name: string;
-  role: 'viewer' | 'admin';
+  role: 'viewer' | 'responder' | 'admin';
 }
 
 export interface LiveSession extends SessionOwner {
@@ -53,7 +53,7 @@ export async function findLiveSession(db: Queryable, id: string): Promise<LiveSe
   const hash = secretHash(id);
   const { rows } = await db.query<{
     operator_name: string;
-    role: 'viewer' | 'admin';
+    role: 'viewer' | 'responder' | 'admin';
     expires_at: Date;
     stale: boolean;
   }>(
@@ -78,7 +78,10 @@ export async function findLiveSession(db: Queryable, id: string): Promise<LiveSe
 /** Sign-out: the session ends now. The operator it belonged to, or null if it was not live. */
 export async function endOperatorSession(db: Queryable, id: string): Promise<SessionOwner | null> {
   if (!id.startsWith(SESSION_ID_PREFIX)) return null;
-  const { rows } = await db.query<{ operator_name: string; role: 'viewer' | 'admin' }>(
+  const { rows } = await db.query<{
+    operator_name: string;
+    role: 'viewer' | 'responder' | 'admin';
+  }>(
     `UPDATE operator_sessions SET revoked_at = now()
      WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > now()
      RETURNING operator_name, role`,

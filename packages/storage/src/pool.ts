@@ -4,6 +4,8 @@ import pg from 'pg';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 
 export type Pool = pg.Pool;
+/** A connection taken from a pool (e.g. held for LISTEN). */
+export type PoolClient = pg.PoolClient;
 /** A pool or a checked-out client: anything that can run a query. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 

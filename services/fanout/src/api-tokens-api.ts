@@ -39,7 +39,9 @@ export function registerApiTokensApi(
   const schema = z
     .object({
       name: credentialName(MAX_TOKEN_NAME_LENGTH),
-      role: z.enum(['viewer', 'admin'], { message: 'must be viewer or admin' }),
+      role: z.enum(['viewer', 'responder', 'admin'], {
+        message: 'must be viewer, responder or admin',
+      }),
       expires_in_days: z
         .number()
         .int('must be a whole number')

@@ -11,7 +11,7 @@ import { AlertDedupeWindow } from './alert-dedupe-window.js';
 import type { FanoutConfig } from './config.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { LatestVersions } from './latest-versions.js';
-import { RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS } from './limits.js';
+import { RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS, RECENT_TASK_VERSIONS } from './limits.js';
 import { RecentIds } from './recent-ids.js';
 import { frameFor, type ReplayEntry, type ReplayWindow } from './resume-window.js';
 import { BROADCAST_TOPIC } from './socket-state.js';
@@ -134,23 +134,25 @@ export function subscribeToEvents(parts: {
  * alert ids of the last ALERT_DEDUPE_WINDOW_S of stream time are remembered (docs/fanout.md#exactly-once).
  * An incident's (id, revision) names one change of it:
  * the same change published twice (a retry, or by two publishers) is dropped the same way.
- * Two ingest instances changing one host at once can publish out of order: of a host's
- * changes, only those at least as new (status_version) as the last one sent go out.
+ * A task change and an output chunk likewise (repeatKey, docs/fanout.md). Two ingest instances changing one host
+ * at once can publish out of order: of a host's changes, only those at least as new
+ * (status_version) as the last one sent go out.
  */
 function createNewnessCheck(
   recentAlertIds: AlertDedupeWindow,
   metrics: FanoutMetrics,
 ): (message: BusMessage, atMs: number) => boolean {
-  const recentIncidentRevisions = new RecentIds(RECENT_INCIDENT_REVISIONS);
+  // Alerts by stream time (alert-dedupe-window.ts); incident and task changes by count.
+  const recent = {
+    incident: new RecentIds(RECENT_INCIDENT_REVISIONS),
+    task: new RecentIds(RECENT_TASK_VERSIONS),
+  };
   const hostVersions = new LatestVersions(RECENT_HOST_VERSIONS);
   return (message, atMs) => {
-    if (message.type === 'alert' || message.type === 'incident') {
+    const key = repeatKey(message);
+    if (key !== null) {
       const fresh =
-        message.type === 'alert'
-          ? recentAlertIds.add(message.data.alert_id, atMs)
-          : recentIncidentRevisions.add(
-              `${message.data.incident.incident_id}/${message.data.incident.revision}`,
-            );
+        key.space === 'alert' ? recentAlertIds.add(key.id, atMs) : recent[key.space].add(key.id);
       if (!fresh) metrics.duplicatesSkipped.inc();
       return fresh;
     }
@@ -163,8 +165,32 @@ function createNewnessCheck(
 }
 
 /**
+ * What names one change, for dropping repeats: an alert's id; an incident's (id, revision);
+ * a task's (id, version), bumped by every change of it; an output chunk's (task, sequence, stream).
+ */
+function repeatKey(
+  message: BusMessage,
+): { space: 'alert' | 'incident' | 'task'; id: string } | null {
+  if (message.type === 'alert') return { space: 'alert', id: message.data.alert_id };
+  if (message.type === 'incident') {
+    const { incident_id, revision } = message.data.incident;
+    return { space: 'incident', id: `${incident_id}/${revision}` };
+  }
+  if (message.type === 'task') {
+    const { task, output } = message.data;
+    // One agent response can store a chunk per stream, each announced with the task as it
+    // stands after the response (one version): a chunk is named by its (sequence, stream).
+    const id = output
+      ? `${task.task_id}/${output.sequence}/${output.stream}`
+      : `${task.task_id}/v${task.version}`;
+    return { space: 'task', id };
+  }
+  return null;
+}
+
+/**
  * What subscription filters look at: an alert's own host, type and severity; an
- * incident's host, type and highest severity so far. Null: every socket gets it.
+ * incident's host, type and highest severity so far; a task's host. Null: every socket gets it.
  */
 function filterSubject(message: BusMessage): FilterSubject | null {
   if (message.type === 'alert') {
@@ -175,5 +201,6 @@ function filterSubject(message: BusMessage): FilterSubject | null {
     const { host_id, tripwire_type, max_severity } = message.data.incident;
     return { kind: 'incident', host_id, tripwire_type, severity: max_severity };
   }
+  if (message.type === 'task') return { kind: 'task', host_id: message.data.task.host_id };
   return null;
 }

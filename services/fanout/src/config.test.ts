@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { ConfigError } from '@tripwire/config';
 import { describe, expect, it } from 'vitest';
-import { defaultDashboardDir, loadConfig } from './config.js';
+import { defaultDashboardDir, loadConfig, taskLimits } from './config.js';
 import { oidcSettings } from './oidc-settings.js';
 
 const valid = {
@@ -16,6 +16,24 @@ describe('fan-out loadConfig', () => {
     expect(c.PORT).toBe(8080);
     expect(c.WS_MAX_PAYLOAD_BYTES).toBe(65536);
     expect(c.ALLOWED_ORIGINS).toEqual([]);
+  });
+
+  it('gives storage the task limits, and names a default above its maximum', () => {
+    expect(taskLimits(loadConfig(valid))).toEqual({
+      defaultTimeoutS: 60,
+      maxTimeoutS: 3600,
+      defaultExpiresInS: 3600,
+      maxExpiresInS: 7 * 86_400,
+      maxOutputBytes: 1024 * 1024,
+      perOperatorPerMinute: 60,
+      perHostPerMinute: 30,
+      maxQueuedPerHost: 100,
+    });
+    expect(loadConfig(valid).TASKS_SHELL_APPROVAL).toBe(false);
+    expect(() => loadConfig({ ...valid, TASKS_DEFAULT_TIMEOUT_S: '7200' })).toThrow(
+      /TASKS_DEFAULT_TIMEOUT_S.*must not exceed TASKS_MAX_TIMEOUT_S \(3600\)/,
+    );
+    expect(loadConfig({ ...valid, TASKS_SHELL_APPROVAL: 'true' }).TASKS_SHELL_APPROVAL).toBe(true);
   });
 
   it('bounds the resume window in bytes too', () => {
@@ -65,7 +83,9 @@ describe('fan-out loadConfig', () => {
       /REDIS_SENTINEL_NAME: must be 1 to 64 letters/,
     );
   });
+});
 
+describe('fan-out loadConfig: limits, identity and files', () => {
   it('applies the abuse caps and the internal metrics port, and refuses a cap of 0', () => {
     const c = loadConfig(valid);
     expect([c.METRICS_HOST, c.METRICS_PORT, c.TRUST_PROXY]).toEqual(['0.0.0.0', 9464, false]);

@@ -9,6 +9,7 @@ import {
   redisSentinelSettings,
   envUrl as url,
 } from '@tripwire/config';
+import type { TaskLimits } from '@tripwire/storage';
 import { z } from 'zod';
 import { checkOidcConfig } from './oidc-settings.js';
 
@@ -68,6 +69,22 @@ const schema = z
     SIGN_IN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
     // GET /api/audit/verify (a scan of the whole chain) per minute, all admins together, this instance.
     AUDIT_VERIFY_PER_MINUTE: int(6, 1, 10_000),
+    // Response actions created over REST (docs/response-actions.md; ingest's ResponseService
+    // takes the same settings). Counted in PostgreSQL, so across every instance.
+    TASKS_PER_OPERATOR_PER_MINUTE: int(60, 0, 100_000),
+    TASKS_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
+    // Tasks waiting for one host (QUEUED or AWAITING_APPROVAL) at most; 0: no limit.
+    TASKS_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
+    // A task's timeout when the request names none, and the most it may ask for.
+    TASKS_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
+    TASKS_MAX_TIMEOUT_S: int(3600, 1, 86_400),
+    // How long a task may wait for its host (offline, or busy) before it EXPIREs, by default and at most.
+    TASKS_DEFAULT_EXPIRY_S: int(3600, 1, 30 * 86_400),
+    TASKS_MAX_EXPIRY_S: int(7 * 86_400, 1, 30 * 86_400),
+    // Output bytes kept per task (all streams); past it output is cut and the task marked truncated.
+    TASK_OUTPUT_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+    // shell_execute waits for a second admin's approval (AWAITING_APPROVAL).
+    TASKS_SHELL_APPROVAL: bool(false),
     // The longest life an API token may be given (expires_in_days); the default life is 90 days or this.
     API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
     // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
@@ -139,6 +156,7 @@ const schema = z
     OIDC_SCOPES: z.string().default('openid profile email'),
     OIDC_ROLE_CLAIM: z.string().default('groups'),
     OIDC_ADMIN_VALUES: commaList,
+    OIDC_RESPONDER_VALUES: commaList,
     OIDC_VIEWER_VALUES: commaList,
     OIDC_PROVIDER_NAME: z
       .string()
@@ -151,9 +169,50 @@ const schema = z
     // Callbacks per client address per minute: each one costs a request to the provider.
     OIDC_CALLBACKS_PER_MINUTE: int(30, 1, 100_000),
   })
-  .superRefine(checkOidcConfig);
+  .superRefine((c, ctx) => {
+    checkOidcConfig(c, ctx);
+    checkTaskLimits(c, ctx);
+  });
 
 export type FanoutConfig = z.output<typeof schema>;
+
+/** The bounds storage's createTask applies to tasks created here. */
+export function taskLimits(c: FanoutConfig): TaskLimits {
+  return {
+    defaultTimeoutS: c.TASKS_DEFAULT_TIMEOUT_S,
+    maxTimeoutS: c.TASKS_MAX_TIMEOUT_S,
+    defaultExpiresInS: c.TASKS_DEFAULT_EXPIRY_S,
+    maxExpiresInS: c.TASKS_MAX_EXPIRY_S,
+    maxOutputBytes: c.TASK_OUTPUT_MAX_BYTES,
+    perOperatorPerMinute: c.TASKS_PER_OPERATOR_PER_MINUTE,
+    perHostPerMinute: c.TASKS_PER_HOST_PER_MINUTE,
+    maxQueuedPerHost: c.TASKS_MAX_QUEUED_PER_HOST,
+  };
+}
+
+/** A default above its maximum is a mistake to name at start, not to cut silently. */
+function checkTaskLimits(
+  c: Record<
+    | 'TASKS_DEFAULT_TIMEOUT_S'
+    | 'TASKS_MAX_TIMEOUT_S'
+    | 'TASKS_DEFAULT_EXPIRY_S'
+    | 'TASKS_MAX_EXPIRY_S',
+    number
+  >,
+  ctx: z.RefinementCtx,
+) {
+  for (const [value, max] of [
+    ['TASKS_DEFAULT_TIMEOUT_S', 'TASKS_MAX_TIMEOUT_S'],
+    ['TASKS_DEFAULT_EXPIRY_S', 'TASKS_MAX_EXPIRY_S'],
+  ] as const) {
+    if (c[value] > c[max])
+      ctx.addIssue({
+        code: 'custom',
+        path: [value],
+        message: `must not exceed ${max} (${c[max]})`,
+      });
+  }
+}
 
 /** Reads and checks the environment; the error names every bad variable at once. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FanoutConfig {

@@ -1,14 +1,8 @@
 import type { Queryable } from '@tripwire/storage';
 import { type BackfillLimits, DatabaseBackfill } from './database-backfill.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
-import {
-  alertIdOf,
-  behindSince,
-  type HandOver,
-  handOverSkips,
-  type ResumePlan,
-} from './resume-plan.js';
-import type { ReplayWindow } from './resume-window.js';
+import { behindSince, type HandOver, handOverSkips, type ResumePlan } from './resume-plan.js';
+import { alertIdOf, type ReplayWindow } from './resume-window.js';
 import type { FanoutSocket } from './socket-state.js';
 
 /** A socket's resume while PostgreSQL serves it: one page of frames at a time. */
@@ -111,12 +105,18 @@ export function handOverToWindow(
   // A commit is published within the overlap margin, or never (its ingest died): waiting
   // longer for the rest would only delay live frames.
   const pendingUntil = performance.now() + handOver.overlapMs;
+  // A node still behind `since` gets as long again as the welcome waited for it, or as a commit
+  // takes to be published, whichever is longer; past that (a node stuck, or a crafted offset in
+  // a future time) the socket goes live anyway, rather than never.
+  const behindUntil = performance.now() + Math.max(handOver.catchUpMs, handOver.overlapMs);
   replay.database = undefined;
   replay.cursor = handOver.cursor;
   replay.skip = (entry) => handOverSkips(entry, handOver, sentIds);
-  replay.holdLive = () =>
-    (sentIds.size > 0 && performance.now() < pendingUntil) ||
-    behindSince(replayWindow.latest, handOver);
+  replay.holdLive = () => {
+    const now = performance.now();
+    if (sentIds.size > 0 && now < pendingUntil) return true;
+    return now < behindUntil && behindSince(replayWindow.latest, handOver);
+  };
 }
 
 function forgetPublished(

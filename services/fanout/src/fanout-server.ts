@@ -4,7 +4,7 @@ import type { Logger } from '@tripwire/logger';
 import { credentialStore, type Pool } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
-import type { FanoutConfig } from './config.js';
+import { type FanoutConfig, taskLimits } from './config.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { startCredentialRecheck } from './credential-recheck.js';
 import { registerDashboard } from './dashboard-files.js';
@@ -137,6 +137,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         tokenMaxTtlS: config.ENROLLMENT_TOKEN_MAX_TTL_S,
         approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
       },
+      tasks: { limits: taskLimits(config), shellApproval: config.TASKS_SHELL_APPROVAL },
     },
   );
   // Registered before the catch-all, to which it passes the service's own unknown paths.
@@ -208,9 +209,9 @@ function registerWebSocket(
     settings: {
       overlapMs: config.WS_BACKFILL_OVERLAP_MS,
       retentionMonths: config.ALERT_RETENTION_MONTHS,
+      catchUpMs: config.WS_RESUME_CATCH_UP_MS,
     },
     backfillMaxAlerts: config.WS_BACKFILL_MAX_ALERTS,
-    catchUpMs: config.WS_RESUME_CATCH_UP_MS,
   });
   const caps = new ConnectionCaps(
     config.WS_MAX_CONNECTIONS_PER_OPERATOR,

@@ -1,10 +1,11 @@
 import type { BusPublisher } from '@tripwire/bus';
-import type { Pool } from '@tripwire/storage';
+import type { Pool, TaskLimits } from '@tripwire/storage';
 import { registerAlertsApi } from './alerts-api.js';
 import { registerApiTokensApi } from './api-tokens-api.js';
 import { registerAuditApi } from './audit-api.js';
 import { registerEnrollmentRequestsApi } from './enrollment-requests-api.js';
 import { registerEnrollmentTokensApi } from './enrollment-tokens-api.js';
+import { registerHostTasksApi } from './host-tasks-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
@@ -13,6 +14,7 @@ import { registerOperatorSessionsApi } from './operator-sessions-api.js';
 import { registerRulesApi } from './rules-api.js';
 import { registerSessionApi } from './session-api.js';
 import { registerStatsApi } from './stats-api.js';
+import { registerTasksApi } from './tasks-api.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -27,6 +29,8 @@ export interface ApiDeps {
   oidc: Omit<OidcApiDeps, 'pool' | 'cookieSecure' | 'sessionMaxAgeS'>;
   /** ENROLLMENT_TOKEN_MAX_TTL_S and ENROLLMENT_APPROVAL_TTL_S. */
   enrollment: { tokenMaxTtlS: number; approvalTtlS: number };
+  /** Response actions: storage's bounds and TASKS_SHELL_APPROVAL. */
+  tasks: { limits: TaskLimits; shellApproval: boolean };
 }
 
 export interface IdentityLimits {
@@ -39,7 +43,7 @@ export interface IdentityLimits {
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc, enrollment }: ApiDeps,
+  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc, enrollment, tasks }: ApiDeps,
 ) {
   registerAlertsApi(ctx, { pool });
   registerHostsApi(ctx, { pool });
@@ -58,4 +62,6 @@ export function registerApi(
   registerOidcApi(ctx, { pool, cookieSecure, sessionMaxAgeS: identity.sessionMaxAgeS, ...oidc });
   registerEnrollmentTokensApi(ctx, { pool, maxTtlS: enrollment.tokenMaxTtlS });
   registerEnrollmentRequestsApi(ctx, { pool, approvalTtlS: enrollment.approvalTtlS });
+  registerHostTasksApi(ctx, { pool, eventsPublisher, ...tasks });
+  registerTasksApi(ctx, { pool, eventsPublisher });
 }

@@ -10,8 +10,10 @@ import {
   type Operator,
   type OperatorAuth,
   type Role,
+  roleAtLeast,
 } from './operator-auth.js';
 import { readJsonBody } from './request-body.js';
+import { type StreamState, sendStream } from './response-stream.js';
 
 export { ApiError };
 
@@ -30,6 +32,8 @@ export interface ApiResponse {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Bytes streamed as they come (a download) instead of `body` as JSON; `headers` say what they are. */
+  stream?: AsyncIterable<Uint8Array>;
 }
 
 export const STATUS_TEXT: Record<number, string> = {
@@ -136,9 +140,10 @@ export function route(
   const hasBody = writes && method !== 'del';
   const answerInternal = (res: HttpResponse) => sendJson(res, 500, INTERNAL_ERROR_BODY);
   const onRequest = (res: HttpResponse, req: HttpRequest) => {
-    const state = { aborted: false };
+    const state: StreamState = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;
+      state.wake?.();
     });
     const incoming = copyRequest(res, req, paramCount, ctx.trustProxy);
     const body = hasBody ? readJsonBody(res, state, incoming.contentType) : Promise.resolve();
@@ -148,7 +153,18 @@ export function route(
       name,
       ctx.report,
       (out: ApiResponse) => {
-        if (!state.aborted) sendJson(res, out.status ?? 200, out.body ?? null, out.headers);
+        if (state.aborted) return;
+        const status = out.status ?? 200;
+        if (out.stream) {
+          // Past the headers a failure can only cut the connection (sendStream): logged here.
+          sendStream(
+            res,
+            state,
+            STATUS_TEXT[status] ?? `${status}`,
+            out.headers ?? {},
+            out.stream,
+          ).catch((err: unknown) => ctx.report(name, err));
+        } else sendJson(res, status, out.body ?? null, out.headers);
       },
       () => answerInternal(res),
     );
@@ -185,8 +201,9 @@ export function route(
         options.authenticate === false
           ? { name: 'anonymous', role: 'viewer' as const }
           : await ctx.auth.verify(credential?.token ?? null, credential?.source);
-      if (role === 'admin' && operator.role !== 'admin') {
-        throw new AuthError('this action needs the admin role', 403, 'forbidden_role');
+      // viewer < responder < admin: a route names the least role it needs.
+      if (role !== 'any' && !roleAtLeast(operator.role, role)) {
+        throw new AuthError(`this action needs the ${role} role`, 403, 'forbidden_role');
       }
       const { params, query, origin, host, cookie, address } = incoming;
       return handler({

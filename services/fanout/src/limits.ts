@@ -45,6 +45,12 @@ export const NATIVE_PAYLOAD_FACTOR = 4;
 export const RECENT_INCIDENT_REVISIONS = 20_000;
 /** Hosts whose latest status_version is remembered to drop older changes. */
 export const RECENT_HOST_VERSIONS = 20_000;
+/**
+ * Task changes (task_id, version) and output chunks (task_id, sequence, stream) remembered to
+ * drop one published twice. A streaming shell uses one per chunk: enough for tens of tasks
+ * streaming at once over the few seconds a republish can lag.
+ */
+export const RECENT_TASK_VERSIONS = 50_000;
 
 /** The longest start() waits to warm the replay window from Redis before taking connections. */
 export const WARM_START_MAX_MS = 10_000;

@@ -14,6 +14,18 @@ describe('operatorFromClaims', () => {
     });
   });
 
+  it('maps OIDC_RESPONDER_VALUES to responder, below admin and above viewer', () => {
+    const withResponders = { ...mapping, responderValues: ['ir-team'] };
+    const role = (groups: string[]) =>
+      operatorFromClaims({ preferred_username: 'r', groups }, withResponders);
+    expect(role(['soc', 'ir-team'])).toEqual({
+      ok: true,
+      operator: { name: 'r', role: 'responder' },
+    });
+    expect(role(['ir-team', 'sec-admins'])).toMatchObject({ operator: { role: 'admin' } });
+    expect(role(['soc'])).toMatchObject({ operator: { role: 'viewer' } });
+  });
+
   it('refuses a person with no mapped value, or no usable name', () => {
     expect(operatorFromClaims({ preferred_username: 'm', groups: ['marketing'] }, mapping)).toEqual(
       { ok: false, reason: 'no_role', name: 'm' },

@@ -8,17 +8,26 @@ export type RoleMapping =
 /**
  * A signed-in person's TripWire identity from their provider's claims: the name from
  * `preferred_username`, else `email`; admin if any value of the role claim is in
- * OIDC_ADMIN_VALUES, else viewer if one is in OIDC_VIEWER_VALUES, else no role at all.
+ * OIDC_ADMIN_VALUES, else responder if one is in OIDC_RESPONDER_VALUES, else viewer if one is in
+ * OIDC_VIEWER_VALUES, else no role at all.
  */
 export function operatorFromClaims(
   claims: Record<string, unknown>,
-  mapping: { roleClaim: string; adminValues: string[]; viewerValues: string[] },
+  mapping: {
+    roleClaim: string;
+    adminValues: string[];
+    /** Optional: values that make a responder (runs non-shell response actions). */
+    responderValues?: string[];
+    viewerValues: string[];
+  },
 ): RoleMapping {
   const name = operatorName(claims.preferred_username) ?? operatorName(claims.email);
   if (!name) return { ok: false, reason: 'no_name', name: null };
   const values = claimValues(claims, mapping.roleClaim);
   if (values.some((v) => mapping.adminValues.includes(v)))
     return { ok: true, operator: { name, role: 'admin' } };
+  if (values.some((v) => mapping.responderValues?.includes(v)))
+    return { ok: true, operator: { name, role: 'responder' } };
   if (values.some((v) => mapping.viewerValues.includes(v)))
     return { ok: true, operator: { name, role: 'viewer' } };
   return { ok: false, reason: 'no_role', name };

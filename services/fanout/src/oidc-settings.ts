@@ -16,6 +16,7 @@ export interface OidcSettings {
   scopes: string;
   roleClaim: string;
   adminValues: string[];
+  responderValues: string[];
   viewerValues: string[];
   providerName: string;
   loginTtlS: number;
@@ -38,6 +39,7 @@ type OidcVariables = Pick<
   | 'OIDC_SCOPES'
   | 'OIDC_ROLE_CLAIM'
   | 'OIDC_ADMIN_VALUES'
+  | 'OIDC_RESPONDER_VALUES'
   | 'OIDC_VIEWER_VALUES'
   | 'OIDC_PROVIDER_NAME'
   | 'OIDC_LOGIN_TTL_S'
@@ -72,7 +74,11 @@ export function checkOidcConfig(c: OidcVariables, ctx: z.RefinementCtx) {
       'must be https (plain http only on localhost): the provider sends the sign-in code to it',
     );
   if (!c.OIDC_SCOPES.split(/\s+/).includes('openid')) issue('OIDC_SCOPES', 'must include "openid"');
-  if (c.OIDC_ADMIN_VALUES.length === 0 && c.OIDC_VIEWER_VALUES.length === 0)
+  if (
+    c.OIDC_ADMIN_VALUES.length === 0 &&
+    c.OIDC_RESPONDER_VALUES.length === 0 &&
+    c.OIDC_VIEWER_VALUES.length === 0
+  )
     issue(
       'OIDC_ADMIN_VALUES',
       'or OIDC_VIEWER_VALUES must list at least one value of OIDC_ROLE_CLAIM: otherwise nobody can sign in',
@@ -95,6 +101,7 @@ export function oidcSettings(c: OidcVariables): OidcSettings | null {
     scopes: c.OIDC_SCOPES,
     roleClaim: c.OIDC_ROLE_CLAIM,
     adminValues: c.OIDC_ADMIN_VALUES,
+    responderValues: c.OIDC_RESPONDER_VALUES,
     viewerValues: c.OIDC_VIEWER_VALUES,
     providerName: c.OIDC_PROVIDER_NAME,
     loginTtlS: c.OIDC_LOGIN_TTL_S,

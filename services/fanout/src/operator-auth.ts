@@ -8,6 +8,7 @@ export {
   type Operator,
   type OperatorAuth,
   type Role,
+  roleAtLeast,
   type VerifiedOperator,
 } from '@tripwire/operator-auth';
 

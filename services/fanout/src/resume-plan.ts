@@ -2,7 +2,7 @@ import { parsePosition } from '@tripwire/bus';
 import { retentionCutoff } from '@tripwire/storage';
 import { clipForEcho, quoteForEcho } from '@tripwire/wire';
 import type { BackfillPlan } from './database-backfill.js';
-import type { ReplayEntry, ReplayWindow } from './resume-window.js';
+import { alertIdOf, type ReplayEntry, type ReplayWindow } from './resume-window.js';
 import type { SocketState } from './socket-state.js';
 import { filterMatches } from './subscription-filter.js';
 
@@ -18,6 +18,8 @@ export interface ResumeSettings {
   overlapMs: number;
   /** ALERT_RETENTION_MONTHS (0: alerts are kept forever). */
   retentionMonths: number;
+  /** WS_RESUME_CATCH_UP_MS: how long a resume waits for a node behind its `since`, each time it must. */
+  catchUpMs: number;
 }
 
 /** How one resume goes on: from the window, from PostgreSQL then the window, or not at all. */
@@ -41,6 +43,8 @@ export interface HandOver {
   since: string;
   /** WS_BACKFILL_OVERLAP_MS: ids sent from the database are forgotten once the window is this far past its last row. */
   overlapMs: number;
+  /** WS_RESUME_CATCH_UP_MS: with overlapMs, how long the socket waits after the database for the window to reach `since`. */
+  catchUpMs: number;
 }
 
 /** Decides how the resume from `state.since` is served, or why it cannot be. */
@@ -78,6 +82,13 @@ export function planResume(
       for (const e of result.entries) if (matchesSocket(e, state)) count++;
       return { kind: 'memory', resume: { since, status: 'replayed', source: 'memory', count } };
     }
+    // Within an epoch a later offset never has an earlier time: a `since` past the newest entry
+    // but older than it was never issued by this stream. Refused at once rather than waited for.
+    if (sinceMs < Number(parsePosition(latest).ms)) {
+      return unavailable(
+        `position ${quoteForEcho(raw)} was never issued by this stream: the newest entry has a later time but a lower offset (${offsetOf(latest)})`,
+      );
+    }
     if (!waitedForCatchUp) return { kind: 'behind' };
   }
   // Behind even after waiting (same epoch: the window's entries up to `since` are ones the
@@ -91,7 +102,9 @@ export function planResume(
     backfill: {
       since: raw,
       fromMs,
-      knownIds: behind ? alertIdsIn(replayWindow.appendedSince(fromMs)) : new Set(),
+      // The window's entries up to `since` (when behind), or those a clear retired (after a reset
+      // or a gap): alerts the browser had, never sent again.
+      knownIds: replayWindow.knownAlertIds(raw, fromMs),
       rememberFromMs:
         handOverCursor === null ? 0 : Number(parsePosition(handOverCursor).ms) - settings.overlapMs,
       subscriptions: [...state.subscriptions.values()],
@@ -101,6 +114,7 @@ export function planResume(
       skipThrough: behind ? offsetOf(raw) : null,
       since: raw,
       overlapMs: settings.overlapMs,
+      catchUpMs: settings.catchUpMs,
     },
   };
 }
@@ -146,34 +160,16 @@ export function handOverSkips(
   return id !== null && sentIds.delete(id);
 }
 
-const ALERT_ID_KEY = '"alert_id":"';
-
 /**
- * An alert entry's id, read without parsing its frame: the bus message puts `alert_id` first
- * in `data` (serializeAlertMessage), before any event detail that could hold the same key.
+ * The window has not reached `since` yet, in `since`'s epoch: entries up to it are still to come.
+ * Not once the window holds an entry appended after `since`'s time (a later time never has an
+ * earlier offset: such a `since` was never issued, and nothing more up to it will come).
  */
-export function alertIdOf(entry: ReplayEntry): string | null {
-  if (entry.subject?.kind !== 'alert') return null;
-  const at = entry.frame.indexOf(ALERT_ID_KEY);
-  if (at < 0) return null;
-  const start = at + ALERT_ID_KEY.length;
-  // PostgreSQL spells uuids in lower case; an agent may not have.
-  return entry.frame.slice(start, start + 36).toLowerCase();
-}
-
-/** The window has not reached `since` yet, in `since`'s epoch: entries up to it are still to come. */
 export function behindSince(latest: string | null, handOver: HandOver): boolean {
   if (handOver.skipThrough === null || latest === null) return false;
-  return epochOf(latest) === epochOf(handOver.since) && offsetOf(latest) < handOver.skipThrough;
-}
-
-function alertIdsIn(entries: ReplayEntry[]): Set<string> {
-  const ids = new Set<string>();
-  for (const e of entries) {
-    const id = alertIdOf(e);
-    if (id) ids.add(id);
-  }
-  return ids;
+  if (epochOf(latest) !== epochOf(handOver.since)) return false;
+  const newest = parsePosition(latest);
+  return newest.offset < handOver.skipThrough && newest.ms <= parsePosition(handOver.since).ms;
 }
 
 /** Frames without a subject (host changes) go to every socket; the others by its filters. */

@@ -87,6 +87,27 @@ describe('ReplayWindow', () => {
     expect(h.replaySince(entry(0, 0, 'e2').position)).toMatchObject({ ok: true });
   });
 
+  it('still knows, after a reset cleared it, which alerts a position of the old epoch had', () => {
+    const id = (offset: number) => `00000000-0000-4000-8000-${String(offset).padStart(12, '0')}`;
+    const alert = (offset: number, epoch = 'e1') => ({
+      ...entry(offset, 0, epoch),
+      subject: { kind: 'alert' as const, host_id: 'h', tripwire_type: 'FILE', severity: 'INFO' },
+      frame: `{"type":"alert","position":"${entry(offset, 0, epoch).position}","data":{"alert_id":"${id(offset)}"}}`,
+    });
+    const h = new ReplayWindow(100, 60_000);
+    for (let i = 1; i <= 5; i++) h.add(alert(i));
+    const since = alert(3).position;
+    expect([...h.knownAlertIds(since, 0)]).toEqual([id(1), id(2), id(3)]);
+    // A new epoch clears the frames; the ids at or before `since` are still known, in `since`'s epoch only.
+    h.add(alert(1, 'e2'));
+    expect(h.replaySince(since).ok).toBe(false);
+    expect([...h.knownAlertIds(since, 0)].sort()).toEqual([id(1), id(2), id(3)]);
+    expect([...h.knownAlertIds(alert(1, 'e2').position, 0)]).toEqual([id(1)]);
+    // Only those appended since the backfill's start, and never for a position without an epoch.
+    expect([...h.knownAlertIds(since, Date.now() + 1_000)]).toEqual([]);
+    expect([...h.knownAlertIds('1700000000003-3', 0)]).toEqual([]);
+  });
+
   it('forgets entries older than the time window', () => {
     const h = new ReplayWindow(100, 1_000);
     h.add(entry(1, 5_000));

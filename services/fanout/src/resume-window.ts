@@ -1,6 +1,7 @@
 import { type BusEntry, type ParsedPosition, parsePosition } from '@tripwire/bus';
 import { quoteForEcho } from '@tripwire/wire';
 import type { FanoutConfig } from './config.js';
+import { type RetiredAlert, RetiredAlertIds } from './retired-alert-ids.js';
 import type { FilterSubject } from './subscription-filter.js';
 
 export interface ReplayEntry {
@@ -47,12 +48,16 @@ export class ReplayWindow {
   private sizes: number[] = [];
   private start = 0;
   private byteCount = 0;
+  /** The ids of what earlier clears dropped (a reset or a gap): see knownAlertIds. */
+  private readonly retired: RetiredAlertIds;
 
   constructor(
     private readonly maxEntries: number,
     private readonly windowMs: number,
     private readonly maxBytes = Number.POSITIVE_INFINITY,
-  ) {}
+  ) {
+    this.retired = new RetiredAlertIds(maxEntries, windowMs);
+  }
 
   /** The frames' size now held (HISTORY_MAX_BYTES bounds it). */
   get bytes(): number {
@@ -84,8 +89,19 @@ export class ReplayWindow {
     }
   }
 
-  /** Forget everything (the stream lost entries, so older positions cannot be trusted). */
+  /**
+   * Forget every frame (the stream lost entries, so older positions cannot be trusted). The
+   * alert ids are kept (bounded like the window): a browser resuming from a position the window
+   * held is then served from PostgreSQL without the alerts it had (knownAlertIds).
+   */
   clear(): void {
+    const alerts: RetiredAlert[] = [];
+    for (let i = this.start; i < this.entries.length; i++) {
+      const { epoch, offset, appendedAtMs } = this.entries[i]!;
+      const alertId = alertIdOf(this.entries[i]!);
+      if (alertId) alerts.push({ epoch, offset, appendedAtMs, alertId });
+    }
+    if (alerts.length) this.retired.retire(alerts);
     this.entries = [];
     this.sizes = [];
     this.start = 0;
@@ -113,6 +129,31 @@ export class ReplayWindow {
       else hi = mid;
     }
     return this.entries.slice(lo, lo + limit);
+  }
+
+  /**
+   * The ids of the alerts at or before `since` (same epoch) appended at or after `fromMs`, held
+   * by the window now or before a clear: alerts a browser resuming from `since` had, which a
+   * backfill from PostgreSQL starting at `fromMs` must not send again. Empty for a position
+   * without an epoch or that is not a position.
+   */
+  knownAlertIds(since: string, fromMs: number): Set<string> {
+    const ids = new Set<string>();
+    let position: ParsedPosition;
+    try {
+      position = parsePosition(since);
+    } catch {
+      return ids;
+    }
+    const { epoch, offset } = position;
+    if (epoch === null) return ids;
+    this.retired.atOrBefore(epoch, offset, fromMs, ids);
+    for (const e of this.appendedSince(fromMs)) {
+      if (e.epoch !== epoch || e.offset > offset) continue;
+      const id = alertIdOf(e);
+      if (id) ids.add(id);
+    }
+    return ids;
   }
 
   /** Everything after `since` (at most `limit` entries), in order, or why that cannot be done exactly. */
@@ -151,6 +192,21 @@ export class ReplayWindow {
     }
     return { ok: true, entries: this.entries.slice(lo, lo + limit) };
   }
+}
+
+const ALERT_ID_KEY = '"alert_id":"';
+
+/**
+ * An alert entry's id, read without parsing its frame: the bus message puts `alert_id` first
+ * in `data` (serializeAlertMessage), before any event detail that could hold the same key.
+ */
+export function alertIdOf(entry: ReplayEntry): string | null {
+  if (entry.subject?.kind !== 'alert') return null;
+  const at = entry.frame.indexOf(ALERT_ID_KEY);
+  if (at < 0) return null;
+  const start = at + ALERT_ID_KEY.length;
+  // PostgreSQL spells uuids in lower case; an agent may not have.
+  return entry.frame.slice(start, start + 36).toLowerCase();
 }
 
 /** The window HISTORY_MAX_ENTRIES, HISTORY_WINDOW_S and HISTORY_MAX_BYTES describe. */

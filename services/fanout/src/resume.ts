@@ -38,8 +38,6 @@ export interface GreeterParts {
   settings: ResumeSettings;
   /** WS_BACKFILL_MAX_ALERTS. */
   backfillMaxAlerts: number;
-  /** WS_RESUME_CATCH_UP_MS: how long a resume waits for a node that is behind its `since`. */
-  catchUpMs: number;
   /** A database backfill failed (PostgreSQL unreachable, statement timeout): logged, rate limited. */
   onBackfillError: (err: unknown) => void;
 }
@@ -183,7 +181,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
   // bounded: never sending live frames at or before `since` again.
   const awaitCatchUp = (ws: FanoutSocket, routed: boolean) => {
     metrics.catchUpWaits.inc();
-    const deadline = performance.now() + parts.catchUpMs;
+    const deadline = performance.now() + parts.settings.catchUpMs;
     const check = guarded(
       'resume',
       parts.report,

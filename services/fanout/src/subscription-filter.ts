@@ -1,23 +1,24 @@
 import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 
-/** The frame types a subscription can ask for; none listed means both. */
-export const KINDS = ['alert', 'incident'] as const;
+/** The frame types a subscription can ask for; none listed means all of them. */
+export const KINDS = ['alert', 'incident', 'task'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * What a filter looks at: an alert's own fields, or for an incident its host,
- * type and highest severity so far.
+ * What a filter looks at: an alert's own fields, for an incident its host,
+ * type and highest severity so far, for a task its host only (a task has no
+ * severity or type, so a filter naming severities or types lets no task through).
  */
 export interface FilterSubject {
   kind: (typeof KINDS)[number];
-  severity: string;
-  tripwire_type: string;
+  severity?: string;
+  tripwire_type?: string;
   host_id: string;
 }
 
-/** What a subscription lets through (alerts and incidents alike). An empty list means "any". */
+/** What a subscription lets through (alerts, incidents, tasks alike). An empty list means "any". */
 export interface SubscriptionFilter {
-  /** alert and/or incident frames. */
+  /** alert, incident and/or task frames. */
   kinds: string[];
   severities: string[];
   tripwire_types: string[];
@@ -98,8 +99,11 @@ export function filterFromQuery(query: URLSearchParams, maxEntries: number): Sub
 export function filterMatches(filter: SubscriptionFilter, subject: FilterSubject): boolean {
   return (
     (filter.kinds.length === 0 || filter.kinds.includes(subject.kind)) &&
-    (filter.severities.length === 0 || filter.severities.includes(subject.severity)) &&
-    (filter.tripwire_types.length === 0 || filter.tripwire_types.includes(subject.tripwire_type)) &&
+    (filter.severities.length === 0 ||
+      (subject.severity !== undefined && filter.severities.includes(subject.severity))) &&
+    (filter.tripwire_types.length === 0 ||
+      (subject.tripwire_type !== undefined &&
+        filter.tripwire_types.includes(subject.tripwire_type))) &&
     (filter.host_ids.length === 0 || filter.host_ids.includes(subject.host_id))
   );
 }

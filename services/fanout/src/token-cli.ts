@@ -1,7 +1,7 @@
 // Mints an operator token: pnpm --filter @tripwire/fanout token -- --name alice --role admin [--expires 12h]
 // For automation prefer an API token (POST /api/api-tokens): it is named and revocable one by one.
 import { parseArgs } from 'node:util';
-import { createOperatorTokens, DEFAULT_TOKEN_MAX_AGE_S } from '@tripwire/operator-auth';
+import { createOperatorTokens, DEFAULT_TOKEN_MAX_AGE_S, isRole } from '@tripwire/operator-auth';
 
 const { values } = parseArgs({
   options: {
@@ -17,8 +17,8 @@ if (!secret || secret.length < 32) {
   );
   process.exit(2);
 }
-if (!values.name || (values.role !== 'viewer' && values.role !== 'admin')) {
-  console.error('usage: token --name <operator> --role viewer|admin [--expires 30d]');
+if (!values.name || !isRole(values.role)) {
+  console.error('usage: token --name <operator> --role viewer|responder|admin [--expires 30d]');
   process.exit(2);
 }
 // The servers refuse a token that lives longer than OPERATOR_TOKEN_MAX_AGE_S: say so now, not at first use.

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import {
   type AlertEventData,
@@ -146,6 +146,39 @@ export function publishAlerts(env: Environment, alerts: AlertEventData[]) {
       serializeAlertMessage(rest, JSON.stringify(event_detail)),
     ),
   );
+}
+
+/** A host of the test's own (alerts need one in PostgreSQL). */
+export async function testHost(pool: Pool, hostname = 'web-01'): Promise<storage.Host> {
+  return storage.upsertHost(pool, {
+    hostname,
+    platform: 'linux',
+    agentVersion: '1.0.0',
+    agentTokenHash: randomBytes(32),
+  });
+}
+
+/** Stores alerts as one ingest flush does (one received_at), and returns them as the bus then carries them. */
+export async function storeAlerts(
+  pool: Pool,
+  alerts: AlertEventData[],
+  receivedAt?: Date,
+): Promise<AlertEventData[]> {
+  const outcome = await storage.insertAlerts(
+    pool,
+    alerts.map((a) => ({
+      alertId: a.alert_id,
+      hostId: a.host_id,
+      occurredAtUs: a.timestamp_us,
+      tripwireType: a.tripwire_type,
+      severity: a.severity,
+      ruleName: a.rule_name,
+      eventDetailJson: JSON.stringify(a.event_detail),
+    })),
+    receivedAt ? { receivedAt } : {},
+  );
+  const at = outcome.stored[0]!.receivedAt.toISOString();
+  return alerts.map((a) => ({ ...a, received_at: at }));
 }
 
 export function publishMessages(env: Environment, messages: BusMessage[]) {

@@ -323,10 +323,13 @@ describe('rate limits', () => {
 
   it('lets only admins verify the audit chain, at most AUDIT_VERIFY_PER_MINUTE times', async () => {
     const viewer = await auth.issue('vic', 'viewer');
-    expect(await callApi(limited.url, '/api/audit/verify', { token: viewer })).toMatchObject({
-      status: 403,
-      body: { error: { code: 'forbidden_role' } },
-    });
+    // A responder (response actions) is no admin either.
+    const responder = await auth.issue('rita', 'responder');
+    for (const token of [viewer, responder])
+      expect(await callApi(limited.url, '/api/audit/verify', { token })).toMatchObject({
+        status: 403,
+        body: { error: { code: 'forbidden_role' } },
+      });
     expect((await callApi(limited.url, '/api/audit/verify', { token: admin })).body.ok).toBe(true);
     expect((await callApi(limited.url, '/api/audit/verify', { token: admin })).status).toBe(200);
     expect(await callApi(limited.url, '/api/audit/verify', { token: admin })).toMatchObject({

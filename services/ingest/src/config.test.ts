@@ -46,6 +46,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...valid, REDIS_SENTINELS: ':26379' })).toThrow(/REDIS_SENTINELS/);
   });
 
+  it('has response action defaults, and refuses a default timeout or expiry over its maximum', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      TASKS_MAX_RUNNING_PER_HOST: 1,
+      TASK_OUTPUT_MAX_BYTES: 1024 * 1024,
+      TASKS_SHELL_APPROVAL: false,
+      TASKS_DEFAULT_TIMEOUT_S: 60,
+      TASK_RETENTION_DAYS: 90,
+    });
+    expect(() =>
+      loadConfig({ ...valid, TASKS_DEFAULT_TIMEOUT_S: '600', TASKS_MAX_TIMEOUT_S: '60' }),
+    ).toThrow(/TASKS_DEFAULT_TIMEOUT_S: must be at most TASKS_MAX_TIMEOUT_S/);
+    expect(() => loadConfig({ ...valid, TASKS_DEFAULT_EXPIRY_S: '99999999' })).toThrow(
+      /TASKS_DEFAULT_EXPIRY_S/,
+    );
+    expect(() => loadConfig({ ...valid, TASK_OUTPUT_MAX_BYTES: '10' })).toThrow(
+      /TASK_OUTPUT_MAX_BYTES/,
+    );
+  });
+
   it('takes an incident window in seconds and refuses zero', () => {
     expect(loadConfig({ ...valid, INCIDENT_WINDOW_S: '60' }).INCIDENT_WINDOW_S).toBe(60);
     expect(() => loadConfig({ ...valid, INCIDENT_WINDOW_S: '0' })).toThrow(/INCIDENT_WINDOW_S/);
@@ -87,7 +106,9 @@ describe('loadConfig', () => {
       loadConfig({ ...valid, HOST_HEARTBEAT_MS: '5000', HOST_LEASE_MS: '8000' }),
     ).toThrow(/HOST_LEASE_MS: must be at least twice HOST_HEARTBEAT_MS/);
   });
+});
 
+describe('loadConfig refusals', () => {
   it('names every bad variable in one error', () => {
     const run = () =>
       loadConfig({

@@ -77,6 +77,23 @@ const schema = z
     HOST_HEARTBEAT_MS: int(5_000, 50, 600_000),
     HOST_LEASE_MS: int(20_000, 100, 3_600_000),
     HOST_SWEEP_MS: int(5_000, 50, 600_000),
+    // Response actions (docs/response-actions.md "Configuration").
+    TASKS_MAX_RUNNING_PER_HOST: int(1, 1, 64),
+    TASK_OUTPUT_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+    TASK_FETCH_MAX_BYTES: int(10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    TASKS_SHELL_APPROVAL: bool(false),
+    TASKS_DEFAULT_TIMEOUT_S: int(60, 1, 86_400),
+    TASKS_MAX_TIMEOUT_S: int(3_600, 1, 86_400),
+    TASKS_DEFAULT_EXPIRY_S: int(3_600, 1, 30 * 86_400),
+    TASKS_MAX_EXPIRY_S: int(7 * 86_400, 1, 30 * 86_400),
+    TASKS_TIMEOUT_GRACE_S: int(30, 1, 3_600),
+    TASKS_DISCONNECT_GRACE_S: int(120, 1, 86_400),
+    TASKS_SWEEP_MS: int(2_000, 50, 600_000),
+    TASKS_PER_OPERATOR_PER_MINUTE: int(60, 0, 100_000),
+    TASKS_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
+    TASKS_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
+    TASKS_POLICY_WAIT_MS: int(10_000, 100, 600_000),
+    TASK_RETENTION_DAYS: int(90, 0, 36_500),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),
     BUS_MAX_BACKLOG: int(100_000, 10, 10_000_000),
@@ -115,6 +132,17 @@ const schema = z
         message:
           'must be at least twice HOST_HEARTBEAT_MS, so one late heartbeat does not mark live hosts offline',
       });
+    }
+    for (const [value, max, name] of [
+      [c.TASKS_DEFAULT_TIMEOUT_S, c.TASKS_MAX_TIMEOUT_S, 'TASKS_DEFAULT_TIMEOUT_S'],
+      [c.TASKS_DEFAULT_EXPIRY_S, c.TASKS_MAX_EXPIRY_S, 'TASKS_DEFAULT_EXPIRY_S'],
+    ] as const) {
+      if (value > max)
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `must be at most ${name.replace('DEFAULT', 'MAX')}`,
+        });
     }
     if (c.GRPC_TLS_CLIENT_CA_FILE && !c.GRPC_TLS_CERT_FILE) {
       ctx.addIssue({

@@ -5,7 +5,11 @@ import {
   AlertServiceService,
   type IncidentServiceServer,
   IncidentServiceService,
+  type ResponseServiceServer,
+  ResponseServiceService,
   reflectionPackageDefinition,
+  type TaskServiceServer,
+  TaskServiceService,
 } from '@tripwire/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { IngestConfig } from './config.js';
@@ -14,10 +18,21 @@ import { tolerateMalformedRequests } from './malformed-message.js';
 
 const SERVICE_NAME = 'tripwire.v1.AlertService';
 const INCIDENT_SERVICE_NAME = 'tripwire.v1.IncidentService';
+const TASK_SERVICE_NAME = 'tripwire.v1.TaskService';
+const RESPONSE_SERVICE_NAME = 'tripwire.v1.ResponseService';
+const SERVICE_NAMES = [
+  '',
+  SERVICE_NAME,
+  INCIDENT_SERVICE_NAME,
+  TASK_SERVICE_NAME,
+  RESPONSE_SERVICE_NAME,
+];
 
 export interface IngestServices {
   alerts: AlertServiceServer & UntypedServiceImplementation;
   incidents: IncidentServiceServer & UntypedServiceImplementation;
+  tasks: TaskServiceServer & UntypedServiceImplementation;
+  responses: ResponseServiceServer & UntypedServiceImplementation;
 }
 
 export interface IngestGrpcServer {
@@ -28,7 +43,7 @@ export interface IngestGrpcServer {
   setServing(serving: boolean): void;
 }
 
-/** The gRPC server: AlertService and IncidentService, plus standard health and reflection. */
+/** The gRPC server: AlertService, IncidentService, TaskService and ResponseService, plus standard health and reflection. */
 export function createGrpcServer(config: IngestConfig, services: IngestServices): IngestGrpcServer {
   const server = new Server({
     // Server pings find dead agents within ~40 s; grpc-js servers never answer
@@ -53,11 +68,14 @@ export function createGrpcServer(config: IngestConfig, services: IngestServices)
     tolerateMalformedRequests(IncidentServiceService, 'tripwire.v1'),
     services.incidents,
   );
-  const health = new HealthImplementation({
-    '': 'NOT_SERVING',
-    [SERVICE_NAME]: 'NOT_SERVING',
-    [INCIDENT_SERVICE_NAME]: 'NOT_SERVING',
-  });
+  server.addService(tolerateMalformedRequests(TaskServiceService, 'tripwire.v1'), services.tasks);
+  server.addService(
+    tolerateMalformedRequests(ResponseServiceService, 'tripwire.v1'),
+    services.responses,
+  );
+  const health = new HealthImplementation(
+    Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'NOT_SERVING' as const])),
+  );
   health.addToServer(server);
   new ReflectionService(reflectionPackageDefinition([healthProtoPath])).addToServer(server);
 
@@ -72,8 +90,7 @@ export function createGrpcServer(config: IngestConfig, services: IngestServices)
         );
       }),
     setServing(serving) {
-      for (const name of ['', SERVICE_NAME, INCIDENT_SERVICE_NAME])
-        health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+      for (const name of SERVICE_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
     },
   };
 }

@@ -1,11 +1,4 @@
-import {
-  type Metadata,
-  type ServerUnaryCall,
-  type ServiceError,
-  type sendUnaryData,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { type Metadata, status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import {
   AuthError,
@@ -16,7 +9,7 @@ import {
 import type { IncidentServiceServer } from '@tripwire/proto';
 import { credentialStore, type Incident, type Pool, toIncidentJson } from '@tripwire/storage';
 import { bearerToken, CallError } from './agent-auth.js';
-import { type HandlerGuard, isProgrammingError } from './handler-guard.js';
+import type { HandlerGuard } from './handler-guard.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
 import {
   changeIncident,
@@ -26,11 +19,12 @@ import {
   listIncidentsPage,
   openIncident,
 } from './incident-handlers.js';
-import { isServerFault, toCallError } from './incident-status.js';
+import { toCallError } from './incident-status.js';
 import { type IncidentStreams, incidentFilter } from './incident-streams.js';
 import { BadField, toWireIncident } from './incident-wire.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
+import { operatorCalls } from './operator-calls.js';
 
 export interface IncidentServiceDeps {
   pool: Pool;
@@ -102,31 +96,14 @@ export function createIncidentService(
   const count = (method: string, code: status) =>
     metrics.incidentRequests.inc({ method, code: status[code] });
 
-  const refusal = (method: string, err: unknown): Partial<ServiceError> => {
-    // A bug is counted and logged (rate-limited) by the guard and answered INTERNAL.
-    const bug = isProgrammingError(err);
-    const callError = bug ? deps.guard.caught(method, err) : toCallError(err);
-    if (!bug && isServerFault(callError)) log.error({ err, method }, 'incident call failed');
-    count(method, callError.code);
-    return { code: callError.code, details: callError.message };
-  };
-
-  /** Authenticates, runs `handle`, and answers with its result or the mapped error. */
-  const unary =
-    <Req, Res>(method: string, handle: (req: Req, operator: Operator) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      (async () => {
-        const operator = await authorize(deps.operatorAuth, method, call.metadata);
-        if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
-        return handle(call.request, operator);
-      })().then(
-        (response) => {
-          count(method, status.OK);
-          callback(null, response);
-        },
-        (err) => callback(refusal(method, err)),
-      );
-    };
+  const { refusal, unary } = operatorCalls({
+    authorize: (method, metadata) => authorize(deps.operatorAuth, method, metadata),
+    toCallError,
+    count,
+    guard: deps.guard,
+    log,
+    service: 'incident',
+  });
 
   const answer = (incident: Incident) => ({ incident: toWireIncident(toIncidentJson(incident)) });
   const announced = (incident: Incident, opened: boolean) => {

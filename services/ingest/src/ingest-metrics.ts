@@ -1,5 +1,6 @@
 import { type DependencyWatch, dependencyMetrics } from '@tripwire/probes';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { taskMetrics } from './task-metrics.js';
 
 export interface GaugeSources {
   pendingAlerts: () => number;
@@ -9,6 +10,7 @@ export interface GaugeSources {
   incidentStreams: () => number;
   /** PostgreSQL's and Redis's watches (tripwire_ingest_dependency_hung). */
   dependencyWatches: () => readonly DependencyWatch[];
+  taskStreams: () => number;
 }
 
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
@@ -113,6 +115,7 @@ export function createIngestMetrics(sources: GaugeSources) {
     ...incidentAndLimitMetrics(registers),
     ...dependencyMetrics('tripwire_ingest', registers, sources.dependencyWatches),
     ...publishLedgerMetrics(registers),
+    ...taskMetrics(registers, sources.taskStreams),
     publishBacklog: new Gauge({
       name: 'tripwire_ingest_bus_backlog',
       help: 'Committed messages waiting to be published to Redis',

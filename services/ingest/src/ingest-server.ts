@@ -1,6 +1,6 @@
 import type { Bus } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import type { Pool } from '@tripwire/storage';
+import type { AlertBatcher, Pool } from '@tripwire/storage';
 import { type AgentStream, agentStreamLimits } from './agent-stream.js';
 import { AlertIntake, createAlertBatcher } from './alert-intake.js';
 import { createAlertService } from './alert-service.js';
@@ -22,6 +22,7 @@ import { PublishConfirmations } from './publish-confirmations.js';
 import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
+import { createTaskManager, createTaskServices } from './task-assembly.js';
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -52,6 +53,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     publishBacklog: () => publishers.events.backlog,
     publishBacklogBytes: () => publishers.events.backlogBytes,
     incidentStreams: () => incidentStreams.size,
+    taskStreams: () => tasks.size,
     dependencyWatches: () => health.all,
   });
   const agentStreams = new Set<AgentStream>();
@@ -101,42 +103,24 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   });
   let draining = false;
   const isDraining = () => draining;
+  const taskDeps = { pool, log, metrics, guard, instanceId: liveness.instanceId };
+  const tasks = createTaskManager(config, { ...taskDeps, publisher: publishers.events });
+  const operatorAuth = operatorAuthFrom(config, pool, log);
 
   const grpc = createGrpcServer(config, {
-    alerts: createAlertService({
-      pool,
-      db: pool,
-      intake,
-      liveness,
-      metrics,
-      log,
-      guard,
+    alerts: alertServiceFor(config, {
+      ...{ pool, intake, liveness, metrics, log, guard, isDraining },
       streams: agentStreams,
-      streamSlots: new HostStreamSlots(config.MAX_STREAMS_PER_HOST),
-      registerRateLimit: createRegisterRateLimit(config.REGISTER_RATE_LIMIT_PER_MINUTE),
-      enrollmentToken: config.ENROLLMENT_TOKEN,
-      enrollment: {
-        pendingTtlS: config.ENROLLMENT_PENDING_TTL_S,
-        maxPendingPerHost: config.ENROLLMENT_MAX_PENDING_PER_HOST,
-        trustClientCertificates: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
-      },
-      isDraining,
       hang: () => health.hang,
-      onStorageDrain: (listener) => {
-        batcher.on('drain', listener);
-        return () => batcher.off('drain', listener);
-      },
-      limits: agentStreamLimits(config),
+      batcher,
     }),
     incidents: createIncidentService({
-      pool,
-      operatorAuth: operatorAuthFrom(config, pool, log),
-      announcer,
+      ...{ pool, operatorAuth, announcer, metrics, guard, log, isDraining },
       streams: incidentStreams,
-      metrics,
-      guard,
-      log,
-      isDraining,
+    }),
+    ...createTaskServices({
+      ...{ config, pool, operatorAuth, metrics, guard, log, isDraining },
+      manager: tasks,
     }),
   });
   const probes = createIngestProbes({ config, pool, bus, metrics, isDraining, health });
@@ -151,6 +135,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       await partitionUpkeep.start();
       controlFeed.start();
       liveness.start();
+      tasks.start();
       grpc.setServing(true);
       const tls = Boolean(config.GRPC_TLS_CERT_FILE);
       const mtls = Boolean(config.GRPC_TLS_CLIENT_CA_FILE);
@@ -166,6 +151,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         partitionUpkeep,
         agentStreams,
         incidentStreams,
+        tasks,
         batcher,
         liveness,
         announcer,
@@ -180,4 +166,32 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       health.stop();
     },
   };
+}
+
+/** The agents' AlertService, with the limits and enrollment rules of the config. */
+function alertServiceFor(
+  config: IngestConfig,
+  parts: Pick<
+    Parameters<typeof createAlertService>[0],
+    'pool' | 'intake' | 'liveness' | 'metrics' | 'log' | 'guard' | 'isDraining' | 'streams' | 'hang'
+  > & { batcher: AlertBatcher },
+) {
+  const { batcher, ...rest } = parts;
+  return createAlertService({
+    ...rest,
+    db: parts.pool,
+    streamSlots: new HostStreamSlots(config.MAX_STREAMS_PER_HOST),
+    registerRateLimit: createRegisterRateLimit(config.REGISTER_RATE_LIMIT_PER_MINUTE),
+    enrollmentToken: config.ENROLLMENT_TOKEN,
+    enrollment: {
+      pendingTtlS: config.ENROLLMENT_PENDING_TTL_S,
+      maxPendingPerHost: config.ENROLLMENT_MAX_PENDING_PER_HOST,
+      trustClientCertificates: Boolean(config.GRPC_TLS_CLIENT_CA_FILE),
+    },
+    onStorageDrain: (listener) => {
+      batcher.on('drain', listener);
+      return () => batcher.off('drain', listener);
+    },
+    limits: agentStreamLimits(config),
+  });
 }

@@ -11,6 +11,7 @@ import type { IncidentAnnouncer } from './incident-announcer.js';
 import type { IncidentStreams } from './incident-streams.js';
 import type { PartitionUpkeep } from './partition-upkeep.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { TaskManager } from './task-manager.js';
 
 /** Everything the ingest service stops, in the order of shutDownIngest. */
 export interface ShutdownParts {
@@ -18,6 +19,8 @@ export interface ShutdownParts {
   partitionUpkeep: PartitionUpkeep;
   agentStreams: ReadonlySet<AgentStream>;
   incidentStreams: IncidentStreams;
+  /** Task streams and WatchTask calls end at once: agents reconnect to another instance. */
+  tasks: TaskManager;
   batcher: AlertBatcher;
   liveness: HostLiveness;
   announcer: IncidentAnnouncer;
@@ -45,6 +48,7 @@ export async function shutDownIngest(parts: ShutdownParts): Promise<void> {
     'draining: finishing open streams',
   );
   parts.incidentStreams.endAll();
+  parts.tasks.stop();
   await finishOpenCallsWithinGrace(parts);
   // The last flushes' incident messages, unless PostgreSQL stopped answering.
   await Promise.race([

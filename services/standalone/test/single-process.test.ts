@@ -44,7 +44,7 @@ function watch(system: RunningSystem, since?: string) {
     type: string;
     position?: string;
     data?: { alert_id: string };
-    resume?: { status: string };
+    resume?: { status: string; source?: string };
   }> = [];
   ws.on('message', (data) => frames.push(JSON.parse(String(data))));
   return { ws, frames, opened: new Promise((r) => ws.once('open', r)) };
@@ -139,12 +139,12 @@ describe('pnpm start: the whole system in one process', () => {
       const { body } = await api(system, '/api/alerts?limit=100');
       const stored = (body.alerts as Array<{ alert_id: string }>).map((a) => a.alert_id);
       expect(stored.sort()).toEqual([...sent].sort());
-      // The memory bus's history died with the process: a browser resuming from before the
-      // restart must be told to reload, not be told it is up to date.
+      // The memory bus's history died with the process (a new epoch): a browser resuming from
+      // before the restart is caught up from the database, not told it is up to date.
       const browser = watch(system, lastPosition);
       await browser.opened;
       await until(() => browser.frames.some((f) => f.type === 'welcome'));
-      expect(browser.frames[0]!.resume?.status).toBe('unavailable');
+      expect(browser.frames[0]!.resume).toMatchObject({ status: 'replayed', source: 'database' });
       browser.ws.close();
     } finally {
       await system.stop();

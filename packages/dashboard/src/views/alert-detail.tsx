@@ -3,15 +3,25 @@ import type { AlertRow } from '../alert-store.js';
 import { api, type Rule } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName } from '../format.js';
-import { navigate, searchFromFilter } from '../url-state.js';
+import { draftFromAlert } from '../task-prefill.js';
+import { navigate, searchFromFilter, searchFromTaskFilter } from '../url-state.js';
+import { RespondForm } from './respond-form.js';
 import { SeverityBadge } from './severity-badge.js';
 
-export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClose: () => void }) {
+export function AlertDetail(props: {
+  alert: AlertRow;
+  state: ConsoleState;
+  onClose: () => void;
+  /** The incident it was opened from: a response to it is linked to the incident too. */
+  incidentId?: string;
+}) {
   const { alert, state } = props;
   const host = state.hosts.get(alert.host_id);
   const [rule, setRule] = useState<Rule | null | undefined>(undefined);
+  const [responding, setResponding] = useState(false);
   useEffect(() => {
     setRule(undefined);
+    setResponding(false);
     // The host's own rule of that name wins over a global one, as on the agent.
     api.rules().then(
       ({ rules }) => {
@@ -94,6 +104,29 @@ export function AlertDetail(props: { alert: AlertRow; state: ConsoleState; onClo
           </dd>
         </dl>
       )}
+      {state.operator.role !== 'viewer' &&
+        (responding ? (
+          <RespondForm
+            hostId={alert.host_id}
+            hostname={hostName(alert, state.hosts)}
+            operator={state.operator}
+            draft={{
+              ...draftFromAlert(alert),
+              ...(props.incidentId ? { incident_id: props.incidentId } : {}),
+            }}
+            onCreated={(task) => {
+              state.tasks.apply(task);
+              navigate(
+                `/tasks${searchFromTaskFilter({ state: [], action: [], host: null }, task.task_id)}`,
+              );
+            }}
+            onClose={() => setResponding(false)}
+          />
+        ) : (
+          <button type="button" class="primary" onClick={() => setResponding(true)}>
+            Respond
+          </button>
+        ))}
       <h3>Event detail</h3>
       <pre class="json" data-testid="event-detail">
         {JSON.stringify(alert.event_detail, null, 2)}

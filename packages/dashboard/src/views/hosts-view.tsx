@@ -1,7 +1,7 @@
 import { useEffect } from 'preact/hooks';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
-import { navigate, searchFromFilter } from '../url-state.js';
+import { navigate, searchFromFilter, searchFromTaskFilter } from '../url-state.js';
 
 /** Online/offline comes live over the WebSocket; counts are refreshed while the page is open. */
 export function HostsView({ state }: { state: ConsoleState }) {
@@ -23,6 +23,7 @@ export function HostsView({ state }: { state: ConsoleState }) {
             <th>Platform</th>
             <th>Agent</th>
             <th class="num">Alerts, 24 h</th>
+            <th>Response</th>
           </tr>
         </thead>
         <tbody>
@@ -48,11 +49,25 @@ export function HostsView({ state }: { state: ConsoleState }) {
               <td>{h.platform}</td>
               <td>{h.agent_version}</td>
               <td class="num">{h.alerts_24h?.toLocaleString() ?? '—'}</td>
+              <td>
+                {/* The host's tasks, and from there "Respond on <host>". */}
+                <a
+                  href={`/tasks?host=${h.host_id}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    navigate(
+                      `/tasks${searchFromTaskFilter({ state: [], action: [], host: h.host_id })}`,
+                    );
+                  }}
+                >
+                  Tasks
+                </a>
+              </td>
             </tr>
           ))}
           {hosts.length === 0 && (
             <tr>
-              <td colSpan={6} class="muted">
+              <td colSpan={7} class="muted">
                 No host has registered yet.
               </td>
             </tr>

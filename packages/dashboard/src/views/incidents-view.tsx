@@ -68,7 +68,12 @@ export function IncidentsView(props: {
             <button type="button" class="ghost back" onClick={() => setOpenAlert(null)}>
               ← Back to the incident
             </button>
-            <AlertDetail alert={openAlert} state={state} onClose={() => setOpenAlert(null)} />
+            <AlertDetail
+              alert={openAlert}
+              state={state}
+              incidentId={selectedId}
+              onClose={() => setOpenAlert(null)}
+            />
           </div>
         ) : (
           <IncidentDetail

@@ -1,7 +1,8 @@
 import { TRIPWIRE_TYPES } from '@tripwire/wire';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, type Operator, type Rule, type RuleInput } from '../api.js';
+import { api, type Operator, type Rule, type RuleInput } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
+import { useFormSubmission } from '../form-submission.js';
 import { SEVERITIES_MOST_SEVERE_FIRST } from '../format.js';
 import { HostOptions } from './host-options.js';
 
@@ -133,9 +134,7 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
     config: JSON.stringify(rule?.config ?? {}, null, 2),
     enabled: rule?.enabled ?? true,
   });
-  const [fields, setFields] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { fields, setFields, error, busy, send } = useFormSubmission();
   const set = (key: keyof typeof form) => (e: Event) => {
     const el = e.currentTarget as HTMLInputElement;
     setForm({ ...form, [key]: el.type === 'checkbox' ? el.checked : el.value });
@@ -159,21 +158,11 @@ function RuleForm(props: { rule: Rule | null; state: ConsoleState; onDone: () =>
       config,
       enabled: form.enabled,
     };
-    setBusy(true);
-    setFields({});
-    setError(null);
-    try {
+    const saved = await send(async () => {
       if (rule) await api.updateRule(rule.rule_id, input);
       else await api.createRule(input);
-      props.onDone();
-    } catch (err) {
-      if (err instanceof ApiError) {
-        setFields(err.fields);
-        setError(err.message);
-      } else setError(String(err));
-    } finally {
-      setBusy(false);
-    }
+    });
+    if (saved) props.onDone();
   };
 
   const fieldError = (name: string) =>
