@@ -10,6 +10,7 @@ import {
   streamKey,
 } from './bus-message.js';
 import { PublishBacklog } from './publish-backlog.js';
+import { type AppendedAt, appendedAt } from './stream-position.js';
 
 // Appends one chunk of messages as ONE stream entry, atomically. ARGV[3] is how many
 // messages ARGV[4] holds (joined by the record separator, which valid JSON text never
@@ -82,8 +83,12 @@ export interface BusPublisherOptions {
   maxChunk?: number;
   /** Bytes per stream entry (default 1 MiB; a single larger message still gets an entry of its own). */
   maxEntryBytes?: number;
-  /** After each append Redis confirmed: how many messages (gap notices not counted), and the texts exactly as appended. */
-  onPublished?: (count: number, messages: readonly string[]) => void;
+  /**
+   * After each append Redis confirmed: how many messages (gap notices not counted), the texts
+   * exactly as appended, and where they are (text i at offset `at.firstOffset + i`, gap notices
+   * included, in epoch `at.epoch`).
+   */
+  onPublished?: (count: number, messages: readonly string[], at: AppendedAt) => void;
   onError?: (err: Error) => void;
   /** `count` messages dropped, the oldest waiting ones: `ahead` messages (in flight) were in front of them. */
   onDropped?: (count: number, ahead: number) => void;
@@ -201,15 +206,21 @@ export class RedisBusPublisher extends SerializingPublisher {
       while (!this.queue.isEmpty && !this.closed) {
         // In flight until the reply: an overflow meanwhile drops messages behind it, never it.
         const chunk = this.queue.take(this.maxChunk, this.maxEntryBytes);
+        let reply: [id: string, epoch: string];
         try {
-          await this.append(chunk.texts);
+          reply = await this.append(chunk.texts);
         } catch (err) {
           this.queue.release();
           throw err;
         }
         this.queue.confirm();
         this.failures = 0;
-        this.options.onPublished?.(chunk.messages, chunk.texts);
+        const [entryId, epoch] = reply;
+        this.options.onPublished?.(
+          chunk.messages,
+          chunk.texts,
+          appendedAt(epoch, entryId, chunk.texts.length),
+        );
       }
     } catch (err) {
       this.failures++;

@@ -4,7 +4,7 @@ import { type BusEntry, type BusMessage, type BusStream, streamKey } from './bus
 import { SerializingPublisher } from './bus-publisher.js';
 import type { BusSubscriber } from './bus-subscriber.js';
 import { type SkippedEntry, StreamCursor } from './stream-cursor.js';
-import { formatPosition, parsePosition } from './stream-position.js';
+import { type AppendedAt, formatPosition, parsePosition } from './stream-position.js';
 
 export interface MemoryBusOptions {
   /** Messages each stream keeps for resume and warm start (Redis counts entries of up to 500 messages). */
@@ -45,10 +45,11 @@ class MemoryStream {
 
   constructor(private readonly maxLength: number) {}
 
-  append(raws: readonly string[]): void {
+  append(raws: readonly string[]): AppendedAt {
     const now = BigInt(Date.now());
     const ms = now > this.lastMs ? now : this.lastMs;
     this.lastMs = ms;
+    const at = { epoch: this.epoch, ms, firstOffset: this.lastOffset + 1n };
     for (const raw of raws) {
       this.lastOffset++;
       this.messages.push({
@@ -61,6 +62,7 @@ class MemoryStream {
     const excess = this.messages.length - this.maxLength;
     if (excess > 0) this.messages.splice(0, excess);
     for (const wake of this.listeners) wake();
+    return at;
   }
 
   /** The newest stream ID handed out ("0-0" before the first). */
@@ -103,8 +105,8 @@ class MemoryBusPublisher extends SerializingPublisher {
 
   publishSerialized(messages: readonly string[]): void {
     if (this.closed || messages.length === 0) return;
-    this.stream.append(messages);
-    this.settings.onPublished?.(messages.length, messages);
+    const at = this.stream.append(messages);
+    this.settings.onPublished?.(messages.length, messages, at);
   }
 
   async drain(): Promise<boolean> {

@@ -66,3 +66,20 @@ export function followsDirectly(previous: string, next: string): boolean {
   if (p.epoch !== null && n.epoch !== null && p.epoch !== n.epoch) return false;
   return n.offset === p.offset + 1n;
 }
+
+/**
+ * Where one append put its messages (the append script's reply: the entry's stream ID
+ * "<ms>-<last offset>" and the epoch): an entry holding n messages gives message i (0-based)
+ * the offset last - n + 1 + i, as readers number them.
+ */
+export interface AppendedAt {
+  epoch: string;
+  ms: bigint;
+  /** The first message's offset; message i is at firstOffset + i. */
+  firstOffset: bigint;
+}
+
+export function appendedAt(epoch: string, entryId: string, count: number): AppendedAt {
+  const { ms, offset } = parsePosition(entryId);
+  return { epoch, ms, firstOffset: offset - BigInt(count) + 1n };
+}

@@ -40,6 +40,22 @@ const detailN = (e: BusEntry) =>
   (e.message as { data: { event_detail: { n: number } } }).data.event_detail.n;
 
 describe('memory bus', () => {
+  it('tells the publisher where each message went, as the subscriber numbers them', async () => {
+    const bus = createMemoryBus();
+    const sub = collect(bus, { from: '0-0' });
+    const told: string[] = [];
+    const publisher = bus.publisher({
+      onPublished: (_n, messages, at) =>
+        messages.forEach((_m, i) => {
+          told.push(`${at.epoch}:${at.ms}-${at.firstOffset + BigInt(i)}`);
+        }),
+    });
+    publisher.publish([alertMessage(0), alertMessage(1)]);
+    publisher.publish([alertMessage(2)]);
+    await until(() => sub.received.length === 3);
+    expect(told).toEqual(sub.received.map((e) => e.position));
+  });
+
   it('delivers in order with contiguous "<epoch>:<ms>-<offset>" positions across publishers', async () => {
     const bus = createMemoryBus();
     const sub = collect(bus, { from: '0-0' });

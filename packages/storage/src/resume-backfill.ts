@@ -48,6 +48,27 @@ export function selectorCondition(
 export interface BackfillAlert extends Alert {
   hostname: string;
   receivedUs: number;
+  /**
+   * The ledger does not mark it published (yet): true only for rows the query looked up
+   * (received before `seen.lookUpBeforeUs`). Its position is then unknown, so it was sent by time.
+   */
+  unmarked: boolean;
+}
+
+/**
+ * A browser's position, as the ledger can compare with it: the alerts recorded in this epoch at
+ * or before this offset are the ones the browser had (the published mark records each alert's
+ * position, migration 0013).
+ */
+export interface SeenThrough {
+  epoch: string;
+  offset: bigint;
+  /**
+   * Only rows received before this (µs) are looked up in the ledger: a row received later
+   * cannot have been published at or before the position (an alert is stored before it is
+   * published; the caller adds the clock skew between PostgreSQL and Redis).
+   */
+  lookUpBeforeUs: number;
 }
 
 /** Where the previous page ended: the last row's (received_at, occurred_at) in µs and alert_id. */
@@ -66,6 +87,8 @@ export interface StoredAlertsQuery {
   after: AlertKeyset | null;
   selectors: readonly RowSelector[];
   limit: number;
+  /** Leaves out the alerts recorded at or before this position; null: none left out (by position). */
+  seen?: SeenThrough | null;
 }
 
 /**
@@ -103,10 +126,12 @@ export async function storedAlertsPage(
       params,
     ),
   );
+  const ledger = ledgerLookUp(query.seen ?? null, params);
+  if (ledger.condition) where.push(ledger.condition);
   params.push(query.limit);
-  const { rows } = await db.query<AlertRow & { hostname: string }>(
-    `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname
-     FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id
+  const { rows } = await db.query<AlertRow & { hostname: string; unmarked: boolean | null }>(
+    `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname, ${ledger.unmarked} AS unmarked
+     FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id ${ledger.join}
      WHERE ${where.join(' AND ')}
      ORDER BY a.received_at, a.occurred_at, a.alert_id LIMIT $${params.length}`,
     params,
@@ -115,5 +140,33 @@ export async function storedAlertsPage(
     ...toAlert(r),
     hostname: r.hostname,
     receivedUs: Number(r.received_us),
+    unmarked: r.unmarked === true,
   }));
+}
+
+const INT8_MAX = 2n ** 63n - 1n;
+
+/**
+ * The ledger's part of a page query: each row received before `lookUpBeforeUs` is looked up by
+ * its primary key (a lateral subquery kept apart by OFFSET 0, so the plan is a probe per row,
+ * skipped for later rows, never a join over the whole ledger), and left out when its mark is
+ * at or before the browser's position.
+ */
+function ledgerLookUp(
+  seen: SeenThrough | null,
+  params: unknown[],
+): { join: string; condition: string | null; unmarked: string } {
+  if (seen === null) return { join: '', condition: null, unmarked: 'false' };
+  // A position's offset may have 20 digits; no recorded one exceeds bigint's range.
+  const offset = seen.offset > INT8_MAX ? INT8_MAX : seen.offset;
+  params.push(seen.lookUpBeforeUs, seen.epoch, offset.toString());
+  const [before, epochAt, offsetAt] = [params.length - 2, params.length - 1, params.length];
+  return {
+    join: `LEFT JOIN LATERAL (
+       SELECT l.published, l.bus_epoch, l.bus_offset FROM alert_ids l
+       WHERE l.alert_id = a.alert_id AND a.received_at < ${US_TO_TIMESTAMPTZ(`$${before}::bigint`)}
+       OFFSET 0) m ON true`,
+    condition: `NOT coalesce(m.bus_epoch = $${epochAt}::text AND m.bus_offset <= $${offsetAt}::bigint, false)`,
+    unmarked: 'NOT m.published',
+  };
 }

@@ -24,10 +24,52 @@ describe('the ledger of published alerts', () => {
       ]),
     );
     // Marking twice, or an id never stored, changes nothing more.
-    expect(await markAlertsPublished(t.pool, [fresh.alertId, crypto.randomUUID()])).toBe(1);
-    expect(await markAlertsPublished(t.pool, [fresh.alertId])).toBe(0);
+    const at = (alertId: string, busOffset: bigint) => ({ alertId, busEpoch: 'e1', busOffset });
+    expect(
+      await markAlertsPublished(t.pool, [at(fresh.alertId, 7n), at(crypto.randomUUID(), 8n)]),
+    ).toBe(1);
+    expect(await markAlertsPublished(t.pool, [at(fresh.alertId, 9n)])).toBe(0);
     expect([...(await unpublishedAlertIds(t.pool, ids)).keys()]).toEqual([old.alertId]);
     expect(await unpublishedAlertIds(t.pool, [])).toEqual(new Map());
     expect(await markAlertsPublished(t.pool, [])).toBe(0);
+    // The first mark's position stays: it is where the browser may have seen the alert.
+    expect(await positions(ids)).toEqual([
+      { alert_id: old.alertId, bus_epoch: null, bus_offset: null },
+      { alert_id: fresh.alertId, bus_epoch: 'e1', bus_offset: '7' },
+    ]);
+  });
+
+  it('records each alert of one UPDATE at its own position, offsets beyond 2^53 exact', async () => {
+    const host = await newHost(t.pool);
+    const batch = Array.from({ length: 3 }, () => newAlert(host.hostId));
+    await insertAlerts(t.pool, batch);
+    const big = 2n ** 60n;
+    const marks = batch.map((a, i) => ({
+      alertId: a.alertId,
+      busEpoch: i === 2 ? 'later' : 'e2',
+      busOffset: big + BigInt(i),
+    }));
+    expect(await markAlertsPublished(t.pool, marks)).toBe(3);
+    expect(await positions(batch.map((a) => a.alertId))).toEqual(
+      marks.map((m) => ({
+        alert_id: m.alertId,
+        bus_epoch: m.busEpoch,
+        bus_offset: m.busOffset.toString(),
+      })),
+    );
   });
 });
+
+/** The ledger's recorded positions of these alerts, in this order. */
+async function positions(ids: string[]) {
+  const { rows } = await t.pool.query<{
+    alert_id: string;
+    bus_epoch: string | null;
+    bus_offset: string | null;
+  }>(
+    `SELECT alert_id::text, bus_epoch, bus_offset::text FROM alert_ids
+     WHERE alert_id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], alert_id)`,
+    [ids],
+  );
+  return rows;
+}

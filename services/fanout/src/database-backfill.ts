@@ -1,4 +1,5 @@
-import type { HostEventData } from '@tripwire/bus';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type HostEventData, parsePosition } from '@tripwire/bus';
 import {
   type AlertKeyset,
   type BackfillAlert,
@@ -8,9 +9,11 @@ import {
   incidentsChangedPage,
   type Queryable,
   type RowSelector,
+  type SeenThrough,
   storedAlertsPage,
 } from '@tripwire/storage';
 import type { AlertEventData, Severity, TripwireType } from '@tripwire/wire';
+import { RESUME_MARKS_POLL_MS, RESUME_MARKS_WAIT_MS } from './limits.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 
 /** What a resume served from PostgreSQL sends, decided when it starts (resume.ts). */
@@ -23,7 +26,10 @@ export interface BackfillPlan {
   since: string;
   /** received_at lower bound, in ms: since's time minus the overlap margin. */
   fromMs: number;
-  /** Alert ids the browser had already (window entries at or before `since`), when the node knows them. */
+  /**
+   * Alert ids the browser had already (window entries at or before `since`), when the node knows
+   * them. Beyond these, the alerts the ledger records at or before `since` are left out.
+   */
   knownIds: ReadonlySet<string>;
   /**
    * Ids sent whose received_at is at or after this (ms) are remembered: the window may replay
@@ -64,6 +70,12 @@ export class DatabaseBackfill {
   private readonly alertSelectors: RowSelector[];
   private readonly incidentSelectors: RowSelector[];
   private readonly positionJson: string;
+  /** The alerts the ledger records at or before `since` are left out; null: a position without epoch. */
+  private readonly seen: SeenThrough | null;
+  /** since's time, in µs. */
+  private readonly sinceUs: number;
+  /** performance.now() after which unmarked rows are no longer waited for; null before the first wait. */
+  private marksDeadline: number | null = null;
 
   /** Rows received at or after this (ms) have their ids remembered in sentIds. */
   readonly rememberFromMs: number;
@@ -77,6 +89,13 @@ export class DatabaseBackfill {
     this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
     this.positionJson = JSON.stringify(plan.since);
     this.rememberFromMs = plan.rememberFromMs;
+    const { epoch, ms, offset } = parsePosition(plan.since);
+    this.sinceUs = Number(ms) * 1000;
+    // fromMs is since's time minus the overlap margin, which also bounds the clock skew between
+    // PostgreSQL and Redis: a row received later than since's time plus the margin was
+    // published after `since`, so it need not be looked up.
+    const lookUpBeforeUs = this.sinceUs + (this.sinceUs - plan.fromMs * 1000);
+    this.seen = epoch === null ? null : { epoch, offset, lookUpBeforeUs };
   }
 
   get done(): boolean {
@@ -147,7 +166,13 @@ export class DatabaseBackfill {
       selectors: this.alertSelectors,
       // One row more than the limit leaves room for: it tells "more than the limit" from "exactly".
       limit: Math.min(this.limits.pageRows, room + 1),
+      seen: this.seen,
     });
+    if (this.awaitingMarks(rows)) {
+      // The same page again (the keyset has not moved), once the marks had a moment to land.
+      await sleep(RESUME_MARKS_POLL_MS);
+      return [];
+    }
     if (rows.length > room) {
       this.limitReached = true;
       rows.length = room;
@@ -166,6 +191,21 @@ export class DatabaseBackfill {
     }
     this.alertsSent += rows.length;
     return frames;
+  }
+
+  /**
+   * A row stored before since's time that the ledger does not mark published yet may be one the
+   * browser had, published but not yet marked: its ingest marks it milliseconds after Redis
+   * confirmed the append. So the page is read again shortly, for at most RESUME_MARKS_WAIT_MS
+   * per resume; then unmarked rows are sent by time (an ingest that died before marking, an
+   * alert still waiting in a publish backlog: the browser drops a repeated id).
+   */
+  private awaitingMarks(rows: readonly BackfillAlert[]): boolean {
+    if (this.seen === null) return false;
+    if (!rows.some((r) => r.unmarked && r.receivedUs <= this.sinceUs)) return false;
+    const now = performance.now();
+    this.marksDeadline ??= now + RESUME_MARKS_WAIT_MS;
+    return now < this.marksDeadline;
   }
 
   private frame(type: string, data: unknown, snapshot: boolean): string {

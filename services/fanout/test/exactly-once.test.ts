@@ -3,17 +3,10 @@
 // agent's resend is published again, and the fan-out must drop that copy however many other
 // alerts passed in between. A resend of an alert that was published and marked is not published
 // again at all, so the fan-out does not even need to remember it.
-import { randomUUID } from 'node:crypto';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { createRedisClient, MESSAGE_FIELD, MESSAGE_SEPARATOR, streamKey } from '@tripwire/bus';
 import { IngestProcess } from '@tripwire/ingest/testing';
-import {
-  type AgentEvent,
-  AlertServiceClient,
-  type ServerCommand,
-  Severity,
-  TripwireType,
-} from '@tripwire/proto';
+import { AlertServiceClient } from '@tripwire/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   alertData,
@@ -27,6 +20,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { RawAgent as Agent } from './raw-agent.js';
 
 const env = useEnvironment();
 const redis = createRedisClient(env.redisUrl);
@@ -35,55 +29,6 @@ beforeAll(async () => {
   viewer = await auth.issue('exactly-once', 'viewer');
 });
 afterAll(() => redis.disconnect());
-
-const bearer = (token: string) => {
-  const m = new Metadata();
-  m.set('authorization', `Bearer ${token}`);
-  return m;
-};
-
-/** A raw gRPC agent: registers, streams batches, records acknowledged ids. */
-class Agent {
-  readonly acked = new Set<string>();
-  private constructor(
-    readonly hostId: string,
-    private readonly token: string,
-  ) {}
-
-  static async register(client: AlertServiceClient): Promise<Agent> {
-    const reg = await new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
-      client.registerAgent(
-        { hostname: `once-${randomUUID().slice(0, 8)}`, platform: 'linux', agentVersion: '1.0' },
-        bearer(ENROLLMENT_TOKEN),
-        (err, res) => (err ? reject(err) : resolve(res)),
-      ),
-    );
-    return new Agent(reg.hostId, reg.agentToken);
-  }
-
-  event(alertId = randomUUID()): AgentEvent {
-    return {
-      alertId,
-      hostId: this.hostId,
-      tripwireType: TripwireType.FILE,
-      severity: Severity.CRITICAL,
-      timestampUs: Date.now() * 1000,
-      ruleName: 'exactly-once',
-      eventDetailJson: JSON.stringify({ path: '/etc/shadow' }),
-    };
-  }
-
-  /** Sends the events on a new stream to `client`; the stream stays open until the call ends. */
-  stream(client: AlertServiceClient, events: AgentEvent[]) {
-    const call = client.streamAlertBatches(bearer(this.token));
-    call.on('data', (c: ServerCommand) => {
-      if (c.command?.$case === 'ack') for (const id of c.command.ack.alertIds) this.acked.add(id);
-    });
-    call.on('error', () => {});
-    for (let i = 0; i < events.length; i += 100) call.write({ events: events.slice(i, i + 100) });
-    return call;
-  }
-}
 
 /** Every alert id in the event stream, as many times as Redis holds it. */
 async function alertIdsOnBus(): Promise<string[]> {

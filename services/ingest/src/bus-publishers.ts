@@ -60,12 +60,12 @@ export function createBusPublishers({
       maxBacklog: config.BUS_MAX_BACKLOG,
       maxBacklogBytes: config.BUS_MAX_BACKLOG_BYTES,
       maxEntryBytes: config.BUS_MAX_ENTRY_BYTES,
-      onPublished: (n, messages) => {
+      onPublished: (n, messages, at) => {
         // tripwire_ingest_bus_published_total counts the event stream only.
         if (stream === 'events') metrics.published.inc(n);
         fed?.published(n);
         health.redis.answered();
-        marked?.published(messages);
+        marked?.published(messages, at);
       },
       onDropped: (n, ahead) => {
         fed?.dropped(n, ahead);

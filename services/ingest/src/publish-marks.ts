@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alertIdOf } from '@tripwire/bus';
+import { type AppendedAt, alertIdOf } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
-import { markAlertsPublished, type Queryable, unpublishedAlertIds } from '@tripwire/storage';
+import {
+  markAlertsPublished,
+  type PublishedAlert,
+  type Queryable,
+  unpublishedAlertIds,
+} from '@tripwire/storage';
 import type { IngestMetrics } from './ingest-metrics.js';
 
 export interface PublishMarksLimits {
@@ -33,7 +38,7 @@ const RETRY_MAX_MS = 2_000;
  * it is then published again, and the fan-out drops that copy (docs/fanout.md#exactly-once).
  */
 export class PublishMarks {
-  private pending: string[] = [];
+  private pending: PublishedAlert[] = [];
   private writing: Promise<void> | undefined;
   private stopped = false;
   /** Ids ever handed over, and ids written or dropped since: the queue is FIFO. */
@@ -48,13 +53,17 @@ export class PublishMarks {
     private readonly limits: PublishMarksLimits = DEFAULT_PUBLISH_MARKS_LIMITS,
   ) {}
 
-  /** The event publisher's onPublished: the alerts among these messages are in the stream. */
-  published(messages: readonly string[]): void {
+  /**
+   * The event publisher's onPublished: the alerts among these messages are in the stream,
+   * message i at offset `at.firstOffset + i` of epoch `at.epoch` (what a resume from PostgreSQL
+   * compares with the browser's position).
+   */
+  published(messages: readonly string[], at: AppendedAt): void {
     if (this.stopped) return;
-    for (const message of messages) {
-      const id = alertIdOf(message);
-      if (id === null) continue;
-      this.pending.push(id);
+    for (let i = 0; i < messages.length; i++) {
+      const alertId = alertIdOf(messages[i]!);
+      if (alertId === null) continue;
+      this.pending.push({ alertId, busEpoch: at.epoch, busOffset: at.firstOffset + BigInt(i) });
       this.handedOver++;
     }
     this.dropExcess();
@@ -115,17 +124,17 @@ export class PublishMarks {
   private async writeAll(): Promise<void> {
     let failures = 0;
     while (this.pending.length > 0 && !this.stopped) {
-      const ids = this.pending.splice(0, this.limits.maxPerUpdate);
+      const marks = this.pending.splice(0, this.limits.maxPerUpdate);
       const started = performance.now();
       try {
-        await markAlertsPublished(this.db, ids);
+        await markAlertsPublished(this.db, marks);
         this.metrics.publishMarkDuration.observe((performance.now() - started) / 1000);
-        this.metrics.publishMarks.inc(ids.length);
-        this.advance(ids.length);
+        this.metrics.publishMarks.inc(marks.length);
+        this.advance(marks.length);
         failures = 0;
       } catch (err) {
         // Back in front, oldest first, so the cap drops the oldest if PostgreSQL stays away.
-        this.pending = ids.concat(this.pending);
+        this.pending = marks.concat(this.pending);
         this.dropExcess();
         failures++;
         this.metrics.publishMarkFailures.inc();

@@ -50,6 +50,9 @@ export function formatReport(result: ChaosResult): string {
       out(`             missing ones stored at ${secondRanges(c.missingBySecond)}`);
       out(`             e.g. ${c.missingSample.slice(0, 2).join(', ')}`);
     }
+    for (const [kind, n] of c.duplicateKinds) out(`             duplicates: ${kind} (${n})`);
+    if (c.afterNotice)
+      out(`             alerts after a notice on the same socket, not taken: ${c.afterNotice}`);
   });
   out();
   out(`resumes (welcome.resume status/source/reason), ${result.connects} connections in all:`);

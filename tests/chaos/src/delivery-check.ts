@@ -39,6 +39,10 @@ export interface ClientVerdict {
   missingSample: string[];
   /** Second of the run at which each missing alert was stored → how many: shows which fault. */
   missingBySecond: Map<number, number>;
+  /** How the duplicates came (ResumingClient.duplicateKind) → count. */
+  duplicateKinds: Map<string, number>;
+  /** Alert frames buffered behind a stream_gap/degraded notice, not taken. */
+  afterNotice: number;
 }
 
 export interface DeliveryReport {
@@ -158,6 +162,8 @@ function clientVerdict(
     incidents: record.incidents,
     missingSample,
     missingBySecond,
+    duplicateKinds: record.duplicateKinds,
+    afterNotice: record.afterNotice,
   };
 }
 

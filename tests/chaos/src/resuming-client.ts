@@ -33,6 +33,14 @@ export interface ClientRecord {
   firstWelcomeAt: number | null;
   /** Alerts thrown away on purpose (the checker's self-test). */
   injectedDrops: number;
+  /**
+   * Alert frames that arrived on a socket after its stream_gap or degraded notice (already
+   * buffered when the client cut it): ignored, since the client resumes from the position
+   * before the notice.
+   */
+  afterNotice: number;
+  /** Duplicates by how they came (see duplicateKind) → count: points at the cause. */
+  duplicateKinds: Map<string, number>;
 }
 
 const RECONNECT_DELAY_MS: [number, number] = [50, 800];
@@ -50,9 +58,17 @@ export class ResumingClient {
     connects: 0,
     firstWelcomeAt: null,
     injectedDrops: 0,
+    afterNotice: 0,
+    duplicateKinds: new Map(),
   };
   private socket: WebSocket | null = null;
   private lastPosition: string | null = null;
+  /** The `since` of the current connection (null: none). */
+  private resumedFrom: string | null = null;
+  /** welcome.resume.source of the current connection ('-': none). */
+  private resumeSource = '-';
+  /** A socket cut after a notice: frames still buffered from it are not taken. */
+  private abandoned: WebSocket | null = null;
   private readonly lastByHost = new Map<string, string>();
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -100,6 +116,7 @@ export class ResumingClient {
     const query = filterQuery(this.filter);
     query.set('access_token', this.token);
     if (this.lastPosition) query.set('since', this.lastPosition);
+    this.resumedFrom = this.lastPosition;
     const base = this.random.pick(this.fanoutUrls());
     const socket = new WebSocket(`${base}?${query}`, { perMessageDeflate: false });
     this.socket = socket;
@@ -128,6 +145,10 @@ export class ResumingClient {
       resume?: { status?: string; source?: string; reason?: string };
       data?: { alert_id?: string; host_id?: string };
     };
+    if (socket === this.abandoned) {
+      if (frame.type === 'alert') this.record.afterNotice++;
+      return;
+    }
     if (frame.type === 'welcome') {
       // The welcome's position is where this socket's stream begins: a client that leaves
       // before any other frame must resume from it, or it would miss what came meanwhile.
@@ -143,11 +164,17 @@ export class ResumingClient {
       bump(this.record.notices, notice);
     }
     // A gap or a degraded node: resume from the last position, which can be served whole.
-    if (notice === 'stream_gap' || notice === 'degraded') socket.terminate();
+    // ws still emits the frames that arrived with the notice after terminate(): without the
+    // mark they would move the position past the gap.
+    if (notice === 'stream_gap' || notice === 'degraded') {
+      this.abandoned = socket;
+      socket.terminate();
+    }
   }
 
   private onWelcome(resume: { status?: string; source?: string; reason?: string } | undefined) {
     this.greeted = true;
+    this.resumeSource = resume?.source ?? '-';
     this.record.connects++;
     this.record.firstWelcomeAt ??= Date.now();
     if (resume) {
@@ -158,10 +185,25 @@ export class ResumingClient {
     }
   }
 
+  /**
+   * "<resume source> <frame> first copy in <since's | another> epoch": a database frame carries
+   * the resume's `since` as its position, so its epoch says whether the ledger could have
+   * recognised the alert as one the client had.
+   */
+  duplicateKind(position: string | undefined, firstPosition: string): string {
+    const fromDatabase = position !== undefined && position === this.resumedFrom;
+    const frame = fromDatabase ? 'database frame' : 'window/live frame';
+    const since = this.resumedFrom ?? '';
+    const epoch = epochOf(firstPosition) === epochOf(since) ? "since's" : 'another';
+    return `${this.resumeSource} resume, ${frame}, first copy in ${epoch} epoch`;
+  }
+
   private onAlert(position: string | undefined, alertId: string, hostId: string) {
     const r = this.record;
-    if (r.received.has(alertId)) {
+    const first = r.received.get(alertId);
+    if (first) {
       bump(r.duplicates, alertId);
+      bump(r.duplicateKinds, this.duplicateKind(position, first.position));
       return;
     }
     if (this.dropBudget > 0) {
@@ -177,7 +219,10 @@ export class ResumingClient {
     const previous = this.lastByHost.get(hostId);
     if (previous !== undefined) {
       try {
-        if (comparePositions(position, previous) <= 0) r.outOfOrder++;
+        const order = comparePositions(position, previous);
+        // A resume served from PostgreSQL gives every alert it sends the resume's `since` as
+        // its position (docs/fanout.md): there, an equal position is not a step back.
+        if (order < 0 || (order === 0 && position !== this.resumedFrom)) r.outOfOrder++;
       } catch {
         r.unorderable++;
       }
@@ -186,6 +231,8 @@ export class ResumingClient {
     r.received.set(alertId, { host_id: hostId, position });
   }
 }
+
+const epochOf = (position: string) => position.split(':').at(-2) ?? '';
 
 function bump<K>(map: Map<K, number>, key: K) {
   map.set(key, (map.get(key) ?? 0) + 1);

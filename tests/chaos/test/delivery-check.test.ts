@@ -48,6 +48,8 @@ function clientThatSaw(alerts: StoredAlert[]): ClientRecord {
     connects: 1,
     firstWelcomeAt: 0,
     injectedDrops: 0,
+    afterNotice: 0,
+    duplicateKinds: new Map(),
   };
 }
 
