@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TASK_STATES } from '@tripwire/wire';
 import { describe, expect, it } from 'vitest';
+import { createApiToken } from '../src/api-tokens.js';
 import { verifyAuditChain } from '../src/audit-log.js';
 import { closeTaskChannel, openTaskChannel } from '../src/task-channels.js';
 import {
@@ -288,6 +289,43 @@ describe('task store', () => {
       'task.approve',
       'task.cancel',
     ]);
+  });
+
+  it('an admin never approves their own shell task through an API token, nor a token its maker', async () => {
+    const { hostId } = await connectedHost();
+    const shellBy = (actor: string) =>
+      createTask(
+        t.pool,
+        { hostId, action: 'shell_execute', parameters: { cmd: 'id' }, requireApproval: true },
+        actor,
+      );
+    const name = `alice-ci-${randomUUID()}`;
+    await createApiToken(t.pool, {
+      name,
+      role: 'admin',
+      createdBy: 'operator:alice',
+      expiresInS: 3600,
+    });
+    // alice's own task, approved with the admin token alice minted: refused.
+    const byAlice = await shellBy('operator:alice');
+    await expect(approveTask(t.pool, byAlice.task_id, `operator:token:${name}`)).rejects.toThrow(
+      TaskSelfApprovalError,
+    );
+    // A task her token made, approved by alice in person: refused too.
+    const byToken = await shellBy(`operator:token:${name}`);
+    await expect(approveTask(t.pool, byToken.task_id, 'operator:alice')).rejects.toThrow(
+      TaskSelfApprovalError,
+    );
+    // Any token, even another person's, is not a second person's look.
+    const byBob = await shellBy('operator:bob');
+    await expect(approveTask(t.pool, byBob.task_id, `operator:token:${name}`)).rejects.toThrow(
+      /API token cannot approve/,
+    );
+    // A second person approves either.
+    expect(await approveTask(t.pool, byToken.task_id, 'operator:bob')).toMatchObject({
+      state: 'QUEUED',
+    });
+    expect((await getTask(t.pool, byAlice.task_id))?.state).toBe('AWAITING_APPROVAL');
   });
 
   it('refuses by policy, expires, times out and fails disconnected tasks, each audited', async () => {
