@@ -144,7 +144,10 @@ export async function recordTaskResponse(
 ): Promise<RecordedTaskResponse> {
   return withTransaction(pool, async (db) => {
     const row = await lockHostTask(db, r.hostId, r.taskId);
-    if (!row) return { task: null, outputs: [], started: false, finished: false, duplicate: false };
+    // A task never sent (QUEUED, AWAITING_APPROVAL) is not the agent's to report on: a forged
+    // outcome would end a shell task still waiting for its approval.
+    if (!row || row.state === 'QUEUED' || row.state === 'AWAITING_APPROVAL')
+      return { task: null, outputs: [], started: false, finished: false, duplicate: false };
     if (isFinalTaskState(row.state))
       return {
         task: toTaskJson(row),

@@ -328,6 +328,31 @@ describe('task store', () => {
     expect((await getTask(t.pool, byAlice.task_id))?.state).toBe('AWAITING_APPROVAL');
   });
 
+  it("ignores an agent's responses for a task it was never sent (waiting for approval, queued)", async () => {
+    const { hostId } = await connectedHost();
+    const awaiting = await createTask(
+      t.pool,
+      { hostId, action: 'shell_execute', parameters: { cmd: 'id' }, requireApproval: true },
+      'operator:alice',
+    );
+    const queued = await createTask(t.pool, { hostId, action: 'process_list' }, 'operator:alice');
+    for (const task of [awaiting, queued]) {
+      const chunk = response(hostId, task.task_id, {
+        output: [{ stream: 'stdout', data: Buffer.from('uid=0(root) forged') }],
+      });
+      const final = response(hostId, task.task_id, {
+        status: 'SUCCEEDED',
+        isFinal: true,
+        sequence: 2,
+      });
+      expect((await recordTaskResponse(t.pool, chunk, caps)).task).toBeNull();
+      expect((await recordTaskResponse(t.pool, final, caps)).task).toBeNull();
+      expect((await getTask(t.pool, task.task_id))?.state).toBe(task.state);
+      expect(await listTaskOutput(t.pool, task.task_id, 0, 10)).toEqual([]);
+      expect((await auditOf(task.task_id)).map((a) => a.action)).toEqual(['task.create']);
+    }
+  });
+
   it('refuses by policy, expires, times out and fails disconnected tasks, each audited', async () => {
     const { hostId, streamId } = await connectedHost();
     const shell = await createTask(
