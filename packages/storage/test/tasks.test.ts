@@ -353,6 +353,20 @@ describe('task store', () => {
     }
   });
 
+  it('stores the outcome of a response whose sequence is past PostgreSQL integers (the wire is uint32)', async () => {
+    const { hostId, streamId } = await connectedHost();
+    const task = await createTask(t.pool, { hostId, action: 'process_list' }, 'operator:alice');
+    await claimTasksForHost(t.pool, { hostId, streamId, maxRunning: 1 });
+    const final = response(hostId, task.task_id, {
+      status: 'SUCCEEDED',
+      isFinal: true,
+      sequence: 2 ** 32 - 1,
+      output: [{ stream: 'listing', data: Buffer.from('[]') }],
+    });
+    expect((await recordTaskResponse(t.pool, final, caps)).finished).toBe(true);
+    expect((await getTask(t.pool, task.task_id))?.state).toBe('SUCCEEDED');
+  });
+
   it('refuses by policy, expires, times out and fails disconnected tasks, each audited', async () => {
     const { hostId, streamId } = await connectedHost();
     const shell = await createTask(
