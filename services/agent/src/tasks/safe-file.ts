@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, open, readlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readlink, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isMissing } from '../sensors/file-facts.js';
 import { PinnedFolder } from './pinned-folder.js';
@@ -45,12 +45,41 @@ export async function openRegularFileIn(
   }
   if (!link.isFile()) throw new TaskRefusal(`${quoted(path)} is not a regular file`);
   const handle = await open(entry, READ_FLAGS);
-  const stats = await handle.stat();
-  if (!stats.isFile() || stats.ino !== link.ino || stats.dev !== link.dev) {
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile() || stats.ino !== link.ino || stats.dev !== link.dev)
+      throw new TaskRefusal(`${quoted(path)} changed while it was being opened`);
+    await refusePseudoFile(handle, path);
+    return { handle, stats };
+  } catch (err) {
     await handle.close();
-    throw new TaskRefusal(`${quoted(path)} changed while it was being opened`);
+    throw err;
   }
-  return { handle, stats };
+}
+
+/**
+ * Kernel filesystems whose "regular files" are no evidence and some of them secrets:
+ * /proc/<agent pid>/environ holds the agent's environment (its enrollment token), /proc/kcore
+ * the memory; sysfs, debugfs and the like are the kernel's knobs. statfs(2) magic numbers.
+ */
+const PSEUDO_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x63677270, 'cgroup2'],
+  [0x27e0eb, 'cgroup'],
+]);
+
+/** Checked on the opened file itself (through its descriptor), wherever the filesystem is mounted. */
+async function refusePseudoFile(handle: FileHandle, path: string): Promise<void> {
+  const { type } = await statfs(`/proc/self/fd/${handle.fd}`);
+  const kind = PSEUDO_FILESYSTEMS.get(type);
+  if (kind)
+    throw new TaskRefusal(`${quoted(path)} is on the kernel's ${kind} filesystem, not a file`);
 }
 
 /**
