@@ -74,6 +74,9 @@ export class TaskJournal {
     const e = this.entries.get(taskId) ?? { taskId, startedAt: new Date().toISOString() };
     this.entries.set(taskId, e);
     this.finishEntry(e, outcome);
+    // Refusals and cancels of unseen ids come here without begin(): bounded here too, or a
+    // server sending ids the policy refuses would grow the journal (and each rewrite) forever.
+    this.forgetOldest();
     return this.save();
   }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TaskResponse, TaskStatus } from '@tripwire/proto';
@@ -81,6 +81,19 @@ describe('the task journal', () => {
     expect(after.state('t-2000')).toBe('finished');
     expect(after.state('last')).toBe('finished');
     expect(after.unacknowledged().length).toBeLessThanOrEqual(JOURNAL_MAX_TASKS);
+  });
+
+  it('stays bounded when a server floods it with tasks that never start (refused, cancelled unseen)', async () => {
+    const path = journalPath();
+    const journal = await reopen(path);
+    // Refusals and cancels of unknown ids are journaled by finish() alone, never begin().
+    for (let i = 0; i < JOURNAL_MAX_TASKS * 2; i++)
+      void journal.finish(`refused-${i}`, outcome(`refused-${i}`));
+    await journal.settled();
+    const { tasks } = JSON.parse(readFileSync(path, 'utf8')) as { tasks: unknown[] };
+    expect(tasks.length).toBeLessThanOrEqual(JOURNAL_MAX_TASKS);
+    expect(journal.unacknowledged().length).toBeLessThanOrEqual(JOURNAL_MAX_TASKS);
+    expect(journal.state(`refused-${JOURNAL_MAX_TASKS * 2 - 1}`)).toBe('finished');
   });
 
   it('refuses a journal that is not JSON, naming the file', async () => {

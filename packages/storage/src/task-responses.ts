@@ -55,6 +55,9 @@ export interface OutputCaps {
   fetchMaxBytes: number;
 }
 
+/** task_output.sequence and tasks.last_sequence are PostgreSQL integers. */
+const MAX_SEQUENCE = 2 ** 31 - 1;
+
 const COUNTER: Record<
   TaskOutputStream,
   'stdout_bytes' | 'stderr_bytes' | 'file_bytes' | 'listing_bytes'
@@ -89,8 +92,10 @@ async function storeChunks(
 ): Promise<{ outputs: TaskOutputJson[]; truncated: boolean }> {
   const outputs: TaskOutputJson[] = [];
   let truncated = false;
-  // Sequence 0 is an outcome written after an agent restart: it carries no output.
-  if (r.sequence < 1) return { outputs, truncated };
+  // Sequence 0 is an outcome written after an agent restart: it carries no output. One past
+  // PostgreSQL's integer (the wire's is uint32) is no agent's count: its chunks are dropped,
+  // rather than failing the write and the stream with it on every resend.
+  if (r.sequence < 1 || r.sequence > MAX_SEQUENCE) return { outputs, truncated };
   for (const piece of r.output) {
     if (piece.data.length === 0) continue;
     const data = cut(piece, room(row, piece.stream, caps));
@@ -144,7 +149,10 @@ export async function recordTaskResponse(
 ): Promise<RecordedTaskResponse> {
   return withTransaction(pool, async (db) => {
     const row = await lockHostTask(db, r.hostId, r.taskId);
-    if (!row) return { task: null, outputs: [], started: false, finished: false, duplicate: false };
+    // A task never sent (QUEUED, AWAITING_APPROVAL) is not the agent's to report on: a forged
+    // outcome would end a shell task still waiting for its approval.
+    if (!row || row.state === 'QUEUED' || row.state === 'AWAITING_APPROVAL')
+      return { task: null, outputs: [], started: false, finished: false, duplicate: false };
     if (isFinalTaskState(row.state))
       return {
         task: toTaskJson(row),
@@ -177,7 +185,7 @@ export async function recordTaskResponse(
         row.file_bytes,
         row.listing_bytes,
         truncated || (outcome !== null && r.truncated === true),
-        r.sequence,
+        Math.min(r.sequence, MAX_SEQUENCE),
         outcome?.state ?? null,
         started,
         outcome?.error ?? null,

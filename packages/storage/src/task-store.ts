@@ -44,9 +44,33 @@ export class TaskRateLimitError extends Error {
 /** The creator of a shell task asked to approve it: approval takes a second person. */
 export class TaskSelfApprovalError extends Error {
   override name = 'TaskSelfApprovalError';
-  constructor(readonly taskId: string) {
-    super(`task ${taskId} was created by you: a different admin must approve it`);
+  constructor(
+    readonly taskId: string,
+    message = `task ${taskId} was created by you: a different admin must approve it`,
+  ) {
+    super(message);
   }
+}
+
+/** How an API token acts (`auditActor` of `apiTokenOperatorName`, @tripwire/operator-auth). */
+const TOKEN_ACTOR_PREFIX = 'operator:token:';
+
+/**
+ * Whether `approver` is, or stands for, the person who created the task: the creator itself,
+ * or an API token that person made (or a token made by such a token, …). Without this an admin
+ * mints an admin API token and approves their own shell task with it.
+ */
+async function isCreatorOrTheirToken(db: Queryable, creator: string, approver: string) {
+  const { rows } = await db.query(
+    `WITH RECURSIVE behind(actor) AS (
+       SELECT $1::text
+       UNION
+       SELECT t.created_by FROM api_tokens t JOIN behind b ON b.actor = $3 || t.name
+     )
+     SELECT 1 FROM behind WHERE actor = $2`,
+    [creator, approver, TOKEN_ACTOR_PREFIX],
+  );
+  return rows.length > 0;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -227,14 +251,22 @@ export async function lockTask(db: Queryable, taskId: string): Promise<TaskRow> 
 
 /**
  * A second admin lets a shell task run: AWAITING_APPROVAL → QUEUED. The caller checks the
- * role; the creator never approves their own task (TaskSelfApprovalError).
+ * role; the creator never approves their own task (TaskSelfApprovalError), neither by their
+ * own name nor through an API token they made (a token made the task, its maker approves),
+ * and an API token never approves at all: approval is a second person's look.
  */
 export async function approveTask(pool: Pool, taskId: string, actor: string): Promise<TaskJson> {
   checkActor(actor);
   return withTransaction(pool, async (db) => {
     const before = await lockTask(db, taskId);
     assertTaskTransition(before.state, 'QUEUED');
-    if (before.created_by === actor) throw new TaskSelfApprovalError(taskId);
+    if (actor.startsWith(TOKEN_ACTOR_PREFIX))
+      throw new TaskSelfApprovalError(
+        taskId,
+        `an API token cannot approve task ${taskId}: a second admin must approve it in person`,
+      );
+    if (await isCreatorOrTheirToken(db, before.created_by, actor))
+      throw new TaskSelfApprovalError(taskId);
     const { rows } = await db.query<TaskRow>(
       `UPDATE tasks SET state = 'QUEUED', approved_by = $2, approved_at = now(),
          version = version + 1, updated_at = now()

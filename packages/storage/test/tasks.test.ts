@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TASK_STATES } from '@tripwire/wire';
 import { describe, expect, it } from 'vitest';
+import { createApiToken } from '../src/api-tokens.js';
 import { verifyAuditChain } from '../src/audit-log.js';
 import { closeTaskChannel, openTaskChannel } from '../src/task-channels.js';
 import {
@@ -288,6 +289,82 @@ describe('task store', () => {
       'task.approve',
       'task.cancel',
     ]);
+  });
+
+  it('an admin never approves their own shell task through an API token, nor a token its maker', async () => {
+    const { hostId } = await connectedHost();
+    const shellBy = (actor: string) =>
+      createTask(
+        t.pool,
+        { hostId, action: 'shell_execute', parameters: { cmd: 'id' }, requireApproval: true },
+        actor,
+      );
+    const name = `alice-ci-${randomUUID()}`;
+    await createApiToken(t.pool, {
+      name,
+      role: 'admin',
+      createdBy: 'operator:alice',
+      expiresInS: 3600,
+    });
+    // alice's own task, approved with the admin token alice minted: refused.
+    const byAlice = await shellBy('operator:alice');
+    await expect(approveTask(t.pool, byAlice.task_id, `operator:token:${name}`)).rejects.toThrow(
+      TaskSelfApprovalError,
+    );
+    // A task her token made, approved by alice in person: refused too.
+    const byToken = await shellBy(`operator:token:${name}`);
+    await expect(approveTask(t.pool, byToken.task_id, 'operator:alice')).rejects.toThrow(
+      TaskSelfApprovalError,
+    );
+    // Any token, even another person's, is not a second person's look.
+    const byBob = await shellBy('operator:bob');
+    await expect(approveTask(t.pool, byBob.task_id, `operator:token:${name}`)).rejects.toThrow(
+      /API token cannot approve/,
+    );
+    // A second person approves either.
+    expect(await approveTask(t.pool, byToken.task_id, 'operator:bob')).toMatchObject({
+      state: 'QUEUED',
+    });
+    expect((await getTask(t.pool, byAlice.task_id))?.state).toBe('AWAITING_APPROVAL');
+  });
+
+  it("ignores an agent's responses for a task it was never sent (waiting for approval, queued)", async () => {
+    const { hostId } = await connectedHost();
+    const awaiting = await createTask(
+      t.pool,
+      { hostId, action: 'shell_execute', parameters: { cmd: 'id' }, requireApproval: true },
+      'operator:alice',
+    );
+    const queued = await createTask(t.pool, { hostId, action: 'process_list' }, 'operator:alice');
+    for (const task of [awaiting, queued]) {
+      const chunk = response(hostId, task.task_id, {
+        output: [{ stream: 'stdout', data: Buffer.from('uid=0(root) forged') }],
+      });
+      const final = response(hostId, task.task_id, {
+        status: 'SUCCEEDED',
+        isFinal: true,
+        sequence: 2,
+      });
+      expect((await recordTaskResponse(t.pool, chunk, caps)).task).toBeNull();
+      expect((await recordTaskResponse(t.pool, final, caps)).task).toBeNull();
+      expect((await getTask(t.pool, task.task_id))?.state).toBe(task.state);
+      expect(await listTaskOutput(t.pool, task.task_id, 0, 10)).toEqual([]);
+      expect((await auditOf(task.task_id)).map((a) => a.action)).toEqual(['task.create']);
+    }
+  });
+
+  it('stores the outcome of a response whose sequence is past PostgreSQL integers (the wire is uint32)', async () => {
+    const { hostId, streamId } = await connectedHost();
+    const task = await createTask(t.pool, { hostId, action: 'process_list' }, 'operator:alice');
+    await claimTasksForHost(t.pool, { hostId, streamId, maxRunning: 1 });
+    const final = response(hostId, task.task_id, {
+      status: 'SUCCEEDED',
+      isFinal: true,
+      sequence: 2 ** 32 - 1,
+      output: [{ stream: 'listing', data: Buffer.from('[]') }],
+    });
+    expect((await recordTaskResponse(t.pool, final, caps)).finished).toBe(true);
+    expect((await getTask(t.pool, task.task_id))?.state).toBe('SUCCEEDED');
   });
 
   it('refuses by policy, expires, times out and fails disconnected tasks, each audited', async () => {

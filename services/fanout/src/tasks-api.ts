@@ -97,9 +97,12 @@ export function registerTasksApi(ctx: RouteContext, { pool, eventsPublisher }: T
   });
 
   route(ctx, 'post', '/api/tasks/:id/cancel', 'any', async (req) => {
-    const id = taskIdParam(req);
     const b = parseBody(cancelSchema, req.body, 'cancel');
     requireTaskRole(req.operator, 'responder', 'cancelling a task');
+    // As on gRPC (CancelTask): a shell task is the admins' to cancel, like it is theirs to run.
+    const { task_id: id, action } = await readTask(pool, req);
+    if (action === 'shell_execute')
+      requireTaskRole(req.operator, 'admin', 'cancelling a shell task');
     const task = await requestTaskCancel(pool, id, auditActor(req.operator), b.reason ?? '').catch(
       taskError,
     );

@@ -200,6 +200,22 @@ describe('approval, cancel and reading', () => {
     ]);
   });
 
+  it('leaves a shell task to admins to cancel, as gRPC does', async () => {
+    const host = await newHost(env);
+    const created = await create('admin', host.hostId, {
+      action: 'shell_execute',
+      parameters: { cmd: 'uptime' },
+    });
+    const id = created.body.task.task_id as string;
+    const refused = await api('responder', `/api/tasks/${id}/cancel`, 'POST', {});
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('forbidden_role');
+    expect((await api('admin2', `/api/tasks/${id}/cancel`, 'POST', {})).body.task).toMatchObject({
+      state: 'CANCELLED',
+      cancel_requested_by: 'operator:bob',
+    });
+  });
+
   it('cancels a queued task at once, then refuses a second cancel', async () => {
     const host = await newHost(env);
     const id = (await create('responder', host.hostId, { action: 'process_list' })).body.task

@@ -160,6 +160,11 @@ function TaskButtons(props: { task: TaskJson; state: ConsoleState; operator: Ope
       : ownTask
         ? 'a second admin must approve: you created this task'
         : null;
+  // The server refuses it too (a shell task is the admins' to run and to cancel).
+  const cancelRefusal =
+    task.action === 'shell_execute' && operator.role !== 'admin'
+      ? 'cancelling a shell task needs the admin role'
+      : null;
   const run = async (call: () => Promise<{ task: TaskJson }>) => {
     setBusy(true);
     setError(null);
@@ -188,7 +193,8 @@ function TaskButtons(props: { task: TaskJson; state: ConsoleState; operator: Ope
       <button
         type="button"
         class="danger"
-        disabled={busy}
+        disabled={busy || cancelRefusal !== null}
+        title={cancelRefusal ?? undefined}
         onClick={() => void run(() => api.cancelTask(task.task_id))}
       >
         Cancel task

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from '@tripwire/logger';
 import type { AgentConfig } from '../agent-config.js';
 import { readShellAllowFile } from './shell-allow-file.js';
@@ -12,7 +12,7 @@ export async function createAgentTasks(
   config: AgentConfig,
   log: Logger,
 ): Promise<{ executor: TaskExecutor; policy: TaskPolicy }> {
-  const stateDir = config.TRIPWIRE_STATE_DIR;
+  const stateDir = resolve(config.TRIPWIRE_STATE_DIR);
   const allowFile = config.TRIPWIRE_TASK_SHELL_ALLOW_FILE;
   const policy = new TaskPolicy(
     {
@@ -41,5 +41,8 @@ export async function createAgentTasks(
     },
     'response actions policy',
   );
-  return { executor: new TaskExecutor({ policy, stateDir, log }), policy };
+  const secretFiles = [config.TRIPWIRE_ENROLL_TOKEN_FILE, config.TRIPWIRE_TLS_KEY]
+    .filter((f): f is string => typeof f === 'string' && f !== '')
+    .map((f) => resolve(f));
+  return { executor: new TaskExecutor({ policy, stateDir, log, secretFiles }), policy };
 }

@@ -20,6 +20,8 @@ export interface TaskExecutorDeps {
   log: Logger;
   /** Default /proc (tests may point elsewhere). */
   procRoot?: string;
+  /** Files besides the state folder that file_fetch never reads (enrollment token, TLS key). */
+  secretFiles?: readonly string[];
 }
 
 /**
@@ -77,7 +79,10 @@ export class TaskExecutor implements TaskRunner {
       case 'fileHash':
         return fileHash(task.fileHash, ctx);
       case 'fileFetch':
-        return fileFetch(task.fileFetch, ctx, policy.settings.maxFetchBytes);
+        return fileFetch(task.fileFetch, ctx, policy.settings.maxFetchBytes, {
+          stateDir,
+          files: this.deps.secretFiles ?? [],
+        });
       case 'killProcess':
         return killProcess(task.killProcess, ctx, this.procRoot);
       case 'quarantineFile':

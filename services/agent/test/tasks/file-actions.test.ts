@@ -93,6 +93,29 @@ describe('file_fetch', () => {
   });
 });
 
+describe('file actions against a responder who wants the agent itself', () => {
+  it("never fetches the agent's own token, nor its environment through /proc", async () => {
+    const bench = await taskBench();
+    writeFileSync(join(bench.stateDir, 'credentials.json'), '{"agentToken":"secret"}');
+    const token = await bench.run(fetch(join(bench.stateDir, 'credentials.json')));
+    expect(statusName(token)).toBe('TASK_STATUS_REFUSED');
+    expect(token.error).toContain('credentials');
+    expect(fetched(bench, token).length).toBe(0);
+    // The agent's environment holds its enrollment token; /proc/<pid> is a real folder path.
+    process.env.TRIPWIRE_ENROLL_TOKEN = 'enroll-secret';
+    try {
+      for (const path of [`/proc/${process.pid}/environ`, '/sys/kernel/uevent_seqnum']) {
+        const final = await bench.run(fetch(path));
+        expect(statusName(final), path).toBe('TASK_STATUS_REFUSED');
+        expect(final.error, path).toMatch(/kernel's (proc|sysfs) filesystem/);
+        expect(fetched(bench, final).toString()).not.toContain('enroll-secret');
+      }
+    } finally {
+      delete process.env.TRIPWIRE_ENROLL_TOKEN;
+    }
+  });
+});
+
 describe('quarantine_file and restore_file', () => {
   it('moves the file away at mode 0000 with its hash recorded, and puts it back as it was', async () => {
     const bench = await taskBench();

@@ -171,6 +171,35 @@ describe('shell_execute under an allow-list', () => {
   });
 });
 
+describe('shell_execute under an allow-list, against a server that wants more', () => {
+  it('refuses working_dir: an allowed relative command would run the files of another folder', async () => {
+    // Meant to run the agent's own check script; a local user wrote one of theirs elsewhere.
+    const bench = await taskBench({
+      shellUnrestricted: false,
+      shellAllowPatterns: ['sh check\\.sh'],
+    });
+    const drop = tempDir('drop');
+    writeFileSync(join(drop, 'check.sh'), `touch ${drop}/pwned\n`);
+    const final = await bench.run(shell('sh check.sh', { workingDir: drop }));
+    expect(statusName(final)).toBe('TASK_STATUS_REFUSED');
+    expect(final.error).toContain('working_dir');
+    expect(existsSync(join(drop, 'pwned'))).toBe(false);
+  });
+
+  it('refuses an arg holding whitespace: the matched line must split back into the argv run', async () => {
+    const bench = await taskBench({
+      shellUnrestricted: false,
+      shellAllowPatterns: ['printf [a-z%-]+ [a-z]+ [a-z]+'],
+    });
+    // Matches as three words, would run as printf with one argument "x y".
+    const merged = await bench.run(shell('printf', { args: ['%s-', 'x y'] }));
+    expect(statusName(merged)).toBe('TASK_STATUS_REFUSED');
+    expect(merged.error).toContain('whitespace');
+    const split = await bench.run(shell('printf', { args: ['%s-', 'x', 'y'] }));
+    expect(shellText(bench.of(split.taskId), 'stdout')).toBe('x-y-');
+  });
+});
+
 describe('shell_execute nasty inputs', () => {
   it.each([
     ['a NUL in cmd', shell('echo a\0b')],

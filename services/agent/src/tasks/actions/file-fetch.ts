@@ -1,7 +1,24 @@
 import type { TaskContext, TaskOutcome } from '@tripwire/agent-sdk';
 import { type FileFetch, TaskStatus } from '@tripwire/proto';
 import { openRegularFile, readChunks } from '../safe-file.js';
-import { checkPath } from '../task-inputs.js';
+import { checkPath, isInside, TaskRefusal } from '../task-inputs.js';
+
+/** What would let whoever reads it act as this agent, or enroll others. */
+export interface AgentSecrets {
+  /** credentials.json (the agent token), the journal, the quarantine. */
+  stateDir: string;
+  /** The enrollment token file and the mTLS client key, when configured. */
+  files: readonly string[];
+}
+
+/**
+ * Fetching the agent's own token would turn a responder into the agent: receive the host's
+ * tasks (shell included), report forged outcomes and alerts. Hashing them stays possible.
+ */
+function refuseOwnSecret(path: string, secrets: AgentSecrets): void {
+  if (isInside(path, secrets.stateDir) || secrets.files.includes(path))
+    throw new TaskRefusal("the agent's own state and credentials are never fetched");
+}
 
 /**
  * A file's content, from the start, in chunks of at most 64 KiB, up to the fetch cap (the
@@ -12,8 +29,10 @@ export async function fileFetch(
   params: FileFetch,
   ctx: TaskContext,
   maxFetchBytes: number,
+  ownSecrets: AgentSecrets,
 ): Promise<TaskOutcome> {
   const path = checkPath('path', params.path);
+  refuseOwnSecret(path, ownSecrets);
   const cap = Math.min(params.maxBytes || maxFetchBytes, maxFetchBytes);
   const { handle, stats } = await openRegularFile(path);
   try {

@@ -31,8 +31,8 @@ interface Command {
 
 /**
  * Restricted (an allow-list): never through a shell, so `;`, `|` and `$(…)` are plain
- * characters; argv joined by spaces must match a pattern whole; no environment from the request
- * (LD_PRELOAD or PATH would change what an allowed command runs). Unrestricted: args given →
+ * characters; argv joined by spaces must match a pattern whole; no environment (LD_PRELOAD or
+ * PATH would change what an allowed command runs) and no working_dir from the request. Unrestricted: args given →
  * exec'd as given, none → `/bin/sh -c cmd`.
  */
 export function shellCommand(params: ShellExecute, deps: ShellDeps): Command {
@@ -54,10 +54,27 @@ export function shellCommand(params: ShellExecute, deps: ShellDeps): Command {
     if (params.args.length > 0) return { file: params.cmd, args: [...params.args], env, cwd };
     return { file: '/bin/sh', args: ['-c', params.cmd], env, cwd };
   }
+  return restrictedCommand(params, deps);
+}
+
+/** An allow-listed command line, exec'd as the argv the pattern matched. */
+function restrictedCommand(params: ShellExecute, deps: ShellDeps): Command {
   if (params.env.length > 0)
     throw new TaskRefusal('env is not allowed for a restricted shell (it could change what runs)');
-  const argv =
-    params.args.length > 0 ? [params.cmd, ...params.args] : params.cmd.split(/\s+/).filter(Boolean);
+  // A relative program or file (`sh check.sh`, `python3 manage.py …`) would be whatever the
+  // folder holds: the allow-list names commands, not folders, so they run where the agent says.
+  if (params.workingDir)
+    throw new TaskRefusal(
+      'working_dir is not allowed for a restricted shell (an allowed command could find other files there)',
+    );
+  // The pattern sees argv joined by spaces: an element holding whitespace would let one
+  // matched line run as other arguments than the ones it reads as.
+  const given = [params.cmd, ...params.args];
+  if (params.args.length > 0 && given.some((a) => a === '' || /\s/.test(a)))
+    throw new TaskRefusal(
+      'for a restricted shell, cmd and each arg must be one non-empty word (no whitespace)',
+    );
+  const argv = params.args.length > 0 ? given : params.cmd.split(/\s+/).filter(Boolean);
   const commandLine = argv.join(' ');
   if (!deps.policy.shellAllows(commandLine))
     throw new TaskRefusal(
@@ -67,7 +84,7 @@ export function shellCommand(params: ShellExecute, deps: ShellDeps): Command {
     file: argv[0]!,
     args: argv.slice(1),
     env: { ...BASE_ENV, HOME: deps.defaultWorkDir },
-    cwd,
+    cwd: deps.defaultWorkDir,
   };
 }
 
