@@ -7,21 +7,20 @@ import { runChaos } from '../src/chaos-run.js';
 import { failures } from '../src/delivery-check.js';
 import type { FaultKind } from '../src/run-options.js';
 
-/**
- * The faults that pass on this branch. To switch on once issue 15's fixes land (RELIABILITY.md
- * says what each one reports today):
- *   'redis-restart'     positions with an epoch + the PostgreSQL backfill for resumes
- *                       (today: alerts around the restart missing, every resume says replayed)
- *   'fanout-redis-cut'  a resume on a node behind its `since` waits or backfills
- *                       (today: hundreds of alerts received twice)
- *   'redis-hang'        the publish survives Redis not answering past REDIS_COMMAND_TIMEOUT_MS
- *                       (passes alone; in the full run, repeated hangs lost alerts live)
- */
-const FAULTS: FaultKind[] = ['ingest-kill', 'fanout-kill', 'agent-kill', 'pg-cut'];
+/** Every fault of the full run: kills of every process, Redis restarted empty and hung, cuts. */
+const FAULTS: FaultKind[] = [
+  'ingest-kill',
+  'fanout-kill',
+  'agent-kill',
+  'redis-restart',
+  'redis-hang',
+  'fanout-redis-cut',
+  'pg-cut',
+];
 const INJECTED_DROPS = 10;
 
 describe('pnpm chaos, short', () => {
-  it('accounts for every alert under kill -9 of every kind of process and a PostgreSQL cut', async () => {
+  it('accounts for every alert under kill -9 of every process, Redis restarted empty or hung, and connection cuts', async () => {
     const result = await runChaos(
       {
         seed: 20_151,
