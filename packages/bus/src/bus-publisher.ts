@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   type BusMessage,
@@ -28,9 +28,20 @@ import { type AppendedAt, appendedAt } from './stream-position.js';
 // `after` records the stream ID the epoch's entries follow, so readers can find where it starts.
 // INFO is allowed in scripts (Redis 7 replicates a script's effects, not the script); where a
 // managed Redis refuses it, the replication id reads as '' and only a new counter starts an epoch.
+//
+// KEYS[3] is the chunk's receipt: a publisher whose reply was lost (a command timeout while
+// Redis hung, a dropped connection) retries the very same chunk under the same id, and the
+// script answers the first append's ID and epoch instead of appending it again, whichever of
+// the two calls Redis runs first. So a chunk is in the stream once, at the position the
+// publisher reports (the ledger records it), not twice with the first copy unknown.
 const APPEND_SCRIPT = `
-local stream, counter = KEYS[1], KEYS[2]
+local stream, counter, receipt = KEYS[1], KEYS[2], KEYS[3]
 local maxlen, field, count, body, nonce = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local done = redis.call('GET', receipt)
+if done then
+  local done_id, done_epoch = string.match(done, '^(%S+) (%S+)$')
+  return {done_id, done_epoch}
+end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local info = redis.pcall('INFO', 'replication')
@@ -56,8 +67,12 @@ if last_ms > ms then ms = last_ms end
 offset = offset + count
 local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, ms .. '-' .. offset, 'n', count, '${EPOCH_FIELD}', epoch, field, body)
 redis.call('HSET', counter, 'ms', ms, 'offset', offset)
+redis.call('SET', receipt, id .. ' ' .. epoch, 'EX', ARGV[6])
 return {id, epoch}
 `;
+
+/** How long a chunk's receipt is kept: far beyond any retry of a chunk whose reply was lost. */
+const RECEIPT_TTL_S = 900;
 
 /** Four random base36 characters: an epoch's tail. */
 const epochNonce = () =>
@@ -139,6 +154,8 @@ export class RedisBusPublisher extends SerializingPublisher {
   private closed = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The chunk whose append failed: retried exactly, under the same receipt id. */
+  private retrying: { texts: string[]; messages: number; id: string } | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: BusPublisherOptions) {
@@ -146,7 +163,7 @@ export class RedisBusPublisher extends SerializingPublisher {
     this.options = options;
     this.redis = options.redis;
     // Sent once, then called by its SHA (EVALSHA) instead of shipping the script every time.
-    this.redis.defineCommand('tripwireAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
+    this.redis.defineCommand('tripwireAppend', { numberOfKeys: 3, lua: APPEND_SCRIPT });
     this.keys = [
       streamKey(options.keyPrefix, options.stream),
       streamCounterKey(options.keyPrefix, options.stream),
@@ -205,14 +222,14 @@ export class RedisBusPublisher extends SerializingPublisher {
     try {
       while (!this.queue.isEmpty && !this.closed) {
         // In flight until the reply: an overflow meanwhile drops messages behind it, never it.
-        const chunk = this.queue.take(this.maxChunk, this.maxEntryBytes);
-        let reply: [id: string, epoch: string];
-        try {
-          reply = await this.append(chunk.texts);
-        } catch (err) {
-          this.queue.release();
-          throw err;
-        }
+        // A chunk whose append failed stays in flight and is retried as it was, under its id.
+        const chunk = this.retrying ?? {
+          ...this.queue.take(this.maxChunk, this.maxEntryBytes),
+          id: randomUUID(),
+        };
+        this.retrying = chunk;
+        const reply = await this.append(chunk.texts, chunk.id);
+        this.retrying = undefined;
         this.queue.confirm();
         this.failures = 0;
         const [entryId, epoch] = reply;
@@ -237,14 +254,16 @@ export class RedisBusPublisher extends SerializingPublisher {
   }
 
   /** One script call: the chunk is appended entirely or not at all, so a retry never duplicates part of it. */
-  private append(texts: readonly string[]): Promise<[id: string, epoch: string]> {
+  private append(texts: readonly string[], chunkId: string): Promise<[id: string, epoch: string]> {
     return (this.redis as Redis & { tripwireAppend: AppendCommand }).tripwireAppend(
       ...this.keys,
+      `${this.keys[0]}:chunk:${chunkId}`,
       this.historyMaxLength,
       MESSAGE_FIELD,
       texts.length,
       texts.join(MESSAGE_SEPARATOR),
       epochNonce(),
+      RECEIPT_TTL_S,
     );
   }
 }

@@ -51,8 +51,11 @@ const resume = () => server.kill('SIGCONT');
 type Seen = number | `gap:${number}`;
 
 /** A publisher on a stream of its own, with what it reported. */
-async function startPublisher(options: Partial<BusPublisherOptions> = {}) {
-  const redis = client({ failFastWhileDisconnected: true });
+async function startPublisher(
+  options: Partial<BusPublisherOptions> = {},
+  connection: { commandTimeoutMs?: number } = {},
+) {
+  const redis = client({ failFastWhileDisconnected: true, ...connection });
   await until(() => redis.status === 'ready', 10_000, 'publisher connection');
   const keyPrefix = `backlog:${randomUUID()}:`;
   const reported = { published: 0, dropped: [] as Array<[number, number]>, errors: [] as Error[] };
@@ -128,28 +131,46 @@ describe('publish backlog overflowing while a chunk is in flight', () => {
     expect((await stream()).seen).toEqual(['gap:4', 4, 5, 6, 'gap:3', 10, 11, 12]);
   });
 
-  it('keeps the count of a gap whose append failed when more is dropped before the retry', async () => {
+  it('retries a failed chunk exactly as it was; what overflows meanwhile is dropped behind it and counted', async () => {
     let onFirstFailure: (() => void) | undefined;
     const { publisher, reported, stream, redis } = await startPublisher({
       maxBacklog: 4,
-      // Run at the failure itself, so nothing is in flight when the overflow happens.
+      // Run at the failure itself, while the failed chunk waits for its retry.
       onError: () => {
         onFirstFailure?.();
         onFirstFailure = undefined;
       },
     });
-    onFirstFailure = () => publisher.publish(alerts(6, 6)); // 2 is dropped too: one hole, 0–2
+    // The failed chunk keeps its place (it may already be in Redis, its reply lost: the retry
+    // must be the same chunk under the same receipt), so the newcomer is what overflows.
+    onFirstFailure = () => publisher.publish(alerts(6, 6));
     redis.disconnect(); // appends fail at once (failFastWhileDisconnected)
     publisher.publish(alerts(0, 5)); // 0–1 dropped: [gap:2, 2, 3, 4, 5] is sent and fails
     await until(() => onFirstFailure === undefined, 10_000, 'the failed append');
     await redis.connect();
     await expect(publisher.drain(10_000)).resolves.toBe(true);
-    expect((await stream()).seen).toEqual(['gap:3', 3, 4, 5, 6]);
+    expect((await stream()).seen).toEqual(['gap:2', 2, 3, 4, 5, 'gap:1']);
     expect(reported.dropped).toEqual([
       [2, 0],
-      [1, 0],
+      [1, 4],
     ]);
     expect(reported.published).toBe(4);
+  });
+
+  it('appends a chunk once when its reply was lost and the retry runs too (the receipt answers)', async () => {
+    const { publisher, reported, stream } = await startPublisher({}, { commandTimeoutMs: 300 });
+    // Redis stopped: the first append times out on the client while it waits in Redis's socket;
+    // the retry queues behind it. Resumed, Redis runs both: the second finds the receipt.
+    hang();
+    try {
+      publisher.publish(alerts(0, 2));
+      await until(() => reported.errors.length > 0, 15_000, 'the append to time out');
+    } finally {
+      resume();
+    }
+    await expect(publisher.drain(15_000)).resolves.toBe(true);
+    expect((await stream()).seen).toEqual([0, 1, 2]);
+    expect(reported.published).toBe(3);
   });
 });
 
