@@ -13,6 +13,7 @@ import {
   storedAlertsPage,
 } from '@tripwire/storage';
 import type { AlertEventData, Severity, TripwireType } from '@tripwire/wire';
+import { backfillPosition } from './backfill-cursor.js';
 import { RESUME_MARKS_POLL_MS, RESUME_MARKS_WAIT_MS } from './limits.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 
@@ -24,6 +25,8 @@ export interface BackfillPlan {
    * repeated alert ids are for it to drop), never less.
    */
   since: string;
+  /** Where an earlier backfill from the same `since` got to (its frames' positions say): go on after it. */
+  after: AlertKeyset | null;
   /** received_at lower bound, in ms: since's time minus the overlap margin. */
   fromMs: number;
   /**
@@ -88,6 +91,7 @@ export class DatabaseBackfill {
     this.alertSelectors = selectorsFor(plan.subscriptions, 'alert');
     this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
     this.positionJson = JSON.stringify(plan.since);
+    this.afterAlert = plan.after;
     this.rememberFromMs = plan.rememberFromMs;
     const { epoch, ms, offset } = parsePosition(plan.since);
     this.sinceUs = Number(ms) * 1000;
@@ -187,7 +191,12 @@ export class DatabaseBackfill {
     for (const row of rows) {
       if (this.plan.knownIds.has(row.alertId)) continue;
       if (row.receivedAt.getTime() >= this.plan.rememberFromMs) this.sentIds.add(row.alertId);
-      frames.push(this.frame('alert', alertData(row), false));
+      const position = backfillPosition(this.plan.since, {
+        receivedUs: row.receivedUs,
+        occurredUs: row.occurredAtUs,
+        alertId: row.alertId,
+      });
+      frames.push(this.frame('alert', alertData(row), false, JSON.stringify(position)));
     }
     this.alertsSent += rows.length;
     return frames;
@@ -208,8 +217,8 @@ export class DatabaseBackfill {
     return now < this.marksDeadline;
   }
 
-  private frame(type: string, data: unknown, snapshot: boolean): string {
-    return `{"type":"${type}","position":${this.positionJson},${snapshot ? '"snapshot":true,' : ''}"data":${JSON.stringify(data)}}`;
+  private frame(type: string, data: unknown, snapshot: boolean, positionJson = this.positionJson) {
+    return `{"type":"${type}","position":${positionJson},${snapshot ? '"snapshot":true,' : ''}"data":${JSON.stringify(data)}}`;
   }
 }
 

@@ -1,6 +1,7 @@
 import { parsePosition } from '@tripwire/bus';
 import { retentionCutoff } from '@tripwire/storage';
 import { clipForEcho, quoteForEcho } from '@tripwire/wire';
+import { splitResumePosition } from './backfill-cursor.js';
 import type { BackfillPlan } from './database-backfill.js';
 import { alertIdOf, type ReplayEntry, type ReplayWindow } from './resume-window.js';
 import type { SocketState } from './socket-state.js';
@@ -54,16 +55,18 @@ export function planResume(
   settings: ResumeSettings,
   waitedForCatchUp = false,
 ): ResumePlan {
-  const raw = state.since!;
   // What the welcome echoes (clipped: the query string can hold kilobytes).
-  const since = clipForEcho(raw);
+  const since = clipForEcho(state.since!);
+  // A position from a backfill frame goes on with that backfill, after its last row.
+  const split = splitResumePosition(state.since!);
+  const raw = split?.since ?? state.since!;
   const unavailable = (reason: string, oldest = replayWindow.oldest): ResumePlan => ({
     kind: 'unavailable',
     resume: { since, status: 'unavailable', reason, oldest_position: oldest },
   });
   if (state.resumeRefused) return unavailable('rate_limited');
   const sinceMs = positionMs(raw);
-  if (sinceMs === null) {
+  if (sinceMs === null || split === null) {
     return unavailable(`${quoteForEcho(raw)} is not a stream position (expected "<ms>-<offset>")`);
   }
   const cutoff = retentionCutoff(new Date(), settings.retentionMonths);
@@ -72,7 +75,7 @@ export function planResume(
       `position ${quoteForEcho(raw)} is older than alert retention (kept from ${cutoff.toISOString()})`,
     );
   }
-  const result = replayWindow.replaySince(raw);
+  const result = split.after ? ({ ok: false } as const) : replayWindow.replaySince(raw);
   if (result.ok) {
     const latest = replayWindow.latest;
     if (latest === null || offsetOf(raw) <= offsetOf(latest)) {
@@ -101,6 +104,7 @@ export function planResume(
     resume: { since, status: 'replayed', source: 'database' },
     backfill: {
       since: raw,
+      after: split.after,
       fromMs,
       // The window's entries up to `since` (when behind), or those a clear retired (after a reset
       // or a gap): alerts the browser had, never sent again.

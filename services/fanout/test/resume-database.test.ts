@@ -178,11 +178,24 @@ describe('resume from PostgreSQL', () => {
     });
     expect(resumer.alertIds()).toEqual(expected.map((a) => a.alert_id));
     expect(resumer.ofType('error')).toEqual([]);
-    // Frames from the database carry the position to resume from to get them again: `since`.
+    // Frames from the database carry `since` plus how far the backfill got (backfill-cursor.ts).
     const first = resumer.alerts()[0]!;
-    expect(first.position).toBe(since);
+    expect(first.position.startsWith(`${since}~`)).toBe(true);
     expect(first.data).toEqual(missed.find(take));
     resumer.close();
+
+    // A browser cut off mid-backfill resumes from the last frame it got: the rest, once.
+    const cutAt = resumer.alerts()[9]!.position;
+    const again = new Browser(fanout.wsUrl, {
+      token: viewer,
+      query: { subscriptions: subscriptions(hosts), since: cutAt },
+    });
+    await until(() => again.alerts().length >= expected.length - 10, 20_000, 'the rest');
+    // Then live, after the rest: nothing more of the backfill comes before this one.
+    const marker = await storeAndPublish(series(hosts, 1, () => ({ severity: 'CRITICAL' })));
+    await until(() => again.alertIds().includes(marker[0]!.alert_id), 20_000, 'the marker');
+    expect(again.alertIds()).toEqual([...expected.slice(10), ...marker].map((a) => a.alert_id));
+    again.close();
   });
 
   it('skips what it sent from PostgreSQL when the window replays it after the hand-over', async () => {

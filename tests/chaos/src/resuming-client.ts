@@ -191,7 +191,7 @@ export class ResumingClient {
    * recognised the alert as one the client had.
    */
   duplicateKind(position: string | undefined, firstPosition: string): string {
-    const fromDatabase = position !== undefined && position === this.resumedFrom;
+    const fromDatabase = position !== undefined && fromBackfill(position);
     const frame = fromDatabase ? 'database frame' : 'window/live frame';
     const since = this.resumedFrom ?? '';
     const epoch = epochOf(firstPosition) === epochOf(since) ? "since's" : 'another';
@@ -219,10 +219,11 @@ export class ResumingClient {
     const previous = this.lastByHost.get(hostId);
     if (previous !== undefined) {
       try {
-        const order = comparePositions(position, previous);
-        // A resume served from PostgreSQL gives every alert it sends the resume's `since` as
-        // its position (docs/fanout.md): there, an equal position is not a step back.
-        if (order < 0 || (order === 0 && position !== this.resumedFrom)) r.outOfOrder++;
+        const order = comparePositions(streamPart(position), streamPart(previous));
+        // A resume served from PostgreSQL gives every alert it sends the resume's `since` (plus
+        // how far its backfill got) as its position (docs/fanout.md): there, an equal stream
+        // position is not a step back.
+        if (order < 0 || (order === 0 && !fromBackfill(position))) r.outOfOrder++;
       } catch {
         r.unorderable++;
       }
@@ -232,7 +233,10 @@ export class ResumingClient {
   }
 }
 
-const epochOf = (position: string) => position.split(':').at(-2) ?? '';
+const epochOf = (position: string) => streamPart(position).split(':').at(-2) ?? '';
+/** A backfilled frame's position is `<since>~<keyset>` (services/fanout/src/backfill-cursor.ts). */
+const streamPart = (position: string) => position.split('~')[0]!;
+const fromBackfill = (position: string) => position.includes('~');
 
 function bump<K>(map: Map<K, number>, key: K) {
   map.set(key, (map.get(key) ?? 0) + 1);
