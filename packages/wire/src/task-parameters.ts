@@ -1,4 +1,5 @@
 import { isTaskAction, type TaskAction } from './task.js';
+import { utf8ByteLength } from './utf8.js';
 
 // Every action's parameters, checked once here so that gRPC (ingest), REST (fan-out) and
 // storage refuse the same things. The agent checks again (it trusts no server): these rules
@@ -52,7 +53,6 @@ export class TaskParameterError extends Error {
 }
 
 type Params = Record<string, unknown>;
-const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
 function text(p: Params, key: string, maxBytes: number, optional = false): string | undefined {
   const value = p[key];
@@ -62,7 +62,7 @@ function text(p: Params, key: string, maxBytes: number, optional = false): strin
   if (value.length === 0 && !optional) throw new TaskParameterError(field, 'must not be empty');
   // PostgreSQL's jsonb cannot hold U+0000, and a NUL would cut the value short at a syscall.
   if (value.includes('\0')) throw new TaskParameterError(field, 'must not hold a NUL character');
-  const bytes = utf8Bytes(value);
+  const bytes = utf8ByteLength(value);
   if (bytes > maxBytes)
     throw new TaskParameterError(field, `is ${bytes} bytes; at most ${maxBytes}`);
   return value;
@@ -195,7 +195,7 @@ export function validateTaskParameters(
   const p = parameters ?? {};
   if (typeof p !== 'object' || Array.isArray(p))
     throw new TaskParameterError('parameters', 'must be an object');
-  const size = utf8Bytes(JSON.stringify(p));
+  const size = utf8ByteLength(JSON.stringify(p));
   if (size > MAX_TASK_PARAMETERS_BYTES)
     throw new TaskParameterError(
       'parameters',
