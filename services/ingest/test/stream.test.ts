@@ -404,7 +404,7 @@ describe('many agents at once', () => {
       );
       const sessions = agents.map((a) => new AgentSession(ownClient, a.agentToken, true));
       const events = agents.map((a) => event(a.hostId));
-      sessions.forEach((session, i) => session.send([events[i]!]));
+      for (const [i, session] of sessions.entries()) session.send([events[i]!]);
       await Promise.all(sessions.map((session, i) => session.waitForAcks([events[i]!.alertId])));
       await new Promise((r) => setImmediate(r)); // process warnings are emitted on a later tick
       expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
