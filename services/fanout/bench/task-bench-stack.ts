@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BusPublisher, createRedisClient, serializeAlertMessage } from '@tripwire/bus';
+import type { BusPublisher } from '@tripwire/bus';
 import {
   createApiToken,
   createPool,
@@ -27,6 +27,7 @@ import {
   track,
   untilOk,
 } from './bench-process.js';
+import { benchRun, cleanUpRun, untilFanoutReady } from './bench-run.js';
 import type { AgentsCommand, AgentsMessage, StartCommand } from './task-bench-agents.js';
 
 export const MIB = 1024 * 1024;
@@ -39,16 +40,9 @@ export const CONTENTION_BYTES = Number(process.env.BENCH_CONTENTION_MIB ?? 24) *
 export const ALERT_ROUNDS = Number(process.env.BENCH_ALERT_ROUNDS ?? 2);
 export const ALERT_WINDOW_MS = Number(process.env.BENCH_ALERT_WINDOW_MS ?? 3_000);
 export const OUTPUT_CAP = Number(process.env.BENCH_OUTPUT_CAP_MIB ?? 32) * MIB;
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const RUN_ID = Date.now().toString(36);
-const ADMIN_DATABASE_URL =
-  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const DATABASE_URL = (() => {
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/tripwire_bench_tasks_${RUN_ID}`;
-  return url.toString();
-})();
-export const PREFIX = `bench:tasks:${RUN_ID}:`;
+/** This run's database and Redis key prefix. */
+export const RUN = benchRun('tasks');
+const { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, prefix: PREFIX } = RUN;
 const ENROLLMENT_TOKEN = `bench-tasks-enrollment-${randomUUID()}`;
 const JWT_SECRET = `bench-tasks-secret-${randomUUID()}`;
 const FANOUT_DIR = new URL('..', import.meta.url).pathname;
@@ -117,33 +111,8 @@ async function startFanout(port: number, publisher: BusPublisher): Promise<Built
     LOG_LEVEL: 'warn',
     ...TASK_LIMITS,
   });
-  const base = `http://127.0.0.1:${port}`;
-  await untilOk(fanout, `${base}/healthz`, 30_000);
-  // Readiness waits for the first XREAD to answer, which an empty stream makes take its full
-  // 5 s block: a priming alert (on a host of no agent) answers it at once.
-  let polls = 0;
-  await untilOk(fanout, `${base}/readyz`, 15_000, () => {
-    if (polls++ % 5 === 0) publisher.publishSerialized([primingAlert()]);
-  });
+  await untilFanoutReady(fanout, `http://127.0.0.1:${port}`, publisher);
   return fanout;
-}
-
-function primingAlert(): string {
-  const at = new Date();
-  return serializeAlertMessage(
-    {
-      alert_id: randomUUID(),
-      host_id: randomUUID(),
-      hostname: 'bench-priming',
-      timestamp: at.toISOString(),
-      timestamp_us: at.getTime() * 1000,
-      received_at: at.toISOString(),
-      tripwire_type: 'FILE',
-      rule_name: 'bench-priming',
-      severity: 'INFO',
-    },
-    null,
-  );
 }
 
 const escapeRe2 = (s: string) => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
@@ -235,7 +204,7 @@ export async function startStack(publisher: BusPublisher): Promise<Stack> {
       enrollmentToken: ENROLLMENT_TOKEN,
       allowFile: writeAllowFile(tempDir),
       outputMaxBytes: OUTPUT_CAP,
-      runId: RUN_ID,
+      runId: RUN.runId,
     },
     stack,
   );
@@ -315,22 +284,7 @@ export function cpuMeter(stack: Stack) {
 
 // ---- set-up and clean-up ------------------------------------------------------------------
 
-export async function cleanUp(): Promise<string> {
-  const redis = createRedisClient(REDIS_URL);
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-  const admin = createPool({ databaseUrl: ADMIN_DATABASE_URL, max: 1 });
-  const name = new URL(DATABASE_URL).pathname.slice(1);
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
-  return `cleaned up ${deleted} Redis keys under ${PREFIX} and dropped database ${name}`;
-}
+export const cleanUp = () => cleanUpRun(RUN);
 
 export async function stopStack(stack: Stack | null): Promise<void> {
   if (!stack) return;

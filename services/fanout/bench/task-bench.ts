@@ -54,8 +54,7 @@ import {
   OUTPUT_CAP,
   PACED_BYTES,
   PACED_RATE,
-  PREFIX,
-  REDIS_URL,
+  RUN,
   type Stack,
   startStack,
   stopStack,
@@ -241,8 +240,8 @@ async function main() {
       `${fmt(OUTPUT_BYTES / MIB)} MiB full speed and ${fmt(PACED_BYTES / 1024)} KiB at ` +
       `${fmt(PACED_RATE / 1024)} KiB/s; output cap ${fmt(OUTPUT_CAP / MIB)} MiB; ${CPUS} cores`,
   );
-  const publisherRedis = createRedisClient(REDIS_URL, { failFastWhileDisconnected: true });
-  const publisher = new BusPublisher({ redis: publisherRedis, keyPrefix: PREFIX });
+  const publisherRedis = createRedisClient(RUN.redisUrl, { failFastWhileDisconnected: true });
+  const publisher = new BusPublisher({ redis: publisherRedis, keyPrefix: RUN.prefix });
   let stack: Stack | null = null;
   try {
     stack = await startStack(publisher);
