@@ -65,6 +65,8 @@ function open(url: string, onFrame: (data: Buffer, atUs: number) => void): Promi
 export class TaskWatcher {
   private readonly tasks = new Map<string, TaskSeen>();
   private readonly outputListeners = new Map<string, OutputListener>();
+  /** Output of tasks nobody follows yet (a chunk may beat the POST's answer here). */
+  private readonly unfollowed = new Map<string, Array<[TaskOutputFrame, number]>>();
   private readonly finalWaiters = new Map<string, () => void>();
   frames = 0;
 
@@ -85,8 +87,10 @@ export class TaskWatcher {
     return seen;
   }
 
-  /** Every output chunk of `taskId` from now on. */
+  /** Every output chunk of `taskId`: those already received, then each as it comes. */
   follow(taskId: string, listener: OutputListener): void {
+    for (const [output, atUs] of this.unfollowed.get(taskId) ?? []) listener(output, atUs);
+    this.unfollowed.delete(taskId);
     this.outputListeners.set(taskId, listener);
   }
 
@@ -106,6 +110,16 @@ export class TaskWatcher {
     });
   }
 
+  private onOutput(taskId: string, output: TaskOutputFrame, atUs: number): void {
+    const listener = this.outputListeners.get(taskId);
+    if (listener) listener(output, atUs);
+    else {
+      const held = this.unfollowed.get(taskId) ?? [];
+      held.push([output, atUs]);
+      this.unfollowed.set(taskId, held);
+    }
+  }
+
   private onFrame(data: Buffer, atUs: number): void {
     const frame = JSON.parse(data.toString()) as TaskFrame;
     if (frame.type !== 'task' || !frame.data) return;
@@ -113,7 +127,7 @@ export class TaskWatcher {
     const { task, output } = frame.data;
     const seen = this.seen(task.task_id);
     if (!seen.states.has(task.state)) seen.states.set(task.state, atUs);
-    if (output) this.outputListeners.get(task.task_id)?.(output, atUs);
+    if (output) this.onOutput(task.task_id, output, atUs);
     if (FINAL_STATES.has(task.state) && !seen.final) {
       seen.final = {
         state: task.state,
