@@ -9,3 +9,4 @@ export * from './severity.js';
 export * from './task.js';
 export * from './task-parameters.js';
 export * from './tripwire-type.js';
+export * from './utf8.js';

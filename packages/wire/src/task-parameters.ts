@@ -1,4 +1,5 @@
 import { isTaskAction, type TaskAction } from './task.js';
+import { utf8ByteLength } from './utf8.js';
 
 // Every action's parameters, checked once here so that gRPC (ingest), REST (fan-out) and
 // storage refuse the same things. The agent checks again (it trusts no server): these rules
@@ -52,23 +53,6 @@ export class TaskParameterError extends Error {
 }
 
 type Params = Record<string, unknown>;
-/**
- * UTF-8 length, counted by hand: wire runs in browsers and Node without either's types
- * (TextEncoder is not in its lib). A lone surrogate counts 3, as TextEncoder writes U+FFFD.
- */
-function utf8Bytes(s: string): number {
-  let bytes = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
 
 function text(p: Params, key: string, maxBytes: number, optional = false): string | undefined {
   const value = p[key];
@@ -78,7 +62,7 @@ function text(p: Params, key: string, maxBytes: number, optional = false): strin
   if (value.length === 0 && !optional) throw new TaskParameterError(field, 'must not be empty');
   // PostgreSQL's jsonb cannot hold U+0000, and a NUL would cut the value short at a syscall.
   if (value.includes('\0')) throw new TaskParameterError(field, 'must not hold a NUL character');
-  const bytes = utf8Bytes(value);
+  const bytes = utf8ByteLength(value);
   if (bytes > maxBytes)
     throw new TaskParameterError(field, `is ${bytes} bytes; at most ${maxBytes}`);
   return value;
@@ -211,7 +195,7 @@ export function validateTaskParameters(
   const p = parameters ?? {};
   if (typeof p !== 'object' || Array.isArray(p))
     throw new TaskParameterError('parameters', 'must be an object');
-  const size = utf8Bytes(JSON.stringify(p));
+  const size = utf8ByteLength(JSON.stringify(p));
   if (size > MAX_TASK_PARAMETERS_BYTES)
     throw new TaskParameterError(
       'parameters',

@@ -32,15 +32,24 @@
 //   (tripwire_bench_incidents_<time>, created, migrated and dropped at the end: the audit log
 //   is append-only, so rows cannot be deleted one by one) and a Redis key prefix of its own
 //   (deleted at the end).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { BusPublisher, createRedisClient, serializeAlertMessage } from '@tripwire/bus';
+import { BusPublisher, createRedisClient } from '@tripwire/bus';
 import { createPool, ensureDatabaseExists, migrateDatabase, upsertHost } from '@tripwire/storage';
 import WebSocket from 'ws';
 import { createOperatorAuth } from '../src/operator-auth.js';
 import { isWelcomeFrame } from './alert-frame.js';
+import {
+  type BuiltService,
+  CPUS,
+  children,
+  cpuSeconds,
+  freePort,
+  machineTicks,
+  sleep,
+  startBuiltService,
+  stopChild,
+} from './bench-process.js';
+import { benchRun, cleanUpRun, untilFanoutReady } from './bench-run.js';
 import { LatencyHistogram } from './latency-histogram.js';
 
 const VIEWERS = Number(process.env.BENCH_VIEWERS ?? 50);
@@ -52,140 +61,38 @@ const PHASES = (process.env.BENCH_PHASES ?? 'push-seq,push-burst,poll-seq,poll-b
 ) as PhaseName[];
 const POLL_INTERVAL_MS = 1_000;
 const TARGET_MS = 1_000;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const RUN_ID = Date.now().toString(36);
-const ADMIN_DATABASE_URL =
-  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const DATABASE_URL = (() => {
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/tripwire_bench_incidents_${RUN_ID}`;
-  return url.toString();
-})();
-const PREFIX = `bench:incidents:${RUN_ID}:`;
+const RUN = benchRun('incidents');
+const { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, prefix: PREFIX } = RUN;
 const JWT_SECRET = `bench-incidents-secret-${randomUUID()}`;
 
 const PACKAGE_DIR = new URL('..', import.meta.url).pathname;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-const CPUS = readFileSync('/proc/stat', 'utf8').match(/^cpu\d+ /gm)?.length ?? 1;
 
 type PhaseName = 'push-seq' | 'push-burst' | 'poll-seq' | 'poll-burst';
 type Mode = 'seq' | 'burst';
 type Watch = 'push' | 'poll';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
-// ---- processes and machine --------------------------------------------------------
+// ---- the fan-out -------------------------------------------------------------------
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
-}
-
-/** Busy and total time of the whole machine, in clock ticks summed over its CPUs (/proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const ticks = fields.map(Number);
-  const total = ticks.reduce((a, b) => a + b, 0);
-  return { busy: total - ticks[3]! - (ticks[4] ?? 0), total };
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-interface RunningServer {
-  child: ChildProcess;
-  pid: number;
+interface RunningServer extends BuiltService {
   base: string;
-  output: string[];
 }
 
 async function startServer(publisher: BusPublisher): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    cwd: PACKAGE_DIR,
-    env: {
-      ...process.env,
-      DATABASE_URL,
-      REDIS_URL,
-      OPERATOR_JWT_SECRET: JWT_SECRET,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      BUS_KEY_PREFIX: PREFIX,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const server = startBuiltService('fan-out', PACKAGE_DIR, {
+    DATABASE_URL,
+    REDIS_URL,
+    OPERATOR_JWT_SECRET: JWT_SECRET,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    BUS_KEY_PREFIX: PREFIX,
+    LOG_LEVEL: 'warn',
   });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const output: string[] = [];
-  const take = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) output.push(line.trim());
-  };
-  child.stdout?.on('data', take);
-  child.stderr?.on('data', take);
   const base = `http://127.0.0.1:${port}`;
-  const poll = async (path: string, timeoutMs: number, each?: () => void) => {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
-      if (child.exitCode !== null) {
-        throw new Error(`fan-out exited (${child.exitCode}):\n${output.join('\n')}`);
-      }
-      try {
-        if ((await fetch(`${base}${path}`)).ok) return;
-      } catch {}
-      each?.();
-      await sleep(100);
-    }
-    throw new Error(`fan-out: ${path} not OK after ${timeoutMs} ms`);
-  };
-  await poll('/healthz', 30_000);
-  // Readiness waits for the first XREAD to answer, which an empty stream makes take its full
-  // 5 s block: a priming alert answers it at once (the viewers, incident-only, never see it).
-  let polls = 0;
-  await poll('/readyz', 15_000, () => {
-    if (polls++ % 5 === 0) publisher.publishSerialized([primingAlert()]);
-  });
-  return { child, pid: child.pid!, base, output };
-}
-
-function primingAlert(): string {
-  const at = new Date();
-  return serializeAlertMessage(
-    {
-      alert_id: randomUUID(),
-      host_id: randomUUID(),
-      hostname: 'bench-priming',
-      timestamp: at.toISOString(),
-      timestamp_us: at.getTime() * 1000,
-      received_at: at.toISOString(),
-      tripwire_type: 'FILE',
-      rule_name: 'bench-priming',
-      severity: 'INFO',
-    },
-    null,
-  );
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  if ((await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])) === false) {
-    child.kill('SIGKILL');
-    await exited;
-  }
+  await untilFanoutReady(server, base, publisher);
+  return { ...server, base };
 }
 
 // ---- REST ----------------------------------------------------------------------------
@@ -633,22 +540,7 @@ function printPair(mode: Mode, push: PhaseResult | undefined, poll: PhaseResult 
 
 // ---- set-up and clean-up ------------------------------------------------------------------
 
-async function cleanUp(): Promise<string> {
-  const redis = createRedisClient(REDIS_URL);
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-  const admin = createPool({ databaseUrl: ADMIN_DATABASE_URL, max: 1 });
-  const name = new URL(DATABASE_URL).pathname.slice(1);
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
-  return `cleaned up ${deleted} Redis keys under ${PREFIX} and dropped database ${name}`;
-}
+const cleanUp = () => cleanUpRun(RUN);
 
 process.once('SIGINT', () => {
   console.log('\ninterrupted: cleaning up');
@@ -684,7 +576,7 @@ async function main() {
     const hosts: string[] = [];
     for (let i = 0; i < INCIDENTS; i++) {
       const host = await upsertHost(pool, {
-        hostname: `bench-incidents-${RUN_ID}-${i}`,
+        hostname: `bench-incidents-${RUN.runId}-${i}`,
         platform: 'linux',
         agentVersion: 'bench',
         agentTokenHash: randomBytes(32),

@@ -177,6 +177,9 @@ function alertServiceFor(
   > & { batcher: AlertBatcher },
 ) {
   const { batcher, ...rest } = parts;
+  // Every open agent stream listens for 'drain' (and stops when it ends): thousands of
+  // listeners is a normal fleet, not the leak Node's default limit of 10 would warn about.
+  batcher.setMaxListeners(0);
   return createAlertService({
     ...rest,
     db: parts.pool,

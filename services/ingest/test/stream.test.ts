@@ -390,6 +390,34 @@ describe('StreamAlertBatches', () => {
   });
 });
 
+describe('many agents at once', () => {
+  it('holds a stream for each of 30 agents without a listener-leak warning', async () => {
+    // An ingest of its own: Node warns once per emitter, so a fresh one shows whether it would.
+    const own = await startIngest(env);
+    const ownClient = connect(own.address);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const agents = await Promise.all(
+        Array.from({ length: 30 }, () => register(ownClient, `many-${randomUUID().slice(0, 8)}`)),
+      );
+      const sessions = agents.map((a) => new AgentSession(ownClient, a.agentToken, true));
+      const events = agents.map((a) => event(a.hostId));
+      for (const [i, session] of sessions.entries()) session.send([events[i]!]);
+      await Promise.all(sessions.map((session, i) => session.waitForAcks([events[i]!.alertId])));
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on a later tick
+      expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+      for (const session of sessions) session.end();
+      await Promise.all(sessions.map((session) => session.status));
+    } finally {
+      process.off('warning', onWarning);
+      ownClient.close();
+      await own.stop();
+    }
+  });
+});
+
 describe('SubmitAlert', () => {
   it('answers once the alert is durable, and flags a resend as a duplicate', async () => {
     const a = await agent();
