@@ -7,18 +7,18 @@ const gapOf = (text: string) => (JSON.parse(text) as { data: { dropped: number }
 const shown = (texts: string[]) => texts.map((t) => (t.startsWith('{') ? `gap:${gapOf(t)}` : t));
 
 describe('PublishBacklog', () => {
-  it('offers a failed chunk again, and merges the drops on either side of it into one gap', () => {
+  it('keeps the chunk in flight whatever overflows behind it, and merges adjacent drops into one gap', () => {
     const q = new PublishBacklog({ maxMessages: 3, maxBytes: unlimited });
     expect(q.push(['a', 'b', 'c', 'd'])).toEqual({ count: 1, ahead: 0 });
     expect(shown(q.take(2, unlimited).texts)).toEqual(['gap:1', 'b']);
-    // b is in flight: c, the oldest behind it, goes.
+    // b is in flight (its append may be retried, never re-cut): c, the oldest behind it, goes.
     expect(q.push(['e'])).toEqual({ count: 1, ahead: 1 });
-    q.release();
-    // Nothing in flight now: b goes, and the gaps before and after it become one.
-    expect(q.push(['f'])).toEqual({ count: 1, ahead: 0 });
+    // Then d: the two drops behind b become one gap.
+    expect(q.push(['f'])).toEqual({ count: 1, ahead: 1 });
+    q.confirm();
     const chunk = q.take(10, unlimited);
-    expect(shown(chunk.texts)).toEqual(['gap:3', 'd', 'e', 'f']);
-    expect(chunk.messages).toBe(3);
+    expect(shown(chunk.texts)).toEqual(['gap:2', 'e', 'f']);
+    expect(chunk.messages).toBe(2);
     q.confirm();
     expect(q.isEmpty).toBe(true);
     expect(q.messages).toBe(0);

@@ -51,8 +51,9 @@ export function gapNotice(gap: GapMarker): string {
 /**
  * The publisher's queue, bounded in messages and in bytes. The chunk whose append is in flight
  * stays at the head, untouchable: an overflow drops the oldest messages *behind* it and leaves a
- * gap marker where they were, so whatever Redis answers, the chunk is removed exactly once
- * (confirm) or offered again (release), and every message is either appended or counted as
+ * gap marker where they were. A chunk whose append failed stays in flight (the publisher retries
+ * it as it was, under its receipt: its first append may have run), so it is removed exactly once
+ * (confirm), and every message is either appended or counted as
  * dropped, never both. Gap markers are not messages: they count toward neither limit nor
  * `messages`, so callers that track queue positions in messages (publish confirmations) stay exact.
  */
@@ -121,12 +122,6 @@ export class PublishBacklog {
       this.messageCount--;
       this.byteCount -= item.bytes;
     }
-    this.inFlightItems = 0;
-    this.inFlightMessages = 0;
-  }
-
-  /** The append failed: the chunk waits at the head again (and can now be dropped like any other). */
-  release(): void {
     this.inFlightItems = 0;
     this.inFlightMessages = 0;
   }

@@ -1,3 +1,4 @@
+import { until } from '@tripwire/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import type { BusSubscriberSettings } from '../src/bus.js';
 import type { BusEntry } from '../src/bus-message.js';
@@ -5,14 +6,6 @@ import type { StreamGap } from '../src/bus-subscriber.js';
 import { createMemoryBus } from '../src/memory-bus.js';
 import { followsDirectly, parsePosition } from '../src/stream-position.js';
 import { alertMessage } from './alert-message.js';
-
-async function until(predicate: () => boolean, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function collect(
   bus: ReturnType<typeof createMemoryBus>,

@@ -59,6 +59,8 @@ describe('slow consumers', () => {
         alerts.push(...step);
         publishAlerts(env, step);
         await until(() => fast.alerts().length === alerts.length, 10_000, 'the fast browser');
+        // Paces the storm (no event marks a sweep): each step gives the sweep one period to see
+        // the backlog. What the test asserts is waited on as a condition: the close, by whom.
         await new Promise((r) => setTimeout(r, SLOW_CONSUMER_SWEEP_MS));
       }
       expect(await slowCloses(), 'closed by the sweep, not by the native limit').toBe(1);
