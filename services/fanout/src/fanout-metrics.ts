@@ -12,7 +12,9 @@ export interface FanoutGaugeSources {
 
 export function createFanoutMetrics(sources: FanoutGaugeSources) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tripwire_fanout_process_' });
+  // Node's process_*/nodejs_* under their standard names, so stock Node.js dashboards and
+  // alerts find them; the service is a label (docs/operations.md#monitoring).
+  collectDefaultMetrics({ register: registry, labels: { service: 'fanout' } });
   const registers = [registry];
   return {
     registry,

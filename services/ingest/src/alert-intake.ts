@@ -72,10 +72,15 @@ export class AlertIntake {
   }
 
   commit(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+    const started = performance.now();
     const done = this.commitAndPublish(host, alerts);
     this.inFlight.add(done);
     const forget = () => this.inFlight.delete(done);
-    done.then(forget, forget);
+    done.then(() => {
+      forget();
+      // Only acknowledgeable batches: a failed one is not acked, so it has no ack latency.
+      this.metrics.ackLatency.observe((performance.now() - started) / 1000);
+    }, forget);
     return done;
   }
 

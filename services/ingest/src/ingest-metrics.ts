@@ -16,7 +16,9 @@ export interface GaugeSources {
 /** Every metric the ingest service exports, on a registry of its own (so tests can run several). */
 export function createIngestMetrics(sources: GaugeSources) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tripwire_ingest_process_' });
+  // Node's process_*/nodejs_* under their standard names, so stock Node.js dashboards and
+  // alerts find them; the service is a label (docs/operations.md#monitoring).
+  collectDefaultMetrics({ register: registry, labels: { service: 'ingest' } });
   const registers = [registry];
   return {
     registry,
@@ -58,6 +60,12 @@ export function createIngestMetrics(sources: GaugeSources) {
       name: 'tripwire_ingest_flush_duration_seconds',
       help: 'Time to commit one batch',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    ackLatency: new Histogram({
+      name: 'tripwire_ingest_ack_latency_seconds',
+      help: 'From a batch of valid alerts reaching the intake to the moment it may be acknowledged (committed and, with confirmations, on the bus)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
     flushFailures: new Counter({
