@@ -93,7 +93,7 @@ export class StreamingAgent {
 interface Frame {
   type: string;
   position?: string;
-  welcome?: unknown;
+  resume?: { status?: string; source?: string };
 }
 
 /** A browser's WebSocket on /ws/alerts: records frames; `since` makes it a resume. */
@@ -115,6 +115,8 @@ export class AlertSocket {
   }
 
   alerts = () => this.frames.filter((f) => f.type === 'alert');
+
+  welcome = () => this.frames.find((f) => f.type === 'welcome');
 
   close() {
     this.ws.close();

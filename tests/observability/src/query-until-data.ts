@@ -11,12 +11,23 @@ export interface QueryOutcome {
 
 const POLL_MS = 250;
 
-const hasSeries = (result: unknown) => (Array.isArray(result) ? result.length > 0 : result != null);
+type Result = Array<{ value: [number, string] }> | [number, string] | undefined;
+
+/** Series, and with `numbers` one whose value is a number (a quantile of no traffic is NaN). */
+const hasData = (result: Result, numbers: boolean) => {
+  if (!Array.isArray(result) || result.length === 0) return false;
+  if (!Array.isArray(result[0])) {
+    const series = result as Array<{ value: [number, string] }>;
+    return !numbers || series.some((s) => !Number.isNaN(Number(s.value[1])));
+  }
+  return !numbers || !Number.isNaN(Number(result[1]));
+};
 
 export async function queryUntilData(
   prometheus: PrometheusServer,
   exprs: readonly string[],
   timeoutMs: number,
+  { numbers = false } = {},
 ): Promise<QueryOutcome> {
   const deadline = Date.now() + timeoutMs;
   const errors: string[] = [];
@@ -27,7 +38,7 @@ export async function queryUntilData(
     answers.forEach((answer, i) => {
       const expr = pending[i]!;
       if (answer.status !== 'success') errors.push(`${expr}: ${answer.error}`);
-      else if (!hasSeries(answer.data?.result)) still.push(expr);
+      else if (!hasData(answer.data?.result as Result, numbers)) still.push(expr);
     });
     pending = still;
     if (pending.length === 0 || Date.now() > deadline) break;
