@@ -16,8 +16,9 @@
 #    load balancer's HAProxy config (TLS by default, with certificates from
 #    infra/tls/make-dev-ca.sh, and its plaintext opt-in), then stops them with SIGTERM. A
 #    second ingest runs with mTLS on those certificates.
-# 5. Renders every kustomize tree and validates the Compose files (TLS by default, the
-#    plaintext override).
+# 5. Renders every kustomize tree (the monitoring component's ServiceMonitors and PrometheusRule
+#    too, which must hold infra/prometheus/alerts.yaml) and validates the Compose files (TLS by
+#    default, the plaintext override).
 # Steps whose tool is missing (haproxy, openssl, kubectl, docker compose / docker-compose)
 # are skipped with a SKIP line that says so.
 #
@@ -378,6 +379,14 @@ if command -v kubectl >/dev/null; then
     kinds=$(grep -h '^kind:' "$work/kustomize.log" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')
     ok "$name: ${kinds%, }$note"
   done
+  # The monitoring component (docs/operations.md#monitoring): two ServiceMonitors and the
+  # PrometheusRule, which must be infra/prometheus/alerts.yaml's rules.
+  logged "$work/monitoring.log" kubectl kustomize "$src/infra/k8s/overlays/example-monitoring"
+  [ "$(grep -c '^kind: ServiceMonitor$' "$work/monitoring.log")" = 2 ] &&
+    [ "$(grep -c '^kind: PrometheusRule$' "$work/monitoring.log")" = 1 ] ||
+    fail "overlays/example-monitoring does not render 2 ServiceMonitors and 1 PrometheusRule"
+  node "$src/scripts/generate-prometheus-rule.mjs" --check | sed 's/^/   ok    /' ||
+    fail "the component's PrometheusRule differs from infra/prometheus/alerts.yaml (pnpm monitoring:generate)"
 else
   skip "kubectl is not installed: the kustomize trees were not rendered"
 fi

@@ -6,6 +6,7 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import {
   type AgentEvent,
   AlertServiceClient,
+  type RejectCode,
   type ServerCommand,
   Severity,
   TripwireType,
@@ -32,7 +33,7 @@ const event = (hostId: string, alertId: string = randomUUID()): AgentEvent => ({
 /** An enrolled agent that streams a batch of alerts every `everyMs` until stopped. */
 export class StreamingAgent {
   readonly acked = new Set<string>();
-  readonly rejected: string[] = [];
+  readonly rejected: RejectCode[] = [];
   private timer: NodeJS.Timeout | undefined;
   private constructor(
     private readonly client: AlertServiceClient,
@@ -77,9 +78,7 @@ export class StreamingAgent {
   /** One call with a token the ingest does not know: a call refused as unauthenticated. */
   async callWithBadToken() {
     await new Promise<void>((resolve) =>
-      this.client.submitAlert(event(this.hostId), bearer('tw_not-a-token'), () =>
-        resolve(),
-      ),
+      this.client.submitAlert(event(this.hostId), bearer('tw_not-a-token'), () => resolve()),
     );
   }
 

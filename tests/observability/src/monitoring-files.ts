@@ -17,7 +17,9 @@ export interface AlertRule {
 }
 
 export function alertRules(): AlertRule[] {
-  const file = parse(readFileSync(ALERTS_FILE, 'utf8')) as { groups: Array<{ rules: AlertRule[] }> };
+  const file = parse(readFileSync(ALERTS_FILE, 'utf8')) as {
+    groups: Array<{ rules: AlertRule[] }>;
+  };
   return file.groups.flatMap((g) => g.rules);
 }
 
@@ -40,7 +42,11 @@ export const dashboard = () => JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) 
  * Grafana's $__rate_interval at a 1 s scrape interval and Grafana's default 15 s "scrape
  * interval" setting: max(4 x 15 s, step + 15 s); one minute covers both.
  */
-const VARIABLES: Record<string, string> = { __rate_interval: '1m', __interval: '15s', __range: '1h' };
+const VARIABLES: Record<string, string> = {
+  __rate_interval: '1m',
+  __interval: '15s',
+  __range: '1h',
+};
 
 /** Every query of every panel (rows' nested panels too), with variables substituted. */
 export function dashboardQueries(d: Dashboard): Array<{ panel: string; expr: string }> {
@@ -53,12 +59,15 @@ export function dashboardQueries(d: Dashboard): Array<{ panel: string; expr: str
   );
 }
 
+/** Grafana's reference to the dashboard's `datasource` variable (a literal, not a template). */
+const DATASOURCE_VARIABLE = ['$', '{datasource}'].join('');
+
 /** Panels and queries whose datasource is not the dashboard's `datasource` variable. */
 export function fixedDatasources(d: Dashboard): string[] {
   const panels = d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
   return panels.flatMap((p) =>
     [p.datasource, ...(p.targets ?? []).map((t) => t.datasource)]
-      .filter((ds) => ds?.uid !== '${datasource}')
+      .filter((ds) => ds?.uid !== DATASOURCE_VARIABLE)
       .map(() => p.title),
   );
 }

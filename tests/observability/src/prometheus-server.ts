@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, until } from '@tripwire/test-fixtures';
 
-export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
-export const PROMTOOL_BIN = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
+// Debian's `prometheus` package (.ci/run installs it).
+export const PROMETHEUS_BIN = '/usr/bin/prometheus';
+export const PROMTOOL_BIN = '/usr/bin/promtool';
 
 /** Whether the binaries are here. CI must have them (.ci/run installs Debian's `prometheus`). */
 export const prometheusInstalled = () => existsSync(PROMETHEUS_BIN) && existsSync(PROMTOOL_BIN);

@@ -7,9 +7,7 @@ describe('ruleSignals', () => {
       'up{job=~".*(ingest|fanout).*"}',
     ]);
     expect(
-      ruleSignals(
-        'histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b"}[5m]))) > 0.5',
-      ),
+      ruleSignals('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b"}[5m]))) > 0.5'),
     ).toEqual(['histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b"}[5m])))']);
     expect(ruleSignals('max(a) > 0.8 * 20000')).toEqual(['max(a)']);
   });
@@ -28,7 +26,9 @@ describe('ruleSignals', () => {
 describe('metricNames', () => {
   it('finds TripWire, process and Node.js metrics and up, once each', () => {
     expect(
-      metricNames('rate(tripwire_a_bucket[1m]) / process_cpu_seconds_total + up + tripwire_a_bucket'),
+      metricNames(
+        'rate(tripwire_a_bucket[1m]) / process_cpu_seconds_total + up + tripwire_a_bucket',
+      ),
     ).toEqual(['tripwire_a_bucket', 'process_cpu_seconds_total', 'up']);
     expect(familyOf('tripwire_a_seconds_bucket')).toBe('tripwire_a_seconds');
   });

@@ -2,7 +2,7 @@
 // "it returns data" cannot be asked of the rule itself: it is asked of the left operand of each
 // top-level comparison (the signal), which must return series whenever the metrics exist.
 
-const SET_OPERATORS = ["and", "or", "unless"];
+const SET_OPERATORS = ['and', 'or', 'unless'];
 const COMPARISONS = ['==', '!=', '>=', '<=', '>', '<'];
 
 /** Splits `expr` at depth 0 (outside (), {}, [] and quotes) by `isSeparator`'s matches. */

@@ -5,8 +5,9 @@
 // comparison: `increase(x[5m])` in `increase(x[5m]) > 0`) returns series, so a renamed metric
 // or label cannot leave a rule silently never firing; the rule itself returns series only while
 // it fires. The rule manager must also report every rule healthy.
-import { IngestProcess } from '@tripwire/ingest/testing';
+
 import { FanoutProcess } from '@tripwire/fanout/testing';
+import { IngestProcess } from '@tripwire/ingest/testing';
 import { createOperatorAuth } from '@tripwire/operator-auth';
 import * as storage from '@tripwire/storage';
 import { until, useTestEnvironment } from '@tripwire/test-fixtures';
@@ -134,8 +135,13 @@ describe.skipIf(!CI && !prometheusInstalled())('Prometheus scraping ingest and f
   it('evaluates every alerting rule, and each rule signal returns data', async () => {
     const rules = alertRules();
     const signals = rules.flatMap((r) => ruleSignals(r.expr));
-    expect(await queryUntilData(prometheus, signals.filter((s) => !eventOnly(s)), DATA_TIMEOUT_MS))
-      .toEqual({ errors: [], empty: [] });
+    expect(
+      await queryUntilData(
+        prometheus,
+        signals.filter((s) => !eventOnly(s)),
+        DATA_TIMEOUT_MS,
+      ),
+    ).toEqual({ errors: [], empty: [] });
     await expectDeclaredAndValid([...rules.map((r) => r.expr), ...signals.filter(eventOnly)]);
     // The rule manager loaded the same file and evaluated each rule at least once, cleanly.
     await until(
@@ -161,6 +167,7 @@ async function expectDeclaredAndValid(exprs: readonly string[]) {
   );
   expect(undeclared).toEqual([]);
   const answers = await Promise.all(exprs.map((e) => prometheus.query(e)));
-  expect(answers.flatMap((a, i) => (a.status === 'success' ? [] : [`${exprs[i]}: ${a.error}`])))
-    .toEqual([]);
+  expect(
+    answers.flatMap((a, i) => (a.status === 'success' ? [] : [`${exprs[i]}: ${a.error}`])),
+  ).toEqual([]);
 }
