@@ -66,6 +66,9 @@ describe('pnpm start: the whole system in one process', () => {
       const ready = await fetch(new URL('/readyz', system.dashboardUrl));
       expect(ready.status).toBe(200);
       expect((await fetch(new URL('/readyz', system.probesUrl))).status).toBe(200);
+      // Node.js's metrics under their standard names, the service a label (operations.md#monitoring).
+      const metrics = await (await fetch(new URL('/metrics', system.probesUrl))).text();
+      expect(metrics).toMatch(/^process_resident_memory_bytes\{service="ingest"\} \d/m);
       const page = await fetch(system.dashboardUrl);
       expect(page.status).toBe(200);
       expect(await page.text()).toMatch(/<html/i);
