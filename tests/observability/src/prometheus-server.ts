@@ -59,6 +59,11 @@ export class PrometheusServer {
 
   /** Starts Prometheus (its YAML config is written as JSON, which YAML reads) and waits until ready. */
   static async start(jobs: readonly ScrapeJob[], ruleFiles: readonly string[]) {
+    if (!prometheusInstalled()) {
+      throw new Error(
+        `${PROMETHEUS_BIN} missing: apt-get install --no-install-recommends prometheus`,
+      );
+    }
     const dir = mkdtempSync(join(tmpdir(), 'tripwire-prometheus-'));
     writeFileSync(join(dir, 'prometheus.yml'), config(jobs, ruleFiles));
     const port = await freePort();
@@ -75,6 +80,7 @@ export class PrometheusServer {
     const output: string[] = [];
     child.stdout?.on('data', (c) => output.push(String(c)));
     child.stderr?.on('data', (c) => output.push(String(c)));
+    child.on('error', (err) => output.push(String(err)));
     const server = new PrometheusServer(child, dir, `http://127.0.0.1:${port}`, output);
     await until(
       async () => {
