@@ -36,10 +36,11 @@ describe('infra/prometheus/alerts.yaml', () => {
     expect(stdout).toContain('matches');
   });
 
-  it('gives every rule a severity, a summary and a description, and a unique name', () => {
+  it('gives every rule a for:, a severity, a summary and a description, and a unique name', () => {
     const rules = alertRules();
     expect(rules.length).toBeGreaterThan(20);
     for (const rule of rules) {
+      expect(rule.for, rule.alert).toMatch(/^\d+[smh]$/);
       expect(['critical', 'warning', 'info'], rule.alert).toContain(rule.labels?.severity);
       expect(rule.annotations?.summary, rule.alert).toBeTruthy();
       expect(rule.annotations?.description, rule.alert).toBeTruthy();
