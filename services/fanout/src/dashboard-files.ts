@@ -139,7 +139,7 @@ function isServicePath(path: string) {
 }
 
 /** True unless the client refused gzip (`gzip;q=0`) or did not list it. */
-function acceptsGzip(acceptEncoding: string) {
+export function acceptsGzip(acceptEncoding: string) {
   return acceptEncoding.split(',').some((part) => {
     const [coding, ...params] = part.trim().toLowerCase().split(';');
     if (coding !== 'gzip' && coding !== '*') return false;
