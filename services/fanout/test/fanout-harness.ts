@@ -23,6 +23,7 @@ export { until };
 import { loadConfig } from '../src/config.js';
 import { createFanoutServer, type FanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
+import { contract } from './openapi-contract.js';
 
 export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
 export const auth = createOperatorAuth(JWT_SECRET);
@@ -324,17 +325,23 @@ export interface ApiAnswer {
   body: any;
 }
 
-/** A REST call as a browser makes it: JSON in, JSON out (a string body is sent as is). */
+/**
+ * A REST call as a browser makes it: JSON in, JSON out (a string body is sent as is). Every
+ * answer is checked against openapi.yaml (openapi-contract.ts): an operation, status, content
+ * type or field the document does not describe fails the test that got it.
+ */
 export async function callApi(
   baseUrl: string,
   path: string,
-  options: { token?: string; method?: string; body?: unknown } = {},
+  options: { token?: string; method?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<ApiAnswer> {
+  const method = options.method ?? 'GET';
   const res = await fetch(`${baseUrl}${path}`, {
-    method: options.method ?? 'GET',
+    method,
     headers: {
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(options.headers ?? {}),
     },
     body:
       options.body === undefined
@@ -344,6 +351,8 @@ export async function callApi(
           : JSON.stringify(options.body),
   });
   const text = await res.text();
+  const contentType = res.headers.get('content-type');
+  contract().check({ method, path, status: res.status, contentType, body: text });
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }
 

@@ -2,7 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
 import { insertAlerts, type Severity, upsertHost } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, type RunningFanout, startFanout, until, useEnvironment } from './fanout-harness.js';
+import {
+  auth,
+  callApi,
+  type RunningFanout,
+  startFanout,
+  until,
+  useEnvironment,
+} from './fanout-harness.js';
 
 const env = useEnvironment();
 let fanout: RunningFanout;
@@ -18,32 +25,10 @@ afterAll(async () => {
   await fanout?.stop();
 });
 
-const api = async (
+const api = (
   path: string,
-  options: {
-    token?: string;
-    method?: string;
-    body?: unknown;
-    headers?: Record<string, string>;
-  } = {},
-) => {
-  const res = await fetch(`${fanout.url}${path}`, {
-    method: options.method ?? 'GET',
-    headers: {
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(options.headers ?? {}),
-    },
-    body:
-      options.body === undefined
-        ? undefined
-        : typeof options.body === 'string'
-          ? options.body
-          : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-};
+  options: { token?: string; method?: string; body?: unknown; headers?: Record<string, string> } = {},
+) => callApi(fanout.url, path, options);
 
 const newHost = (name = `host-${randomUUID().slice(0, 8)}`) =>
   upsertHost(env.pool, {
