@@ -23,7 +23,11 @@ export function readOpenApiDocument(): Buffer {
  * generators and the reference page must fetch it before anyone signs in. It changes only
  * with a deploy, so clients revalidate (no-cache) against its ETag and get a 304 meanwhile.
  */
-export function registerOpenApiDocument(app: TemplatedApp, document: Buffer, report: ReportFailure) {
+export function registerOpenApiDocument(
+  app: TemplatedApp,
+  document: Buffer,
+  report: ReportFailure,
+) {
   const gzipped = gzipSync(document, { level: 9 });
   const etag = `"${createHash('sha256').update(document).digest('base64url').slice(0, 22)}"`;
   const serve = (res: HttpResponse, req: HttpRequest) => {

@@ -333,7 +333,12 @@ export interface ApiAnswer {
 export async function callApi(
   baseUrl: string,
   path: string,
-  options: { token?: string; method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  options: {
+    token?: string;
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<ApiAnswer> {
   const method = options.method ?? 'GET';
   const res = await fetch(`${baseUrl}${path}`, {

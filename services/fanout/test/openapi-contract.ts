@@ -61,7 +61,13 @@ export function closeObjects(schema: unknown, close: boolean): unknown {
 
 export interface Contract {
   /** Throws, saying what differs, unless the answer is one the document describes. */
-  check(answer: { method: string; path: string; status: number; contentType: string | null; body: string }): void;
+  check(answer: {
+    method: string;
+    path: string;
+    status: number;
+    contentType: string | null;
+    body: string;
+  }): void;
 }
 
 export function loadContract(
@@ -112,7 +118,8 @@ export function loadContract(
       }
       const content = resolve(documented).content;
       if (!content) {
-        if (body !== '') throw new Error(`${where}: documented without a body, got ${body.slice(0, 200)}`);
+        if (body !== '')
+          throw new Error(`${where}: documented without a body, got ${body.slice(0, 200)}`);
         return;
       }
       const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();

@@ -27,7 +27,12 @@ afterAll(async () => {
 
 const api = (
   path: string,
-  options: { token?: string; method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  options: {
+    token?: string;
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ) => callApi(fanout.url, path, options);
 
 const newHost = (name = `host-${randomUUID().slice(0, 8)}`) =>
