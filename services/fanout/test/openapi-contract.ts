@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+import ajvFormats from 'ajv-formats';
 import { parse } from 'yaml';
 
 /**
@@ -75,7 +75,8 @@ export function loadContract(
 ): Contract {
   const document = parse(text) as OpenApiDocument;
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false });
-  addFormats(ajv);
+  // A CommonJS module: its plugin is also its `default` member, which NodeNext types see.
+  ajvFormats.default(ajv);
   ajv.addVocabulary(OPENAPI_KEYWORDS);
   for (const [name, schema] of Object.entries(document.components.schemas)) {
     ajv.addSchema({ ...(closeObjects(schema, false) as Schema), $id: schemaId(name) });
