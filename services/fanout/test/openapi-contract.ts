@@ -60,6 +60,8 @@ export function closeObjects(schema: unknown, close: boolean): unknown {
 }
 
 export interface Contract {
+  /** True when the document has this operation (a path the service serves under a template). */
+  documents(method: string, path: string): boolean;
   /** Throws, saying what differs, unless the answer is one the document describes. */
   check(answer: {
     method: string;
@@ -101,12 +103,17 @@ export function loadContract(
   const resolve = (r: ResponseObject): ResponseObject =>
     r.$ref ? document.components.responses[r.$ref.split('/').pop()!]! : r;
 
+  const operationOf = (method: string, path: string) => {
+    const bare = path.split('?')[0]!;
+    const template = templates.find((t) => t.pattern.test(bare));
+    return template && document.paths[template.path]![method.toLowerCase()];
+  };
+
   return {
+    documents: (method, path) => operationOf(method, path) !== undefined,
     check({ method, path, status, contentType, body }) {
-      const bare = path.split('?')[0]!;
-      const where = `${method.toUpperCase()} ${bare} → ${status}`;
-      const template = templates.find((t) => t.pattern.test(bare));
-      const operation = template && document.paths[template.path]![method.toLowerCase()];
+      const where = `${method.toUpperCase()} ${path.split('?')[0]} → ${status}`;
+      const operation = operationOf(method, path);
       if (!operation) throw new Error(`${where}: openapi.yaml has no such operation`);
       const documented =
         operation.responses[String(status)] ??
@@ -151,4 +158,19 @@ let shared: Contract | undefined;
 export function contract(): Contract {
   shared ??= loadContract();
   return shared;
+}
+
+/**
+ * Checks a fetch Response of a test that calls fetch itself (a redirect it does not follow, a
+ * cookie it sends), reading a clone so the test can still read the body.
+ */
+export async function checkResponse(method: string, res: Response): Promise<void> {
+  const body = await res.clone().text();
+  contract().check({
+    method,
+    path: new URL(res.url).pathname,
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    body,
+  });
 }
