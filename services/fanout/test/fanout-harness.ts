@@ -23,7 +23,7 @@ export { until };
 import { loadConfig } from '../src/config.js';
 import { createFanoutServer, type FanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
-import { contract } from './openapi-contract.js';
+import { contract, fetchDocumented } from './openapi-contract.js';
 
 export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
 export const auth = createOperatorAuth(JWT_SECRET);
@@ -366,7 +366,7 @@ export async function callApi(
  * `Cookie` header value the browser would then send: `tw_session=<session id>`.
  */
 export async function signIn(baseUrl: string, token: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/api/session`, {
+  const res = await fetchDocumented(`${baseUrl}/api/session`, {
     method: 'POST',
     headers: { origin: baseUrl, 'content-type': 'application/json' },
     body: JSON.stringify({ token }),

@@ -174,3 +174,10 @@ export async function checkResponse(method: string, res: Response): Promise<void
     body,
   });
 }
+
+/** fetch, for a call to the fan-out: the answer is checked against openapi.yaml (checkResponse). */
+export async function fetchDocumented(url: string, init: RequestInit = {}): Promise<Response> {
+  const res = await fetch(url, init);
+  await checkResponse(init.method ?? 'GET', res);
+  return res;
+}
