@@ -75,7 +75,11 @@ async function apiReference(base) {
   const res = await fetch(new URL('/api/openapi.yaml', base));
   const text = await res.text();
   const type = res.headers.get('content-type') ?? '';
-  if (res.status !== 200 || !type.startsWith('application/yaml') || !text.startsWith('openapi: 3.1')) {
+  if (
+    res.status !== 200 ||
+    !type.startsWith('application/yaml') ||
+    !text.startsWith('openapi: 3.1')
+  ) {
     fail(`GET /api/openapi.yaml -> ${res.status} ${type}: ${text.slice(0, 200)}`);
   }
   const page = await dashboard(base, '/docs');

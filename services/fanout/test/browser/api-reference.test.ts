@@ -49,7 +49,9 @@ describe('the API reference page', () => {
     const answer = await page.goto(`${fanout.url}/docs`);
     expect(answer?.headers()['content-security-policy']).toContain("default-src 'self'");
     // Redoc's operation headings are the operations' summaries.
-    await page.getByRole('heading', { name: 'Alerts, newest first, paged by cursor' }).waitFor();
+    await page
+      .getByRole('heading', { name: 'Alerts, newest first, paged by cursor' })
+      .waitFor({ timeout: 15_000 });
     const headings = (await page.locator('h2').allTextContents()).join('\n');
     for (const summary of summaries) expect(headings).toContain(summary);
     await screenshot(page, 'api-reference');
