@@ -288,6 +288,7 @@ probe wait-ready "http://127.0.0.1:$fanout_port/readyz" 30 "$fanout_pid" | sed '
   { tail -n 20 "$work/fanout.log" | sed 's/^/   | /'; fail "fanout did not become ready"; }
 probe healthcheck "$src/infra/Dockerfile" fanout PORT="$fanout_port" | sed 's/^/   ok    /'
 probe dashboard "http://127.0.0.1:$fanout_port" | sed 's/^/   ok    /'
+probe api-reference "http://127.0.0.1:$fanout_port" | sed 's/^/   ok    /'
 probe websocket "http://127.0.0.1:$fanout_port" "$jwt_secret" | sed 's/^/   ok    /'
 probe metrics "http://127.0.0.1:$fanout_port" "http://127.0.0.1:$fanout_metrics_port" | sed 's/^/   ok    /'
 

@@ -5,6 +5,7 @@
 //
 //   node infra/smoke-probe.mjs wait-ready <url> <seconds> <pid>
 //   node infra/smoke-probe.mjs dashboard <base-url>
+//   node infra/smoke-probe.mjs api-reference <base-url>
 //   node infra/smoke-probe.mjs grpc-health <host:port> <ingest-deploy-dir> [<ca> [<cert> <key>]]
 //   node infra/smoke-probe.mjs grpc-refused <host:port> <ingest-deploy-dir> <ca>
 //   node infra/smoke-probe.mjs websocket <base-url> <operator-jwt-secret>
@@ -50,23 +51,39 @@ async function waitReady(url, seconds, pid) {
   fail(`${url} did not answer 200 within ${seconds} s (last: ${last})`);
 }
 
-/** `/` is the dashboard's HTML, and every asset it references is served. */
-async function dashboard(base) {
-  const res = await fetch(new URL('/', base));
+/** `/` (or another page of the build) is the dashboard's HTML, and every asset it references is served. */
+async function dashboard(base, page = '/') {
+  const res = await fetch(new URL(page, base));
   const html = await res.text();
   const type = res.headers.get('content-type') ?? '';
   if (res.status !== 200 || !type.startsWith('text/html')) {
-    fail(`GET / -> ${res.status} ${type}: ${html.slice(0, 200)}`);
+    fail(`GET ${page} -> ${res.status} ${type}: ${html.slice(0, 200)}`);
   }
   const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
   if (assets.length === 0)
-    fail(`GET / returned HTML without /assets/ references: ${html.slice(0, 300)}`);
+    fail(`GET ${page} returned HTML without /assets/ references: ${html.slice(0, 300)}`);
   for (const asset of assets) {
     const a = await fetch(new URL(asset, base));
     await a.arrayBuffer();
     if (a.status !== 200) fail(`GET ${asset} -> ${a.status}`);
   }
-  return `GET / -> 200 ${type}, ${html.length} bytes; ${assets.length} assets -> 200 (${assets.join(', ')})`;
+  return `GET ${page} -> 200 ${type}, ${html.length} bytes; ${assets.length} assets -> 200 (${assets.join(', ')})`;
+}
+
+/** The API document the deploy folder carries, and the reference page that renders it. */
+async function apiReference(base) {
+  const res = await fetch(new URL('/api/openapi.yaml', base));
+  const text = await res.text();
+  const type = res.headers.get('content-type') ?? '';
+  if (
+    res.status !== 200 ||
+    !type.startsWith('application/yaml') ||
+    !text.startsWith('openapi: 3.1')
+  ) {
+    fail(`GET /api/openapi.yaml -> ${res.status} ${type}: ${text.slice(0, 200)}`);
+  }
+  const page = await dashboard(base, '/docs');
+  return `GET /api/openapi.yaml -> 200 ${type}, ${text.length} bytes; ${page}`;
 }
 
 function grpcClient(target, ingestDir, tls) {
@@ -370,6 +387,7 @@ const commands = {
   'compose-tls': () => composeTls(args[0], args[1], args[2]),
   'wait-ready': () => waitReady(args[0], args[1], args[2]),
   dashboard: () => dashboard(args[0]),
+  'api-reference': () => apiReference(args[0]),
   'grpc-health': () => grpcHealth(args[0], args[1], { ca: args[2], cert: args[3], key: args[4] }),
   'grpc-refused': () => grpcRefused(args[0], args[1], args[2]),
   websocket: () => websocket(args[0], args[1]),

@@ -16,6 +16,13 @@ export function timeRange(query: URLSearchParams) {
       throw new ApiError(400, 'invalid_parameter', `${name} must be an ISO 8601 time`, {
         [name]: 'not a time',
       });
+    // JavaScript reads years PostgreSQL cannot store (before 4713 BC: "timestamp out of range",
+    // which would be a 500); ISO 8601's four-digit years are plenty for a time filter.
+    const year = d.getUTCFullYear();
+    if (year < 1 || year > 9999)
+      throw new ApiError(400, 'invalid_parameter', `${name} must be a time in years 1 to 9999`, {
+        [name]: 'out of range',
+      });
     return d;
   };
   const to = parse('to', new Date(Date.now() + 60_000));

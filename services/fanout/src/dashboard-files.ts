@@ -139,7 +139,7 @@ function isServicePath(path: string) {
 }
 
 /** True unless the client refused gzip (`gzip;q=0`) or did not list it. */
-function acceptsGzip(acceptEncoding: string) {
+export function acceptsGzip(acceptEncoding: string) {
   return acceptEncoding.split(',').some((part) => {
     const [coding, ...params] = part.trim().toLowerCase().split(';');
     if (coding !== 'gzip' && coding !== '*') return false;
@@ -211,11 +211,7 @@ export function serveDashboard(
       return;
     }
     const path = decodePath(url);
-    const found =
-      path === null
-        ? undefined
-        : (dashboard.files.get(path === '/' ? '/index.html' : path) ??
-          (isAppRoute(path) ? dashboard.files.get('/index.html') : undefined));
+    const found = path === null ? undefined : findFile(dashboard.files, path);
     if (!found) {
       res.cork(() => {
         res.writeStatus('404 Not Found');
@@ -275,6 +271,20 @@ function decodePath(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The file for a path: the file itself, a folder's own index.html (another page of the build,
+ * such as the API reference at /docs), or the app's index.html for a route of the app.
+ */
+function findFile(files: Map<string, StaticFile>, path: string): StaticFile | undefined {
+  if (path === '/') return files.get('/index.html');
+  return (
+    files.get(path) ??
+    (isAppRoute(path)
+      ? (files.get(`${path.replace(/\/$/, '')}/index.html`) ?? files.get('/index.html'))
+      : undefined)
+  );
 }
 
 /** A path the app routes itself: no file extension in its last segment, not under /assets/. */

@@ -21,6 +21,7 @@ import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
 import { oidcSettings } from './oidc-settings.js';
+import { readOpenApiDocument, registerOpenApiDocument } from './openapi-document.js';
 import { createOperatorAuth } from './operator-auth.js';
 import { registerFanoutProbes } from './probe-routes.js';
 import { createGreeter } from './resume.js';
@@ -140,6 +141,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       tasks: { limits: taskLimits(config), shellApproval: config.TASKS_SHELL_APPROVAL },
     },
   );
+  registerOpenApiDocument(app, readOpenApiDocument(), report);
   // Registered before the catch-all, to which it passes the service's own unknown paths.
   registerDashboard(app, config.DASHBOARD_DIR, log, report);
   registerNotFound(app, report);

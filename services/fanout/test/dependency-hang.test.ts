@@ -16,6 +16,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 const running: RunningFanout[] = [];
@@ -35,7 +36,7 @@ const FAST_HANG = {
 };
 
 async function readiness(fanout: RunningFanout) {
-  const res = await fetch(`${fanout.url}/readyz`);
+  const res = await fetchDocumented(`${fanout.url}/readyz`);
   return { status: res.status, body: (await res.json()) as { checks: Record<string, unknown> } };
 }
 

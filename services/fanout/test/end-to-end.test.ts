@@ -19,6 +19,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let fanout: RunningFanout;
@@ -99,7 +100,7 @@ describe('end to end', () => {
 
     // An admin adds a rule for this host through the REST API; the agent's stream gets the new rule set.
     const admin = await auth.issue('ada', 'admin');
-    const res = await fetch(`${fanout.url}/api/rules`, {
+    const res = await fetchDocumented(`${fanout.url}/api/rules`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -178,7 +179,7 @@ describe('end to end', () => {
 
     const admin = await auth.issue('ada', 'admin');
     const id = incidents()[0]!.data.incident.incident_id as string;
-    const res = await fetch(`${fanout.url}/api/incidents/${id}`, {
+    const res = await fetchDocumented(`${fanout.url}/api/incidents/${id}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({ state: 'ACKNOWLEDGED', assignee: 'ada' }),

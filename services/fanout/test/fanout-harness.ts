@@ -23,6 +23,7 @@ export { until };
 import { loadConfig } from '../src/config.js';
 import { createFanoutServer, type FanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
+import { contract, fetchDocumented } from './openapi-contract.js';
 
 export const JWT_SECRET = 'test-operator-secret-0123456789abcdef';
 export const auth = createOperatorAuth(JWT_SECRET);
@@ -324,17 +325,28 @@ export interface ApiAnswer {
   body: any;
 }
 
-/** A REST call as a browser makes it: JSON in, JSON out (a string body is sent as is). */
+/**
+ * A REST call as a browser makes it: JSON in, JSON out (a string body is sent as is). Every
+ * answer is checked against openapi.yaml (openapi-contract.ts): an operation, status, content
+ * type or field the document does not describe fails the test that got it.
+ */
 export async function callApi(
   baseUrl: string,
   path: string,
-  options: { token?: string; method?: string; body?: unknown } = {},
+  options: {
+    token?: string;
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<ApiAnswer> {
+  const method = options.method ?? 'GET';
   const res = await fetch(`${baseUrl}${path}`, {
-    method: options.method ?? 'GET',
+    method,
     headers: {
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(options.headers ?? {}),
     },
     body:
       options.body === undefined
@@ -344,6 +356,8 @@ export async function callApi(
           : JSON.stringify(options.body),
   });
   const text = await res.text();
+  const contentType = res.headers.get('content-type');
+  contract().check({ method, path, status: res.status, contentType, body: text });
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }
 
@@ -352,7 +366,7 @@ export async function callApi(
  * `Cookie` header value the browser would then send: `tw_session=<session id>`.
  */
 export async function signIn(baseUrl: string, token: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/api/session`, {
+  const res = await fetchDocumented(`${baseUrl}/api/session`, {
     method: 'POST',
     headers: { origin: baseUrl, 'content-type': 'application/json' },
     body: JSON.stringify({ token }),

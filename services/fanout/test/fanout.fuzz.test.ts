@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { parse } from 'yaml';
 import { FanoutProcess } from '../src/testing/fanout-process.js';
 import { auth, JWT_SECRET, useEnvironment } from './fanout-harness.js';
+import { contract } from './openapi-contract.js';
 
 const env = useEnvironment();
 let fanout: FanoutProcess;
@@ -288,7 +289,20 @@ async function callRoute(c: RestCase) {
     body: hasBody ? c.body : undefined,
     signal: AbortSignal.timeout(ANSWER_BOUND_MS),
   });
-  return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
+  const text = await res.text();
+  const answered = new URL(res.url).pathname;
+  // Every answer on a documented operation is one openapi.yaml describes (an id that is not
+  // one path segment, such as `..`, reaches another path or the catch-all 404).
+  if (contract().documents(c.route.method, answered)) {
+    contract().check({
+      method: c.route.method,
+      path: answered,
+      status: res.status,
+      contentType: res.headers.get('content-type'),
+      body: text,
+    });
+  }
+  return { status: res.status, text, type: res.headers.get('content-type') };
 }
 
 describe('fuzzing the fan-out’s public port', () => {

@@ -12,6 +12,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let fanout: RunningFanout;
@@ -38,7 +39,7 @@ async function send(
   path: string,
   init: { method: string; headers: Record<string, string>; body?: string },
 ) {
-  const res = await fetch(`${fanout.url}${path}`, init);
+  const res = await fetchDocumented(`${fanout.url}${path}`, init);
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -175,7 +176,7 @@ describe('the scheme of the Origin, when the public origin is https (COOKIE_SECU
       expect(JSON.parse(plain.unexpectedResponse!.body)).toMatchObject({
         error: { code: 'origin_not_allowed' },
       });
-      const write = await fetch(`${secure.url}/api/rules`, {
+      const write = await fetchDocumented(`${secure.url}/api/rules`, {
         method: 'POST',
         headers: {
           cookie: `tw_session=${admin}`,
@@ -235,7 +236,7 @@ describe('/metrics', () => {
     const res = await fetch(`${fanout.url}/metrics`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no such endpoint' } });
-    expect((await fetch(`${fanout.url}/readyz`)).status).toBe(200);
+    expect((await fetchDocumented(`${fanout.url}/readyz`)).status).toBe(200);
     const metrics = await fetch(fanout.metricsUrl);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('tripwire_fanout_connections');

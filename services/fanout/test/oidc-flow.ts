@@ -1,6 +1,8 @@
 // Drives a single sign-on through the fan-out and the test provider with plain HTTP (no
 // browser), stopping at the callback, so a test can send the callback as is, altered, twice or
-// without its cookie.
+// without its cookie. The fan-out's answers are checked against openapi.yaml.
+
+import { fetchDocumented } from './openapi-contract.js';
 
 /** A cookie jar of one site: name → value, from Set-Cookie headers. */
 class CookieJar {
@@ -35,7 +37,7 @@ export interface PendingSignIn {
 
 /** Starts a sign-in at the fan-out and signs `user` in at the provider; stops at the callback. */
 export async function signInAtProvider(fanoutUrl: string, user: string): Promise<PendingSignIn> {
-  const start = await fetch(`${fanoutUrl}/api/auth/oidc/login`, { redirect: 'manual' });
+  const start = await fetchDocumented(`${fanoutUrl}/api/auth/oidc/login`, { redirect: 'manual' });
   if (start.status !== 302)
     throw new Error(`login answered ${start.status}: ${await start.text()}`);
   const fanoutJar = new CookieJar();
@@ -67,7 +69,7 @@ export async function signInAtProvider(fanoutUrl: string, user: string): Promise
 
 /** The callback as the browser would send it; `cookie` '' sends none. */
 export function sendCallback(callbackUrl: string, cookie: string, accept = 'application/json') {
-  return fetch(callbackUrl, {
+  return fetchDocumented(callbackUrl, {
     redirect: 'manual',
     headers: { accept, ...(cookie ? { cookie } : {}) },
   });

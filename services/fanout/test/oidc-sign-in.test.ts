@@ -11,6 +11,7 @@ import {
   signInAtProvider,
 } from './oidc-flow.js';
 import { startTestProvider, type TestProvider } from './oidc-test-provider.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let provider: TestProvider;
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 const session = (cookie: string) =>
-  fetch(`${fanout.url}/api/session`, { headers: { cookie } }).then(async (r) => ({
+  fetchDocumented(`${fanout.url}/api/session`, { headers: { cookie } }).then(async (r) => ({
     status: r.status,
     body: await r.json(),
   }));
@@ -48,7 +49,7 @@ const signInCount = async (outcome: string) => {
 
 /** After a refused callback: the fan-out goes on, and no new session appeared. */
 async function expectStillServing() {
-  const config = await fetch(`${fanout.url}/api/auth/config`);
+  const config = await fetchDocumented(`${fanout.url}/api/auth/config`);
   expect(await config.json()).toEqual({
     oidc: { name: 'Test IdP', login_url: '/api/auth/oidc/login' },
   });
@@ -180,7 +181,7 @@ describe('single sign-on when the provider is down, and without it', () => {
   });
 
   it('answers 502 with a page when the provider cannot be reached, and goes on', async () => {
-    const res = await fetch(`${down.url}/api/auth/oidc/login`, {
+    const res = await fetchDocumented(`${down.url}/api/auth/oidc/login`, {
       redirect: 'manual',
       headers: { accept: 'text/html' },
     });
@@ -190,7 +191,7 @@ describe('single sign-on when the provider is down, and without it', () => {
     expect(metrics).toMatch(
       /tripwire_fanout_oidc_sign_ins_total\{outcome="provider_unreachable"\} 1/,
     );
-    expect((await fetch(`${down.url}/api/auth/config`)).status).toBe(200);
+    expect((await fetchDocumented(`${down.url}/api/auth/config`)).status).toBe(200);
   });
 
   it('limits callbacks per address (429), each one a request to the provider', async () => {
@@ -203,9 +204,13 @@ describe('single sign-on when the provider is down, and without it', () => {
   });
 
   it('tells the dashboard that single sign-on is off, and its routes say so', async () => {
-    expect(await (await fetch(`${plain.url}/api/auth/config`)).json()).toEqual({ oidc: null });
+    expect(await (await fetchDocumented(`${plain.url}/api/auth/config`)).json()).toEqual({
+      oidc: null,
+    });
     for (const route of ['login', 'callback', 'logout']) {
-      const res = await fetch(`${plain.url}/api/auth/oidc/${route}`, { redirect: 'manual' });
+      const res = await fetchDocumented(`${plain.url}/api/auth/oidc/${route}`, {
+        redirect: 'manual',
+      });
       expect(res.status).toBe(404);
       expect((await apiError(res)).code).toBe('sso_not_configured');
     }

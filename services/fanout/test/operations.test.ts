@@ -9,6 +9,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let viewer: string;
@@ -45,7 +46,7 @@ describe('Redis subscription', () => {
     const fanout = await startFanout(env, { BUS_READ_BLOCK_MS: '200' }, proxy.url(env.redisUrl));
     try {
       await until(
-        async () => (await fetch(`${fanout.url}/readyz`)).status === 200,
+        async () => (await fetchDocumented(`${fanout.url}/readyz`)).status === 200,
         10_000,
         'ready',
       );
@@ -61,18 +62,20 @@ describe('Redis subscription', () => {
       publishAlerts(env, during);
       await env.publisher.drain();
       await until(
-        async () => (await fetch(`${fanout.url}/readyz`)).status === 503,
+        async () => (await fetchDocumented(`${fanout.url}/readyz`)).status === 503,
         10_000,
         'not ready',
       );
-      const report = (await (await fetch(`${fanout.url}/readyz`)).json()) as { checks: unknown };
+      const report = (await (await fetchDocumented(`${fanout.url}/readyz`)).json()) as {
+        checks: unknown;
+      };
       expect(report.checks).toMatchObject({ redis_delivery: false, database: true });
 
       proxy.restore();
       await until(() => b.alerts().length === 21, 15_000, 'backfill');
       expect(b.alertIds()).toEqual([before, ...during].map((a) => a.alert_id));
       await until(
-        async () => (await fetch(`${fanout.url}/readyz`)).status === 200,
+        async () => (await fetchDocumented(`${fanout.url}/readyz`)).status === 200,
         10_000,
         'ready again',
       );

@@ -16,6 +16,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let a: RunningFanout;
@@ -35,7 +36,7 @@ afterAll(async () => {
 
 /** GET /api/session with a cookie, as the dashboard asks "am I signed in?". */
 const whoAmI = (fanout: RunningFanout, cookie: string) =>
-  fetch(`${fanout.url}/api/session`, { headers: { cookie } }).then(async (r) => ({
+  fetchDocumented(`${fanout.url}/api/session`, { headers: { cookie } }).then(async (r) => ({
     status: r.status,
     body: await r.json(),
   }));
@@ -68,7 +69,7 @@ describe('operator tokens must expire', () => {
     const forever = await jwtWith({ role: 'admin', sub: 'eve', iss: 'tripwire', iat: now });
     const rest = await callApi(a.url, '/api/rules', { token: forever });
     expect(rest).toMatchObject({ status: 401, body: { error: { code: 'token_without_expiry' } } });
-    const session = await fetch(`${a.url}/api/session`, {
+    const session = await fetchDocumented(`${a.url}/api/session`, {
       method: 'POST',
       headers: { origin: a.url, 'content-type': 'application/json' },
       body: JSON.stringify({ token: forever }),
@@ -113,7 +114,7 @@ describe('dashboard sessions live in PostgreSQL', () => {
     await until(async () => (await rechecks(b)) >= before + 2, 5_000, 'two more rechecks');
     ws.send({ type: 'ping' });
     await until(() => ws.ofType('pong').length === 1, 5_000, 'pong on the live session');
-    const out = await fetch(`${a.url}/api/session`, {
+    const out = await fetchDocumented(`${a.url}/api/session`, {
       method: 'DELETE',
       headers: { cookie, origin: a.url },
     });
@@ -179,7 +180,7 @@ describe('dashboard sessions live in PostgreSQL', () => {
       method: 'POST',
       body: { name: 'no-dashboard', role: 'admin' },
     });
-    const res = await fetch(`${a.url}/api/session`, {
+    const res = await fetchDocumented(`${a.url}/api/session`, {
       method: 'POST',
       headers: { origin: a.url, 'content-type': 'application/json' },
       body: JSON.stringify({ token: created.body.token }),
@@ -266,13 +267,13 @@ describe('API tokens', () => {
 
 describe('tokens in URLs', () => {
   it('refuses ?access_token= on REST with a message naming the header, and keeps it on the upgrade', async () => {
-    const res = await fetch(`${a.url}/api/hosts?access_token=${admin}`);
+    const res = await fetchDocumented(`${a.url}/api/hosts?access_token=${admin}`);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({
       error: { code: 'token_in_query', message: expect.stringMatching(/Authorization: Bearer/) },
     });
     // Even next to a valid header: the token is already in someone's logs.
-    const both = await fetch(`${a.url}/api/hosts?access_token=x`, {
+    const both = await fetchDocumented(`${a.url}/api/hosts?access_token=x`, {
       headers: { authorization: `Bearer ${admin}` },
     });
     expect(both.status).toBe(401);
@@ -295,7 +296,7 @@ describe('rate limits', () => {
   afterAll(() => limited?.stop());
 
   const signInFrom = (address: string, token: string) =>
-    fetch(`${limited.url}/api/session`, {
+    fetchDocumented(`${limited.url}/api/session`, {
       method: 'POST',
       headers: {
         origin: limited.url,

@@ -2,7 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type BusEntry, BusSubscriber, createRedisClient } from '@tripwire/bus';
 import { insertAlerts, type Severity, upsertHost } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, type RunningFanout, startFanout, until, useEnvironment } from './fanout-harness.js';
+import {
+  auth,
+  callApi,
+  type RunningFanout,
+  startFanout,
+  until,
+  useEnvironment,
+} from './fanout-harness.js';
 
 const env = useEnvironment();
 let fanout: RunningFanout;
@@ -18,7 +25,7 @@ afterAll(async () => {
   await fanout?.stop();
 });
 
-const api = async (
+const api = (
   path: string,
   options: {
     token?: string;
@@ -26,24 +33,7 @@ const api = async (
     body?: unknown;
     headers?: Record<string, string>;
   } = {},
-) => {
-  const res = await fetch(`${fanout.url}${path}`, {
-    method: options.method ?? 'GET',
-    headers: {
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(options.headers ?? {}),
-    },
-    body:
-      options.body === undefined
-        ? undefined
-        : typeof options.body === 'string'
-          ? options.body
-          : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-};
+) => callApi(fanout.url, path, options);
 
 const newHost = (name = `host-${randomUUID().slice(0, 8)}`) =>
   upsertHost(env.pool, {
@@ -118,6 +108,9 @@ describe('REST API', () => {
     const cases: Array<[string, RegExp]> = [
       ['/api/alerts?severity=LOUD', /severity: "LOUD" is not one of/],
       ['/api/alerts?from=yesterday', /from must be an ISO 8601 time/],
+      // Before PostgreSQL's first timestamp (4713 BC): found by the fuzzer, once a 500.
+      ['/api/alerts?from=-004713-11-23T23:59:59.999Z', /from must be a time in years 1 to 9999/],
+      ['/api/audit?to=%2B275760-09-13T00:00:00.000Z', /to must be a time in years 1 to 9999/],
       ['/api/alerts?host_id=nope', /host_id must be a UUID/],
       ['/api/alerts?limit=0', /limit must be an integer from 1 to 1000/],
       ['/api/alerts?cursor=zzz', /cursor/],

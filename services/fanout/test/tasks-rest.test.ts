@@ -8,6 +8,7 @@ import {
   startFanout,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 import { connectAgent, newHost, text } from './task-agent-side.js';
 
 const env = useEnvironment();
@@ -139,7 +140,7 @@ describe('POST /api/hosts/{id}/tasks', () => {
   it('refuses a cookie-signed creation from another origin (CSRF)', async () => {
     const host = await newHost(env);
     const cookie = await signIn(fanout.url, tokens.admin);
-    const res = await fetch(`${fanout.url}/api/hosts/${host.hostId}/tasks`, {
+    const res = await fetchDocumented(`${fanout.url}/api/hosts/${host.hostId}/tasks`, {
       method: 'POST',
       headers: { cookie, origin: 'https://evil.example', 'content-type': 'application/json' },
       body: JSON.stringify({ action: 'process_list' }),
@@ -307,7 +308,7 @@ describe('approval, cancel and reading', () => {
     await agent.respond(id, { sequence: 2, output: [{ stream: 'file', data: html }] });
     await agent.respond(id, { sequence: 3, status: 'SUCCEEDED', isFinal: true });
 
-    const res = await fetch(`${fanout.url}/api/tasks/${id}/output?download=1`, {
+    const res = await fetchDocumented(`${fanout.url}/api/tasks/${id}/output?download=1`, {
       headers: { authorization: `Bearer ${tokens.viewer}` },
     });
     expect(res.status).toBe(200);
@@ -352,7 +353,7 @@ describe('approval, cancel and reading', () => {
     await partial.body!.getReader().read();
     controller.abort();
 
-    const res = await fetch(url, { headers });
+    const res = await fetchDocumented(url, { headers });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toBe('attachment; filename="big.log"');
     const got = Buffer.from(await res.arrayBuffer());

@@ -11,6 +11,7 @@ import {
   until,
   useEnvironment,
 } from './fanout-harness.js';
+import { fetchDocumented } from './openapi-contract.js';
 
 const env = useEnvironment();
 let fanout: RunningFanout;
@@ -330,7 +331,9 @@ describe('who may connect', () => {
   it('never logs tokens', async () => {
     const b = new Browser(fanout.wsUrl, { query: { access_token: viewer } });
     await b.opened;
-    await fetch(`${fanout.url}/api/hosts`, { headers: { authorization: `Bearer ${viewer}` } });
+    await fetchDocumented(`${fanout.url}/api/hosts`, {
+      headers: { authorization: `Bearer ${viewer}` },
+    });
     b.close();
     expect(fanout.logs.join('')).not.toContain(viewer);
   });
