@@ -9,6 +9,7 @@ import { AGENT_VERSION } from './agent-version.js';
 import { clientOptions } from './client-options.js';
 import { runDemo } from './demo-alerts.js';
 import { runAgent } from './run-agent.js';
+import { BUNDLE } from './shipped-files.js';
 
 const SOURCES_HELP = `Settings come from, weakest first: --config FILE (YAML/JSON, keys like state_dir),
 --env-file FILE (KEY=VALUE lines), the environment (TRIPWIRE_*), then flags.`;
@@ -109,7 +110,8 @@ async function main(argv: string[]) {
   const log = createLogger({
     name: 'tripwire-agent',
     level: config.TRIPWIRE_LOG_LEVEL,
-    pretty: process.stdout.isTTY,
+    // pino-pretty runs in a worker thread loaded from a file, which the single executable lacks.
+    pretty: process.stdout.isTTY && !BUNDLE,
   });
   if (flags['enroll-token'] !== undefined)
     log.warn(
@@ -149,4 +151,8 @@ async function main(argv: string[]) {
   process.exit(flushed ? 0 : 1);
 }
 
-await main(process.argv.slice(2));
+// Not a top-level await: the single executable's bundle is CommonJS (Node's SEA runs no ESM).
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
