@@ -16,7 +16,10 @@
 #    load balancer's HAProxy config (TLS by default, with certificates from
 #    infra/tls/make-dev-ca.sh, and its plaintext opt-in), then stops them with SIGTERM. A
 #    second ingest runs with mTLS on those certificates.
-# 5. Renders every kustomize tree and validates the Compose files (TLS by default, the
+# 5. The agent's package (as root with dpkg, on a machine without tripwire-agent installed):
+#    `pnpm package:agent`, `dpkg -i` the .deb, `tripwire-agent --version`, a demo streamed to the
+#    ingest above (the alerts counted in PostgreSQL), `dpkg -r` and `dpkg -P` (the files gone).
+# 6. Renders every kustomize tree and validates the Compose files (TLS by default, the
 #    plaintext override).
 # Steps whose tool is missing (haproxy, openssl, kubectl, docker compose / docker-compose)
 # are skipped with a SKIP line that says so.
@@ -37,6 +40,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/tripwire-deploy-check.XXXXXX")"
 src="$work/src"
 pids=()
 db_created=false
+agent_installed=false
 
 section() { printf '\n== %s  (%ss)\n' "$*" "$(($(date +%s) - started))"; }
 ok() { printf '   ok    %s\n' "$*"; }
@@ -98,6 +102,9 @@ cleanup() {
       if (keys.length) await redis.del(...keys);
       redis.disconnect();
     " >/dev/null 2>&1) || echo "   (could not remove Redis keys $bus_prefix*)"
+  fi
+  if $agent_installed; then
+    dpkg -P tripwire-agent >/dev/null 2>&1 || echo "   (could not purge the tripwire-agent package)"
   fi
   if $db_created; then
     psql "$admin_url" -qAt -c "DROP DATABASE IF EXISTS \"$db_name\" WITH (FORCE)" >/dev/null 2>&1 ||
@@ -174,7 +181,7 @@ done
 # The agent's folder (infra/Dockerfile's agent-bundle, /opt/tripwire-agent under systemd): its
 # CLI runs, and re2 (compiled from source by node-gyp) loads and runs a PROCESS pattern.
 agent_out="$work/agent"
-[ -f "$agent_out/dist/cli.js" ] || fail "agent: dist/cli.js missing (the systemd unit's ExecStart)"
+[ -f "$agent_out/dist/cli.js" ] || fail "agent: dist/cli.js missing (what the agent-bundle image exports)"
 found=$(ls "$agent_out/node_modules/.pnpm" | grep -E "$dev_only" || true)
 [ -z "$found" ] || fail "agent: dev dependencies in the deploy folder: $(echo "$found" | tr '\n' ' ')"
 node "$agent_out/dist/cli.js" --help >/dev/null || fail "agent: dist/cli.js --help failed"
@@ -219,8 +226,9 @@ read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grp
   });")
 
 section "ingest from its deploy folder: node dist/main.js"
+enrollment_token="$(node -p 'require("crypto").randomBytes(24).toString("hex")')"
 (cd "$work/ingest" && exec env DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
-  ENROLLMENT_TOKEN="$(node -p 'require("crypto").randomBytes(24).toString("hex")')" \
+  ENROLLMENT_TOKEN="$enrollment_token" \
   GRPC_INSECURE=true GRPC_HOST=127.0.0.1 GRPC_PORT="$grpc_port" \
   HTTP_HOST=127.0.0.1 HTTP_PORT="$ingest_http_port" \
   MIGRATE_ON_START=false BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
@@ -231,6 +239,47 @@ probe wait-ready "http://127.0.0.1:$ingest_http_port/readyz" 30 "$ingest_pid" | 
   { tail -n 20 "$work/ingest.log" | sed 's/^/   | /'; fail "ingest did not become ready"; }
 probe healthcheck "$src/infra/Dockerfile" ingest HTTP_PORT="$ingest_http_port" | sed 's/^/   ok    /'
 probe grpc-health "127.0.0.1:$grpc_port" "$work/ingest" | sed 's/^/   ok    /'
+
+section "agent package: pnpm package:agent, dpkg -i, a demo to the ingest, dpkg -r"
+if [ "$(id -u)" != 0 ] || ! command -v dpkg >/dev/null; then
+  skip "needs root and dpkg: the agent's .deb was not installed"
+elif dpkg-query -W -f='${Status}' tripwire-agent 2>/dev/null | grep -q 'installed'; then
+  skip "tripwire-agent is already installed on this machine: left alone, the .deb was not tried"
+else
+  t=$(date +%s)
+  # From the checkout (its node_modules: esbuild, postject, the compiled re2.node).
+  logged "$work/package-agent.log" pnpm --dir "$repo" package:agent
+  deb=$(ls "$repo"/dist/tripwire-agent/tripwire-agent_*.deb)
+  ok "pnpm package:agent: $(basename "$deb") ($(du -h "$deb" | cut -f1), $(($(date +%s) - t))s)"
+  agent_installed=true
+  logged "$work/dpkg-install.log" dpkg -i "$deb"
+  getent passwd tripwire >/dev/null || fail "dpkg -i made no tripwire user"
+  version=$(node -p "require('$repo/services/agent/package.json').version")
+  [ "$(tripwire-agent --version)" = "$version" ] || fail "tripwire-agent --version is not $version"
+  ok "dpkg -i: tripwire-agent --version = $version, the tripwire user exists"
+  if command -v systemd-analyze >/dev/null; then
+    logged "$work/unit-verify.log" systemd-analyze verify tripwire-agent.service
+    ok "systemd-analyze verify tripwire-agent.service"
+  fi
+  # Nothing else on the PATH or in the environment: the binary and /usr/lib/tripwire-agent alone.
+  agent_state=$(mktemp -d "$work/agent-state.XXXXXX")
+  agent_host="deploy-check-agent-$run_id"
+  logged "$work/agent-demo.log" env -i PATH=/usr/bin:/bin TRIPWIRE_ENROLL_TOKEN="$enrollment_token" \
+    tripwire-agent demo --server "127.0.0.1:$grpc_port" --insecure --state-dir "$agent_state" \
+    --hostname "$agent_host" --rate 100 --duration 2
+  stored=$(psql "$db_url" -qAt -c "SELECT count(*) FROM alerts JOIN hosts USING (host_id) WHERE hostname = '$agent_host'")
+  [ "$stored" = 200 ] || fail "the packaged agent's demo: $stored alerts in PostgreSQL, expected 200"
+  ok "tripwire-agent demo (env -i, no node_modules): 200 alerts acknowledged and in PostgreSQL"
+  logged "$work/dpkg-remove.log" dpkg -r tripwire-agent
+  for f in /usr/bin/tripwire-agent /usr/lib/tripwire-agent /lib/systemd/system/tripwire-agent.service; do
+    [ ! -e "$f" ] || fail "dpkg -r left $f"
+  done
+  [ -f /etc/tripwire-agent/agent.env ] || fail "dpkg -r removed the conffile /etc/tripwire-agent/agent.env"
+  logged "$work/dpkg-purge.log" dpkg -P tripwire-agent
+  agent_installed=false
+  [ ! -e /etc/tripwire-agent ] || fail "dpkg -P left /etc/tripwire-agent"
+  ok "dpkg -r: binary, re2.node, unit gone (agent.env kept); dpkg -P: /etc/tripwire-agent gone ($(($(date +%s) - t))s in all)"
+fi
 
 section "ingest with mTLS: certificates from infra/tls/make-dev-ca.sh"
 if command -v openssl >/dev/null; then

@@ -35,6 +35,9 @@ say "SEA blob (node --experimental-sea-config)"
 root="$out/root"
 exe="$root/usr/bin/tripwire-agent"
 install -D -m 0755 "$(command -v node)" "$exe"
+# Node's release binary keeps its static symbol table (11 MB); its dynamic symbols, which re2.node
+# links against, stay.
+if command -v strip >/dev/null; then strip --strip-unneeded "$exe"; fi
 # The sentinel Node's docs give for its SEA fuse. postject warns "Can't find string offset for
 # section name '.note…'" on Node's Linux binary, harmlessly: its output shows only on failure.
 if ! (cd "$agent" && pnpm exec postject "$exe" NODE_SEA_BLOB "$out/build/sea-prep.blob" \
