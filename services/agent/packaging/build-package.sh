@@ -11,6 +11,12 @@
 # one pnpm install compiled for this node), dpkg-deb. The version is package.json's, the
 # architecture dpkg's.
 set -euo pipefail
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+  '') ;;
+  -h | --help) usage && exit 0 ;;
+  *) { echo "unknown argument: $1 (pnpm package:agent takes none)"; echo; usage; } >&2 && exit 2 ;;
+esac
 agent="$(cd "$(dirname "$0")/.." && pwd)"
 repo="$(cd "$agent/../.." && pwd)"
 out="$repo/dist/tripwire-agent"

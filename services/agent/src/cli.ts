@@ -2,6 +2,7 @@
 // tripwire-agent: `run` watches this host; `demo` sends synthetic alerts. See --help.
 import { parseArgs } from 'node:util';
 import { createAgentClient } from '@tripwire/agent-sdk';
+import { exitWithUsage } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger } from '@tripwire/logger';
 import { type AgentConfig, ConfigError, loadAgentConfig, RUN_SETTINGS } from './agent-config.js';
@@ -88,7 +89,9 @@ async function main(argv: string[]) {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true });
   } catch (err) {
-    fail(`${(err as Error).message}\nSee tripwire-agent --help.`);
+    // The usage of the command named (run, demo), else the main one; on stderr, exit 2.
+    const named = argv.find((a) => a === 'run' || a === 'demo');
+    exitWithUsage(HELP[named ?? 'main'] ?? '', (err as Error).message);
   }
   const { values, positionals } = parsed;
   const command = positionals[0];
@@ -96,7 +99,7 @@ async function main(argv: string[]) {
   if (!command || command === 'help')
     return console.log(HELP[positionals[1] ?? 'main'] ?? HELP.main);
   if (!(command in HELP) || command === 'main')
-    fail(`unknown command "${command}"; commands: run, demo. See tripwire-agent --help.`);
+    exitWithUsage(HELP.main ?? '', `unknown command "${command}"; commands: run, demo`);
   if (values.help) return console.log(HELP[command]);
 
   const flags = values as Record<string, string | boolean | undefined>;
