@@ -256,7 +256,11 @@ else
   getent passwd tripwire >/dev/null || fail "dpkg -i made no tripwire user"
   version=$(node -p "require('$repo/services/agent/package.json').version")
   [ "$(tripwire-agent --version)" = "$version" ] || fail "tripwire-agent --version is not $version"
-  ok "dpkg -i: tripwire-agent --version = $version, the tripwire user exists"
+  code=0
+  tripwire-agent --no-such-option >/dev/null 2>"$work/agent-usage.log" || code=$?
+  [ "$code" = 2 ] && grep -q '^Usage:' "$work/agent-usage.log" ||
+    fail "tripwire-agent --no-such-option: exit $code, expected 2 with the usage on stderr"
+  ok "dpkg -i: tripwire-agent --version = $version, an unknown option exits 2 with the usage, the tripwire user exists"
   if command -v systemd-analyze >/dev/null; then
     logged "$work/unit-verify.log" systemd-analyze verify tripwire-agent.service
     ok "systemd-analyze verify tripwire-agent.service"

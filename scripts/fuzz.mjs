@@ -15,10 +15,12 @@ pnpm test tries, package by package; prints the seed and the cases tried.
 
 Environment: FUZZ_SEED (replays a run), FUZZ_RUNS.`;
 const { positionals } = parseCommandLine({ usage: USAGE, options: {}, allowPositionals: true });
-if (positionals.length > 1) exitWithUsage(USAGE, `one argument at most (runs), got ${positionals.length}`);
+if (positionals.length > 1)
+  exitWithUsage(USAGE, `one argument at most (runs), got ${positionals.length}`);
 const root = new URL('..', import.meta.url).pathname;
 const runs = positionals[0] ?? process.env.FUZZ_RUNS ?? '1000';
-if (!/^[1-9]\d*$/.test(runs)) exitWithUsage(USAGE, `runs: "${runs}" is not a whole number of cases`);
+if (!/^[1-9]\d*$/.test(runs))
+  exitWithUsage(USAGE, `runs: "${runs}" is not a whole number of cases`);
 const seed = process.env.FUZZ_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
 const scratch = mkdtempSync(join(tmpdir(), 'tripwire-fuzz-'));
 const report = join(scratch, 'report.jsonl');

@@ -3,8 +3,9 @@
 // beside dist/. The single executable (pnpm package:agent) has no folder of its own: they sit in
 // <prefix>/lib/tripwire-agent beside <prefix>/bin/tripwire-agent, found from the binary's real
 // path, so an unpacked package tree runs from wherever it is as the installed one does.
-import { createRequire } from 'node:module';
+
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
