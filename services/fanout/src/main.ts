@@ -1,5 +1,4 @@
 import { parseCommandLine } from '@tripwire/config';
-import { runFanout } from './run-fanout.js';
 
 parseCommandLine({
   usage: `usage: node dist/main.js   (the fan-out service; pnpm --filter @tripwire/fanout start)
@@ -10,4 +9,6 @@ OPERATOR_JWT_SECRET, PORT, METRICS_PORT, limits…), each listed with its defaul
 docs/operations.md (Settings: Fan-out); a bad one is named at start, exit 2.`,
   options: {},
 });
+// Loaded once the command line is accepted: --help answers without loading the service.
+const { runFanout } = await import('./run-fanout.js');
 await runFanout();

@@ -1,5 +1,4 @@
 import { parseCommandLine } from '@tripwire/config';
-import { runIngest } from './run-ingest.js';
 
 parseCommandLine({
   usage: `usage: node dist/main.js   (the ingest service; pnpm --filter @tripwire/ingest start)
@@ -10,4 +9,6 @@ REDIS_URL, ENROLLMENT_TOKEN, GRPC_PORT, HTTP_PORT, TLS, limits…), each listed 
 in docs/operations.md (Settings: Ingest); a bad one is named at start, exit 2.`,
   options: {},
 });
+// Loaded once the command line is accepted: --help answers without loading the service.
+const { runIngest } = await import('./run-ingest.js');
 await runIngest();

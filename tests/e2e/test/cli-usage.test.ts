@@ -71,6 +71,36 @@ const CLIS: Cli[] = [
     command: ts('services/standalone/src/main.ts'),
     usage: /^usage: pnpm start/,
   },
+  {
+    name: 'bench:dashboard',
+    command: ts('services/fanout/bench/dashboard-bench.ts'),
+    usage: 'usage: pnpm bench:dashboard',
+  },
+  {
+    name: 'bench:incidents',
+    command: ts('services/fanout/bench/incident-bench.ts'),
+    usage: 'usage: pnpm bench:incidents',
+  },
+  {
+    name: 'bench:tasks',
+    command: ts('services/fanout/bench/task-bench.ts'),
+    usage: 'usage: pnpm bench:tasks',
+  },
+  {
+    name: 'bench:backfill',
+    command: ts('services/fanout/bench/backfill-bench.ts'),
+    usage: 'usage: pnpm --filter @tripwire/fanout bench:backfill',
+  },
+  {
+    name: 'bench:agent',
+    command: ts('tests/e2e/bench/agent-bench.ts'),
+    usage: 'usage: pnpm bench:agent',
+  },
+  {
+    name: 'bench:agent-patterns',
+    command: ts('services/agent/bench/process-pattern-bench.ts'),
+    usage: 'usage: pnpm bench:agent-patterns',
+  },
   { name: 'chaos', command: ts('tests/chaos/src/chaos-cli.ts'), usage: /^usage: pnpm chaos/ },
   { name: 'fuzz', command: ['node', 'scripts/fuzz.mjs'], usage: /^usage: pnpm fuzz/ },
   {
