@@ -274,6 +274,40 @@ else
   stored=$(psql "$db_url" -qAt -c "SELECT count(*) FROM alerts JOIN hosts USING (host_id) WHERE hostname = '$agent_host'")
   [ "$stored" = 200 ] || fail "the packaged agent's demo: $stored alerts in PostgreSQL, expected 200"
   ok "tripwire-agent demo (env -i, no node_modules): 200 alerts acknowledged and in PostgreSQL"
+  # As the unit runs it: the tripwire user with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, no
+  # others. A change to a root-only (0600) file must still be seen and reported.
+  secret_file="$work/root-only-file"
+  (umask 077 && echo before >"$secret_file")
+  printf 'rules:\n  - name: deploy-check-root-only\n    type: FILE\n    severity: CRITICAL\n    target: %s\n' \
+    "$secret_file" >"$work/agent-rules.yaml"
+  caps_state="$work/agent-caps-state"
+  install -d -m 0700 -o tripwire -g tripwire "$caps_state"
+  caps_host="deploy-check-agent-caps-$run_id"
+  env -i PATH=/usr/bin:/bin TRIPWIRE_ENROLL_TOKEN="$enrollment_token" \
+    setpriv --reuid tripwire --regid tripwire --clear-groups \
+    --inh-caps -all,+dac_read_search,+sys_ptrace --ambient-caps -all,+dac_read_search,+sys_ptrace \
+    --bounding-set -all,+dac_read_search,+sys_ptrace \
+    tripwire-agent run --server "127.0.0.1:$grpc_port" --insecure --state-dir "$caps_state" \
+    --hostname "$caps_host" --rules-file "$work/agent-rules.yaml" >"$work/agent-caps.log" 2>&1 &
+  caps_pid=$!
+  pids+=("$caps_pid")
+  for _ in $(seq 1 150); do
+    grep -q '"msg":"file tripwires armed"' "$work/agent-caps.log" && break
+    kill -0 "$caps_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  grep -q '"msg":"file tripwires armed"' "$work/agent-caps.log" ||
+    { tail -n 5 "$work/agent-caps.log" | sed 's/^/   | /' >&2; fail "the agent as tripwire did not arm its file tripwire"; }
+  echo after >>"$secret_file"
+  alerted=0
+  for _ in $(seq 1 150); do
+    alerted=$(psql "$db_url" -qAt -c "SELECT count(*) FROM alerts JOIN hosts USING (host_id) WHERE hostname = '$caps_host' AND rule_name = 'deploy-check-root-only'")
+    [ "$alerted" -gt 0 ] && break
+    sleep 0.2
+  done
+  [ "$alerted" -gt 0 ] || fail "the agent as tripwire (the unit's capabilities) reported no change to a root-only file"
+  stop_service agent-caps "$caps_pid" 15
+  ok "as tripwire with the unit's two capabilities: a root-only 0600 file's change was reported"
   logged "$work/dpkg-remove.log" dpkg -r tripwire-agent
   for f in /usr/bin/tripwire-agent /usr/lib/tripwire-agent /lib/systemd/system/tripwire-agent.service; do
     [ ! -e "$f" ] || fail "dpkg -r left $f"
