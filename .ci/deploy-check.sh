@@ -251,6 +251,25 @@ else
   logged "$work/package-agent.log" pnpm --dir "$repo" package:agent
   deb=$(ls "$repo"/dist/tripwire-agent/tripwire-agent_*.deb)
   ok "pnpm package:agent: $(basename "$deb") ($(du -h "$deb" | cut -f1), $(($(date +%s) - t))s)"
+  # The executable without its companions (re2.node): a clear refusal, not a stack trace.
+  cp "$repo/dist/tripwire-agent/root/usr/bin/tripwire-agent" "$work/tripwire-agent-alone"
+  code=0
+  "$work/tripwire-agent-alone" --version >/dev/null 2>"$work/agent-alone.log" || code=$?
+  [ "$code" = 1 ] && grep -q 'cannot load .*re2.node.*reinstall' "$work/agent-alone.log" &&
+    ! grep -q '^ *at ' "$work/agent-alone.log" ||
+    fail "the executable without re2.node beside it: exit $code, $(head -c 300 "$work/agent-alone.log")"
+  ok "the executable alone (no ../lib/tripwire-agent/re2.node): exit 1, \"cannot load …/re2.node … reinstall\""
+  # Beside a re2.node in a folder others can write (planted code): refused the same way.
+  install -D -m 0644 "$repo/dist/tripwire-agent/root/usr/lib/tripwire-agent/re2.node" "$work/plant/lib/tripwire-agent/re2.node"
+  install -D -m 0755 "$work/tripwire-agent-alone" "$work/plant/bin/tripwire-agent"
+  rm -f "$work/tripwire-agent-alone"
+  chmod 0777 "$work/plant/lib/tripwire-agent"
+  code=0
+  "$work/plant/bin/tripwire-agent" --version >/dev/null 2>"$work/agent-plant.log" || code=$?
+  [ "$code" = 1 ] && grep -q 'is writable by other users' "$work/agent-plant.log" ||
+    fail "a re2.node in a folder others can write: exit $code, $(head -c 300 "$work/agent-plant.log")"
+  rm -rf "$work/plant"
+  ok "a re2.node in a folder others can write: not loaded, exit 1"
   agent_installed=true
   logged "$work/dpkg-install.log" dpkg -i "$deb"
   getent passwd tripwire >/dev/null || fail "dpkg -i made no tripwire user"

@@ -4,7 +4,7 @@
 // <prefix>/lib/tripwire-agent beside <prefix>/bin/tripwire-agent, found from the binary's real
 // path, so an unpacked package tree runs from wherever it is as the installed one does.
 
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,14 +36,34 @@ export function shippedFile(name: string): string {
 export function loadShippedAddon(name: string): unknown {
   const path = join(bundleLibDir(), name);
   try {
+    refusePlantedCode(path);
     return createRequire(path)(path);
   } catch (err) {
     // Loaded while the bundle's modules initialise, before any command runs: a broken install
     // says what is missing and stops, rather than a stack trace.
     const reason = (err as Error).message.split('\n')[0];
     console.error(
-      `tripwire-agent: cannot load ${path} (${reason}); it ships beside the binary in the tripwire-agent package: reinstall it`,
+      `tripwire-agent: cannot load ${path} (${reason}); the tripwire-agent package ships it beside the binary, owned by root: reinstall it`,
     );
     process.exit(1);
+  }
+}
+
+/**
+ * The addon is code run as the agent's user (root, often), found next to wherever the binary
+ * is: a copy run from /tmp would load /tmp/lib/tripwire-agent/re2.node, which anyone can create.
+ * So the file and every folder above it must belong to root or this user and be writable by no
+ * one else (a sticky folder like /tmp excepted: others cannot replace what they do not own).
+ */
+function refusePlantedCode(path: string): void {
+  const me = process.getuid?.();
+  for (let p = path; ; p = dirname(p)) {
+    const st = statSync(p);
+    const sticky = (st.mode & 0o1000) !== 0;
+    if (st.uid !== 0 && st.uid !== me)
+      throw new Error(`${p} belongs to uid ${st.uid}, neither root nor this user`);
+    if ((st.mode & 0o022) !== 0 && !(st.isDirectory() && sticky))
+      throw new Error(`${p} is writable by other users`);
+    if (p === dirname(p)) return;
   }
 }
