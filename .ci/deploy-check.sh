@@ -16,7 +16,10 @@
 #    load balancer's HAProxy config (TLS by default, with certificates from
 #    infra/tls/make-dev-ca.sh, and its plaintext opt-in), then stops them with SIGTERM. A
 #    second ingest runs with mTLS on those certificates.
-# 5. Renders every kustomize tree (the monitoring component's ServiceMonitors and PrometheusRule
+# 5. The agent's package (as root with dpkg, on a machine without tripwire-agent installed):
+#    `pnpm package:agent`, `dpkg -i` the .deb, `tripwire-agent --version`, a demo streamed to the
+#    ingest above (the alerts counted in PostgreSQL), `dpkg -r` and `dpkg -P` (the files gone).
+# 6. Renders every kustomize tree (the monitoring component's ServiceMonitors and PrometheusRule
 #    too, which must hold infra/prometheus/alerts.yaml) and validates the Compose files (TLS by
 #    default, the plaintext override).
 # Steps whose tool is missing (haproxy, openssl, kubectl, docker compose / docker-compose)
@@ -38,6 +41,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/tripwire-deploy-check.XXXXXX")"
 src="$work/src"
 pids=()
 db_created=false
+agent_installed=false
 
 section() { printf '\n== %s  (%ss)\n' "$*" "$(($(date +%s) - started))"; }
 ok() { printf '   ok    %s\n' "$*"; }
@@ -99,6 +103,9 @@ cleanup() {
       if (keys.length) await redis.del(...keys);
       redis.disconnect();
     " >/dev/null 2>&1) || echo "   (could not remove Redis keys $bus_prefix*)"
+  fi
+  if $agent_installed; then
+    dpkg -P tripwire-agent >/dev/null 2>&1 || echo "   (could not purge the tripwire-agent package)"
   fi
   if $db_created; then
     psql "$admin_url" -qAt -c "DROP DATABASE IF EXISTS \"$db_name\" WITH (FORCE)" >/dev/null 2>&1 ||
@@ -175,7 +182,7 @@ done
 # The agent's folder (infra/Dockerfile's agent-bundle, /opt/tripwire-agent under systemd): its
 # CLI runs, and re2 (compiled from source by node-gyp) loads and runs a PROCESS pattern.
 agent_out="$work/agent"
-[ -f "$agent_out/dist/cli.js" ] || fail "agent: dist/cli.js missing (the systemd unit's ExecStart)"
+[ -f "$agent_out/dist/cli.js" ] || fail "agent: dist/cli.js missing (what the agent-bundle image exports)"
 found=$(ls "$agent_out/node_modules/.pnpm" | grep -E "$dev_only" || true)
 [ -z "$found" ] || fail "agent: dev dependencies in the deploy folder: $(echo "$found" | tr '\n' ' ')"
 node "$agent_out/dist/cli.js" --help >/dev/null || fail "agent: dist/cli.js --help failed"
@@ -220,8 +227,9 @@ read -r grpc_port ingest_http_port fanout_port lb_grpc_port lb_http_port tls_grp
   });")
 
 section "ingest from its deploy folder: node dist/main.js"
+enrollment_token="$(node -p 'require("crypto").randomBytes(24).toString("hex")')"
 (cd "$work/ingest" && exec env DATABASE_URL="$db_url" REDIS_URL="$redis_url" \
-  ENROLLMENT_TOKEN="$(node -p 'require("crypto").randomBytes(24).toString("hex")')" \
+  ENROLLMENT_TOKEN="$enrollment_token" \
   GRPC_INSECURE=true GRPC_HOST=127.0.0.1 GRPC_PORT="$grpc_port" \
   HTTP_HOST=127.0.0.1 HTTP_PORT="$ingest_http_port" \
   MIGRATE_ON_START=false BUS_KEY_PREFIX="$bus_prefix" NODE_ENV=production \
@@ -232,6 +240,104 @@ probe wait-ready "http://127.0.0.1:$ingest_http_port/readyz" 30 "$ingest_pid" | 
   { tail -n 20 "$work/ingest.log" | sed 's/^/   | /'; fail "ingest did not become ready"; }
 probe healthcheck "$src/infra/Dockerfile" ingest HTTP_PORT="$ingest_http_port" | sed 's/^/   ok    /'
 probe grpc-health "127.0.0.1:$grpc_port" "$work/ingest" | sed 's/^/   ok    /'
+
+section "agent package: pnpm package:agent, dpkg -i, a demo to the ingest, dpkg -r"
+if [ "$(id -u)" != 0 ] || ! command -v dpkg >/dev/null; then
+  skip "needs root and dpkg: the agent's .deb was not installed"
+elif dpkg-query -W -f='${Status}' tripwire-agent 2>/dev/null | grep -q 'installed'; then
+  skip "tripwire-agent is already installed on this machine: left alone, the .deb was not tried"
+else
+  t=$(date +%s)
+  # From the checkout (its node_modules: esbuild, postject, the compiled re2.node).
+  logged "$work/package-agent.log" pnpm --dir "$repo" package:agent
+  deb=$(ls "$repo"/dist/tripwire-agent/tripwire-agent_*.deb)
+  ok "pnpm package:agent: $(basename "$deb") ($(du -h "$deb" | cut -f1), $(($(date +%s) - t))s)"
+  # The executable without its companions (re2.node): a clear refusal, not a stack trace.
+  cp "$repo/dist/tripwire-agent/root/usr/bin/tripwire-agent" "$work/tripwire-agent-alone"
+  code=0
+  "$work/tripwire-agent-alone" --version >/dev/null 2>"$work/agent-alone.log" || code=$?
+  [ "$code" = 1 ] && grep -q 'cannot load .*re2.node.*reinstall' "$work/agent-alone.log" &&
+    ! grep -q '^ *at ' "$work/agent-alone.log" ||
+    fail "the executable without re2.node beside it: exit $code, $(head -c 300 "$work/agent-alone.log")"
+  ok "the executable alone (no ../lib/tripwire-agent/re2.node): exit 1, \"cannot load …/re2.node … reinstall\""
+  # Beside a re2.node in a folder others can write (planted code): refused the same way.
+  install -D -m 0644 "$repo/dist/tripwire-agent/root/usr/lib/tripwire-agent/re2.node" "$work/plant/lib/tripwire-agent/re2.node"
+  install -D -m 0755 "$work/tripwire-agent-alone" "$work/plant/bin/tripwire-agent"
+  rm -f "$work/tripwire-agent-alone"
+  chmod 0777 "$work/plant/lib/tripwire-agent"
+  code=0
+  "$work/plant/bin/tripwire-agent" --version >/dev/null 2>"$work/agent-plant.log" || code=$?
+  [ "$code" = 1 ] && grep -q 'is writable by other users' "$work/agent-plant.log" ||
+    fail "a re2.node in a folder others can write: exit $code, $(head -c 300 "$work/agent-plant.log")"
+  rm -rf "$work/plant"
+  ok "a re2.node in a folder others can write: not loaded, exit 1"
+  agent_installed=true
+  logged "$work/dpkg-install.log" dpkg -i "$deb"
+  getent passwd tripwire >/dev/null || fail "dpkg -i made no tripwire user"
+  version=$(node -p "require('$repo/services/agent/package.json').version")
+  [ "$(tripwire-agent --version)" = "$version" ] || fail "tripwire-agent --version is not $version"
+  code=0
+  tripwire-agent --no-such-option >/dev/null 2>"$work/agent-usage.log" || code=$?
+  [ "$code" = 2 ] && grep -q '^Usage:' "$work/agent-usage.log" ||
+    fail "tripwire-agent --no-such-option: exit $code, expected 2 with the usage on stderr"
+  ok "dpkg -i: tripwire-agent --version = $version, an unknown option exits 2 with the usage, the tripwire user exists"
+  if command -v systemd-analyze >/dev/null; then
+    logged "$work/unit-verify.log" systemd-analyze verify tripwire-agent.service
+    ok "systemd-analyze verify tripwire-agent.service"
+  fi
+  # Nothing else on the PATH or in the environment: the binary and /usr/lib/tripwire-agent alone.
+  agent_state=$(mktemp -d "$work/agent-state.XXXXXX")
+  agent_host="deploy-check-agent-$run_id"
+  logged "$work/agent-demo.log" env -i PATH=/usr/bin:/bin TRIPWIRE_ENROLL_TOKEN="$enrollment_token" \
+    tripwire-agent demo --server "127.0.0.1:$grpc_port" --insecure --state-dir "$agent_state" \
+    --hostname "$agent_host" --rate 100 --duration 2
+  stored=$(psql "$db_url" -qAt -c "SELECT count(*) FROM alerts JOIN hosts USING (host_id) WHERE hostname = '$agent_host'")
+  [ "$stored" = 200 ] || fail "the packaged agent's demo: $stored alerts in PostgreSQL, expected 200"
+  ok "tripwire-agent demo (env -i, no node_modules): 200 alerts acknowledged and in PostgreSQL"
+  # As the unit runs it: the tripwire user with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, no
+  # others. A change to a root-only (0600) file must still be seen and reported.
+  secret_file="$work/root-only-file"
+  (umask 077 && echo before >"$secret_file")
+  printf 'rules:\n  - name: deploy-check-root-only\n    type: FILE\n    severity: CRITICAL\n    target: %s\n' \
+    "$secret_file" >"$work/agent-rules.yaml"
+  caps_state="$work/agent-caps-state"
+  install -d -m 0700 -o tripwire -g tripwire "$caps_state"
+  caps_host="deploy-check-agent-caps-$run_id"
+  env -i PATH=/usr/bin:/bin TRIPWIRE_ENROLL_TOKEN="$enrollment_token" \
+    setpriv --reuid tripwire --regid tripwire --clear-groups \
+    --inh-caps -all,+dac_read_search,+sys_ptrace --ambient-caps -all,+dac_read_search,+sys_ptrace \
+    --bounding-set -all,+dac_read_search,+sys_ptrace \
+    tripwire-agent run --server "127.0.0.1:$grpc_port" --insecure --state-dir "$caps_state" \
+    --hostname "$caps_host" --rules-file "$work/agent-rules.yaml" >"$work/agent-caps.log" 2>&1 &
+  caps_pid=$!
+  pids+=("$caps_pid")
+  for _ in $(seq 1 150); do
+    grep -q '"msg":"file tripwires armed"' "$work/agent-caps.log" && break
+    kill -0 "$caps_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  grep -q '"msg":"file tripwires armed"' "$work/agent-caps.log" ||
+    { tail -n 5 "$work/agent-caps.log" | sed 's/^/   | /' >&2; fail "the agent as tripwire did not arm its file tripwire"; }
+  echo after >>"$secret_file"
+  alerted=0
+  for _ in $(seq 1 150); do
+    alerted=$(psql "$db_url" -qAt -c "SELECT count(*) FROM alerts JOIN hosts USING (host_id) WHERE hostname = '$caps_host' AND rule_name = 'deploy-check-root-only'")
+    [ "$alerted" -gt 0 ] && break
+    sleep 0.2
+  done
+  [ "$alerted" -gt 0 ] || fail "the agent as tripwire (the unit's capabilities) reported no change to a root-only file"
+  stop_service agent-caps "$caps_pid" 15
+  ok "as tripwire with the unit's two capabilities: a root-only 0600 file's change was reported"
+  logged "$work/dpkg-remove.log" dpkg -r tripwire-agent
+  for f in /usr/bin/tripwire-agent /usr/lib/tripwire-agent /lib/systemd/system/tripwire-agent.service; do
+    [ ! -e "$f" ] || fail "dpkg -r left $f"
+  done
+  [ -f /etc/tripwire-agent/agent.env ] || fail "dpkg -r removed the conffile /etc/tripwire-agent/agent.env"
+  logged "$work/dpkg-purge.log" dpkg -P tripwire-agent
+  agent_installed=false
+  [ ! -e /etc/tripwire-agent ] || fail "dpkg -P left /etc/tripwire-agent"
+  ok "dpkg -r: binary, re2.node, unit gone (agent.env kept); dpkg -P: /etc/tripwire-agent gone ($(($(date +%s) - t))s in all)"
+fi
 
 section "ingest with mTLS: certificates from infra/tls/make-dev-ca.sh"
 if command -v openssl >/dev/null; then

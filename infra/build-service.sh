@@ -5,7 +5,8 @@
 #
 #   infra/build-service.sh fetch                  # pnpm-lock.yaml's packages into the store
 #   infra/build-service.sh deploy <service> <out> # install, build, pnpm deploy --prod into <out>
-#                                                 # (ingest, fanout; agent: /opt/tripwire-agent,
+#                                                 # (ingest, fanout; agent: /opt/tripwire-agent, for
+#                                                 # hosts with Node 20 (pnpm package:agent: the .deb),
 #                                                 # which compiles re2: python3, make, g++)
 #
 # Run from the repository root. `fetch` needs only package.json, pnpm-lock.yaml and

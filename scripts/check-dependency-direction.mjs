@@ -3,6 +3,15 @@
 // with the service; tests that need a real service live in tests/). Run by `pnpm test`.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { parseCommandLine } from './command-line.mjs';
+
+parseCommandLine({
+  usage: `usage: pnpm deps:check
+
+Fails when a package under packages/ depends on, imports, or reaches by relative path into a
+workspace package under services/. Takes no options.`,
+  options: {},
+});
 
 const root = resolve(import.meta.dirname, '..');
 const servicesDir = join(root, 'services');

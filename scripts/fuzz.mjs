@@ -5,9 +5,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitWithUsage, parseCommandLine } from './command-line.mjs';
 
+const USAGE = `usage: pnpm fuzz [runs]
+
+Every fast-check property (*.fuzz.test.ts) with a random seed and many more cases than
+pnpm test tries, package by package; prints the seed and the cases tried.
+  runs        cases per property (default FUZZ_RUNS, or 1000)
+
+Environment: FUZZ_SEED (replays a run), FUZZ_RUNS.`;
+const { positionals } = parseCommandLine({ usage: USAGE, options: {}, allowPositionals: true });
+if (positionals.length > 1)
+  exitWithUsage(USAGE, `one argument at most (runs), got ${positionals.length}`);
 const root = new URL('..', import.meta.url).pathname;
-const runs = process.argv[2] ?? process.env.FUZZ_RUNS ?? '1000';
+const runs = positionals[0] ?? process.env.FUZZ_RUNS ?? '1000';
+if (!/^[1-9]\d*$/.test(runs))
+  exitWithUsage(USAGE, `runs: "${runs}" is not a whole number of cases`);
 const seed = process.env.FUZZ_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
 const scratch = mkdtempSync(join(tmpdir(), 'tripwire-fuzz-'));
 const report = join(scratch, 'report.jsonl');

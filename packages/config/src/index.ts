@@ -133,3 +133,11 @@ export function loadConfigOrExit<T>(load: () => T): T {
     throw err;
   }
 }
+
+export {
+  type CommandLineOptions,
+  type CommandLineSpec,
+  exitWithUsage,
+  type ParsedCommandLine,
+  parseCommandLine,
+} from './command-line.js';

@@ -4,8 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { parseCommandLine } from '../../../scripts/command-line.mjs';
 
-const check = process.argv.includes('--check');
+const { values } = parseCommandLine({
+  usage: `usage: pnpm generate            regenerate packages/proto/src/gen from proto/ (buf + ts-proto)
+       pnpm proto:check         --check: fail if src/gen differs from what proto/ generates
+
+  --check   generate into a scratch folder and compare, changing nothing`,
+  options: { check: { type: 'boolean' } },
+});
+const check = values.check === true;
 const protoDir = new URL('../../../proto', import.meta.url).pathname;
 const pkgDir = new URL('..', import.meta.url).pathname;
 const buf = (args, opts = {}) =>

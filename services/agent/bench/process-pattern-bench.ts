@@ -6,11 +6,21 @@
 // Every match of the old pattern blocks the agent's event loop (file, network, outbox) for as
 // long as it runs.
 // Knob: BENCH_PAD_KIB (128).
+import { parseCommandLine } from '@tripwire/config';
 import { createLogger } from '@tripwire/logger';
 import RE2 from 're2';
 import { DEFAULT_RULES_FILE, loadLocalRules } from '../src/local-rules.js';
 import { DEFAULT_CMDLINE_MAX_BYTES, fullCmdline } from '../src/sensors/proc-processes.js';
 import { compileProcessPattern } from '../src/sensors/process-pattern.js';
+
+parseCommandLine({
+  usage: `usage: pnpm bench:agent-patterns
+
+How long one PROCESS rule match takes on a hostile command line, the old pattern on
+JavaScript's engine against the new one on RE2 (BENCHMARKS.md). Takes no options:
+  BENCH_PAD_KIB   the padding of the hostile command line (default 128)`,
+  options: {},
+});
 
 const OLD_PATTERN = '(^|/)(nc|ncat|netcat|socat)( |$).*(-e|-c|exec)';
 const PAD_KIB = Number(process.env.BENCH_PAD_KIB ?? 128);

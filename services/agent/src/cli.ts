@@ -2,6 +2,7 @@
 // tripwire-agent: `run` watches this host; `demo` sends synthetic alerts. See --help.
 import { parseArgs } from 'node:util';
 import { createAgentClient } from '@tripwire/agent-sdk';
+import { exitWithUsage } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger } from '@tripwire/logger';
 import { type AgentConfig, ConfigError, loadAgentConfig, RUN_SETTINGS } from './agent-config.js';
@@ -9,6 +10,7 @@ import { AGENT_VERSION } from './agent-version.js';
 import { clientOptions } from './client-options.js';
 import { runDemo } from './demo-alerts.js';
 import { runAgent } from './run-agent.js';
+import { BUNDLE } from './shipped-files.js';
 
 const SOURCES_HELP = `Settings come from, weakest first: --config FILE (YAML/JSON, keys like state_dir),
 --env-file FILE (KEY=VALUE lines), the environment (TRIPWIRE_*), then flags.`;
@@ -87,7 +89,9 @@ async function main(argv: string[]) {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true });
   } catch (err) {
-    fail(`${(err as Error).message}\nSee tripwire-agent --help.`);
+    // The usage of the command named (run, demo), else the main one; on stderr, exit 2.
+    const named = argv.find((a) => a === 'run' || a === 'demo');
+    exitWithUsage(HELP[named ?? 'main'] ?? '', (err as Error).message);
   }
   const { values, positionals } = parsed;
   const command = positionals[0];
@@ -95,7 +99,7 @@ async function main(argv: string[]) {
   if (!command || command === 'help')
     return console.log(HELP[positionals[1] ?? 'main'] ?? HELP.main);
   if (!(command in HELP) || command === 'main')
-    fail(`unknown command "${command}"; commands: run, demo. See tripwire-agent --help.`);
+    exitWithUsage(HELP.main ?? '', `unknown command "${command}"; commands: run, demo`);
   if (values.help) return console.log(HELP[command]);
 
   const flags = values as Record<string, string | boolean | undefined>;
@@ -109,7 +113,8 @@ async function main(argv: string[]) {
   const log = createLogger({
     name: 'tripwire-agent',
     level: config.TRIPWIRE_LOG_LEVEL,
-    pretty: process.stdout.isTTY,
+    // pino-pretty runs in a worker thread loaded from a file, which the single executable lacks.
+    pretty: process.stdout.isTTY && !BUNDLE,
   });
   if (flags['enroll-token'] !== undefined)
     log.warn(
@@ -149,4 +154,8 @@ async function main(argv: string[]) {
   process.exit(flushed ? 0 : 1);
 }
 
-await main(process.argv.slice(2));
+// Not a top-level await: the single executable's bundle is CommonJS (Node's SEA runs no ESM).
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

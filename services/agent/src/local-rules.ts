@@ -1,14 +1,14 @@
 // Rules from a local YAML/JSON file: the host's own baseline, watched besides the server's.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { AgentRule } from '@tripwire/agent-sdk';
 import { SEVERITIES, TRIPWIRE_TYPES } from '@tripwire/wire';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './agent-config.js';
+import { shippedFile } from './shipped-files.js';
 
 /** The rules shipped with the agent (services/agent/default-rules.yaml). */
-export const DEFAULT_RULES_FILE = fileURLToPath(new URL('../default-rules.yaml', import.meta.url));
+export const DEFAULT_RULES_FILE = shippedFile('default-rules.yaml');
 
 const ruleSchema = z.object({
   name: z.string().min(1).max(128),

@@ -3,7 +3,9 @@
 // unfiltered with every row looked up in the ledger for a browser position at the middle (every
 // alert marked published with its position), the worst case of that lookup.
 // Uses its own database next to DATABASE_URL's, dropped at the end.
+
 import { randomUUID } from 'node:crypto';
+import { parseCommandLine } from '@tripwire/config';
 import {
   type AlertKeyset,
   createPool,
@@ -16,6 +18,15 @@ import {
   type SeenThrough,
   storedAlertsPage,
 } from '@tripwire/storage';
+
+parseCommandLine({
+  usage: `usage: pnpm --filter @tripwire/fanout bench:backfill
+
+How fast a resume reads PostgreSQL: 200,000 alerts, then every keyset page of the range
+(BENCHMARKS.md). Takes no options; DATABASE_URL names the server (it creates and drops a
+database of its own).`,
+  options: {},
+});
 
 const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
 const url = new URL(base);

@@ -12,18 +12,32 @@
 //
 // Knobs: BENCH_ALERTS (20000), BENCH_RATE (2000 alerts/s), DATABASE_URL / REDIS_URL
 // (local servers by default), CHROMIUM_PATH (/usr/bin/chromium).
+
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BusPublisher, createRedisClient, redisBus, serializeAlertMessage } from '@tripwire/bus';
+import { parseCommandLine } from '@tripwire/config';
 import { createLogger } from '@tripwire/logger';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadConfig } from '../src/config.js';
 import { createFanoutServer } from '../src/fanout-server.js';
 import { createOperatorAuth } from '../src/operator-auth.js';
+
+parseCommandLine({
+  usage: `usage: pnpm bench:dashboard
+
+The dashboard in Chromium under an alert storm, next to a baseline from the same run
+(BENCHMARKS.md). Takes no options; settings come from the environment:
+  BENCH_ALERTS   alerts published (default 20000)
+  BENCH_RATE     alerts per second (default 2000)
+  CHROMIUM_PATH  the browser (default /usr/bin/chromium)
+  DATABASE_URL, REDIS_URL   the servers (a database and key prefix of its own)`,
+  options: {},
+});
 
 // Functions passed to page.evaluate run in the browser; this package compiles without the DOM lib.
 // biome-ignore lint/suspicious/noExplicitAny: the page's document, typed loosely on purpose

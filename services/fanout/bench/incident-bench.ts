@@ -32,8 +32,10 @@
 //   (tripwire_bench_incidents_<time>, created, migrated and dropped at the end: the audit log
 //   is append-only, so rows cannot be deleted one by one) and a Redis key prefix of its own
 //   (deleted at the end).
+
 import { randomBytes, randomUUID } from 'node:crypto';
 import { BusPublisher, createRedisClient } from '@tripwire/bus';
+import { parseCommandLine } from '@tripwire/config';
 import { createPool, ensureDatabaseExists, migrateDatabase, upsertHost } from '@tripwire/storage';
 import WebSocket from 'ws';
 import { createOperatorAuth } from '../src/operator-auth.js';
@@ -51,6 +53,20 @@ import {
 } from './bench-process.js';
 import { benchRun, cleanUpRun, untilFanoutReady } from './bench-run.js';
 import { LatencyHistogram } from './latency-histogram.js';
+
+parseCommandLine({
+  usage: `usage: pnpm bench:incidents
+
+An incident change over REST reaching every viewer over WebSocket, against polling
+(BENCHMARKS.md). Takes no options; settings come from the environment:
+  BENCH_VIEWERS    operators watching (default 50)
+  BENCH_CHANGES    changes per phase (default 300)
+  BENCH_INCIDENTS  incidents changed (default 10)
+  BENCH_DRAIN_MS   wait for the last deliveries (default 5000)
+  BENCH_PHASES     comma list (default push-seq,push-burst,poll-seq,poll-burst)
+  DATABASE_URL, REDIS_URL   the servers (a database and key prefix of its own)`,
+  options: {},
+});
 
 const VIEWERS = Number(process.env.BENCH_VIEWERS ?? 50);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 300);

@@ -20,8 +20,10 @@
 // Knobs: BENCH_AGENTS (100), BENCH_AGENT_PROCESSES (4), BENCH_OUTPUT_MIB (8),
 // BENCH_PACED_KIB (1024 at BENCH_PACED_KIB_S 512 KiB/s), BENCH_CONTENTION_MIB (24),
 // BENCH_ALERT_WINDOW_MS (3000), BENCH_OUTPUT_CAP_MIB (32), DATABASE_URL / REDIS_URL.
+
 import { spawn } from 'node:child_process';
 import { BusPublisher, createRedisClient } from '@tripwire/bus';
+import { parseCommandLine } from '@tripwire/config';
 import { nowUs } from './alert-frame.js';
 import { CPUS, sleep } from './bench-process.js';
 import { OutputFlow } from './output-stamps.js';
@@ -60,6 +62,18 @@ import {
   stopStack,
 } from './task-bench-stack.js';
 import { countAlertFrames, type TaskSeen, TaskWatcher } from './task-watcher.js';
+
+parseCommandLine({
+  usage: `usage: pnpm bench:tasks
+
+Response actions end to end with connected agents: task latency, shell output to a browser,
+a task's cost to its host's alert rate (BENCHMARKS.md). Takes no options; settings come from
+the environment (defaults in bench/task-bench-stack.ts): BENCH_AGENTS (100),
+BENCH_AGENT_PROCESSES (4), BENCH_OUTPUT_MIB (8), BENCH_PACED_KIB (1024), BENCH_PACED_KIB_S (512),
+BENCH_CONTENTION_MIB (24), BENCH_ALERT_ROUNDS (2), BENCH_ALERT_WINDOW_MS (3000),
+BENCH_OUTPUT_CAP_MIB (32); DATABASE_URL, REDIS_URL.`,
+  options: {},
+});
 
 // ---- dispatch --------------------------------------------------------------------------
 

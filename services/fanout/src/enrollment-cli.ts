@@ -3,7 +3,7 @@
 //   pnpm --filter @tripwire/fanout enrollment -- list
 //   pnpm --filter @tripwire/fanout enrollment -- revoke <token-id>
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
+import { exitWithUsage, parseCommandLine } from '@tripwire/config';
 import { createPool, listEnrollmentTokens } from '@tripwire/storage';
 import {
   checkHostnamePattern,
@@ -14,6 +14,7 @@ import {
 } from './enrollment-tokens.js';
 
 const USAGE = `usage: enrollment <command> [options]   (needs DATABASE_URL)
+       enrollment --help
 
   create --name <name> [--max-uses 1] [--expires 7d] [--hostname-pattern 'web-*']
          prints the token once; only its hash is stored. --expires: 30m, 12h, 7d (at most 365d)
@@ -26,8 +27,7 @@ Every change is audited as cli:<your user name>.`;
 const UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 function fail(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
+  exitWithUsage(USAGE, message);
 }
 
 function durationS(text: string): number {
@@ -37,21 +37,18 @@ function durationS(text: string): number {
   return s;
 }
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseCommandLine({
+  usage: USAGE,
   allowPositionals: true,
   options: {
     name: { type: 'string' },
     'max-uses': { type: 'string', default: '1' },
     expires: { type: 'string', default: '7d' },
     'hostname-pattern': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
 const [command, ...rest] = positionals;
-if (values.help || !command) {
-  console.log(USAGE);
-  process.exit(values.help ? 0 : 2);
-}
+if (!command) fail('a command is required: create, list or revoke');
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) fail('DATABASE_URL must be set (the database the services use)');
 const actor = `cli:${userInfo().username}`;

@@ -1,9 +1,20 @@
 // Mints an operator token: pnpm --filter @tripwire/fanout token -- --name alice --role admin [--expires 12h]
 // For automation prefer an API token (POST /api/api-tokens): it is named and revocable one by one.
-import { parseArgs } from 'node:util';
+import { exitWithUsage, parseCommandLine } from '@tripwire/config';
 import { createOperatorTokens, DEFAULT_TOKEN_MAX_AGE_S, isRole } from '@tripwire/operator-auth';
 
-const { values } = parseArgs({
+const USAGE = `usage: token --name <operator> [--role viewer|responder|admin] [--expires 30d]
+
+Prints a signed operator token (a JWT) for the dashboard and the REST API.
+  --name <operator>   who the token is for (required)
+  --role <role>       viewer (default), responder or admin
+  --expires <span>    lifetime: 30m, 12h, 30d (default 30d; at most OPERATOR_TOKEN_MAX_AGE_S)
+
+Environment: OPERATOR_JWT_SECRET (required, the fan-out's), OPERATOR_TOKEN_MAX_AGE_S.
+For automation prefer an API token (POST /api/api-tokens): named and revocable one by one.`;
+
+const { values } = parseCommandLine({
+  usage: USAGE,
   options: {
     name: { type: 'string' },
     role: { type: 'string', default: 'viewer' },
@@ -11,16 +22,13 @@ const { values } = parseArgs({
   },
 });
 const secret = process.env.OPERATOR_JWT_SECRET;
-if (!secret || secret.length < 32) {
-  console.error(
+if (!secret || secret.length < 32)
+  exitWithUsage(
+    USAGE,
     'OPERATOR_JWT_SECRET must be set (at least 32 characters), the same one the fan-out service uses.',
   );
-  process.exit(2);
-}
-if (!values.name || !isRole(values.role)) {
-  console.error('usage: token --name <operator> --role viewer|responder|admin [--expires 30d]');
-  process.exit(2);
-}
+if (!values.name) exitWithUsage(USAGE, '--name is required');
+if (!isRole(values.role)) exitWithUsage(USAGE, `--role: "${values.role}" is not a role`);
 // The servers refuse a token that lives longer than OPERATOR_TOKEN_MAX_AGE_S: say so now, not at first use.
 const maxAgeS = Number(process.env.OPERATOR_TOKEN_MAX_AGE_S || DEFAULT_TOKEN_MAX_AGE_S);
 const tokens = createOperatorTokens(secret, maxAgeS);

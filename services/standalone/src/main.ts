@@ -1,6 +1,7 @@
 // `pnpm start`: the whole system in this process (ingest, fan-out, dashboard), with an
 // embedded PostgreSQL and an in-memory bus unless DATABASE_URL / REDIS_URL name real servers.
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { writeEnrollTokenFile } from './enroll-token-file.js';
 import { startSingleProcess } from './single-process.js';
@@ -9,6 +10,24 @@ import { startSingleProcess } from './single-process.js';
 // database, secrets.json) is readable by this user only. PGlite's own template files are
 // tightened after its first start (private-files.ts).
 process.umask(0o077);
+
+parseCommandLine({
+  usage: `usage: pnpm start   (services/standalone)
+
+Runs the whole system in this process: the ingest service (gRPC on 127.0.0.1:50051), the
+fan-out service and the dashboard (http://127.0.0.1:8080/), on an embedded PostgreSQL (PGlite)
+and an in-memory bus, and prints the admin token, the enrollment token and the command that
+starts a demo agent. Ctrl-C stops it; data and tokens stay in TRIPWIRE_HOME. Takes no options.
+
+Environment (each optional):
+  TRIPWIRE_HOME          data and secrets (default .tripwire at the repository root)
+  DATABASE_URL           a real PostgreSQL instead of the embedded one (created if missing)
+  REDIS_URL              a real Redis bus instead of the in-memory one
+  ENROLLMENT_TOKEN, OPERATOR_JWT_SECRET, OPERATOR_ADMIN_TOKEN   replace the generated secrets
+  GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE                         gRPC over TLS
+  and every variable of the ingest and fan-out services (docs/operations.md).`,
+  options: {},
+});
 
 // `.tripwire/` at the repo root (git-ignored); the same path from src/ and dist/.
 const homeDir =

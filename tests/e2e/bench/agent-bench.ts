@@ -7,6 +7,7 @@
 //             every alert is acknowledged, against unary SubmitAlert calls one after another
 // Knobs: BENCH_ALERTS (20000), BENCH_NAIVE_ALERTS (2000, the fsync baseline),
 // BENCH_UNARY_ALERTS (500, the SubmitAlert baseline), DATABASE_URL / REDIS_URL.
+
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -15,10 +16,23 @@ import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { createAgentClient, Outbox, type OutboxAlert } from '@tripwire/agent-sdk';
 import { createRedisClient, redisBus } from '@tripwire/bus';
+import { parseCommandLine } from '@tripwire/config';
 import { createIngestServer, loadConfig } from '@tripwire/ingest';
 import { createLogger } from '@tripwire/logger';
 import { AlertServiceClient, Severity, TripwireType } from '@tripwire/proto';
 import { createPool, ensureDatabaseExists, migrateDatabase } from '@tripwire/storage';
+
+parseCommandLine({
+  usage: `usage: pnpm bench:agent
+
+The agent's outbox durability and delivery rate against naive baselines (BENCHMARKS.md).
+Takes no options; settings come from the environment:
+  BENCH_ALERTS        alerts through the outbox (default 20000)
+  BENCH_NAIVE_ALERTS  alerts with one fdatasync each (default 2000)
+  BENCH_UNARY_ALERTS  alerts sent one unary call each (default 500)
+  DATABASE_URL, REDIS_URL   the servers (a database and key prefix of its own)`,
+  options: {},
+});
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 20_000);
 const NAIVE_ALERTS = Number(process.env.BENCH_NAIVE_ALERTS ?? 2_000);
