@@ -1,0 +1,78 @@
+import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { markTracingActive } from './tracer.js';
+
+export interface Tracing {
+  /** Whether spans are recorded and exported (OTEL_EXPORTER_OTLP_ENDPOINT was set). */
+  readonly enabled: boolean;
+  /** Exports the spans still buffered and stops (bounded by the exporter's timeout); idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** Where the SDK's own complaints go (an unreachable collector, a bad sampler value). */
+export interface TracingLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+type Env = Record<string, string | undefined>;
+
+const OFF: Tracing = { enabled: false, shutdown: async () => {} };
+
+/** Whether the standard variables ask for traces: an OTLP endpoint, and the SDK not disabled. */
+export function tracingRequested(env: Env = process.env): boolean {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return Boolean(endpoint) && env.OTEL_SDK_DISABLED?.toLowerCase() !== 'true';
+}
+
+/**
+ * Starts OpenTelemetry tracing for this process when OTEL_EXPORTER_OTLP_ENDPOINT (or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: a NodeTracerProvider exporting over OTLP/HTTP
+ * (JSON) through a batch span processor, registered as the API's global provider. Otherwise
+ * nothing is loaded: the SDK modules are imported here, on demand, so a process without the
+ * variable never even reads them and the API keeps its no-op tracer.
+ *
+ * The exporter, the batch processor and the sampler read their own standard variables
+ * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG);
+ * OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override `serviceName` and add attributes.
+ */
+export async function startTracing(
+  serviceName: string,
+  log?: TracingLog,
+  env: Env = process.env,
+): Promise<Tracing> {
+  if (!tracingRequested(env)) return OFF;
+  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { OTLPTraceExporter }, resources] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/sdk-trace-base'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+    ]);
+  if (log) {
+    const warn = (message: string) => log.warn({ component: 'opentelemetry' }, message);
+    diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, {
+      logLevel: DiagLogLevel.WARN,
+      suppressOverrideMessage: true,
+    });
+  }
+  const resource = resources
+    .defaultResource()
+    .merge(resources.resourceFromAttributes({ 'service.name': serviceName }))
+    .merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  provider.register();
+  markTracingActive(true);
+  let stopping: Promise<void> | undefined;
+  return {
+    enabled: true,
+    shutdown: () => {
+      stopping ??= provider.shutdown().then(
+        () => markTracingActive(false),
+        (err: Error) => log?.warn({ err: err.message }, 'exporting the last spans failed'),
+      );
+      return stopping;
+    },
+  };
+}
