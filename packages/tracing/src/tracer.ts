@@ -1,4 +1,11 @@
-import { type Context, ROOT_CONTEXT, type Span, type SpanOptions, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanOptions,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 
 /** The instrumentation scope every TripWire span is created under. */
 export const TRACER_NAME = 'tripwire';
@@ -11,9 +18,8 @@ export function markTracingActive(on: boolean): void {
 }
 
 /**
- * Whether an SDK was registered in this process (by startTracing, or by the embedding program
- * for the agent SDK: any tracer provider other than the API's no-op one). Hot paths ask this
- * before building span names and attributes, so tracing off costs one boolean test.
+ * Whether startTracing registered an SDK in this process. The services' hot paths ask this
+ * before building spans, attributes or contexts, so tracing off costs one boolean test.
  */
 export function tracingActive(): boolean {
   return active;
@@ -28,3 +34,26 @@ export function startSpan(name: string, options: SpanOptions, parent: Context = 
 export const contextOf = (span: Span): Context => trace.setSpan(ROOT_CONTEXT, span);
 
 export { type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+
+/**
+ * Runs `fn` inside a span named `name` under `parent`, ending it when `fn` settles (an error
+ * status if it threw). Without a parent (the submission is not traced) `fn` gets no span and
+ * nothing else happens.
+ */
+export async function withSpan<T>(
+  name: string,
+  options: SpanOptions,
+  parent: Context | undefined,
+  fn: (span: Span | undefined) => Promise<T>,
+): Promise<T> {
+  if (parent === undefined) return fn(undefined);
+  const span = startSpan(name, options, parent);
+  try {
+    return await fn(span);
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}

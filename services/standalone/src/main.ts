@@ -2,6 +2,7 @@
 // embedded PostgreSQL and an in-memory bus unless DATABASE_URL / REDIS_URL name real servers.
 import { fileURLToPath } from 'node:url';
 import { stopOnSignals } from '@tripwire/lifecycle';
+import { startTracing } from '@tripwire/tracing';
 import { writeEnrollTokenFile } from './enroll-token-file.js';
 import { startSingleProcess } from './single-process.js';
 
@@ -14,6 +15,8 @@ process.umask(0o077);
 const homeDir =
   process.env.TRIPWIRE_HOME ?? fileURLToPath(new URL('../../../.tripwire', import.meta.url));
 
+// Off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set: docs/operations.md#tracing.
+const tracing = await startTracing('tripwire');
 let system: Awaited<ReturnType<typeof startSingleProcess>>;
 try {
   system = await startSingleProcess({ homeDir });
@@ -21,7 +24,7 @@ try {
   console.error(`TripWire could not start: ${(err as Error).message}`);
   process.exit(1);
 }
-stopOnSignals(() => system.stop());
+stopOnSignals(() => system.stop().finally(tracing.shutdown));
 
 const tokenFile = writeEnrollTokenFile(homeDir, system.enrollmentToken);
 const agentCommand = [
