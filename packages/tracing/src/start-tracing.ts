@@ -15,6 +15,22 @@ export interface TracingLog {
 
 type Env = Record<string, string | undefined>;
 
+/** The standard variables TripWire's services document (docs/operations.md#tracing). */
+export type TracingEnv = Partial<
+  Record<
+    | 'OTEL_EXPORTER_OTLP_ENDPOINT'
+    | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'
+    | 'OTEL_EXPORTER_OTLP_HEADERS'
+    | 'OTEL_SERVICE_NAME'
+    | 'OTEL_RESOURCE_ATTRIBUTES'
+    | 'OTEL_TRACES_SAMPLER'
+    | 'OTEL_TRACES_SAMPLER_ARG'
+    | 'OTEL_BSP_SCHEDULE_DELAY'
+    | 'OTEL_SDK_DISABLED',
+    string
+  >
+>;
+
 const OFF: Tracing = { enabled: false, shutdown: async () => {} };
 
 /** Whether the standard variables ask for traces: an OTLP endpoint, and the SDK not disabled. */
@@ -34,12 +50,9 @@ export function tracingRequested(env: Env = process.env): boolean {
  * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG);
  * OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override `serviceName` and add attributes.
  */
-export async function startTracing(
-  serviceName: string,
-  log?: TracingLog,
-  env: Env = process.env,
-): Promise<Tracing> {
-  if (!tracingRequested(env)) return OFF;
+export async function startTracing(serviceName: string, log?: TracingLog): Promise<Tracing> {
+  // process.env, not a config object: the exporter, processor and sampler read it themselves.
+  if (!tracingRequested(process.env)) return OFF;
   const [{ NodeTracerProvider }, { BatchSpanProcessor }, { OTLPTraceExporter }, resources] =
     await Promise.all([
       import('@opentelemetry/sdk-trace-node'),

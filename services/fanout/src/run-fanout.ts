@@ -12,7 +12,7 @@ export async function runFanout(env: Record<string, string | undefined> = proces
   const config = loadConfigOrExit(() => loadConfig(env));
   const log = createServiceLogger('fanout', config);
   // Before anything that creates spans; off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
-  const tracing = await startTracing('tripwire-fanout', log, env);
+  const tracing = await startTracing('tripwire-fanout', log);
   const pool = createPool({
     databaseUrl: config.DATABASE_URL,
     max: 10,

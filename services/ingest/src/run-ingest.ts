@@ -18,7 +18,7 @@ export async function runIngest(env: Record<string, string | undefined> = proces
   const config = loadConfigOrExit(() => loadConfig(env));
   const log = createServiceLogger('ingest', config);
   // Before anything that creates spans; off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
-  const tracing = await startTracing('tripwire-ingest', log, env);
+  const tracing = await startTracing('tripwire-ingest', log);
 
   if (config.MIGRATE_ON_START) {
     const deadline = Date.now() + MIGRATE_WAIT_MS;
