@@ -1,7 +1,7 @@
 import { type ClientDuplexStream, Metadata, type StatusObject } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import type { AgentEventBatch, AlertServiceClient, ServerCommand } from '@tripwire/proto';
-import { SpanKind, startSpan, traceparentOf } from '@tripwire/tracing';
+import { SpanKind, startSpan, traceparentOf, tracingActive } from '@tripwire/tracing';
 import { toAgentEvent } from './alert-wire.js';
 import type { Outbox } from './outbox.js';
 
@@ -142,11 +142,12 @@ export class AlertStream {
 }
 
 /**
- * A batch with the trace context of its "agent.batch.send" span (the no-op span when the
- * program registered no OpenTelemetry SDK: then no traceparent is sent). The span covers the
- * hand-over to gRPC; the ingest service's spans for the batch are its children.
+ * A batch with the trace context of its "agent.batch.send" span, when the program started
+ * tracing (startTracing from @tripwire/tracing); otherwise the batch as it always was. The span
+ * covers the hand-over to gRPC; the ingest service's spans for the batch are its children.
  */
 function tracedBatch(events: AgentEventBatch['events']): AgentEventBatch {
+  if (!tracingActive()) return { events };
   const span = startSpan('agent.batch.send', {
     kind: SpanKind.PRODUCER,
     attributes: { 'tripwire.batch.alerts': events.length },

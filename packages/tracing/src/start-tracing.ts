@@ -1,4 +1,4 @@
-import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { otel, requireFromHere } from './otel-api.js';
 import { markTracingActive } from './tracer.js';
 
 export interface Tracing {
@@ -43,7 +43,7 @@ export function tracingRequested(env: Env = process.env): boolean {
  * Starts OpenTelemetry tracing for this process when OTEL_EXPORTER_OTLP_ENDPOINT (or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: a NodeTracerProvider exporting over OTLP/HTTP
  * (JSON) through a batch span processor, registered as the API's global provider. Otherwise
- * nothing is loaded: the SDK modules are imported here, on demand, so a process without the
+ * nothing is loaded: the SDK modules are required here, on demand, so a process without the
  * variable never even reads them and the API keeps its no-op tracer.
  *
  * The exporter, the batch processor and the sampler read their own standard variables
@@ -53,13 +53,20 @@ export function tracingRequested(env: Env = process.env): boolean {
 export async function startTracing(serviceName: string, log?: TracingLog): Promise<Tracing> {
   // process.env, not a config object: the exporter, processor and sampler read it themselves.
   if (!tracingRequested(process.env)) return OFF;
-  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { OTLPTraceExporter }, resources] =
-    await Promise.all([
-      import('@opentelemetry/sdk-trace-node'),
-      import('@opentelemetry/sdk-trace-base'),
-      import('@opentelemetry/exporter-trace-otlp-http'),
-      import('@opentelemetry/resources'),
-    ]);
+  // Loaded here, only now; with require() for the reason otel-api.ts gives.
+  const { NodeTracerProvider } = requireFromHere(
+    '@opentelemetry/sdk-trace-node',
+  ) as typeof import('@opentelemetry/sdk-trace-node');
+  const { BatchSpanProcessor } = requireFromHere(
+    '@opentelemetry/sdk-trace-base',
+  ) as typeof import('@opentelemetry/sdk-trace-base');
+  const { OTLPTraceExporter } = requireFromHere(
+    '@opentelemetry/exporter-trace-otlp-http',
+  ) as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const resources = requireFromHere(
+    '@opentelemetry/resources',
+  ) as typeof import('@opentelemetry/resources');
+  const { diag, DiagLogLevel } = otel();
   if (log) {
     const warn = (message: string) => log.warn({ component: 'opentelemetry' }, message);
     diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, {

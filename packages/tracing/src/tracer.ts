@@ -1,39 +1,40 @@
-import {
-  type Context,
-  ROOT_CONTEXT,
-  type Span,
-  type SpanOptions,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
+import { type Context, otel, SPAN_STATUS_ERROR, type Span, type SpanOptions } from './otel-api.js';
 
 /** The instrumentation scope every TripWire span is created under. */
 export const TRACER_NAME = 'tripwire';
 
 let active = false;
 
-/** Set by startTracing once an SDK is registered; false means the API's no-op tracer is in place. */
+/** Set by startTracing once an SDK is registered (and cleared by its shutdown). */
 export function markTracingActive(on: boolean): void {
   active = on;
 }
 
 /**
- * Whether startTracing registered an SDK in this process. The services' hot paths ask this
- * before building spans, attributes or contexts, so tracing off costs one boolean test.
+ * Whether startTracing registered an SDK in this process. Everything that creates spans asks
+ * this first (the services' hot paths, the agent SDK), so tracing off costs one boolean test
+ * and never loads OpenTelemetry at all.
  */
 export function tracingActive(): boolean {
   return active;
 }
 
-/** A span under `parent` (a remote context from traceparentContext, or the root). */
-export function startSpan(name: string, options: SpanOptions, parent: Context = ROOT_CONTEXT): Span {
-  return trace.getTracer(TRACER_NAME).startSpan(name, options, parent);
+/** A span under `parent` (a remote context from traceparentContext, or a new trace). */
+export function startSpan(name: string, options: SpanOptions, parent?: Context): Span {
+  const api = otel();
+  return api.trace.getTracer(TRACER_NAME).startSpan(name, options, parent ?? api.ROOT_CONTEXT);
 }
 
 /** The context holding `span`, to start its children explicitly (no async-context lookup). */
-export const contextOf = (span: Span): Context => trace.setSpan(ROOT_CONTEXT, span);
+export const contextOf = (span: Span): Context => {
+  const api = otel();
+  return api.trace.setSpan(api.ROOT_CONTEXT, span);
+};
 
-export { type Context, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+/** Marks a span failed, with a short reason (a code, never alert content). */
+export const failSpan = (span: Span, reason: string): void => {
+  span.setStatus({ code: SPAN_STATUS_ERROR, message: reason });
+};
 
 /**
  * Runs `fn` inside a span named `name` under `parent`, ending it when `fn` settles (an error
@@ -51,9 +52,11 @@ export async function withSpan<T>(
   try {
     return await fn(span);
   } catch (err) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    failSpan(span, (err as Error).message);
     throw err;
   } finally {
     span.end();
   }
 }
+
+export { type Context, type Span, SpanKind } from './otel-api.js';

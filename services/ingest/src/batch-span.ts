@@ -2,8 +2,8 @@ import {
   type Context,
   contextOf,
   type Span,
+  failSpan,
   SpanKind,
-  SpanStatusCode,
   startSpan,
   traceparentContext,
   tracingActive,
@@ -57,7 +57,7 @@ export function endBatchSpan(batch: Span | undefined, outcome: BatchOutcome): vo
     'tripwire.alerts.accepted': outcome.accepted,
     'tripwire.alerts.rejected': outcome.rejected,
   });
-  if (outcome.error) batch.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+  if (outcome.error) failSpan(batch, outcome.error);
   batch.end();
 }
 
