@@ -4,6 +4,8 @@ import { markTracingActive } from './tracer.js';
 export interface Tracing {
   /** Whether spans are recorded and exported (OTEL_EXPORTER_OTLP_ENDPOINT was set). */
   readonly enabled: boolean;
+  /** Exports the spans buffered so far (bounded by the exporter's timeout). */
+  flush(): Promise<void>;
   /** Exports the spans still buffered and stops (bounded by the exporter's timeout); idempotent. */
   shutdown(): Promise<void>;
 }
@@ -31,7 +33,7 @@ export type TracingEnv = Partial<
   >
 >;
 
-const OFF: Tracing = { enabled: false, shutdown: async () => {} };
+const OFF: Tracing = { enabled: false, flush: async () => {}, shutdown: async () => {} };
 
 /** Whether the standard variables ask for traces: an OTLP endpoint, and the SDK not disabled. */
 export function tracingRequested(env: Env = process.env): boolean {
@@ -87,6 +89,7 @@ export async function startTracing(serviceName: string, log?: TracingLog): Promi
   let stopping: Promise<void> | undefined;
   return {
     enabled: true,
+    flush: () => provider.forceFlush(),
     shutdown: () => {
       stopping ??= provider.shutdown().then(
         () => markTracingActive(false),
