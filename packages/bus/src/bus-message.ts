@@ -66,7 +66,9 @@ export interface BusEntry {
 export function decodeBusEntry(position: string, epoch: string | null, stored: string): BusEntry {
   const { json: raw, traceparent } = splitTraceparent(stored);
   const message = JSON.parse(raw) as BusMessage;
-  return traceparent ? { position, epoch, message, raw, traceparent } : { position, epoch, message, raw };
+  return traceparent
+    ? { position, epoch, message, raw, traceparent }
+    : { position, epoch, message, raw };
 }
 
 /**

@@ -1,3 +1,4 @@
+export { OtlpSink, type ReceivedSpan } from './otlp-sink.js';
 export {
   type RedisSentinelGroup,
   RedisServerProcess,
@@ -5,7 +6,6 @@ export {
   startRedisSentinelGroup,
 } from './redis-server-process.js';
 export { freePort, type ProcessEnv, ServiceProcess } from './service-process.js';
-export { OtlpSink, type ReceivedSpan } from './otlp-sink.js';
 export { proxyFor, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { makeTestCertificates, type TestCertificates } from './test-certificates.js';
 export { type ProvisionOptions, provisionDatabase, type TestDatabase } from './test-database.js';

@@ -35,10 +35,10 @@ interface ExportRequest {
   }>;
 }
 
-const valueOf = (v: AnyValue) =>
+const plainValue = (v: AnyValue) =>
   v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue);
 const attributesOf = (list: KeyValue[] = []) =>
-  Object.fromEntries(list.map((kv) => [kv.key, valueOf(kv.value)]));
+  Object.fromEntries(list.map((kv) => [kv.key, plainValue(kv.value)]));
 
 export class OtlpSink {
   readonly spans: ReceivedSpan[] = [];

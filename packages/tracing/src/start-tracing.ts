@@ -71,10 +71,13 @@ export async function startTracing(serviceName: string, log?: TracingLog): Promi
   const { diag, DiagLogLevel } = otel();
   if (log) {
     const warn = (message: string) => log.warn({ component: 'opentelemetry' }, message);
-    diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, {
-      logLevel: DiagLogLevel.WARN,
-      suppressOverrideMessage: true,
-    });
+    diag.setLogger(
+      { error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} },
+      {
+        logLevel: DiagLogLevel.WARN,
+        suppressOverrideMessage: true,
+      },
+    );
   }
   const resource = resources
     .defaultResource()

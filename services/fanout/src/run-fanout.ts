@@ -2,8 +2,8 @@ import { createRedisClient, redisBus } from '@tripwire/bus';
 import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createServiceLogger } from '@tripwire/logger';
-import { startTracing } from '@tripwire/tracing';
 import { createPool } from '@tripwire/storage';
+import { startTracing } from '@tripwire/tracing';
 import { loadConfig } from './config.js';
 import { createFanoutServer } from './fanout-server.js';
 

@@ -145,12 +145,16 @@ describe('traces', () => {
     const hostile = [`00-${'f'.repeat(32)}-${'e'.repeat(16)}-01${'x'.repeat(1024 * 1024)}`, '{}'];
     const events = hostile.map(() => raw.event());
     const call = raw.stream(client, []);
-    hostile.forEach((traceparent, i) => call.write({ events: [events[i]!], traceparent }));
+    for (const [i, traceparent] of hostile.entries()) {
+      call.write({ events: [events[i]!], traceparent });
+    }
     const ids = events.map((e) => e.alertId);
     await until(() => ids.every((id) => raw.acked.has(id)), 15_000, 'the acknowledgements');
     await until(() => ids.every((id) => browser.alertIds().includes(id)), 15_000, 'the alerts');
     const roots = () =>
-      sink.named('ingest.batch').filter((s) => s.parentSpanId === '' && s.traceId !== 'f'.repeat(32));
+      sink
+        .named('ingest.batch')
+        .filter((s) => s.parentSpanId === '' && s.traceId !== 'f'.repeat(32));
     await until(
       () => roots().filter((r) => traceOf(r.traceId).has('fanout.deliver')).length === 2,
       15_000,

@@ -2,18 +2,24 @@ import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import { type AgentEvent, type AgentEventBatch, ServerCommand } from '@tripwire/proto';
 import { type Host, listRules, type NewAlert, type Queryable } from '@tripwire/storage';
+import type { Span } from '@tripwire/tracing';
 import { clipForEcho } from '@tripwire/wire';
 import { CallError } from './agent-auth.js';
 import type { AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
-import { type BatchOutcome, batchContext, endBatchSpan, recordValidation, startBatchSpan } from './batch-span.js';
+import {
+  type BatchOutcome,
+  batchContext,
+  endBatchSpan,
+  recordValidation,
+  startBatchSpan,
+} from './batch-span.js';
 import type { IngestConfig } from './config.js';
 import type { HandlerGuard } from './handler-guard.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
 import { rulesCommand } from './rule-commands.js';
-import type { Span } from '@tripwire/tracing';
 import { WriteBudget } from './write-budget.js';
 
 const MAX_PINGS_IN_FLIGHT = 8;

@@ -1,8 +1,8 @@
 import {
   type Context,
   contextOf,
-  type Span,
   failSpan,
+  type Span,
   SpanKind,
   startSpan,
   traceparentContext,
@@ -22,7 +22,11 @@ export interface BatchOutcome {
  * SubmitAlert call), child of the agent's span when `traceparent` (the batch's field, or the
  * call's metadata for SubmitAlert) is a valid one; undefined when tracing is off.
  */
-export function startBatchSpan(method: string, alerts: number, traceparent: unknown): Span | undefined {
+export function startBatchSpan(
+  method: string,
+  alerts: number,
+  traceparent: unknown,
+): Span | undefined {
   if (!tracingActive()) return undefined;
   return startSpan(
     'ingest.batch',
@@ -40,7 +44,11 @@ export function startBatchSpan(method: string, alerts: number, traceparent: unkn
 }
 
 /** The validation of a batch's alerts, as a child span ended at once (validation is synchronous). */
-export function recordValidation(batch: Span | undefined, startedAt: number, outcome: BatchOutcome): void {
+export function recordValidation(
+  batch: Span | undefined,
+  startedAt: number,
+  outcome: BatchOutcome,
+): void {
   if (!batch) return;
   const span = startSpan('ingest.validate', { startTime: startedAt }, contextOf(batch));
   span.setAttributes({
