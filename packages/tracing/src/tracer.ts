@@ -52,7 +52,9 @@ export async function withSpan<T>(
   try {
     return await fn(span);
   } catch (err) {
-    failSpan(span, (err as Error).message);
+    // The error's name and code, never its message: a driver's message can quote row values.
+    const { name, code } = err as { name?: string; code?: unknown };
+    failSpan(span, typeof code === 'string' ? `${name ?? 'Error'} ${code}` : (name ?? 'Error'));
     throw err;
   } finally {
     span.end();
