@@ -3,13 +3,19 @@
 // and publishes it, the fan-out (its own process) reads it from Redis and delivers it to a real
 // WebSocket client. The trace context crosses gRPC inside the batch and Redis inside the bus
 // message. (Traced code runs in processes of its own: see packages/tracing/src/otel-api.ts.)
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { IngestProcess } from '@tripwire/ingest/testing';
-import { AlertServiceClient } from '@tripwire/proto';
+import {
+  AlertServiceClient,
+  type RegisterAgentResponse,
+  Severity,
+  TripwireType,
+} from '@tripwire/proto';
 import { OtlpSink, type ReceivedSpan, ServiceProcess } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FanoutProcess } from '../src/testing/fanout-process.js';
@@ -163,6 +169,44 @@ describe('traces', () => {
     expect(sink.spans.some((s) => s.traceId === 'f'.repeat(32))).toBe(false);
     expect(sink.bodies.join('\n')).not.toContain('xxxx');
     call.end();
+    client.close();
+  });
+
+  it('takes the trace context of a SubmitAlert call from its traceparent metadata', async () => {
+    const client = new AlertServiceClient(ingest.address, credentials.createInsecure());
+    const enrollment = new Metadata();
+    enrollment.set('authorization', `Bearer ${ENROLLMENT_TOKEN}`);
+    const { hostId, agentToken } = await new Promise<RegisterAgentResponse>((resolve, reject) =>
+      client.registerAgent(
+        { hostname: 'traced-unary', platform: 'linux', agentVersion: '1.0' },
+        enrollment,
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    const traceId = randomBytes(16).toString('hex');
+    const parentId = randomBytes(8).toString('hex');
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${agentToken}`);
+    metadata.set('traceparent', `00-${traceId}-${parentId}-01`);
+    const event = {
+      alertId: randomUUID(),
+      hostId,
+      tripwireType: TripwireType.FILE,
+      severity: Severity.WARN,
+      timestampUs: Date.now() * 1000,
+      ruleName: 'unary',
+      eventDetailJson: '{}',
+    };
+    await new Promise((resolve, reject) =>
+      client.submitAlert(event, metadata, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    await until(() => traceOf(traceId).has('fanout.deliver'), 15_000, 'the delivery span');
+    const spans = traceOf(traceId);
+    expect(spans.get('ingest.batch')).toMatchObject({
+      parentSpanId: parentId,
+      attributes: { 'rpc.method': 'SubmitAlert', 'tripwire.alerts.accepted': 1 },
+    });
+    expect(spans.get('fanout.deliver')?.parentSpanId).toBe(spans.get('ingest.publish')?.spanId);
     client.close();
   });
 });
