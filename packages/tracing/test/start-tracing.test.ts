@@ -103,4 +103,12 @@ describe('startTracing', () => {
     expect(sink.named('probe.span')[0]?.service).toBe('probe-service');
     expect(sink.rejected).toEqual([]);
   });
+
+  it('samples as OTEL_TRACES_SAMPLER says', async () => {
+    const report = await probe({
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+      OTEL_TRACES_SAMPLER: 'always_off',
+    });
+    expect(report).toMatchObject({ enabled: true, recording: false });
+  });
 });
