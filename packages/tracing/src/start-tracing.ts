@@ -45,8 +45,9 @@ export function tracingRequested(env: Env = process.env): boolean {
  * Starts OpenTelemetry tracing for this process when OTEL_EXPORTER_OTLP_ENDPOINT (or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: a NodeTracerProvider exporting over OTLP/HTTP
  * (JSON) through a batch span processor, registered as the API's global provider. Otherwise
- * nothing is loaded: the SDK modules are required here, on demand, so a process without the
- * variable never even reads them and the API keeps its no-op tracer.
+ * nothing is loaded: the SDK modules (and the API, otel-api.ts) are required on demand, so a
+ * process without the variable never even reads them, and nothing creates spans
+ * (tracingActive() stays false).
  *
  * The exporter, the batch processor and the sampler read their own standard variables
  * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG);
