@@ -1,6 +1,7 @@
 import { type ClientDuplexStream, Metadata, type StatusObject } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import type { AgentEventBatch, AlertServiceClient, ServerCommand } from '@tripwire/proto';
+import { SpanKind, startSpan, traceparentOf, tracingActive } from '@tripwire/tracing';
 import { toAgentEvent } from './alert-wire.js';
 import type { Outbox } from './outbox.js';
 
@@ -113,7 +114,7 @@ export class AlertStream {
       for (const a of alerts) this.inFlight.add(a.alertId);
       this.options.onSent(alerts.length);
       const events = alerts.map((a) => toAgentEvent(a, hostId));
-      if (!this.call.write({ events })) {
+      if (!this.call.write(tracedBatch(events))) {
         // HTTP/2 flow control: wait until the transport takes more.
         this.blocked = true;
         this.call.once('drain', () => {
@@ -138,4 +139,20 @@ export class AlertStream {
     this.timer = undefined;
     this.options.outbox.off('available', this.onAvailable);
   }
+}
+
+/**
+ * A batch with the trace context of its "agent.batch.send" span, when the program started
+ * tracing (startTracing from @tripwire/tracing); otherwise the batch as it always was. The span
+ * covers the hand-over to gRPC; the ingest service's spans for the batch are its children.
+ */
+function tracedBatch(events: AgentEventBatch['events']): AgentEventBatch {
+  if (!tracingActive()) return { events };
+  const span = startSpan('agent.batch.send', {
+    kind: SpanKind.PRODUCER,
+    attributes: { 'tripwire.batch.alerts': events.length },
+  });
+  const traceparent = traceparentOf(span);
+  span.end();
+  return traceparent ? { events, traceparent } : { events };
 }

@@ -9,6 +9,7 @@ import type {
   TaskJson,
   TaskOutputJson,
 } from '@tripwire/wire';
+import { splitTraceparent, withTraceparent } from './trace-field.js';
 
 // The data of the alert, host and incident messages is what browsers receive: its shapes live
 // in @tripwire/wire, which the dashboard imports too.
@@ -55,8 +56,19 @@ export interface BusEntry {
   /** The stream's epoch when the message was appended; null for an entry written before epochs. */
   epoch: string | null;
   message: BusMessage;
-  /** The message exactly as stored, for splicing into frames without re-serializing. */
+  /** The message exactly as stored (without its traceparent), for splicing into frames without re-serializing. */
   raw: string;
+  /** The W3C trace context the publisher attached (trace-field.ts); absent on untraced messages. */
+  traceparent?: string;
+}
+
+/** One stored message text as a BusEntry: its trace context split off, the rest parsed (throws if not JSON). */
+export function decodeBusEntry(position: string, epoch: string | null, stored: string): BusEntry {
+  const { json: raw, traceparent } = splitTraceparent(stored);
+  const message = JSON.parse(raw) as BusMessage;
+  return traceparent
+    ? { position, epoch, message, raw, traceparent }
+    : { position, epoch, message, raw };
 }
 
 /**
@@ -93,14 +105,16 @@ export const MESSAGE_SEPARATOR = '\x1e';
 export function serializeAlertMessage(
   data: Omit<AlertEventData, 'event_detail'>,
   eventDetailJson: string | null,
+  /** The publishing span's W3C trace context (trace-field.ts), when the alert's trace is sampled. */
+  traceparent?: string,
 ): string {
-  return (
+  const json =
     `{"type":"alert","data":{"alert_id":${JSON.stringify(data.alert_id)},"host_id":${JSON.stringify(data.host_id)},` +
     `"hostname":${JSON.stringify(data.hostname)},"timestamp":"${data.timestamp}","timestamp_us":${data.timestamp_us},` +
     `"received_at":"${data.received_at}","tripwire_type":"${data.tripwire_type}",` +
     `"rule_name":${JSON.stringify(data.rule_name)},"severity":"${data.severity}",` +
-    `"event_detail":${eventDetailJson ?? 'null'}}}`
-  );
+    `"event_detail":${eventDetailJson ?? 'null'}}}`;
+  return traceparent === undefined ? json : withTraceparent(json, traceparent);
 }
 
 const ALERT_ID_PREFIX = '{"type":"alert","data":{"alert_id":"';

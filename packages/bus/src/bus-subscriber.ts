@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import {
   type BusEntry,
-  type BusMessage,
   type BusStream,
+  decodeBusEntry,
   EPOCH_FIELD,
   MESSAGE_FIELD,
   MESSAGE_SEPARATOR,
@@ -214,7 +214,7 @@ export class RedisBusSubscriber implements BusSubscriber {
       messages.forEach((json, i) => {
         const position = formatPosition(epoch, `${ms}-${last - BigInt(messages.length - 1 - i)}`);
         try {
-          entries.push({ position, epoch, message: JSON.parse(json) as BusMessage, raw: json });
+          entries.push(decodeBusEntry(position, epoch, json));
         } catch (err) {
           this.options.onMalformed?.(position, err as Error);
           entries.push({ position, epoch, skipped: true });

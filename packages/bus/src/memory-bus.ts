@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Bus, BusPublisherSettings, BusSubscriberSettings } from './bus.js';
-import { type BusEntry, type BusMessage, type BusStream, streamKey } from './bus-message.js';
+import { type BusEntry, type BusStream, decodeBusEntry, streamKey } from './bus-message.js';
 import { SerializingPublisher } from './bus-publisher.js';
 import type { BusSubscriber } from './bus-subscriber.js';
 import { type SkippedEntry, StreamCursor } from './stream-cursor.js';
@@ -187,8 +187,7 @@ class MemoryBusSubscriber implements BusSubscriber {
     const entries: Array<BusEntry | SkippedEntry> = [];
     for (const m of stored) {
       try {
-        const message = JSON.parse(m.raw) as BusMessage;
-        entries.push({ position: m.position, epoch, message, raw: m.raw });
+        entries.push(decodeBusEntry(m.position, epoch, m.raw));
       } catch (err) {
         this.settings.onMalformed?.(m.position, err as Error);
         entries.push({ position: m.position, epoch, skipped: true });

@@ -1,3 +1,4 @@
+export { OtlpSink, type ReceivedSpan } from './otlp-sink.js';
 export {
   type RedisSentinelGroup,
   RedisServerProcess,

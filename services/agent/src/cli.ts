@@ -5,6 +5,7 @@ import { createAgentClient } from '@tripwire/agent-sdk';
 import { exitWithUsage } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger } from '@tripwire/logger';
+import { startTracing } from '@tripwire/tracing';
 import { type AgentConfig, ConfigError, loadAgentConfig, RUN_SETTINGS } from './agent-config.js';
 import { AGENT_VERSION } from './agent-version.js';
 import { clientOptions } from './client-options.js';
@@ -121,11 +122,16 @@ async function main(argv: string[]) {
       'the enrollment token was given with --enroll-token: every local user can read it (ps, /proc/<pid>/cmdline); use --enroll-token-file FILE (mode 0600) or the TRIPWIRE_ENROLL_TOKEN variable',
     );
 
+  // Off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set: docs/operations.md#tracing.
+  const tracing = await startTracing('tripwire-agent', log);
   if (command === 'run') {
     const agent = await runAgent(config, log).catch((err: unknown) =>
       fail(`cannot start: ${(err as Error).message}`, 1),
     );
-    stopOnSignals(agent.stop, (signal) => log.info({ signal }, 'stopping'));
+    stopOnSignals(
+      () => agent.stop().finally(tracing.shutdown),
+      (signal) => log.info({ signal }, 'stopping'),
+    );
     return;
   }
 
@@ -144,6 +150,7 @@ async function main(argv: string[]) {
     await demo.done;
     await client.flush(10_000);
     await client.stop();
+    await tracing.shutdown();
   };
   stopOnSignals(finish, (signal) => log.info({ signal }, 'stopping'));
   const sent = await demo.done;
@@ -151,6 +158,7 @@ async function main(argv: string[]) {
   const flushed = await client.flush(30_000);
   log.info({ ...client.stats(), generated: sent, flushed }, 'demo finished');
   await client.stop();
+  await tracing.shutdown();
   process.exit(flushed ? 0 : 1);
 }
 

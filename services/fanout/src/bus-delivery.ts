@@ -9,6 +9,7 @@ import {
 import type { Logger } from '@tripwire/logger';
 import { AlertDedupeWindow } from './alert-dedupe-window.js';
 import type { FanoutConfig } from './config.js';
+import { deliverySpans } from './delivery-spans.js';
 import type { FanoutMetrics } from './fanout-metrics.js';
 import { LatestVersions } from './latest-versions.js';
 import { RECENT_HOST_VERSIONS, RECENT_INCIDENT_REVISIONS, RECENT_TASK_VERSIONS } from './limits.js';
@@ -40,6 +41,7 @@ export function createBusDelivery(parts: {
     (n) => metrics.dedupeForgottenEarly.inc(n),
   );
   const isNew = createNewnessCheck(alertIds, metrics);
+  /** Sends one entry; returns how many frames went out (sockets reached). */
   const publish = (entry: BusEntry, offset: bigint, appendedAtMs: number, now: number) => {
     const subject = filterSubject(entry.message);
     const record: ReplayEntry = {
@@ -52,11 +54,15 @@ export function createBusDelivery(parts: {
     };
     replayWindow.add(record);
     const topics = subject ? router.matching(subject) : [BROADCAST_TOPIC];
+    let frames = 0;
     for (const topic of topics) {
       app.publish(topic, record.frame);
-      metrics.framesSent.inc(app.numSubscribers(topic));
+      const reached = app.numSubscribers(topic);
+      metrics.framesSent.inc(reached);
+      frames += reached;
     }
     metrics.deliveryLatency.observe(Math.max(0, now - appendedAtMs) / 1000);
+    return frames;
   };
   const broadcastGap = (message: string) => {
     replayWindow.clear();
@@ -66,6 +72,7 @@ export function createBusDelivery(parts: {
   return {
     deliver(entries) {
       const now = Date.now();
+      const spans = deliverySpans();
       for (const entry of entries) {
         const { message } = entry;
         metrics.busMessages.inc({ type: message.type });
@@ -78,10 +85,14 @@ export function createBusDelivery(parts: {
           broadcastGap(
             `${message.data.dropped} alerts were not published live; reload from /api/alerts`,
           );
+        } else if (spans) {
+          spans.begin(entry.traceparent);
+          spans.delivered(publish(entry, offset, appendedAtMs, now));
         } else {
           publish(entry, offset, appendedAtMs, now);
         }
       }
+      spans?.end();
       metrics.dedupeIds.set(alertIds.size);
       metrics.dedupeCovered.set(alertIds.coveredMs / 1000);
     },

@@ -3,6 +3,7 @@ import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createServiceLogger } from '@tripwire/logger';
 import { createPool } from '@tripwire/storage';
+import { startTracing } from '@tripwire/tracing';
 import { loadConfig } from './config.js';
 import { createFanoutServer } from './fanout-server.js';
 
@@ -10,6 +11,8 @@ import { createFanoutServer } from './fanout-server.js';
 export async function runFanout(env: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(() => loadConfig(env));
   const log = createServiceLogger('fanout', config);
+  // Before anything that creates spans; off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = await startTracing('tripwire-fanout', log);
   const pool = createPool({
     databaseUrl: config.DATABASE_URL,
     max: 10,
@@ -53,6 +56,8 @@ export async function runFanout(env: Record<string, string | undefined> = proces
       await server.stop();
       publisherRedis.disconnect();
       await pool.end();
+      // Last: the spans of the drain itself are exported too.
+      await tracing.shutdown();
     },
     (signal) => log.info({ signal }, 'stopping'),
   );

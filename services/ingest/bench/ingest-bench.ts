@@ -5,6 +5,8 @@
 // its build (dist/), as in production. Settings come from the environment:
 //   BENCH_AGENTS (8)  BENCH_ALERTS (200000)  BENCH_BATCH (100)  BENCH_WINDOW (2000 unacked per agent)
 //   BENCH_NAIVE_ALERTS (10000)  DATABASE_URL / REDIS_URL (local servers by default)
+//   BENCH_TRACING (1: the same loads again with OpenTelemetry tracing on, exporting over OTLP/HTTP
+//   to a local sink, every batch carrying an agent's traceparent; 0 skips it)
 //   plus any ingest setting, e.g. BATCH_MAX_SIZE, BATCH_MAX_DELAY_MS.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -35,6 +37,7 @@ import {
 } from '@tripwire/storage';
 import { copyAlertsRaw, insertAlertsOneByOne } from '@tripwire/storage/baselines';
 import { bearer } from '../test/agent-session.js';
+import { measureSpanCost, type OtlpCounter, startOtlpCounter } from './otlp-counter.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const AGENTS = num('BENCH_AGENTS', 8);
@@ -42,6 +45,7 @@ const ALERTS = num('BENCH_ALERTS', 200_000);
 const BATCH = num('BENCH_BATCH', 100);
 const WINDOW = num('BENCH_WINDOW', 2_000);
 const NAIVE_ALERTS = num('BENCH_NAIVE_ALERTS', 10_000);
+const TRACING = num('BENCH_TRACING', 1) !== 0;
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const benchDb = new URL(serverUrl);
@@ -104,7 +108,7 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-async function startIngestProcess(): Promise<{
+async function startIngestProcess(extraEnv: Record<string, string> = {}): Promise<{
   child: ChildProcess;
   address: string;
   httpUrl: string;
@@ -130,6 +134,7 @@ async function startIngestProcess(): Promise<{
       BUS_KEY_PREFIX: busPrefix,
       MIGRATE_ON_START: 'false',
       LOG_LEVEL: 'warn',
+      ...extraEnv,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -170,11 +175,17 @@ interface Load {
   alerts: number;
   batch: number;
   window: number;
+  /** Each batch carries a sampled traceparent, as from an agent that traces. */
+  traced?: boolean;
 }
+
+/** A sampled W3C traceparent with fresh ids: each batch its own trace, as agents send them. */
+const newTraceparent = () =>
+  `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 async function runAgents(
   address: string,
-  { agents: AGENTS, alerts: ALERTS, batch: BATCH, window: WINDOW }: Load,
+  { agents: AGENTS, alerts: ALERTS, batch: BATCH, window: WINDOW, traced }: Load,
 ) {
   const client = new AlertServiceClient(address, credentials.createInsecure());
   const perAgent = Math.ceil(ALERTS / AGENTS);
@@ -201,7 +212,11 @@ async function runAgents(
       );
       batches.push({
         ids: events.map((e) => e.alertId),
-        bytes: Buffer.from(AgentEventBatch.encode({ events }).finish()),
+        bytes: Buffer.from(
+          AgentEventBatch.encode(
+            traced ? { events, traceparent: newTraceparent() } : { events },
+          ).finish(),
+        ),
       });
     }
     return batches;
@@ -308,6 +323,8 @@ async function main() {
   rows[0].n -= light.count;
   flushStats += await hotMarkShare(pool);
   const ingestRate = result.count / result.seconds;
+  await reset();
+  const traced = TRACING ? await runTraced() : undefined;
 
   const line = (name: string, rate: number, extra = '') =>
     console.log(`  ${name.padEnd(34)} ${fmt(rate).padStart(10)} alerts/s  ${extra}`);
@@ -331,6 +348,7 @@ async function main() {
       `(4 agents, <= 10 unacknowledged each, ${fmt(light.count / light.seconds)} alerts/s)`,
   );
   console.log(`  rows committed: ${fmt(rows[0].n)} of ${fmt(result.count)} sent; ${flushStats}`);
+  if (traced) printTraced(traced, ingestRate, result, light);
   console.log(
     `  targets: >= 0.6x COPY ${ingestRate >= 0.6 * copyRate ? 'met' : 'NOT met'}; ` +
       `> 10x naive ${ingestRate > 10 * naiveRate ? 'met' : 'NOT met'}`,
@@ -349,6 +367,73 @@ async function main() {
 }
 
 await main();
+
+type Run = Awaited<ReturnType<typeof runAgents>>;
+interface TracedRun {
+  full: Run;
+  light: Run;
+  exported: ReturnType<OtlpCounter['stats']>;
+  spanMicros: number;
+}
+
+/**
+ * The same two loads against a fresh ingest process with tracing on: OTLP/HTTP export to a local
+ * sink (the stock batch span processor, default settings), every batch carrying a sampled
+ * traceparent as from agents that trace, so every batch's four ingest spans are recorded.
+ */
+async function runTraced(): Promise<TracedRun> {
+  const sink = await startOtlpCounter();
+  const ingest = await startIngestProcess({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint });
+  let full: Run;
+  let light: Run;
+  try {
+    full = await runAgents(ingest.address, {
+      agents: AGENTS,
+      alerts: ALERTS,
+      batch: BATCH,
+      window: WINDOW,
+      traced: true,
+    });
+    light = await runAgents(ingest.address, {
+      agents: 4,
+      alerts: 4_000,
+      batch: 5,
+      window: 10,
+      traced: true,
+    });
+  } finally {
+    // SIGTERM: the shutdown sequence exports the spans still buffered.
+    ingest.child.kill('SIGTERM');
+    await new Promise((r) => ingest.child.once('exit', r));
+  }
+  const exported = sink.stats();
+  const spanMicros = await measureSpanCost(sink.endpoint);
+  await sink.close();
+  return { full, light, exported, spanMicros };
+}
+
+function printTraced(traced: TracedRun, offRate: number, off: Run, offLight: Run): void {
+  const { full, light, exported, spanMicros } = traced;
+  const rate = full.count / full.seconds;
+  console.log(
+    `  ${'TripWire ingest, tracing on (OTLP)'.padEnd(34)} ${fmt(rate).padStart(10)} alerts/s  ` +
+      `${(rate / offRate).toFixed(2)}x tracing off`,
+  );
+  console.log(
+    `  send -> ack p50/p99, full load        off ${off.p50.toFixed(1)}/${off.p99.toFixed(1)} ms, ` +
+      `on ${full.p50.toFixed(1)}/${full.p99.toFixed(1)} ms`,
+  );
+  console.log(
+    `  send -> ack p50/p99, light load       off ${offLight.p50.toFixed(1)}/${offLight.p99.toFixed(1)} ms, ` +
+      `on ${light.p50.toFixed(1)}/${light.p99.toFixed(1)} ms`,
+  );
+  const batches = Math.ceil(full.count / BATCH) + Math.ceil(light.count / 5);
+  console.log(
+    `  spans exported: ${fmt(exported.spans)} for ${fmt(batches)} batches, in ${fmt(exported.requests)} ` +
+      `OTLP requests (${(exported.bytes / 1024 / 1024).toFixed(1)} MiB); one span costs ` +
+      `${spanMicros.toFixed(1)} µs in-process (start, attributes, end)`,
+  );
+}
 
 /** The ledger's published marks (PublishMarks): how many UPDATEs, how large, how long. */
 function publishMarkStats(value: (name: string) => number): string {

@@ -2,10 +2,18 @@ import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { Logger } from '@tripwire/logger';
 import { type AgentEvent, type AgentEventBatch, ServerCommand } from '@tripwire/proto';
 import { type Host, listRules, type NewAlert, type Queryable } from '@tripwire/storage';
+import type { Span } from '@tripwire/tracing';
 import { clipForEcho } from '@tripwire/wire';
 import { CallError } from './agent-auth.js';
 import type { AlertIntake } from './alert-intake.js';
 import { rejectReason, type ValidationLimits, validateAgentEvent } from './alert-validation.js';
+import {
+  type BatchOutcome,
+  batchContext,
+  endBatchSpan,
+  recordValidation,
+  startBatchSpan,
+} from './batch-span.js';
 import type { IngestConfig } from './config.js';
 import type { HandlerGuard } from './handler-guard.js';
 import type { HostLiveness } from './host-liveness.js';
@@ -130,7 +138,7 @@ export class AgentStream {
     }
     const batch = message as AgentEventBatch;
     if (batch.pongServerTimeUs) this.onPong(batch.pongServerTimeUs);
-    if (batch.events.length > 0) this.onEvents(batch.events);
+    if (batch.events.length > 0) this.onEvents(batch.events, batch.traceparent);
   }
 
   get hostId(): string {
@@ -180,7 +188,8 @@ export class AgentStream {
     this.deps.metrics.agentPingRtt.observe((Date.now() * 1000 - serverTimeUs) / 1e6);
   }
 
-  private onEvents(events: AgentEvent[]): void {
+  /** `traceparent`: the batch's trace context (attacker input: checked by startBatchSpan). */
+  private onEvents(events: AgentEvent[], traceparent?: string): void {
     if (this.closed || this.draining) return;
     const { limits, metrics } = this.deps;
     if (events.length > limits.maxEventsPerBatch) {
@@ -194,6 +203,8 @@ export class AgentStream {
       return;
     }
     metrics.alertsReceived.inc({ method: this.method }, events.length);
+    const span = startBatchSpan(this.method, events.length, traceparent);
+    const startedAt = performance.now();
     const accepted: NewAlert[] = [];
     const nowUs = Date.now() * 1000;
     for (const event of events) {
@@ -215,19 +226,25 @@ export class AgentStream {
         },
       });
     }
-    if (accepted.length > 0) this.commit(accepted);
+    const outcome = { accepted: accepted.length, rejected: events.length - accepted.length };
+    recordValidation(span, startedAt, outcome);
+    if (accepted.length > 0) this.commit(accepted, span, outcome);
+    else endBatchSpan(span, outcome);
   }
 
-  private commit(accepted: NewAlert[]): void {
+  /** Stores and publishes `accepted`, then acknowledges them; `span` (the batch's) ends with the ack. */
+  private commit(accepted: NewAlert[], span: Span | undefined, outcome: BatchOutcome): void {
     const n = accepted.length;
     this.unacked += n;
-    const work = this.deps.intake.commit(this.host, accepted).then(
+    const work = this.deps.intake.commit(this.host, accepted, batchContext(span)).then(
       (result) =>
         this.guarded('ack', () => {
+          endBatchSpan(span, outcome);
           const alertIds = result.stored.map((s) => s.alertId).concat(result.duplicates);
           this.send({ command: { $case: 'ack', ack: { alertIds } } });
         }),
       (err: Error) => {
+        endBatchSpan(span, { ...outcome, error: 'database_unavailable' });
         this.log.error({ err }, 'could not store alerts; ending the stream so the agent retries');
         this.fail(
           new CallError(

@@ -7,10 +7,22 @@ import {
   type Pool,
   type SubmitResult,
 } from '@tripwire/storage';
+import { type Context, SpanKind, traceparentOf, withSpan } from '@tripwire/tracing';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 import type { PublishMarks } from './publish-marks.js';
+
+const COMMIT_SPAN = 'ingest.commit';
+const COMMIT_SPAN_OPTIONS = {
+  kind: SpanKind.CLIENT,
+  attributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'COMMIT' },
+};
+const PUBLISH_SPAN = 'ingest.publish';
+const PUBLISH_SPAN_OPTIONS = {
+  kind: SpanKind.PRODUCER,
+  attributes: { 'messaging.system': 'redis', 'messaging.operation.type': 'send' },
+};
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
@@ -71,9 +83,10 @@ export class AlertIntake {
     return this.batcher.saturated;
   }
 
-  commit(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+  /** `trace`: the batch's span context, when traced: the commit and publish spans go under it. */
+  commit(host: Host, alerts: readonly NewAlert[], trace?: Context): Promise<SubmitResult> {
     const started = performance.now();
-    const done = this.commitAndPublish(host, alerts);
+    const done = this.commitAndPublish(host, alerts, trace);
     this.inFlight.add(done);
     const forget = () => this.inFlight.delete(done);
     done.then(() => {
@@ -92,21 +105,49 @@ export class AlertIntake {
     return Promise.allSettled([...this.inFlight]);
   }
 
-  private async commitAndPublish(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
-    const result = await this.batcher.submit(alerts);
+  private async commitAndPublish(
+    host: Host,
+    alerts: readonly NewAlert[],
+    trace: Context | undefined,
+  ): Promise<SubmitResult> {
+    // Waits for the group commit this submission joined: its span is the wait for COMMIT.
+    const result = await withSpan(COMMIT_SPAN, COMMIT_SPAN_OPTIONS, trace, async (span) => {
+      const submitted = await this.batcher.submit(alerts);
+      span?.setAttributes({
+        'tripwire.alerts.stored': submitted.stored.length,
+        'tripwire.alerts.duplicate': submitted.duplicates.length,
+      });
+      return submitted;
+    });
+    await withSpan(PUBLISH_SPAN, PUBLISH_SPAN_OPTIONS, trace, (span) =>
+      this.publishStored(host, alerts, result, span && traceparentOf(span)),
+    );
+    return result;
+  }
+
+  /**
+   * Publishes what the submission stored, and the resends never published, then waits for the
+   * confirmations. `traceparent` goes on each alert message, so the fan-out's delivery joins the trace.
+   */
+  private async publishStored(
+    host: Host,
+    alerts: readonly NewAlert[],
+    result: SubmitResult,
+    traceparent: string | undefined,
+  ): Promise<void> {
     this.metrics.alertsStored.inc(result.stored.length);
     this.metrics.alertsDuplicate.inc(result.duplicates.length);
     const stored = new Map(result.stored.map((s) => [s.alertId, s.receivedAt]));
     // A repeat inside this very submission was just stored (and is published) once.
     const resent = result.duplicates.filter((id) => !stored.has(id));
     if (resent.length === 0 && this.queuedPublishes === 0) {
-      await this.confirmed(this.publish(host, alerts, stored));
-      return result;
+      await this.confirmed(this.publish(host, alerts, stored, traceparent));
+      return;
     }
     this.queuedPublishes++;
     const link = this.publishing.then(async () => {
       try {
-        return await this.publishWithResends(host, alerts, stored, resent);
+        return await this.publishWithResends(host, alerts, stored, resent, traceparent);
       } finally {
         this.queuedPublishes--;
       }
@@ -116,7 +157,6 @@ export class AlertIntake {
       () => {},
     );
     await this.confirmed(await link);
-    return result;
   }
 
   /**
@@ -129,6 +169,7 @@ export class AlertIntake {
     alerts: readonly NewAlert[],
     stored: Map<string, Date>,
     resent: readonly string[],
+    traceparent: string | undefined,
   ): Promise<boolean> {
     let unpublished: Map<string, Date>;
     try {
@@ -137,12 +178,12 @@ export class AlertIntake {
       await this.confirmed(true);
       unpublished = await this.marks.unpublished(resent);
     } catch (err) {
-      this.publish(host, alerts, stored);
+      this.publish(host, alerts, stored, traceparent);
       throw err;
     }
     this.metrics.resendsRepublished.inc(unpublished.size);
     for (const [id, at] of unpublished) if (!stored.has(id)) stored.set(id, at);
-    return this.publish(host, alerts, stored);
+    return this.publish(host, alerts, stored, traceparent);
   }
 
   /** Waits until what was just published is on the bus (see PublishConfirmations). */
@@ -152,7 +193,12 @@ export class AlertIntake {
   }
 
   /** Publishes, in submission order, the alerts in `receivedAt` (each once); false if none. */
-  private publish(host: Host, alerts: readonly NewAlert[], receivedAt: Map<string, Date>): boolean {
+  private publish(
+    host: Host,
+    alerts: readonly NewAlert[],
+    receivedAt: Map<string, Date>,
+    traceparent: string | undefined,
+  ): boolean {
     if (receivedAt.size === 0) return false;
     const messages: string[] = [];
     for (const alert of alerts) {
@@ -173,6 +219,7 @@ export class AlertIntake {
             severity: alert.severity,
           },
           alert.eventDetailJson,
+          traceparent,
         ),
       );
     }

@@ -18,11 +18,13 @@ import {
   type ServerCommand,
   type SubmitAlertResponse,
 } from '@tripwire/proto';
-import type { Pool } from '@tripwire/storage';
+import type { Host, Pool } from '@tripwire/storage';
+import type { Span } from '@tripwire/tracing';
 import { hasControlCharacters, MAX_AGENT_LABEL_LENGTH, MAX_HOSTNAME_LENGTH } from '@tripwire/wire';
 import { authenticateAgent, CallError } from './agent-auth.js';
 import { AgentStream, type AgentStreamDeps, type StreamMethod } from './agent-stream.js';
 import { rejectReason, validateAgentEvent } from './alert-validation.js';
+import { batchContext, endBatchSpan, recordValidation, startBatchSpan } from './batch-span.js';
 import { hangRefusal } from './dependency-health.js';
 import { type EnrollmentSettings, enrollAgent } from './enrollment.js';
 import { authenticateEnrollment } from './enrollment-credential.js';
@@ -123,7 +125,27 @@ async function submitAlert(
   const host = await authenticateAgent(deps.pool, call.metadata);
   rejectMalformed(call.request);
   metrics.alertsReceived.inc({ method: 'SubmitAlert' });
-  const v = validateAgentEvent(call.request, host, deps.limits);
+  // A unary call carries its trace context in its metadata, as gRPC instrumentations send it.
+  const span = startBatchSpan('SubmitAlert', 1, call.metadata.get('traceparent')[0]);
+  try {
+    return await storeOne(deps, call.request, host, span);
+  } catch (err) {
+    endBatchSpan(span, { accepted: 0, rejected: 0, error: (err as CallError).reason ?? 'failed' });
+    throw err;
+  }
+}
+
+/** SubmitAlert's alert validated, stored and published; `span` ends once it is. */
+async function storeOne(
+  deps: AlertServiceDeps,
+  event: AgentEvent,
+  host: Host,
+  span: Span | undefined,
+): Promise<SubmitAlertResponse> {
+  const { metrics } = deps;
+  const startedAt = performance.now();
+  const v = validateAgentEvent(event, host, deps.limits);
+  recordValidation(span, startedAt, { accepted: v.ok ? 1 : 0, rejected: v.ok ? 0 : 1 });
   if (v.ok && v.clipped) metrics.alertsClipped.inc();
   if (v.ok && v.skewed) metrics.clockSkewAlerts.inc();
   if (!v.ok) {
@@ -143,7 +165,8 @@ async function submitAlert(
       'overloaded',
     );
   }
-  const result = await deps.intake.commit(host, [v.alert]);
+  const result = await deps.intake.commit(host, [v.alert], batchContext(span));
+  endBatchSpan(span, { accepted: 1, rejected: 0 });
   return { alertId: v.alert.alertId, duplicate: result.duplicates.length > 0 };
 }
 

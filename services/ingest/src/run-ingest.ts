@@ -3,6 +3,7 @@ import { loadConfigOrExit, redisSentinelOptions } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createServiceLogger } from '@tripwire/logger';
 import { createPool, migrateDatabase } from '@tripwire/storage';
+import { startTracing } from '@tripwire/tracing';
 import { loadConfig } from './config.js';
 import { createIngestServer } from './ingest-server.js';
 
@@ -16,6 +17,8 @@ const MIGRATE_WAIT_MS = 60_000;
 export async function runIngest(env: Record<string, string | undefined> = process.env) {
   const config = loadConfigOrExit(() => loadConfig(env));
   const log = createServiceLogger('ingest', config);
+  // Before anything that creates spans; off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = await startTracing('tripwire-ingest', log);
 
   if (config.MIGRATE_ON_START) {
     const deadline = Date.now() + MIGRATE_WAIT_MS;
@@ -75,6 +78,8 @@ export async function runIngest(env: Record<string, string | undefined> = proces
       await server.stop();
       redis.disconnect();
       await pool.end();
+      // Last: the spans of the drain itself are exported too.
+      await tracing.shutdown();
     },
     (signal) => log.info({ signal }, 'stopping'),
   );

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
+import { startTracing } from '@tripwire/tracing';
 import { writeEnrollTokenFile } from './enroll-token-file.js';
 import { startSingleProcess } from './single-process.js';
 
@@ -33,6 +34,8 @@ Environment (each optional):
 const homeDir =
   process.env.TRIPWIRE_HOME ?? fileURLToPath(new URL('../../../.tripwire', import.meta.url));
 
+// Off (nothing loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set: docs/operations.md#tracing.
+const tracing = await startTracing('tripwire');
 let system: Awaited<ReturnType<typeof startSingleProcess>>;
 try {
   system = await startSingleProcess({ homeDir });
@@ -40,7 +43,7 @@ try {
   console.error(`TripWire could not start: ${(err as Error).message}`);
   process.exit(1);
 }
-stopOnSignals(() => system.stop());
+stopOnSignals(() => system.stop().finally(tracing.shutdown));
 
 const tokenFile = writeEnrollTokenFile(homeDir, system.enrollmentToken);
 const agentCommand = [

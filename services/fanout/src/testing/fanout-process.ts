@@ -4,10 +4,11 @@
 // reaches an image.
 import { fileURLToPath } from 'node:url';
 import { freePort, ServiceProcess, type TestServers } from '@tripwire/test-fixtures';
+import type { TracingEnv } from '@tripwire/tracing';
 import type { FanoutConfig } from '../config.js';
 
 /** Environment for the fan-out service: only names its config reads. */
-export type FanoutEnv = Partial<Record<keyof FanoutConfig, string>>;
+export type FanoutEnv = Partial<Record<keyof FanoutConfig, string>> & TracingEnv;
 
 const FANOUT_DIR = fileURLToPath(new URL('../..', import.meta.url));
 

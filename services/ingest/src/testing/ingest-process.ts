@@ -4,10 +4,11 @@
 // only, so it never reaches an image.
 import { fileURLToPath } from 'node:url';
 import { freePort, ServiceProcess, type TestServers } from '@tripwire/test-fixtures';
+import type { TracingEnv } from '@tripwire/tracing';
 import type { IngestConfig } from '../config.js';
 
 /** Environment for the ingest service: only names its config reads. */
-export type IngestEnv = Partial<Record<keyof IngestConfig, string>>;
+export type IngestEnv = Partial<Record<keyof IngestConfig, string>> & TracingEnv;
 
 const INGEST_DIR = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -84,7 +84,17 @@ export interface AgentEventBatch {
    * Set to a Ping's server_time_us to answer it. A batch may carry only this and
    * no events. Optional so that existing senders of {events} stay unchanged.
    */
-  pongServerTimeUs?: number | undefined;
+  pongServerTimeUs?:
+    | number
+    | undefined;
+  /**
+   * W3C trace context (https://www.w3.org/TR/trace-context/#traceparent-header) of the agent's
+   * span that sent this batch, e.g. "00-<32 hex trace id>-<16 hex span id>-01", so the ingest
+   * service's spans for the batch join the agent's trace. Per batch, not in the call's metadata:
+   * one stream carries many batches for hours. Empty when the agent does not trace; a value the
+   * server cannot parse exactly is ignored. Optional so that existing senders stay unchanged.
+   */
+  traceparent?: string | undefined;
 }
 
 /** These alerts are durable in PostgreSQL (committed). The agent may forget them. */
@@ -244,7 +254,7 @@ export const AgentEvent: MessageFns<AgentEvent> = {
 };
 
 function createBaseAgentEventBatch(): AgentEventBatch {
-  return { events: [], pongServerTimeUs: undefined };
+  return { events: [], pongServerTimeUs: undefined, traceparent: undefined };
 }
 
 export const AgentEventBatch: MessageFns<AgentEventBatch> = {
@@ -254,6 +264,9 @@ export const AgentEventBatch: MessageFns<AgentEventBatch> = {
     }
     if (message.pongServerTimeUs !== undefined) {
       writer.uint32(16).int64(message.pongServerTimeUs);
+    }
+    if (message.traceparent !== undefined) {
+      writer.uint32(26).string(message.traceparent);
     }
     return writer;
   },
@@ -279,6 +292,14 @@ export const AgentEventBatch: MessageFns<AgentEventBatch> = {
           }
 
           message.pongServerTimeUs = longToNumber(reader.int64());
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.traceparent = reader.string();
           continue;
         }
       }
