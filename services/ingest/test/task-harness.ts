@@ -242,6 +242,7 @@ export function realAgent(
   stateDir: string,
   hostname: string,
   actions = 'shell_execute,file_hash',
+  extraArgs: readonly string[] = [],
 ): ServiceProcess {
   const rules = join(tempDir('rules'), 'rules.json');
   writeFileSync(rules, JSON.stringify({ rules: [] }));
@@ -264,6 +265,7 @@ export function realAgent(
     '--task-shell-unrestricted',
     '--task-actions',
     actions,
+    ...extraArgs,
   ]);
   return proc;
 }
