@@ -93,6 +93,10 @@ const schema = z
     TASKS_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
     TASKS_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
     TASKS_POLICY_WAIT_MS: int(10_000, 100, 600_000),
+    // Task responses under 4 KiB one agent stream may send a second (0: no limit); past it the stream ends.
+    TASK_STREAM_SMALL_RESPONSES_PER_S: int(200, 0, 1_000_000),
+    // Output chunks stored per task; later chunks are dropped (the outcome still counts).
+    TASK_MAX_CHUNKS_PER_TASK: int(4_096, 1, 10_000_000),
     TASK_RETENTION_DAYS: int(90, 0, 36_500),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),

@@ -34,6 +34,8 @@ export function createTaskManager(
       fetchMaxBytes: config.TASK_FETCH_MAX_BYTES,
       maxBufferedBytes: config.AGENT_STREAM_MAX_BUFFERED_BYTES,
       policyWaitMs: config.TASKS_POLICY_WAIT_MS,
+      smallResponsesPerS: config.TASK_STREAM_SMALL_RESPONSES_PER_S,
+      maxChunksPerTask: config.TASK_MAX_CHUNKS_PER_TASK,
     },
     timings: {
       sweepMs: config.TASKS_SWEEP_MS,

@@ -1,0 +1,86 @@
+// What one agent's task stream may cost the server (task-stream-budget.ts), against agents
+// played by hand over real streams to a real ingest and PostgreSQL: a flood of 1-byte chunks
+// ends that stream RESOURCE_EXHAUSTED, chunks past the per-task cap are dropped, and another
+// host's task runs to the end meanwhile.
+import { status } from '@grpc/grpc-js';
+import { getTask } from '@tripwire/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR_JWT_SECRET, operatorAuth } from './incident-client.js';
+import { type RunningIngest, startIngest, useEnvironment } from './ingest-harness.js';
+import {
+  hostWithBareAgent,
+  type ResponseCalls,
+  responseCalls,
+  shellTask,
+  until,
+} from './task-harness.js';
+
+const env = useEnvironment();
+let ingest: RunningIngest;
+let admin: ResponseCalls;
+const cleanups: Array<() => unknown> = [];
+
+const RATE = 50;
+const MAX_CHUNKS = 20;
+
+beforeAll(async () => {
+  ingest = await startIngest(env, {
+    OPERATOR_JWT_SECRET,
+    TASKS_PER_HOST_PER_MINUTE: '1000',
+    TASKS_PER_OPERATOR_PER_MINUTE: '1000',
+    TASK_STREAM_SMALL_RESPONSES_PER_S: String(RATE),
+    TASK_MAX_CHUNKS_PER_TASK: String(MAX_CHUNKS),
+  });
+  admin = responseCalls(ingest.address, await operatorAuth.issue('alice', 'admin'));
+});
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  admin.close();
+  await ingest.stop();
+});
+
+const hostWithAgent = () => hostWithBareAgent(env, cleanups, ingest.address);
+const limitHits = async (limit: string) =>
+  Number(
+    new RegExp(`tripwire_ingest_limits_hit_total\\{limit="${limit}"\\} (\\d+)`).exec(
+      await (await fetch(`${ingest.httpUrl}/metrics`)).text(),
+    )?.[1] ?? 0,
+  );
+const chunkRows = async (taskId: string) =>
+  (await env.pool.query('SELECT 1 FROM task_output WHERE task_id = $1', [taskId])).rows.length;
+
+describe('the task stream write budget', () => {
+  it('ends a stream flooding 1-byte chunks RESOURCE_EXHAUSTED; another host’s task succeeds', async () => {
+    const flooder = await hostWithAgent();
+    const normal = await hostWithAgent();
+    const flood = await admin.create(shellTask(flooder.hostId, 'yes'));
+    const task = await admin.create(shellTask(normal.hostId, 'echo ok'));
+    await until(() => flooder.agent.tasks().includes(flood.taskId));
+    await until(() => normal.agent.tasks().includes(task.taskId));
+    for (let seq = 1; seq <= 5_000; seq++) flooder.agent.stdout(flood.taskId, seq, 'y');
+    normal.agent.stdout(task.taskId, 1, 'ok\n');
+    normal.agent.finish(task.taskId, 2);
+    await until(() => flooder.agent.ended !== null, 20_000, 'the flooding stream ended');
+    expect(flooder.agent.ended!.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(flooder.agent.ended!.details).toMatch(/TASK_STREAM_SMALL_RESPONSES_PER_S/);
+    expect(await limitHits('task_stream_rate')).toBeGreaterThanOrEqual(1);
+    await until(() => normal.agent.acks.includes(task.taskId), 20_000, 'the normal outcome');
+    expect((await getTask(env.pool, task.taskId))!).toMatchObject({ state: 'SUCCEEDED' });
+    expect(normal.agent.ended).toBeNull();
+  });
+
+  it('stores at most TASK_MAX_CHUNKS_PER_TASK chunks of a task, then still its outcome', async () => {
+    const { hostId, agent } = await hostWithAgent();
+    const task = await admin.create(shellTask(hostId, 'cat big'));
+    await until(() => agent.tasks().includes(task.taskId));
+    // 5,000-byte chunks: over the small-response size, so only the chunk cap applies.
+    const chunk = 'x'.repeat(4_999).concat('\n');
+    for (let seq = 1; seq <= MAX_CHUNKS + 10; seq++) agent.stdout(task.taskId, seq, chunk);
+    agent.finish(task.taskId, MAX_CHUNKS + 11);
+    await until(() => agent.acks.includes(task.taskId), 20_000, 'the outcome');
+    expect(await chunkRows(task.taskId)).toBe(MAX_CHUNKS);
+    expect((await getTask(env.pool, task.taskId))!.state).toBe('SUCCEEDED');
+    expect(await limitHits('task_chunks')).toBeGreaterThanOrEqual(10);
+    expect(agent.ended).toBeNull();
+  });
+});
