@@ -97,6 +97,10 @@ const schema = z
     TASK_STREAM_SMALL_RESPONSES_PER_S: int(200, 0, 1_000_000),
     // Output chunks stored per task; later chunks are dropped (the outcome still counts).
     TASK_MAX_CHUNKS_PER_TASK: int(4_096, 1, 10_000_000),
+    // WatchTask calls open per operator / on this instance, and how often one rereads a task (floor 100 ms).
+    TASK_WATCHES_PER_OPERATOR: int(16, 1, 100_000),
+    TASK_WATCHES_MAX: int(1_000, 1, 1_000_000),
+    TASK_WATCH_POLL_MS: int(500, 100, 60_000),
     TASK_RETENTION_DAYS: int(90, 0, 36_500),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),

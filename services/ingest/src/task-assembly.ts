@@ -4,12 +4,10 @@ import type { IngestConfig } from './config.js';
 import { createResponseService, type ResponseServiceDeps } from './response-service.js';
 import { TaskManager, type TaskManagerDeps } from './task-manager.js';
 import { createTaskService } from './task-service.js';
+import { WatchSlots } from './watch-slots.js';
 
 // Response actions' part of the ingest service, built from the configuration: the task
 // manager, TaskService (agents) and ResponseService (operators).
-
-/** How often WatchTask rereads a task whose changes are made on another instance. */
-const WATCH_POLL_MS = 500;
 
 /** The bounds ResponseService applies to new tasks (the TASKS_* variables). */
 export const taskLimits = (config: IngestConfig): TaskLimits => ({
@@ -50,7 +48,10 @@ export function createTaskManager(
 
 /** TaskService and ResponseService, for createGrpcServer. */
 export function createTaskServices(
-  d: Omit<ResponseServiceDeps, 'limits' | 'shellApproval' | 'watchPollMs' | 'operatorAuth'> & {
+  d: Omit<
+    ResponseServiceDeps,
+    'limits' | 'shellApproval' | 'watchPollMs' | 'watchSlots' | 'operatorAuth'
+  > & {
     config: IngestConfig;
     operatorAuth: OperatorAuth | undefined;
   },
@@ -62,7 +63,11 @@ export function createTaskServices(
       ...deps,
       limits: taskLimits(config),
       shellApproval: config.TASKS_SHELL_APPROVAL,
-      watchPollMs: WATCH_POLL_MS,
+      watchPollMs: config.TASK_WATCH_POLL_MS,
+      watchSlots: new WatchSlots({
+        perOperator: config.TASK_WATCHES_PER_OPERATOR,
+        total: config.TASK_WATCHES_MAX,
+      }),
     }),
   };
 }

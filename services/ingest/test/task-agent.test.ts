@@ -119,9 +119,11 @@ describe('response actions with the real agent', () => {
   });
 
   it('refuses /etc/shadow and its own credentials outside the path allow-list, no byte stored', async () => {
-    const refused = Number(/tripwire_ingest_tasks_finished_total\{state="REFUSED"\} (\d+)/.exec(
-      await (await fetch(`${ingest.httpUrl}/metrics`)).text(),
-    )?.[1] ?? 0);
+    const refused = Number(
+      /tripwire_ingest_tasks_finished_total\{state="REFUSED"\} (\d+)/.exec(
+        await (await fetch(`${ingest.httpUrl}/metrics`)).text(),
+      )?.[1] ?? 0,
+    );
     const asked = [
       ['/etc/shadow', /outside the folders this host allows/],
       [join(stateDir, 'credentials.json'), /own state folder/],
@@ -147,7 +149,10 @@ describe('response actions with the real agent', () => {
     writeFileSync(join(evidenceDir, 'note.txt'), 'allowed');
     const ok = await admin.create({
       hostId,
-      action: { $case: 'fileFetch', fileFetch: { path: join(evidenceDir, 'note.txt'), maxBytes: 0 } },
+      action: {
+        $case: 'fileFetch',
+        fileFetch: { path: join(evidenceDir, 'note.txt'), maxBytes: 0 },
+      },
     });
     await until(async () => (await stateOf(ok.taskId)) === 'SUCCEEDED', 30_000, 'the fetch');
   });

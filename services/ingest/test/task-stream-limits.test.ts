@@ -1,7 +1,8 @@
 // What one agent's task stream may cost the server (task-stream-budget.ts), against agents
 // played by hand over real streams to a real ingest and PostgreSQL: a flood of 1-byte chunks
 // ends that stream RESOURCE_EXHAUSTED, chunks past the per-task cap are dropped, and another
-// host's task runs to the end meanwhile.
+// host's task runs to the end meanwhile; an operator past their WatchTask bound is refused
+// RESOURCE_EXHAUSTED while another operator's watch runs to the end.
 import { status } from '@grpc/grpc-js';
 import { getTask } from '@tripwire/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import {
   responseCalls,
   shellTask,
   until,
+  watchTask,
 } from './task-harness.js';
 
 const env = useEnvironment();
@@ -22,6 +24,7 @@ const cleanups: Array<() => unknown> = [];
 
 const RATE = 50;
 const MAX_CHUNKS = 20;
+const WATCHES = 3;
 
 beforeAll(async () => {
   ingest = await startIngest(env, {
@@ -30,6 +33,7 @@ beforeAll(async () => {
     TASKS_PER_OPERATOR_PER_MINUTE: '1000',
     TASK_STREAM_SMALL_RESPONSES_PER_S: String(RATE),
     TASK_MAX_CHUNKS_PER_TASK: String(MAX_CHUNKS),
+    TASK_WATCHES_PER_OPERATOR: String(WATCHES),
   });
   admin = responseCalls(ingest.address, await operatorAuth.issue('alice', 'admin'));
 });
@@ -82,5 +86,53 @@ describe('the task stream write budget', () => {
     expect((await getTask(env.pool, task.taskId))!.state).toBe('SUCCEEDED');
     expect(await limitHits('task_chunks')).toBeGreaterThanOrEqual(10);
     expect(agent.ended).toBeNull();
+  });
+});
+
+describe('WatchTask bounds', () => {
+  it('refuses an operator past TASK_WATCHES_PER_OPERATOR; another operator watches to the end', async () => {
+    const busy = await hostWithAgent();
+    const other = await hostWithAgent();
+    const waiting = await admin.create(shellTask(busy.hostId, 'sleep 600'));
+    const task = await admin.create(shellTask(other.hostId, 'echo ok'));
+    await until(() => other.agent.tasks().includes(task.taskId));
+    const malloryToken = await operatorAuth.issue('mallory', 'viewer');
+    const mallory = responseCalls(ingest.address, malloryToken);
+    cleanups.push(() => mallory.close());
+    const held = Array.from({ length: WATCHES }, () =>
+      watchTask(mallory, malloryToken, waiting.taskId),
+    );
+    await until(() => held.every((w) => w.tasks.length > 0), 10_000, 'the watches open');
+    const refused = await (async () => {
+      const w = watchTask(mallory, malloryToken, waiting.taskId);
+      await until(() => w.ended !== null, 10_000, 'the extra watch answered');
+      return w.ended!;
+    })();
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.details).toMatch(
+      /mallory already has 3 WatchTask calls open.*TASK_WATCHES_PER_OPERATOR/,
+    );
+    expect(await limitHits('task_watchers')).toBeGreaterThanOrEqual(1);
+    // Alice's watch of another host's task runs to its end meanwhile.
+    const aliceToken = await operatorAuth.issue('alice', 'admin');
+    const watch = watchTask(admin, aliceToken, task.taskId);
+    other.agent.stdout(task.taskId, 1, 'ok\n');
+    other.agent.finish(task.taskId, 2);
+    await until(() => watch.ended !== null, 20_000, 'the watch ended');
+    expect(watch.ended!.code).toBe(status.OK);
+    expect(watch.text('stdout')).toBe('ok\n');
+    // Ending one of mallory's watches gives the slot back.
+    held[0]!.cancel();
+    await until(
+      async () => {
+        const w = watchTask(mallory, malloryToken, waiting.taskId);
+        await until(() => w.tasks.length > 0 || w.ended !== null, 10_000);
+        w.cancel();
+        return w.tasks.length > 0;
+      },
+      10_000,
+      'a slot given back',
+    );
+    for (const w of held) w.cancel();
   });
 });

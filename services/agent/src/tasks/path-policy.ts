@@ -24,13 +24,17 @@ export class PathPolicy {
   /** Throws a TaskRefusal unless file actions may touch `path` (absolute, plain form). */
   check(path: string): void {
     if (this.denied.some((d) => isInside(path, d) || isInside(d, path)))
-      throw new TaskRefusal(`${quoted(path)} is in the agent's own state folder or credentials: never touched`);
+      throw new TaskRefusal(
+        `${quoted(path)} is in the agent's own state folder or credentials: never touched`,
+      );
     if (this.allowed === null)
       throw new TaskRefusal(
         'no path allow file on this host (--task-path-allow-file): file actions touch no file',
       );
     if (!this.allowed.some((a) => isInside(path, a)))
-      throw new TaskRefusal(`${quoted(path)} is outside the folders this host allows file actions in`);
+      throw new TaskRefusal(
+        `${quoted(path)} is outside the folders this host allows file actions in`,
+      );
   }
 
   /** The allow-list as the log and the policy report show it. */

@@ -21,7 +21,8 @@ export async function readPolicyFile(label: string, path: string): Promise<strin
     if (!st.isFile()) throw new Error(`${what} is not a regular file`);
     if (me !== undefined && st.uid !== me && st.uid !== 0)
       throw new Error(`${what} belongs to uid ${st.uid}: chown it to this user or root`);
-    if ((st.mode & 0o022) !== 0) throw new Error(`${what} is writable by other users: chmod go-w it`);
+    if ((st.mode & 0o022) !== 0)
+      throw new Error(`${what} is writable by other users: chmod go-w it`);
     if (st.size > MAX_FILE_BYTES) throw new Error(`${what} is over ${MAX_FILE_BYTES} bytes`);
     const lines = (await handle.readFile('utf8'))
       .split('\n')

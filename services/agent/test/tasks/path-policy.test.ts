@@ -18,7 +18,7 @@ const quarantine = (path: string) => ({
 const sentBytes = (bench: TaskBench, taskId: string) =>
   bench.of(taskId).filter((r) => !r.isFinal && r.response?.$case === 'fileFetch').length;
 
-async function refused(bench: TaskBench, request: ReturnType<typeof fetch>, reason: RegExp) {
+async function refused(bench: TaskBench, request: Parameters<TaskBench['run']>[0], reason: RegExp) {
   const final = await bench.run(request);
   expect(statusName(final)).toBe('TASK_STATUS_REFUSED');
   expect(final.error).toMatch(reason);
@@ -38,7 +38,11 @@ describe('the path allow-list of file actions', () => {
     // A sibling whose name extends the allowed folder's is not inside it.
     await refused(bench, fetch(`${allowed}-other/x`), /outside the folders/);
     await refused(bench, fetch(`${allowed}/../../etc/shadow`), /"\.\." segments/);
-    await refused(bench, fetch(join(allowed, 'shadow-link')), /is a symlink \(to "\/etc\/shadow"\)/);
+    await refused(
+      bench,
+      fetch(join(allowed, 'shadow-link')),
+      /is a symlink \(to "\/etc\/shadow"\)/,
+    );
     const ok = await bench.run(fetch(join(allowed, 'evidence.log')));
     expect(statusName(ok)).toBe('TASK_STATUS_SUCCEEDED');
     expect(sentBytes(bench, ok.taskId)).toBe(1);
