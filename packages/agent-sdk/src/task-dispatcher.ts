@@ -12,6 +12,12 @@ import type {
 const TASK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** After its signal aborts, a task gets this long to end before its outcome is written anyway. */
 const ABORT_GRACE_MS = 10_000;
+/**
+ * Chunks one task may send; later ones are dropped and the outcome marked truncated. The
+ * server stores each chunk as a row and a bus message and caps them too (TASK_MAX_CHUNKS_PER_TASK,
+ * same default): a runner emitting byte by byte is cut here, before it costs the network.
+ */
+export const MAX_CHUNKS_PER_TASK = 4_096;
 
 export interface TaskDispatcherStats {
   started: number;
@@ -20,11 +26,15 @@ export interface TaskDispatcherStats {
   cancelled: number;
   /** Responses produced while no stream was open (chunks are live only; outcomes are resent). */
   unsent: number;
+  /** Chunks dropped past MAX_CHUNKS_PER_TASK. */
+  overChunks: number;
 }
 
 interface RunningTask {
   controller: AbortController;
   sequence: number;
+  /** A chunk was dropped past MAX_CHUNKS_PER_TASK: the outcome says truncated. */
+  cut?: boolean;
 }
 
 /**
@@ -39,6 +49,7 @@ export class TaskDispatcher {
     invalid: 0,
     cancelled: 0,
     unsent: 0,
+    overChunks: 0,
   };
   private readonly running = new Map<string, RunningTask>();
   private readonly finishing = new Set<Promise<void>>();
@@ -209,6 +220,13 @@ export class TaskDispatcher {
   }
 
   private emit(taskId: string, task: RunningTask, payload: TaskPayload): void {
+    // The RUNNING marker is sequence 1; chunks follow it.
+    if (task.sequence > MAX_CHUNKS_PER_TASK) {
+      if (!task.cut) this.deps.log.warn({ taskId }, 'task output over the chunk cap; dropped');
+      task.cut = true;
+      this.stats.overChunks++;
+      return;
+    }
     this.send({
       ...emptyResponse(taskId),
       status: TaskStatus.TASK_STATUS_RUNNING,
@@ -228,6 +246,7 @@ export class TaskDispatcher {
       ...emptyResponse(taskId),
       ...abortedOutcome(outcome, aborted),
       isFinal: true,
+      truncated: (outcome.truncated ?? false) || task?.cut === true,
       sequence: task ? ++task.sequence : 1,
       cancelled: aborted === 'cancelled',
     };
