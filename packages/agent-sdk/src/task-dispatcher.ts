@@ -1,5 +1,5 @@
 import type { Logger } from '@tripwire/logger';
-import { type TaskRequest, type TaskResponse, TaskStatus } from '@tripwire/proto';
+import { type TaskRequest, TaskResponse, TaskStatus } from '@tripwire/proto';
 import type { TaskJournal } from './task-journal.js';
 import type {
   TaskAbortReason,
@@ -13,11 +13,14 @@ const TASK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** After its signal aborts, a task gets this long to end before its outcome is written anyway. */
 const ABORT_GRACE_MS = 10_000;
 /**
- * Chunks one task may send; later ones are dropped and the outcome marked truncated. The
- * server stores each chunk as a row and a bus message and caps them too (TASK_MAX_CHUNKS_PER_TASK,
- * same default): a runner emitting byte by byte is cut here, before it costs the network.
+ * Small chunks (under SMALL_CHUNK_BYTES encoded) one task may send; later ones are dropped and
+ * the outcome marked truncated. The server stores each chunk as a row and a bus message and
+ * caps them too (TASK_MAX_CHUNKS_PER_TASK, same default): a runner emitting byte by byte is cut
+ * here, before it costs the network. Large chunks are bounded by the byte caps already, so a
+ * big file_fetch (64 KiB chunks) is never cut by this.
  */
 export const MAX_CHUNKS_PER_TASK = 4_096;
+export const SMALL_CHUNK_BYTES = 4_096;
 
 export interface TaskDispatcherStats {
   started: number;
@@ -33,6 +36,8 @@ export interface TaskDispatcherStats {
 interface RunningTask {
   controller: AbortController;
   sequence: number;
+  /** Small chunks sent so far. */
+  small: number;
   /** A chunk was dropped past MAX_CHUNKS_PER_TASK: the outcome says truncated. */
   cut?: boolean;
 }
@@ -145,7 +150,7 @@ export class TaskDispatcher {
   private async start(request: TaskRequest): Promise<void> {
     const { taskId } = request;
     const policy = this.deps.runner.policy();
-    const task: RunningTask = { controller: new AbortController(), sequence: 0 };
+    const task: RunningTask = { controller: new AbortController(), sequence: 0, small: 0 };
     const refusal = this.deps.runner.refusal?.(request);
     if (refusal) {
       await this.finish(
@@ -220,19 +225,23 @@ export class TaskDispatcher {
   }
 
   private emit(taskId: string, task: RunningTask, payload: TaskPayload): void {
-    // The RUNNING marker is sequence 1; chunks follow it.
-    if (task.sequence > MAX_CHUNKS_PER_TASK) {
-      if (!task.cut) this.deps.log.warn({ taskId }, 'task output over the chunk cap; dropped');
-      task.cut = true;
-      this.stats.overChunks++;
-      return;
-    }
-    this.send({
+    const response: TaskResponse = {
       ...emptyResponse(taskId),
       status: TaskStatus.TASK_STATUS_RUNNING,
-      sequence: ++task.sequence,
+      sequence: task.sequence + 1,
       response: payload,
-    });
+    };
+    if (payload && TaskResponse.encode(response).finish().length < SMALL_CHUNK_BYTES) {
+      if (task.small >= MAX_CHUNKS_PER_TASK) {
+        if (!task.cut) this.deps.log.warn({ taskId }, 'task output over the chunk cap; dropped');
+        task.cut = true;
+        this.stats.overChunks++;
+        return;
+      }
+      task.small++;
+    }
+    task.sequence++;
+    this.send(response);
   }
 
   /** Journals the final response, then sends it (it is resent until the server acknowledges it). */

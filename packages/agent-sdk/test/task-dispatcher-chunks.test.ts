@@ -24,25 +24,25 @@ const POLICY: AgentTaskPolicy = {
   maxConcurrentTasks: 2,
 };
 
-/** Emits `count` one-byte stdout chunks, then succeeds. */
-const bytewiseRunner = (count: number): TaskRunner => ({
+/** Emits `count` stdout chunks of `text` (one byte by default), then succeeds. */
+const bytewiseRunner = (count: number, text = 'y'): TaskRunner => ({
   policy: () => POLICY,
   async run(_request, ctx) {
     for (let i = 0; i < count; i++)
       ctx.emit({
         $case: 'shellExecute',
-        shellExecute: { stdout: 'y', stderr: '', exitCode: 0, signal: '' },
+        shellExecute: { stdout: text, stderr: '', exitCode: 0, signal: '' },
       });
     return { status: TaskStatus.TASK_STATUS_SUCCEEDED };
   },
 });
 
-async function runOne(count: number) {
+async function runOne(count: number, text?: string) {
   const journal = new TaskJournal(join(mkdtempSync(join(tmpdir(), 'task-chunks-')), 'tasks.json'));
   await journal.load();
   const sent: TaskResponse[] = [];
   const dispatcher = new TaskDispatcher({
-    runner: bytewiseRunner(count),
+    runner: bytewiseRunner(count, text),
     journal,
     log: createLogger({ name: 'chunks-test', level: 'silent' }),
     send: (r) => sent.push(r) > 0,
@@ -67,6 +67,14 @@ describe('the chunk cap per task', () => {
     expect(chunks).toHaveLength(MAX_CHUNKS_PER_TASK);
     expect(final).toMatchObject({ status: TaskStatus.TASK_STATUS_SUCCEEDED, truncated: true });
     expect(dispatcher.stats.overChunks).toBe(MAX_CHUNKS_PER_TASK * 2);
+  });
+
+  it('never cuts large chunks (a big file_fetch): the byte caps bound those', async () => {
+    const { sent, final } = await runOne(MAX_CHUNKS_PER_TASK + 100, 'x'.repeat(5_000));
+    expect(sent.filter((r) => !r.isFinal && r.response !== undefined)).toHaveLength(
+      MAX_CHUNKS_PER_TASK + 100,
+    );
+    expect(final.truncated).toBe(false);
   });
 
   it('leaves a task under the cap untouched', async () => {

@@ -95,7 +95,7 @@ const schema = z
     TASKS_POLICY_WAIT_MS: int(10_000, 100, 600_000),
     // Task responses under 4 KiB one agent stream may send a second (0: no limit); past it the stream ends.
     TASK_STREAM_SMALL_RESPONSES_PER_S: int(200, 0, 1_000_000),
-    // Output chunks stored per task; later chunks are dropped (the outcome still counts).
+    // Output chunks under 4 KiB stored per task; later ones are dropped (the outcome still counts).
     TASK_MAX_CHUNKS_PER_TASK: int(4_096, 1, 10_000_000),
     // WatchTask calls open per operator / on this instance, and how often one rereads a task (floor 100 ms).
     TASK_WATCHES_PER_OPERATOR: int(16, 1, 100_000),

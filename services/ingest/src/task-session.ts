@@ -183,8 +183,9 @@ export class TaskSession {
   }
 
   private async onResponse(r: TaskResponse): Promise<void> {
-    await this.budget.admit(TaskResponse.encode(r).finish().length);
-    if (!this.budget.chunkAllowed(r)) {
+    const bytes = TaskResponse.encode(r).finish().length;
+    await this.budget.admit(bytes);
+    if (!this.budget.chunkAllowed(r, bytes)) {
       this.deps.metrics.limitsHit.inc({ limit: 'task_chunks' });
       return;
     }
@@ -192,7 +193,7 @@ export class TaskSession {
       fetchMaxBytes: this.deps.limits.fetchMaxBytes,
     });
     const { task } = stored;
-    if (task) this.budget.stored(r, stored.outputs.length);
+    if (task) this.budget.stored(r, bytes, stored.outputs.length);
     const result = !task ? 'unknown' : stored.duplicate ? 'duplicate' : 'stored';
     this.deps.metrics.taskResponses.inc({ result });
     if (task) {

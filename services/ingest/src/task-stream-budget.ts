@@ -6,10 +6,12 @@ import { CallError } from './agent-auth.js';
 /** A response under this many encoded bytes costs a row and a bus message for next to no output. */
 export const SMALL_RESPONSE_BYTES = 4096;
 
+const small = (bytes: number) => bytes < SMALL_RESPONSE_BYTES;
+
 export interface TaskStreamLimits {
   /** TASK_STREAM_SMALL_RESPONSES_PER_S: small responses one stream may send per second (0: no limit). */
   smallResponsesPerS: number;
-  /** TASK_MAX_CHUNKS_PER_TASK: output chunks stored for one task; later ones are dropped. */
+  /** TASK_MAX_CHUNKS_PER_TASK: small output chunks stored for one task; later ones are dropped. */
   maxChunksPerTask: number;
 }
 
@@ -22,9 +24,10 @@ export interface TaskStreamLimits {
  * - small responses are rate limited per stream: past the rate the stream is ended
  *   RESOURCE_EXHAUSTED (the agent reconnects with its backoff; its outcomes are resent), so a
  *   flood costs its own stream only, never another host's tasks;
- * - output chunks are capped per task: past the cap they are dropped (the outcome still counts).
+ * - small output chunks are capped per task: past the cap they are dropped (the outcome still
+ *   counts), so a slow trickle under the rate cannot add rows for hours either.
  * Large responses (a file's 64 KiB chunks) are bounded by bytes already (the output and fetch
- * caps, HTTP/2 flow control) and never count against the rate.
+ * caps, HTTP/2 flow control) and count against neither: a big file_fetch is never cut.
  */
 export class TaskStreamBudget {
   private readonly rate: RateLimiterMemory | null;
@@ -40,7 +43,7 @@ export class TaskStreamBudget {
 
   /** Counts one response of `bytes`; throws RESOURCE_EXHAUSTED past the small-response rate. */
   async admit(bytes: number): Promise<void> {
-    if (!this.rate || bytes >= SMALL_RESPONSE_BYTES) return;
+    if (!this.rate || !small(bytes)) return;
     try {
       await this.rate.consume('stream');
     } catch (res) {
@@ -54,15 +57,16 @@ export class TaskStreamBudget {
     }
   }
 
-  /** Whether an output chunk of `r`'s task may still be stored (false past the per-task cap). */
-  chunkAllowed(r: TaskResponse): boolean {
-    if (r.isFinal || r.cancelled || !r.response) return true;
+  /** Whether a chunk of `bytes` of `r`'s task may still be stored (false past the per-task cap). */
+  chunkAllowed(r: TaskResponse, bytes: number): boolean {
+    if (r.isFinal || r.cancelled || !r.response || !small(bytes)) return true;
     return (this.chunks.get(r.taskId) ?? 0) < this.limits.maxChunksPerTask;
   }
 
-  /** After a response of a task of this host was stored. */
-  stored(r: TaskResponse, outputs: number): void {
+  /** After a response (of `bytes`) of a task of this host was stored. */
+  stored(r: TaskResponse, bytes: number, outputs: number): void {
     if (r.isFinal) this.chunks.delete(r.taskId);
-    else if (outputs > 0) this.chunks.set(r.taskId, (this.chunks.get(r.taskId) ?? 0) + 1);
+    else if (outputs > 0 && small(bytes))
+      this.chunks.set(r.taskId, (this.chunks.get(r.taskId) ?? 0) + 1);
   }
 }

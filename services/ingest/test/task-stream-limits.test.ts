@@ -73,16 +73,19 @@ describe('the task stream write budget', () => {
     expect(normal.agent.ended).toBeNull();
   });
 
-  it('stores at most TASK_MAX_CHUNKS_PER_TASK chunks of a task, then still its outcome', async () => {
+  it('stores at most TASK_MAX_CHUNKS_PER_TASK small chunks of a task, then still its outcome', async () => {
     const { hostId, agent } = await hostWithAgent();
     const task = await admin.create(shellTask(hostId, 'cat big'));
     await until(() => agent.tasks().includes(task.taskId));
-    // 5,000-byte chunks: over the small-response size, so only the chunk cap applies.
-    const chunk = 'x'.repeat(4_999).concat('\n');
-    for (let seq = 1; seq <= MAX_CHUNKS + 10; seq++) agent.stdout(task.taskId, seq, chunk);
-    agent.finish(task.taskId, MAX_CHUNKS + 11);
+    // 30 one-byte chunks (under the stream's rate of 50 a second), then 30 of 5,000 bytes,
+    // which the cap never counts (a big file_fetch is not cut).
+    for (let seq = 1; seq <= MAX_CHUNKS + 10; seq++) agent.stdout(task.taskId, seq, 'y');
+    const large = 'x'.repeat(4_999).concat('\n');
+    for (let seq = MAX_CHUNKS + 11; seq <= MAX_CHUNKS + 40; seq++)
+      agent.stdout(task.taskId, seq, large);
+    agent.finish(task.taskId, MAX_CHUNKS + 41);
     await until(() => agent.acks.includes(task.taskId), 20_000, 'the outcome');
-    expect(await chunkRows(task.taskId)).toBe(MAX_CHUNKS);
+    expect(await chunkRows(task.taskId)).toBe(MAX_CHUNKS + 30);
     expect((await getTask(env.pool, task.taskId))!.state).toBe('SUCCEEDED');
     expect(await limitHits('task_chunks')).toBeGreaterThanOrEqual(10);
     expect(agent.ended).toBeNull();
