@@ -1,5 +1,5 @@
 import type { Logger } from '@tripwire/logger';
-import { type TaskRequest, type TaskResponse, TaskStatus } from '@tripwire/proto';
+import { type TaskRequest, TaskResponse, TaskStatus } from '@tripwire/proto';
 import type { TaskJournal } from './task-journal.js';
 import type {
   TaskAbortReason,
@@ -12,6 +12,15 @@ import type {
 const TASK_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** After its signal aborts, a task gets this long to end before its outcome is written anyway. */
 const ABORT_GRACE_MS = 10_000;
+/**
+ * Small chunks (under SMALL_CHUNK_BYTES encoded) one task may send; later ones are dropped and
+ * the outcome marked truncated. The server stores each chunk as a row and a bus message and
+ * caps them too (TASK_MAX_CHUNKS_PER_TASK, same default): a runner emitting byte by byte is cut
+ * here, before it costs the network. Large chunks are bounded by the byte caps already, so a
+ * big file_fetch (64 KiB chunks) is never cut by this.
+ */
+export const MAX_CHUNKS_PER_TASK = 4_096;
+export const SMALL_CHUNK_BYTES = 4_096;
 
 export interface TaskDispatcherStats {
   started: number;
@@ -20,11 +29,17 @@ export interface TaskDispatcherStats {
   cancelled: number;
   /** Responses produced while no stream was open (chunks are live only; outcomes are resent). */
   unsent: number;
+  /** Chunks dropped past MAX_CHUNKS_PER_TASK. */
+  overChunks: number;
 }
 
 interface RunningTask {
   controller: AbortController;
   sequence: number;
+  /** Small chunks sent so far. */
+  small: number;
+  /** A chunk was dropped past MAX_CHUNKS_PER_TASK: the outcome says truncated. */
+  cut?: boolean;
 }
 
 /**
@@ -39,6 +54,7 @@ export class TaskDispatcher {
     invalid: 0,
     cancelled: 0,
     unsent: 0,
+    overChunks: 0,
   };
   private readonly running = new Map<string, RunningTask>();
   private readonly finishing = new Set<Promise<void>>();
@@ -134,7 +150,7 @@ export class TaskDispatcher {
   private async start(request: TaskRequest): Promise<void> {
     const { taskId } = request;
     const policy = this.deps.runner.policy();
-    const task: RunningTask = { controller: new AbortController(), sequence: 0 };
+    const task: RunningTask = { controller: new AbortController(), sequence: 0, small: 0 };
     const refusal = this.deps.runner.refusal?.(request);
     if (refusal) {
       await this.finish(
@@ -209,12 +225,23 @@ export class TaskDispatcher {
   }
 
   private emit(taskId: string, task: RunningTask, payload: TaskPayload): void {
-    this.send({
+    const response: TaskResponse = {
       ...emptyResponse(taskId),
       status: TaskStatus.TASK_STATUS_RUNNING,
-      sequence: ++task.sequence,
+      sequence: task.sequence + 1,
       response: payload,
-    });
+    };
+    if (payload && TaskResponse.encode(response).finish().length < SMALL_CHUNK_BYTES) {
+      if (task.small >= MAX_CHUNKS_PER_TASK) {
+        if (!task.cut) this.deps.log.warn({ taskId }, 'task output over the chunk cap; dropped');
+        task.cut = true;
+        this.stats.overChunks++;
+        return;
+      }
+      task.small++;
+    }
+    task.sequence++;
+    this.send(response);
   }
 
   /** Journals the final response, then sends it (it is resent until the server acknowledges it). */
@@ -228,6 +255,7 @@ export class TaskDispatcher {
       ...emptyResponse(taskId),
       ...abortedOutcome(outcome, aborted),
       isFinal: true,
+      truncated: (outcome.truncated ?? false) || task?.cut === true,
       sequence: task ? ++task.sequence : 1,
       cancelled: aborted === 'cancelled',
     };

@@ -17,6 +17,11 @@ export const TASK_SETTINGS: Setting[] = [
     help: 'RE2 patterns, one a line (# comments), each matching a whole command line shell_execute may run; required for shell_execute unless --task-shell-unrestricted',
   },
   {
+    flag: 'task-path-allow-file',
+    env: 'TRIPWIRE_TASK_PATH_ALLOW_FILE',
+    help: 'absolute paths, one a line (# comments): the folders and files file_hash, file_fetch, quarantine_file and restore_file may touch; without it they touch none',
+  },
+  {
     flag: 'task-shell-unrestricted',
     env: 'TRIPWIRE_TASK_SHELL_UNRESTRICTED',
     help: 'shell_execute runs any command, through /bin/sh (dangerous: whoever can create tasks owns this host)',
@@ -74,6 +79,7 @@ const actionList = z
 export const taskConfigShape = {
   TRIPWIRE_TASK_ACTIONS: actionList,
   TRIPWIRE_TASK_SHELL_ALLOW_FILE: z.string().optional(),
+  TRIPWIRE_TASK_PATH_ALLOW_FILE: z.string().optional(),
   TRIPWIRE_TASK_SHELL_UNRESTRICTED: envBool(false),
   TRIPWIRE_TASK_KILL_SWITCH: z.string().optional(),
   TRIPWIRE_TASK_TIMEOUT_S: envInt(60, 1, 86_400),

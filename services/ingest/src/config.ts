@@ -93,6 +93,14 @@ const schema = z
     TASKS_PER_HOST_PER_MINUTE: int(30, 0, 100_000),
     TASKS_MAX_QUEUED_PER_HOST: int(100, 0, 100_000),
     TASKS_POLICY_WAIT_MS: int(10_000, 100, 600_000),
+    // Task responses under 4 KiB one agent stream may send a second (0: no limit); past it the stream ends.
+    TASK_STREAM_SMALL_RESPONSES_PER_S: int(200, 0, 1_000_000),
+    // Output chunks under 4 KiB stored per task; later ones are dropped (the outcome still counts).
+    TASK_MAX_CHUNKS_PER_TASK: int(4_096, 1, 10_000_000),
+    // WatchTask calls open per operator / on this instance, and how often one rereads a task (floor 100 ms).
+    TASK_WATCHES_PER_OPERATOR: int(16, 1, 100_000),
+    TASK_WATCHES_MAX: int(1_000, 1, 1_000_000),
+    TASK_WATCH_POLL_MS: int(500, 100, 60_000),
     TASK_RETENTION_DAYS: int(90, 0, 36_500),
     BUS_KEY_PREFIX: z.string().default(''),
     BUS_HISTORY_MAX_LENGTH: int(100_000, 10, 100_000_000),

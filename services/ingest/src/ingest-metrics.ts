@@ -215,7 +215,7 @@ function incidentAndLimitMetrics(registers: Registry[]) {
     }),
     limitsHit: new Counter({
       name: 'tripwire_ingest_limits_hit_total',
-      help: 'Calls refused or cut off by a gRPC limit (streams_per_host, register_rate, pending_enrollments, agent_stream_budget, incident_stream_budget)',
+      help: 'Calls refused or cut off by a gRPC limit (streams_per_host, register_rate, pending_enrollments, agent_stream_budget, incident_stream_budget, task_stream_budget, task_stream_rate, task_chunks, task_watchers)',
       labelNames: ['limit'] as const,
       registers,
     }),

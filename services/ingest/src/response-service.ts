@@ -30,6 +30,7 @@ import type { TaskManager } from './task-manager.js';
 import { toTaskCallError } from './task-status.js';
 import { type WatchCall, watchTask } from './task-watch.js';
 import { taskInputOf } from './task-wire.js';
+import type { WatchSlots } from './watch-slots.js';
 
 export interface ResponseServiceDeps {
   pool: Pool;
@@ -43,6 +44,8 @@ export interface ResponseServiceDeps {
   shellApproval: boolean;
   /** How often WatchTask rereads a task changed elsewhere. */
   watchPollMs: number;
+  /** Open WatchTask calls per operator and in all (watch-slots.ts). */
+  watchSlots: WatchSlots;
   isDraining: () => boolean;
 }
 
@@ -71,6 +74,16 @@ function mayRun(operator: Operator, action: string, verb: string): void {
       status.PERMISSION_DENIED,
       `${verb} a ${action} task needs the ${needed} role; ${operator.name} is a ${operator.role}`,
     );
+}
+
+/** A WatchTask slot for `operator`; a refusal is counted as a limit hit. */
+function holdWatchSlot(deps: ResponseServiceDeps, operator: string): () => void {
+  try {
+    return deps.watchSlots.acquire(operator);
+  } catch (err) {
+    if (err instanceof CallError) deps.metrics.limitsHit.inc({ limit: err.reason });
+    throw err;
+  }
 }
 
 const optionalId = (value: string) => (value === '' ? undefined : value);
@@ -157,9 +170,14 @@ export function createResponseService(
             status.UNAVAILABLE,
             'this ingest instance is shutting down; connect to another',
           );
-        await authenticate(deps.operatorAuth, call.metadata);
+        const operator = await authenticate(deps.operatorAuth, call.metadata);
         if (call.request instanceof MalformedMessage) throw new BadField(call.request.describe());
-        await watchTask(call, pool, deps.manager, deps.watchPollMs);
+        const release = holdWatchSlot(deps, operator.name);
+        try {
+          await watchTask(call, pool, deps.manager, deps.watchPollMs);
+        } finally {
+          release();
+        }
         count(method, status.OK);
       })().catch((err) => {
         if (call.cancelled || call.destroyed) return count(method, status.CANCELLED);

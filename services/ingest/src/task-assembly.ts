@@ -4,12 +4,10 @@ import type { IngestConfig } from './config.js';
 import { createResponseService, type ResponseServiceDeps } from './response-service.js';
 import { TaskManager, type TaskManagerDeps } from './task-manager.js';
 import { createTaskService } from './task-service.js';
+import { WatchSlots } from './watch-slots.js';
 
 // Response actions' part of the ingest service, built from the configuration: the task
 // manager, TaskService (agents) and ResponseService (operators).
-
-/** How often WatchTask rereads a task whose changes are made on another instance. */
-const WATCH_POLL_MS = 500;
 
 /** The bounds ResponseService applies to new tasks (the TASKS_* variables). */
 export const taskLimits = (config: IngestConfig): TaskLimits => ({
@@ -34,6 +32,8 @@ export function createTaskManager(
       fetchMaxBytes: config.TASK_FETCH_MAX_BYTES,
       maxBufferedBytes: config.AGENT_STREAM_MAX_BUFFERED_BYTES,
       policyWaitMs: config.TASKS_POLICY_WAIT_MS,
+      smallResponsesPerS: config.TASK_STREAM_SMALL_RESPONSES_PER_S,
+      maxChunksPerTask: config.TASK_MAX_CHUNKS_PER_TASK,
     },
     timings: {
       sweepMs: config.TASKS_SWEEP_MS,
@@ -48,7 +48,10 @@ export function createTaskManager(
 
 /** TaskService and ResponseService, for createGrpcServer. */
 export function createTaskServices(
-  d: Omit<ResponseServiceDeps, 'limits' | 'shellApproval' | 'watchPollMs' | 'operatorAuth'> & {
+  d: Omit<
+    ResponseServiceDeps,
+    'limits' | 'shellApproval' | 'watchPollMs' | 'watchSlots' | 'operatorAuth'
+  > & {
     config: IngestConfig;
     operatorAuth: OperatorAuth | undefined;
   },
@@ -60,7 +63,11 @@ export function createTaskServices(
       ...deps,
       limits: taskLimits(config),
       shellApproval: config.TASKS_SHELL_APPROVAL,
-      watchPollMs: WATCH_POLL_MS,
+      watchPollMs: config.TASK_WATCH_POLL_MS,
+      watchSlots: new WatchSlots({
+        perOperator: config.TASK_WATCHES_PER_OPERATOR,
+        total: config.TASK_WATCHES_MAX,
+      }),
     }),
   };
 }

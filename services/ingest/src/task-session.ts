@@ -5,7 +5,7 @@ import {
   type AgentTaskPolicy,
   type StreamTasksRequest,
   StreamTasksResponse,
-  type TaskResponse,
+  TaskResponse,
 } from '@tripwire/proto';
 import {
   claimTasksForHost,
@@ -23,9 +23,11 @@ import {
   toTaskJson,
 } from '@tripwire/storage';
 import type { TaskEventKind, TaskJson, TaskOutputJson } from '@tripwire/wire';
+import { CallError } from './agent-auth.js';
 import type { HandlerGuard } from './handler-guard.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { MalformedMessage } from './malformed-message.js';
+import { TaskStreamBudget, type TaskStreamLimits } from './task-stream-budget.js';
 import { agentResponseOf, cancelRequestOf, taskPolicyOf, taskRequestOf } from './task-wire.js';
 import { WriteBudget } from './write-budget.js';
 
@@ -45,7 +47,7 @@ export interface TaskSessionDeps {
     maxBufferedBytes: number;
     /** A stream that reports no policy within this is ended. */
     policyWaitMs: number;
-  };
+  } & TaskStreamLimits;
   /** Every task change: to the bus, to local watchers, to metrics. */
   publish(event: TaskEventKind, task: TaskJson, output?: TaskOutputJson): void;
   /** The session ended (its stream closed or was replaced). */
@@ -69,6 +71,7 @@ export class TaskSession {
   private dispatchAgain = false;
   private ended = false;
   private readonly writes: WriteBudget<StreamTasksResponse>;
+  private readonly budget: TaskStreamBudget;
   private readonly log: Logger;
   private policyTimer: NodeJS.Timeout | undefined;
   /** The stream has taken the host's task channel. */
@@ -81,6 +84,7 @@ export class TaskSession {
   ) {
     this.log = deps.log.child({ hostId: host.hostId, streamId: this.streamId });
     this.writes = new WriteBudget(call, deps.limits.maxBufferedBytes);
+    this.budget = new TaskStreamBudget(deps.limits);
   }
 
   get hostId(): string {
@@ -137,6 +141,13 @@ export class TaskSession {
         else if (m.message?.$case === 'taskResponse') await this.onResponse(m.message.taskResponse);
       }
     } catch (err) {
+      if (err instanceof CallError) {
+        // Over the stream's write budget (task-stream-budget.ts): this stream only is ended.
+        this.deps.metrics.limitsHit.inc({ limit: err.reason });
+        this.log.warn({ reason: err.reason }, err.message);
+        this.end(err.code, err.message);
+        return;
+      }
       // The database failed: the agent reconnects and resends every unacknowledged outcome.
       this.deps.metrics.taskResponses.inc({ result: 'failed' });
       this.log.warn({ err }, 'could not store a task stream message; ending the stream');
@@ -172,10 +183,17 @@ export class TaskSession {
   }
 
   private async onResponse(r: TaskResponse): Promise<void> {
+    const bytes = TaskResponse.encode(r).finish().length;
+    await this.budget.admit(bytes);
+    if (!this.budget.chunkAllowed(r, bytes)) {
+      this.deps.metrics.limitsHit.inc({ limit: 'task_chunks' });
+      return;
+    }
     const stored = await recordTaskResponse(this.deps.pool, agentResponseOf(this.hostId, r), {
       fetchMaxBytes: this.deps.limits.fetchMaxBytes,
     });
     const { task } = stored;
+    if (task) this.budget.stored(r, bytes, stored.outputs.length);
     const result = !task ? 'unknown' : stored.duplicate ? 'duplicate' : 'stored';
     this.deps.metrics.taskResponses.inc({ result });
     if (task) {

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { type ServerWritableStream, status } from '@grpc/grpc-js';
 import type { WatchTaskRequest, WatchTaskResponse } from '@tripwire/proto';
 import { getTask, listTaskOutput, type Pool, TaskNotFoundError } from '@tripwire/storage';
@@ -10,6 +11,12 @@ export type WatchCall = ServerWritableStream<WatchTaskRequest, WatchTaskResponse
 
 /** Chunks read per query; a watcher holds at most this many in memory. */
 const OUTPUT_PAGE = 500;
+
+/**
+ * The floor between two reads of one watcher when woken by changes: a task changing a thousand
+ * times a second (an output flood) costs each watcher 20 reads a second, not a thousand.
+ */
+const MIN_READ_INTERVAL_MS = 50;
 
 /**
  * WatchTask: the task, its stored output, then every change, until the task is final and all
@@ -55,6 +62,7 @@ async function follow(
   let task = first;
   let sent = -1;
   let after = call.request.afterSequence;
+  let lastRead = Date.now();
   while (!signal.aborted) {
     if (task.version !== sent) {
       await write(call, { event: { $case: 'task', task: toWireTask(task) } }, signal);
@@ -63,6 +71,9 @@ async function follow(
     after = await sendOutput(call, pool, taskId, after, signal);
     if (isFinalTaskState(task.state) && (await pageDone(pool, taskId, after))) break;
     await wake(manager, taskId, pollMs, signal);
+    const wait = lastRead + MIN_READ_INTERVAL_MS - Date.now();
+    if (wait > 0) await delay(wait, undefined, { signal }).catch(() => undefined);
+    lastRead = Date.now();
     task = (await getTask(pool, taskId)) as TaskJson;
   }
   if (!signal.aborted) call.end();

@@ -27,12 +27,18 @@ let admin: ResponseCalls;
 let adminToken: string;
 let agent: ServiceProcess;
 let stateDir: string;
+/** The one folder the agent's path allow file lists. */
+let evidenceDir: string;
+let pathAllowFile: string;
 let hostId: string;
 const hostname = `agent-${process.pid}`;
 const pids: number[] = [];
 
 async function startAgent(): Promise<void> {
-  agent = realAgent(ingest.address, stateDir, hostname);
+  agent = realAgent(ingest.address, stateDir, hostname, 'shell_execute,file_hash,file_fetch', [
+    '--task-path-allow-file',
+    pathAllowFile,
+  ]);
   await until(
     async () =>
       (await env.pool.query('SELECT 1 FROM hosts WHERE hostname = $1', [hostname])).rows.length > 0,
@@ -49,6 +55,9 @@ beforeAll(async () => {
   adminToken = await operatorAuth.issue('alice', 'admin');
   admin = responseCalls(ingest.address, adminToken);
   stateDir = tempDir('agent-state');
+  evidenceDir = tempDir('evidence');
+  pathAllowFile = join(tempDir('agent-config'), 'paths');
+  writeFileSync(pathAllowFile, `${evidenceDir}\n`, { mode: 0o644 });
   await startAgent();
 }, 90_000);
 afterAll(async () => {
@@ -98,7 +107,7 @@ describe('response actions with the real agent', () => {
   });
 
   it('hashes a file and records the result', async () => {
-    const path = join(stateDir, 'evidence.bin');
+    const path = join(evidenceDir, 'evidence.bin');
     writeFileSync(path, 'suspicious payload');
     const task = await admin.create({ hostId, action: { $case: 'fileHash', fileHash: { path } } });
     await until(async () => (await stateOf(task.taskId)) === 'SUCCEEDED', 30_000, 'the hash');
@@ -107,6 +116,45 @@ describe('response actions with the real agent', () => {
       sha256: createHash('sha256').update('suspicious payload').digest('hex'),
       size: 18,
     });
+  });
+
+  it('refuses /etc/shadow and its own credentials outside the path allow-list, no byte stored', async () => {
+    const refused = Number(
+      /tripwire_ingest_tasks_finished_total\{state="REFUSED"\} (\d+)/.exec(
+        await (await fetch(`${ingest.httpUrl}/metrics`)).text(),
+      )?.[1] ?? 0,
+    );
+    const asked = [
+      ['/etc/shadow', /outside the folders this host allows/],
+      [join(stateDir, 'credentials.json'), /own state folder/],
+    ] as const;
+    for (const [path, reason] of asked) {
+      const task = await admin.create({
+        hostId,
+        action: { $case: 'fileFetch', fileFetch: { path, maxBytes: 0 } },
+      });
+      await until(async () => (await stateOf(task.taskId)) === 'REFUSED', 30_000, 'REFUSED');
+      const row = (await getTask(env.pool, task.taskId))!;
+      expect(row.error).toMatch(reason);
+      const { rows } = await env.pool.query('SELECT 1 FROM task_output WHERE task_id = $1', [
+        task.taskId,
+      ]);
+      expect(rows).toEqual([]);
+    }
+    const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+    expect(
+      Number(/tripwire_ingest_tasks_finished_total\{state="REFUSED"\} (\d+)/.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(refused + 2);
+    // A file in the listed folder, on the same agent in the same run, is fetched.
+    writeFileSync(join(evidenceDir, 'note.txt'), 'allowed');
+    const ok = await admin.create({
+      hostId,
+      action: {
+        $case: 'fileFetch',
+        fileFetch: { path: join(evidenceDir, 'note.txt'), maxBytes: 0 },
+      },
+    });
+    await until(async () => (await stateOf(ok.taskId)) === 'SUCCEEDED', 30_000, 'the fetch');
   });
 
   it('refuses an action the agent does not enable, without sending it', async () => {

@@ -1,6 +1,7 @@
 // Response actions under test: a ResponseService client, a WatchTask recorder, a bare agent
 // speaking TaskService by hand (for protocol cases a real agent never produces on demand), and
 // the real tripwire-agent process.
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,14 @@ import {
   TaskStatus,
 } from '@tripwire/proto';
 import { ServiceProcess } from '@tripwire/test-fixtures';
-import { bearer, ENROLLMENT_TOKEN, until } from './ingest-harness.js';
+import {
+  bearer,
+  connect,
+  ENROLLMENT_TOKEN,
+  type Environment,
+  register,
+  until,
+} from './ingest-harness.js';
 
 export { TaskState, TaskStatus, until };
 
@@ -232,6 +240,32 @@ export class BareAgent {
   }
 }
 
+/** A registered host and a bare agent connected for it (its policy reported). */
+export async function hostWithBareAgent(
+  env: Environment,
+  cleanups: Array<() => unknown>,
+  address: string,
+  policy = POLICY_ALL,
+) {
+  const client = connect(address);
+  const reg = await register(client, `bare-${randomUUID().slice(0, 8)}`);
+  client.close();
+  const agent = new BareAgent(address, reg.agentToken).connect(policy);
+  cleanups.push(() => agent.close());
+  await until(
+    async () =>
+      (
+        await env.pool.query(
+          'SELECT 1 FROM host_task_channels WHERE host_id = $1 AND policy IS NOT NULL',
+          [reg.hostId],
+        )
+      ).rows.length > 0,
+    10_000,
+    'the task channel',
+  );
+  return { hostId: reg.hostId, token: reg.agentToken, agent };
+}
+
 const AGENT_DIR = fileURLToPath(new URL('../../agent', import.meta.url));
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `tripwire-${prefix}-`));
@@ -242,6 +276,7 @@ export function realAgent(
   stateDir: string,
   hostname: string,
   actions = 'shell_execute,file_hash',
+  extraArgs: readonly string[] = [],
 ): ServiceProcess {
   const rules = join(tempDir('rules'), 'rules.json');
   writeFileSync(rules, JSON.stringify({ rules: [] }));
@@ -264,6 +299,7 @@ export function realAgent(
     '--task-shell-unrestricted',
     '--task-actions',
     actions,
+    ...extraArgs,
   ]);
   return proc;
 }

@@ -17,6 +17,7 @@ import {
 } from './ingest-harness.js';
 import {
   BareAgent,
+  hostWithBareAgent,
   POLICY_ALL,
   type ResponseCalls,
   responseCalls,
@@ -58,25 +59,8 @@ afterAll(async () => {
 });
 
 /** A registered host and a bare agent connected for it (its policy reported). */
-async function hostWithAgent(address = ingest.address, policy = POLICY_ALL) {
-  const client = connect(address);
-  const reg = await register(client, `bare-${randomUUID().slice(0, 8)}`);
-  client.close();
-  const agent = new BareAgent(address, reg.agentToken).connect(policy);
-  cleanups.push(() => agent.close());
-  await until(
-    async () =>
-      (
-        await env.pool.query(
-          'SELECT 1 FROM host_task_channels WHERE host_id = $1 AND policy IS NOT NULL',
-          [reg.hostId],
-        )
-      ).rows.length > 0,
-    10_000,
-    'the task channel',
-  );
-  return { hostId: reg.hostId, token: reg.agentToken, agent };
-}
+const hostWithAgent = (address = ingest.address, policy = POLICY_ALL) =>
+  hostWithBareAgent(env, cleanups, address, policy);
 
 const stateOf = async (taskId: string) => (await getTask(env.pool, taskId))!.state;
 

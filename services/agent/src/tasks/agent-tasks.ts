@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from '@tripwire/logger';
 import type { AgentConfig } from '../agent-config.js';
+import { PathPolicy, readPathAllowFile } from './path-policy.js';
 import { readShellAllowFile } from './shell-allow-file.js';
 import { TaskExecutor } from './task-executor.js';
 import { TaskPolicy } from './task-policy.js';
@@ -28,6 +29,14 @@ export async function createAgentTasks(
     },
     log,
   );
+  const secretFiles = [config.TRIPWIRE_ENROLL_TOKEN_FILE, config.TRIPWIRE_TLS_KEY]
+    .filter((f): f is string => typeof f === 'string' && f !== '')
+    .map((f) => resolve(f));
+  const pathFile = config.TRIPWIRE_TASK_PATH_ALLOW_FILE;
+  const paths = new PathPolicy(pathFile ? await readPathAllowFile(pathFile) : null, [
+    stateDir,
+    ...secretFiles,
+  ]);
   const report = policy.report();
   log.info(
     {
@@ -38,11 +47,9 @@ export async function createAgentTasks(
           : 'UNRESTRICTED'
         : 'off',
       killSwitch: report.killSwitch,
+      paths: paths.describe(),
     },
     'response actions policy',
   );
-  const secretFiles = [config.TRIPWIRE_ENROLL_TOKEN_FILE, config.TRIPWIRE_TLS_KEY]
-    .filter((f): f is string => typeof f === 'string' && f !== '')
-    .map((f) => resolve(f));
-  return { executor: new TaskExecutor({ policy, stateDir, log, secretFiles }), policy };
+  return { executor: new TaskExecutor({ policy, stateDir, log, secretFiles, paths }), policy };
 }

@@ -49,6 +49,9 @@ export async function openRegularFileIn(
     const stats = await handle.stat();
     if (!stats.isFile() || stats.ino !== link.ino || stats.dev !== link.dev)
       throw new TaskRefusal(`${quoted(path)} changed while it was being opened`);
+    // What the path policy checked is the path asked for: the opened descriptor must be there.
+    const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => '?');
+    if (opened !== path) throw new TaskRefusal(`${quoted(path)} was opened as ${quoted(opened)}`);
     await refusePseudoFile(handle, path);
     return { handle, stats };
   } catch (err) {

@@ -9,8 +9,9 @@ import { networkConnections } from './actions/network-connections.js';
 import { processList } from './actions/process-list.js';
 import { quarantineFile, restoreFile } from './actions/quarantine.js';
 import { shellExecute } from './actions/shell-execute.js';
+import { PathPolicy } from './path-policy.js';
 import { QuarantineManifest } from './quarantine-manifest.js';
-import { TaskRefusal } from './task-inputs.js';
+import { checkPath, TaskRefusal } from './task-inputs.js';
 import type { TaskPolicy } from './task-policy.js';
 
 export interface TaskExecutorDeps {
@@ -22,6 +23,8 @@ export interface TaskExecutorDeps {
   procRoot?: string;
   /** Files besides the state folder that file_fetch never reads (enrollment token, TLS key). */
   secretFiles?: readonly string[];
+  /** Where file actions may touch files; absent: nowhere (path-policy.ts). */
+  paths?: PathPolicy;
 }
 
 /**
@@ -32,10 +35,17 @@ export interface TaskExecutorDeps {
 export class TaskExecutor implements TaskRunner {
   private readonly quarantine: QuarantineManifest;
   private readonly procRoot: string;
+  private readonly paths: PathPolicy;
 
   constructor(private readonly deps: TaskExecutorDeps) {
     this.quarantine = new QuarantineManifest(`${deps.stateDir}/quarantine`);
     this.procRoot = deps.procRoot ?? '/proc';
+    this.paths = deps.paths ?? new PathPolicy(null, [deps.stateDir, ...(deps.secretFiles ?? [])]);
+  }
+
+  /** The path allow-list and hard deny, before a file action opens anything. */
+  private allowPath(path: string): void {
+    this.paths.check(checkPath('path', path));
   }
 
   policy(): AgentTaskPolicy {
@@ -70,15 +80,21 @@ export class TaskExecutor implements TaskRunner {
   private dispatch(request: TaskRequest, ctx: TaskContext): Promise<TaskOutcome> {
     const task = request.task;
     const { policy, stateDir } = this.deps;
-    const quarantine = { manifest: this.quarantine, stateDir };
+    const quarantine = {
+      manifest: this.quarantine,
+      stateDir,
+      allowPath: (path: string) => this.allowPath(path),
+    };
     switch (task?.$case) {
       case 'processList':
         return processList(ctx, this.procRoot);
       case 'networkConnections':
         return networkConnections(ctx, this.procRoot);
       case 'fileHash':
+        this.allowPath(task.fileHash.path);
         return fileHash(task.fileHash, ctx);
       case 'fileFetch':
+        this.allowPath(task.fileFetch.path);
         return fileFetch(task.fileFetch, ctx, policy.settings.maxFetchBytes, {
           stateDir,
           files: this.deps.secretFiles ?? [],
@@ -86,6 +102,7 @@ export class TaskExecutor implements TaskRunner {
       case 'killProcess':
         return killProcess(task.killProcess, ctx, this.procRoot);
       case 'quarantineFile':
+        this.allowPath(task.quarantineFile.path);
         return quarantineFile(task.quarantineFile, ctx.signal, quarantine);
       case 'restoreFile':
         return restoreFile(task.restoreFile, quarantine);

@@ -10,6 +10,7 @@ import { createLogger } from '@tripwire/logger';
 import { type TaskRequest, type TaskResponse, TaskStatus } from '@tripwire/proto';
 import { until } from '@tripwire/test-fixtures';
 import { ACTION_NAMES } from '../../src/tasks/action-names.js';
+import { PathPolicy } from '../../src/tasks/path-policy.js';
 import { TaskExecutor } from '../../src/tasks/task-executor.js';
 import { TaskPolicy, type TaskPolicySettings } from '../../src/tasks/task-policy.js';
 
@@ -38,7 +39,14 @@ export function taskId(): string {
   return `t-${process.pid}-${nextTask}`;
 }
 
-export async function taskBench(settings: Partial<TaskPolicySettings> = {}): Promise<TaskBench> {
+/**
+ * `allowedPaths`: the path allow-list (default `/`, so the file actions' own checks are what is
+ * tested; null: no allow file). The state folder is always denied, as in the agent.
+ */
+export async function taskBench(
+  settings: Partial<TaskPolicySettings> = {},
+  allowedPaths: readonly string[] | null = ['/'],
+): Promise<TaskBench> {
   const stateDir = tempDir('task-state');
   const log = createLogger({ name: 'task-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const policy = new TaskPolicy({
@@ -57,7 +65,12 @@ export async function taskBench(settings: Partial<TaskPolicySettings> = {}): Pro
   await journal.load();
   const responses: TaskResponse[] = [];
   const dispatcher = new TaskDispatcher({
-    runner: new TaskExecutor({ policy, stateDir, log }),
+    runner: new TaskExecutor({
+      policy,
+      stateDir,
+      log,
+      paths: new PathPolicy(allowedPaths, [stateDir]),
+    }),
     journal,
     log,
     send: (r) => {

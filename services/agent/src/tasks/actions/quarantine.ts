@@ -16,6 +16,8 @@ export interface QuarantineDeps {
   manifest: QuarantineManifest;
   /** The agent's state folder: quarantining its own files would break the agent. */
   stateDir: string;
+  /** The path policy (path-policy.ts): throws a TaskRefusal for a path file actions may not touch. */
+  allowPath?: (path: string) => void;
   /**
    * For tests only: called at the points where a local user could race the agent (after the
    * checks, before the file is moved or put back; after it is put back), to prove the race
@@ -153,6 +155,8 @@ export async function restoreFile(params: RestoreFile, deps: QuarantineDeps): Pr
   const entry = await deps.manifest.get(id);
   if (entry?.state !== 'held') throw new Error(`nothing is held in quarantine under ${id}`);
   const target = entry.originalPath;
+  // The allow-list may have shrunk since the file was quarantined: never put back outside it.
+  deps.allowPath?.(target);
   const folder = await PinnedFolder.open(dirname(target));
   try {
     const name = basename(target);
