@@ -43,7 +43,7 @@ ${after}`;
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
 }
 
-describe.skipIf(!canRun)('postinst: the tripwire user (root, unshare)', () => {
+describe.skipIf(!canRun)('postinst: the tripwire user and the unit (root, unshare)', () => {
   it('a fresh install makes tripwire a system user with no login shell', async () => {
     const { code, output } = await inPrivateEtc('', 'getent passwd tripwire');
     expect(code, output).toBe(0);
@@ -73,5 +73,17 @@ describe.skipIf(!canRun)('postinst: the tripwire user (root, unshare)', () => {
     const { output } = await inPrivateEtc('useradd -M -r -U -s /bin/bash tripwire');
     expect(output).toMatch(/postinst exit [1-9]/);
     expect(output).toContain('login shell');
+  });
+
+  it('a unit installed by hand in /etc/systemd/system (shadowing the packaged one) is reported', async () => {
+    const quiet = await inPrivateEtc('');
+    expect(quiet.output).not.toContain('overrides the packaged unit');
+    const { output } = await inPrivateEtc(
+      'mkdir -p /etc/systemd/system && printf "[Service]\\nUser=root\\n" > /etc/systemd/system/tripwire-agent.service',
+    );
+    expect(output).toContain('postinst exit 0');
+    expect(output).toContain(
+      '/etc/systemd/system/tripwire-agent.service (installed by hand) overrides the packaged unit',
+    );
   });
 });
