@@ -4,86 +4,66 @@
 // without a login shell; an existing "tripwire" that is a person's account is refused, not
 // reused (it would own the agent's state folder, so its outbox and rules, and run with the
 // unit's capabilities).
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const postinst = fileURLToPath(new URL('../../packaging/debian/postinst', import.meta.url));
-const canRun =
-  process.getuid?.() === 0 && ['/usr/bin/unshare', '/usr/sbin/adduser'].every(existsSync);
-
-interface Outcome {
-  code: number | null;
-  output: string;
-}
+import { canRunMaintainerScripts, runMaintainerScript } from './maintainer-script.js';
 
 /** `setup` then postinst configure, then `after`, inside a private /etc. */
-function inPrivateEtc(setup: string, after = ''): Promise<Outcome> {
-  const script = `set -e
-etc=$(mktemp -d)
-# The copy holds /etc/shadow: it goes when the namespace does (mktemp -d is 0700 meanwhile).
-trap 'umount /etc 2>/dev/null; rm -rf "$etc"' EXIT
-cp -a /etc/. "$etc"
-mount --bind "$etc" /etc
-# A machine without the agent's user (this one may have it from an earlier install).
-for f in passwd shadow group gshadow; do sed -i '/^tripwire:/d' "/etc/$f"; done
+const inPrivateEtc = (setup: string, after = '') =>
+  runMaintainerScript({
+    script: 'postinst',
+    args: ['configure'],
+    privateFolders: [{ path: '/etc' }],
+    // A machine without the agent's user (this one may have it from an earlier install).
+    setup: `for f in passwd shadow group gshadow; do sed -i '/^tripwire:/d' "/etc/$f"; done
 mkdir -p /etc/tripwire-agent && touch /etc/tripwire-agent/agent.env
-${setup}
-code=0
-sh ${JSON.stringify(postinst)} configure || code=$?
-echo "postinst exit $code"
-${after}`;
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+${setup}`,
+    after,
   });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
-}
 
-describe.skipIf(!canRun)('postinst: the tripwire user and the unit (root, unshare)', () => {
-  it('a fresh install makes tripwire a system user with no login shell', async () => {
-    const { code, output } = await inPrivateEtc('', 'getent passwd tripwire');
-    expect(code, output).toBe(0);
-    expect(output).toContain('postinst exit 0');
-    const [, uid, home, shell] = /^tripwire:x:(\d+):\d+:[^:]*:([^:]*):(.*)$/m.exec(output) ?? [];
-    expect(Number(uid)).toBeLessThan(1000);
-    expect({ home, shell }).toEqual({
-      home: '/var/lib/tripwire-agent',
-      shell: '/usr/sbin/nologin',
+describe.skipIf(!canRunMaintainerScripts)(
+  'postinst: the tripwire user and the unit (root, unshare)',
+  () => {
+    it('a fresh install makes tripwire a system user with no login shell', async () => {
+      const { code, output } = await inPrivateEtc('', 'getent passwd tripwire');
+      expect(code, output).toBe(0);
+      expect(output).toContain('postinst exit 0');
+      const [, uid, home, shell] = /^tripwire:x:(\d+):\d+:[^:]*:([^:]*):(.*)$/m.exec(output) ?? [];
+      expect(Number(uid)).toBeLessThan(1000);
+      expect({ home, shell }).toEqual({
+        home: '/var/lib/tripwire-agent',
+        shell: '/usr/sbin/nologin',
+      });
     });
-  });
 
-  it('an existing system user tripwire is kept (upgrade, reinstall)', async () => {
-    const { output } = await inPrivateEtc(
-      'adduser --system --group --quiet --no-create-home --home /var/lib/tripwire-agent tripwire',
-    );
-    expect(output).toContain('postinst exit 0');
-  });
+    it('an existing system user tripwire is kept (upgrade, reinstall)', async () => {
+      const { output } = await inPrivateEtc(
+        'adduser --system --group --quiet --no-create-home --home /var/lib/tripwire-agent tripwire',
+      );
+      expect(output).toContain('postinst exit 0');
+    });
 
-  it("a person's account named tripwire is refused, with what to do", async () => {
-    const { output } = await inPrivateEtc('useradd -M -u 1777 -U -s /bin/bash tripwire');
-    expect(output).toMatch(/postinst exit [1-9]/);
-    expect(output).toContain('tripwire-agent: the user tripwire already exists');
-  });
+    it("a person's account named tripwire is refused, with what to do", async () => {
+      const { output } = await inPrivateEtc('useradd -M -u 1777 -U -s /bin/bash tripwire');
+      expect(output).toMatch(/postinst exit [1-9]/);
+      expect(output).toContain('tripwire-agent: the user tripwire already exists');
+    });
 
-  it('a system account named tripwire with a login shell is refused', async () => {
-    const { output } = await inPrivateEtc('useradd -M -r -U -s /bin/bash tripwire');
-    expect(output).toMatch(/postinst exit [1-9]/);
-    expect(output).toContain('login shell');
-  });
+    it('a system account named tripwire with a login shell is refused', async () => {
+      const { output } = await inPrivateEtc('useradd -M -r -U -s /bin/bash tripwire');
+      expect(output).toMatch(/postinst exit [1-9]/);
+      expect(output).toContain('login shell');
+    });
 
-  it('a unit installed by hand in /etc/systemd/system (shadowing the packaged one) is reported', async () => {
-    const quiet = await inPrivateEtc('');
-    expect(quiet.output).not.toContain('overrides the packaged unit');
-    const { output } = await inPrivateEtc(
-      'mkdir -p /etc/systemd/system && printf "[Service]\\nUser=root\\n" > /etc/systemd/system/tripwire-agent.service',
-    );
-    expect(output).toContain('postinst exit 0');
-    expect(output).toContain(
-      '/etc/systemd/system/tripwire-agent.service (installed by hand) overrides the packaged unit',
-    );
-  });
-});
+    it('a unit installed by hand in /etc/systemd/system (shadowing the packaged one) is reported', async () => {
+      const quiet = await inPrivateEtc('');
+      expect(quiet.output).not.toContain('overrides the packaged unit');
+      const { output } = await inPrivateEtc(
+        'mkdir -p /etc/systemd/system && printf "[Service]\\nUser=root\\n" > /etc/systemd/system/tripwire-agent.service',
+      );
+      expect(output).toContain('postinst exit 0');
+      expect(output).toContain(
+        '/etc/systemd/system/tripwire-agent.service (installed by hand) overrides the packaged unit',
+      );
+    });
+  },
+);
