@@ -27,6 +27,33 @@ export function exitWithUsage(usage: string, problem: string): never {
   process.exit(2);
 }
 
+/** Longest option text echoed back: anything longer is cut (it may be a pasted secret). */
+const MAX_ECHOED_CHARS = 40;
+
+/**
+ * parseArgs' message for a command line it refused, without echoing a value: `--enroll-tokenXYZ`
+ * (the `=` forgotten) is an "unknown option" whose text is the secret, and stderr ends in the
+ * journal (systemd) or a CI log. An unknown option that starts with a known one is named by the
+ * known one; any other echoed text is cut to MAX_ECHOED_CHARS.
+ */
+export function commandLineProblem(err: unknown, options: Options): string {
+  const message = (err as Error).message;
+  const code = (err as { code?: string }).code;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const given = /'(-[^']*)'/.exec(message)?.[1] ?? '';
+    const name = given.replace(/^--?/, '');
+    const known = Object.keys(options)
+      .filter((o) => o.length > 1 && name.startsWith(o) && name !== o)
+      .sort((a, b) => b.length - a.length)[0];
+    if (known)
+      return `unknown option '--${known}…' (the rest is not shown): give its value as --${known}=VALUE or --${known} VALUE`;
+  }
+  return message.replace(
+    new RegExp(`'([^']{${MAX_ECHOED_CHARS + 1},})'`, 'g'),
+    (_, text: string) => `'${text.slice(0, MAX_ECHOED_CHARS)}…'`,
+  );
+}
+
 export function parseCommandLine<const O extends Options, const P extends boolean = false>(
   spec: CommandLineSpec<O, P>,
 ): ParsedCommandLine<O, P> {
@@ -43,7 +70,7 @@ export function parseCommandLine<const O extends Options, const P extends boolea
       strict: true,
     });
   } catch (err) {
-    exitWithUsage(spec.usage, (err as Error).message);
+    exitWithUsage(spec.usage, commandLineProblem(err, options));
   }
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(`${spec.usage.trimEnd()}\n`);

@@ -137,6 +137,7 @@ export function loadConfigOrExit<T>(load: () => T): T {
 export {
   type CommandLineOptions,
   type CommandLineSpec,
+  commandLineProblem,
   exitWithUsage,
   type ParsedCommandLine,
   parseCommandLine,

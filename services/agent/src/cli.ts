@@ -2,7 +2,7 @@
 // tripwire-agent: `run` watches this host; `demo` sends synthetic alerts. See --help.
 import { parseArgs } from 'node:util';
 import { createAgentClient } from '@tripwire/agent-sdk';
-import { exitWithUsage } from '@tripwire/config';
+import { commandLineProblem, exitWithUsage } from '@tripwire/config';
 import { stopOnSignals } from '@tripwire/lifecycle';
 import { createLogger } from '@tripwire/logger';
 import { startTracing } from '@tripwire/tracing';
@@ -92,7 +92,7 @@ async function main(argv: string[]) {
   } catch (err) {
     // The usage of the command named (run, demo), else the main one; on stderr, exit 2.
     const named = argv.find((a) => a === 'run' || a === 'demo');
-    exitWithUsage(HELP[named ?? 'main'] ?? '', (err as Error).message);
+    exitWithUsage(HELP[named ?? 'main'] ?? '', commandLineProblem(err, options));
   }
   const { values, positionals } = parsed;
   const command = positionals[0];

@@ -36,8 +36,8 @@ export function shippedFile(name: string): string {
 export function loadShippedAddon(name: string): unknown {
   const path = join(bundleLibDir(), name);
   try {
-    refusePlantedCode(path);
-    return createRequire(path)(path);
+    const real = trustedCodePath(path);
+    return createRequire(real)(real);
   } catch (err) {
     // Loaded while the bundle's modules initialise, before any command runs: a broken install
     // says what is missing and stops, rather than a stack trace.
@@ -47,6 +47,17 @@ export function loadShippedAddon(name: string): unknown {
     );
     process.exit(1);
   }
+}
+
+/**
+ * The real path of `path` once refusePlantedCode accepts it. Resolved first: a symlink on the
+ * way (lib/tripwire-agent -> elsewhere) must have the folders it leads through checked, not
+ * the ones it sits in, and the file loaded is the one checked.
+ */
+export function trustedCodePath(path: string): string {
+  const real = realpathSync(path);
+  refusePlantedCode(real);
+  return real;
 }
 
 /**

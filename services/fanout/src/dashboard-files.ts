@@ -5,6 +5,7 @@ import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '@tripwire/logger';
 import { guarded, type ReportFailure } from './handler-guard.js';
+import { endWithSharedBody } from './shared-body.js';
 
 /** The command that produces the folder this module serves. */
 export const DASHBOARD_BUILD_COMMAND = 'pnpm --filter @tripwire/dashboard build';
@@ -247,7 +248,7 @@ export function serveDashboard(
         return;
       }
       writeHeaders(res, headers);
-      res.end(gzip ? found.gzipped! : found.body);
+      endWithSharedBody(res, gzip ? found.gzipped! : found.body);
     });
   };
   app.get(

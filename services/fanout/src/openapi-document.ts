@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { acceptsGzip } from './dashboard-files.js';
 import { guarded, type ReportFailure } from './handler-guard.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
+import { endWithSharedBody } from './shared-body.js';
 
 /** Where the API describes itself; the reference page (/docs) reads it from here. */
 export const OPENAPI_PATH = '/api/openapi.yaml';
@@ -52,7 +53,7 @@ export function registerOpenApiDocument(
       res.writeStatus(notModified ? '304 Not Modified' : '200 OK');
       for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
       if (notModified) res.endWithoutBody();
-      else res.end(gzip ? gzipped : document);
+      else endWithSharedBody(res, gzip ? gzipped : document);
     });
   };
   app.get(

@@ -180,3 +180,27 @@ describe.concurrent('every CLI: --help and unknown options', { timeout: 90_000 }
     });
   }
 });
+
+// A value glued to an option name (`--enroll-tokenS3CRET`, the `=` forgotten) is an unknown
+// option whose text is the secret; stderr goes to the journal (the unit) or a CI log.
+describe.concurrent('a mistyped secret option: its value stays out of the error', {
+  timeout: 90_000,
+}, () => {
+  const secret = 'S3CRET-enrollment-token-value';
+  for (const cli of CLIS.filter((c) => c.name === 'tripwire-agent run')) {
+    it(`${cli.name} --enroll-token${secret}: names the option, not its value; exit 2`, async () => {
+      const { code, stdout, stderr } = await run(cli.command, [`--enroll-token${secret}`]);
+      expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+      expect(stderr).toContain('--enroll-token');
+      expect(stderr).not.toContain(secret);
+      expect(stderr).not.toContain(secret.slice(0, 6));
+    });
+  }
+  it(`fanout token --name${secret}: the same for every CLI parsed by @tripwire/config`, async () => {
+    const token = CLIS.find((c) => c.name === 'fanout token')!;
+    const { code, stderr } = await run(token.command, [`--name${secret}`]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--name');
+    expect(stderr).not.toContain(secret.slice(0, 6));
+  });
+});
