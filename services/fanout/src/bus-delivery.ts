@@ -69,7 +69,7 @@ export function createBusDelivery(parts: {
       for (const entry of entries) {
         const { message } = entry;
         metrics.busMessages.inc({ type: message.type });
-        if (message.type === 'rules') continue;
+        if (message.type === 'rules' || message.type === 'suppressions') continue;
         const { ms, offset } = parsePosition(entry.position);
         const appendedAtMs = Number(ms);
         if (!isNew(message, appendedAtMs)) continue;

@@ -11,6 +11,7 @@ import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { SuppressionCache } from './suppression-cache.js';
 
 const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
@@ -63,6 +64,8 @@ export class AlertIntake {
     private readonly metrics: IngestMetrics,
     /** The ledger's published marks: which resends never reached the bus. */
     private readonly marks: PublishMarks,
+    /** Marks the alerts a suppression mutes, before they are stored. */
+    private readonly suppressions: Pick<SuppressionCache, 'apply'>,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
   ) {}
@@ -92,7 +95,8 @@ export class AlertIntake {
     return Promise.allSettled([...this.inFlight]);
   }
 
-  private async commitAndPublish(host: Host, alerts: readonly NewAlert[]): Promise<SubmitResult> {
+  private async commitAndPublish(host: Host, received: readonly NewAlert[]): Promise<SubmitResult> {
+    const alerts = this.suppressions.apply(received);
     const result = await this.batcher.submit(alerts);
     this.metrics.alertsStored.inc(result.stored.length);
     this.metrics.alertsDuplicate.inc(result.duplicates.length);
@@ -171,6 +175,7 @@ export class AlertIntake {
             tripwire_type: alert.tripwireType,
             rule_name: alert.ruleName,
             severity: alert.severity,
+            suppression_id: alert.suppressionId ?? null,
           },
           alert.eventDetailJson,
         ),
