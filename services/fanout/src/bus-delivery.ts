@@ -194,8 +194,8 @@ function repeatKey(
  */
 function filterSubject(message: BusMessage): FilterSubject | null {
   if (message.type === 'alert') {
-    const { host_id, tripwire_type, severity } = message.data;
-    return { kind: 'alert', host_id, tripwire_type, severity };
+    const { host_id, tripwire_type, severity, suppression_id } = message.data;
+    return { kind: 'alert', host_id, tripwire_type, severity, suppressed: Boolean(suppression_id) };
   }
   if (message.type === 'incident') {
     const { host_id, tripwire_type, max_severity } = message.data.incident;
