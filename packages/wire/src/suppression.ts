@@ -61,15 +61,6 @@ export interface SuppressionCriteria {
   expiresAtMs: number | null;
 }
 
-/** The fields of an alert a suppression looks at; `detail` is read (parsed) only when needed. */
-export interface SuppressibleAlert {
-  hostId: string;
-  ruleName: string;
-  tripwireType: TripwireType;
-  severity: Severity;
-  detail: () => unknown;
-}
-
 /** The scalar at `path` in `doc` as text; undefined for a missing key, an object or an array. */
 export function detailValueAt(doc: unknown, path: readonly string[]): string | undefined {
   let node = doc;
@@ -81,28 +72,4 @@ export function detailValueAt(doc: unknown, path: readonly string[]): string | u
   if (typeof node === 'string') return node;
   if (typeof node === 'number' || typeof node === 'boolean') return String(node);
   return undefined;
-}
-
-export function detailMatches(doc: unknown, m: DetailMatcher): boolean {
-  const v = detailValueAt(doc, m.path);
-  if (v === undefined) return false;
-  if (m.op === 'equals') return v === m.value;
-  if (m.op === 'prefix') return v.startsWith(m.value);
-  return v.includes(m.value);
-}
-
-/** Whether `s` (in force at `nowMs`) mutes `alert`. */
-export function suppressionMatches(
-  s: SuppressionCriteria,
-  alert: SuppressibleAlert,
-  nowMs: number,
-): boolean {
-  if (s.expiresAtMs !== null && s.expiresAtMs <= nowMs) return false;
-  if (s.hostId !== null && s.hostId !== alert.hostId) return false;
-  if (s.ruleName !== null && s.ruleName !== alert.ruleName) return false;
-  if (s.tripwireType !== null && s.tripwireType !== alert.tripwireType) return false;
-  if (s.severity !== null && s.severity !== alert.severity) return false;
-  if (s.detail.length === 0) return true;
-  const doc = alert.detail();
-  return s.detail.every((m) => detailMatches(doc, m));
 }
