@@ -42,15 +42,23 @@ async function install(pool: Pool, n: number, { ruleName, mutedPath }: Deps) {
 export async function measureSuppressionCost(deps: Deps): Promise<void> {
   const alerts = Number(process.env.BENCH_SUPPRESSION_ALERTS ?? 40_000);
   const agents = Number(process.env.BENCH_SUPPRESSION_AGENTS ?? 4);
-  const results: Array<{ n: number; rate: number; p99: number; muted: number }> = [];
+  const results: Array<{ n: number; rate: number; p99: number; muted: number; cpuUs: number }> = [];
+  // The ingest process's CPU seconds: on a shared machine, CPU per alert varies far less than
+  // the wall-clock rate.
+  const cpuSeconds = async (httpUrl: string) => {
+    const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    return Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]);
+  };
   for (const n of COUNTS) {
     await install(deps.pool, n, deps);
     const ingest = await deps.startIngest();
     try {
+      const cpuBefore = await cpuSeconds(ingest.httpUrl);
       const r = await deps.runAgents(ingest.address, { agents, alerts, batch: 100, window: 2_000 });
       const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
       const muted = Number(/^tripwire_ingest_alerts_suppressed_total (\S+)$/m.exec(metrics)?.[1]);
-      results.push({ n, rate: r.count / r.seconds, p99: r.p99, muted });
+      const cpuUs = (((await cpuSeconds(ingest.httpUrl)) - cpuBefore) * 1e6) / r.count;
+      results.push({ n, rate: r.count / r.seconds, p99: r.p99, muted, cpuUs });
     } finally {
       ingest.child.kill('SIGTERM');
       await new Promise((r) => ingest.child.once('exit', r));
@@ -60,10 +68,12 @@ export async function measureSuppressionCost(deps: Deps): Promise<void> {
   console.log(
     `\n  ingest with suppressions in force (${agents} agents, ${alerts} alerts each run):`,
   );
-  for (const { n, rate, p99, muted } of results)
+  const baseCpu = results[0]!.cpuUs;
+  for (const { n, rate, p99, muted, cpuUs } of results)
     console.log(
       `    ${String(n).padStart(5)} suppressions ${Math.round(rate).toLocaleString('en-US').padStart(8)} alerts/s` +
-        `  ${(rate / base).toFixed(2)}x of none  ack p99 ${p99.toFixed(1)} ms  ${muted.toLocaleString('en-US')} muted`,
+        `  ${(rate / base).toFixed(2)}x of none  ingest CPU ${cpuUs.toFixed(1)} µs/alert (+${(cpuUs - baseCpu).toFixed(1)})` +
+        `  ack p99 ${p99.toFixed(1)} ms  ${muted.toLocaleString('en-US')} muted`,
     );
   await deps.pool.query('TRUNCATE suppressions, suppression_hits');
 }

@@ -257,16 +257,16 @@ function SuppressionForm(props: {
         <textarea rows={2} {...bind('justification')} />
         {problem('justification')}
       </label>
-      <label>
-        Expires <span class="muted">(empty: until expired by hand)</span>
-        <input type="datetime-local" {...bind('expires_at')} />
-        {problem('expires_at')}
-      </label>
       {error && (
         <p class="error wide" role="alert">
           {error}
         </p>
       )}
+      <label>
+        Expires <span class="muted">(empty: until expired by hand)</span>
+        <input type="datetime-local" {...bind('expires_at')} />
+        {problem('expires_at')}
+      </label>
       <div class="wide form-actions">
         <button type="submit" disabled={busy}>
           {id ? 'Save suppression' : 'Mute'}
