@@ -100,7 +100,7 @@ export class SuppressionBucket {
       list?.find((c) => matches(c, alert, values, now))?.s.suppressionId;
     for (const [key, index] of this.equals) {
       const v = values.at(key, index.path);
-      const id = v === undefined ? undefined : hit(index.byValue.get(v.slice(0, length)));
+      const id = v === undefined ? undefined : hit(index.byValue.get(v));
       if (id !== undefined) return id;
     }
     for (const [key, index] of this.prefixes) {
