@@ -40,6 +40,12 @@ export interface RulesChangedData {
   change: 'created' | 'updated' | 'deleted';
 }
 
+/** Suppressions changed (docs/suppressions.md); every ingest instance reloads its copy. */
+export interface SuppressionsChangedData {
+  suppression_id: string;
+  change: 'created' | 'updated' | 'expired';
+}
+
 export type BusMessage =
   | { type: 'alert'; data: AlertEventData }
   | { type: 'incident'; data: IncidentEventData }
@@ -47,6 +53,7 @@ export type BusMessage =
   /** A response action changed (state, output chunk): docs/response-actions.md "Bus messages". */
   | { type: 'task'; data: TaskEventData }
   | { type: 'rules'; data: RulesChangedData }
+  | { type: 'suppressions'; data: SuppressionsChangedData }
   | { type: 'gap'; data: GapEventData };
 
 /** A message with its position in the event stream. */
@@ -113,7 +120,9 @@ export function serializeAlertMessage(
     `"hostname":${JSON.stringify(data.hostname)},"timestamp":"${data.timestamp}","timestamp_us":${data.timestamp_us},` +
     `"received_at":"${data.received_at}","tripwire_type":"${data.tripwire_type}",` +
     `"rule_name":${JSON.stringify(data.rule_name)},"severity":"${data.severity}",` +
-    `"event_detail":${eventDetailJson ?? 'null'}}}`;
+    `"event_detail":${eventDetailJson ?? 'null'}` +
+    // Only on suppressed alerts: every other message stays byte for byte as before.
+    (data.suppression_id ? `,"suppression_id":"${data.suppression_id}"}}` : '}}');
   return traceparent === undefined ? json : withTraceparent(json, traceparent);
 }
 

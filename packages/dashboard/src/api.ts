@@ -10,6 +10,7 @@ import type {
   IncidentState,
   ResolutionMethod,
   Severity,
+  SuppressionJson,
   TripwireType,
 } from '@tripwire/wire';
 import type { OperatorRole } from './task-availability.js';
@@ -187,6 +188,14 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   return json as T;
 }
 
+export type { SuppressionJson };
+
+/** What POST/PUT /api/suppressions take (docs/suppressions.md). */
+export type SuppressionInput = Pick<
+  SuppressionJson,
+  'host_id' | 'rule_name' | 'tripwire_type' | 'severity' | 'detail' | 'justification' | 'expires_at'
+>;
+
 export interface AlertQuery {
   severity: Severity[];
   type: TripwireType[];
@@ -228,6 +237,15 @@ export const api = {
   createRule: (rule: RuleInput) => request<Rule>('POST', '/api/rules', rule),
   updateRule: (id: string, rule: RuleInput) => request<Rule>('PUT', `/api/rules/${id}`, rule),
   deleteRule: (id: string) => request<void>('DELETE', `/api/rules/${id}`),
+  suppressions: () => request<{ suppressions: SuppressionJson[] }>('GET', '/api/suppressions'),
+  suppressionDraft: (alertId: string) =>
+    request<SuppressionInput>('GET', `/api/suppressions/draft?alert_id=${alertId}`),
+  createSuppression: (s: SuppressionInput) =>
+    request<SuppressionJson>('POST', '/api/suppressions', s),
+  updateSuppression: (id: string, s: SuppressionInput) =>
+    request<SuppressionJson>('PUT', `/api/suppressions/${id}`, s),
+  expireSuppression: (id: string) =>
+    request<SuppressionJson>('POST', `/api/suppressions/${id}/expire`),
   audit(from: string | null, to: string | null, hostId: string | null) {
     const q = new URLSearchParams({ limit: '1000' });
     if (from) q.set('from', from);

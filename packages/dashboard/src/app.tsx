@@ -17,6 +17,7 @@ import { HostsView } from './views/hosts-view.js';
 import { IncidentsView } from './views/incidents-view.js';
 import { RulesView } from './views/rules-view.js';
 import { SignIn } from './views/sign-in.js';
+import { SuppressionsView } from './views/suppressions-view.js';
 import { TasksView } from './views/tasks-view.js';
 
 export function App() {
@@ -39,6 +40,7 @@ const NAV: Array<[Page, string, string]> = [
   ['tasks', 'Tasks', '/tasks'],
   ['hosts', 'Hosts', '/hosts'],
   ['rules', 'Rules', '/rules'],
+  ['suppressions', 'Suppressions', '/suppressions'],
   ['audit', 'Audit log', '/audit'],
   ['enrollment', 'Enrollment', '/enrollment'],
 ];
@@ -148,6 +150,9 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         )}
         {location.page === 'hosts' && <HostsView state={state} />}
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}
+        {location.page === 'suppressions' && (
+          <SuppressionsView state={state} operator={operator} search={location.search} />
+        )}
         {location.page === 'audit' && <AuditView state={state} operator={operator} />}
         {location.page === 'enrollment' && <EnrollmentView operator={operator} />}
       </main>

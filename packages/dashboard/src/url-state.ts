@@ -15,7 +15,15 @@ import { SEVERITIES_MOST_SEVERE_FIRST } from './format.js';
 import type { TaskQuery } from './task-store.js';
 import { TASK_ACTIONS, TASK_STATES, type TaskAction, type TaskState } from './task-types.js';
 
-export type Page = 'alerts' | 'incidents' | 'tasks' | 'hosts' | 'rules' | 'audit' | 'enrollment';
+export type Page =
+  | 'alerts'
+  | 'incidents'
+  | 'tasks'
+  | 'hosts'
+  | 'rules'
+  | 'suppressions'
+  | 'audit'
+  | 'enrollment';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
@@ -23,6 +31,7 @@ const PAGES: Record<string, Page> = {
   '/tasks': 'tasks',
   '/hosts': 'hosts',
   '/rules': 'rules',
+  '/suppressions': 'suppressions',
   '/audit': 'audit',
   '/enrollment': 'enrollment',
 };
@@ -106,6 +115,12 @@ export function searchFromTaskFilter(f: TaskQuery, taskId: string | null = null)
   if (f.action.length) q.set('action', f.action.join(','));
   if (taskId) q.set('task', taskId);
   return withHost(q, f.host);
+}
+
+/** "Mute alerts like this": /suppressions?from_alert=<alert id> opens a form prefilled from it. */
+export function fromAlertInSearch(search: string): string | null {
+  const id = new URLSearchParams(search).get('from_alert');
+  return id && UUID.test(id) ? id.toLowerCase() : null;
 }
 
 /** The task whose panel is open (?task=<id>), so a link to it can be shared. */

@@ -41,6 +41,10 @@ export const US_TO_TIMESTAMPTZ = (col: string) =>
 // travels as one JSON array: cheaper for both sides than seven typed arrays.
 const INSERT_ALERTS_SQL =
   'SELECT received_at, stored_ids, incidents FROM ingest_alerts($1::jsonb, $2::timestamptz, $3::double precision)';
+// With suppressed alerts in the batch (migration 0016): the same statement, so the same
+// transaction, also stores those (no incident) at the same received_at and counts their hits.
+const INSERT_WITH_SUPPRESSED_SQL = `SELECT r.received_at, r.stored_ids || ingest_suppressed_alerts($4::jsonb, r.received_at) AS stored_ids, r.incidents
+  FROM ingest_alerts($1::jsonb, $2::timestamptz, $3::double precision) r`;
 
 interface IncidentTouchRow {
   incident_id: string;
@@ -58,14 +62,14 @@ interface IncidentTouchRow {
  * sorted by alert_id so concurrent batches take ledger locks in one order and
  * cannot deadlock.
  */
-function batchJson(alerts: readonly NewAlert[]): string {
+function batchJson(alerts: readonly NewAlert[], withSuppression = false): string {
   const rows = [...alerts].sort((a, b) =>
     a.alertId < b.alertId ? -1 : a.alertId > b.alertId ? 1 : 0,
   );
   let json = '[';
   for (let i = 0; i < rows.length; i++) {
     const a = rows[i]!;
-    json += `${i ? ',' : ''}{"id":"${a.alertId}","host":"${a.hostId}","us":${a.occurredAtUs},"type":"${a.tripwireType}","sev":"${a.severity}","rule":${JSON.stringify(a.ruleName)}${a.eventDetailJson === null ? '' : `,"detail":${a.eventDetailJson}`}}`;
+    json += `${i ? ',' : ''}{"id":"${a.alertId}","host":"${a.hostId}","us":${a.occurredAtUs},"type":"${a.tripwireType}","sev":"${a.severity}","rule":${JSON.stringify(a.ruleName)}${a.eventDetailJson === null ? '' : `,"detail":${a.eventDetailJson}`}${withSuppression ? `,"sup":"${a.suppressionId}"` : ''}}`;
   }
   return `${json}]`;
 }
@@ -92,16 +96,20 @@ export async function insertAlerts(
     }
   }
   if (unique.length === 0) return { stored: [], duplicates: [], incidents: [] };
+  const muted = unique.filter((a) => a.suppressionId);
+  const incidentBound = muted.length ? unique.filter((a) => !a.suppressionId) : unique;
+  const values = [batchJson(incidentBound), receivedAt ?? null, incidentWindowS];
+  if (muted.length) values.push(batchJson(muted, true));
   // Named, so each connection parses and plans it once.
   const { rows } = await db.query<{
     received_at: Date;
     stored_ids: string[];
     incidents: IncidentTouchRow[];
-  }>({
-    name: 'tripwire_insert_alerts',
-    text: INSERT_ALERTS_SQL,
-    values: [batchJson(unique), receivedAt ?? null, incidentWindowS],
-  });
+  }>(
+    muted.length
+      ? { name: 'tripwire_insert_alerts_muted', text: INSERT_WITH_SUPPRESSED_SQL, values }
+      : { name: 'tripwire_insert_alerts', text: INSERT_ALERTS_SQL, values },
+  );
   const { received_at: at, stored_ids, incidents } = rows[0]!;
   const fresh = new Set(stored_ids);
   const stored: InsertOutcome['stored'] = [];
@@ -132,6 +140,8 @@ export interface AlertQuery {
   hostId?: string;
   severities?: Severity[];
   tripwireTypes?: TripwireType[];
+  /** Suppressed alerts: left out (default), listed too, or the only ones listed. */
+  suppressed?: 'exclude' | 'include' | 'only';
   /** 1..1000, default 100. */
   limit?: number;
   /** From a previous page's nextCursor. */
@@ -151,7 +161,7 @@ export class InvalidQueryError extends Error {
 export const ALERT_COLUMNS = `a.alert_id, a.host_id, a.received_at,
   (extract(epoch FROM a.received_at) * 1000000)::bigint AS received_us,
   (extract(epoch FROM a.occurred_at) * 1000000)::bigint AS occurred_us,
-  a.tripwire_type, a.severity, a.rule_name, a.event_detail`;
+  a.tripwire_type, a.severity, a.rule_name, a.event_detail, a.suppression_id`;
 
 export interface AlertRow {
   alert_id: string;
@@ -163,6 +173,7 @@ export interface AlertRow {
   severity: Severity;
   rule_name: string;
   event_detail: unknown;
+  suppression_id: string | null;
 }
 
 export const toAlert = (r: AlertRow): Alert => ({
@@ -174,6 +185,7 @@ export const toAlert = (r: AlertRow): Alert => ({
   severity: r.severity,
   ruleName: r.rule_name,
   eventDetail: r.event_detail,
+  suppressionId: r.suppression_id,
 });
 
 const encodeCursor = (receivedUs: number, alertId: string) =>
@@ -212,6 +224,8 @@ export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<Ale
     add((p) => `severity = ANY(${p}::severity_level[])`, query.severities);
   if (query.tripwireTypes?.length)
     add((p) => `tripwire_type = ANY(${p}::tripwire_type[])`, query.tripwireTypes);
+  if ((query.suppressed ?? 'exclude') === 'exclude') where.push('suppression_id IS NULL');
+  if (query.suppressed === 'only') where.push('suppression_id IS NOT NULL');
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
     params.push(c.receivedUs, c.alertId);

@@ -19,6 +19,7 @@ export * from './postgres-timeouts.js';
 export * from './publish-ledger.js';
 export * from './resume-backfill.js';
 export * from './rule-store.js';
+export * from './suppression-store.js';
 export * from './task-channels.js';
 export * from './task-dispatch.js';
 export * from './task-events.js';

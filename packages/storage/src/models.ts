@@ -32,6 +32,8 @@ export interface NewAlert {
   ruleName: string;
   /** A JSON document as text, or null. */
   eventDetailJson: string | null;
+  /** The suppression that mutes it (ingest's match): stored, but in no incident. */
+  suppressionId?: string | null;
 }
 
 /** A stored alert row. */
@@ -44,6 +46,8 @@ export interface Alert {
   severity: Severity;
   ruleName: string;
   eventDetail: unknown;
+  /** The suppression that muted it, or null. */
+  suppressionId: string | null;
 }
 
 export interface Host {

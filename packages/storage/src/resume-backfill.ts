@@ -10,6 +10,8 @@ export interface RowSelector {
   severities: readonly Severity[];
   tripwireTypes: readonly TripwireType[];
   hostIds: readonly string[];
+  /** Suppressed alerts too (docs/suppressions.md); left out unless true. */
+  includeSuppressed?: boolean;
 }
 
 /** The columns a selector looks at, in the table it filters. */
@@ -17,6 +19,8 @@ interface SelectorColumns {
   severity: string;
   tripwireType: string;
   hostId: string;
+  /** The alert's suppression_id (alerts only: incidents hold no suppressed alert). */
+  suppressionId?: string;
 }
 
 /** Where `row (host, type, severity)` passes at least one selector; pushes its parameters. */
@@ -37,6 +41,8 @@ export function selectorCondition(
     if (s.tripwireTypes.length)
       ands.push(`${columns.tripwireType} = ANY(${add(s.tripwireTypes)}::tripwire_type[])`);
     if (s.hostIds.length) ands.push(`${columns.hostId} = ANY(${add(s.hostIds)}::uuid[])`);
+    if (columns.suppressionId && !s.includeSuppressed)
+      ands.push(`${columns.suppressionId} IS NULL`);
     // One selector without restrictions takes every row: the others need not be checked.
     if (ands.length === 0) return 'true';
     ors.push(`(${ands.join(' AND ')})`);
@@ -122,7 +128,10 @@ export async function storedAlertsPage(
   where.push(
     selectorCondition(
       query.selectors,
-      { severity: 'a.severity', tripwireType: 'a.tripwire_type', hostId: 'a.host_id' },
+      {
+        ...{ severity: 'a.severity', tripwireType: 'a.tripwire_type', hostId: 'a.host_id' },
+        suppressionId: 'a.suppression_id',
+      },
       params,
     ),
   );

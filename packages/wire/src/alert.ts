@@ -14,6 +14,12 @@ export interface AlertJson {
   rule_name: string;
   severity: Severity;
   event_detail: unknown;
+  /**
+   * The suppression that muted it (docs/suppressions.md): stored and acknowledged, but in no
+   * incident and not pushed to browsers that did not ask. Absent (bus, WebSocket) or null (REST)
+   * when not suppressed.
+   */
+  suppression_id?: string | null;
 }
 
 /**

@@ -6,6 +6,7 @@ export * from './json-depth.js';
 export * from './limits.js';
 export * from './resolution-method.js';
 export * from './severity.js';
+export * from './suppression.js';
 export * from './task.js';
 export * from './task-parameters.js';
 export * from './tripwire-type.js';

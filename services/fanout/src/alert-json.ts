@@ -12,4 +12,5 @@ export const alertJson = (a: Alert): AlertJson => ({
   severity: a.severity,
   rule_name: a.ruleName,
   event_detail: a.eventDetail,
+  suppression_id: a.suppressionId,
 });

@@ -76,7 +76,7 @@ export function createBusDelivery(parts: {
       for (const entry of entries) {
         const { message } = entry;
         metrics.busMessages.inc({ type: message.type });
-        if (message.type === 'rules') continue;
+        if (message.type === 'rules' || message.type === 'suppressions') continue;
         const { ms, offset } = parsePosition(entry.position);
         const appendedAtMs = Number(ms);
         if (!isNew(message, appendedAtMs)) continue;
@@ -205,8 +205,8 @@ function repeatKey(
  */
 function filterSubject(message: BusMessage): FilterSubject | null {
   if (message.type === 'alert') {
-    const { host_id, tripwire_type, severity } = message.data;
-    return { kind: 'alert', host_id, tripwire_type, severity };
+    const { host_id, tripwire_type, severity, suppression_id } = message.data;
+    return { kind: 'alert', host_id, tripwire_type, severity, suppressed: Boolean(suppression_id) };
   }
   if (message.type === 'incident') {
     const { host_id, tripwire_type, max_severity } = message.data.incident;

@@ -235,6 +235,7 @@ function alertData(row: BackfillAlert): AlertEventData {
     rule_name: row.ruleName,
     severity: row.severity,
     event_detail: row.eventDetail,
+    ...(row.suppressionId ? { suppression_id: row.suppressionId } : {}),
   };
 }
 
@@ -249,5 +250,6 @@ function selectorsFor(
       severities: f.severities as Severity[],
       tripwireTypes: f.tripwire_types as TripwireType[],
       hostIds: f.host_ids,
+      includeSuppressed: f.include_suppressed,
     }));
 }

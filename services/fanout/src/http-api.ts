@@ -14,6 +14,7 @@ import { registerOperatorSessionsApi } from './operator-sessions-api.js';
 import { registerRulesApi } from './rules-api.js';
 import { registerSessionApi } from './session-api.js';
 import { registerStatsApi } from './stats-api.js';
+import { registerSuppressionsApi } from './suppressions-api.js';
 import { registerTasksApi } from './tasks-api.js';
 
 export interface ApiDeps {
@@ -49,6 +50,7 @@ export function registerApi(
   registerHostsApi(ctx, { pool });
   registerStatsApi(ctx, { pool });
   registerRulesApi(ctx, { pool, publisher });
+  registerSuppressionsApi(ctx, { pool, publisher });
   registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
   registerAuditApi(ctx, { pool, verifiesPerMinute: identity.auditVerifiesPerMinute });
   registerSessionApi(ctx, {

@@ -14,6 +14,8 @@ export interface FilterSubject {
   severity?: string;
   tripwire_type?: string;
   host_id: string;
+  /** An alert a suppression muted: only subscriptions with include_suppressed get it. */
+  suppressed?: boolean;
 }
 
 /** What a subscription lets through (alerts, incidents, tasks alike). An empty list means "any". */
@@ -23,6 +25,8 @@ export interface SubscriptionFilter {
   severities: string[];
   tripwire_types: string[];
   host_ids: string[];
+  /** Muted alerts too (docs/suppressions.md); default false. */
+  include_suppressed: boolean;
 }
 
 export class FilterError extends Error {}
@@ -32,17 +36,28 @@ const canonicalList = (values: string[]) => [...new Set(values)].sort();
 /** Checks and canonicalizes a filter from a client (arrays of strings; unknown values refused by name). */
 export function parseFilter(input: unknown, maxEntries: number): SubscriptionFilter {
   if (input === undefined || input === null)
-    return { kinds: [], severities: [], tripwire_types: [], host_ids: [] };
+    return {
+      kinds: [],
+      severities: [],
+      tripwire_types: [],
+      host_ids: [],
+      include_suppressed: false,
+    };
   if (typeof input !== 'object' || Array.isArray(input))
     throw new FilterError('filters must be an object');
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if (!['kinds', 'severities', 'tripwire_types', 'host_ids'].includes(key)) {
+    if (
+      !['kinds', 'severities', 'tripwire_types', 'host_ids', 'include_suppressed'].includes(key)
+    ) {
       throw new FilterError(
-        `unknown filter "${key}": use kinds, severities, tripwire_types or host_ids`,
+        `unknown filter "${key}": use kinds, severities, tripwire_types, host_ids or include_suppressed`,
       );
     }
   }
+  const includeSuppressed = raw.include_suppressed ?? false;
+  if (typeof includeSuppressed !== 'boolean')
+    throw new FilterError('include_suppressed must be true or false');
   const list = (key: string, allowed: readonly string[] | null, normalize = (v: string) => v) => {
     const value = raw[key] ?? [];
     if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
@@ -65,6 +80,7 @@ export function parseFilter(input: unknown, maxEntries: number): SubscriptionFil
     severities: list('severities', SEVERITIES, (v) => v.toUpperCase()),
     tripwire_types: list('tripwire_types', TRIPWIRE_TYPES, (v) => v.toUpperCase()),
     host_ids: list('host_ids', null, (v) => v.toLowerCase()),
+    include_suppressed: includeSuppressed,
   };
   const entries =
     filter.kinds.length +
@@ -91,6 +107,7 @@ export function filterFromQuery(query: URLSearchParams, maxEntries: number): Sub
       severities: list('severity'),
       tripwire_types: list('type'),
       host_ids: list('host_id'),
+      include_suppressed: query.get('include_suppressed') === 'true',
     },
     maxEntries,
   );
@@ -104,9 +121,10 @@ export function filterMatches(filter: SubscriptionFilter, subject: FilterSubject
     (filter.tripwire_types.length === 0 ||
       (subject.tripwire_type !== undefined &&
         filter.tripwire_types.includes(subject.tripwire_type))) &&
-    (filter.host_ids.length === 0 || filter.host_ids.includes(subject.host_id))
+    (filter.host_ids.length === 0 || filter.host_ids.includes(subject.host_id)) &&
+    (!subject.suppressed || filter.include_suppressed)
   );
 }
 
 export const filterKey = (f: SubscriptionFilter) =>
-  JSON.stringify([f.kinds, f.severities, f.tripwire_types, f.host_ids]);
+  JSON.stringify([f.kinds, f.severities, f.tripwire_types, f.host_ids, f.include_suppressed]);

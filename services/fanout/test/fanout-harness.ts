@@ -309,6 +309,8 @@ export async function startIngest(servers: {
   const client = new AlertServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
   return {
     client,
+    /** The in-process service, for its metrics. */
+    server: ingest,
     async stop() {
       client.close();
       await ingest.stop();

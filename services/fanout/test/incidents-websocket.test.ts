@@ -297,7 +297,13 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
     expect(first.ofType('welcome')[0]!.subscriptions).toEqual([
       {
         subscription_id: 'default',
-        filters: { kinds: ['alert'], severities: ['CRITICAL'], tripwire_types: [], host_ids: [] },
+        filters: {
+          kinds: ['alert'],
+          severities: ['CRITICAL'],
+          tripwire_types: [],
+          host_ids: [],
+          include_suppressed: false,
+        },
       },
       {
         subscription_id: 'incidents',
@@ -306,6 +312,7 @@ describe("alert and incident subscriptions side by side (the dashboard's socket)
           severities: [],
           tripwire_types: [],
           host_ids: [host.hostId],
+          include_suppressed: false,
         },
       },
     ]);

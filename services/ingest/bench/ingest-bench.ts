@@ -38,6 +38,7 @@ import {
 import { copyAlertsRaw, insertAlertsOneByOne } from '@tripwire/storage/baselines';
 import { bearer } from '../test/agent-session.js';
 import { measureSpanCost, type OtlpCounter, startOtlpCounter } from './otlp-counter.js';
+import { measureSuppressionCost } from './suppression-cost.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const AGENTS = num('BENCH_AGENTS', 8);
@@ -353,6 +354,14 @@ async function main() {
     `  targets: >= 0.6x COPY ${ingestRate >= 0.6 * copyRate ? 'met' : 'NOT met'}; ` +
       `> 10x naive ${ingestRate > 10 * naiveRate ? 'met' : 'NOT met'}`,
   );
+
+  await measureSuppressionCost({
+    pool,
+    startIngest: startIngestProcess,
+    runAgents,
+    ruleName: 'etc-integrity',
+    mutedPath: '/etc/app/conf.d/7.conf',
+  });
 
   await pool.end();
   const admin = createPool({ databaseUrl: serverUrl, max: 1 });

@@ -12,6 +12,7 @@ import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { SuppressionCache } from './suppression-cache.js';
 
 const COMMIT_SPAN = 'ingest.commit';
 const COMMIT_SPAN_OPTIONS = {
@@ -75,6 +76,8 @@ export class AlertIntake {
     private readonly metrics: IngestMetrics,
     /** The ledger's published marks: which resends never reached the bus. */
     private readonly marks: PublishMarks,
+    /** Marks the alerts a suppression mutes, before they are stored. */
+    private readonly suppressions: Pick<SuppressionCache, 'apply'>,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
   ) {}
@@ -107,9 +110,10 @@ export class AlertIntake {
 
   private async commitAndPublish(
     host: Host,
-    alerts: readonly NewAlert[],
+    received: readonly NewAlert[],
     trace: Context | undefined,
   ): Promise<SubmitResult> {
+    const alerts = this.suppressions.apply(received);
     // Waits for the group commit this submission joined: its span is the wait for COMMIT.
     const result = await withSpan(COMMIT_SPAN, COMMIT_SPAN_OPTIONS, trace, async (span) => {
       const submitted = await this.batcher.submit(alerts);
@@ -217,6 +221,7 @@ export class AlertIntake {
             tripwire_type: alert.tripwireType,
             rule_name: alert.ruleName,
             severity: alert.severity,
+            suppression_id: alert.suppressionId ?? null,
           },
           alert.eventDetailJson,
           traceparent,

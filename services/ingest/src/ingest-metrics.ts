@@ -33,6 +33,21 @@ export function createIngestMetrics(sources: GaugeSources) {
       help: 'Alerts newly committed to PostgreSQL',
       registers,
     }),
+    alertsSuppressed: new Counter({
+      name: 'tripwire_ingest_alerts_suppressed_total',
+      help: 'Alerts a suppression muted (stored and acknowledged, in no incident)',
+      registers,
+    }),
+    suppressionsActive: new Gauge({
+      name: 'tripwire_ingest_suppressions_active',
+      help: 'Suppressions in the cache ingest matches alerts against',
+      registers,
+    }),
+    suppressionReloadFailures: new Counter({
+      name: 'tripwire_ingest_suppression_reload_failures_total',
+      help: 'Reloads of the suppressions that failed (the last copy stays in use)',
+      registers,
+    }),
     alertsDuplicate: new Counter({
       name: 'tripwire_ingest_alerts_duplicate_total',
       help: 'Alerts acknowledged as already stored (resends); not stored or published again',

@@ -22,6 +22,8 @@ import { PublishConfirmations } from './publish-confirmations.js';
 import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { shutDownIngest } from './shutdown-sequence.js';
+import { SuppressionCache } from './suppression-cache.js';
+import { createSuppressionHitRollup } from './suppression-hit-rollup.js';
 import { createTaskManager, createTaskServices } from './task-assembly.js';
 
 export interface IngestDeps {
@@ -88,7 +90,16 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  const intake = new AlertIntake(batcher, publishers.events, metrics, marks, confirmations);
+  const suppressions = new SuppressionCache(pool, metrics, log);
+  const hitRollup = createSuppressionHitRollup(pool, log);
+  const intake = new AlertIntake(
+    batcher,
+    publishers.events,
+    metrics,
+    marks,
+    suppressions,
+    confirmations,
+  );
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -96,7 +107,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     maxBufferedBytes: config.INCIDENT_STREAM_MAX_BUFFERED_BYTES,
   });
   const keyPrefix = config.BUS_KEY_PREFIX;
-  const feedParts = { bus, keyPrefix, agentStreams, incidentStreams, log };
+  const feedParts = { bus, keyPrefix, agentStreams, incidentStreams, suppressions, log };
   const controlFeed = createControlFeed({
     ...feedParts,
     onReadFailed: (err) => health.failed('redis', 'xread', err),
@@ -133,7 +144,10 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       const grpcPort = await grpc.bind();
       const httpPort = await probes.start();
       await partitionUpkeep.start();
+      // Follow the control stream first, so no change announced during the load is missed.
       controlFeed.start();
+      await suppressions.start();
+      hitRollup.start();
       liveness.start();
       tasks.start();
       grpc.setServing(true);
@@ -146,6 +160,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     async stop() {
       if (draining) return;
       draining = true;
+      suppressions.stop();
+      hitRollup.stop();
       await shutDownIngest({
         grpc,
         partitionUpkeep,

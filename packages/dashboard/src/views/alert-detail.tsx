@@ -123,9 +123,18 @@ export function AlertDetail(props: {
             onClose={() => setResponding(false)}
           />
         ) : (
-          <button type="button" class="primary" onClick={() => setResponding(true)}>
-            Respond
-          </button>
+          <>
+            <button type="button" class="primary" onClick={() => setResponding(true)}>
+              Respond
+            </button>{' '}
+            <button
+              type="button"
+              class="ghost"
+              onClick={() => navigate(`/suppressions?from_alert=${alert.alert_id}`)}
+            >
+              Mute alerts like this
+            </button>
+          </>
         ))}
       <h3>Event detail</h3>
       <pre class="json" data-testid="event-detail">
