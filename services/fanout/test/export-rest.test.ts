@@ -207,3 +207,57 @@ describe('GET /api/incidents/export and /api/audit/export', () => {
     expect(entries.map((e) => e.action)).toContain('incidents.export');
   });
 });
+
+describe('an export whose client stops reading', () => {
+  it('holds one slot per operator, and going away closes the cursor and frees the connection', async () => {
+    // ~8 MB of rows: more than socket buffers hold, so the server must wait on backpressure.
+    const big = JSON.stringify({ blob: 'x'.repeat(40_000) });
+    const bigHost = (await testHost(env.pool, 'big-host')).hostId;
+    for (let i = 0; i < 4; i++)
+      await insertAlerts(
+        env.pool,
+        Array.from({ length: 50 }, () => alert({ hostId: bigHost, eventDetailJson: big })),
+      );
+    const holder = await auth.issue('hold', 'viewer');
+    const held = await new Promise<{ destroy(): void }>((resolve, reject) => {
+      const req = request(
+        `${fanout.url}/api/alerts/export?host_id=${bigHost}`,
+        { headers: { authorization: `Bearer ${holder}` } },
+        (res) => {
+          res.pause(); // reads nothing more: the server's writes back up
+          resolve({ destroy: () => req.destroy() });
+        },
+      );
+      req.on('error', () => {});
+      req.on('error', reject);
+      req.end();
+    });
+    const exportsInTransaction = async () =>
+      Number(
+        (
+          await env.pool.query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND xact_start IS NOT NULL AND query LIKE '%FROM alerts a WHERE%' AND pid <> pg_backend_pid()",
+          )
+        ).rows[0].n,
+      );
+    expect(await exportsInTransaction()).toBe(1);
+    const second = await get(`/api/alerts/export?host_id=${bigHost}`, holder);
+    expect(second.status).toBe(429);
+    expect(JSON.parse(second.body.toString()).error.code).toBe('too_many_exports');
+    // Another operator is not held up by it.
+    expect((await get(`/api/audit/export`, viewer)).status).toBe(200);
+
+    held.destroy();
+    await until(async () => (await exportsInTransaction()) === 0, 10_000, 'the cursor closed');
+    await until(
+      async () => (await auditRows('alerts.export_end')).some((r) => r.details.completed === false),
+      10_000,
+      'the aborted export audited',
+    );
+    const again = await get(`/api/alerts/export?host_id=${bigHost}&format=ndjson`, holder);
+    expect(again.status).toBe(200);
+    expect(again.body.toString().trimEnd().split('\n')).toHaveLength(200);
+    const metrics = await (await fetch(fanout.metricsUrl)).text();
+    expect(metrics).toMatch(/tripwire_fanout_exports_total\{kind="alerts",outcome="aborted"\} 1/);
+  });
+});
