@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { insertAlerts, type NewAlert } from '@tripwire/storage';
+import { fc, fuzz } from '@tripwire/test-fixtures/fuzz';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auth,
@@ -103,6 +104,26 @@ describe('GET /api/alerts?q=', () => {
       (await get(`/api/alerts?host_id=${hostId}&q=bulk&severity=CRITICAL`, viewer)).body.toString(),
     );
     expect(critical.alerts).toEqual([]);
+  });
+
+  it('answers any q with results or a 400, never a failure, and never as a wildcard', async () => {
+    await fuzz(
+      'alert search q',
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 220 }),
+          fc.stringMatching(/^[%_\\*?'"()[\]{}|&;$`<>-]{3,12}$/),
+          fc.constantFrom('%%%', '___', '\\\\', "'; DROP TABLE alerts; --", '\u0000abc', '%s%s%s'),
+        ),
+        async (q) => {
+          const res = await get(`/api/alerts?host_id=${hostId}&q=${encodeURIComponent(q)}`, viewer);
+          expect([200, 400]).toContain(res.status);
+          if (res.status === 200 && /^[%_\\]+$/.test(q.trim()))
+            expect(JSON.parse(res.body.toString()).alerts).toEqual([]);
+        },
+      ),
+      60,
+    );
   });
 
   it('refuses a q shorter than 3 characters with a specific 400', async () => {
