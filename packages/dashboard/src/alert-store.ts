@@ -23,8 +23,8 @@ export function matchesFilter(filter: AlertQuery, a: Alert): boolean {
 /**
  * The server's search (storage alert-search.ts) applied to a live alert, which the WebSocket
  * filter cannot search: the query, JSON-escaped, inside the rule name or the detail's JSON
- * text, ignoring case. (PostgreSQL writes JSON with a space after `:` and `,`; a search
- * spanning that punctuation may match only one of the two.)
+ * text, ignoring case. (A search spanning the JSON's punctuation, which PostgreSQL writes
+ * with a space after `:` and `,`, may match here and not there: docs/fanout.md "Search".)
  */
 export function matchesSearch(q: string, a: Alert): boolean {
   const needle = JSON.stringify(q.trim()).slice(1, -1).toLowerCase();
