@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlertStore, MAX_ROWS } from './alert-store.js';
+import { AlertStore, MAX_ROWS, matchesSearch } from './alert-store.js';
 import type { Alert } from './api.js';
 
 let n = 0;
@@ -53,5 +53,19 @@ describe('AlertStore', () => {
     expect(store.cursor).toBeNull();
     expect(store.historyDone).toBe(false);
     expect(store.olderThan).toBe(store.rows.at(-1)!.received_at);
+  });
+});
+
+describe("matchesSearch (the server's search, on live alerts)", () => {
+  it('finds the text in the rule name or the detail, ignoring case, as the JSON the server searches', () => {
+    const a = alert({
+      rule_name: 'Shadow-Watch',
+      event_detail: { path: 'C:\\Temp\\x', cmd: 'say "hi"' },
+    });
+    expect(matchesSearch('shadow-w', a)).toBe(true);
+    expect(matchesSearch('c:\\temp', a)).toBe(true);
+    expect(matchesSearch('say "hi"', a)).toBe(true);
+    expect(matchesSearch('path', a)).toBe(true);
+    expect(matchesSearch('passwd', a)).toBe(false);
   });
 });

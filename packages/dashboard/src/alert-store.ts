@@ -15,8 +15,21 @@ export function matchesFilter(filter: AlertQuery, a: Alert): boolean {
   return (
     (filter.severity.length === 0 || filter.severity.includes(a.severity)) &&
     (filter.type.length === 0 || filter.type.includes(a.tripwire_type)) &&
-    (!filter.host || filter.host === a.host_id)
+    (!filter.host || filter.host === a.host_id) &&
+    (!filter.q || matchesSearch(filter.q, a))
   );
+}
+
+/**
+ * The server's search (storage alert-search.ts) applied to a live alert, which the WebSocket
+ * filter cannot search: the query, JSON-escaped, inside the rule name or the detail's JSON
+ * text, ignoring case. (A search spanning the JSON's punctuation, which PostgreSQL writes
+ * with a space after `:` and `,`, may match here and not there: docs/fanout.md "Search".)
+ */
+export function matchesSearch(q: string, a: Alert): boolean {
+  const needle = JSON.stringify(q.trim()).slice(1, -1).toLowerCase();
+  const text = `${JSON.stringify(a.rule_name)} ${JSON.stringify(a.event_detail ?? null)}`;
+  return text.toLowerCase().includes(needle);
 }
 
 export class AlertStore extends ChangeNotifier {

@@ -200,6 +200,8 @@ export interface AlertQuery {
   severity: Severity[];
   type: TripwireType[];
   host: string | null;
+  /** Search (rule name or event detail text), SEARCH_LENGTH long; absent or '' for none. */
+  q?: string;
 }
 
 const filterParams = (f: AlertQuery) => {
@@ -210,6 +212,36 @@ const filterParams = (f: AlertQuery) => {
   return q;
 };
 
+/** What an export link asks for: the alerts filter (with its search), incidents', or the audit log's. */
+export type ExportRequest =
+  | { kind: 'alerts'; filter: AlertQuery }
+  | { kind: 'incidents'; filter: IncidentQuery }
+  | { kind: 'audit'; from: string | null; to: string | null; hostId: string | null };
+
+/**
+ * The URL of an export of what a page shows. A plain link downloads it: the browser sends the
+ * session cookie and asks for gzip itself, and saves the file under the server's name.
+ */
+export function exportUrl(format: 'csv' | 'ndjson', request: ExportRequest): string {
+  let q: URLSearchParams;
+  if (request.kind === 'alerts') {
+    q = filterParams(request.filter);
+    if (request.filter.q) q.set('q', request.filter.q);
+  } else if (request.kind === 'incidents') {
+    q = new URLSearchParams();
+    if (request.filter.state.length) q.set('state', request.filter.state.join(','));
+    if (request.filter.severity.length) q.set('severity', request.filter.severity.join(','));
+    if (request.filter.host) q.set('host_id', request.filter.host);
+  } else {
+    q = new URLSearchParams();
+    if (request.from) q.set('from', request.from);
+    if (request.to) q.set('to', request.to);
+    if (request.hostId) q.set('host_id', request.hostId);
+  }
+  q.set('format', format);
+  return `/api/${request.kind}/export?${q}`;
+}
+
 export const api = {
   session: () => request<Operator>('GET', '/api/session'),
   signIn: (token: string) => request<Operator>('POST', '/api/session', { token }),
@@ -219,6 +251,7 @@ export const api = {
   /** A page of alerts, newest first: after `cursor`, or else before `to`. */
   alerts(filter: AlertQuery, page: { cursor?: string | null; to?: string | null }, limit = 200) {
     const q = filterParams(filter);
+    if (filter.q) q.set('q', filter.q);
     q.set('limit', String(limit));
     if (page.cursor) q.set('cursor', page.cursor);
     else if (page.to) q.set('to', page.to);

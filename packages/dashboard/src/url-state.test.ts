@@ -10,4 +10,12 @@ describe('the filter in the URL', () => {
     expect(filterFromSearch('?host=not-a-uuid').host).toBeNull();
     expect(searchFromFilter({ severity: [], type: [], host: null })).toBe('');
   });
+
+  it('keeps a search of 3 to 200 characters, trimmed, and drops any other', () => {
+    const f = filterFromSearch('?q=%20%2Fetc%2Fshadow%20&severity=WARN');
+    expect(f.q).toBe('/etc/shadow');
+    expect(searchFromFilter(f)).toBe('?severity=WARN&q=%2Fetc%2Fshadow');
+    expect(filterFromSearch('?q=ab').q).toBeUndefined();
+    expect(filterFromSearch(`?q=${'x'.repeat(201)}`).q).toBeUndefined();
+  });
 });

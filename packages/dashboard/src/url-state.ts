@@ -1,10 +1,11 @@
 // The view and its filter live in the URL, so a view can be shared and survives a reload:
-// /?severity=CRITICAL,WARN&type=FILE&host=<uuid>, /incidents?state=…&severity=…&host=…,
+// /?severity=CRITICAL,WARN&type=FILE&host=<uuid>&q=<search>, /incidents?state=…&severity=…&host=…,
 // /tasks?state=…&action=…&host=…&task=<id>, /hosts, /rules, /audit, /enrollment.
 import {
   COLLECTING_STATES,
   INCIDENT_STATES,
   type IncidentState,
+  SEARCH_LENGTH,
   type Severity,
   TRIPWIRE_TYPES,
   type TripwireType,
@@ -46,10 +47,14 @@ function list<T extends string>(raw: string | null, allowed: readonly T[]): T[] 
 export function filterFromSearch(search: string): AlertQuery {
   const q = new URLSearchParams(search);
   const host = q.get('host');
+  // A search the server would refuse (too short, too long) is no search.
+  const text = (q.get('q') ?? '').trim();
+  const valid = text.length >= SEARCH_LENGTH.min && text.length <= SEARCH_LENGTH.max;
   return {
     severity: list<Severity>(q.get('severity'), SEVERITIES_MOST_SEVERE_FIRST),
     type: list<TripwireType>(q.get('type'), TRIPWIRE_TYPES),
     host: host && UUID.test(host) ? host.toLowerCase() : null,
+    ...(valid ? { q: text } : {}),
   };
 }
 
@@ -57,6 +62,7 @@ export function searchFromFilter(f: AlertQuery): string {
   const q = new URLSearchParams();
   if (f.severity.length) q.set('severity', f.severity.join(','));
   if (f.type.length) q.set('type', f.type.join(','));
+  if (f.q) q.set('q', f.q);
   return withHost(q, f.host);
 }
 

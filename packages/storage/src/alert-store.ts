@@ -1,5 +1,10 @@
+import { ALERT_SEARCH_TEXT, alertSearchPattern } from './alert-search.js';
 import type { Alert, NewAlert, Severity, TripwireType } from './models.js';
-import type { Queryable } from './pool.js';
+import type { Pool, Queryable } from './pool.js';
+import { InvalidQueryError } from './query-errors.js';
+import { mapBatches, type RowCursorOptions, streamRows } from './row-cursor.js';
+
+export { InvalidQueryError };
 
 export interface InsertOutcome {
   /** Alerts stored by this call, in input order. */
@@ -142,6 +147,8 @@ export interface AlertQuery {
   tripwireTypes?: TripwireType[];
   /** Suppressed alerts: left out (default), listed too, or the only ones listed. */
   suppressed?: 'exclude' | 'include' | 'only';
+  /** Search: a substring of the rule name or of event_detail (alert-search.ts), 3 to 200 characters. */
+  q?: string;
   /** 1..1000, default 100. */
   limit?: number;
   /** From a previous page's nextCursor. */
@@ -152,10 +159,6 @@ export interface AlertPage {
   alerts: Alert[];
   /** Pass back as `cursor` for the next (older) page; null on the last page. */
   nextCursor: string | null;
-}
-
-export class InvalidQueryError extends Error {
-  override name = 'InvalidQueryError';
 }
 
 export const ALERT_COLUMNS = `a.alert_id, a.host_id, a.received_at,
@@ -200,8 +203,8 @@ function decodeCursor(cursor: string): { receivedUs: number; alertId: string } {
   return { receivedUs, alertId };
 }
 
-/** Newest first, paged by cursor. */
-export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<AlertPage> {
+/** The WHERE clause (over `alerts a`) and its parameters for a query's filters; validates them. */
+function alertFilter(query: Omit<AlertQuery, 'limit'>): { where: string[]; params: unknown[] } {
   if (!(query.from instanceof Date) || !(query.to instanceof Date)) {
     throw new InvalidQueryError('a time range (from, to) is required');
   }
@@ -209,34 +212,42 @@ export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<Ale
     throw new InvalidQueryError('from and to must be valid times');
   }
   if (query.from > query.to) throw new InvalidQueryError('from must not be after to');
-  const limit = query.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new InvalidQueryError('limit must be an integer from 1 to 1000');
-  }
   const params: unknown[] = [query.from, query.to];
-  const where = ['received_at >= $1', 'received_at < $2'];
+  const where = ['a.received_at >= $1', 'a.received_at < $2'];
   const add = (clause: (p: string) => string, value: unknown) => {
     params.push(value);
     where.push(clause(`$${params.length}`));
   };
-  if (query.hostId) add((p) => `host_id = ${p}::uuid`, query.hostId);
+  if (query.hostId) add((p) => `a.host_id = ${p}::uuid`, query.hostId);
   if (query.severities?.length)
-    add((p) => `severity = ANY(${p}::severity_level[])`, query.severities);
+    add((p) => `a.severity = ANY(${p}::severity_level[])`, query.severities);
   if (query.tripwireTypes?.length)
-    add((p) => `tripwire_type = ANY(${p}::tripwire_type[])`, query.tripwireTypes);
-  if ((query.suppressed ?? 'exclude') === 'exclude') where.push('suppression_id IS NULL');
-  if (query.suppressed === 'only') where.push('suppression_id IS NOT NULL');
+    add((p) => `a.tripwire_type = ANY(${p}::tripwire_type[])`, query.tripwireTypes);
+  if (query.q !== undefined)
+    add((p) => `${ALERT_SEARCH_TEXT} ILIKE ${p}`, alertSearchPattern(query.q));
+  if ((query.suppressed ?? 'exclude') === 'exclude') where.push('a.suppression_id IS NULL');
+  if (query.suppressed === 'only') where.push('a.suppression_id IS NOT NULL');
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
     params.push(c.receivedUs, c.alertId);
     where.push(
-      `(received_at, alert_id) < (${US_TO_TIMESTAMPTZ(`$${params.length - 1}::bigint`)}, $${params.length}::uuid)`,
+      `(a.received_at, a.alert_id) < (${US_TO_TIMESTAMPTZ(`$${params.length - 1}::bigint`)}, $${params.length}::uuid)`,
     );
   }
+  return { where, params };
+}
+
+/** Newest first, paged by cursor. */
+export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<AlertPage> {
+  const limit = query.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new InvalidQueryError('limit must be an integer from 1 to 1000');
+  }
+  const { where, params } = alertFilter(query);
   params.push(limit + 1);
   const { rows } = await db.query<AlertRow>(
     `SELECT ${ALERT_COLUMNS} FROM alerts a WHERE ${where.join(' AND ')}
-     ORDER BY received_at DESC, alert_id DESC LIMIT $${params.length}`,
+     ORDER BY a.received_at DESC, a.alert_id DESC LIMIT $${params.length}`,
     params,
   );
   const page = rows.slice(0, limit);
@@ -245,6 +256,27 @@ export async function queryAlerts(db: Queryable, query: AlertQuery): Promise<Ale
     alerts: page.map(toAlert),
     nextCursor: rows.length > limit && last ? encodeCursor(last.received_us, last.alert_id) : null,
   };
+}
+
+/**
+ * Every alert a query matches (its filters, no limit), newest first, in batches from a
+ * server-side cursor (row-cursor.ts): for exports of any size. The filters are checked here,
+ * before any connection is taken (InvalidQueryError).
+ */
+export function streamAlerts(
+  pool: Pool,
+  query: Omit<AlertQuery, 'limit' | 'cursor'>,
+  options: RowCursorOptions,
+): AsyncGenerator<Alert[], void, undefined> {
+  const { where, params } = alertFilter(query);
+  const rows = streamRows<AlertRow>(
+    pool,
+    `SELECT ${ALERT_COLUMNS} FROM alerts a WHERE ${where.join(' AND ')}
+     ORDER BY a.received_at DESC, a.alert_id DESC`,
+    params,
+    options,
+  );
+  return mapBatches(rows, toAlert);
 }
 
 /** Fetches specific alerts by id, in any partition. */

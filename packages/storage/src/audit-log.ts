@@ -1,5 +1,6 @@
 import type { AuditEntry } from './models.js';
-import type { Queryable } from './pool.js';
+import type { Pool, Queryable } from './pool.js';
+import { mapBatches, type RowCursorOptions, streamRows } from './row-cursor.js';
 
 export interface AuditInput {
   actor: string;
@@ -53,12 +54,31 @@ export interface AuditQuery {
   limit?: number;
 }
 
+const AUDIT_FILTER =
+  'WHERE occurred_at >= $1 AND occurred_at < $2 AND ($3::uuid IS NULL OR host_id = $3)';
+
+/**
+ * Every entry in [from, to), optionally for one host, in chain order (so an auditor can
+ * recompute the hashes), in batches from a server-side cursor: for exports of any size.
+ */
+export function streamAuditEntries(
+  pool: Pool,
+  query: Omit<AuditQuery, 'limit'>,
+  options: RowCursorOptions,
+): AsyncGenerator<AuditEntry[], void, undefined> {
+  const rows = streamRows<AuditRow>(
+    pool,
+    `SELECT * FROM audit_entries ${AUDIT_FILTER} ORDER BY seq`,
+    [query.from, query.to, query.hostId ?? null],
+    options,
+  );
+  return mapBatches(rows, toEntry);
+}
+
 /** Entries in [from, to), optionally for one host, in chain order. */
 export async function queryAuditEntries(db: Queryable, query: AuditQuery): Promise<AuditEntry[]> {
   const { rows } = await db.query<AuditRow>(
-    `SELECT * FROM audit_entries
-     WHERE occurred_at >= $1 AND occurred_at < $2 AND ($3::uuid IS NULL OR host_id = $3)
-     ORDER BY seq LIMIT $4`,
+    `SELECT * FROM audit_entries ${AUDIT_FILTER} ORDER BY seq LIMIT $4`,
     [query.from, query.to, query.hostId ?? null, query.limit ?? 1000],
   );
   return rows.map(toEntry);

@@ -17,6 +17,7 @@ import { assertTransition } from './incident-states.js';
 import type { Alert, Incident } from './models.js';
 import { type Pool, type Queryable, withTransaction } from './pool.js';
 import { type RowSelector, selectorCondition } from './resume-backfill.js';
+import { mapBatches, type RowCursorOptions, streamRows } from './row-cursor.js';
 
 export class IncidentNotFoundError extends Error {
   override name = 'IncidentNotFoundError';
@@ -155,6 +156,9 @@ export interface IncidentQuery {
   /** Any of these hosts (with hostId: that one too). */
   hostIds?: string[];
   tripwireTypes?: TripwireType[];
+  /** Only incidents active in [from, to): last_seen at or after `from`, first_seen before `to`. */
+  from?: Date;
+  to?: Date;
   /** 1..500, default 50. */
   limit?: number;
   offset?: number;
@@ -167,13 +171,8 @@ export interface IncidentPage {
   total: number;
 }
 
-export async function listIncidents(
-  db: Queryable,
-  query: IncidentQuery = {},
-): Promise<IncidentPage> {
-  const limit = query.limit ?? 50;
-  const offset = query.offset ?? 0;
-  checkPaging(limit, offset, 500);
+/** The WHERE clause and parameters for an incident query's filters; validates them. */
+function incidentFilter(query: IncidentQuery): { filter: string; params: unknown[] } {
   const params: unknown[] = [];
   const where: string[] = [];
   const add = (clause: (p: string) => string, value: unknown) => {
@@ -198,17 +197,50 @@ export async function listIncidents(
     for (const t of query.tripwireTypes) checkOneOf('tripwireType', TRIPWIRE_TYPES, t);
     add((p) => `incidents.tripwire_type = ANY(${p}::tripwire_type[])`, query.tripwireTypes);
   }
-  const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  if (query.from) add((p) => `incidents.last_seen >= ${p}`, query.from);
+  if (query.to) add((p) => `incidents.first_seen < ${p}`, query.to);
+  return { filter: where.length ? `WHERE ${where.join(' AND ')}` : '', params };
+}
+
+const INCIDENT_ORDER =
+  'ORDER BY incidents.max_severity DESC, incidents.last_seen DESC, incidents.incident_id DESC';
+
+export async function listIncidents(
+  db: Queryable,
+  query: IncidentQuery = {},
+): Promise<IncidentPage> {
+  const limit = query.limit ?? 50;
+  const offset = query.offset ?? 0;
+  checkPaging(limit, offset, 500);
+  const { filter, params } = incidentFilter(query);
   const [page, count] = await Promise.all([
     db.query<IncidentRow>(
-      `${SELECT_INCIDENTS} ${filter}
-       ORDER BY incidents.max_severity DESC, incidents.last_seen DESC, incidents.incident_id DESC
+      `${SELECT_INCIDENTS} ${filter} ${INCIDENT_ORDER}
        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, offset],
     ),
     db.query<{ total: string }>(`SELECT count(*) AS total FROM incidents ${filter}`, params),
   ]);
   return { incidents: page.rows.map(toIncident), total: Number(count.rows[0]!.total) };
+}
+
+/**
+ * Every incident a query matches (no paging), in the list's order, in batches from a
+ * server-side cursor: for exports. Filters are checked here (IncidentValidationError).
+ */
+export function streamIncidents(
+  pool: Pool,
+  query: Omit<IncidentQuery, 'limit' | 'offset'>,
+  options: RowCursorOptions,
+): AsyncGenerator<Incident[], void, undefined> {
+  const { filter, params } = incidentFilter(query);
+  const rows = streamRows<IncidentRow>(
+    pool,
+    `${SELECT_INCIDENTS} ${filter} ${INCIDENT_ORDER}`,
+    params,
+    options,
+  );
+  return mapBatches(rows, toIncident);
 }
 
 export interface IncidentAlertQuery {

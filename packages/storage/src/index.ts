@@ -18,6 +18,7 @@ export * from './pool.js';
 export * from './postgres-timeouts.js';
 export * from './publish-ledger.js';
 export * from './resume-backfill.js';
+export * from './row-cursor.js';
 export * from './rule-store.js';
 export * from './suppression-store.js';
 export * from './task-channels.js';

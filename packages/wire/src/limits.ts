@@ -20,6 +20,11 @@ export const MAX_NOTE_LENGTH = 4000;
 export const MAX_ROOT_CAUSE_LENGTH = 4000;
 /** A tripwire rule's target: a path, a process pattern or a port. */
 export const MAX_RULE_TARGET_LENGTH = 1024;
+/**
+ * Alert search (`q`): at least 3 characters, the length of a trigram (a shorter one would
+ * match nearly everything and could use no index), at most 200, one printable line.
+ */
+export const SEARCH_LENGTH = { min: 3, max: 200 } as const;
 /** Deepest nesting of arrays and objects accepted in a JSON document from a client. */
 export const MAX_JSON_DEPTH = 64;
 /** Most characters of a client's value quoted back in an error or written to a log line. */

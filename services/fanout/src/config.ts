@@ -11,6 +11,7 @@ import {
 } from '@tripwire/config';
 import type { TaskLimits } from '@tripwire/storage';
 import { z } from 'zod';
+import type { ExportLimits } from './exporter.js';
 import { checkOidcConfig } from './oidc-settings.js';
 
 /**
@@ -89,6 +90,15 @@ const schema = z
     API_TOKEN_MAX_AGE_DAYS: int(365, 1, 3650),
     // How often open WebSockets recheck their credential: revoked or expired → closed 4001.
     WS_CREDENTIAL_RECHECK_MS: int(2_000, 100, 600_000),
+    // Exports (GET /api/{alerts,incidents,audit}/export): each running one holds a PostgreSQL
+    // connection, so they are capped per operator and per instance (docs/fanout.md "Export").
+    EXPORT_CONCURRENCY_PER_OPERATOR: int(1, 1, 100),
+    EXPORT_CONCURRENCY_TOTAL: int(4, 1, 1000),
+    EXPORTS_PER_OPERATOR_PER_MINUTE: int(10, 1, 10_000),
+    // The longest one export may read for (a statement timeout over all its fetches); 0: no limit.
+    EXPORT_MAX_DURATION_S: int(3600, 0, 7 * 86_400),
+    // Rows per cursor fetch: about what one export holds in memory at once.
+    EXPORT_BATCH_ROWS: int(1000, 10, 100_000),
     HOST: z.string().default('0.0.0.0'),
     PORT: int(8080, 0, 65535),
     // /metrics on a port of its own, off the public one: for a scraper in another container.
@@ -175,6 +185,17 @@ const schema = z
   });
 
 export type FanoutConfig = z.output<typeof schema>;
+
+/** The limits of exports (exporter.ts). */
+export function exportLimits(c: FanoutConfig): ExportLimits {
+  return {
+    perOperator: c.EXPORT_CONCURRENCY_PER_OPERATOR,
+    total: c.EXPORT_CONCURRENCY_TOTAL,
+    perOperatorPerMinute: c.EXPORTS_PER_OPERATOR_PER_MINUTE,
+    maxDurationS: c.EXPORT_MAX_DURATION_S,
+    batchRows: c.EXPORT_BATCH_ROWS,
+  };
+}
 
 /** The bounds storage's createTask applies to tasks created here. */
 export function taskLimits(c: FanoutConfig): TaskLimits {

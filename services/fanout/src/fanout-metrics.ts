@@ -99,6 +99,7 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
       labelNames: ['handler'] as const,
       registers,
     }),
+    ...exportMetrics(registers),
     limitsHit: new Counter({
       name: 'tripwire_fanout_limits_hit_total',
       help: 'Requests refused by an abuse cap, by limit (connections_per_operator, connections_per_address, topics, resumes_per_operator)',
@@ -172,6 +173,24 @@ function alertDedupeMetrics(registers: Registry[]) {
     dedupeForgottenEarly: new Counter({
       name: 'tripwire_fanout_alert_dedupe_forgotten_early_total',
       help: 'Alert ids forgotten before ALERT_DEDUPE_WINDOW_S because ALERT_DEDUPE_MAX_IDS was reached',
+      registers,
+    }),
+  };
+}
+
+/** Exports (exporter.ts): how they ended and how many rows they sent. */
+function exportMetrics(registers: Registry[]) {
+  return {
+    exports: new Counter({
+      name: 'tripwire_fanout_exports_total',
+      help: 'Exports (GET /api/*/export) that ended, by kind (alerts, incidents, audit) and outcome (completed, aborted: the client went away or a read failed)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
+    exportRows: new Counter({
+      name: 'tripwire_fanout_export_rows_total',
+      help: 'Rows sent in exports, by kind',
+      labelNames: ['kind'] as const,
       registers,
     }),
   };

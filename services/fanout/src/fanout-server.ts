@@ -4,7 +4,7 @@ import type { Logger } from '@tripwire/logger';
 import { credentialStore, type Pool } from '@tripwire/storage';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createBusDelivery, subscribeToEvents } from './bus-delivery.js';
-import { type FanoutConfig, taskLimits } from './config.js';
+import { exportLimits, type FanoutConfig, taskLimits } from './config.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { startCredentialRecheck } from './credential-recheck.js';
 import { registerDashboard } from './dashboard-files.js';
@@ -139,6 +139,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
         approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
       },
       tasks: { limits: taskLimits(config), shellApproval: config.TASKS_SHELL_APPROVAL },
+      exports: { limits: exportLimits(config), metrics },
     },
   );
   registerOpenApiDocument(app, readOpenApiDocument(), report);

@@ -5,6 +5,7 @@ import { registerApiTokensApi } from './api-tokens-api.js';
 import { registerAuditApi } from './audit-api.js';
 import { registerEnrollmentRequestsApi } from './enrollment-requests-api.js';
 import { registerEnrollmentTokensApi } from './enrollment-tokens-api.js';
+import { createExporter, type ExportLimits, type ExportMetrics } from './exporter.js';
 import { registerHostTasksApi } from './host-tasks-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
@@ -32,6 +33,8 @@ export interface ApiDeps {
   enrollment: { tokenMaxTtlS: number; approvalTtlS: number };
   /** Response actions: storage's bounds and TASKS_SHELL_APPROVAL. */
   tasks: { limits: TaskLimits; shellApproval: boolean };
+  /** Exports (EXPORT_*) and their counters. */
+  exports: { limits: ExportLimits; metrics: ExportMetrics };
 }
 
 export interface IdentityLimits {
@@ -44,15 +47,26 @@ export interface IdentityLimits {
 /** The REST API, one resource per file; documented in services/fanout/openapi.yaml. */
 export function registerApi(
   ctx: RouteContext,
-  { pool, publisher, eventsPublisher, cookieSecure, identity, oidc, enrollment, tasks }: ApiDeps,
+  {
+    pool,
+    publisher,
+    eventsPublisher,
+    cookieSecure,
+    identity,
+    oidc,
+    enrollment,
+    tasks,
+    exports,
+  }: ApiDeps,
 ) {
-  registerAlertsApi(ctx, { pool });
+  const exporter = createExporter({ pool, ...exports, report: ctx.report });
+  registerAlertsApi(ctx, { pool, exporter });
   registerHostsApi(ctx, { pool });
   registerStatsApi(ctx, { pool });
   registerRulesApi(ctx, { pool, publisher });
   registerSuppressionsApi(ctx, { pool, publisher });
-  registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher] });
-  registerAuditApi(ctx, { pool, verifiesPerMinute: identity.auditVerifiesPerMinute });
+  registerIncidentApi(ctx, { pool, publishers: [eventsPublisher, publisher], exporter });
+  registerAuditApi(ctx, { pool, verifiesPerMinute: identity.auditVerifiesPerMinute, exporter });
   registerSessionApi(ctx, {
     pool,
     cookieSecure,

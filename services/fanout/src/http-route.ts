@@ -23,7 +23,7 @@ export interface ApiRequest {
   params: string[];
   query: URLSearchParams;
   body: unknown;
-  headers: { origin: string; host: string; cookie: string };
+  headers: { origin: string; host: string; cookie: string; acceptEncoding: string };
   /** The client's address (the balancer's X-Forwarded-For entry with TRUST_PROXY). */
   address: string;
 }
@@ -153,7 +153,11 @@ export function route(
       name,
       ctx.report,
       (out: ApiResponse) => {
-        if (state.aborted) return;
+        if (state.aborted) {
+          // Gone before the answer: a stream's end still runs (its cursor closed, connection released).
+          if (out.stream) void out.stream[Symbol.asyncIterator]().return?.();
+          return;
+        }
         const status = out.status ?? 200;
         if (out.stream) {
           // Past the headers a failure can only cut the connection (sendStream): logged here.
@@ -205,13 +209,13 @@ export function route(
       if (role !== 'any' && !roleAtLeast(operator.role, role)) {
         throw new AuthError(`this action needs the ${role} role`, 403, 'forbidden_role');
       }
-      const { params, query, origin, host, cookie, address } = incoming;
+      const { params, query, origin, host, cookie, acceptEncoding, address } = incoming;
       return handler({
         operator,
         params,
         query,
         body: await body,
-        headers: { origin, host, cookie },
+        headers: { origin, host, cookie, acceptEncoding },
         address,
       });
     })().then(succeed, fail);
@@ -225,6 +229,7 @@ interface IncomingRequest extends RequestOrigin {
   authorization: string;
   cookie: string;
   contentType: string;
+  acceptEncoding: string;
   address: string;
 }
 
@@ -242,6 +247,7 @@ function copyRequest(
     authorization: req.getHeader('authorization'),
     cookie: req.getHeader('cookie'),
     contentType: req.getHeader('content-type'),
+    acceptEncoding: req.getHeader('accept-encoding'),
     origin: req.getHeader('origin'),
     host: req.getHeader('host'),
     secFetchSite: req.getHeader('sec-fetch-site'),

@@ -18,6 +18,8 @@ import {
   RESOLUTION_METHODS,
   resolveIncident,
   type Severity,
+  streamIncidents,
+  type TripwireType,
   toIncidentJson,
   updateIncident,
 } from '@tripwire/storage';
@@ -33,7 +35,8 @@ import {
 } from '@tripwire/wire';
 import { z } from 'zod';
 import { alertJson } from './alert-json.js';
-import { hostParam, integerParam, listParam, parseBody, UUID } from './api-params.js';
+import { hostParam, integerParam, listParam, parseBody, timeRange, UUID } from './api-params.js';
+import type { Exporter } from './exporter.js';
 import { ApiError, type ApiRequest, type RouteContext, route } from './http-route.js';
 import { auditActor } from './operator-auth.js';
 
@@ -141,8 +144,41 @@ function incidentError(err: unknown): never {
   throw err;
 }
 
+/** The columns of an incident export, in order (toIncidentJson's fields). */
+const INCIDENT_COLUMNS = [
+  'incident_id',
+  'host_id',
+  'hostname',
+  'rule_name',
+  'tripwire_type',
+  'state',
+  'max_severity',
+  'alert_count',
+  'first_seen',
+  'last_seen',
+  'assignee',
+  'notes',
+  'resolution_method',
+  'root_cause',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'resolved_at',
+  'version',
+  'revision',
+] as const;
+
+/** The filters GET /api/incidents and its export share: state, severity, host, type. */
+const incidentFilter = (query: URLSearchParams) => ({
+  states: listParam(query, 'state', INCIDENT_STATES) as IncidentState[],
+  severities: listParam(query, 'severity', SEVERITIES) as Severity[],
+  hostId: hostParam(query),
+  tripwireTypes: listParam(query, 'type', TRIPWIRE_TYPES) as TripwireType[],
+});
+
 export interface IncidentApiDeps {
   pool: Pool;
+  exporter: Exporter;
   /**
    * Every successful change is published on each of these: the `events` stream
    * (browsers, via this service's own subscriber) and `control` (ingest's StreamIncidents).
@@ -151,7 +187,10 @@ export interface IncidentApiDeps {
 }
 
 /** /api/incidents: docs/incidents.md#rest-fan-out-service, services/fanout/openapi.yaml. */
-export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: IncidentApiDeps) {
+export function registerIncidentApi(
+  ctx: RouteContext,
+  { pool, publishers, exporter }: IncidentApiDeps,
+) {
   const announce = (incident: Incident, opened: boolean) => {
     const message = incidentMessage(incident, opened);
     for (const publisher of publishers) publisher.publish([message]);
@@ -164,16 +203,31 @@ export function registerIncidentApi(ctx: RouteContext, { pool, publishers }: Inc
       max: Number.MAX_SAFE_INTEGER,
       fallback: 0,
     });
-    const page = await listIncidents(pool, {
-      states: listParam(query, 'state', INCIDENT_STATES) as IncidentState[],
-      severities: listParam(query, 'severity', SEVERITIES) as Severity[],
-      hostId: hostParam(query),
-      limit,
-      offset,
-    });
+    const page = await listIncidents(pool, { ...incidentFilter(query), limit, offset });
     return {
       body: { incidents: page.incidents.map(toIncidentJson), total: page.total, limit, offset },
     };
+  });
+
+  // Active in a time range only when one is asked for: the list has no default range.
+  route(ctx, 'get', '/api/incidents/export', 'any', async (req) => {
+    const { query } = req;
+    const ranged = query.has('from') || query.has('to');
+    const filter = { ...incidentFilter(query), ...(ranged ? timeRange(query) : {}) };
+    return exporter.serve(req, {
+      kind: 'incidents',
+      columns: INCIDENT_COLUMNS,
+      toRecord: toIncidentJson,
+      filter: {
+        state: filter.states,
+        severity: filter.severities,
+        host_id: filter.hostId ?? null,
+        type: filter.tripwireTypes,
+        from: filter.from?.toISOString() ?? null,
+        to: filter.to?.toISOString() ?? null,
+      },
+      open: (options) => streamIncidents(pool, filter, options),
+    });
   });
 
   route(ctx, 'get', '/api/incidents/:id', 'any', async (req) => {

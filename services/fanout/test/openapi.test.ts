@@ -72,6 +72,18 @@ describe('openapi.yaml', () => {
     );
   });
 
+  it('documents the exports and the alert search of docs/fanout.md', () => {
+    expect(documented()).toEqual(
+      expect.arrayContaining([
+        'GET /api/alerts/export',
+        'GET /api/incidents/export',
+        'GET /api/audit/export',
+      ]),
+    );
+    const alerts = spec.paths['/api/alerts']?.get as { parameters: Array<{ name?: string }> };
+    expect(alerts.parameters.map((p) => p.name)).toContain('q');
+  });
+
   it('documents every incident endpoint of docs/incidents.md', () => {
     expect(documented()).toEqual(
       expect.arrayContaining([

@@ -39,6 +39,7 @@ import { copyAlertsRaw, insertAlertsOneByOne } from '@tripwire/storage/baselines
 import { bearer } from '../test/agent-session.js';
 import { measureSpanCost, type OtlpCounter, startOtlpCounter } from './otlp-counter.js';
 import { measureSuppressionCost } from './suppression-cost.js';
+import { searchIndexCost } from './search-index-cost.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const AGENTS = num('BENCH_AGENTS', 8);
@@ -47,6 +48,8 @@ const BATCH = num('BENCH_BATCH', 100);
 const WINDOW = num('BENCH_WINDOW', 2_000);
 const NAIVE_ALERTS = num('BENCH_NAIVE_ALERTS', 10_000);
 const TRACING = num('BENCH_TRACING', 1) !== 0;
+// Pairs of runs with and without the search index (0 to skip), each of ALERTS / 2 alerts.
+const INDEX_ROUNDS = num('BENCH_INDEX_ROUNDS', 2);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const benchDb = new URL(serverUrl);
@@ -300,6 +303,8 @@ async function main() {
   let result: Awaited<ReturnType<typeof runAgents>>;
   let flushStats = '';
   let light: Awaited<ReturnType<typeof runAgents>>;
+  let indexCost: string[] = [];
+  let committedAfterRuns: number | undefined;
   try {
     result = await runAgents(ingest.address, {
       agents: AGENTS,
@@ -316,12 +321,28 @@ async function main() {
       `${fmt(flushes)} flushes, mean ${(value('tripwire_ingest_batch_size_sum') / flushes).toFixed(0)} alerts ` +
       `in ${((value('tripwire_ingest_flush_duration_seconds_sum') / flushes) * 1000).toFixed(1)} ms` +
       publishMarkStats(value);
+    if (INDEX_ROUNDS > 0) {
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM alerts');
+      committedAfterRuns = rows[0].n - light.count;
+      indexCost = await searchIndexCost(
+        pool,
+        () =>
+          runAgents(ingest.address, {
+            agents: AGENTS,
+            alerts: ALERTS / 2,
+            batch: BATCH,
+            window: WINDOW,
+          }),
+        reset,
+        INDEX_ROUNDS,
+      );
+    }
   } finally {
     ingest.child.kill('SIGTERM');
     await new Promise((r) => ingest.child.once('exit', r));
   }
   const { rows } = await pool.query('SELECT count(*)::int AS n FROM alerts');
-  rows[0].n -= light.count;
+  rows[0].n = committedAfterRuns ?? rows[0].n - light.count;
   flushStats += await hotMarkShare(pool);
   const ingestRate = result.count / result.seconds;
   await reset();
@@ -354,6 +375,7 @@ async function main() {
     `  targets: >= 0.6x COPY ${ingestRate >= 0.6 * copyRate ? 'met' : 'NOT met'}; ` +
       `> 10x naive ${ingestRate > 10 * naiveRate ? 'met' : 'NOT met'}`,
   );
+  for (const l of indexCost) console.log(l);
 
   await measureSuppressionCost({
     pool,

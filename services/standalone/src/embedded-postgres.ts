@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { startPasswordGate } from './postgres-password-gate.js';
 import { ensurePrivateDir, tightenModes } from './private-files.js';
@@ -67,7 +68,8 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedPostgres> {
   ensurePrivateDir(options.dataDir);
   const lock = lockDataDir(options.dataDir);
-  const db = await PGlite.create(options.dataDir);
+  // pg_trgm (shipped inside PGlite) backs alert search's index (migration 0015).
+  const db = await PGlite.create(options.dataDir, { extensions: { pg_trgm } });
   tightenModes(options.dataDir);
   let midSequence = false;
   const prepared = new Map<string, string>();

@@ -11,6 +11,8 @@ import {
   listAlertPartitions,
   migrateDatabase,
   type Pool,
+  queryAlerts,
+  streamAlerts,
   upsertHost,
   verifyAuditChain,
   withTransaction,
@@ -132,6 +134,41 @@ describe('embedded PostgreSQL (PGlite over the wire protocol)', () => {
     await pool.query(`INSERT INTO ${table} VALUES (2)`);
     const { rows } = await pool.query(`SELECT n FROM ${table}`);
     expect(rows.map((r) => r.n)).toEqual([2]);
+  });
+
+  it('searches alerts through the pg_trgm index and streams them from a cursor', async () => {
+    const { rows } = await pool.query(
+      "SELECT count(*)::int AS n FROM pg_indexes WHERE indexdef LIKE '%gin_trgm_ops%'",
+    );
+    expect(rows[0].n).toBeGreaterThan(0);
+    const host = await newHost();
+    const alert = (detail: string) => ({
+      alertId: randomUUID(),
+      hostId: host.hostId,
+      occurredAtUs: Date.now() * 1000,
+      tripwireType: 'FILE' as const,
+      severity: 'WARN' as const,
+      ruleName: 'watch',
+      eventDetailJson: JSON.stringify({ path: detail }),
+    });
+    await insertAlerts(pool, [
+      alert('/etc/shadow'),
+      ...Array.from({ length: 12 }, () => alert('/tmp/x')),
+    ]);
+    const range = { from: new Date(Date.now() - 3600_000), to: new Date(Date.now() + 3600_000) };
+    const found = await queryAlerts(pool, { ...range, hostId: host.hostId, q: 'SHADOW' });
+    expect(found.alerts.map((a) => a.eventDetail)).toEqual([{ path: '/etc/shadow' }]);
+    // A cursor read in batches. It holds PGlite's one backend until it ends (other connections
+    // queue behind it: docs/operations.md), so nothing else is awaited in between.
+    let read = 0;
+    for await (const batch of streamAlerts(
+      pool,
+      { ...range, hostId: host.hostId },
+      { batchSize: 5, timeoutMs: 0 },
+    ))
+      read += batch.length;
+    expect(read).toBe(13);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
   it('creates and drops monthly alert partitions', async () => {

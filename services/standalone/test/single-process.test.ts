@@ -108,6 +108,15 @@ describe('pnpm start: the whole system in one process', () => {
       expect(status).toBe(200);
       const stored = (body.alerts as Array<{ alert_id: string }>).map((a) => a.alert_id);
       expect(stored.sort()).toEqual([...sent].sort());
+      // Search and export run on PGlite too (its pg_trgm; the cursor on its one backend).
+      const searched = await api(system, '/api/alerts?q=ETC/PASSWD&type=FILE&limit=100');
+      expect(searched.body.alerts).toHaveLength(sent.length / 2);
+      expect((await api(system, '/api/alerts?q=etc/shadow')).body.alerts).toEqual([]);
+      const csv = await fetch(new URL('/api/alerts/export?format=csv', system.dashboardUrl), {
+        headers: { authorization: `Bearer ${system.adminToken}` },
+      });
+      expect(csv.status).toBe(200);
+      expect((await csv.text()).trimEnd().split('\n')).toHaveLength(1 + sent.length);
       const hosts = await api(system, '/api/hosts');
       expect(hosts.body.hosts).toEqual([
         expect.objectContaining({ hostname: 'standalone-test-host' }),

@@ -6,9 +6,11 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime, hostName, summarize } from '../format.js';
 import { navigate, searchFromFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
+import { ExportLinks } from './export-links.js';
 import { FilterChips, SeverityFieldset } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { RateChart } from './rate-chart.js';
+import { SearchBox } from './search-box.js';
 import { SeverityBadge } from './severity-badge.js';
 import { useVirtualRows } from './virtual-rows.js';
 
@@ -44,6 +46,7 @@ export function AlertsView({ state, filter }: { state: ConsoleState; filter: Ale
           {store.rows.length.toLocaleString()} {store.rows.length === 1 ? 'alert' : 'alerts'} loaded
         </span>
         <span class="hint">↑↓ move · Enter details · Esc close</span>
+        <ExportLinks request={{ kind: 'alerts', filter }} />
       </div>
       <AlertTable
         state={state}
@@ -66,6 +69,7 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
   const apply = (next: AlertQuery) => navigate(`/${searchFromFilter(next)}`);
   return (
     <div class="filter-bar" role="group" aria-label="Filter alerts">
+      <SearchBox value={filter.q ?? ''} onSearch={(q) => apply({ ...filter, q })} />
       <SeverityFieldset
         selected={filter.severity}
         onChange={(severity) => apply({ ...filter, severity })}
@@ -84,7 +88,7 @@ function FilterBar({ state, filter }: { state: ConsoleState; filter: AlertQuery 
         hosts={state.hosts}
         onChange={(host) => apply({ ...filter, host })}
       />
-      {(filter.severity.length > 0 || filter.type.length > 0 || filter.host) && (
+      {(filter.severity.length > 0 || filter.type.length > 0 || filter.host || filter.q) && (
         <button
           type="button"
           class="ghost"

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { type AuditEntry, api, type Operator } from '../api.js';
 import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
+import { ExportLinks } from './export-links.js';
 import { HostOptions } from './host-options.js';
 
 type Verification = Awaited<ReturnType<typeof api.verifyAudit>>;
@@ -92,6 +93,9 @@ export function AuditView({ state, operator }: { state: ConsoleState; operator: 
             <HostOptions hosts={state.hosts} />
           </select>
         </label>
+        <ExportLinks
+          request={{ kind: 'audit', from: toIso(from), to: toIso(to), hostId: hostId || null }}
+        />
       </div>
       {error && (
         <p class="error" role="alert">

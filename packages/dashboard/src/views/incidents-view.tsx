@@ -6,6 +6,7 @@ import type { ConsoleState } from '../console-state.js';
 import { formatTime } from '../format.js';
 import { navigate, searchFromIncidentFilter } from '../url-state.js';
 import { AlertDetail } from './alert-detail.js';
+import { ExportLinks } from './export-links.js';
 import { FilterChips, SeverityFieldset } from './filter-chips.js';
 import { HostFilter } from './host-options.js';
 import { IncidentDetail } from './incident-detail.js';
@@ -122,6 +123,7 @@ function IncidentFilterBar({ state, filter }: { state: ConsoleState; filter: Inc
           Open incidents, all hosts
         </button>
       )}
+      <ExportLinks request={{ kind: 'incidents', filter }} />
     </div>
   );
 }
