@@ -73,6 +73,8 @@ interface Session {
   open: number;
   failed: string;
   kibPerConnection: number;
+  /** RSS with every client connected. */
+  rssKiB: number;
 }
 
 /** A server of `kind` with `clients` connected; its memory per connection measured. */
@@ -130,6 +132,7 @@ async function connectSession(
       open: connected.open,
       failed: connected.failed ? `${connected.failed} failed: ${connected.firstError}` : '',
       kibPerConnection: (rssConnected - rssBefore) / Math.max(1, connected.open),
+      rssKiB: rssConnected,
     };
   } catch (err) {
     await close();
@@ -162,9 +165,16 @@ const s = (windows: LoadResult[], value: (w: LoadResult) => number) => spread(wi
 const ms = (x: Spread) =>
   x.min === x.max ? fmtMs(x.median) : `${fmtMs(x.median)} (${fmtMs(x.min)}–${fmtMs(x.max)})`;
 
-async function connectionPoint(connections: number) {
+interface MemoryPoint {
+  open: number;
+  bareOpen: number;
+  twRssKiB: number;
+  bareRssKiB: number;
+}
+
+async function connectionPoint(connections: number): Promise<MemoryPoint> {
   const bare = await connectSession('bare', connections);
-  const bareKiB = bare.kibPerConnection;
+  const [bareKiB, bareRssKiB, bareOpen] = [bare.kibPerConnection, bare.rssKiB, bare.open];
   await bare.close();
   const tw = await connectSession('uws', connections);
   try {
@@ -191,6 +201,7 @@ async function connectionPoint(connections: number) {
     row('server RSS under load (MiB)', formatSpread(s(windows, (w) => w.rssUnderLoadMiB)));
     row('server / clients / machine CPU (cores)', coresRow(windows));
     for (const note of new Set(windows.flatMap((w) => w.notes))) row('note', note);
+    return { open: tw.open, bareOpen, twRssKiB: tw.rssKiB, bareRssKiB };
   } finally {
     await tw.close();
   }
@@ -218,6 +229,23 @@ async function topicPoint(topics: number): Promise<number> {
   }
 }
 
+/**
+ * KiB per connection between consecutive points (RSS difference over the connections added):
+ * free of what the first connections cost once (allocator arenas, JIT, buffers).
+ */
+function printMarginalMemory(points: MemoryPoint[]) {
+  if (points.length < 2) return;
+  console.log('\nmemory per added idle connection between points (KiB): bare uWS / TripWire / beyond');
+  for (let i = 1; i < points.length; i++) {
+    const [a, b] = [points[i - 1]!, points[i]!];
+    const bare = (b.bareRssKiB - a.bareRssKiB) / (b.bareOpen - a.bareOpen);
+    const tw = (b.twRssKiB - a.twRssKiB) / (b.open - a.open);
+    console.log(
+      `  ${fmt(a.open).padStart(7)} -> ${fmt(b.open).padEnd(7)} ${fmt(bare, 2).padStart(8)} ${fmt(tw, 2).padStart(8)} ${fmt(tw - bare, 2).padStart(8)}`,
+    );
+  }
+}
+
 async function main() {
   console.log(
     `TripWire fan-out scale benchmark: connections ${CONNECTIONS.map((n) => fmt(n)).join(', ')} ` +
@@ -228,7 +256,9 @@ async function main() {
   const started = performance.now();
   await prepareDatabase(run.databaseUrl);
   try {
-    for (const connections of CONNECTIONS) await connectionPoint(connections);
+    const points: MemoryPoint[] = [];
+    for (const connections of CONNECTIONS) points.push(await connectionPoint(connections));
+    printMarginalMemory(points);
     console.log(
       `\nper-alert cost vs distinct filters: ${fmt(TOPIC_CLIENTS)} sockets, ${TOPIC_RATE} alerts/s, ` +
         `every alert matching every topic; median (min–max) of ${RUNS} windows`,
