@@ -27,11 +27,11 @@ export interface ClientOptions {
   /** The loopback address the clients connect from (one has only ~28,000 ports to one server port). */
   localAddress?: string;
   /**
-   * Distinct filters: client k of the whole run (firstClient + its number here) adds
-   * `host_id=<alerts' host>,<topic host k mod topics>`, so every socket still gets every alert
-   * and the sockets fall into `topics` distinct topics.
+   * Distinct filters: client k of the whole run (firstClient + its number here) is on topic
+   * k mod count and adds `host_id=<alertHost>,<topic host>` (every socket still gets every
+   * alert), or with alertHost null `host_id=<topic host>` alone (it gets only that host's).
    */
-  topics?: { count: number; alertHost: string; firstClient: number };
+  topics?: { count: number; alertHost: string | null; firstClient: number };
 }
 
 /** A syntactically valid host id standing for topic k. */
@@ -40,7 +40,13 @@ export const topicHost = (k: number) => `00000000-0000-4000-8000-${k.toString(16
 export type WorkerCommand =
   | ({ type: 'connect' } & ClientOptions)
   | { type: 'window'; fromUs: number; toUs: number }
-  | { type: 'finish'; expectedPerClient: number; timeoutMs: number };
+  | {
+      type: 'finish';
+      expectedPerClient: number;
+      timeoutMs: number;
+      /** Only the clients on this topic are expected to receive the window's alerts. */
+      onlyTopic?: number;
+    };
 
 export interface ConnectedMessage {
   type: 'connected';
@@ -76,6 +82,11 @@ const send = (message: WorkerMessage) => process.send?.(message);
 /** Welcomed connections by client number. */
 const sockets = new Map<number, WebSocket>();
 const received: number[] = [];
+/** Each client's topic (see ClientOptions.topics), when it has one. */
+const topicOf: number[] = [];
+let onlyTopic: number | undefined;
+const expectedOf = (client: number) =>
+  onlyTopic === undefined || topicOf[client] === onlyTopic ? expected : 0;
 let histogram = new LatencyHistogram();
 const closes: Record<string, number> = {};
 const errorFrames: Record<string, number> = {};
@@ -99,7 +110,7 @@ function onFrame(client: number, data: Buffer): void {
     windowFrames++;
     histogram.record(now - sentUs);
     if (now > lastReceiptUs) lastReceiptUs = now;
-    if (++received[client]! === expected && --waitingFor === 0) report(true);
+    if (++received[client]! === expectedOf(client) && --waitingFor === 0) report(true);
   } else if (isErrorFrame(data)) {
     const code = String((JSON.parse(data.toString()) as { code?: unknown }).code);
     errorFrames[code] = (errorFrames[code] ?? 0) + 1;
@@ -109,9 +120,12 @@ function onFrame(client: number, data: Buffer): void {
 /** Opens one connection; resolves once the server's welcome frame has arrived. */
 function connectOne(options: ClientOptions, client: number): Promise<void> {
   const { topics } = options;
-  const url = topics
-    ? `${options.url}&host_id=${topics.alertHost},${topicHost((topics.firstClient + client) % topics.count)}`
-    : options.url;
+  let url = options.url;
+  if (topics) {
+    topicOf[client] = (topics.firstClient + client) % topics.count;
+    const own = topicHost(topicOf[client]!);
+    url += `&host_id=${topics.alertHost === null ? own : `${topics.alertHost},${own}`}`;
+  }
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
@@ -137,7 +151,7 @@ function connectOne(options: ClientOptions, client: number): Promise<void> {
     ws.on('close', (code) => {
       closes[code] = (closes[code] ?? 0) + 1;
       if (!welcomed) return reject(new Error(`closed with ${code} before the welcome frame`));
-      if (received[client]! < expected && --waitingFor === 0) report(true);
+      if (received[client]! < expectedOf(client) && --waitingFor === 0) report(true);
     });
   });
 }
@@ -193,11 +207,12 @@ function openWindow(fromUs: number, toUs: number): void {
   reported = false;
 }
 
-function finish(expectedPerClient: number, timeoutMs: number): void {
+function finish(expectedPerClient: number, timeoutMs: number, topic?: number): void {
   expected = expectedPerClient;
+  onlyTopic = topic;
   waitingFor = 0;
   for (const [client, ws] of sockets) {
-    if (ws.readyState === WebSocket.OPEN && received[client]! < expected) waitingFor++;
+    if (ws.readyState === WebSocket.OPEN && received[client]! < expectedOf(client)) waitingFor++;
   }
   if (waitingFor === 0) report(true);
   else finishTimer = setTimeout(() => report(false), timeoutMs);
@@ -206,7 +221,7 @@ function finish(expectedPerClient: number, timeoutMs: number): void {
 process.on('message', (command: WorkerCommand) => {
   if (command.type === 'connect') void connect(command);
   else if (command.type === 'window') openWindow(command.fromUs, command.toUs);
-  else finish(command.expectedPerClient, command.timeoutMs);
+  else finish(command.expectedPerClient, command.timeoutMs, command.onlyTopic);
 });
 // The parent went away: nothing left to report to.
 process.on('disconnect', () => process.exit(0));

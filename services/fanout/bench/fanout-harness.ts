@@ -77,12 +77,12 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
 export const HOST_ID = randomUUID();
 
 /** An alert as the ingest service publishes it; the publish time rides in event_detail. */
-export function alertJson(sentAtUs: number): string {
+export function alertJson(sentAtUs: number, hostId: string = HOST_ID): string {
   const now = new Date();
   return serializeAlertMessage(
     {
       alert_id: randomUUID(),
-      host_id: HOST_ID,
+      host_id: hostId,
       hostname: 'bench-host-01',
       timestamp: now.toISOString(),
       timestamp_us: now.getTime() * 1000,
@@ -102,7 +102,7 @@ export function alertJson(sentAtUs: number): string {
  */
 async function publishLoad(
   publisher: BusPublisher,
-  rate: number,
+  { rate, alertHost }: LoadOptions,
   window: Window,
   onWindowOpen: () => void,
 ): Promise<number> {
@@ -117,7 +117,7 @@ async function publishLoad(
     }
     const due = Math.floor(((performance.now() - started) / 1000) * rate) - published;
     if (due > 0) {
-      publisher.publishSerialized(Array.from({ length: due }, () => alertJson(now)));
+      publisher.publishSerialized(Array.from({ length: due }, () => alertJson(now, alertHost)));
       published += due;
       if (now >= window.fromUs) inWindow += due;
     }
@@ -335,8 +335,12 @@ export interface LoadOptions {
   warmupSeconds: number;
   seconds: number;
   drainTimeoutMs: number;
-  /** Connections the workers hold (the share delivered is out of published x open). */
+  /** Connections expected to get every alert (the share delivered is out of published x open). */
   open: number;
+  /** The host the alerts come from (HOST_ID when not given). */
+  alertHost?: string;
+  /** Only the clients on this topic are expected to get the alerts (ClientOptions.topics). */
+  onlyTopic?: number;
 }
 
 /**
@@ -360,7 +364,7 @@ export async function runLoad(
   const atOpen = { server: 0, clients: 0, machine: machineTicks() };
   const clientCpu = () => workers.reduce((s, w) => s + cpuSeconds(w.child.pid!), 0);
   let metricsAtOpen: Promise<Buckets | null> = Promise.resolve(null);
-  const published = await publishLoad(publisher, options.rate, window, () => {
+  const published = await publishLoad(publisher, options, window, () => {
     atOpen.server = cpuSeconds(server.pid);
     atOpen.clients = clientCpu();
     atOpen.machine = machineTicks();
@@ -374,6 +378,7 @@ export async function runLoad(
         type: 'finish',
         expectedPerClient: published,
         timeoutMs: options.drainTimeoutMs,
+        onlyTopic: options.onlyTopic,
       });
       return w.next<ReportMessage>('report');
     }),

@@ -11,17 +11,21 @@
 //            (pings, credential rechecks), per thousand connections
 //   loaded   a fixed total of BENCH_DELIVERY_RATE deliveries/s (alerts/s = that / connections):
 //            server CPU s per million deliveries, p50 / p99 publish -> client, BENCH_RUNS windows
-// Topic curve, for each of BENCH_TOPICS (1, 100, 10,000) distinct filters over
-// BENCH_TOPIC_CLIENTS sockets (10,000) at BENCH_TOPIC_RATE alerts/s (20): every socket filters
-// `host_id=<the alerts' host>,<one of T others>`, so every alert matches every topic and reaches
-// every socket; what grows with T is the matching and one uWS publish per topic.
+// Topic curves, for each of BENCH_TOPICS (1, 100, 10,000) distinct filters over
+// BENCH_TOPIC_CLIENTS sockets (10,000) at BENCH_TOPIC_RATE alerts/s (20):
+//   every topic matches  every socket filters `host_id=<the alerts' host>,<one of T others>`, so
+//                        every alert matches every topic and reaches every socket: the worst
+//                        case, one uWS publish per topic per alert
+//   one topic matches    every socket filters `host_id=<one of T hosts>` (per-host views) and the
+//                        alerts come from the first of them: what the other topics cost an alert
+// BENCH_TOPIC_MODES (all,one) picks the topic curves; BENCH_CONNECTIONS=0 skips the connection curve.
 // Knobs also: BENCH_SECONDS (5) BENCH_WARMUP_SECONDS (1) BENCH_WORKERS (4), DATABASE_URL, REDIS_URL.
 import { randomUUID } from 'node:crypto';
 import { BusPublisher, createRedisClient } from '@tripwire/bus';
 import { busyCores, CPUS, cpuSeconds, machineTicks, rssKiB } from '@tripwire/test-fixtures/proc-cpu';
 import { formatSpread, repeat, type Spread, spread } from '@tripwire/test-fixtures/spread';
 import { createOperatorAuth } from '../src/operator-auth.js';
-import type { ClientOptions } from './bench-clients.js';
+import { type ClientOptions, topicHost } from './bench-clients.js';
 import { sleep } from './bench-process.js';
 import { benchRun, cleanUpRun } from './bench-run.js';
 import {
@@ -42,7 +46,8 @@ import {
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback).split(',').map((v) => Number(v.trim()));
 const CONNECTIONS = list('BENCH_CONNECTIONS', '1000,10000,50000');
-const TOPICS = list('BENCH_TOPICS', '1,100,10000');
+const TOPICS = list('BENCH_TOPICS', '1,100,10000').filter((n) => n > 0);
+const TOPIC_MODES = (process.env.BENCH_TOPIC_MODES ?? 'all,one').split(',') as Array<'all' | 'one'>;
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const DELIVERY_RATE = num('BENCH_DELIVERY_RATE', 50_000);
 const TOPIC_CLIENTS = num('BENCH_TOPIC_CLIENTS', 10_000);
@@ -82,9 +87,9 @@ async function connectSession(
   kind: ServerKind,
   clients: number,
   extraEnv: Record<string, string> = {},
-  topics?: number,
+  topics?: { count: number; alertHost: string | null },
 ): Promise<Session> {
-  const keyPrefix = `${prefix}${kind}-${clients}-${topics ?? 0}:`;
+  const keyPrefix = `${prefix}${kind}-${clients}-${topics?.count ?? 0}-${phase}:`;
   const redis = createRedisClient(run.redisUrl, { failFastWhileDisconnected: true });
   const publisher = new BusPublisher({ redis, keyPrefix });
   const env = {
@@ -95,7 +100,7 @@ async function connectSession(
     WS_RATE_LIMIT_MESSAGES: '100000',
     WS_MAX_CONNECTIONS_PER_OPERATOR: '100000',
     WS_MAX_CONNECTIONS_PER_ADDRESS: '1000000',
-    WS_MAX_TOPICS: String(Math.max(5_000, (topics ?? 0) + 10)),
+    WS_MAX_TOPICS: String(Math.max(5_000, (topics?.count ?? 0) + 10)),
     WS_MAX_BACKPRESSURE_BYTES: String(16 * 1024 * 1024),
     ...extraEnv,
   };
@@ -117,7 +122,7 @@ async function connectSession(
     const perWorker = Math.ceil(clients / WORKERS);
     const options = (i: number): Omit<ClientOptions, 'url' | 'count'> => ({
       ...addresses(i),
-      ...(topics ? { topics: { count: topics, alertHost: HOST_ID, firstClient: i * perWorker } } : {}),
+      ...(topics ? { topics: { ...topics, firstClient: i * perWorker } } : {}),
     });
     const connected = await connectClients(workers, url, clients, options);
     // Let the allocator settle (and the credential rechecks run once) before reading RSS.
@@ -212,20 +217,73 @@ const coresRow = (windows: LoadResult[]) =>
     .map((f) => fmt(s(windows, f).median, 2))
     .join(' / ');
 
-async function topicPoint(topics: number): Promise<number> {
-  const tw = await connectSession('uws', TOPIC_CLIENTS, {}, topics);
+type TopicMode = 'all' | 'one';
+
+/** Sockets whose topic is 0 when `clients` are spread as connectSession spreads them. */
+function onTopicZero(clients: number, topics: number): number {
+  const perWorker = Math.ceil(clients / WORKERS);
+  let n = 0;
+  for (let i = 0; i < WORKERS; i++) {
+    const count = Math.floor(clients / WORKERS) + (i < clients % WORKERS ? 1 : 0);
+    for (let g = i * perWorker; g < i * perWorker + count; g++) if (g % topics === 0) n++;
+  }
+  return n;
+}
+
+async function topicPoint(topics: number, mode: TopicMode): Promise<number> {
+  const alertHost = mode === 'all' ? HOST_ID : topicHost(0);
+  const tw = await connectSession('uws', TOPIC_CLIENTS, {}, {
+    count: topics,
+    alertHost: mode === 'all' ? HOST_ID : null,
+  });
   try {
-    const windows = await load(tw, TOPIC_RATE);
+    const windows = await repeat(RUNS, () =>
+      runLoad(tw.server, tw.workers, tw.publisher, tw.url, {
+        rate: TOPIC_RATE,
+        warmupSeconds: WARMUP_SECONDS,
+        seconds: SECONDS,
+        drainTimeoutMs: DRAIN_TIMEOUT_MS,
+        alertHost,
+        ...(mode === 'all'
+          ? { open: tw.open }
+          : { open: onTopicZero(TOPIC_CLIENTS, topics), onlyTopic: 0 }),
+      }),
+    );
     const perThousand = s(windows, (w) => w.cpuPerThousandAlerts);
     console.log(
-      `  ${fmt(topics).padStart(7)} topics ${fmt(tw.open).padStart(7)} sockets ` +
+      `  ${fmt(topics).padStart(7)} ${fmt(mode === 'all' ? tw.open : onTopicZero(TOPIC_CLIENTS, topics)).padStart(9)} ` +
         `${formatSpread(perThousand, 3).padStart(24)} ${formatSpread(s(windows, (w) => w.cpuPerMillion), 3).padStart(24)} ` +
         `${ms(s(windows, (w) => w.p50Ms)).padStart(28)} ${ms(s(windows, (w) => w.p99Ms)).padStart(28)} ` +
-        `${fmt(tw.kibPerConnection, 2).padStart(8)}${tw.failed ? `  ${tw.failed}` : ''}`,
+        `${formatSpread(s(windows, (w) => w.deliveredShare * 100), 1).padStart(10)}` +
+        `${tw.failed ? `  ${tw.failed}` : ''}`,
     );
     return perThousand.median;
   } finally {
     await tw.close();
+  }
+}
+
+async function topicCurve(mode: TopicMode) {
+  console.log(
+    mode === 'all'
+      ? `\nper-alert cost vs distinct filters, every alert matching every topic: ${fmt(TOPIC_CLIENTS)} sockets, ` +
+          `${TOPIC_RATE} alerts/s; median (min–max) of ${RUNS} windows`
+      : `\nper-alert cost vs distinct filters, one topic matching (per-host views, alerts of one host): ` +
+          `${fmt(TOPIC_CLIENTS)} sockets, ${TOPIC_RATE} alerts/s`,
+  );
+  console.log(
+    `  ${'topics'.padStart(7)} ${'receivers'.padStart(9)} ${'CPU s per 1k alerts'.padStart(24)} ` +
+      `${'CPU s per 1M deliveries'.padStart(24)} ${'p50'.padStart(28)} ${'p99'.padStart(28)} ${'delivered%'.padStart(10)}`,
+  );
+  const perThousand: number[] = [];
+  for (const topics of TOPICS) perThousand.push(await topicPoint(topics, mode));
+  const [first, last] = [perThousand[0]!, perThousand[perThousand.length - 1]!];
+  const extra = TOPICS[TOPICS.length - 1]! - TOPICS[0]!;
+  if (extra > 0) {
+    console.log(
+      `  each further topic costs ${fmt(((last - first) / extra) * 1000, 3)} µs of server CPU per alert ` +
+        '(CPU per 1k alerts, last minus first, over the topics added)',
+    );
   }
 }
 
@@ -257,25 +315,11 @@ async function main() {
   await prepareDatabase(run.databaseUrl);
   try {
     const points: MemoryPoint[] = [];
-    for (const connections of CONNECTIONS) points.push(await connectionPoint(connections));
-    printMarginalMemory(points);
-    console.log(
-      `\nper-alert cost vs distinct filters: ${fmt(TOPIC_CLIENTS)} sockets, ${TOPIC_RATE} alerts/s, ` +
-        `every alert matching every topic; median (min–max) of ${RUNS} windows`,
-    );
-    console.log(
-      `  ${'topics'.padStart(14)} ${'sockets'.padStart(7)} ${'CPU s per 1k alerts'.padStart(24)} ` +
-        `${'CPU s per 1M deliveries'.padStart(24)} ${'p50'.padStart(28)} ${'p99'.padStart(28)} ${'KiB/conn'.padStart(8)}`,
-    );
-    const perThousand: number[] = [];
-    for (const topics of TOPICS) perThousand.push(await topicPoint(topics));
-    const [first, last] = [perThousand[0]!, perThousand[perThousand.length - 1]!];
-    const extra = TOPICS[TOPICS.length - 1]! - TOPICS[0]!;
-    if (extra > 0) {
-      console.log(
-        `  each further topic costs ${fmt(((last - first) / extra) * 1e6, 2)} µs of server CPU per alert`,
-      );
+    for (const connections of CONNECTIONS.filter((n) => n > 0)) {
+      points.push(await connectionPoint(connections));
     }
+    printMarginalMemory(points);
+    for (const mode of TOPIC_MODES) await topicCurve(mode);
   } finally {
     console.log(
       `\n(${await cleanUpRun(run)}; whole run ${fmt((performance.now() - started) / 1000)} s)`,

@@ -49,6 +49,8 @@ interface Agent {
   /** Burst plan: batches encoded beforehand, the next to send. */
   batches: Array<{ ids: string[]; bytes: Buffer }>;
   next: number;
+  /** The server ended the stream: what it still owes is lost (counted, not waited for). */
+  ended: boolean;
 }
 
 const agents: Agent[] = [];
@@ -79,10 +81,16 @@ function openAgent(address: string, registered: RegisteredAgent): Promise<Agent>
           acked: 0,
           batches: [],
           next: 0,
+          ended: false,
         };
         call.on('data', (c: ServerCommand) => onCommand(agent, c));
         call.on('error', (e) => {
           if (errors.length < 5) errors.push(e.message);
+        });
+        call.on('status', (st: { code: number; details: string }) => {
+          agent.ended = true;
+          if (st.code !== 0 && errors.length < 5) errors.push(`status ${st.code}: ${st.details}`);
+          onAck();
         });
         resolve(agent);
       },
@@ -145,6 +153,7 @@ async function runRate(p: Extract<Plan, { kind: 'rate' }>): Promise<void> {
   const phase = (k: number) => k / agents.length;
   for (let elapsed = 0; elapsed < p.seconds; elapsed = (performance.now() - started) / 1000) {
     agents.forEach((agent, k) => {
+      if (agent.ended) return;
       const due = Math.floor(elapsed * p.ratePerAgent + phase(k)) - agent.sent;
       if (due > 0) {
         const batch = encode(agent, due);
@@ -158,7 +167,7 @@ async function runRate(p: Extract<Plan, { kind: 'rate' }>): Promise<void> {
 /** Every agent sends its batches, keeping at most `window` alerts unacknowledged. */
 function pumpBurst(window: number): void {
   for (const agent of agents) {
-    while (agent.next < agent.batches.length && agent.sent - agent.acked < window) {
+    while (!agent.ended && agent.next < agent.batches.length && agent.sent - agent.acked < window) {
       const b = agent.batches[agent.next++]!;
       write(agent, b.ids, b.bytes);
     }
@@ -167,13 +176,19 @@ function pumpBurst(window: number): void {
 
 async function go(): Promise<void> {
   const p = plan!;
-  const allAcked = () => agents.every((a) => a.acked >= a.sent);
+  const allAcked = () => agents.every((a) => a.ended || a.acked >= a.sent);
   let rateDone = false;
   const finished = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ACK_TIMEOUT_MS * 3);
+    const timer = setTimeout(() => {
+      errors.push(`not every alert acknowledged within ${ACK_TIMEOUT_MS / 1000} s`);
+      resolve();
+    }, ACK_TIMEOUT_MS);
     onAck = () => {
       if (p.kind === 'burst') pumpBurst(p.window);
-      const sending = p.kind === 'burst' ? agents.some((a) => a.next < a.batches.length) : !rateDone;
+      const sending =
+        p.kind === 'burst'
+          ? agents.some((a) => !a.ended && a.next < a.batches.length)
+          : !rateDone;
       if (!sending && allAcked()) {
         clearTimeout(timer);
         resolve();
