@@ -63,7 +63,9 @@ describe('/proc CPU sampling', () => {
   it('finds the PostgreSQL backends of one application on one database, not its own', async () => {
     const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
     const app = `bench-smoke-${randomUUID().slice(0, 8)}`;
-    const clients = [1, 2].map(() => new pg.Client({ connectionString: url, application_name: app }));
+    const clients = [1, 2].map(
+      () => new pg.Client({ connectionString: url, application_name: app }),
+    );
     const asker = new pg.Client({ connectionString: url, application_name: app });
     try {
       for (const c of [...clients, asker]) await c.connect();

@@ -35,7 +35,8 @@ export interface ClientOptions {
 }
 
 /** A syntactically valid host id standing for topic k. */
-export const topicHost = (k: number) => `00000000-0000-4000-8000-${k.toString(16).padStart(12, '0')}`;
+export const topicHost = (k: number) =>
+  `00000000-0000-4000-8000-${k.toString(16).padStart(12, '0')}`;
 
 export type WorkerCommand =
   | ({ type: 'connect' } & ClientOptions)

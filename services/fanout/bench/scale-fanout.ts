@@ -22,7 +22,13 @@
 // Knobs also: BENCH_SECONDS (5) BENCH_WARMUP_SECONDS (1) BENCH_WORKERS (4), DATABASE_URL, REDIS_URL.
 import { randomUUID } from 'node:crypto';
 import { BusPublisher, createRedisClient } from '@tripwire/bus';
-import { busyCores, CPUS, cpuSeconds, machineTicks, rssKiB } from '@tripwire/test-fixtures/proc-cpu';
+import {
+  busyCores,
+  CPUS,
+  cpuSeconds,
+  machineTicks,
+  rssKiB,
+} from '@tripwire/test-fixtures/proc-cpu';
 import { formatSpread, repeat, type Spread, spread } from '@tripwire/test-fixtures/spread';
 import { createOperatorAuth } from '../src/operator-auth.js';
 import { type ClientOptions, topicHost } from './bench-clients.js';
@@ -34,8 +40,8 @@ import {
   fmtMs,
   HOST_ID,
   type LoadResult,
-  runLoad,
   prepareDatabase,
+  runLoad,
   type ServerKind,
   startServer,
   startWorker,
@@ -199,8 +205,20 @@ async function connectionPoint(connections: number): Promise<MemoryPoint> {
       `${fmt((idle.cores * 1000 * 1000) / tw.open, 2)} (machine ${fmt(idle.machine, 2)} of ${CPUS} cores busy)`,
     );
     row('deliveries/s', formatSpread(s(windows, (w) => w.deliveriesPerSecond)));
-    row('delivered %', formatSpread(s(windows, (w) => w.deliveredShare * 100), 1));
-    row('server CPU s per 1M deliveries', formatSpread(s(windows, (w) => w.cpuPerMillion), 3));
+    row(
+      'delivered %',
+      formatSpread(
+        s(windows, (w) => w.deliveredShare * 100),
+        1,
+      ),
+    );
+    row(
+      'server CPU s per 1M deliveries',
+      formatSpread(
+        s(windows, (w) => w.cpuPerMillion),
+        3,
+      ),
+    );
     row('latency p50, publish -> client', ms(s(windows, (w) => w.p50Ms)));
     row('latency p99, publish -> client', ms(s(windows, (w) => w.p99Ms)));
     row('server RSS under load (MiB)', formatSpread(s(windows, (w) => w.rssUnderLoadMiB)));
@@ -213,7 +231,11 @@ async function connectionPoint(connections: number): Promise<MemoryPoint> {
 }
 
 const coresRow = (windows: LoadResult[]) =>
-  [(w: LoadResult) => w.serverCores, (w: LoadResult) => w.clientCores, (w: LoadResult) => w.machineCores]
+  [
+    (w: LoadResult) => w.serverCores,
+    (w: LoadResult) => w.clientCores,
+    (w: LoadResult) => w.machineCores,
+  ]
     .map((f) => fmt(s(windows, f).median, 2))
     .join(' / ');
 
@@ -232,10 +254,15 @@ function onTopicZero(clients: number, topics: number): number {
 
 async function topicPoint(topics: number, mode: TopicMode): Promise<number> {
   const alertHost = mode === 'all' ? HOST_ID : topicHost(0);
-  const tw = await connectSession('uws', TOPIC_CLIENTS, {}, {
-    count: topics,
-    alertHost: mode === 'all' ? HOST_ID : null,
-  });
+  const tw = await connectSession(
+    'uws',
+    TOPIC_CLIENTS,
+    {},
+    {
+      count: topics,
+      alertHost: mode === 'all' ? HOST_ID : null,
+    },
+  );
   try {
     const windows = await repeat(RUNS, () =>
       runLoad(tw.server, tw.workers, tw.publisher, tw.url, {
@@ -252,9 +279,15 @@ async function topicPoint(topics: number, mode: TopicMode): Promise<number> {
     const perThousand = s(windows, (w) => w.cpuPerThousandAlerts);
     console.log(
       `  ${fmt(topics).padStart(7)} ${fmt(mode === 'all' ? tw.open : onTopicZero(TOPIC_CLIENTS, topics)).padStart(9)} ` +
-        `${formatSpread(perThousand, 3).padStart(24)} ${formatSpread(s(windows, (w) => w.cpuPerMillion), 3).padStart(24)} ` +
+        `${formatSpread(perThousand, 3).padStart(24)} ${formatSpread(
+          s(windows, (w) => w.cpuPerMillion),
+          3,
+        ).padStart(24)} ` +
         `${ms(s(windows, (w) => w.p50Ms)).padStart(28)} ${ms(s(windows, (w) => w.p99Ms)).padStart(28)} ` +
-        `${formatSpread(s(windows, (w) => w.deliveredShare * 100), 1).padStart(10)}` +
+        `${formatSpread(
+          s(windows, (w) => w.deliveredShare * 100),
+          1,
+        ).padStart(10)}` +
         `${tw.failed ? `  ${tw.failed}` : ''}`,
     );
     return perThousand.median;
@@ -293,7 +326,9 @@ async function topicCurve(mode: TopicMode) {
  */
 function printMarginalMemory(points: MemoryPoint[]) {
   if (points.length < 2) return;
-  console.log('\nmemory per added idle connection between points (KiB): bare uWS / TripWire / beyond');
+  console.log(
+    '\nmemory per added idle connection between points (KiB): bare uWS / TripWire / beyond',
+  );
   for (let i = 1; i < points.length; i++) {
     const [a, b] = [points[i - 1]!, points[i]!];
     const bare = (b.bareRssKiB - a.bareRssKiB) / (b.bareOpen - a.bareOpen);

@@ -68,7 +68,10 @@ describe('TopicRouter', () => {
 
   it('matches exactly what a walk over every topic matches', () => {
     let seed = 7;
-    const pick = <T>(xs: readonly T[]) => xs[(seed = (seed * 48271) % 2147483647) % xs.length]!;
+    const pick = <T>(xs: readonly T[]) => {
+      seed = (seed * 48271) % 2147483647;
+      return xs[seed % xs.length]!;
+    };
     const filter = () =>
       f({
         host_ids: pick([[], [host(1)], [host(2), host(3)], [host(4)]]),

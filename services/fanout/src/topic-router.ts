@@ -87,14 +87,20 @@ export class TopicRouter {
     const hosts = filters.every((f) => f.host_ids.length > 0)
       ? [...new Set(filters.flatMap((f) => f.host_ids))]
       : null;
-    const topic: Topic = { key, name: `alerts/${(this.next++).toString(36)}`, filters, sockets: 0, hosts };
+    const topic: Topic = {
+      key,
+      name: `alerts/${(this.next++).toString(36)}`,
+      filters,
+      sockets: 0,
+      hosts,
+    };
     this.byKey.set(key, topic);
     this.byName.set(topic.name, topic);
     if (hosts === null) this.anyHost.add(topic);
     for (const host of hosts ?? []) {
-      let topics = this.byHost.get(host);
-      if (!topics) this.byHost.set(host, (topics = new Set()));
+      const topics = this.byHost.get(host) ?? new Set<Topic>();
       topics.add(topic);
+      this.byHost.set(host, topics);
     }
     return topic;
   }

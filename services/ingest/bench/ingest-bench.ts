@@ -120,7 +120,6 @@ async function runAgents(ingest: IngestProcess, { agents: n, alerts, batch, wind
   };
 }
 
-
 interface RunFigures {
   copyRate: number;
   /** PostgreSQL CPU seconds per million rows COPYed. */
@@ -171,7 +170,12 @@ async function oneRun(
   const before = await ingestMetrics(ingest);
   const meter = await serverMeter(pool, databaseName, ingest.child.pid!, redis);
   await meter.start();
-  const result = await runAgents(ingest, { agents: AGENTS, alerts: ALERTS, batch: BATCH, window: WINDOW });
+  const result = await runAgents(ingest, {
+    agents: AGENTS,
+    alerts: ALERTS,
+    batch: BATCH,
+    window: WINDOW,
+  });
   const used = await meter.stop();
   const rssMiB = rssKiB(ingest.child.pid!) / 1024;
   // A quiet fleet: 4 agents, each with at most 10 alerts unacknowledged.
@@ -205,8 +209,16 @@ function printRun(i: number, r: RunFigures & { flushStats: string }) {
   const line = (name: string, rate: number, extra = '') =>
     console.log(`  ${name.padEnd(34)} ${fmt(rate).padStart(10)} alerts/s  ${extra}`);
   console.log(`\nrun ${i + 1} of ${RUNS}`);
-  line('raw COPY into alerts (ceiling)', r.copyRate, `1.00x COPY; PostgreSQL ${fmt(r.copyCpu, 2)} CPU s per 1M rows`);
-  line(`naive per-row INSERT (${fmt(NAIVE_ALERTS)} rows)`, r.naiveRate, `${(r.naiveRate / r.copyRate).toFixed(2)}x COPY`);
+  line(
+    'raw COPY into alerts (ceiling)',
+    r.copyRate,
+    `1.00x COPY; PostgreSQL ${fmt(r.copyCpu, 2)} CPU s per 1M rows`,
+  );
+  line(
+    `naive per-row INSERT (${fmt(NAIVE_ALERTS)} rows)`,
+    r.naiveRate,
+    `${(r.naiveRate / r.copyRate).toFixed(2)}x COPY`,
+  );
   line(
     'TripWire ingest over gRPC',
     r.ingestRate,
@@ -216,7 +228,9 @@ function printRun(i: number, r: RunFigures & { flushStats: string }) {
     `  server CPU per 1M alerts           ${fmt(r.ingestCpu, 2)} s = ingest ${fmt(r.parts.ingest, 2)} + PostgreSQL ${fmt(r.parts.postgres, 2)} + Redis ${fmt(r.parts.redis, 2)}; ` +
       `${(r.ingestCpu / r.copyCpu).toFixed(2)}x COPY's PostgreSQL CPU per row`,
   );
-  console.log(`  send -> ack latency at full load    p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ingest RSS ${fmt(r.rssMiB)} MiB`);
+  console.log(
+    `  send -> ack latency at full load    p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ingest RSS ${fmt(r.rssMiB)} MiB`,
+  );
   console.log(
     `  send -> ack latency, light load    p50 ${r.lightP50.toFixed(1)} ms, p99 ${r.lightP99.toFixed(1)} ms ` +
       `(4 agents, <= 10 unacknowledged each, ${fmt(r.lightRate)} alerts/s)`,
@@ -319,5 +333,7 @@ async function hotMarkShare(pool: Pool): Promise<string> {
     `SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'alert_ids'`,
   );
   const upd = Number(rows[0]?.upd ?? 0);
-  return upd ? `, ${((Number(rows[0]!.hot) / upd) * 100).toFixed(0)}% of the ledger's updates so far HOT` : '';
+  return upd
+    ? `, ${((Number(rows[0]!.hot) / upd) * 100).toFixed(0)}% of the ledger's updates so far HOT`
+    : '';
 }

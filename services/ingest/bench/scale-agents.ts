@@ -11,7 +11,7 @@
  *   parent: go                          -> agents: done {sent, acked, latencies, errors}
  *   parent: close                          (streams end; the process exits)
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import { AgentEventBatch, type ServerCommand } from '@tripwire/proto';
 import {
   bearer,
@@ -126,7 +126,10 @@ function write(agent: Agent, ids: string[], bytes: Buffer): void {
 
 function encode(agent: Agent, count: number) {
   const events = Array.from({ length: count }, (_, j) => makeEvent(agent.hostId, agent.sent + j));
-  return { ids: events.map((e) => e.alertId), bytes: Buffer.from(AgentEventBatch.encode({ events }).finish()) };
+  return {
+    ids: events.map((e) => e.alertId),
+    bytes: Buffer.from(AgentEventBatch.encode({ events }).finish()),
+  };
 }
 
 function prepare(p: Plan): void {
@@ -186,9 +189,7 @@ async function go(): Promise<void> {
     onAck = () => {
       if (p.kind === 'burst') pumpBurst(p.window);
       const sending =
-        p.kind === 'burst'
-          ? agents.some((a) => !a.ended && a.next < a.batches.length)
-          : !rateDone;
+        p.kind === 'burst' ? agents.some((a) => !a.ended && a.next < a.batches.length) : !rateDone;
       if (!sending && allAcked()) {
         clearTimeout(timer);
         resolve();

@@ -20,15 +20,16 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { createRedisClient } from '@tripwire/bus';
-import {
-  createPool,
-  ensureDatabaseExists,
-  migrateDatabase,
-  type Pool,
-} from '@tripwire/storage';
+import { createPool, ensureDatabaseExists, migrateDatabase, type Pool } from '@tripwire/storage';
 import { copyAlertsRaw } from '@tripwire/storage/baselines';
 import { busyCores, CPUS, machineTicks, rssKiB } from '@tripwire/test-fixtures/proc-cpu';
-import { formatSpread, percentile, repeat, type Spread, spread } from '@tripwire/test-fixtures/spread';
+import {
+  formatSpread,
+  percentile,
+  repeat,
+  type Spread,
+  spread,
+} from '@tripwire/test-fixtures/spread';
 import {
   fmt,
   type IngestProcess,
@@ -100,12 +101,19 @@ async function openFleet(ingest: IngestProcess, agents: RegisteredAgent[]) {
   const fleet = Array.from({ length: n }, startAgentProcess);
   const opened = await Promise.all(
     fleet.map((p, i) => {
-      p.command({ type: 'open', address: ingest.address, agents: agents.filter((_, k) => k % n === i) });
+      p.command({
+        type: 'open',
+        address: ingest.address,
+        agents: agents.filter((_, k) => k % n === i),
+      });
       return p.next('opened');
     }),
   );
   const failed = opened.reduce((s, o) => s + o.failed, 0);
-  if (failed) throw new Error(`${failed} agents could not connect: ${opened.find((o) => o.firstError)?.firstError}`);
+  if (failed)
+    throw new Error(
+      `${failed} agents could not connect: ${opened.find((o) => o.firstError)?.firstError}`,
+    );
   for (const deadline = Date.now() + 60_000; (await connectedAgents(ingest)) < agents.length; ) {
     if (Date.now() > deadline) throw new Error('the ingest never counted every agent connected');
     await sleep(200);
@@ -125,7 +133,8 @@ async function openFleet(ingest: IngestProcess, agents: RegisteredAgent[]) {
 async function connectedAgents(ingest: IngestProcess): Promise<number> {
   const text = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
   let sum = 0;
-  for (const [, v] of text.matchAll(/^tripwire_ingest_connected_agents(?:\{[^}]*\})? (\S+)$/gm)) sum += Number(v);
+  for (const [, v] of text.matchAll(/^tripwire_ingest_connected_agents(?:\{[^}]*\})? (\S+)$/gm))
+    sum += Number(v);
   return sum;
 }
 
@@ -150,7 +159,11 @@ interface Context {
   redis: ReturnType<typeof createRedisClient>;
 }
 
-async function measure(ctx: Context, fleet: AgentProcess[], plan: (share: number) => Plan): Promise<RunResult> {
+async function measure(
+  ctx: Context,
+  fleet: AgentProcess[],
+  plan: (share: number) => Plan,
+): Promise<RunResult> {
   const shares = fleet.length;
   await Promise.all(
     fleet.map((p) => {
@@ -199,9 +212,18 @@ function printRow(agents: number, runs: RunResult[]) {
   const med = (f: (r: RunResult) => number, d = 1) => fmt(s(f).median, d);
   console.log(
     `  ${fmt(agents).padStart(6)} ${formatSpread(s((r) => r.rate)).padStart(24)} ` +
-      `${formatSpread(s((r) => r.cpuPerMillion), 1).padStart(22)} ` +
+      `${formatSpread(
+        s((r) => r.cpuPerMillion),
+        1,
+      ).padStart(22)} ` +
       `${`${med((r) => r.parts.ingest)} / ${med((r) => r.parts.postgres)} / ${med((r) => r.parts.redis)}`.padStart(20)} ` +
-      `${formatSpread(s((r) => r.p50), 1).padStart(22)} ${formatSpread(s((r) => r.p99), 1).padStart(24)} ` +
+      `${formatSpread(
+        s((r) => r.p50),
+        1,
+      ).padStart(22)} ${formatSpread(
+        s((r) => r.p99),
+        1,
+      ).padStart(24)} ` +
       `${med((r) => r.rssMiB, 0).padStart(8)} ${fmt(s((r) => r.walPerAlert).min).padStart(12)} ` +
       `${med((r) => r.machineCores, 2).padStart(8)}`,
   );
@@ -214,16 +236,23 @@ function printRow(agents: number, runs: RunResult[]) {
 // ---- baselines and the idle fleet ----------------------------------------------------------
 
 async function copyBaseline(pool: Pool, copyPool: Pool) {
-  const rows = Array.from({ length: SAT_ALERTS }, (_, i) => toNewAlert(makeEvent(crypto.randomUUID(), i)));
+  const rows = Array.from({ length: SAT_ALERTS }, (_, i) =>
+    toNewAlert(makeEvent(crypto.randomUUID(), i)),
+  );
   const runs = await repeat(RUNS, async () => {
     const meter = postgresMeter(pool, databaseName, COPY_APP);
     const wal0 = await walBytes(pool);
     await meter.start();
-    for (let i = 0; i < rows.length; i += 10_000) await copyAlertsRaw(copyPool, rows.slice(i, i + 10_000));
+    for (let i = 0; i < rows.length; i += 10_000)
+      await copyAlertsRaw(copyPool, rows.slice(i, i + 10_000));
     const used = await meter.stop();
     const wal = (await walBytes(pool)) - wal0;
     await pool.query('TRUNCATE alerts, alert_ids');
-    return { rate: SAT_ALERTS / used.seconds, cpu: used.total / (SAT_ALERTS / 1e6), wal: wal / SAT_ALERTS };
+    return {
+      rate: SAT_ALERTS / used.seconds,
+      cpu: used.total / (SAT_ALERTS / 1e6),
+      wal: wal / SAT_ALERTS,
+    };
   });
   console.log(
     `\nraw COPY of ${fmt(SAT_ALERTS)} rows (baseline), ${RUNS} runs: ${formatSpread(spread(runs.map((r) => r.rate)))} rows/s, ` +
@@ -280,6 +309,38 @@ async function diskPerAlert(pool: Pool): Promise<string> {
   return `disk: ${fmt(bytes / 1024 / 1024)} MiB for ${fmt(n)} stored alerts (alerts, ledger, incidents, with indexes) = ${fmt(bytes / n)} B per alert`;
 }
 
+/**
+ * Redis memory of the run's streams (MEMORY USAGE, every node sampled) per message they hold;
+ * messages per entry from the `n` field of the newest 1,000 entries (reading every body back
+ * would move the whole history).
+ */
+async function redisPerAlert(redis: ReturnType<typeof createRedisClient>): Promise<string> {
+  let bytes = 0;
+  let entries = 0;
+  let messages = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${busPrefix}*`, 'TYPE', 'stream');
+    cursor = next;
+    for (const key of keys) {
+      bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+      const length = await redis.xlen(key);
+      const newest = await redis.xrevrange(key, '+', '-', 'COUNT', 1000);
+      let sampled = 0;
+      for (const [, fields] of newest) {
+        const at = fields.indexOf('n');
+        sampled += at >= 0 ? Number(fields[at + 1]) : 1;
+      }
+      entries += length;
+      messages += newest.length ? (sampled / newest.length) * length : 0;
+    }
+  } while (cursor !== '0');
+  return (
+    `Redis: ${fmt(bytes / 1024 / 1024, 1)} MiB in ${fmt(entries)} stream entries holding ${fmt(messages)} messages ` +
+    `= ${fmt(bytes / Math.max(1, messages))} B per alert, ${fmt(messages / Math.max(1, entries), 1)} alerts per entry`
+  );
+}
+
 // ---- the curves ------------------------------------------------------------------------------
 
 const ratePlan = (agents: number) => (): Plan => ({
@@ -290,7 +351,12 @@ const ratePlan = (agents: number) => (): Plan => ({
 
 const burstPlan = (agents: number) => (): Plan => {
   const window = Math.max(10, Math.floor(IN_FLIGHT / agents));
-  return { kind: 'burst', alertsPerAgent: Math.ceil(SAT_ALERTS / agents), batch: Math.min(100, window), window };
+  return {
+    kind: 'burst',
+    alertsPerAgent: Math.ceil(SAT_ALERTS / agents),
+    batch: Math.min(100, window),
+    window,
+  };
 };
 
 async function curves(ctx: Context, registered: RegisteredAgent[]) {
@@ -339,6 +405,7 @@ async function main() {
     await idleCost(ctx, registered);
     await curves(ctx, registered);
     console.log(`\n${await diskPerAlert(pool)}`);
+    console.log(await redisPerAlert(redis));
     console.log(`COPY's PostgreSQL CPU per row for comparison: ${fmt(copyCpu, 2)} s per 1M`);
   } finally {
     await ingest.stop();
@@ -354,7 +421,9 @@ async function main() {
       if (keys.length) await redis.del(...keys);
     } while (cursor !== '0');
     redis.disconnect();
-    console.log(`\n(dropped ${databaseName}, removed ${busPrefix}*; whole run ${fmt((performance.now() - started) / 1000)} s)`);
+    console.log(
+      `\n(dropped ${databaseName}, removed ${busPrefix}*; whole run ${fmt((performance.now() - started) / 1000)} s)`,
+    );
   }
   process.exit(0);
 }
