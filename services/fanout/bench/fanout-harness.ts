@@ -17,10 +17,16 @@ import { LatencyHistogram } from './latency-histogram.js';
 
 const PACKAGE_DIR = new URL('..', import.meta.url).pathname;
 const PUBLISH_TICK_MS = 10;
-const FD_LIMIT = (() => {
-  const soft = execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
-  return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
-})();
+const fdLimit = (flag: string) => {
+  const value = execFileSync('bash', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).trim();
+  return value === 'unlimited' ? Number.POSITIVE_INFINITY : Number(value);
+};
+const FD_LIMIT = fdLimit('-n');
+/**
+ * The most file descriptors a child can get: raising the hard limit needs CAP_SYS_RESOURCE,
+ * which a container often lacks, so one server process holds at most about this many sockets.
+ */
+export const FD_HARD_LIMIT = fdLimit('-Hn');
 
 export type ServerKind = 'uws' | 'ws' | 'bare';
 export const SERVER_NAMES: Record<ServerKind, string> = {

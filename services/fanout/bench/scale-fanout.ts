@@ -36,6 +36,7 @@ import { sleep } from './bench-process.js';
 import { benchRun, cleanUpRun } from './bench-run.js';
 import {
   connectClients,
+  FD_HARD_LIMIT,
   fmt,
   fmtMs,
   HOST_ID,
@@ -51,7 +52,12 @@ import {
 
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback).split(',').map((v) => Number(v.trim()));
-const CONNECTIONS = list('BENCH_CONNECTIONS', '1000,10000,50000');
+/** One server process holds every connection: no more than its file-descriptor limit allows. */
+const MAX_CONNECTIONS = Math.floor((FD_HARD_LIMIT - 500) / 1000) * 1000;
+const ASKED_CONNECTIONS = list('BENCH_CONNECTIONS', '1000,10000,50000');
+const CONNECTIONS = [
+  ...new Set(ASKED_CONNECTIONS.map((n) => Math.min(n, MAX_CONNECTIONS)).filter((n) => n > 0)),
+];
 const TOPICS = list('BENCH_TOPICS', '1,100,10000').filter((n) => n > 0);
 const TOPIC_MODES = (process.env.BENCH_TOPIC_MODES ?? 'all,one').split(',') as Array<'all' | 'one'>;
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -346,11 +352,17 @@ async function main() {
       `${fmt(TOPIC_CLIENTS)} sockets at ${TOPIC_RATE} alerts/s; ${WORKERS} client processes; ` +
       `${CPUS} cores, load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)} at the start`,
   );
+  if (ASKED_CONNECTIONS.some((n) => n > MAX_CONNECTIONS)) {
+    console.log(
+      `(the file-descriptor hard limit here is ${fmt(FD_HARD_LIMIT)} per process and cannot be raised ` +
+        `without CAP_SYS_RESOURCE: the connection curve stops at ${fmt(MAX_CONNECTIONS)})`,
+    );
+  }
   const started = performance.now();
   await prepareDatabase(run.databaseUrl);
   try {
     const points: MemoryPoint[] = [];
-    for (const connections of CONNECTIONS.filter((n) => n > 0)) {
+    for (const connections of CONNECTIONS) {
       points.push(await connectionPoint(connections));
     }
     printMarginalMemory(points);
