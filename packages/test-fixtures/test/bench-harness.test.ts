@@ -37,7 +37,7 @@ describe('/proc CPU sampling', () => {
       const used = await meter.stop();
       expect(used.busy).toBeGreaterThanOrEqual(0.3);
       expect(used.idle).toBeLessThan(0.1);
-      expect(used.total).toBeCloseTo(used.busy + used.idle, 6);
+      expect(used.total).toBeCloseTo(used.busy! + used.idle!, 6);
       expect(rssKiB(process.pid)).toBeGreaterThan(1024);
     } finally {
       busy.kill('SIGKILL');
