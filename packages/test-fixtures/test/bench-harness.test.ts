@@ -12,6 +12,7 @@ import {
   rssKiB,
   statTicks,
 } from '../src/proc-cpu.js';
+import { postgresServerUrl } from '../src/server-urls.js';
 import { formatSpread, percentile, spread } from '../src/spread.js';
 import { until } from '../src/until.js';
 
@@ -61,7 +62,7 @@ describe('/proc CPU sampling', () => {
   });
 
   it('finds the PostgreSQL backends of one application on one database, not its own', async () => {
-    const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    const url = await postgresServerUrl();
     const app = `bench-smoke-${randomUUID().slice(0, 8)}`;
     const clients = [1, 2].map(
       () => new pg.Client({ connectionString: url, application_name: app }),
