@@ -18,6 +18,7 @@
 // default PING_INTERVAL_MS, six lease heartbeats at HOST_HEARTBEAT_MS).
 // At the end: disk per stored alert (alerts + ledger + incidents, with their indexes).
 import { type ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { createRedisClient } from '@tripwire/bus';
 import { createPool, ensureDatabaseExists, migrateDatabase, type Pool } from '@tripwire/storage';
@@ -237,7 +238,7 @@ function printRow(agents: number, runs: RunResult[]) {
 
 async function copyBaseline(pool: Pool, copyPool: Pool) {
   const rows = Array.from({ length: SAT_ALERTS }, (_, i) =>
-    toNewAlert(makeEvent(crypto.randomUUID(), i)),
+    toNewAlert(makeEvent(randomUUID(), i)),
   );
   const runs = await repeat(RUNS, async () => {
     const meter = postgresMeter(pool, databaseName, COPY_APP);
