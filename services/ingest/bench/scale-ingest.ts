@@ -237,9 +237,7 @@ function printRow(agents: number, runs: RunResult[]) {
 // ---- baselines and the idle fleet ----------------------------------------------------------
 
 async function copyBaseline(pool: Pool, copyPool: Pool) {
-  const rows = Array.from({ length: SAT_ALERTS }, (_, i) =>
-    toNewAlert(makeEvent(randomUUID(), i)),
-  );
+  const rows = Array.from({ length: SAT_ALERTS }, (_, i) => toNewAlert(makeEvent(randomUUID(), i)));
   const runs = await repeat(RUNS, async () => {
     const meter = postgresMeter(pool, databaseName, COPY_APP);
     const wal0 = await walBytes(pool);
