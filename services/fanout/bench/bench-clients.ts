@@ -8,8 +8,10 @@
  * cycle it spends is taken from the server being measured.
  *
  * Conversation with the parent, over the IPC channel:
- *   parent: connect {url, count}   -> worker: connected {open, failed}
- *   parent: window {fromUs, toUs}     (which alerts are measured, by publish time)
+ *   parent: connect {url, count, localAddress?, topics?}
+ *                                  -> worker: connected {open, failed}
+ *   parent: window {fromUs, toUs}     (which alerts are measured, by publish time; a new
+ *                                     window on the same connections starts every count over)
  *   parent: finish {expectedPerClient, timeoutMs}
  *                                  -> worker: report, once every open client has
  *                                     every measured alert, or at the timeout
@@ -18,10 +20,34 @@ import WebSocket from 'ws';
 import { isAlertFrame, isErrorFrame, isWelcomeFrame, nowUs, sentAtUs } from './alert-frame.js';
 import { LatencyHistogram, type SparseHistogram } from './latency-histogram.js';
 
+/** What a worker's clients connect with. */
+export interface ClientOptions {
+  url: string;
+  count: number;
+  /** The loopback address the clients connect from (one has only ~28,000 ports to one server port). */
+  localAddress?: string;
+  /**
+   * Distinct filters: client k of the whole run (firstClient + its number here) is on topic
+   * k mod count and adds `host_id=<alertHost>,<topic host>` (every socket still gets every
+   * alert), or with alertHost null `host_id=<topic host>` alone (it gets only that host's).
+   */
+  topics?: { count: number; alertHost: string | null; firstClient: number };
+}
+
+/** A syntactically valid host id standing for topic k. */
+export const topicHost = (k: number) =>
+  `00000000-0000-4000-8000-${k.toString(16).padStart(12, '0')}`;
+
 export type WorkerCommand =
-  | { type: 'connect'; url: string; count: number }
+  | ({ type: 'connect' } & ClientOptions)
   | { type: 'window'; fromUs: number; toUs: number }
-  | { type: 'finish'; expectedPerClient: number; timeoutMs: number };
+  | {
+      type: 'finish';
+      expectedPerClient: number;
+      timeoutMs: number;
+      /** Only the clients on this topic are expected to receive the window's alerts. */
+      onlyTopic?: number;
+    };
 
 export interface ConnectedMessage {
   type: 'connected';
@@ -57,7 +83,12 @@ const send = (message: WorkerMessage) => process.send?.(message);
 /** Welcomed connections by client number. */
 const sockets = new Map<number, WebSocket>();
 const received: number[] = [];
-const histogram = new LatencyHistogram();
+/** Each client's topic (see ClientOptions.topics), when it has one. */
+const topicOf: number[] = [];
+let onlyTopic: number | undefined;
+const expectedOf = (client: number) =>
+  onlyTopic === undefined || topicOf[client] === onlyTopic ? expected : 0;
+let histogram = new LatencyHistogram();
 const closes: Record<string, number> = {};
 const errorFrames: Record<string, number> = {};
 let windowFrom = Number.POSITIVE_INFINITY;
@@ -69,6 +100,7 @@ let expected = Number.POSITIVE_INFINITY;
 /** Open clients still short of `expected` window frames (counted once finish arrives). */
 let waitingFor = Number.POSITIVE_INFINITY;
 let reported = false;
+let finishTimer: NodeJS.Timeout | undefined;
 
 function onFrame(client: number, data: Buffer): void {
   if (isAlertFrame(data)) {
@@ -79,7 +111,7 @@ function onFrame(client: number, data: Buffer): void {
     windowFrames++;
     histogram.record(now - sentUs);
     if (now > lastReceiptUs) lastReceiptUs = now;
-    if (++received[client]! === expected && --waitingFor === 0) report(true);
+    if (++received[client]! === expectedOf(client) && --waitingFor === 0) report(true);
   } else if (isErrorFrame(data)) {
     const code = String((JSON.parse(data.toString()) as { code?: unknown }).code);
     errorFrames[code] = (errorFrames[code] ?? 0) + 1;
@@ -87,12 +119,20 @@ function onFrame(client: number, data: Buffer): void {
 }
 
 /** Opens one connection; resolves once the server's welcome frame has arrived. */
-function connectOne(url: string, client: number): Promise<void> {
+function connectOne(options: ClientOptions, client: number): Promise<void> {
+  const { topics } = options;
+  let url = options.url;
+  if (topics) {
+    topicOf[client] = (topics.firstClient + client) % topics.count;
+    const own = topicHost(topicOf[client]!);
+    url += `&host_id=${topics.alertHost === null ? own : `${topics.alertHost},${own}`}`;
+  }
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       skipUTF8Validation: true,
       handshakeTimeout: 30_000,
+      localAddress: options.localAddress,
     });
     let welcomed = false;
     received[client] = 0;
@@ -112,12 +152,13 @@ function connectOne(url: string, client: number): Promise<void> {
     ws.on('close', (code) => {
       closes[code] = (closes[code] ?? 0) + 1;
       if (!welcomed) return reject(new Error(`closed with ${code} before the welcome frame`));
-      if (received[client]! < expected && --waitingFor === 0) report(true);
+      if (received[client]! < expectedOf(client) && --waitingFor === 0) report(true);
     });
   });
 }
 
-async function connect(url: string, count: number): Promise<void> {
+async function connect(options: ClientOptions): Promise<void> {
+  const { count } = options;
   let next = 0;
   let failed = 0;
   let firstError: string | null = null;
@@ -125,7 +166,7 @@ async function connect(url: string, count: number): Promise<void> {
     while (next < count) {
       const client = next++;
       try {
-        await connectOne(url, client);
+        await connectOne(options, client);
       } catch (err) {
         failed++;
         firstError ??= (err as Error).message;
@@ -152,22 +193,36 @@ function report(complete: boolean): void {
   });
 }
 
-function finish(expectedPerClient: number, timeoutMs: number): void {
+/** A new measured window on the same connections: what the last one counted starts over. */
+function openWindow(fromUs: number, toUs: number): void {
+  clearTimeout(finishTimer);
+  windowFrom = fromUs;
+  windowTo = toUs;
+  windowFrames = 0;
+  framesSinceWindowOpened = 0;
+  lastReceiptUs = 0;
+  histogram = new LatencyHistogram();
+  for (const client of sockets.keys()) received[client] = 0;
+  expected = Number.POSITIVE_INFINITY;
+  waitingFor = Number.POSITIVE_INFINITY;
+  reported = false;
+}
+
+function finish(expectedPerClient: number, timeoutMs: number, topic?: number): void {
   expected = expectedPerClient;
+  onlyTopic = topic;
   waitingFor = 0;
   for (const [client, ws] of sockets) {
-    if (ws.readyState === WebSocket.OPEN && received[client]! < expected) waitingFor++;
+    if (ws.readyState === WebSocket.OPEN && received[client]! < expectedOf(client)) waitingFor++;
   }
   if (waitingFor === 0) report(true);
-  else setTimeout(() => report(false), timeoutMs);
+  else finishTimer = setTimeout(() => report(false), timeoutMs);
 }
 
 process.on('message', (command: WorkerCommand) => {
-  if (command.type === 'connect') void connect(command.url, command.count);
-  else if (command.type === 'window') {
-    windowFrom = command.fromUs;
-    windowTo = command.toUs;
-  } else finish(command.expectedPerClient, command.timeoutMs);
+  if (command.type === 'connect') void connect(command);
+  else if (command.type === 'window') openWindow(command.fromUs, command.toUs);
+  else finish(command.expectedPerClient, command.timeoutMs, command.onlyTopic);
 });
 // The parent went away: nothing left to report to.
 process.on('disconnect', () => process.exit(0));

@@ -1,13 +1,12 @@
 /**
  * Services run as their own processes for a benchmark (their build: `node dist/main.js`, as
- * operators run them), and the CPU they and the machine spend, read from /proc.
+ * operators run them); the CPU they and the machine spend comes from the shared /proc sampler
+ * (@tripwire/test-fixtures/proc-cpu).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-export const CPUS = readFileSync('/proc/stat', 'utf8').match(/^cpu\d+ /gm)?.length ?? 1;
+export { CPUS, cpuSeconds, machineTicks } from '@tripwire/test-fixtures/proc-cpu';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,25 +20,6 @@ export function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
-}
-
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat); 0 once gone. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** Busy and total time of the whole machine, in clock ticks summed over its CPUs (/proc/stat). */
-export function machineTicks(): { busy: number; total: number } {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const ticks = fields.map(Number);
-  const total = ticks.reduce((a, b) => a + b, 0);
-  return { busy: total - ticks[3]! - (ticks[4] ?? 0), total };
 }
 
 export const freePort = () =>

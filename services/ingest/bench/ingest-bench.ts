@@ -5,41 +5,31 @@
 // its build (dist/), as in production. Settings come from the environment:
 //   BENCH_AGENTS (8)  BENCH_ALERTS (200000)  BENCH_BATCH (100)  BENCH_WINDOW (2000 unacked per agent)
 //   BENCH_NAIVE_ALERTS (10000)  DATABASE_URL / REDIS_URL (local servers by default)
-//   BENCH_TRACING (1: the same loads again with OpenTelemetry tracing on, exporting over OTLP/HTTP
-//   to a local sink, every batch carrying an agent's traceparent; 0 skips it)
+//   BENCH_RUNS (3: the whole sequence, each figure printed as median (min-max))
 //   plus any ingest setting, e.g. BATCH_MAX_SIZE, BATCH_MAX_DELAY_MS.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import {
-  type ChannelCredentials,
-  type ClientDuplexStream,
-  credentials,
-  type Metadata,
-  makeGenericClientConstructor,
-} from '@grpc/grpc-js';
+// Next to every rate it prints CPU seconds per million alerts, from /proc: for COPY the
+// PostgreSQL backend doing it, for the ingest the ingest process + its PostgreSQL backends +
+// Redis (shared/proc-cpu in @tripwire/test-fixtures), so runs compare on a shared machine.
+import { randomUUID } from 'node:crypto';
+import { credentials } from '@grpc/grpc-js';
 import { createRedisClient } from '@tripwire/bus';
-import {
-  type AgentEvent,
-  AgentEventBatch,
-  AlertServiceClient,
-  AlertServiceService,
-  type ServerCommand,
-  Severity,
-  TripwireType,
-} from '@tripwire/proto';
-import {
-  createPool,
-  ensureDatabaseExists,
-  migrateDatabase,
-  type NewAlert,
-  type Pool,
-} from '@tripwire/storage';
+import { AgentEventBatch, type ServerCommand } from '@tripwire/proto';
+import { createPool, ensureDatabaseExists, migrateDatabase, type Pool } from '@tripwire/storage';
 import { copyAlertsRaw, insertAlertsOneByOne } from '@tripwire/storage/baselines';
-import { bearer } from '../test/agent-session.js';
-import { measureSpanCost, type OtlpCounter, startOtlpCounter } from './otlp-counter.js';
-import { measureSuppressionCost } from './suppression-cost.js';
-import { searchIndexCost } from './search-index-cost.js';
+import { rssKiB } from '@tripwire/test-fixtures/proc-cpu';
+import { formatSpread, percentile, repeat, spread } from '@tripwire/test-fixtures/spread';
+import {
+  bearer,
+  fmt,
+  type IngestProcess,
+  makeEvent,
+  PreEncodedClient,
+  postgresMeter,
+  registerAgents,
+  serverMeter,
+  startIngestProcess,
+  toNewAlert,
+} from './ingest-harness.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const AGENTS = num('BENCH_AGENTS', 8);
@@ -47,189 +37,46 @@ const ALERTS = num('BENCH_ALERTS', 200_000);
 const BATCH = num('BENCH_BATCH', 100);
 const WINDOW = num('BENCH_WINDOW', 2_000);
 const NAIVE_ALERTS = num('BENCH_NAIVE_ALERTS', 10_000);
-const TRACING = num('BENCH_TRACING', 1) !== 0;
-// Pairs of runs with and without the search index (0 to skip), each of ALERTS / 2 alerts.
-const INDEX_ROUNDS = num('BENCH_INDEX_ROUNDS', 2);
+const RUNS = num('BENCH_RUNS', 3);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const benchDb = new URL(serverUrl);
 benchDb.pathname = `/tripwire_bench_${Date.now()}`;
 const databaseUrl = benchDb.toString();
+const databaseName = benchDb.pathname.slice(1);
 const busPrefix = `bench:${Date.now()}:`;
-
-const SEVERITIES = [Severity.INFO, Severity.WARN, Severity.CRITICAL] as const;
-const TYPES = [TripwireType.FILE, TripwireType.NETWORK, TripwireType.PROCESS] as const;
-const NAMES = {
-  [Severity.INFO]: 'INFO',
-  [Severity.WARN]: 'WARN',
-  [Severity.CRITICAL]: 'CRITICAL',
-} as const;
-const TYPE_NAMES = {
-  [TripwireType.FILE]: 'FILE',
-  [TripwireType.NETWORK]: 'NETWORK',
-  [TripwireType.PROCESS]: 'PROCESS',
-} as const;
-
-/** A realistic alert: ~150 bytes of detail, like a file-integrity hit. */
-function makeEvent(hostId: string, i: number): AgentEvent {
-  return {
-    alertId: randomUUID(),
-    hostId,
-    tripwireType: TYPES[i % 3]!,
-    severity: SEVERITIES[i % 3]!,
-    timestampUs: Date.now() * 1000,
-    ruleName: 'etc-integrity',
-    eventDetailJson: JSON.stringify({
-      path: `/etc/app/conf.d/${i % 100}.conf`,
-      change: 'modify',
-      old_sha256: randomBytes(8).toString('hex'),
-      new_sha256: randomBytes(8).toString('hex'),
-      uid: 0,
-      mode: '0644',
-    }),
-  };
-}
-
-const toNewAlert = (e: AgentEvent): NewAlert => ({
-  alertId: e.alertId,
-  hostId: e.hostId,
-  occurredAtUs: e.timestampUs,
-  tripwireType: TYPE_NAMES[e.tripwireType as 1 | 2 | 3],
-  severity: NAMES[e.severity as 1 | 2 | 3],
-  ruleName: e.ruleName,
-  eventDetailJson: e.eventDetailJson,
-});
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-async function startIngestProcess(extraEnv: Record<string, string> = {}): Promise<{
-  child: ChildProcess;
-  address: string;
-  httpUrl: string;
-}> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const enrollment = randomBytes(24).toString('base64url');
-  // BENCH_PROFILE=<dir> writes a CPU profile of the ingest process there.
-  const profile = process.env.BENCH_PROFILE
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, 'dist/main.js'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      ENROLLMENT_TOKEN: enrollment,
-      GRPC_INSECURE: 'true',
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: String(grpcPort),
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      BUS_KEY_PREFIX: busPrefix,
-      MIGRATE_ON_START: 'false',
-      LOG_LEVEL: 'warn',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${httpUrl}/readyz`)).ok) break;
-    } catch {}
-    if (i > 300) throw new Error('ingest did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  process.env.BENCH_ENROLLMENT = enrollment;
-  return { child, address: `127.0.0.1:${grpcPort}`, httpUrl };
-}
-
-// The batched stream with a pass-through request serializer: the benchmark
-// encodes every AgentEventBatch before the clock starts, so on this 2-core
-// machine the load generator does not compete with the system under test for
-// protobuf encoding. The bytes on the wire are the same real protobuf.
-const PreEncodedClient = makeGenericClientConstructor(
-  {
-    streamAlertBatches: {
-      ...AlertServiceService.streamAlertBatches,
-      requestSerialize: (bytes: Buffer) => bytes,
-    },
-  },
-  'tripwire.v1.AlertService',
-) as unknown as new (
-  address: string,
-  creds: ChannelCredentials,
-) => {
-  streamAlertBatches(metadata: Metadata): ClientDuplexStream<Buffer, ServerCommand>;
-  close(): void;
-};
+const COPY_APP = 'tripwire-bench-copy';
 
 interface Load {
   agents: number;
   alerts: number;
   batch: number;
   window: number;
-  /** Each batch carries a sampled traceparent, as from an agent that traces. */
-  traced?: boolean;
 }
 
-/** A sampled W3C traceparent with fresh ids: each batch its own trace, as agents send them. */
-const newTraceparent = () =>
-  `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
-
-async function runAgents(
-  address: string,
-  { agents: AGENTS, alerts: ALERTS, batch: BATCH, window: WINDOW, traced }: Load,
-) {
-  const client = new AlertServiceClient(address, credentials.createInsecure());
-  const perAgent = Math.ceil(ALERTS / AGENTS);
+/** `agents` new agents send `alerts` in all, each keeping up to `window` unacknowledged. */
+async function runAgents(ingest: IngestProcess, { agents: n, alerts, batch, window }: Load) {
+  const perAgent = Math.ceil(alerts / n);
   const latencies: number[] = [];
-  const agents = await Promise.all(
-    Array.from(
-      { length: AGENTS },
-      (_, n) =>
-        new Promise<{ hostId: string; agentToken: string }>((resolve, reject) =>
-          client.registerAgent(
-            { hostname: `bench-${n}-${Date.now()}`, platform: 'linux', agentVersion: 'bench' },
-            bearer(process.env.BENCH_ENROLLMENT!),
-            (err, res) => (err ? reject(err) : resolve(res)),
-          ),
-        ),
-    ),
-  );
-  client.close();
+  const agents = await registerAgents(ingest, n);
   const plans = agents.map((a) => {
     const batches: Array<{ ids: string[]; bytes: Buffer }> = [];
-    for (let i = 0; i < perAgent; i += BATCH) {
-      const events = Array.from({ length: Math.min(BATCH, perAgent - i) }, (_, j) =>
+    for (let i = 0; i < perAgent; i += batch) {
+      const events = Array.from({ length: Math.min(batch, perAgent - i) }, (_, j) =>
         makeEvent(a.hostId, i + j),
       );
       batches.push({
         ids: events.map((e) => e.alertId),
-        bytes: Buffer.from(
-          AgentEventBatch.encode(
-            traced ? { events, traceparent: newTraceparent() } : { events },
-          ).finish(),
-        ),
+        bytes: Buffer.from(AgentEventBatch.encode({ events }).finish()),
       });
     }
     return batches;
   });
-  const streamClient = new PreEncodedClient(address, credentials.createInsecure());
+  const streamClient = new PreEncodedClient(ingest.address, credentials.createInsecure());
   const started = performance.now();
   await Promise.all(
-    agents.map(async (a, n) => {
-      const batches = plans[n]!;
+    agents.map(async (a, k) => {
+      const batches = plans[k]!;
       const call = streamClient.streamAlertBatches(bearer(a.agentToken));
       const sentAt = new Map<string, number>();
       let next = 0;
@@ -237,12 +84,12 @@ async function runAgents(
       let acked = 0;
       await new Promise<void>((resolve, reject) => {
         const pump = () => {
-          while (next < batches.length && sent - acked < WINDOW) {
-            const batch = batches[next++]!;
+          while (next < batches.length && sent - acked < window) {
+            const b = batches[next++]!;
             const now = performance.now();
-            for (const id of batch.ids) sentAt.set(id, now);
-            call.write(batch.bytes);
-            sent += batch.ids.length;
+            for (const id of b.ids) sentAt.set(id, now);
+            call.write(b.bytes);
+            sent += b.ids.length;
           }
         };
         call.on('data', (c: ServerCommand) => {
@@ -266,132 +113,187 @@ async function runAgents(
   streamClient.close();
   latencies.sort((x, y) => x - y);
   return {
-    count: perAgent * AGENTS,
+    count: perAgent * n,
     seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
   };
 }
 
-async function main() {
-  await ensureDatabaseExists(databaseUrl);
-  await migrateDatabase({ databaseUrl });
-  const pool = createPool({ databaseUrl, max: 4 });
-  const reset = () => pool.query('TRUNCATE alerts, alert_ids');
+interface RunFigures {
+  copyRate: number;
+  /** PostgreSQL CPU seconds per million rows COPYed. */
+  copyCpu: number;
+  naiveRate: number;
+  ingestRate: number;
+  /** ingest + PostgreSQL + Redis CPU seconds per million alerts, and each part. */
+  ingestCpu: number;
+  parts: { ingest: number; postgres: number; redis: number };
+  p50: number;
+  p99: number;
+  lightP50: number;
+  lightP99: number;
+  lightRate: number;
+  rssMiB: number;
+  stored: number;
+  sent: number;
+}
+
+const perMillion = (seconds: number, count: number) => seconds / (count / 1e6);
+
+/** COPY (metered), then naive INSERTs, on empty tables. */
+async function baselines(pool: Pool, copyPool: Pool) {
   const hostId = randomUUID();
-
-  console.log(
-    `TripWire ingest benchmark: ${AGENTS} agents, ${fmt(ALERTS)} alerts, ${BATCH} per stream message, ` +
-      `window ${WINDOW}/agent; BATCH_MAX_SIZE=${process.env.BATCH_MAX_SIZE ?? 'default'} ` +
-      `BATCH_MAX_DELAY_MS=${process.env.BATCH_MAX_DELAY_MS ?? 'default'}`,
-  );
-
   const copyRows = Array.from({ length: ALERTS }, (_, i) => toNewAlert(makeEvent(hostId, i)));
+  const copyMeter = postgresMeter(pool, databaseName, COPY_APP);
+  await copyMeter.start();
   let t = performance.now();
   for (let i = 0; i < copyRows.length; i += 10_000)
-    await copyAlertsRaw(pool, copyRows.slice(i, i + 10_000));
+    await copyAlertsRaw(copyPool, copyRows.slice(i, i + 10_000));
   const copyRate = ALERTS / ((performance.now() - t) / 1000);
-  await reset();
-
-  const naiveRows = copyRows.slice(0, NAIVE_ALERTS);
+  const copyCpu = perMillion((await copyMeter.stop()).total, ALERTS);
+  await pool.query('TRUNCATE alerts, alert_ids');
   t = performance.now();
-  await insertAlertsOneByOne(pool, naiveRows);
+  await insertAlertsOneByOne(pool, copyRows.slice(0, NAIVE_ALERTS));
   const naiveRate = NAIVE_ALERTS / ((performance.now() - t) / 1000);
-  await reset();
+  await pool.query('TRUNCATE alerts, alert_ids, incidents CASCADE');
+  return { copyRate, copyCpu, naiveRate };
+}
 
-  const ingest = await startIngestProcess();
-  let result: Awaited<ReturnType<typeof runAgents>>;
-  let flushStats = '';
-  let light: Awaited<ReturnType<typeof runAgents>>;
-  let indexCost: string[] = [];
-  let committedAfterRuns: number | undefined;
-  try {
-    result = await runAgents(ingest.address, {
-      agents: AGENTS,
-      alerts: ALERTS,
-      batch: BATCH,
-      window: WINDOW,
-    });
-    // A quiet fleet: 4 agents, each with at most 10 alerts unacknowledged.
-    light = await runAgents(ingest.address, { agents: 4, alerts: 4_000, batch: 5, window: 10 });
-    const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
-    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
-    const flushes = value('tripwire_ingest_batch_size_count');
-    flushStats =
-      `${fmt(flushes)} flushes, mean ${(value('tripwire_ingest_batch_size_sum') / flushes).toFixed(0)} alerts ` +
-      `in ${((value('tripwire_ingest_flush_duration_seconds_sum') / flushes) * 1000).toFixed(1)} ms` +
-      publishMarkStats(value);
-    if (INDEX_ROUNDS > 0) {
-      const { rows } = await pool.query('SELECT count(*)::int AS n FROM alerts');
-      committedAfterRuns = rows[0].n - light.count;
-      indexCost = await searchIndexCost(
-        pool,
-        () =>
-          runAgents(ingest.address, {
-            agents: AGENTS,
-            alerts: ALERTS / 2,
-            batch: BATCH,
-            window: WINDOW,
-          }),
-        reset,
-        INDEX_ROUNDS,
-      );
-    }
-  } finally {
-    ingest.child.kill('SIGTERM');
-    await new Promise((r) => ingest.child.once('exit', r));
-  }
-  const { rows } = await pool.query('SELECT count(*)::int AS n FROM alerts');
-  rows[0].n = committedAfterRuns ?? rows[0].n - light.count;
-  flushStats += await hotMarkShare(pool);
-  const ingestRate = result.count / result.seconds;
-  await reset();
-  const traced = TRACING ? await runTraced() : undefined;
+async function oneRun(
+  pool: Pool,
+  copyPool: Pool,
+  ingest: IngestProcess,
+  redis: ReturnType<typeof createRedisClient>,
+): Promise<RunFigures & { flushStats: string }> {
+  const base = await baselines(pool, copyPool);
+  const before = await ingestMetrics(ingest);
+  const meter = await serverMeter(pool, databaseName, ingest.child.pid!, redis);
+  await meter.start();
+  const result = await runAgents(ingest, {
+    agents: AGENTS,
+    alerts: ALERTS,
+    batch: BATCH,
+    window: WINDOW,
+  });
+  const used = await meter.stop();
+  const rssMiB = rssKiB(ingest.child.pid!) / 1024;
+  // A quiet fleet: 4 agents, each with at most 10 alerts unacknowledged.
+  const light = await runAgents(ingest, { agents: 4, alerts: 4_000, batch: 5, window: 10 });
+  const after = await ingestMetrics(ingest);
+  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts');
+  const flushStats = flushLine(before, after) + (await hotMarkShare(pool));
+  await pool.query('TRUNCATE alerts, alert_ids, incidents CASCADE');
+  return {
+    ...base,
+    ingestRate: result.count / result.seconds,
+    ingestCpu: perMillion(used.total, result.count),
+    parts: {
+      ingest: perMillion(used.ingest!, result.count),
+      postgres: perMillion(used.postgres!, result.count),
+      redis: perMillion(used.redis!, result.count),
+    },
+    p50: result.p50,
+    p99: result.p99,
+    lightP50: light.p50,
+    lightP99: light.p99,
+    lightRate: light.count / light.seconds,
+    rssMiB,
+    stored: rows[0]!.n - light.count,
+    sent: result.count,
+    flushStats,
+  };
+}
 
+function printRun(i: number, r: RunFigures & { flushStats: string }) {
   const line = (name: string, rate: number, extra = '') =>
     console.log(`  ${name.padEnd(34)} ${fmt(rate).padStart(10)} alerts/s  ${extra}`);
-  console.log('');
-  line('raw COPY into alerts (ceiling)', copyRate, '1.00x COPY');
+  console.log(`\nrun ${i + 1} of ${RUNS}`);
+  line(
+    'raw COPY into alerts (ceiling)',
+    r.copyRate,
+    `1.00x COPY; PostgreSQL ${fmt(r.copyCpu, 2)} CPU s per 1M rows`,
+  );
   line(
     `naive per-row INSERT (${fmt(NAIVE_ALERTS)} rows)`,
-    naiveRate,
-    `${(naiveRate / copyRate).toFixed(2)}x COPY`,
+    r.naiveRate,
+    `${(r.naiveRate / r.copyRate).toFixed(2)}x COPY`,
   );
   line(
     'TripWire ingest over gRPC',
-    ingestRate,
-    `${(ingestRate / copyRate).toFixed(2)}x COPY, ${(ingestRate / naiveRate).toFixed(1)}x naive`,
+    r.ingestRate,
+    `${(r.ingestRate / r.copyRate).toFixed(2)}x COPY, ${(r.ingestRate / r.naiveRate).toFixed(1)}x naive`,
   );
   console.log(
-    `  send -> ack latency at full load    p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`,
+    `  server CPU per 1M alerts           ${fmt(r.ingestCpu, 2)} s = ingest ${fmt(r.parts.ingest, 2)} + PostgreSQL ${fmt(r.parts.postgres, 2)} + Redis ${fmt(r.parts.redis, 2)}; ` +
+      `${(r.ingestCpu / r.copyCpu).toFixed(2)}x COPY's PostgreSQL CPU per row`,
   );
   console.log(
-    `  send -> ack latency, light load    p50 ${light.p50.toFixed(1)} ms, p99 ${light.p99.toFixed(1)} ms ` +
-      `(4 agents, <= 10 unacknowledged each, ${fmt(light.count / light.seconds)} alerts/s)`,
+    `  send -> ack latency at full load    p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ingest RSS ${fmt(r.rssMiB)} MiB`,
   );
-  console.log(`  rows committed: ${fmt(rows[0].n)} of ${fmt(result.count)} sent; ${flushStats}`);
-  if (traced) printTraced(traced, ingestRate, result, light);
   console.log(
-    `  targets: >= 0.6x COPY ${ingestRate >= 0.6 * copyRate ? 'met' : 'NOT met'}; ` +
-      `> 10x naive ${ingestRate > 10 * naiveRate ? 'met' : 'NOT met'}`,
+    `  send -> ack latency, light load    p50 ${r.lightP50.toFixed(1)} ms, p99 ${r.lightP99.toFixed(1)} ms ` +
+      `(4 agents, <= 10 unacknowledged each, ${fmt(r.lightRate)} alerts/s)`,
   );
-  for (const l of indexCost) console.log(l);
+  console.log(`  rows committed: ${fmt(r.stored)} of ${fmt(r.sent)} sent; ${r.flushStats}`);
+}
 
-  await measureSuppressionCost({
-    pool,
-    startIngest: startIngestProcess,
-    runAgents,
-    ruleName: 'etc-integrity',
-    mutedPath: '/etc/app/conf.d/7.conf',
-  });
+function printSummary(runs: RunFigures[]) {
+  const row = (label: string, value: (r: RunFigures) => number, digits = 0) =>
+    console.log(`  ${label.padEnd(46)} ${formatSpread(spread(runs.map(value)), digits)}`);
+  console.log(`\nover ${runs.length} runs: median (min–max)`);
+  row('raw COPY, rows/s', (r) => r.copyRate);
+  row('raw COPY, PostgreSQL CPU s per 1M rows', (r) => r.copyCpu, 2);
+  row('naive INSERT, rows/s', (r) => r.naiveRate);
+  row('ingest, alerts/s', (r) => r.ingestRate);
+  row('ingest, x COPY (throughput)', (r) => r.ingestRate / r.copyRate, 2);
+  row('ingest, server CPU s per 1M alerts', (r) => r.ingestCpu, 2);
+  row('  ingest process', (r) => r.parts.ingest, 2);
+  row('  its PostgreSQL backends', (r) => r.parts.postgres, 2);
+  row('  Redis (shared server)', (r) => r.parts.redis, 2);
+  row('ingest CPU per alert, x COPY CPU per row', (r) => r.ingestCpu / r.copyCpu, 2);
+  row('ack p50 / p99 at full load (ms): p50', (r) => r.p50, 1);
+  row('                                 p99', (r) => r.p99, 1);
+  row('ack p50 at light load (ms)', (r) => r.lightP50, 1);
+  row('ingest RSS after the run (MiB)', (r) => r.rssMiB);
+  const medianRate = spread(runs.map((r) => r.ingestRate / r.copyRate)).median;
+  const medianNaive = spread(runs.map((r) => r.ingestRate / r.naiveRate)).median;
+  console.log(
+    `  targets (medians): >= 0.6x COPY ${medianRate >= 0.6 ? 'met' : 'NOT met'}; ` +
+      `> 10x naive ${medianNaive > 10 ? 'met' : 'NOT met'}`,
+  );
+}
 
+async function main() {
+  await ensureDatabaseExists(databaseUrl);
+  await migrateDatabase({ databaseUrl });
+  const pool = createPool({ databaseUrl, max: 4, applicationName: 'tripwire-bench' });
+  const copyPool = createPool({ databaseUrl, max: 1, applicationName: COPY_APP });
+  const redis = createRedisClient(redisUrl);
+  console.log(
+    `TripWire ingest benchmark: ${AGENTS} agents, ${fmt(ALERTS)} alerts, ${BATCH} per stream message, ` +
+      `window ${WINDOW}/agent, ${RUNS} runs; BATCH_MAX_SIZE=${process.env.BATCH_MAX_SIZE ?? 'default'} ` +
+      `BATCH_MAX_DELAY_MS=${process.env.BATCH_MAX_DELAY_MS ?? 'default'}; load average ` +
+      `${(await import('node:os')).loadavg()[0]!.toFixed(1)} at the start`,
+  );
+  const ingest = await startIngestProcess(databaseUrl, redisUrl, busPrefix);
+  const runs: RunFigures[] = [];
+  try {
+    await repeat(RUNS, async (i) => {
+      const r = await oneRun(pool, copyPool, ingest, redis);
+      printRun(i, r);
+      runs.push(r);
+    });
+  } finally {
+    await ingest.stop();
+  }
+  printSummary(runs);
   await pool.end();
+  await copyPool.end();
   const admin = createPool({ databaseUrl: serverUrl, max: 1 });
-  await new Promise((r) => setTimeout(r, 500));
-  await admin.query(`DROP DATABASE IF EXISTS "${benchDb.pathname.slice(1)}" WITH (FORCE)`);
+  await admin.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`);
   await admin.end();
   // The run's Redis keys go too.
-  const redis = createRedisClient(redisUrl);
   for (const key of await redis.keys(`${busPrefix}*`)) await redis.del(key);
   redis.disconnect();
   process.exit(0);
@@ -399,85 +301,31 @@ async function main() {
 
 await main();
 
-type Run = Awaited<ReturnType<typeof runAgents>>;
-interface TracedRun {
-  full: Run;
-  light: Run;
-  exported: ReturnType<OtlpCounter['stats']>;
-  spanMicros: number;
+type Metrics = (name: string) => number;
+
+async function ingestMetrics(ingest: IngestProcess): Promise<Metrics> {
+  const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+  return (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
 }
 
-/**
- * The same two loads against a fresh ingest process with tracing on: OTLP/HTTP export to a local
- * sink (the stock batch span processor, default settings), every batch carrying a sampled
- * traceparent as from agents that trace, so every batch's four ingest spans are recorded.
- */
-async function runTraced(): Promise<TracedRun> {
-  const sink = await startOtlpCounter();
-  const ingest = await startIngestProcess({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint });
-  let full: Run;
-  let light: Run;
-  try {
-    full = await runAgents(ingest.address, {
-      agents: AGENTS,
-      alerts: ALERTS,
-      batch: BATCH,
-      window: WINDOW,
-      traced: true,
-    });
-    light = await runAgents(ingest.address, {
-      agents: 4,
-      alerts: 4_000,
-      batch: 5,
-      window: 10,
-      traced: true,
-    });
-  } finally {
-    // SIGTERM: the shutdown sequence exports the spans still buffered.
-    ingest.child.kill('SIGTERM');
-    await new Promise((r) => ingest.child.once('exit', r));
-  }
-  const exported = sink.stats();
-  const spanMicros = await measureSpanCost(sink.endpoint);
-  await sink.close();
-  return { full, light, exported, spanMicros };
-}
-
-function printTraced(traced: TracedRun, offRate: number, off: Run, offLight: Run): void {
-  const { full, light, exported, spanMicros } = traced;
-  const rate = full.count / full.seconds;
-  console.log(
-    `  ${'TripWire ingest, tracing on (OTLP)'.padEnd(34)} ${fmt(rate).padStart(10)} alerts/s  ` +
-      `${(rate / offRate).toFixed(2)}x tracing off`,
-  );
-  console.log(
-    `  send -> ack p50/p99, full load        off ${off.p50.toFixed(1)}/${off.p99.toFixed(1)} ms, ` +
-      `on ${full.p50.toFixed(1)}/${full.p99.toFixed(1)} ms`,
-  );
-  console.log(
-    `  send -> ack p50/p99, light load       off ${offLight.p50.toFixed(1)}/${offLight.p99.toFixed(1)} ms, ` +
-      `on ${light.p50.toFixed(1)}/${light.p99.toFixed(1)} ms`,
-  );
-  const batches = Math.ceil(full.count / BATCH) + Math.ceil(light.count / 5);
-  console.log(
-    `  spans exported: ${fmt(exported.spans)} for ${fmt(batches)} batches, in ${fmt(exported.requests)} ` +
-      `OTLP requests (${(exported.bytes / 1024 / 1024).toFixed(1)} MiB); one span costs ` +
-      `${spanMicros.toFixed(1)} µs in-process (start, attributes, end)`,
-  );
-}
-
-/** The ledger's published marks (PublishMarks): how many UPDATEs, how large, how long. */
-function publishMarkStats(value: (name: string) => number): string {
-  const updates = value('tripwire_ingest_publish_mark_duration_seconds_count');
-  if (!updates) return '';
-  const marked = value('tripwire_ingest_publish_marks_total');
-  const ms = (value('tripwire_ingest_publish_mark_duration_seconds_sum') / updates) * 1000;
-  return `; ${fmt(marked)} marked published in ${fmt(updates)} UPDATEs, mean ${(marked / updates).toFixed(0)} alerts in ${ms.toFixed(1)} ms`;
+/** Flushes and published marks between two /metrics readings. */
+function flushLine(before: Metrics, after: Metrics): string {
+  const d = (name: string) => after(name) - before(name);
+  const flushes = d('tripwire_ingest_batch_size_count');
+  const line =
+    `${fmt(flushes)} flushes, mean ${(d('tripwire_ingest_batch_size_sum') / flushes).toFixed(0)} alerts ` +
+    `in ${((d('tripwire_ingest_flush_duration_seconds_sum') / flushes) * 1000).toFixed(1)} ms`;
+  const updates = d('tripwire_ingest_publish_mark_duration_seconds_count');
+  if (!updates) return line;
+  const marked = d('tripwire_ingest_publish_marks_total');
+  const ms = (d('tripwire_ingest_publish_mark_duration_seconds_sum') / updates) * 1000;
+  return `${line}; ${fmt(marked)} marked published in ${fmt(updates)} UPDATEs, mean ${(marked / updates).toFixed(0)} alerts in ${ms.toFixed(1)} ms`;
 }
 
 /**
  * The share of the ledger's updates (the marks: nothing else updates it) that were HOT, i.e.
- * wrote no new primary-key entry. The statistics reach the view within a second or so.
+ * wrote no new primary-key entry, over the whole run so far. The statistics reach the view
+ * within a second or so.
  */
 async function hotMarkShare(pool: Pool): Promise<string> {
   await new Promise((r) => setTimeout(r, 1_500));
@@ -485,5 +333,7 @@ async function hotMarkShare(pool: Pool): Promise<string> {
     `SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'alert_ids'`,
   );
   const upd = Number(rows[0]?.upd ?? 0);
-  return upd ? `, ${((Number(rows[0]!.hot) / upd) * 100).toFixed(0)}% of them HOT` : '';
+  return upd
+    ? `, ${((Number(rows[0]!.hot) / upd) * 100).toFixed(0)}% of the ledger's updates so far HOT`
+    : '';
 }

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+// Resolve workspace packages to their TypeScript source (the @tripwire/source export condition).
+const conditions = ['@tripwire/source', 'module', 'node', 'development|production'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: { testTimeout: 30_000, hookTimeout: 60_000 },
+});
