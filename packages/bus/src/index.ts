@@ -6,3 +6,4 @@ export * from './memory-bus.js';
 export * from './redis-client.js';
 export * from './reply-deadline.js';
 export * from './stream-position.js';
+export * from './stream-search.js';

@@ -1,4 +1,4 @@
-import { type BusPublisher, serializeAlertMessage } from '@tripwire/bus';
+import type { BusPublisher } from '@tripwire/bus';
 import {
   AlertBatcher,
   type Host,
@@ -7,12 +7,11 @@ import {
   type Pool,
   type SubmitResult,
 } from '@tripwire/storage';
+import { alertMessage } from './alert-message.js';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 import type { PublishMarks } from './publish-marks.js';
-
-const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
 
 /** The group-commit batcher the intake stores through, sized by config, each flush measured. */
 export function createAlertBatcher(
@@ -154,22 +153,7 @@ export class AlertIntake {
       const at = receivedAt.get(alert.alertId);
       if (!at) continue;
       receivedAt.delete(alert.alertId);
-      messages.push(
-        serializeAlertMessage(
-          {
-            alert_id: alert.alertId,
-            host_id: alert.hostId,
-            hostname: host.hostname,
-            timestamp: isoFromUs(alert.occurredAtUs),
-            timestamp_us: alert.occurredAtUs,
-            received_at: at.toISOString(),
-            tripwire_type: alert.tripwireType,
-            rule_name: alert.ruleName,
-            severity: alert.severity,
-          },
-          alert.eventDetailJson,
-        ),
-      );
+      messages.push(alertMessage({ ...alert, hostname: host.hostname, receivedAt: at }));
     }
     this.publisher.publishSerialized(messages);
     return true;

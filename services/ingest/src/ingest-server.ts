@@ -17,10 +17,12 @@ import { createIncidentService, operatorAuthFrom } from './incident-service.js';
 import { IncidentStreams } from './incident-streams.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { createIngestProbes } from './ingest-probes.js';
+import type { InstanceLifeline } from './instance-lifeline.js';
 import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
 import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
+import { RepublishSweep } from './republish-sweep.js';
 import { shutDownIngest } from './shutdown-sequence.js';
 import { createTaskManager, createTaskServices } from './task-assembly.js';
 
@@ -30,6 +32,12 @@ export interface IngestDeps {
   /** Publishes alerts and host changes, follows rule changes: redisBus(…) or createMemoryBus(). */
   bus: Bus;
   log: Logger;
+  /**
+   * This process's registration as an ingest instance (run-ingest.ts; `pool` stamps its id on
+   * what it stores): with it, the instance sweeps dead ones (RepublishSweep) and is swept if it
+   * dies. Without it (tests that build the server in-process), neither.
+   */
+  lifeline?: InstanceLifeline;
 }
 
 export interface IngestServer {
@@ -46,7 +54,7 @@ export interface IngestServer {
 const PUBLISH_ACK_WAIT_MS = 2_000;
 
 /** Assembles the ingest service from its parts; each part's file says what it does. */
-export function createIngestServer({ config, pool, bus, log }: IngestDeps): IngestServer {
+export function createIngestServer({ config, pool, bus, log, lifeline }: IngestDeps): IngestServer {
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
     pendingAlertBytes: () => batcher.pendingBytes,
@@ -89,6 +97,12 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
     sweepMs: config.HOST_SWEEP_MS,
   });
   const intake = new AlertIntake(batcher, publishers.events, metrics, marks, confirmations);
+  const sweep =
+    lifeline &&
+    new RepublishSweep({
+      ...{ lifeline, pool, marks, metrics, log, config, bus },
+      publisher: publishers.events,
+    });
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -136,6 +150,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       controlFeed.start();
       liveness.start();
       tasks.start();
+      sweep?.start();
       grpc.setServing(true);
       const tls = Boolean(config.GRPC_TLS_CERT_FILE);
       const mtls = Boolean(config.GRPC_TLS_CLIENT_CA_FILE);
@@ -157,6 +172,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         announcer,
         publishers,
         marks,
+        sweep,
+        lifeline,
         controlFeed,
         probes,
         log,
