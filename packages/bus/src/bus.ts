@@ -5,7 +5,7 @@ import {
   type BusSubscriberOptions,
   RedisBusSubscriber,
 } from './bus-subscriber.js';
-import { type AlertLocation, locateAlerts } from './stream-search.js';
+import { locateAlerts, type StreamSearch } from './stream-search.js';
 
 export type BusPublisherSettings = Omit<BusPublisherOptions, 'redis'>;
 export type BusSubscriberSettings = Omit<BusSubscriberOptions, 'redis'>;
@@ -29,7 +29,8 @@ export interface Bus {
     keyPrefix: string,
     fromMs: number,
     alertIds: ReadonlySet<string>,
-  ): Promise<Map<string, AlertLocation>>;
+    maxEntries?: number,
+  ): Promise<StreamSearch>;
 }
 
 export interface RedisBusConnections {
@@ -52,7 +53,7 @@ export function redisBus(connections: RedisBusConnections): Bus {
         redis: connections.subscriber,
       }),
     status: () => connections.publisher.status,
-    locateAlerts: (keyPrefix, fromMs, alertIds) =>
-      locateAlerts(connections.publisher, keyPrefix, fromMs, alertIds),
+    locateAlerts: (keyPrefix, fromMs, alertIds, maxEntries) =>
+      locateAlerts(connections.publisher, keyPrefix, fromMs, alertIds, maxEntries),
   };
 }

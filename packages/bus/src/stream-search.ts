@@ -4,6 +4,7 @@ import {
   EPOCH_FIELD,
   MESSAGE_FIELD,
   MESSAGE_SEPARATOR,
+  streamCounterKey,
   streamKey,
 } from './bus-message.js';
 
@@ -11,6 +12,23 @@ import {
 export interface AlertLocation {
   epoch: string;
   offset: bigint;
+}
+
+/** What the stream says about some alerts: where it holds them, and its current epoch. */
+export interface StreamSearch {
+  found: Map<string, AlertLocation>;
+  /** The stream's epoch now (null: no counter yet), and when Redis started it (ms). */
+  epoch: string | null;
+  epochStartedMs: number | null;
+}
+
+/** The characters of an epoch after its base36 start time (bus-publisher.ts: epochNonce). */
+const EPOCH_NONCE_LENGTH = 4;
+
+/** When an epoch began, by the Redis clock (its name is that time in base36, then a nonce). */
+export function epochStartedMs(epoch: string): number | null {
+  const ms = Number.parseInt(epoch.slice(0, -EPOCH_NONCE_LENGTH), 36);
+  return Number.isSafeInteger(ms) ? ms : null;
 }
 
 /** Entries read per XRANGE. */
@@ -21,7 +39,8 @@ const PAGE_ENTRIES = 100;
  * `fromMs` (its clock), at most `maxEntries` of them (each holds up to 500 messages): the
  * republish sweep asks before publishing again what an instance that died may have appended
  * after all (a chunk it had sent to a Redis that was hung, run when Redis woke up). Ids not
- * found are not in what was read (never appended, trimmed, or lost with Redis's data).
+ * found are not in what was read (never appended, trimmed, or lost with Redis's data: the
+ * current epoch says since when the stream holds anything).
  */
 export async function locateAlerts(
   redis: Redis,
@@ -29,7 +48,8 @@ export async function locateAlerts(
   fromMs: number,
   alertIds: ReadonlySet<string>,
   maxEntries = 20_000,
-): Promise<Map<string, AlertLocation>> {
+): Promise<StreamSearch> {
+  const epoch = (await redis.hget(streamCounterKey(keyPrefix), 'epoch')) ?? null;
   const found = new Map<string, AlertLocation>();
   const key = streamKey(keyPrefix);
   let start = `${Math.max(0, Math.floor(fromMs))}-0`;
@@ -43,7 +63,7 @@ export async function locateAlerts(
     if (entries.length < PAGE_ENTRIES) break;
     start = `(${entries.at(-1)![0]}`;
   }
-  return found;
+  return { found, epoch, epochStartedMs: epoch === null ? null : epochStartedMs(epoch) };
 }
 
 /** The alerts of one entry among `alertIds`: its ID is "<ms>-<last>", message i at first + i. */

@@ -32,6 +32,8 @@ export interface SweepPage {
   cursor: SweepCursor | null;
   /** Rows looked at. */
   scanned: number;
+  /** The epochs the ledger marks this page's rows in (every row of the span, not only the due). */
+  epochs: Set<string>;
   /** Fewer rows than asked for: the span ends here. */
   last: boolean;
 }
@@ -42,7 +44,7 @@ export interface SweepPage {
 // keeps the ones stored by the instance and not marked. `$3` bounds the rows looked at, not the
 // rows found, so a page costs the same however few are due.
 const SWEEP_PAGE_SQL = `SELECT a.received_at::text AS at, a.alert_id::text AS alert_id, a.received_at,
-    (l.stored_by = i.instance_id AND NOT l.published) AS due,
+    (l.stored_by = i.instance_id AND NOT l.published) AS due, l.bus_epoch,
     a.host_id::text AS host_id, h.hostname, a.tripwire_type, a.severity, a.rule_name,
     (extract(epoch FROM a.occurred_at) * 1000000)::bigint AS occurred_us,
     a.event_detail::text AS event_detail
@@ -61,6 +63,7 @@ interface SweepRow {
   alert_id: string;
   received_at: Date;
   due: boolean;
+  bus_epoch: string | null;
   host_id: string;
   hostname: string | null;
   tripwire_type: TripwireType;
@@ -102,6 +105,7 @@ export async function sweepPage(
     due,
     cursor: lastRow ? { at: lastRow.at, alertId: lastRow.alert_id } : null,
     scanned: rows.length,
+    epochs: new Set(rows.flatMap((r) => (r.bus_epoch === null ? [] : [r.bus_epoch]))),
     last: rows.length < limit,
   };
 }

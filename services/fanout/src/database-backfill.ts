@@ -229,11 +229,11 @@ export class DatabaseBackfill {
 
   /**
    * Whether the window replay, not PostgreSQL, sends this row: the bus carries it after the
-   * hand-over point (the window holds it there, or the ledger records it there), or it is not on
-   * the bus yet (unmarked, received within the margin: its ingest, the agent's resend or the
-   * republish sweep publishes it later, and it reaches the socket through the window or live).
-   * Sent from here and then skipped by the window, it would leave the browser's position before
-   * the bus copy, and a later resume from that position would send it again.
+   * hand-over point (the window holds it there, or the ledger records it there; an unmarked row
+   * received within the margin is waited for, see awaitingMarks). It reaches the socket through
+   * the window or live, at its own position. Sent from here and then skipped by the window, it
+   * would leave the browser's position before the bus copy, and a later resume from that
+   * position would send it again.
    */
   private leftToWindow(
     row: BackfillAlert,
@@ -243,7 +243,9 @@ export class DatabaseBackfill {
     const after = held.get(row.alertId);
     if (after !== undefined) return after;
     if (row.receivedAt.getTime() < leaveFromMs) return false;
-    if (row.mark === null) return row.unmarked;
+    // Not marked even after the marks wait: perhaps never to be published (its ingest's backlog
+    // overflowed, a `gap` stands for it), so sent by time as before; the window skips its copy.
+    if (row.mark === null) return false;
     const handOver = this.plan.handOver === null ? null : parsePosition(this.plan.handOver);
     return (
       handOver !== null &&

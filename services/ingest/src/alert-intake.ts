@@ -12,6 +12,7 @@ import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { StreamLocator } from './stream-locator.js';
 
 /** The group-commit batcher the intake stores through, sized by config, each flush measured. */
 export function createAlertBatcher(
@@ -64,6 +65,8 @@ export class AlertIntake {
     private readonly marks: PublishMarks,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
+    /** When given, an unmarked resend found in the stream is marked there, not published again. */
+    private readonly locator?: StreamLocator,
   ) {}
 
   get saturated(): boolean {
@@ -134,9 +137,21 @@ export class AlertIntake {
       this.publish(host, alerts, stored);
       throw err;
     }
+    await this.dropFoundOnBus(unpublished);
     this.metrics.resendsRepublished.inc(unpublished.size);
     for (const [id, at] of unpublished) if (!stored.has(id)) stored.set(id, at);
     return this.publish(host, alerts, stored);
+  }
+
+  /**
+   * Unmarked resends the stream holds already (their instance died between the append and the
+   * mark) are marked where they are and left out; a failed search leaves them all in.
+   */
+  private async dropFoundOnBus(unpublished: Map<string, Date>): Promise<void> {
+    if (!this.locator || unpublished.size === 0) return;
+    const alerts = [...unpublished].map(([alertId, receivedAt]) => ({ alertId, receivedAt }));
+    const { found } = await this.locator.markFound(alerts).catch(() => ({ found: new Set() }));
+    for (const id of found) unpublished.delete(id as string);
   }
 
   /** Waits until what was just published is on the bus (see PublishConfirmations). */

@@ -106,7 +106,7 @@ const schema = z
     // dead ones (0: never), how long one must stay dead first, how far back before its death its
     // unmarked alerts are republished, and how many ledger rows one round may look at.
     INGEST_SWEEP_INTERVAL_MS: int(2_000, 0, 3_600_000),
-    INGEST_SWEEP_GRACE_MS: int(10_000, 0, 3_600_000),
+    INGEST_SWEEP_GRACE_MS: int(3_000, 0, 3_600_000),
     INGEST_SWEEP_HORIZON_S: int(300, 1, 86_400),
     INGEST_SWEEP_MAX_ROWS: int(20_000, 100, 10_000_000),
     PARTITION_MONTHS_AHEAD: int(2, 1, 24),

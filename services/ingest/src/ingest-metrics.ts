@@ -177,9 +177,14 @@ function publishLedgerMetrics(registers: Registry[]) {
       help: 'Alerts a dead ingest instance stored and never got on the bus, published again by the republish sweep',
       registers,
     }),
-    sweepFoundOnBus: new Counter({
-      name: 'tripwire_ingest_sweep_found_on_bus_total',
-      help: 'Unmarked alerts of a dead instance the sweep found in the stream already (appended after all): marked where they are, not republished',
+    foundOnBus: new Counter({
+      name: 'tripwire_ingest_unmarked_found_on_bus_total',
+      help: 'Unmarked alerts about to be published again (a resend, the republish sweep) found in the stream already: marked where they are, not republished',
+      registers,
+    }),
+    sweepBeforeReset: new Counter({
+      name: 'tripwire_ingest_sweep_before_reset_total',
+      help: "Unmarked alerts of a dead instance stored before the stream's current epoch began (Redis lost its data since): not republished, browsers resume them from PostgreSQL",
       registers,
     }),
     sweepScanned: new Counter({

@@ -24,6 +24,7 @@ import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
 import { RepublishSweep } from './republish-sweep.js';
 import { shutDownIngest } from './shutdown-sequence.js';
+import { StreamLocator } from './stream-locator.js';
 import { createTaskManager, createTaskServices } from './task-assembly.js';
 
 export interface IngestDeps {
@@ -96,11 +97,20 @@ export function createIngestServer({ config, pool, bus, log, lifeline }: IngestD
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  const intake = new AlertIntake(batcher, publishers.events, metrics, marks, confirmations);
+  // An unmarked alert published again is first looked for in the stream (stream-locator.ts).
+  const locator = new StreamLocator(bus, config.BUS_KEY_PREFIX, pool, metrics);
+  const intake = new AlertIntake(
+    batcher,
+    publishers.events,
+    metrics,
+    marks,
+    confirmations,
+    locator,
+  );
   const sweep =
     lifeline &&
     new RepublishSweep({
-      ...{ lifeline, pool, marks, metrics, log, config, bus },
+      ...{ lifeline, pool, marks, metrics, log, config, locator },
       publisher: publishers.events,
     });
   const guard = createHandlerGuard(metrics, log);

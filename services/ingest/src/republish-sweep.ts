@@ -1,10 +1,9 @@
-import type { Bus, BusPublisher } from '@tripwire/bus';
+import type { BusPublisher } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import {
   advanceSweep,
   endSweepTurn,
   forgetIngestInstance,
-  markAlertsPublished,
   probeIngestInstances,
   type Queryable,
   type SweptAlert,
@@ -16,13 +15,12 @@ import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { InstanceLifeline } from './instance-lifeline.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { StreamLocator } from './stream-locator.js';
 
 /** Ledger rows looked at per statement. */
 const PAGE_ROWS = 2_000;
 /** How long a republished page may take to reach Redis before the round gives up. */
 const PUBLISH_WAIT_MS = 5_000;
-/** The stream is searched from this long before a page's first row was stored (clock skew). */
-const LOCATE_SLACK_MS = 30_000;
 
 export interface RepublishSweepDeps {
   lifeline: InstanceLifeline;
@@ -30,7 +28,7 @@ export interface RepublishSweepDeps {
   /** The event stream's publisher: what it appends is marked in the ledger (PublishMarks). */
   publisher: BusPublisher;
   /** Searched first: what the dead instance did append is marked where it is, not republished. */
-  bus: Bus;
+  locator: StreamLocator;
   marks: PublishMarks;
   metrics: IngestMetrics;
   log: Logger;
@@ -40,7 +38,6 @@ export interface RepublishSweepDeps {
     | 'INGEST_SWEEP_GRACE_MS'
     | 'INGEST_SWEEP_HORIZON_S'
     | 'INGEST_SWEEP_MAX_ROWS'
-    | 'BUS_KEY_PREFIX'
   >;
 }
 
@@ -61,6 +58,8 @@ export class RepublishSweep {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Per dead instance being swept: the epochs its span's rows were marked in, so far. */
+  private readonly spanEpochs = new Map<number, Set<string>>();
 
   constructor(private readonly deps: RepublishSweepDeps) {}
 
@@ -131,10 +130,13 @@ export class RepublishSweep {
       const page = await sweepPage(pool, instanceId, config.INGEST_SWEEP_HORIZON_S, limit);
       left -= page.scanned;
       metrics.sweepScanned.inc(page.scanned);
+      const epochs = this.spanEpochs.get(instanceId) ?? new Set();
+      for (const e of page.epochs) epochs.add(e);
+      this.spanEpochs.set(instanceId, epochs);
       if (page.due.length > 0) {
-        const missing = await this.markWhatIsOnTheBus(page.due);
+        const missing = await this.markWhatIsOnTheBus(page.due, epochs);
         if (missing.length > 0) publisher.publishSerialized(missing.map(alertMessage));
-        const ids = page.due.map((a) => a.alertId);
+        const ids = missing.map((a) => a.alertId);
         const confirmed =
           (await publisher.drain(PUBLISH_WAIT_MS)) && (await marks.unpublished(ids)).size === 0;
         if (!confirmed) {
@@ -147,13 +149,14 @@ export class RepublishSweep {
         }
         metrics.sweepRepublished.inc(missing.length);
         log.info(
-          { instanceId, republished: missing.length, foundOnBus: ids.length - missing.length },
+          { instanceId, republished: missing.length, looked: page.due.length },
           'republished alerts a dead ingest instance stored but never got on the bus',
         );
       }
       if (page.cursor) await advanceSweep(pool, instanceId, page.cursor);
       if (page.last) {
         await forgetIngestInstance(pool, instanceId);
+        this.spanEpochs.delete(instanceId);
         metrics.sweepInstances.inc();
         log.info({ instanceId }, 'dead ingest instance swept');
         break;
@@ -164,23 +167,23 @@ export class RepublishSweep {
 
   /**
    * Marks the alerts of `due` the stream already holds, where it holds them (so a resume from
-   * PostgreSQL compares the position browsers saw), and returns the others, to publish.
+   * PostgreSQL compares the position browsers saw), and returns the ones to publish: not those
+   * stored before the stream's current epoch began when the span shows an older epoch (its rows
+   * marked there). Redis lost its data since: one of those may have been appended in the lost
+   * epoch (seen by browsers, then gone), and every browser was told `stream_gap` and resumes
+   * from PostgreSQL, which sends unmarked rows by time (docs/fanout.md): a copy in the new epoch
+   * would reach them twice.
    */
-  private async markWhatIsOnTheBus(due: SweptAlert[]): Promise<SweptAlert[]> {
-    const { bus, pool, metrics, config } = this.deps;
-    if (!bus.locateAlerts) return due;
-    const fromMs = Math.min(...due.map((a) => a.receivedAt.getTime())) - LOCATE_SLACK_MS;
-    const found = await bus.locateAlerts(
-      config.BUS_KEY_PREFIX,
-      fromMs,
-      new Set(due.map((a) => a.alertId)),
-    );
-    if (found.size === 0) return due;
-    await markAlertsPublished(
-      pool,
-      [...found].map(([alertId, at]) => ({ alertId, busEpoch: at.epoch, busOffset: at.offset })),
-    );
-    metrics.sweepFoundOnBus.inc(found.size);
-    return due.filter((a) => !found.has(a.alertId));
+  private async markWhatIsOnTheBus(
+    due: SweptAlert[],
+    spanEpochs: ReadonlySet<string>,
+  ): Promise<SweptAlert[]> {
+    const { found, epoch, epochStartedMs } = await this.deps.locator.markFound(due);
+    const rest = due.filter((a) => !found.has(a.alertId));
+    const reset = epochStartedMs !== null && [...spanEpochs].some((e) => e !== epoch);
+    const beforeEpoch = (a: SweptAlert) => reset && a.receivedAt.getTime() < epochStartedMs!;
+    const left = rest.filter(beforeEpoch);
+    if (left.length > 0) this.deps.metrics.sweepBeforeReset.inc(left.length);
+    return rest.filter((a) => !beforeEpoch(a));
   }
 }
