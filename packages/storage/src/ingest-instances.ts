@@ -15,12 +15,17 @@ export const INGEST_INSTANCE_SETTING = 'tripwire.ingest_instance';
  * the lock or a row of that id is left to sweep: false then (pick another id). On success the
  * instance is alive until this session ends.
  */
-export async function claimIngestInstance(db: Queryable, instanceId: number): Promise<boolean> {
+/** Takes `instanceId`'s lock on this session, unless another session holds it. */
+async function tryInstanceLock(db: Queryable, instanceId: number): Promise<boolean> {
   const { rows } = await db.query<{ locked: boolean }>(
     `SELECT pg_try_advisory_lock(${INSTANCE_LOCK}) AS locked`,
     [instanceId],
   );
-  if (!rows[0]!.locked) return false;
+  return rows[0]!.locked;
+}
+
+export async function claimIngestInstance(db: Queryable, instanceId: number): Promise<boolean> {
+  if (!(await tryInstanceLock(db, instanceId))) return false;
   const inserted = await db.query(
     'INSERT INTO ingest_instances (instance_id) VALUES ($1) ON CONFLICT (instance_id) DO NOTHING',
     [instanceId],
@@ -37,11 +42,7 @@ export async function claimIngestInstance(db: Queryable, instanceId: number): Pr
  * False if the lock is held elsewhere.
  */
 export async function reclaimIngestInstance(db: Queryable, instanceId: number): Promise<boolean> {
-  const { rows } = await db.query<{ locked: boolean }>(
-    `SELECT pg_try_advisory_lock(${INSTANCE_LOCK}) AS locked`,
-    [instanceId],
-  );
-  if (!rows[0]!.locked) return false;
+  if (!(await tryInstanceLock(db, instanceId))) return false;
   await db.query(
     `INSERT INTO ingest_instances (instance_id) VALUES ($1)
        ON CONFLICT (instance_id) DO UPDATE SET dead_since = NULL`,

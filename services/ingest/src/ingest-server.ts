@@ -1,4 +1,4 @@
-import type { Bus } from '@tripwire/bus';
+import type { Bus, BusPublisher } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import type { AlertBatcher, Pool } from '@tripwire/storage';
 import { type AgentStream, agentStreamLimits } from './agent-stream.js';
@@ -97,22 +97,10 @@ export function createIngestServer({ config, pool, bus, log, lifeline }: IngestD
     leaseMs: config.HOST_LEASE_MS,
     sweepMs: config.HOST_SWEEP_MS,
   });
-  // An unmarked alert published again is first looked for in the stream (stream-locator.ts).
-  const locator = new StreamLocator(bus, config.BUS_KEY_PREFIX, pool, metrics);
-  const intake = new AlertIntake(
-    batcher,
-    publishers.events,
-    metrics,
-    marks,
-    confirmations,
-    locator,
-  );
-  const sweep =
-    lifeline &&
-    new RepublishSweep({
-      ...{ lifeline, pool, marks, metrics, log, config, locator },
-      publisher: publishers.events,
-    });
+  const { intake, sweep } = publishPath({
+    ...{ config, pool, bus, log, lifeline, metrics },
+    ...{ batcher, marks, confirmations, publisher: publishers.events },
+  });
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -193,6 +181,30 @@ export function createIngestServer({ config, pool, bus, log, lifeline }: IngestD
       health.stop();
     },
   };
+}
+
+/**
+ * The intake (store, then publish) and, for a registered instance, the republish sweep; both look
+ * for an unmarked alert in the stream before publishing it again (stream-locator.ts).
+ */
+function publishPath(
+  parts: Omit<IngestDeps, 'lifeline'> & {
+    lifeline: InstanceLifeline | undefined;
+    metrics: IngestServer['metrics'];
+    batcher: AlertBatcher;
+    marks: PublishMarks;
+    confirmations: PublishConfirmations;
+    publisher: BusPublisher;
+  },
+) {
+  const { config, pool, bus, log, lifeline, metrics, batcher, marks, confirmations, publisher } =
+    parts;
+  const locator = new StreamLocator(bus, config.BUS_KEY_PREFIX, pool, metrics);
+  const intake = new AlertIntake(batcher, publisher, metrics, marks, confirmations, locator);
+  const sweep =
+    lifeline &&
+    new RepublishSweep({ lifeline, pool, marks, metrics, log, config, locator, publisher });
+  return { intake, sweep };
 }
 
 /** The agents' AlertService, with the limits and enrollment rules of the config. */

@@ -44,7 +44,7 @@ export class InstanceLifeline {
 
   /** Registers a new instance with a fresh id on a session of `pool` (a pool of its own, max 1). */
   static async claim(pool: Pool, log: Logger): Promise<InstanceLifeline> {
-    const client = await pool.connect();
+    const client = await connected(pool);
     try {
       for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
         const id = randomInt(1, MAX_ID);
@@ -110,7 +110,7 @@ export class InstanceLifeline {
   private async reconnect(): Promise<void> {
     let client: PoolClient | undefined;
     try {
-      client = await this.pool.connect();
+      client = await connected(this.pool);
       if (this.stopped) {
         client.release(true);
         return;
@@ -126,4 +126,15 @@ export class InstanceLifeline {
     }
     this.scheduleReconnect();
   }
+}
+
+/**
+ * A session taken from the pool, already listening for 'error': a checked-out pg client has no
+ * listener of its own, and a connection reset before hold() attached one would end the process.
+ * The query under way fails too, which is where the error is handled.
+ */
+async function connected(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
+  client.on('error', () => {});
+  return client;
 }
