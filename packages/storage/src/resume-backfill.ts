@@ -56,6 +56,11 @@ export interface BackfillAlert extends Alert {
   unmarked: boolean;
   /** Where the ledger records it on the bus, for rows looked up and marked with a position. */
   mark: { epoch: string; offset: number } | null;
+  /**
+   * Looked up, unmarked, and stored by a registered ingest instance (migration 0014): its own
+   * publish, or the republish sweep if it died, will mark it.
+   */
+  pending: boolean;
 }
 
 /**
@@ -143,10 +148,11 @@ export async function storedAlertsPage(
       unmarked: boolean | null;
       mark_epoch: string | null;
       mark_offset: number | null;
+      pending: boolean | null;
     }
   >(
     `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname, ${ledger.unmarked} AS unmarked,
-       ${ledger.mark}
+       ${ledger.mark}, ${ledger.pending} AS pending
      FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id ${ledger.join}
      WHERE ${where.join(' AND ')}
      ORDER BY a.received_at, a.occurred_at, a.alert_id LIMIT $${params.length}`,
@@ -161,6 +167,7 @@ export async function storedAlertsPage(
       r.mark_epoch === null || r.mark_offset === null
         ? null
         : { epoch: r.mark_epoch, offset: Number(r.mark_offset) },
+    pending: r.pending === true,
   }));
 }
 
@@ -176,10 +183,10 @@ function ledgerLookUp(
   seen: SeenThrough | null,
   lookUpFromUs: number | null,
   params: unknown[],
-): { join: string; condition: string | null; unmarked: string; mark: string } {
+): { join: string; condition: string | null; unmarked: string; mark: string; pending: string } {
   const none = 'NULL::text AS mark_epoch, NULL::bigint AS mark_offset';
   if (seen === null && lookUpFromUs === null)
-    return { join: '', condition: null, unmarked: 'false', mark: none };
+    return { join: '', condition: null, unmarked: 'false', mark: none, pending: 'false' };
   const which: string[] = [];
   let condition: string | null = null;
   if (seen !== null) {
@@ -196,11 +203,12 @@ function ledgerLookUp(
   }
   return {
     join: `LEFT JOIN LATERAL (
-       SELECT l.published, l.bus_epoch, l.bus_offset FROM alert_ids l
+       SELECT l.published, l.bus_epoch, l.bus_offset, l.stored_by FROM alert_ids l
        WHERE l.alert_id = a.alert_id AND (${which.join(' OR ')})
        OFFSET 0) m ON true`,
     condition,
     unmarked: 'NOT m.published',
     mark: 'm.bus_epoch AS mark_epoch, m.bus_offset AS mark_offset',
+    pending: `(NOT m.published AND EXISTS (SELECT 1 FROM ingest_instances i WHERE i.instance_id = m.stored_by))`,
   };
 }

@@ -87,6 +87,8 @@ export class DatabaseBackfill {
   private readonly sinceUs: number;
   /** performance.now() after which unmarked rows are no longer waited for; null before the first wait. */
   private marksDeadline: number | null = null;
+  /** The same for unmarked rows near the hand-over point that a registered ingest will publish. */
+  private publishDeadline: number | null = null;
 
   /** Rows received at or after this (ms) have their ids remembered in sentIds. */
   readonly rememberFromMs: number;
@@ -268,12 +270,20 @@ export class DatabaseBackfill {
     leaveFromMs: number,
     held: Map<string, boolean>,
   ): boolean {
-    const waited = (r: BackfillAlert) =>
-      r.unmarked &&
-      ((this.seen !== null && r.receivedUs <= this.sinceUs) ||
-        (r.receivedAt.getTime() >= leaveFromMs && !held.has(r.alertId)));
-    if (!rows.some(waited)) return false;
     const now = performance.now();
+    const inZone = (r: BackfillAlert) =>
+      r.unmarked && r.receivedAt.getTime() >= leaveFromMs && !held.has(r.alertId);
+    // Stored by a registered ingest instance: its publish (or the sweep) will mark it, within
+    // the overlap margin by the margin's own definition. Waiting for that mark decides which
+    // side of the hand-over point the bus carries it on; sent by time instead, its later bus
+    // copy is skipped on this socket only, and a browser that resumes again gets it twice.
+    if (rows.some((r) => inZone(r) && r.pending)) {
+      this.publishDeadline ??= now + this.plan.overlapMs;
+      if (now < this.publishDeadline) return true;
+    }
+    const waited = (r: BackfillAlert) =>
+      (r.unmarked && this.seen !== null && r.receivedUs <= this.sinceUs) || inZone(r);
+    if (!rows.some(waited)) return false;
     this.marksDeadline ??= now + RESUME_MARKS_WAIT_MS;
     return now < this.marksDeadline;
   }

@@ -4,6 +4,7 @@ import {
   advanceSweep,
   endSweepTurn,
   forgetIngestInstance,
+  markAlertsPublishedElsewhere,
   probeIngestInstances,
   type Queryable,
   type SweptAlert,
@@ -183,7 +184,14 @@ export class RepublishSweep {
     const reset = epochStartedMs !== null && [...spanEpochs].some((e) => e !== epoch);
     const beforeEpoch = (a: SweptAlert) => reset && a.receivedAt.getTime() < epochStartedMs!;
     const left = rest.filter(beforeEpoch);
-    if (left.length > 0) this.deps.metrics.sweepBeforeReset.inc(left.length);
+    if (left.length > 0) {
+      // Marked without a position: resumes send them by time, and wait for nothing.
+      await markAlertsPublishedElsewhere(
+        this.deps.pool,
+        left.map((a) => a.alertId),
+      );
+      this.deps.metrics.sweepBeforeReset.inc(left.length);
+    }
     return rest.filter((a) => !beforeEpoch(a));
   }
 }
