@@ -5,6 +5,7 @@ import {
   type BusSubscriberOptions,
   RedisBusSubscriber,
 } from './bus-subscriber.js';
+import { locateAlerts, type StreamSearch } from './stream-search.js';
 
 export type BusPublisherSettings = Omit<BusPublisherOptions, 'redis'>;
 export type BusSubscriberSettings = Omit<BusSubscriberOptions, 'redis'>;
@@ -20,6 +21,16 @@ export interface Bus {
   subscriber(settings: BusSubscriberSettings): BusSubscriber;
   /** The publishing side's state for /readyz: `ready` when it works (ioredis's status for Redis). */
   status(): string;
+  /**
+   * Where these alerts are in the event stream (stream-search.ts), reading what was appended
+   * at or after `fromMs`; absent on a bus that cannot say (memory).
+   */
+  locateAlerts?(
+    keyPrefix: string,
+    fromMs: number,
+    alertIds: ReadonlySet<string>,
+    maxEntries?: number,
+  ): Promise<StreamSearch>;
 }
 
 export interface RedisBusConnections {
@@ -42,5 +53,7 @@ export function redisBus(connections: RedisBusConnections): Bus {
         redis: connections.subscriber,
       }),
     status: () => connections.publisher.status,
+    locateAlerts: (keyPrefix, fromMs, alertIds, maxEntries) =>
+      locateAlerts(connections.publisher, keyPrefix, fromMs, alertIds, maxEntries),
   };
 }

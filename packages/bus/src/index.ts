@@ -6,4 +6,5 @@ export * from './memory-bus.js';
 export * from './redis-client.js';
 export * from './reply-deadline.js';
 export * from './stream-position.js';
+export * from './stream-search.js';
 export * from './trace-field.js';

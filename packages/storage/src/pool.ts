@@ -23,6 +23,12 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** PostgreSQL ends a session left idle inside a transaction this long (its locks go). Unset or 0: no limit. */
   idleInTransactionTimeoutMs?: number;
+  /**
+   * Custom settings every connection starts with (`-c name=value` at connect), e.g. the ingest
+   * instance that alert_ids.stored_by records (INGEST_INSTANCE_SETTING). Names are dotted
+   * placeholders; values must be plain words (no spaces or backslashes).
+   */
+  sessionSettings?: Record<string, string>;
 }
 
 /** TCP keepalive probes start after this much idleness: a server that vanished is noticed. */
@@ -40,9 +46,19 @@ export function createPool(options: PoolOptions): Pool {
     // Sent as session settings at connect; 0 (PostgreSQL's own default) means no limit.
     statement_timeout: options.statementTimeoutMs || undefined,
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs || undefined,
+    options: sessionOptions(options.sessionSettings),
   });
   pool.on('error', (err) => options.onIdleError?.(err));
   return pool;
+}
+
+function sessionOptions(settings: Record<string, string> = {}): string | undefined {
+  const parts = Object.entries(settings).map(([name, value]) => {
+    if (!/^[a-z_]+\.[a-z_]+$/.test(name) || !/^[\w.:-]+$/.test(value))
+      throw new Error(`session setting ${name}=${value}: not a plain placeholder setting`);
+    return `-c ${name}=${value}`;
+  });
+  return parts.length ? parts.join(' ') : undefined;
 }
 
 /** True when PostgreSQL answers a trivial query. */

@@ -63,3 +63,19 @@ export async function unpublishedAlertIds(
   });
   return new Map(rows.map((r) => [r.alert_id, r.received_at]));
 }
+
+/**
+ * Marks these alerts published without a position: the bus carried them once in a stream Redis
+ * has since lost, or may have (the republish sweep, for rows stored before the current epoch
+ * began). A resume from PostgreSQL then sends them by time without waiting for a mark.
+ */
+export async function markAlertsPublishedElsewhere(
+  db: Queryable,
+  alertIds: readonly string[],
+): Promise<void> {
+  if (alertIds.length === 0) return;
+  await db.query(
+    'UPDATE alert_ids SET published = true WHERE alert_id = ANY($1::uuid[]) AND NOT published',
+    [alertIds],
+  );
+}

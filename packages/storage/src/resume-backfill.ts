@@ -56,9 +56,17 @@ export interface BackfillAlert extends Alert {
   receivedUs: number;
   /**
    * The ledger does not mark it published (yet): true only for rows the query looked up
-   * (received before `seen.lookUpBeforeUs`). Its position is then unknown, so it was sent by time.
+   * (received before `seen.lookUpBeforeUs`, or at or after `lookUpFromUs`). Its position is then
+   * unknown, so it was sent by time.
    */
   unmarked: boolean;
+  /** Where the ledger records it on the bus, for rows looked up and marked with a position. */
+  mark: { epoch: string; offset: number } | null;
+  /**
+   * Looked up, unmarked, and stored by a registered ingest instance (migration 0014): its own
+   * publish, or the republish sweep if it died, will mark it.
+   */
+  pending: boolean;
 }
 
 /**
@@ -95,6 +103,11 @@ export interface StoredAlertsQuery {
   limit: number;
   /** Leaves out the alerts recorded at or before this position; null: none left out (by position). */
   seen?: SeenThrough | null;
+  /**
+   * Rows received at or after this (µs) are looked up in the ledger too (their `mark`): the
+   * caller leaves out those the bus carries after its hand-over point. Null: not these.
+   */
+  lookUpFromUs?: number | null;
 }
 
 /**
@@ -135,11 +148,20 @@ export async function storedAlertsPage(
       params,
     ),
   );
-  const ledger = ledgerLookUp(query.seen ?? null, params);
+  const ledger = ledgerLookUp(query.seen ?? null, query.lookUpFromUs ?? null, params);
   if (ledger.condition) where.push(ledger.condition);
   params.push(query.limit);
-  const { rows } = await db.query<AlertRow & { hostname: string; unmarked: boolean | null }>(
-    `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname, ${ledger.unmarked} AS unmarked
+  const { rows } = await db.query<
+    AlertRow & {
+      hostname: string;
+      unmarked: boolean | null;
+      mark_epoch: string | null;
+      mark_offset: number | null;
+      pending: boolean | null;
+    }
+  >(
+    `SELECT ${ALERT_COLUMNS}, coalesce(h.hostname, '') AS hostname, ${ledger.unmarked} AS unmarked,
+       ${ledger.mark}, ${ledger.pending} AS pending
      FROM alerts a LEFT JOIN hosts h ON h.host_id = a.host_id ${ledger.join}
      WHERE ${where.join(' AND ')}
      ORDER BY a.received_at, a.occurred_at, a.alert_id LIMIT $${params.length}`,
@@ -150,32 +172,52 @@ export async function storedAlertsPage(
     hostname: r.hostname,
     receivedUs: Number(r.received_us),
     unmarked: r.unmarked === true,
+    mark:
+      r.mark_epoch === null || r.mark_offset === null
+        ? null
+        : { epoch: r.mark_epoch, offset: Number(r.mark_offset) },
+    pending: r.pending === true,
   }));
 }
 
 const INT8_MAX = 2n ** 63n - 1n;
 
 /**
- * The ledger's part of a page query: each row received before `lookUpBeforeUs` is looked up by
- * its primary key (a lateral subquery kept apart by OFFSET 0, so the plan is a probe per row,
- * skipped for later rows, never a join over the whole ledger), and left out when its mark is
- * at or before the browser's position.
+ * The ledger's part of a page query: each row received before `seen.lookUpBeforeUs` or at or
+ * after `lookUpFromUs` is looked up by its primary key (a lateral subquery kept apart by OFFSET
+ * 0, so the plan is a probe per row, skipped for the other rows, never a join over the whole
+ * ledger); a row whose mark is at or before the browser's position is left out.
  */
 function ledgerLookUp(
   seen: SeenThrough | null,
+  lookUpFromUs: number | null,
   params: unknown[],
-): { join: string; condition: string | null; unmarked: string } {
-  if (seen === null) return { join: '', condition: null, unmarked: 'false' };
-  // A position's offset may have 20 digits; no recorded one exceeds bigint's range.
-  const offset = seen.offset > INT8_MAX ? INT8_MAX : seen.offset;
-  params.push(seen.lookUpBeforeUs, seen.epoch, offset.toString());
-  const [before, epochAt, offsetAt] = [params.length - 2, params.length - 1, params.length];
+): { join: string; condition: string | null; unmarked: string; mark: string; pending: string } {
+  const none = 'NULL::text AS mark_epoch, NULL::bigint AS mark_offset';
+  if (seen === null && lookUpFromUs === null)
+    return { join: '', condition: null, unmarked: 'false', mark: none, pending: 'false' };
+  const which: string[] = [];
+  let condition: string | null = null;
+  if (seen !== null) {
+    // A position's offset may have 20 digits; no recorded one exceeds bigint's range.
+    const offset = seen.offset > INT8_MAX ? INT8_MAX : seen.offset;
+    params.push(seen.lookUpBeforeUs, seen.epoch, offset.toString());
+    const [before, epochAt, offsetAt] = [params.length - 2, params.length - 1, params.length];
+    which.push(`a.received_at < ${US_TO_TIMESTAMPTZ(`$${before}::bigint`)}`);
+    condition = `NOT coalesce(m.bus_epoch = $${epochAt}::text AND m.bus_offset <= $${offsetAt}::bigint, false)`;
+  }
+  if (lookUpFromUs !== null) {
+    params.push(lookUpFromUs);
+    which.push(`a.received_at >= ${US_TO_TIMESTAMPTZ(`$${params.length}::bigint`)}`);
+  }
   return {
     join: `LEFT JOIN LATERAL (
-       SELECT l.published, l.bus_epoch, l.bus_offset FROM alert_ids l
-       WHERE l.alert_id = a.alert_id AND a.received_at < ${US_TO_TIMESTAMPTZ(`$${before}::bigint`)}
+       SELECT l.published, l.bus_epoch, l.bus_offset, l.stored_by FROM alert_ids l
+       WHERE l.alert_id = a.alert_id AND (${which.join(' OR ')})
        OFFSET 0) m ON true`,
-    condition: `NOT coalesce(m.bus_epoch = $${epochAt}::text AND m.bus_offset <= $${offsetAt}::bigint, false)`,
+    condition,
     unmarked: 'NOT m.published',
+    mark: 'm.bus_epoch AS mark_epoch, m.bus_offset AS mark_offset',
+    pending: `(NOT m.published AND EXISTS (SELECT 1 FROM ingest_instances i WHERE i.instance_id = m.stored_by))`,
   };
 }

@@ -40,6 +40,12 @@ export interface BackfillPlan {
    * skip them. 0: remember every id (the window was empty).
    */
   rememberFromMs: number;
+  /** The window entry the window replay takes over after (null: from the window's first). */
+  handOver: string | null;
+  /** WS_BACKFILL_OVERLAP_MS: the longest a commit takes to be published. */
+  overlapMs: number;
+  /** The window's alerts appended at or after `fromMs`: id → whether after `handOver`. */
+  heldAfter: (fromMs: number) => Map<string, boolean>;
   subscriptions: readonly SubscriptionFilter[];
 }
 
@@ -65,6 +71,8 @@ export class DatabaseBackfill {
   /** The database's clock when the alerts stage began (ms); null before. */
   untilMs: number | null = null;
   alertsSent = 0;
+  /** Rows left to the window replay (leftToWindow). */
+  leftToWindowCount = 0;
   limitReached = false;
   private stage: Stage = 'hosts';
   private afterHost: string | null = null;
@@ -79,6 +87,8 @@ export class DatabaseBackfill {
   private readonly sinceUs: number;
   /** performance.now() after which unmarked rows are no longer waited for; null before the first wait. */
   private marksDeadline: number | null = null;
+  /** The same for unmarked rows near the hand-over point that a registered ingest will publish. */
+  private publishDeadline: number | null = null;
 
   /** Rows received at or after this (ms) have their ids remembered in sentIds. */
   readonly rememberFromMs: number;
@@ -162,6 +172,7 @@ export class DatabaseBackfill {
       return [];
     }
     this.untilMs ??= (await databaseNow(this.db)).getTime();
+    const leaveFromMs = this.leaveFromMs(this.untilMs);
     const room = this.limits.maxAlerts - this.alertsSent;
     const rows = await storedAlertsPage(this.db, {
       fromUs: this.plan.fromMs * 1000,
@@ -171,8 +182,10 @@ export class DatabaseBackfill {
       // One row more than the limit leaves room for: it tells "more than the limit" from "exactly".
       limit: Math.min(this.limits.pageRows, room + 1),
       seen: this.seen,
+      lookUpFromUs: leaveFromMs * 1000,
     });
-    if (this.awaitingMarks(rows)) {
+    const held = this.plan.heldAfter(leaveFromMs);
+    if (this.awaitingMarks(rows, leaveFromMs, held)) {
       // The same page again (the keyset has not moved), once the marks had a moment to land.
       await sleep(RESUME_MARKS_POLL_MS);
       return [];
@@ -190,12 +203,17 @@ export class DatabaseBackfill {
     const frames: string[] = [];
     for (const row of rows) {
       if (this.plan.knownIds.has(row.alertId)) continue;
+      if (this.leftToWindow(row, held, leaveFromMs)) {
+        this.leftToWindowCount++;
+        continue;
+      }
       if (row.receivedAt.getTime() >= this.plan.rememberFromMs) this.sentIds.add(row.alertId);
-      const position = backfillPosition(this.plan.since, {
+      const keyset = {
         receivedUs: row.receivedUs,
         occurredUs: row.occurredAtUs,
         alertId: row.alertId,
-      });
+      };
+      const position = backfillPosition(this.plan.since, keyset, this.plan.handOver);
       frames.push(this.frame('alert', alertData(row), false, JSON.stringify(position)));
     }
     this.alertsSent += rows.length;
@@ -203,16 +221,69 @@ export class DatabaseBackfill {
   }
 
   /**
+   * Rows received this late may reach the bus after the hand-over point (a commit is published
+   * within the overlap margin): from the window's own hand-over point, or the margin before the
+   * database's clock when the window was empty.
+   */
+  private leaveFromMs(untilMs: number): number {
+    return this.plan.handOver === null ? untilMs - this.plan.overlapMs : this.plan.rememberFromMs;
+  }
+
+  /**
+   * Whether the window replay, not PostgreSQL, sends this row: the bus carries it after the
+   * hand-over point (the window holds it there, or the ledger records it there; an unmarked row
+   * received within the margin is waited for, see awaitingMarks). It reaches the socket through
+   * the window or live, at its own position. Sent from here and then skipped by the window, it
+   * would leave the browser's position before the bus copy, and a later resume from that
+   * position would send it again.
+   */
+  private leftToWindow(
+    row: BackfillAlert,
+    held: Map<string, boolean>,
+    leaveFromMs: number,
+  ): boolean {
+    const after = held.get(row.alertId);
+    if (after !== undefined) return after;
+    if (row.receivedAt.getTime() < leaveFromMs) return false;
+    // Not marked even after the marks wait: perhaps never to be published (its ingest's backlog
+    // overflowed, a `gap` stands for it), so sent by time as before; the window skips its copy.
+    if (row.mark === null) return false;
+    const handOver = this.plan.handOver === null ? null : parsePosition(this.plan.handOver);
+    return (
+      handOver !== null &&
+      row.mark.epoch === handOver.epoch &&
+      BigInt(row.mark.offset) > handOver.offset
+    );
+  }
+
+  /**
    * A row stored before since's time that the ledger does not mark published yet may be one the
    * browser had, published but not yet marked: its ingest marks it milliseconds after Redis
    * confirmed the append. So the page is read again shortly, for at most RESUME_MARKS_WAIT_MS
    * per resume; then unmarked rows are sent by time (an ingest that died before marking, an
-   * alert still waiting in a publish backlog: the browser drops a repeated id).
+   * alert still waiting in a publish backlog: the browser drops a repeated id). The same for a
+   * row received within the margin of the hand-over point, whose mark says which side of it the
+   * bus carries the row on (leftToWindow).
    */
-  private awaitingMarks(rows: readonly BackfillAlert[]): boolean {
-    if (this.seen === null) return false;
-    if (!rows.some((r) => r.unmarked && r.receivedUs <= this.sinceUs)) return false;
+  private awaitingMarks(
+    rows: readonly BackfillAlert[],
+    leaveFromMs: number,
+    held: Map<string, boolean>,
+  ): boolean {
     const now = performance.now();
+    const inZone = (r: BackfillAlert) =>
+      r.unmarked && r.receivedAt.getTime() >= leaveFromMs && !held.has(r.alertId);
+    // Stored by a registered ingest instance: its publish (or the sweep) will mark it, within
+    // the overlap margin by the margin's own definition. Waiting for that mark decides which
+    // side of the hand-over point the bus carries it on; sent by time instead, its later bus
+    // copy is skipped on this socket only, and a browser that resumes again gets it twice.
+    if (rows.some((r) => inZone(r) && r.pending)) {
+      this.publishDeadline ??= now + this.plan.overlapMs;
+      if (now < this.publishDeadline) return true;
+    }
+    const waited = (r: BackfillAlert) =>
+      (r.unmarked && this.seen !== null && r.receivedUs <= this.sinceUs) || inZone(r);
+    if (!rows.some(waited)) return false;
     this.marksDeadline ??= now + RESUME_MARKS_WAIT_MS;
     return now < this.marksDeadline;
   }

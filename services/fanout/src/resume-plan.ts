@@ -98,7 +98,9 @@ export function planResume(
   // browser had), or the window cannot serve `since` at all (older, cleared, another epoch).
   const behind = result.ok;
   const fromMs = sinceMs - settings.overlapMs;
-  const handOverCursor = replayWindow.latest;
+  const handOverCursor = handOverPoint(replayWindow, split.handOver);
+  const rememberFromMs =
+    handOverCursor === null ? 0 : Number(parsePosition(handOverCursor).ms) - settings.overlapMs;
   return {
     kind: 'database',
     resume: { since, status: 'replayed', source: 'database' },
@@ -109,8 +111,10 @@ export function planResume(
       // The window's entries up to `since` (when behind), or those a clear retired (after a reset
       // or a gap): alerts the browser had, never sent again.
       knownIds: replayWindow.knownAlertIds(raw, fromMs),
-      rememberFromMs:
-        handOverCursor === null ? 0 : Number(parsePosition(handOverCursor).ms) - settings.overlapMs,
+      rememberFromMs,
+      handOver: handOverCursor,
+      overlapMs: settings.overlapMs,
+      heldAfter: (fromMs) => replayWindow.heldAfter(fromMs, handOverCursor),
       subscriptions: [...state.subscriptions.values()],
     },
     handOver: {
@@ -121,6 +125,20 @@ export function planResume(
       catchUpMs: settings.catchUpMs,
     },
   };
+}
+
+/**
+ * Where the window replay takes over: the window's newest entry now, or, for a browser cut off
+ * mid-backfill, the entry that backfill handed over after (its frames say which) while the
+ * window can still replay from it. The rows that backfill left to the window (published after
+ * that entry) are then replayed by this one, not lost between two hand-over points.
+ */
+function handOverPoint(replayWindow: ReplayWindow, earlier: string | null): string | null {
+  const latest = replayWindow.latest;
+  if (earlier === null || latest === null || epochOf(earlier) !== epochOf(latest)) return latest;
+  // Not one this node has yet to read (behind), nor one trimmed from the window.
+  if (offsetOf(earlier) > offsetOf(latest) || !replayWindow.replaySince(earlier).ok) return latest;
+  return earlier;
 }
 
 /** A position's time in ms, or null when it is not a position this service could have issued. */

@@ -156,6 +156,22 @@ export class ReplayWindow {
     return ids;
   }
 
+  /**
+   * The alerts the window holds among the entries appended at or after `fromMs`: id → whether
+   * the entry comes after `handOver` (a later epoch, or a later offset; every entry when
+   * `handOver` is null). A backfill from PostgreSQL leaves those to the window replay.
+   */
+  heldAfter(fromMs: number, handOver: string | null): Map<string, boolean> {
+    const held = new Map<string, boolean>();
+    const cursor = handOver === null ? null : parsePosition(handOver);
+    for (const e of this.appendedSince(fromMs)) {
+      const id = alertIdOf(e);
+      if (id === null) continue;
+      held.set(id, cursor === null || e.epoch !== cursor.epoch || e.offset > cursor.offset);
+    }
+    return held;
+  }
+
   /** Everything after `since` (at most `limit` entries), in order, or why that cannot be done exactly. */
   replaySince(since: string, limit = Number.POSITIVE_INFINITY): ReplayResult {
     let position: ParsedPosition;

@@ -1,4 +1,4 @@
-import { type BusPublisher, serializeAlertMessage } from '@tripwire/bus';
+import type { BusPublisher } from '@tripwire/bus';
 import {
   AlertBatcher,
   type Host,
@@ -8,6 +8,7 @@ import {
   type SubmitResult,
 } from '@tripwire/storage';
 import { type Context, SpanKind, traceparentOf, withSpan } from '@tripwire/tracing';
+import { alertMessage } from './alert-message.js';
 import type { IngestConfig } from './config.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { PublishConfirmations } from './publish-confirmations.js';
@@ -25,7 +26,7 @@ const PUBLISH_SPAN_OPTIONS = {
   attributes: { 'messaging.system': 'redis', 'messaging.operation.type': 'send' },
 };
 
-const isoFromUs = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
+import type { StreamLocator } from './stream-locator.js';
 
 /** The group-commit batcher the intake stores through, sized by config, each flush measured. */
 export function createAlertBatcher(
@@ -80,6 +81,8 @@ export class AlertIntake {
     private readonly suppressions: Pick<SuppressionCache, 'apply'>,
     /** When given, commit() also waits (bounded) until the alerts are on the bus. */
     private readonly confirmations?: PublishConfirmations,
+    /** When given, an unmarked resend found in the stream is marked there, not published again. */
+    private readonly locator?: StreamLocator,
   ) {}
 
   get saturated(): boolean {
@@ -185,9 +188,21 @@ export class AlertIntake {
       this.publish(host, alerts, stored, traceparent);
       throw err;
     }
+    await this.dropFoundOnBus(unpublished);
     this.metrics.resendsRepublished.inc(unpublished.size);
     for (const [id, at] of unpublished) if (!stored.has(id)) stored.set(id, at);
     return this.publish(host, alerts, stored, traceparent);
+  }
+
+  /**
+   * Unmarked resends the stream holds already (their instance died between the append and the
+   * mark) are marked where they are and left out; a failed search leaves them all in.
+   */
+  private async dropFoundOnBus(unpublished: Map<string, Date>): Promise<void> {
+    if (!this.locator || unpublished.size === 0) return;
+    const alerts = [...unpublished].map(([alertId, receivedAt]) => ({ alertId, receivedAt }));
+    const { found } = await this.locator.markFound(alerts).catch(() => ({ found: new Set() }));
+    for (const id of found) unpublished.delete(id as string);
   }
 
   /** Waits until what was just published is on the bus (see PublishConfirmations). */
@@ -210,22 +225,7 @@ export class AlertIntake {
       if (!at) continue;
       receivedAt.delete(alert.alertId);
       messages.push(
-        serializeAlertMessage(
-          {
-            alert_id: alert.alertId,
-            host_id: alert.hostId,
-            hostname: host.hostname,
-            timestamp: isoFromUs(alert.occurredAtUs),
-            timestamp_us: alert.occurredAtUs,
-            received_at: at.toISOString(),
-            tripwire_type: alert.tripwireType,
-            rule_name: alert.ruleName,
-            severity: alert.severity,
-            suppression_id: alert.suppressionId ?? null,
-          },
-          alert.eventDetailJson,
-          traceparent,
-        ),
+        alertMessage({ ...alert, hostname: host.hostname, receivedAt: at }, traceparent),
       );
     }
     this.publisher.publishSerialized(messages);

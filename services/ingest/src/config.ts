@@ -110,6 +110,13 @@ const schema = z
     // Bytes per Redis stream entry (next to its 500 messages): Redis holds at most
     // BUS_HISTORY_MAX_LENGTH × this for the stream. A larger single message gets an entry alone.
     BUS_MAX_ENTRY_BYTES: int(1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
+    // The republish sweep (docs/ingest.md "The republish sweep"): how often an instance looks for
+    // dead ones (0: never), how long one must stay dead first, how far back before its death its
+    // unmarked alerts are republished, and how many ledger rows one round may look at.
+    INGEST_SWEEP_INTERVAL_MS: int(2_000, 0, 3_600_000),
+    INGEST_SWEEP_GRACE_MS: int(3_000, 0, 3_600_000),
+    INGEST_SWEEP_HORIZON_S: int(300, 1, 86_400),
+    INGEST_SWEEP_MAX_ROWS: int(20_000, 100, 10_000_000),
     PARTITION_MONTHS_AHEAD: int(2, 1, 24),
     ALERT_RETENTION_MONTHS: int(0, 0, 1200),
     LOG_LEVEL: z

@@ -195,6 +195,36 @@ function publishLedgerMetrics(registers: Registry[]) {
       help: 'Resent alerts published again because the ledger does not mark them published',
       registers,
     }),
+    sweepRepublished: new Counter({
+      name: 'tripwire_ingest_sweep_republished_total',
+      help: 'Alerts a dead ingest instance stored and never got on the bus, published again by the republish sweep',
+      registers,
+    }),
+    foundOnBus: new Counter({
+      name: 'tripwire_ingest_unmarked_found_on_bus_total',
+      help: 'Unmarked alerts about to be published again (a resend, the republish sweep) found in the stream already: marked where they are, not republished',
+      registers,
+    }),
+    sweepBeforeReset: new Counter({
+      name: 'tripwire_ingest_sweep_before_reset_total',
+      help: "Unmarked alerts of a dead instance stored before the stream's current epoch began (Redis lost its data since): not republished, browsers resume them from PostgreSQL",
+      registers,
+    }),
+    sweepScanned: new Counter({
+      name: 'tripwire_ingest_sweep_rows_scanned_total',
+      help: "Ledger rows the republish sweep looked at in dead instances' spans",
+      registers,
+    }),
+    sweepInstances: new Counter({
+      name: 'tripwire_ingest_sweep_instances_total',
+      help: 'Dead ingest instances whose sweep finished (their registry row removed)',
+      registers,
+    }),
+    sweepFailures: new Counter({
+      name: 'tripwire_ingest_sweep_failures_total',
+      help: 'Sweep rounds that stopped early: PostgreSQL failed, or a republished page was not confirmed by Redis (retried next round)',
+      registers,
+    }),
   };
 }
 

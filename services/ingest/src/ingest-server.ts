@@ -1,4 +1,4 @@
-import type { Bus } from '@tripwire/bus';
+import type { Bus, BusPublisher } from '@tripwire/bus';
 import type { Logger } from '@tripwire/logger';
 import type { AlertBatcher, Pool } from '@tripwire/storage';
 import { type AgentStream, agentStreamLimits } from './agent-stream.js';
@@ -17,11 +17,14 @@ import { createIncidentService, operatorAuthFrom } from './incident-service.js';
 import { IncidentStreams } from './incident-streams.js';
 import { createIngestMetrics } from './ingest-metrics.js';
 import { createIngestProbes } from './ingest-probes.js';
+import type { InstanceLifeline } from './instance-lifeline.js';
 import { createPartitionUpkeep } from './partition-upkeep.js';
 import { PublishConfirmations } from './publish-confirmations.js';
 import { PublishMarks } from './publish-marks.js';
 import { createRegisterRateLimit } from './register-rate-limit.js';
+import { RepublishSweep } from './republish-sweep.js';
 import { shutDownIngest } from './shutdown-sequence.js';
+import { StreamLocator } from './stream-locator.js';
 import { SuppressionCache } from './suppression-cache.js';
 import { createSuppressionHitRollup } from './suppression-hit-rollup.js';
 import { createTaskManager, createTaskServices } from './task-assembly.js';
@@ -32,6 +35,12 @@ export interface IngestDeps {
   /** Publishes alerts and host changes, follows rule changes: redisBus(…) or createMemoryBus(). */
   bus: Bus;
   log: Logger;
+  /**
+   * This process's registration as an ingest instance (run-ingest.ts; `pool` stamps its id on
+   * what it stores): with it, the instance sweeps dead ones (RepublishSweep) and is swept if it
+   * dies. Without it (tests that build the server in-process), neither.
+   */
+  lifeline?: InstanceLifeline;
 }
 
 export interface IngestServer {
@@ -48,7 +57,7 @@ export interface IngestServer {
 const PUBLISH_ACK_WAIT_MS = 2_000;
 
 /** Assembles the ingest service from its parts; each part's file says what it does. */
-export function createIngestServer({ config, pool, bus, log }: IngestDeps): IngestServer {
+export function createIngestServer({ config, pool, bus, log, lifeline }: IngestDeps): IngestServer {
   const metrics = createIngestMetrics({
     pendingAlerts: () => batcher.pending,
     pendingAlertBytes: () => batcher.pendingBytes,
@@ -92,14 +101,10 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
   });
   const suppressions = new SuppressionCache(pool, metrics, log);
   const hitRollup = createSuppressionHitRollup(pool, log);
-  const intake = new AlertIntake(
-    batcher,
-    publishers.events,
-    metrics,
-    marks,
-    suppressions,
-    confirmations,
-  );
+  const { intake, sweep } = publishPath({
+    ...{ config, pool, bus, log, lifeline, metrics, suppressions },
+    ...{ batcher, marks, confirmations, publisher: publishers.events },
+  });
   const guard = createHandlerGuard(metrics, log);
   const incidentStreams = new IncidentStreams(pool, log, {
     guard,
@@ -150,6 +155,7 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       hitRollup.start();
       liveness.start();
       tasks.start();
+      sweep?.start();
       grpc.setServing(true);
       const tls = Boolean(config.GRPC_TLS_CERT_FILE);
       const mtls = Boolean(config.GRPC_TLS_CLIENT_CA_FILE);
@@ -173,6 +179,8 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
         announcer,
         publishers,
         marks,
+        sweep,
+        lifeline,
         controlFeed,
         probes,
         log,
@@ -182,6 +190,39 @@ export function createIngestServer({ config, pool, bus, log }: IngestDeps): Inge
       health.stop();
     },
   };
+}
+
+/**
+ * The intake (store, then publish) and, for a registered instance, the republish sweep; both look
+ * for an unmarked alert in the stream before publishing it again (stream-locator.ts).
+ */
+function publishPath(
+  parts: Omit<IngestDeps, 'lifeline'> & {
+    lifeline: InstanceLifeline | undefined;
+    metrics: IngestServer['metrics'];
+    batcher: AlertBatcher;
+    marks: PublishMarks;
+    confirmations: PublishConfirmations;
+    publisher: BusPublisher;
+    suppressions: SuppressionCache;
+  },
+) {
+  const { config, pool, bus, log, lifeline, metrics, batcher, marks, confirmations, publisher } =
+    parts;
+  const locator = new StreamLocator(bus, config.BUS_KEY_PREFIX, pool, metrics);
+  const intake = new AlertIntake(
+    batcher,
+    publisher,
+    metrics,
+    marks,
+    parts.suppressions,
+    confirmations,
+    locator,
+  );
+  const sweep =
+    lifeline &&
+    new RepublishSweep({ lifeline, pool, marks, metrics, log, config, locator, publisher });
+  return { intake, sweep };
 }
 
 /** The agents' AlertService, with the limits and enrollment rules of the config. */

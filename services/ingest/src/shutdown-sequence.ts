@@ -9,8 +9,10 @@ import type { IngestGrpcServer } from './grpc-server.js';
 import type { HostLiveness } from './host-liveness.js';
 import type { IncidentAnnouncer } from './incident-announcer.js';
 import type { IncidentStreams } from './incident-streams.js';
+import type { InstanceLifeline } from './instance-lifeline.js';
 import type { PartitionUpkeep } from './partition-upkeep.js';
 import type { PublishMarks } from './publish-marks.js';
+import type { RepublishSweep } from './republish-sweep.js';
 import type { TaskManager } from './task-manager.js';
 
 /** Everything the ingest service stops, in the order of shutDownIngest. */
@@ -26,6 +28,8 @@ export interface ShutdownParts {
   announcer: IncidentAnnouncer;
   publishers: BusPublishers;
   marks: PublishMarks;
+  sweep: RepublishSweep | undefined;
+  lifeline: InstanceLifeline | undefined;
   controlFeed: BusSubscriber;
   probes: ProbeServer;
   log: Logger;
@@ -49,6 +53,7 @@ export async function shutDownIngest(parts: ShutdownParts): Promise<void> {
   );
   parts.incidentStreams.endAll();
   parts.tasks.stop();
+  await parts.sweep?.stop();
   await finishOpenCallsWithinGrace(parts);
   // The last flushes' incident messages, unless PostgreSQL stopped answering.
   await Promise.race([
@@ -58,6 +63,8 @@ export async function shutDownIngest(parts: ShutdownParts): Promise<void> {
   await drainEventPublisher(parts);
   // While the pool is open: an unmarked alert would be published again on a resend.
   await parts.marks.settle(parts.announcementWaitMs);
+  // Nothing left unpublished: no sweep needed. Otherwise a survivor republishes it.
+  await parts.lifeline?.stop(parts.publishers.events.backlog === 0);
   parts.liveness.stop();
   await parts.publishers.control.drain(1_000);
   parts.publishers.events.close();

@@ -51,6 +51,7 @@ export function formatReport(result: ChaosResult): string {
       out(`             e.g. ${c.missingSample.slice(0, 2).join(', ')}`);
     }
     for (const [kind, n] of c.duplicateKinds) out(`             duplicates: ${kind} (${n})`);
+    for (const d of c.duplicateSamples) out(`               e.g. ${d}`);
     if (c.afterNotice)
       out(`             alerts after a notice on the same socket, not taken: ${c.afterNotice}`);
   });

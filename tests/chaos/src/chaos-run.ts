@@ -184,8 +184,9 @@ async function storedAlerts(databaseUrl: string): Promise<StoredAlert[]> {
       `SELECT alert_id, host_id, severity::text AS severity, tripwire_type::text AS tripwire_type,
               (event_detail->>'chaos_agent')::int AS chaos_agent,
               (event_detail->>'chaos_seq')::int AS chaos_seq,
-              (extract(epoch FROM received_at) * 1000)::float8 AS received_ms
-         FROM alerts`,
+              (extract(epoch FROM a.received_at) * 1000)::float8 AS received_ms,
+              l.bus_epoch || ':' || l.bus_offset AS ledger_position
+         FROM alerts a LEFT JOIN alert_ids l USING (alert_id)`,
     );
     return rows;
   } finally {

@@ -12,6 +12,8 @@ export interface StoredAlert extends AlertFacts {
   chaos_seq: number | null;
   /** When PostgreSQL stored it, in ms since the epoch. */
   received_ms: number;
+  /** Where the ledger says it is on the bus (`<epoch>:<offset>`), null if unmarked; for the report. */
+  ledger_position?: string | null;
 }
 
 export interface CheckInput {
@@ -43,6 +45,8 @@ export interface ClientVerdict {
   duplicateKinds: Map<string, number>;
   /** Alert frames buffered behind a stream_gap/degraded notice, not taken. */
   afterNotice: number;
+  /** The first few duplicates: both copies' positions, the resume's `since`, the ledger's position. */
+  duplicateSamples: string[];
 }
 
 export interface DeliveryReport {
@@ -164,6 +168,10 @@ function clientVerdict(
     missingBySecond,
     duplicateKinds: record.duplicateKinds,
     afterNotice: record.afterNotice,
+    duplicateSamples: record.duplicateSamples.map(
+      (d) =>
+        `${d.alertId}: first ${d.first}, again ${d.again}, since ${d.since}, ledger ${storedById.get(d.alertId)?.ledger_position ?? '-'}`,
+    ),
   };
 }
 

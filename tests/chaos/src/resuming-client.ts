@@ -41,7 +41,19 @@ export interface ClientRecord {
   afterNotice: number;
   /** Duplicates by how they came (see duplicateKind) → count: points at the cause. */
   duplicateKinds: Map<string, number>;
+  /** The first few duplicates: the alert, where each copy came and the resume's `since`. */
+  duplicateSamples: DuplicateSample[];
 }
+
+export interface DuplicateSample {
+  alertId: string;
+  first: string;
+  again: string;
+  since: string;
+}
+
+/** Duplicates described one by one in the report (per client). */
+const DUPLICATE_SAMPLES = 3;
 
 const RECONNECT_DELAY_MS: [number, number] = [50, 800];
 
@@ -60,6 +72,7 @@ export class ResumingClient {
     injectedDrops: 0,
     afterNotice: 0,
     duplicateKinds: new Map(),
+    duplicateSamples: [],
   };
   private socket: WebSocket | null = null;
   private lastPosition: string | null = null;
@@ -204,6 +217,10 @@ export class ResumingClient {
     if (first) {
       bump(r.duplicates, alertId);
       bump(r.duplicateKinds, this.duplicateKind(position, first.position));
+      if (r.duplicateSamples.length < DUPLICATE_SAMPLES) {
+        const since = this.resumedFrom ?? '-';
+        r.duplicateSamples.push({ alertId, first: first.position, again: position ?? '-', since });
+      }
       return;
     }
     if (this.dropBudget > 0) {

@@ -50,6 +50,7 @@ function clientThatSaw(alerts: StoredAlert[]): ClientRecord {
     injectedDrops: 0,
     afterNotice: 0,
     duplicateKinds: new Map(),
+    duplicateSamples: [],
   };
 }
 
