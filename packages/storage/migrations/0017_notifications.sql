@@ -51,8 +51,8 @@ CREATE TABLE notification_deliveries (
   queued_at       timestamptz NOT NULL DEFAULT now(),
   created_at      timestamptz NOT NULL DEFAULT now(),
   delivered_at    timestamptz,
-  -- Set when it went out folded into a digest message (with the others of that digest).
-  digest_id       uuid,
+  -- The idempotency key of the digest message it went out in (with the others of that digest).
+  digest_key      text,
   CONSTRAINT notification_deliveries_once UNIQUE (route_id, event_key)
 );
 CREATE INDEX notification_deliveries_due_idx ON notification_deliveries (next_attempt_at)

@@ -16,7 +16,7 @@ export interface NotificationDelivery {
   queuedAt: Date;
   createdAt: Date;
   deliveredAt: Date | null;
-  digestId: string | null;
+  digestKey: string | null;
 }
 
 interface DeliveryRow {
@@ -31,11 +31,11 @@ interface DeliveryRow {
   queued_at: Date;
   created_at: Date;
   delivered_at: Date | null;
-  digest_id: string | null;
+  digest_key: string | null;
 }
 
 const COLUMNS = `delivery_id, route_id, event_key, event, state, attempts, next_attempt_at, last_error,
-  queued_at, created_at, delivered_at, digest_id`;
+  queued_at, created_at, delivered_at, digest_key`;
 
 const toDelivery = (r: DeliveryRow): NotificationDelivery => ({
   deliveryId: r.delivery_id,
@@ -49,7 +49,7 @@ const toDelivery = (r: DeliveryRow): NotificationDelivery => ({
   queuedAt: r.queued_at,
   createdAt: r.created_at,
   deliveredAt: r.delivered_at,
-  digestId: r.digest_id,
+  digestKey: r.digest_key,
 });
 
 /**
@@ -94,12 +94,12 @@ const LEASED = `FROM unnest($1::uuid[], $2::int[]) AS l(id, attempts)
 export async function markDeliveriesDelivered(
   db: Queryable,
   rows: LeasedDelivery[],
-  digestId: string | null = null,
+  digestKey: string | null = null,
 ): Promise<number> {
   const { rowCount } = await db.query(
     `UPDATE notification_deliveries d SET state = 'delivered', delivered_at = now(), last_error = NULL,
-       digest_id = $3 ${LEASED}`,
-    [...leaseParams(rows), digestId],
+       digest_key = $3 ${LEASED}`,
+    [...leaseParams(rows), digestKey],
   );
   return rowCount ?? 0;
 }

@@ -1,3 +1,4 @@
+import { until } from '@tripwire/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { insertAlerts } from '../src/alert-store.js';
 import { resolveIncident } from '../src/incident-store.js';
@@ -98,30 +99,42 @@ describe('enqueue in the transaction of the change', () => {
 describe('the queue', () => {
   it('never hands one row to two workers, and a lost lease comes back', async () => {
     const host = await newHost(t.pool);
-    const route = await createNotificationRoute(
-      t.pool,
-      routeInput({ hostIds: [host.hostId] }),
-      'a',
-    );
-    for (let i = 0; i < 20; i++)
+    await createNotificationRoute(t.pool, routeInput({ hostIds: [host.hostId] }), 'a');
+    for (let i = 0; i < 5; i++)
       await insertAlerts(t.pool, [newAlert(host.hostId, { ruleName: `r${i}` })]);
-    const [a, b] = await Promise.all([
-      claimDueDeliveries(t.pool, 15, 0.2),
-      claimDueDeliveries(t.pool, 15, 0.2),
-    ]);
-    const ids = [...a, ...b].map((d) => d.deliveryId);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.length).toBeGreaterThanOrEqual(20);
+    // Worker A has claimed in a transaction not yet committed; worker B claims meanwhile.
+    const a = await t.pool.connect();
+    const b = await t.pool.connect();
+    try {
+      await a.query('BEGIN');
+      const mine = await claimDueDeliveries(a, 100, 0.2);
+      expect(mine.length).toBeGreaterThanOrEqual(5);
+      const { rows } = await b.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      let bDone = false;
+      const theirs = claimDueDeliveries(b, 100, 0.2).finally(() => {
+        bDone = true;
+      });
+      // B has either answered (skipping A's rows) or is stuck waiting for A's row locks.
+      await until(
+        async () =>
+          bDone ||
+          (
+            await t.pool.query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1', [
+              rows[0]!.pid,
+            ])
+          ).rows[0]?.wait_event_type === 'Lock',
+      );
+      await a.query('COMMIT');
+      const mineIds = new Set(mine.map((d) => d.deliveryId));
+      expect((await theirs).filter((d) => mineIds.has(d.deliveryId))).toEqual([]);
+    } finally {
+      a.release();
+      b.release();
+    }
     // Nobody marks them: after the lease they are due again, as a second attempt.
     let again: Awaited<ReturnType<typeof claimDueDeliveries>> = [];
     while (again.length === 0) again = await claimDueDeliveries(t.pool, 100, 60);
     expect(again[0]?.attempts).toBe(2);
-    // The first lease's holder cannot mark the row any more (fencing by attempt).
-    const stale = a.find((d) => d.deliveryId === again[0]?.deliveryId) ?? b[0]!;
-    expect(await markDeliveriesDelivered(t.pool, [stale])).toBe(
-      stale.deliveryId === again[0]?.deliveryId ? 0 : 1,
-    );
-    expect(route.routeId).toBeTruthy();
   });
 
   it('retries with the policy delay, then dead-letters, and an operator retry revives it', async () => {

@@ -185,7 +185,11 @@ describe('each destination gets an opened incident once', () => {
       { resolutionMethod: 'MANUAL', rootCause: 'patched' },
       { actor: 'alice' },
     );
-    await until(() => pd.r.received.length === 2, 10_000, 'the resolve at PagerDuty');
+    await until(
+      () => pd.r.received.length === 2 && hook.r.received.length === 2,
+      10_000,
+      'the resolve at PagerDuty and the webhook',
+    );
     expect(pd.r.received[1]!.body).toEqual({
       routing_key: 'R0UTINGKEY',
       event_action: 'resolve',
@@ -194,5 +198,115 @@ describe('each destination gets an opened incident once', () => {
     // Exactly once each: nothing more arrives for the opened event.
     expect(hook.r.received).toHaveLength(2);
     expect(new Set(hook.r.keys()).size).toBe(2);
+  });
+});
+
+describe('delivery when things go wrong', () => {
+  it('a receiver refusing connections for a while gets every notification exactly once when back', async () => {
+    const host = await newHost();
+    const port = await freePort();
+    const hook = new HttpReceiver();
+    cleanups.push(() => hook.close());
+    const r = await route(host.hostId, {
+      config: { url: hook.url(port) },
+      secrets: { secret: 's' },
+    });
+    startWorker();
+    await openIncidents(host.hostId, 5);
+    // Down: every row is attempted and refused at least twice (backed off, not dead).
+    await until(
+      async () =>
+        (await listDeliveries(env.pool, { routeId: r.routeId, limit: 10 })).every(
+          (d) => d.attempts >= 2 && d.lastError !== null && d.state !== 'dead',
+        ),
+      15_000,
+      'refused attempts',
+    );
+    await hook.listen(port);
+    await until(allDelivered(r.routeId, 5), 15_000, 'all delivered after the receiver came back');
+    expect(hook.received).toHaveLength(5);
+    expect(new Set(hook.keys()).size).toBe(5);
+  });
+
+  it('two workers never send one event twice', async () => {
+    const host = await newHost();
+    const hook = await receiver();
+    const r = await route(host.hostId, {
+      config: { url: hook.r.url(hook.port) },
+      secrets: { secret: 's' },
+    });
+    await openIncidents(host.hostId, 40);
+    startWorker({ batchSize: 5 });
+    startWorker({ batchSize: 5 });
+    await until(allDelivered(r.routeId, 40), 20_000, 'all 40 delivered');
+    expect(hook.r.received).toHaveLength(40);
+    expect(new Set(hook.r.keys()).size).toBe(40);
+  });
+
+  it('folds what is over a throttled route budget into one digest', async () => {
+    const host = await newHost();
+    const hook = await receiver();
+    const r = await route(host.hostId, {
+      config: { url: hook.r.url(hook.port) },
+      secrets: { secret: 's' },
+      throttlePerMinute: 2,
+    });
+    await openIncidents(host.hostId, 6);
+    startWorker();
+    await until(allDelivered(r.routeId, 6), 10_000, 'all 6 delivered');
+    expect(hook.r.received).toHaveLength(2);
+    const digest = hook.r.received.find((m) => m.body.digest === true);
+    expect(digest?.body.events).toHaveLength(5);
+    expect(String(digest?.body.text)).toMatch(/^5 notifications for route-/);
+    const events = hook.r.received.flatMap((m) => m.body.events as { idempotency_key: string }[]);
+    expect(new Set(events.map((e) => e.idempotency_key)).size).toBe(6);
+  });
+
+  it('dead-letters a destination that redirects, never follows it, and counts the outcome', async () => {
+    const host = await newHost();
+    const target = await receiver();
+    const hook = await receiver();
+    hook.r.answer = { status: 302, headers: { location: target.r.url(target.port) } };
+    const r = await route(host.hostId, {
+      config: { url: hook.r.url(hook.port) },
+      secrets: { secret: 's' },
+    });
+    const { registry } = startWorker({ maxAttempts: 2 });
+    await openIncidents(host.hostId, 1);
+    await until(async () => (await states(r.routeId))[0] === 'dead', 10_000, 'dead letter');
+    const [dead] = await listDeliveries(env.pool, { routeId: r.routeId, limit: 1 });
+    expect(dead?.lastError).toBe('redirect (302) refused');
+    expect(target.r.received).toHaveLength(0);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(
+      /tripwire_notification_deliveries_total\{kind="webhook",outcome="dead"\} 1/,
+    );
+    expect(metrics).toMatch(/tripwire_notification_dead \d/);
+  });
+
+  it('refuses private addresses unless allowed, and times out a receiver that never answers', async () => {
+    const host = await newHost();
+    const hook = await receiver();
+    const r = await route(host.hostId, {
+      config: { url: hook.r.url(hook.port) },
+      secrets: { secret: 's' },
+    });
+    const silent = await receiver();
+    silent.r.answer = null;
+    const s = await route(host.hostId, {
+      config: { url: silent.r.url(silent.port) },
+      secrets: { secret: 's' },
+    });
+    startWorker({
+      maxAttempts: 1,
+      send: { ...settings.send, allowPrivate: false, timeoutMs: 300 },
+    });
+    await openIncidents(host.hostId, 1);
+    await until(async () => (await states(r.routeId))[0] === 'dead', 10_000, 'refused');
+    const [refused] = await listDeliveries(env.pool, { routeId: r.routeId, limit: 1 });
+    expect(refused?.lastError).toBe('refused: 127.0.0.1 is a private address');
+    expect(hook.r.received).toHaveLength(0);
+    await until(async () => (await states(s.routeId))[0] === 'dead', 10_000, 'timed out');
+    expect(silent.r.received).toHaveLength(0);
   });
 });

@@ -80,8 +80,6 @@ export function createNotificationWorker(deps: {
     const kind = m.route.kind;
     try {
       await sendMessage(m, settings.send);
-      await markDeliveriesDelivered(pool, m.deliveries, m.digest ? m.idempotencyKey : null);
-      metrics.outcomes.inc({ kind, outcome: 'delivered' }, m.deliveries.length);
     } catch (err) {
       const reason = (err as Error).message || String(err);
       const dead = await markDeliveriesFailed(pool, m.deliveries, reason, policy);
@@ -89,7 +87,12 @@ export function createNotificationWorker(deps: {
       if (dead > 0) metrics.outcomes.inc({ kind, outcome: 'dead' }, dead);
       // The route name and the reason only: never the URL (a Slack URL is a credential) or a secret.
       log.warn({ route: m.route.name, kind, reason, dead }, 'notification attempt failed');
+      return;
     }
+    // Sent: a failure to record it must not count as a failed send. The lease runs out and the
+    // row is sent again with the same idempotency key (the at-least-once case).
+    await markDeliveriesDelivered(pool, m.deliveries, m.digest ? m.idempotencyKey : null);
+    metrics.outcomes.inc({ kind, outcome: 'delivered' }, m.deliveries.length);
   }
 
   async function runRoute(routeId: string, rows: NotificationDelivery[]) {
