@@ -135,6 +135,10 @@ describe('the queue', () => {
     let again: Awaited<ReturnType<typeof claimDueDeliveries>> = [];
     while (again.length === 0) again = await claimDueDeliveries(t.pool, 100, 60);
     expect(again[0]?.attempts).toBe(2);
+    // The first lease's holder can no longer mark it (fenced by the attempt); the new one can.
+    const stale = { deliveryId: again[0]!.deliveryId, attempts: 1 };
+    expect(await markDeliveriesDelivered(t.pool, [stale])).toBe(0);
+    expect(await markDeliveriesDelivered(t.pool, [again[0]!])).toBe(1);
   });
 
   it('retries with the policy delay, then dead-letters, and an operator retry revives it', async () => {
