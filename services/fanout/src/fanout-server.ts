@@ -20,6 +20,7 @@ import { registerApi } from './http-api.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
+import { createFanoutNotifier } from './notify/start-notifications.js';
 import { oidcSettings } from './oidc-settings.js';
 import { readOpenApiDocument, registerOpenApiDocument } from './openapi-document.js';
 import { createOperatorAuth } from './operator-auth.js';
@@ -62,6 +63,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     dependencyWatches: () => health.all,
   });
   const report = createFailureReporter(log, metrics);
+  const notifier = createFanoutNotifier({ config, pool, log, registry: metrics.registry });
   const sender = createSender(metrics);
   // A hung PostgreSQL or Redis: /readyz fails and every browser is told (dependency-health.ts).
   const { health, notices } = watchFanoutDependencies({
@@ -149,6 +151,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   return {
     async start() {
       subscriber.start();
+      notifier.start();
       // Warm the replay window before taking connections, so a browser resuming on a node that
       // just started finds its position. A Redis outage does not hold the start up: /readyz reports it.
       await Promise.race([
@@ -176,6 +179,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       stopSweep();
       stopRecheck();
       await subscriber.stop();
+      await notifier.stop();
       await Promise.all([publisher.drain(2_000), eventsPublisher.drain(2_000)]);
       publisher.close();
       eventsPublisher.close();
