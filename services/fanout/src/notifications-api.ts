@@ -77,7 +77,7 @@ function deliveryQuery(query: URLSearchParams) {
 export function registerNotificationsApi(ctx: RouteContext, { pool }: { pool: Pool }) {
   const audit =
     (req: ApiRequest, action: string, target: string, details: Record<string, unknown>) =>
-    (db: Pool | Parameters<typeof appendAuditEntry>[0]) =>
+    (db: Parameters<typeof appendAuditEntry>[0]) =>
       appendAuditEntry(db, {
         actor: auditActor(req.operator),
         action,
