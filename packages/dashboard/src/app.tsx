@@ -15,6 +15,7 @@ import { AuditView } from './views/audit-view.js';
 import { EnrollmentView } from './views/enrollment-view.js';
 import { HostsView } from './views/hosts-view.js';
 import { IncidentsView } from './views/incidents-view.js';
+import { NotificationsView } from './views/notifications-view.js';
 import { RulesView } from './views/rules-view.js';
 import { SignIn } from './views/sign-in.js';
 import { TasksView } from './views/tasks-view.js';
@@ -41,10 +42,11 @@ const NAV: Array<[Page, string, string]> = [
   ['rules', 'Rules', '/rules'],
   ['audit', 'Audit log', '/audit'],
   ['enrollment', 'Enrollment', '/enrollment'],
+  ['notifications', 'Notifications', '/notifications'],
 ];
 
 /** Pages only admins see in the navigation (the API refuses viewers anyway). */
-const ADMIN_PAGES = new Set<Page>(['enrollment']);
+const ADMIN_PAGES = new Set<Page>(['enrollment', 'notifications']);
 
 function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
   const location = useLocation();
@@ -150,6 +152,7 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         {location.page === 'rules' && <RulesView state={state} operator={operator} />}
         {location.page === 'audit' && <AuditView state={state} operator={operator} />}
         {location.page === 'enrollment' && <EnrollmentView operator={operator} />}
+        {location.page === 'notifications' && <NotificationsView operator={operator} />}
       </main>
     </div>
   );

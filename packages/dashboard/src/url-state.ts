@@ -15,7 +15,15 @@ import { SEVERITIES_MOST_SEVERE_FIRST } from './format.js';
 import type { TaskQuery } from './task-store.js';
 import { TASK_ACTIONS, TASK_STATES, type TaskAction, type TaskState } from './task-types.js';
 
-export type Page = 'alerts' | 'incidents' | 'tasks' | 'hosts' | 'rules' | 'audit' | 'enrollment';
+export type Page =
+  | 'alerts'
+  | 'incidents'
+  | 'tasks'
+  | 'hosts'
+  | 'rules'
+  | 'audit'
+  | 'enrollment'
+  | 'notifications';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
@@ -25,6 +33,7 @@ const PAGES: Record<string, Page> = {
   '/rules': 'rules',
   '/audit': 'audit',
   '/enrollment': 'enrollment',
+  '/notifications': 'notifications',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
