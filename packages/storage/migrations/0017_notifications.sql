@@ -108,34 +108,58 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER incidents_notify AFTER INSERT OR UPDATE OF state, max_severity ON incidents
+-- The WHEN clause is evaluated without calling the function: an alert joining an incident
+-- (the common update, from ingest) costs nothing here.
+CREATE TRIGGER incidents_notify_open AFTER INSERT ON incidents
   FOR EACH ROW EXECUTE FUNCTION notify_incident_change();
+CREATE TRIGGER incidents_notify_change AFTER UPDATE OF state, max_severity ON incidents
+  FOR EACH ROW WHEN (NEW.max_severity > OLD.max_severity OR (NEW.state IN ('RESOLVED', 'FALSE_POSITIVE')
+    AND OLD.state NOT IN ('RESOLVED', 'FALSE_POSITIVE')))
+  EXECUTE FUNCTION notify_incident_change();
 
--- Single alerts: one statement-level trigger per insert (ingest inserts a whole batch at
--- once), which costs one EXISTS when no route asks for alerts.
+-- Single alerts: a row trigger on alerts (cloned onto every partition, present and future).
+-- It is disabled (zero cost on ingest's inserts) unless some enabled route asks for single
+-- alerts: toggle_alert_notify_trigger below switches it with the route changes.
 CREATE FUNCTION notify_alert_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  a record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM notification_routes r WHERE r.enabled AND 'alert' = ANY(r.events)) THEN
-    RETURN NULL;
-  END IF;
-  FOR a IN SELECT * FROM new_alerts LOOP
-    PERFORM enqueue_notification('alert', 'alert:' || a.alert_id, a.severity, a.host_id, a.tripwire_type,
-      a.rule_name, jsonb_build_object('alert_id', a.alert_id, 'host_id', a.host_id, 'rule_name', a.rule_name,
-        'tripwire_type', a.tripwire_type, 'severity', a.severity, 'incident_id', a.incident_id,
-        'occurred_at', a.occurred_at, 'received_at', a.received_at, 'event_detail', a.event_detail));
-  END LOOP;
+  PERFORM enqueue_notification('alert', 'alert:' || NEW.alert_id, NEW.severity, NEW.host_id,
+    NEW.tripwire_type, NEW.rule_name, jsonb_build_object('alert_id', NEW.alert_id, 'host_id', NEW.host_id,
+      'rule_name', NEW.rule_name, 'tripwire_type', NEW.tripwire_type, 'severity', NEW.severity,
+      'incident_id', NEW.incident_id, 'occurred_at', NEW.occurred_at, 'received_at', NEW.received_at,
+      'event_detail', NEW.event_detail));
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER alerts_notify AFTER INSERT ON alerts REFERENCING NEW TABLE AS new_alerts
-  FOR EACH STATEMENT EXECUTE FUNCTION notify_alert_insert();
+CREATE TRIGGER alerts_notify AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION notify_alert_insert();
+ALTER TABLE alerts DISABLE TRIGGER alerts_notify;
+
+-- Runs in the route change's transaction; ALTER TABLE (recursing to the partitions, which a
+-- partition attached later follows) takes a short lock on alerts, waiting for the inserts in
+-- flight, so it is only taken when the answer changes.
+CREATE FUNCTION toggle_alert_notify_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  v_wanted boolean := EXISTS (SELECT 1 FROM notification_routes r WHERE r.enabled AND 'alert' = ANY(r.events));
+  v_enabled boolean := (SELECT t.tgenabled <> 'D' FROM pg_trigger t
+    WHERE t.tgrelid = 'alerts'::regclass AND t.tgname = 'alerts_notify');
+BEGIN
+  IF v_wanted AND NOT v_enabled THEN
+    ALTER TABLE alerts ENABLE TRIGGER alerts_notify;
+  ELSIF v_enabled AND NOT v_wanted THEN
+    ALTER TABLE alerts DISABLE TRIGGER alerts_notify;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER routes_toggle_alert_trigger AFTER INSERT OR UPDATE OR DELETE ON notification_routes
+  FOR EACH STATEMENT EXECUTE FUNCTION toggle_alert_notify_trigger();
 
 -- Down Migration
+DROP TRIGGER routes_toggle_alert_trigger ON notification_routes;
+DROP FUNCTION toggle_alert_notify_trigger();
 DROP TRIGGER alerts_notify ON alerts;
 DROP FUNCTION notify_alert_insert();
-DROP TRIGGER incidents_notify ON incidents;
+DROP TRIGGER incidents_notify_change ON incidents;
+DROP TRIGGER incidents_notify_open ON incidents;
 DROP FUNCTION notify_incident_change();
 DROP FUNCTION incident_notification_event(incidents);
 DROP FUNCTION enqueue_notification(text, text, severity_level, uuid, tripwire_type, text, jsonb);
