@@ -1,12 +1,19 @@
 import { deliveryQueueStats, type Pool } from '@tripwire/storage';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+const STATS_TIMEOUT_MS = 1_000;
+
 /** Deliveries by outcome, and the queue as PostgreSQL has it (read at scrape time). */
 export function createNotificationMetrics(registers: Registry[], pool: Pool) {
   let stats: Promise<Awaited<ReturnType<typeof deliveryQueueStats>>> | undefined;
-  // One query per scrape for the three gauges.
+  // One query per scrape for the three gauges; a hung PostgreSQL must not hang /metrics.
   const read = () => {
-    stats ??= deliveryQueueStats(pool).finally(() => {
+    stats ??= Promise.race([
+      deliveryQueueStats(pool),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('queue stats timed out')), STATS_TIMEOUT_MS).unref(),
+      ),
+    ]).finally(() => {
       setImmediate(() => {
         stats = undefined;
       });
