@@ -109,6 +109,28 @@ export interface EnrollmentTokenInput {
 }
 
 /** A re-registration of an existing hostname waiting for an admin. */
+/** A notification route as the API shows it (secrets by name only). */
+export interface NotificationRouteJson {
+  route_id: string;
+  name: string;
+  enabled: boolean;
+  kind: string;
+  events: string[];
+  min_severity: string;
+  throttle_per_minute: number | null;
+}
+
+export interface NotificationDeliveryJson {
+  delivery_id: string;
+  route_id: string;
+  event_key: string;
+  event: Record<string, unknown>;
+  state: 'pending' | 'sending' | 'delivered' | 'dead';
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+}
+
 export interface Enrollment {
   enrollment_id: string;
   host_id: string;
@@ -342,6 +364,15 @@ export const api = {
   /** What the host's agent reported it will run; null policy when it never reported one. */
   taskPolicy: (hostId: string) =>
     request<{ policy: TaskPolicyJson | null }>('GET', `/api/hosts/${hostId}/task-policy`),
+  notificationRoutes: () =>
+    request<{ routes: NotificationRouteJson[] }>('GET', '/api/notification-routes'),
+  deadDeliveries: () =>
+    request<{ deliveries: NotificationDeliveryJson[] }>(
+      'GET',
+      '/api/notification-deliveries?state=dead&limit=200',
+    ),
+  retryDelivery: (id: string) =>
+    request<NotificationDeliveryJson>('POST', `/api/notification-deliveries/${id}/retry`, {}),
   verifyAudit: () =>
     request<{ ok: boolean; checked: number; broken_at: number | null; reason: string | null }>(
       'GET',

@@ -15,6 +15,7 @@ import { AuditView } from './views/audit-view.js';
 import { EnrollmentView } from './views/enrollment-view.js';
 import { HostsView } from './views/hosts-view.js';
 import { IncidentsView } from './views/incidents-view.js';
+import { NotificationsView } from './views/notifications-view.js';
 import { RulesView } from './views/rules-view.js';
 import { SignIn } from './views/sign-in.js';
 import { SuppressionsView } from './views/suppressions-view.js';
@@ -43,10 +44,11 @@ const NAV: Array<[Page, string, string]> = [
   ['suppressions', 'Suppressions', '/suppressions'],
   ['audit', 'Audit log', '/audit'],
   ['enrollment', 'Enrollment', '/enrollment'],
+  ['notifications', 'Notifications', '/notifications'],
 ];
 
 /** Pages only admins see in the navigation (the API refuses viewers anyway). */
-const ADMIN_PAGES = new Set<Page>(['enrollment']);
+const ADMIN_PAGES = new Set<Page>(['enrollment', 'notifications']);
 
 function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: () => void }) {
   const location = useLocation();
@@ -155,6 +157,7 @@ function Console({ operator, onSignedOut }: { operator: Operator; onSignedOut: (
         )}
         {location.page === 'audit' && <AuditView state={state} operator={operator} />}
         {location.page === 'enrollment' && <EnrollmentView operator={operator} />}
+        {location.page === 'notifications' && <NotificationsView operator={operator} />}
       </main>
     </div>
   );

@@ -24,7 +24,8 @@ export type Page =
   | 'rules'
   | 'suppressions'
   | 'audit'
-  | 'enrollment';
+  | 'enrollment'
+  | 'notifications';
 const PAGES: Record<string, Page> = {
   '/': 'alerts',
   '/alerts': 'alerts',
@@ -35,6 +36,7 @@ const PAGES: Record<string, Page> = {
   '/suppressions': 'suppressions',
   '/audit': 'audit',
   '/enrollment': 'enrollment',
+  '/notifications': 'notifications',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -13,6 +13,8 @@ export * from './incident-store.js';
 export * from './ingest-instances.js';
 export * from './migrate.js';
 export * from './models.js';
+export * from './notification-queue.js';
+export * from './notification-routes.js';
 export * from './operator-sessions.js';
 export * from './partitions.js';
 export * from './pool.js';

@@ -99,6 +99,20 @@ const schema = z
     EXPORT_MAX_DURATION_S: int(3600, 0, 7 * 86_400),
     // Rows per cursor fetch: about what one export holds in memory at once.
     EXPORT_BATCH_ROWS: int(1000, 10, 100_000),
+    // Notifications (docs/notifications.md): this instance runs a delivery worker (several may).
+    NOTIFY_WORKER: bool(true),
+    NOTIFY_POLL_MS: int(1_000, 10, 60_000),
+    NOTIFY_BATCH_SIZE: int(50, 1, 1_000),
+    // A send (connect, request, answer) gives up after this and counts as a failed attempt.
+    NOTIFY_SEND_TIMEOUT_MS: int(10_000, 100, 120_000),
+    // Then a delivery is dead (visible in the dashboard, retried by hand): attempts or age.
+    NOTIFY_MAX_ATTEMPTS: int(12, 1, 1_000),
+    NOTIFY_MAX_AGE_S: int(86_400, 60, 30 * 86_400),
+    // Retry delays: exponential from the base, capped, with full jitter.
+    NOTIFY_BACKOFF_BASE_MS: int(1_000, 10, 3_600_000),
+    NOTIFY_BACKOFF_MAX_MS: int(300_000, 10, 86_400_000),
+    // Destinations on loopback, private, link-local (cloud metadata) addresses are refused unless set.
+    NOTIFY_ALLOW_PRIVATE_DESTINATIONS: bool(false),
     HOST: z.string().default('0.0.0.0'),
     PORT: int(8080, 0, 65535),
     // /metrics on a port of its own, off the public one: for a scraper in another container.

@@ -9,7 +9,7 @@ import { ConnectionCaps } from './connection-caps.js';
 import { startCredentialRecheck } from './credential-recheck.js';
 import { registerDashboard } from './dashboard-files.js';
 import { watchFanoutDependencies } from './dependency-health.js';
-import { createFanoutMetrics } from './fanout-metrics.js';
+import { createFanoutMetrics, type FanoutMetrics } from './fanout-metrics.js';
 import {
   createFailureReporter,
   createRateLimitedLog,
@@ -20,6 +20,7 @@ import { registerApi } from './http-api.js';
 import { INTERNAL_ERROR_BODY, sendJson } from './http-route.js';
 import { WARM_START_MAX_MS } from './limits.js';
 import { loadNativeUws } from './native-uws.js';
+import { createFanoutNotifier } from './notify/start-notifications.js';
 import { oidcSettings } from './oidc-settings.js';
 import { readOpenApiDocument, registerOpenApiDocument } from './openapi-document.js';
 import { createOperatorAuth } from './operator-auth.js';
@@ -62,6 +63,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
     dependencyWatches: () => health.all,
   });
   const report = createFailureReporter(log, metrics);
+  const notifier = createFanoutNotifier({ config, pool, log, registry: metrics.registry });
   const sender = createSender(metrics);
   // A hung PostgreSQL or Redis: /readyz fails and every browser is told (dependency-health.ts).
   const { health, notices } = watchFanoutDependencies({
@@ -116,31 +118,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       httpsOnly: config.COOKIE_SECURE,
       trustProxy: config.TRUST_PROXY,
     },
-    {
-      pool,
-      publisher,
-      eventsPublisher,
-      cookieSecure: config.COOKIE_SECURE,
-      identity: {
-        sessionMaxAgeS: config.SESSION_MAX_AGE_S,
-        signInsPerMinute: config.SIGN_IN_RATE_LIMIT_PER_MINUTE,
-        auditVerifiesPerMinute: config.AUDIT_VERIFY_PER_MINUTE,
-        apiTokenMaxAgeDays: config.API_TOKEN_MAX_AGE_DAYS,
-      },
-      oidc: {
-        settings: oidcSettings(config),
-        secret: config.OPERATOR_JWT_SECRET,
-        trustProxy: config.TRUST_PROXY,
-        metrics,
-        log,
-      },
-      enrollment: {
-        tokenMaxTtlS: config.ENROLLMENT_TOKEN_MAX_TTL_S,
-        approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
-      },
-      tasks: { limits: taskLimits(config), shellApproval: config.TASKS_SHELL_APPROVAL },
-      exports: { limits: exportLimits(config), metrics },
-    },
+    { pool, publisher, eventsPublisher, ...apiSettings(config, metrics, log) },
   );
   registerOpenApiDocument(app, readOpenApiDocument(), report);
   // Registered before the catch-all, to which it passes the service's own unknown paths.
@@ -150,6 +128,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
   return {
     async start() {
       subscriber.start();
+      notifier.start();
       // Warm the replay window before taking connections, so a browser resuming on a node that
       // just started finds its position. A Redis outage does not hold the start up: /readyz reports it.
       await Promise.race([
@@ -177,6 +156,7 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       stopSweep();
       stopRecheck();
       await subscriber.stop();
+      await notifier.stop();
       await Promise.all([publisher.drain(2_000), eventsPublisher.drain(2_000)]);
       publisher.close();
       eventsPublisher.close();
@@ -184,6 +164,32 @@ export function createFanoutServer({ config, pool, bus, log }: FanoutDeps): Fano
       health.stop();
       log.info('fan-out service stopped');
     },
+  };
+}
+
+/** The REST resources' settings, from the config. */
+function apiSettings(config: FanoutConfig, metrics: FanoutMetrics, log: Logger) {
+  return {
+    cookieSecure: config.COOKIE_SECURE,
+    identity: {
+      sessionMaxAgeS: config.SESSION_MAX_AGE_S,
+      signInsPerMinute: config.SIGN_IN_RATE_LIMIT_PER_MINUTE,
+      auditVerifiesPerMinute: config.AUDIT_VERIFY_PER_MINUTE,
+      apiTokenMaxAgeDays: config.API_TOKEN_MAX_AGE_DAYS,
+    },
+    oidc: {
+      settings: oidcSettings(config),
+      secret: config.OPERATOR_JWT_SECRET,
+      trustProxy: config.TRUST_PROXY,
+      metrics,
+      log,
+    },
+    enrollment: {
+      tokenMaxTtlS: config.ENROLLMENT_TOKEN_MAX_TTL_S,
+      approvalTtlS: config.ENROLLMENT_APPROVAL_TTL_S,
+    },
+    tasks: { limits: taskLimits(config), shellApproval: config.TASKS_SHELL_APPROVAL },
+    exports: { limits: exportLimits(config), metrics },
   };
 }
 

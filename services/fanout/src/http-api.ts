@@ -10,6 +10,7 @@ import { registerHostTasksApi } from './host-tasks-api.js';
 import { registerHostsApi } from './hosts-api.js';
 import type { RouteContext } from './http-route.js';
 import { registerIncidentApi } from './incident-api.js';
+import { registerNotificationsApi } from './notifications-api.js';
 import { type OidcApiDeps, registerOidcApi } from './oidc-api.js';
 import { registerOperatorSessionsApi } from './operator-sessions-api.js';
 import { registerRulesApi } from './rules-api.js';
@@ -80,4 +81,5 @@ export function registerApi(
   registerEnrollmentRequestsApi(ctx, { pool, approvalTtlS: enrollment.approvalTtlS });
   registerHostTasksApi(ctx, { pool, eventsPublisher, ...tasks });
   registerTasksApi(ctx, { pool, eventsPublisher });
+  registerNotificationsApi(ctx, { pool });
 }
