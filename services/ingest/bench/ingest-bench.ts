@@ -6,30 +6,35 @@
 //   BENCH_AGENTS (8)  BENCH_ALERTS (200000)  BENCH_BATCH (100)  BENCH_WINDOW (2000 unacked per agent)
 //   BENCH_NAIVE_ALERTS (10000)  DATABASE_URL / REDIS_URL (local servers by default)
 //   BENCH_RUNS (3: the whole sequence, each figure printed as median (min-max))
+// After the runs, once each (tracing-cost.ts, search-index-cost.ts, suppression-cost.ts):
+//   BENCH_TRACING (1: the same loads with OpenTelemetry tracing on, exporting over OTLP/HTTP
+//   to a local sink, every batch carrying an agent's traceparent; 0 skips it)
+//   BENCH_INDEX_ROUNDS (2: pairs of runs with and without the search index, ALERTS / 2 alerts
+//   each; 0 skips them)  and the ingest with 0, 10 and 1,000 suppressions in force
 //   plus any ingest setting, e.g. BATCH_MAX_SIZE, BATCH_MAX_DELAY_MS.
 // Next to every rate it prints CPU seconds per million alerts, from /proc: for COPY the
 // PostgreSQL backend doing it, for the ingest the ingest process + its PostgreSQL backends +
 // Redis (shared/proc-cpu in @tripwire/test-fixtures), so runs compare on a shared machine.
 import { randomUUID } from 'node:crypto';
-import { credentials } from '@grpc/grpc-js';
 import { createRedisClient } from '@tripwire/bus';
-import { AgentEventBatch, type ServerCommand } from '@tripwire/proto';
 import { createPool, ensureDatabaseExists, migrateDatabase, type Pool } from '@tripwire/storage';
 import { copyAlertsRaw, insertAlertsOneByOne } from '@tripwire/storage/baselines';
 import { rssKiB } from '@tripwire/test-fixtures/proc-cpu';
-import { formatSpread, percentile, repeat, spread } from '@tripwire/test-fixtures/spread';
+import { formatSpread, repeat, spread } from '@tripwire/test-fixtures/spread';
 import {
-  bearer,
   fmt,
   type IngestProcess,
+  type Load,
   makeEvent,
-  PreEncodedClient,
   postgresMeter,
-  registerAgents,
+  runAgents,
   serverMeter,
   startIngestProcess,
   toNewAlert,
 } from './ingest-harness.js';
+import { searchIndexCost } from './search-index-cost.js';
+import { measureSuppressionCost } from './suppression-cost.js';
+import { printTraced, runTraced } from './tracing-cost.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const AGENTS = num('BENCH_AGENTS', 8);
@@ -38,6 +43,8 @@ const BATCH = num('BENCH_BATCH', 100);
 const WINDOW = num('BENCH_WINDOW', 2_000);
 const NAIVE_ALERTS = num('BENCH_NAIVE_ALERTS', 10_000);
 const RUNS = num('BENCH_RUNS', 3);
+const TRACING = num('BENCH_TRACING', 1) !== 0;
+const INDEX_ROUNDS = num('BENCH_INDEX_ROUNDS', 2);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const benchDb = new URL(serverUrl);
@@ -46,79 +53,12 @@ const databaseUrl = benchDb.toString();
 const databaseName = benchDb.pathname.slice(1);
 const busPrefix = `bench:${Date.now()}:`;
 const COPY_APP = 'tripwire-bench-copy';
-
-interface Load {
-  agents: number;
-  alerts: number;
-  batch: number;
-  window: number;
-}
-
-/** `agents` new agents send `alerts` in all, each keeping up to `window` unacknowledged. */
-async function runAgents(ingest: IngestProcess, { agents: n, alerts, batch, window }: Load) {
-  const perAgent = Math.ceil(alerts / n);
-  const latencies: number[] = [];
-  const agents = await registerAgents(ingest, n);
-  const plans = agents.map((a) => {
-    const batches: Array<{ ids: string[]; bytes: Buffer }> = [];
-    for (let i = 0; i < perAgent; i += batch) {
-      const events = Array.from({ length: Math.min(batch, perAgent - i) }, (_, j) =>
-        makeEvent(a.hostId, i + j),
-      );
-      batches.push({
-        ids: events.map((e) => e.alertId),
-        bytes: Buffer.from(AgentEventBatch.encode({ events }).finish()),
-      });
-    }
-    return batches;
-  });
-  const streamClient = new PreEncodedClient(ingest.address, credentials.createInsecure());
-  const started = performance.now();
-  await Promise.all(
-    agents.map(async (a, k) => {
-      const batches = plans[k]!;
-      const call = streamClient.streamAlertBatches(bearer(a.agentToken));
-      const sentAt = new Map<string, number>();
-      let next = 0;
-      let sent = 0;
-      let acked = 0;
-      await new Promise<void>((resolve, reject) => {
-        const pump = () => {
-          while (next < batches.length && sent - acked < window) {
-            const b = batches[next++]!;
-            const now = performance.now();
-            for (const id of b.ids) sentAt.set(id, now);
-            call.write(b.bytes);
-            sent += b.ids.length;
-          }
-        };
-        call.on('data', (c: ServerCommand) => {
-          if (c.command?.$case !== 'ack') return;
-          const now = performance.now();
-          for (const id of c.command.ack.alertIds) {
-            latencies.push(now - (sentAt.get(id) ?? now));
-            sentAt.delete(id);
-          }
-          acked += c.command.ack.alertIds.length;
-          if (acked >= perAgent) resolve();
-          else pump();
-        });
-        call.on('error', (err) => reject(err));
-        pump();
-      });
-      call.end();
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  streamClient.close();
-  latencies.sort((x, y) => x - y);
-  return {
-    count: perAgent * n,
-    seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
-}
+const FULL_LOAD: Load = { agents: AGENTS, alerts: ALERTS, batch: BATCH, window: WINDOW };
+// A quiet fleet: 4 agents, each with at most 10 alerts unacknowledged.
+const LIGHT_LOAD: Load = { agents: 4, alerts: 4_000, batch: 5, window: 10 };
+const startIngest = (env: Record<string, string> = {}) =>
+  startIngestProcess(databaseUrl, redisUrl, busPrefix, env);
+const emptyTables = (pool: Pool) => pool.query('TRUNCATE alerts, alert_ids, incidents CASCADE');
 
 interface RunFigures {
   copyRate: number;
@@ -156,7 +96,7 @@ async function baselines(pool: Pool, copyPool: Pool) {
   t = performance.now();
   await insertAlertsOneByOne(pool, copyRows.slice(0, NAIVE_ALERTS));
   const naiveRate = NAIVE_ALERTS / ((performance.now() - t) / 1000);
-  await pool.query('TRUNCATE alerts, alert_ids, incidents CASCADE');
+  await emptyTables(pool);
   return { copyRate, copyCpu, naiveRate };
 }
 
@@ -170,20 +110,14 @@ async function oneRun(
   const before = await ingestMetrics(ingest);
   const meter = await serverMeter(pool, databaseName, ingest.child.pid!, redis);
   await meter.start();
-  const result = await runAgents(ingest, {
-    agents: AGENTS,
-    alerts: ALERTS,
-    batch: BATCH,
-    window: WINDOW,
-  });
+  const result = await runAgents(ingest, FULL_LOAD);
   const used = await meter.stop();
   const rssMiB = rssKiB(ingest.child.pid!) / 1024;
-  // A quiet fleet: 4 agents, each with at most 10 alerts unacknowledged.
-  const light = await runAgents(ingest, { agents: 4, alerts: 4_000, batch: 5, window: 10 });
+  const light = await runAgents(ingest, LIGHT_LOAD);
   const after = await ingestMetrics(ingest);
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts');
   const flushStats = flushLine(before, after) + (await hotMarkShare(pool));
-  await pool.query('TRUNCATE alerts, alert_ids, incidents CASCADE');
+  await emptyTables(pool);
   return {
     ...base,
     ingestRate: result.count / result.seconds,
@@ -276,18 +210,21 @@ async function main() {
       `BATCH_MAX_DELAY_MS=${process.env.BATCH_MAX_DELAY_MS ?? 'default'}; load average ` +
       `${(await import('node:os')).loadavg()[0]!.toFixed(1)} at the start`,
   );
-  const ingest = await startIngestProcess(databaseUrl, redisUrl, busPrefix);
+  const ingest = await startIngest();
   const runs: RunFigures[] = [];
+  let indexCost: string[] = [];
   try {
     await repeat(RUNS, async (i) => {
       const r = await oneRun(pool, copyPool, ingest, redis);
       printRun(i, r);
       runs.push(r);
     });
+    indexCost = await indexPhase(pool, ingest);
   } finally {
     await ingest.stop();
   }
   printSummary(runs);
+  await oncePhases(pool, runs, indexCost);
   await pool.end();
   await copyPool.end();
   const admin = createPool({ databaseUrl: serverUrl, max: 1 });
@@ -300,6 +237,50 @@ async function main() {
 }
 
 await main();
+
+/** BENCH_INDEX_ROUNDS pairs of runs with and without the search index, through `ingest`. */
+async function indexPhase(pool: Pool, ingest: IngestProcess): Promise<string[]> {
+  if (INDEX_ROUNDS <= 0) return [];
+  const lines = await searchIndexCost(
+    pool,
+    () => runAgents(ingest, { ...FULL_LOAD, alerts: ALERTS / 2 }),
+    () => emptyTables(pool),
+    INDEX_ROUNDS,
+  );
+  await emptyTables(pool);
+  return lines;
+}
+
+/** The phases that run once, after the runs: tracing on vs off, search index, suppressions. */
+async function oncePhases(pool: Pool, runs: RunFigures[], indexCost: string[]) {
+  if (TRACING) {
+    const traced = await runTraced(startIngest, FULL_LOAD, LIGHT_LOAD);
+    const median = (value: (r: RunFigures) => number) => spread(runs.map(value)).median;
+    const off = {
+      rate: median((r) => r.ingestRate),
+      p50: median((r) => r.p50),
+      p99: median((r) => r.p99),
+      lightP50: median((r) => r.lightP50),
+      lightP99: median((r) => r.lightP99),
+    };
+    const batches =
+      Math.ceil(traced.full.count / BATCH) + Math.ceil(traced.light.count / LIGHT_LOAD.batch);
+    printTraced(traced, off, batches);
+    await emptyTables(pool);
+  }
+  if (indexCost.length) {
+    console.log(`
+search index cost (${INDEX_ROUNDS} pairs of runs, ${fmt(ALERTS / 2)} alerts each)`);
+    for (const l of indexCost) console.log(l);
+  }
+  await measureSuppressionCost({
+    pool,
+    startIngest: () => startIngest(),
+    runAgents,
+    ruleName: 'etc-integrity',
+    mutedPath: '/etc/app/conf.d/7.conf',
+  });
+}
 
 type Metrics = (name: string) => number;
 

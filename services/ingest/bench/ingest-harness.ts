@@ -1,7 +1,8 @@
 /**
  * What the ingest benchmarks share (ingest-bench.ts, scale-ingest.ts and its agent processes,
  * scale-agents.ts): realistic alerts, the ingest service started from its build as its own
- * process, agent registration, a gRPC client that sends pre-encoded batches, and the meter of
+ * process, agent registration, a gRPC client that sends pre-encoded batches, a fleet streaming
+ * through it (runAgents, optionally traced), and the meter of
  * what the server side spends (ingest process + its PostgreSQL backends + Redis) from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -16,6 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import {
   type AgentEvent,
+  AgentEventBatch,
   AlertServiceClient,
   AlertServiceService,
   type ServerCommand,
@@ -29,6 +31,7 @@ import {
   type Queryable,
   redisPidFromInfo,
 } from '@tripwire/test-fixtures/proc-cpu';
+import { percentile } from '@tripwire/test-fixtures/spread';
 import { bearer } from '../test/agent-session.js';
 
 const SEVERITIES = [Severity.INFO, Severity.WARN, Severity.CRITICAL] as const;
@@ -203,6 +206,94 @@ export const PreEncodedClient = makeGenericClientConstructor(
 ) => PreEncodedStreamClient;
 
 export { bearer };
+
+export interface Load {
+  agents: number;
+  alerts: number;
+  batch: number;
+  window: number;
+  /** Each batch carries a sampled traceparent, as from an agent that traces. */
+  traced?: boolean;
+}
+
+/** `agents` new agents send `alerts` in all, each keeping up to `window` unacknowledged. */
+/** A sampled W3C traceparent with fresh ids: each batch its own trace, as agents send them. */
+const newTraceparent = () =>
+  `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+export type AgentsRun = Awaited<ReturnType<typeof runAgents>>;
+
+export async function runAgents(
+  ingest: IngestProcess,
+  { agents: n, alerts, batch, window, traced }: Load,
+) {
+  const perAgent = Math.ceil(alerts / n);
+  const latencies: number[] = [];
+  const agents = await registerAgents(ingest, n);
+  const plans = agents.map((a) => {
+    const batches: Array<{ ids: string[]; bytes: Buffer }> = [];
+    for (let i = 0; i < perAgent; i += batch) {
+      const events = Array.from({ length: Math.min(batch, perAgent - i) }, (_, j) =>
+        makeEvent(a.hostId, i + j),
+      );
+      batches.push({
+        ids: events.map((e) => e.alertId),
+        bytes: Buffer.from(
+          AgentEventBatch.encode(
+            traced ? { events, traceparent: newTraceparent() } : { events },
+          ).finish(),
+        ),
+      });
+    }
+    return batches;
+  });
+  const streamClient = new PreEncodedClient(ingest.address, credentials.createInsecure());
+  const started = performance.now();
+  await Promise.all(
+    agents.map(async (a, k) => {
+      const batches = plans[k]!;
+      const call = streamClient.streamAlertBatches(bearer(a.agentToken));
+      const sentAt = new Map<string, number>();
+      let next = 0;
+      let sent = 0;
+      let acked = 0;
+      await new Promise<void>((resolve, reject) => {
+        const pump = () => {
+          while (next < batches.length && sent - acked < window) {
+            const b = batches[next++]!;
+            const now = performance.now();
+            for (const id of b.ids) sentAt.set(id, now);
+            call.write(b.bytes);
+            sent += b.ids.length;
+          }
+        };
+        call.on('data', (c: ServerCommand) => {
+          if (c.command?.$case !== 'ack') return;
+          const now = performance.now();
+          for (const id of c.command.ack.alertIds) {
+            latencies.push(now - (sentAt.get(id) ?? now));
+            sentAt.delete(id);
+          }
+          acked += c.command.ack.alertIds.length;
+          if (acked >= perAgent) resolve();
+          else pump();
+        });
+        call.on('error', (err) => reject(err));
+        pump();
+      });
+      call.end();
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  streamClient.close();
+  latencies.sort((x, y) => x - y);
+  return {
+    count: perAgent * n,
+    seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
 
 /**
  * A meter of what the server side spends: the ingest process, the PostgreSQL backends serving

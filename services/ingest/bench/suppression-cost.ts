@@ -6,17 +6,14 @@
 // so the suppressed path (stored without incident, hits counted) runs too.
 //   BENCH_SUPPRESSION_ALERTS (40000)  BENCH_SUPPRESSION_AGENTS (4)
 
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from '@tripwire/storage';
+import type { AgentsRun, IngestProcess, Load } from './ingest-harness.js';
 
 interface Deps {
   pool: Pool;
-  startIngest: () => Promise<{ child: ChildProcess; address: string; httpUrl: string }>;
-  runAgents: (
-    address: string,
-    load: { agents: number; alerts: number; batch: number; window: number },
-  ) => Promise<{ count: number; seconds: number; p50: number; p99: number }>;
+  startIngest: () => Promise<IngestProcess>;
+  runAgents: (ingest: IngestProcess, load: Load) => Promise<AgentsRun>;
   /** The benchmark's rule name and the detail path value 1% of its alerts carry. */
   ruleName: string;
   mutedPath: string;
@@ -54,14 +51,13 @@ export async function measureSuppressionCost(deps: Deps): Promise<void> {
     const ingest = await deps.startIngest();
     try {
       const cpuBefore = await cpuSeconds(ingest.httpUrl);
-      const r = await deps.runAgents(ingest.address, { agents, alerts, batch: 100, window: 2_000 });
+      const r = await deps.runAgents(ingest, { agents, alerts, batch: 100, window: 2_000 });
       const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
       const muted = Number(/^tripwire_ingest_alerts_suppressed_total (\S+)$/m.exec(metrics)?.[1]);
       const cpuUs = (((await cpuSeconds(ingest.httpUrl)) - cpuBefore) * 1e6) / r.count;
       results.push({ n, rate: r.count / r.seconds, p99: r.p99, muted, cpuUs });
     } finally {
-      ingest.child.kill('SIGTERM');
-      await new Promise((r) => ingest.child.once('exit', r));
+      await ingest.stop();
     }
   }
   const base = results[0]!.rate;
