@@ -6,9 +6,10 @@ import { defineConfig } from 'vitest/config';
 // Vite compiles them into the bundle, so the dev server and the tests need no build of them.
 const SOURCE = '@tripwire/source';
 
-// Preact's JSX through esbuild's automatic runtime: no framework plugin needed.
+// Preact's JSX through Oxc's automatic runtime (Vite 8 transforms with Oxc, not esbuild): no
+// framework plugin needed.
 export default defineConfig({
-  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   resolve: { conditions: [SOURCE, ...defaultClientConditions] },
   ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions] } },
   build: {

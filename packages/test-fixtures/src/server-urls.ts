@@ -1,15 +1,24 @@
 import { Socket } from 'node:net';
+import { inject } from 'vitest';
+import type { ProvidedServers } from './test-containers.js';
 
 // Where the real servers are, in this order:
 // 1. DATABASE_URL / REDIS_URL when set (CI and .ci/run set them);
-// 2. throwaway containers, when a Docker engine is reachable (testcontainers);
+// 2. throwaway containers, when a Docker engine is reachable: global-setup.ts starts them once
+//    per vitest run and hands their URLs to every test file (provide / inject);
 // 3. a server already listening on the standard local port.
 
 const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379';
 
-let postgres: Promise<string> | undefined;
-let redis: Promise<string> | undefined;
+/** What global-setup.ts provided; nothing outside a vitest run or in a config without it. */
+function provided(): ProvidedServers {
+  try {
+    return inject('tripwire.testServers') ?? {};
+  } catch {
+    return {};
+  }
+}
 
 function listening(url: string): Promise<boolean> {
   const u = new URL(url);
@@ -25,39 +34,22 @@ function listening(url: string): Promise<boolean> {
   });
 }
 
-async function locate(
-  what: string,
-  variable: string,
-  local: string,
-  container: () => Promise<string>,
-) {
+async function locate(what: string, variable: string, local: string, container?: string) {
   const fromEnv = process.env[variable];
   if (fromEnv) return fromEnv;
-  let dockerProblem: string;
-  try {
-    return await container();
-  } catch (err) {
-    dockerProblem = (err as Error).message;
-  }
+  if (container) return container;
   if (await listening(local)) return local;
+  const why = provided().dockerProblem ?? 'no globalSetup started containers for this run';
   throw new Error(
     `No ${what} for tests: set ${variable}, make a Docker engine reachable for testcontainers ` +
-      `(${dockerProblem}), or run ${what} on ${local}.`,
+      `(${why}), or run ${what} on ${local}.`,
   );
 }
 
 export function postgresServerUrl(): Promise<string> {
-  postgres ??= locate('PostgreSQL', 'DATABASE_URL', LOCAL_POSTGRES, async () => {
-    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-    return (await new PostgreSqlContainer('postgres:15-alpine').start()).getConnectionUri();
-  });
-  return postgres;
+  return locate('PostgreSQL', 'DATABASE_URL', LOCAL_POSTGRES, provided().postgresUrl);
 }
 
 export function redisServerUrl(): Promise<string> {
-  redis ??= locate('Redis', 'REDIS_URL', LOCAL_REDIS, async () => {
-    const { RedisContainer } = await import('@testcontainers/redis');
-    return (await new RedisContainer('redis:7-alpine').start()).getConnectionUrl();
-  });
-  return redis;
+  return locate('Redis', 'REDIS_URL', LOCAL_REDIS, provided().redisUrl);
 }

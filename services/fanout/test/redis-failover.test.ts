@@ -176,7 +176,7 @@ describe.skipIf(!installed)(title, () => {
     // again.
     group.replica.signal('SIGSTOP');
     const admin = createRedisClient(group.primary.url);
-    await admin.client('KILL', 'TYPE', 'replica');
+    await admin.client('KILL', 'TYPE', 'REPLICA');
     admin.disconnect();
     const seen = stays.alerts().length;
     await until(() => stays.alerts().length >= seen + 20, 10_000, 'writes the replica lacks');
