@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IngestProcess } from '@tripwire/ingest/testing';
-import { ServiceProcess } from '@tripwire/test-fixtures';
+import { ServiceProcess, until } from '@tripwire/test-fixtures';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, JWT_SECRET, useEnvironment } from '../fanout-harness.js';
@@ -68,6 +68,13 @@ beforeAll(async () => {
     'process_list,kill_process,file_hash,shell_execute',
     '--task-shell-unrestricted',
   ]);
+  // The PROCESS sensor takes everything running when it arms as its baseline: a process started
+  // before that never alerts, so the test's process waits for it (a slow start under load).
+  await until(
+    () => agent.logLines().some((line) => line.msg === 'process tripwires armed'),
+    60_000,
+    'the agent to arm its process tripwires',
+  );
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
   page = await context.newPage();
