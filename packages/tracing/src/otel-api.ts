@@ -9,7 +9,17 @@
 import { createRequire } from 'node:module';
 import type * as Api from '@opentelemetry/api';
 
-export const requireFromHere = createRequire(import.meta.url);
+let requireOtel: ReturnType<typeof createRequire> | undefined;
+
+/**
+ * require() from this package, made on first use: a bundle without import.meta.url (the agent's
+ * single executable, which embeds no OpenTelemetry) must still load, and only fails here.
+ */
+export function requireFromHere(id: string): unknown {
+  if (!import.meta.url) throw new Error('OpenTelemetry is not part of this build');
+  requireOtel ??= createRequire(import.meta.url);
+  return requireOtel(id);
+}
 
 let api: typeof Api | undefined;
 

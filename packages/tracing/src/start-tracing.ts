@@ -56,6 +56,19 @@ export function tracingRequested(env: Env = process.env): boolean {
 export async function startTracing(serviceName: string, log?: TracingLog): Promise<Tracing> {
   // process.env, not a config object: the exporter, processor and sampler read it themselves.
   if (!tracingRequested(process.env)) return OFF;
+  try {
+    return registerProvider(serviceName, log);
+  } catch (err) {
+    // A build without the SDK (the agent's single executable): traces are not worth a crash.
+    log?.warn(
+      { err: (err as Error).message },
+      'tracing requested, but it cannot start: running without it',
+    );
+    return OFF;
+  }
+}
+
+function registerProvider(serviceName: string, log?: TracingLog): Tracing {
   // Loaded here, only now; with require() for the reason otel-api.ts gives.
   const { NodeTracerProvider } = requireFromHere(
     '@opentelemetry/sdk-trace-node',
