@@ -48,13 +48,22 @@ describe('/proc CPU sampling', () => {
 
   it('counts a process that appears mid-measurement from zero and keeps one that exits', async () => {
     let pids: number[] = [];
-    const meter = new CpuMeter({ late: () => pids }, 50);
+    let sampledLate = false;
+    const meter = new CpuMeter(
+      {
+        late: () => {
+          if (pids.length > 0) sampledLate = true;
+          return pids;
+        },
+      },
+      50,
+    );
     await meter.start();
     const late = child(true);
     // It has used 0.3 s before the meter first sees it: that time counts too.
     await until(() => cpuSeconds(late.pid!) >= 0.3, 20_000);
     pids = [late.pid!];
-    await new Promise((r) => setTimeout(r, 150)); // a few samples
+    await until(() => sampledLate, 20_000); // the meter has read it at least once
     late.kill('SIGKILL');
     await new Promise((r) => late.once('exit', r));
     pids = [];
