@@ -14,17 +14,19 @@ import {
 } from '@tripwire/storage';
 import type { AlertEventData, Severity, TripwireType } from '@tripwire/wire';
 import { backfillPosition } from './backfill-cursor.js';
-import { RESUME_MARKS_POLL_MS, RESUME_MARKS_WAIT_MS } from './limits.js';
+import { RESUME_MARKS_POLL_MAX_MS, RESUME_MARKS_POLL_MS } from './limits.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 
 /** What a resume served from PostgreSQL sends, decided when it starts (resume.ts). */
 export interface BackfillPlan {
-  /**
-   * The resume's `since`: every frame from the database carries it as its position, so a
-   * browser that stores it and resumes from it again gets the backfill again (nothing lost;
-   * repeated alert ids are for it to drop), never less.
-   */
+  /** The resume's `since`, the stream position (a backfill frame's suffix split off). */
   since: string;
+  /**
+   * What the browser resumed from, suffix included: the snapshot frames carry it as their
+   * position, so a browser cut off before the first alert resumes where it was, not from
+   * `since` (a resume from a backfill frame would otherwise start its backfill over).
+   */
+  resumedFrom: string;
   /** Where an earlier backfill from the same `since` got to (its frames' positions say): go on after it. */
   after: AlertKeyset | null;
   /** received_at lower bound, in ms: since's time minus the overlap margin. */
@@ -54,7 +56,15 @@ export interface BackfillLimits {
   pageRows: number;
   /** WS_BACKFILL_MAX_ALERTS: a resume needing more stops there, and the browser is told to reload. */
   maxAlerts: number;
+  /**
+   * WS_RESUME_MARKS_WAIT_MS: how long unmarked rows from before `since` whose storing instance
+   * is gone or unknown are waited for (awaitingMarks); then they are sent by time.
+   */
+  marksWaitMs: number;
 }
+
+/** Which rows a resume waited for the published marks of: see DatabaseBackfill.awaitingMarks. */
+export type MarksWait = 'pending' | 'unmarked';
 
 type Stage = 'hosts' | 'incidents' | 'alerts' | 'done';
 
@@ -89,6 +99,8 @@ export class DatabaseBackfill {
   private marksDeadline: number | null = null;
   /** The same for unmarked rows near the hand-over point that a registered ingest will publish. */
   private publishDeadline: number | null = null;
+  /** The marks wait's next pause between reads of the same page. */
+  private pollMs = RESUME_MARKS_POLL_MS;
 
   /** Rows received at or after this (ms) have their ids remembered in sentIds. */
   readonly rememberFromMs: number;
@@ -97,10 +109,12 @@ export class DatabaseBackfill {
     private readonly db: Queryable,
     private readonly plan: BackfillPlan,
     private readonly limits: BackfillLimits,
+    /** Called once per resume for each kind of wait it begins (a metric). */
+    private readonly onMarksWait: (kind: MarksWait) => void = () => {},
   ) {
     this.alertSelectors = selectorsFor(plan.subscriptions, 'alert');
     this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
-    this.positionJson = JSON.stringify(plan.since);
+    this.positionJson = JSON.stringify(plan.resumedFrom);
     this.afterAlert = plan.after;
     this.rememberFromMs = plan.rememberFromMs;
     const { epoch, ms, offset } = parsePosition(plan.since);
@@ -187,7 +201,10 @@ export class DatabaseBackfill {
     const held = this.plan.heldAfter(leaveFromMs);
     if (this.awaitingMarks(rows, leaveFromMs, held)) {
       // The same page again (the keyset has not moved), once the marks had a moment to land.
-      await sleep(RESUME_MARKS_POLL_MS);
+      await sleep(this.pollMs);
+      // Marks normally land within milliseconds; a wait that lasts (a sweep seconds away) reads
+      // the page less and less often, so a fan-out's worth of resumes does not poll PostgreSQL hot.
+      this.pollMs = Math.min(this.pollMs * 2, RESUME_MARKS_POLL_MAX_MS);
       return [];
     }
     if (rows.length > room) {
@@ -259,11 +276,12 @@ export class DatabaseBackfill {
   /**
    * A row stored before since's time that the ledger does not mark published yet may be one the
    * browser had, published but not yet marked: its ingest marks it milliseconds after Redis
-   * confirmed the append. So the page is read again shortly, for at most RESUME_MARKS_WAIT_MS
-   * per resume; then unmarked rows are sent by time (an ingest that died before marking, an
-   * alert still waiting in a publish backlog: the browser drops a repeated id). The same for a
-   * row received within the margin of the hand-over point, whose mark says which side of it the
-   * bus carries the row on (leftToWindow).
+   * confirmed the append. So the page is read again, for as long as its storing instance is
+   * registered (up to the overlap margin: a dead one's rows are marked by the sweep within
+   * seconds), or else for at most WS_RESUME_MARKS_WAIT_MS per resume; then unmarked rows are
+   * sent by time (an ingest gone before marking, an alert still waiting in a publish backlog:
+   * the browser drops a repeated id). The same for a row received within the margin of the
+   * hand-over point, whose mark says which side of it the bus carries the row on (leftToWindow).
    */
   private awaitingMarks(
     rows: readonly BackfillAlert[],
@@ -273,18 +291,25 @@ export class DatabaseBackfill {
     const now = performance.now();
     const inZone = (r: BackfillAlert) =>
       r.unmarked && r.receivedAt.getTime() >= leaveFromMs && !held.has(r.alertId);
-    // Stored by a registered ingest instance: its publish (or the sweep) will mark it, within
-    // the overlap margin by the margin's own definition. Waiting for that mark decides which
-    // side of the hand-over point the bus carries it on; sent by time instead, its later bus
-    // copy is skipped on this socket only, and a browser that resumes again gets it twice.
-    if (rows.some((r) => inZone(r) && r.pending)) {
-      this.publishDeadline ??= now + this.plan.overlapMs;
-      if (now < this.publishDeadline) return true;
-    }
     const waited = (r: BackfillAlert) =>
       (r.unmarked && this.seen !== null && r.receivedUs <= this.sinceUs) || inZone(r);
+    // Stored by a registered ingest instance: its publish, a resend's stream search, or the
+    // sweep if it died will mark it, within the overlap margin by the margin's own definition.
+    // Near the hand-over point the mark decides which side of it the bus carries the row on;
+    // before `since`, whether the browser had it (an instance killed between Redis's append and
+    // its mark: the sweep marks it seconds later). Sent by time instead, the browser gets it twice.
+    if (rows.some((r) => waited(r) && r.pending)) {
+      if (this.publishDeadline === null) {
+        this.publishDeadline = now + this.plan.overlapMs;
+        this.onMarksWait('pending');
+      }
+      if (now < this.publishDeadline) return true;
+    }
     if (!rows.some(waited)) return false;
-    this.marksDeadline ??= now + RESUME_MARKS_WAIT_MS;
+    if (this.marksDeadline === null) {
+      this.marksDeadline = now + this.limits.marksWaitMs;
+      this.onMarksWait('unmarked');
+    }
     return now < this.marksDeadline;
   }
 

@@ -34,7 +34,9 @@ export function startDatabasePhase(
     waitingForDrain: false,
     pausedAtMs: 0,
     database: {
-      backfill: new DatabaseBackfill(parts.db, plan.backfill, parts.limits),
+      backfill: new DatabaseBackfill(parts.db, plan.backfill, parts.limits, (kind) =>
+        parts.metrics.backfillMarksWaits.inc({ rows: kind }),
+      ),
       handOver: plan.handOver,
       frames: [],
       next: 0,

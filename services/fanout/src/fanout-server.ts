@@ -220,7 +220,10 @@ function registerWebSocket(
       retentionMonths: config.ALERT_RETENTION_MONTHS,
       catchUpMs: config.WS_RESUME_CATCH_UP_MS,
     },
-    backfillMaxAlerts: config.WS_BACKFILL_MAX_ALERTS,
+    backfill: {
+      maxAlerts: config.WS_BACKFILL_MAX_ALERTS,
+      marksWaitMs: config.WS_RESUME_MARKS_WAIT_MS,
+    },
   });
   const caps = new ConnectionCaps(
     config.WS_MAX_CONNECTIONS_PER_OPERATOR,

@@ -106,6 +106,7 @@ export function planResume(
     resume: { since, status: 'replayed', source: 'database' },
     backfill: {
       since: raw,
+      resumedFrom: state.since!,
       after: split.after,
       fromMs,
       // The window's entries up to `since` (when behind), or those a clear retired (after a reset

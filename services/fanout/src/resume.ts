@@ -1,4 +1,5 @@
 import type { Queryable } from '@tripwire/storage';
+import type { BackfillLimits } from './database-backfill.js';
 import {
   type DatabasePhase,
   fetchPage,
@@ -36,8 +37,8 @@ export interface GreeterParts {
   /** PostgreSQL, for resumes the window cannot serve. */
   db: Queryable;
   settings: ResumeSettings;
-  /** WS_BACKFILL_MAX_ALERTS. */
-  backfillMaxAlerts: number;
+  /** WS_BACKFILL_MAX_ALERTS and WS_RESUME_MARKS_WAIT_MS (the pages are `sliceEntries` rows). */
+  backfill: Omit<BackfillLimits, 'pageRows'>;
   /** A database backfill failed (PostgreSQL unreachable, statement timeout): logged, rate limited. */
   onBackfillError: (err: unknown) => void;
 }
@@ -128,7 +129,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
         'stream_gap',
         failure !== undefined
           ? `PostgreSQL failed while backfilling from ${since}; reload from /api/alerts`
-          : `more than ${parts.backfillMaxAlerts} alerts since ${since}; reload from /api/alerts`,
+          : `more than ${parts.backfill.maxAlerts} alerts since ${since}; reload from /api/alerts`,
       );
     }
     handOverToWindow(ws, phase, replayWindow);
@@ -170,7 +171,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
       state.replay = { cursor: state.since!, waitingForDrain: false, pausedAtMs: 0 };
       slice(ws);
     } else if (plan?.kind === 'database') {
-      const limits = { pageRows: parts.sliceEntries, maxAlerts: parts.backfillMaxAlerts };
+      const limits = { pageRows: parts.sliceEntries, ...parts.backfill };
       startDatabasePhase(ws, plan, { db: parts.db, limits, metrics });
       slice(ws);
     } else {

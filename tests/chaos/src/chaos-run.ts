@@ -221,7 +221,7 @@ function unexpectedExits(stack: ChaosStack, fleet: AgentFleet): string[] {
   for (const s of [...stack.ingests, ...stack.fanouts]) {
     if (s.process.unexpectedExits)
       out.push(
-        `${s.process.label} exited ${s.process.unexpectedExits}x: ${s.process.output.slice(-3).join(' | ')}`,
+        `${s.process.label} exited ${s.process.unexpectedExits}x; the last time:\n      ${s.process.lastCrash.join('\n      ')}`,
       );
   }
   for (const slot of fleet.slots) {

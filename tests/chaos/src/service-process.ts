@@ -12,12 +12,16 @@ const mainOf = (service: ServiceName) =>
 
 /** The last lines a process printed, for the report when it misbehaves. */
 const KEPT_OUTPUT_LINES = 40;
+/** Of those, how many the report shows for a process that exited on its own. */
+const CRASH_LINES = 12;
 
 export class ServiceProcess {
   private child: ChildProcess | null = null;
   private exited: Promise<unknown> = Promise.resolve();
   /** Exits the run did not cause (a crash, an exit on its own). */
   unexpectedExits = 0;
+  /** The last lines printed before the latest unexpected exit, ending with its code or signal. */
+  lastCrash: string[] = [];
   starts = 0;
   readonly output: string[] = [];
   private killing = false;
@@ -47,11 +51,16 @@ export class ServiceProcess {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    // 'close', not 'exit': only then has everything the process printed been read, so a
+    // crash's stack trace is in the output before the exit line.
     this.exited = new Promise((r) =>
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         if (!this.killing) {
           this.unexpectedExits++;
-          keep(Buffer.from(`[exited code=${code} signal=${signal}]`));
+          this.lastCrash = [
+            ...this.output.slice(-CRASH_LINES),
+            `[exited code=${code} signal=${signal}]`,
+          ];
         }
         r(undefined);
       }),
