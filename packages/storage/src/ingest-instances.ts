@@ -10,11 +10,6 @@ const SWEEP_LOCK = "hashtext('tripwire.ingest.sweep'), 0";
 /** The session setting that stamps alert_ids.stored_by on each ingest connection. */
 export const INGEST_INSTANCE_SETTING = 'tripwire.ingest_instance';
 
-/**
- * Takes `instanceId`'s lock on this session and registers it, unless another live instance holds
- * the lock or a row of that id is left to sweep: false then (pick another id). On success the
- * instance is alive until this session ends.
- */
 /** Takes `instanceId`'s lock on this session, unless another session holds it. */
 async function tryInstanceLock(db: Queryable, instanceId: number): Promise<boolean> {
   const { rows } = await db.query<{ locked: boolean }>(
@@ -24,6 +19,11 @@ async function tryInstanceLock(db: Queryable, instanceId: number): Promise<boole
   return rows[0]!.locked;
 }
 
+/**
+ * Takes `instanceId`'s lock on this session and registers it, unless another live instance holds
+ * the lock or a row of that id is left to sweep: false then (pick another id). On success the
+ * instance is alive until this session ends.
+ */
 export async function claimIngestInstance(db: Queryable, instanceId: number): Promise<boolean> {
   if (!(await tryInstanceLock(db, instanceId))) return false;
   const inserted = await db.query(
