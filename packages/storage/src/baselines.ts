@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { NewAlert } from './models.js';
-import type { Pool } from './pool.js';
+import { checkOut, type Pool } from './pool.js';
 
 const copyText = (v: string) =>
   v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
@@ -22,7 +22,7 @@ export async function copyAlertsRaw(
 ): Promise<void> {
   const now = new Date();
   const at = receivedAt ?? (() => now);
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     const rows = alerts.map(
       (a, i) =>

@@ -77,12 +77,32 @@ export async function databaseNow(db: Queryable): Promise<Date> {
   return rows[0]!.now;
 }
 
+/**
+ * A connection taken from the pool for several statements. pg-pool takes its own 'error'
+ * listener off a client it hands out, and a client whose connection drops (PostgreSQL restarted,
+ * a network cut, pg_terminate_backend) emits 'error' even while none of its queries runs: between
+ * a transaction's statements, while a cursor's reader is slow. With no listener that ends the
+ * process. Here the statement under way, or the next one, fails with the loss instead; the
+ * listener goes when the client is released (pg-pool discards a client that lost its connection).
+ */
+export async function checkOut(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
+  const reported = () => {};
+  client.on('error', reported);
+  const release = client.release;
+  client.release = (err?: Error | boolean) => {
+    client.removeListener('error', reported);
+    release(err);
+  };
+  return client;
+}
+
 /** Runs fn inside BEGIN/COMMIT on one connection; rolls back if it throws. */
 export async function withTransaction<T>(
   pool: Pool,
   fn: (db: Queryable) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     await client.query('BEGIN');
     const result = await fn(client);

@@ -1,5 +1,5 @@
 import Cursor from 'pg-cursor';
-import type { Pool } from './pool.js';
+import { checkOut, type Pool } from './pool.js';
 
 export interface RowCursorOptions {
   /** Rows fetched per round trip: the most held in memory at once. */
@@ -27,7 +27,7 @@ export async function* streamRows<R>(
   values: unknown[],
   { batchSize = 1000, timeoutMs }: RowCursorOptions,
 ): AsyncGenerator<R[], void, undefined> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let failure: Error | undefined;
   let cursor: Cursor<R> | undefined;
   try {
