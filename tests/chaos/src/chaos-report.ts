@@ -8,7 +8,7 @@ export function formatReport(result: ChaosResult): string {
   const out = (s = '') => lines.push(s);
   out(`TripWire chaos run — seed ${o.seed}`);
   out(
-    `  ${o.alerts} alerts, ${o.agents} agents, ${o.clients} clients, ${o.durationS} s; faults: ${o.faults.join(', ') || 'none'}`,
+    `  ${o.alerts} alerts, ${o.agents} agents, ${o.clients} clients, ${o.durationS} s; faults: ${o.faults.join(', ') || 'none'}${o.busy ? `; ${o.busy} busy processes` : ''}`,
   );
   out(
     `  generation ${result.seconds.generation.toFixed(0)} s, quiescence ${result.seconds.quiescence.toFixed(0)} s, total ${result.seconds.total.toFixed(0)} s`,

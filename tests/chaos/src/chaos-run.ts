@@ -10,6 +10,7 @@ import { createOperatorTokens } from '@tripwire/operator-auth';
 import pg from 'pg';
 import { AgentFleet } from './agent-fleet.js';
 import { readProgress } from './agent-progress.js';
+import { BusyNeighbours } from './busy-neighbours.js';
 import { type ChaosStack, startChaosStack } from './chaos-stack.js';
 import { alertMatches, clientFilters, describeFilter } from './client-filters.js';
 import { checkDelivery, type DeliveryReport, type StoredAlert } from './delivery-check.js';
@@ -48,7 +49,9 @@ export async function runChaos(
   const random = seededRandom(options.seed);
   const dir = mkdtempSync(join(tmpdir(), 'tripwire-chaos-'));
   say(`seed ${options.seed}; state in ${dir}`);
+  const busy = new BusyNeighbours(options.busy);
   const stack = await startChaosStack(databaseServerUrl).catch((err) => {
+    busy.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   });
@@ -98,6 +101,7 @@ export async function runChaos(
     for (const c of clients) c.stop();
     await fleet.stop();
     await stack.stop();
+    busy.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,8 @@ export interface RunOptions {
   faults: FaultKind[];
   /** Checker self-test: the first client throws away this many alerts it received. */
   injectDrop: number;
+  /** Processes that only burn CPU during the run (a crowded node). */
+  busy: number;
 }
 
 export const DEFAULT_OPTIONS: Omit<RunOptions, 'seed'> = {
@@ -33,6 +35,7 @@ export const DEFAULT_OPTIONS: Omit<RunOptions, 'seed'> = {
   durationS: 120,
   faults: [...FAULT_KINDS],
   injectDrop: 0,
+  busy: 0,
 };
 
 export const USAGE = `usage: pnpm chaos [options]
@@ -50,6 +53,7 @@ nothing was lost, duplicated, missed or out of order.
   --faults <list>     comma list, or "all" or "none" (default all):
                       ${FAULT_KINDS.join(', ')}
   --inject-drop <n>   checker self-test: client 1 discards n alerts it received (reported missing)
+  --busy <n>          n processes that only burn CPU for the whole run, 0-32 (a crowded node)
   --help              this text
 
 Environment: DATABASE_URL (the server; the run creates and drops its own database).`;
@@ -98,6 +102,7 @@ export function parseRunOptions(argv: string[]): RunOptions | null {
         duration: { type: 'string' },
         faults: { type: 'string' },
         'inject-drop': { type: 'string' },
+        busy: { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -115,5 +120,6 @@ export function parseRunOptions(argv: string[]): RunOptions | null {
     durationS: intOption('duration', str('duration'), d.durationS, 5, 600),
     faults: parseFaults(str('faults')),
     injectDrop: intOption('inject-drop', str('inject-drop'), 0, 0, 1_000_000),
+    busy: intOption('busy', str('busy'), d.busy, 0, 32),
   };
 }

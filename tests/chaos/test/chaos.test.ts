@@ -25,6 +25,7 @@ describe('pnpm chaos, short', () => {
         durationS: 20,
         faults: FAULTS,
         injectDrop: INJECTED_DROPS,
+        busy: 0,
       },
       process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     );

@@ -11,7 +11,9 @@ describe('pnpm chaos options', () => {
       durationS: 120,
       faults: [...FAULT_KINDS],
       injectDrop: 0,
+      busy: 0,
     });
+    expect(parseRunOptions(['--busy', '6'])?.busy).toBe(6);
   });
 
   it('picks faults by name, and none', () => {
@@ -30,6 +32,7 @@ describe('pnpm chaos options', () => {
     [['--bogus'], /Unknown option '--bogus'/],
     [['--alerts', 'many'], /--alerts: "many" is not a whole number/],
     [['--clients', '13'], /--clients: must be 1-12/],
+    [['--busy', '33'], /--busy: must be 0-32/],
     [['--faults', 'meteor'], /unknown fault "meteor"/],
     [['stray'], /positional/],
   ])('refuses %j', (argv, message) => {
