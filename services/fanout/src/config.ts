@@ -145,9 +145,6 @@ const schema = z
     WS_BACKFILL_OVERLAP_MS: int(30_000, 0, 3_600_000),
     // The most alerts one resume reads from PostgreSQL; beyond them the browser is told to reload.
     WS_BACKFILL_MAX_ALERTS: int(100_000, 1, 10_000_000),
-    // How long a resume from PostgreSQL waits for the published marks of rows whose storing
-    // ingest is gone or unknown (those of a registered one are waited for up to the overlap).
-    WS_RESUME_MARKS_WAIT_MS: int(1_000, 0, 60_000),
     // How long a resume waits for this node to read up to its position before PostgreSQL serves it.
     WS_RESUME_CATCH_UP_MS: int(5_000, 0, 60_000),
     // Must match ingest's: a resume from before what retention keeps is refused as unavailable.

@@ -14,7 +14,7 @@ import {
 } from '@tripwire/storage';
 import type { AlertEventData, Severity, TripwireType } from '@tripwire/wire';
 import { backfillPosition } from './backfill-cursor.js';
-import { RESUME_MARKS_POLL_MAX_MS, RESUME_MARKS_POLL_MS } from './limits.js';
+import { RESUME_MARKS_POLL_MAX_MS, RESUME_MARKS_POLL_MS, RESUME_MARKS_WAIT_MS } from './limits.js';
 import type { SubscriptionFilter } from './subscription-filter.js';
 
 /** What a resume served from PostgreSQL sends, decided when it starts (resume.ts). */
@@ -56,15 +56,7 @@ export interface BackfillLimits {
   pageRows: number;
   /** WS_BACKFILL_MAX_ALERTS: a resume needing more stops there, and the browser is told to reload. */
   maxAlerts: number;
-  /**
-   * WS_RESUME_MARKS_WAIT_MS: how long unmarked rows from before `since` whose storing instance
-   * is gone or unknown are waited for (awaitingMarks); then they are sent by time.
-   */
-  marksWaitMs: number;
 }
-
-/** Which rows a resume waited for the published marks of: see DatabaseBackfill.awaitingMarks. */
-export type MarksWait = 'pending' | 'unmarked';
 
 type Stage = 'hosts' | 'incidents' | 'alerts' | 'done';
 
@@ -109,8 +101,6 @@ export class DatabaseBackfill {
     private readonly db: Queryable,
     private readonly plan: BackfillPlan,
     private readonly limits: BackfillLimits,
-    /** Called once per resume for each kind of wait it begins (a metric). */
-    private readonly onMarksWait: (kind: MarksWait) => void = () => {},
   ) {
     this.alertSelectors = selectorsFor(plan.subscriptions, 'alert');
     this.incidentSelectors = selectorsFor(plan.subscriptions, 'incident');
@@ -130,9 +120,14 @@ export class DatabaseBackfill {
     return this.stage === 'done';
   }
 
-  /** The next page's frames, encoded; an empty page only once `done`. Rejects when a query fails. */
-  async nextPage(): Promise<{ frames: string[]; kind: 'host' | 'incident' | 'alert' }> {
-    while (this.stage !== 'done') {
+  /**
+   * The next page's frames, encoded; an empty page once `done`, or once `wanted` says the
+   * socket is gone (a marks wait stops there). Rejects when a query fails.
+   */
+  async nextPage(
+    wanted: () => boolean = () => true,
+  ): Promise<{ frames: string[]; kind: 'host' | 'incident' | 'alert' }> {
+    while (this.stage !== 'done' && wanted()) {
       const kind =
         this.stage === 'hosts' ? 'host' : this.stage === 'incidents' ? 'incident' : 'alert';
       const frames =
@@ -202,11 +197,13 @@ export class DatabaseBackfill {
     if (this.awaitingMarks(rows, leaveFromMs, held)) {
       // The same page again (the keyset has not moved), once the marks had a moment to land.
       await sleep(this.pollMs);
-      // Marks normally land within milliseconds; a wait that lasts (a sweep seconds away) reads
-      // the page less and less often, so a fan-out's worth of resumes does not poll PostgreSQL hot.
+      // Marks normally land within milliseconds; a wait that lasts (up to the overlap margin for
+      // a registered ingest's rows) reads the page less and less often, so a fan-out's worth of
+      // resumes does not poll PostgreSQL hot.
       this.pollMs = Math.min(this.pollMs * 2, RESUME_MARKS_POLL_MAX_MS);
       return [];
     }
+    this.pollMs = RESUME_MARKS_POLL_MS;
     if (rows.length > room) {
       this.limitReached = true;
       rows.length = room;
@@ -220,7 +217,7 @@ export class DatabaseBackfill {
     const frames: string[] = [];
     for (const row of rows) {
       if (this.plan.knownIds.has(row.alertId)) continue;
-      if (this.leftToWindow(row, held, leaveFromMs)) {
+      if (this.leftToWindow(row, held)) {
         this.leftToWindowCount++;
         continue;
       }
@@ -254,16 +251,13 @@ export class DatabaseBackfill {
    * would leave the browser's position before the bus copy, and a later resume from that
    * position would send it again.
    */
-  private leftToWindow(
-    row: BackfillAlert,
-    held: Map<string, boolean>,
-    leaveFromMs: number,
-  ): boolean {
+  private leftToWindow(row: BackfillAlert, held: Map<string, boolean>): boolean {
     const after = held.get(row.alertId);
     if (after !== undefined) return after;
-    if (row.receivedAt.getTime() < leaveFromMs) return false;
     // Not marked even after the marks wait: perhaps never to be published (its ingest's backlog
     // overflowed, a `gap` stands for it), so sent by time as before; the window skips its copy.
+    // Marked, however long ago it was received: an alert that waited in a publish backlog is
+    // published after the hand-over point whatever its receive time says.
     if (row.mark === null) return false;
     const handOver = this.plan.handOver === null ? null : parsePosition(this.plan.handOver);
     return (
@@ -276,12 +270,11 @@ export class DatabaseBackfill {
   /**
    * A row stored before since's time that the ledger does not mark published yet may be one the
    * browser had, published but not yet marked: its ingest marks it milliseconds after Redis
-   * confirmed the append. So the page is read again, for as long as its storing instance is
-   * registered (up to the overlap margin: a dead one's rows are marked by the sweep within
-   * seconds), or else for at most WS_RESUME_MARKS_WAIT_MS per resume; then unmarked rows are
-   * sent by time (an ingest gone before marking, an alert still waiting in a publish backlog:
-   * the browser drops a repeated id). The same for a row received within the margin of the
-   * hand-over point, whose mark says which side of it the bus carries the row on (leftToWindow).
+   * confirmed the append. So the page is read again shortly, for at most RESUME_MARKS_WAIT_MS
+   * per resume; then unmarked rows are sent by time (an ingest that died before marking, an
+   * alert still waiting in a publish backlog: the browser drops a repeated id). The same for a
+   * row received within the margin of the hand-over point, whose mark says which side of it the
+   * bus carries the row on (leftToWindow).
    */
   private awaitingMarks(
     rows: readonly BackfillAlert[],
@@ -291,25 +284,18 @@ export class DatabaseBackfill {
     const now = performance.now();
     const inZone = (r: BackfillAlert) =>
       r.unmarked && r.receivedAt.getTime() >= leaveFromMs && !held.has(r.alertId);
-    const waited = (r: BackfillAlert) =>
-      (r.unmarked && this.seen !== null && r.receivedUs <= this.sinceUs) || inZone(r);
-    // Stored by a registered ingest instance: its publish, a resend's stream search, or the
-    // sweep if it died will mark it, within the overlap margin by the margin's own definition.
-    // Near the hand-over point the mark decides which side of it the bus carries the row on;
-    // before `since`, whether the browser had it (an instance killed between Redis's append and
-    // its mark: the sweep marks it seconds later). Sent by time instead, the browser gets it twice.
-    if (rows.some((r) => waited(r) && r.pending)) {
-      if (this.publishDeadline === null) {
-        this.publishDeadline = now + this.plan.overlapMs;
-        this.onMarksWait('pending');
-      }
+    // Stored by a registered ingest instance: its publish (or the sweep) will mark it, within
+    // the overlap margin by the margin's own definition. Waiting for that mark decides which
+    // side of the hand-over point the bus carries it on; sent by time instead, its later bus
+    // copy is skipped on this socket only, and a browser that resumes again gets it twice.
+    if (rows.some((r) => inZone(r) && r.pending)) {
+      this.publishDeadline ??= now + this.plan.overlapMs;
       if (now < this.publishDeadline) return true;
     }
+    const waited = (r: BackfillAlert) =>
+      (r.unmarked && this.seen !== null && r.receivedUs <= this.sinceUs) || inZone(r);
     if (!rows.some(waited)) return false;
-    if (this.marksDeadline === null) {
-      this.marksDeadline = now + this.limits.marksWaitMs;
-      this.onMarksWait('unmarked');
-    }
+    this.marksDeadline ??= now + RESUME_MARKS_WAIT_MS;
     return now < this.marksDeadline;
   }
 

@@ -34,9 +34,7 @@ export function startDatabasePhase(
     waitingForDrain: false,
     pausedAtMs: 0,
     database: {
-      backfill: new DatabaseBackfill(parts.db, plan.backfill, parts.limits, (kind) =>
-        parts.metrics.backfillMarksWaits.inc({ rows: kind }),
-      ),
+      backfill: new DatabaseBackfill(parts.db, plan.backfill, parts.limits),
       handOver: plan.handOver,
       frames: [],
       next: 0,
@@ -74,12 +72,15 @@ export function sendPage(
   return phase.next < phase.frames.length ? 'more' : 'page';
 }
 
-/** Fetches the next page into the phase; resolves false when the backfill is over. */
-export async function fetchPage(phase: DatabasePhase): Promise<boolean> {
+/**
+ * Fetches the next page into the phase; resolves false when the backfill is over. A socket
+ * closed meanwhile ends a marks wait (`open`), so a gone browser costs no more reads.
+ */
+export async function fetchPage(phase: DatabasePhase, open: () => boolean): Promise<boolean> {
   if (phase.backfill.done) return false;
   phase.fetching = true;
   try {
-    const page = await phase.backfill.nextPage();
+    const page = await phase.backfill.nextPage(open);
     phase.frames = page.frames;
     phase.kind = page.kind;
     phase.next = 0;

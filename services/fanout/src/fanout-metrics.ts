@@ -117,7 +117,29 @@ export function createFanoutMetrics(sources: FanoutGaugeSources) {
       help: 'Times a resume replay waited for a socket to drain before its next slice',
       registers,
     }),
-    ...resumeMetrics(registers),
+    resumes: new Counter({
+      name: 'tripwire_fanout_resumes_total',
+      help: 'Resume requests, by outcome (replayed: from memory, database, unavailable, rate_limited)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    catchUpWaits: new Counter({
+      name: 'tripwire_fanout_resume_catch_up_waits_total',
+      help: 'Resumes that waited for this node to read up to their position (it was behind)',
+      registers,
+    }),
+    backfillFrames: new Counter({
+      name: 'tripwire_fanout_backfill_frames_total',
+      help: 'Frames sent to resuming browsers from PostgreSQL, by kind (alert, incident, host)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    backfillAborts: new Counter({
+      name: 'tripwire_fanout_backfill_aborts_total',
+      help: 'Database backfills that stopped early, by reason (query_failed, limit): the browser was told stream_gap',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     gaps: new Counter({
       name: 'tripwire_fanout_stream_gaps_total',
       help: 'Times the Redis stream lost entries this node had not read, or was reset to a new epoch (clients told to reload)',
@@ -169,41 +191,6 @@ function exportMetrics(registers: Registry[]) {
       name: 'tripwire_fanout_export_rows_total',
       help: 'Rows sent in exports, by kind',
       labelNames: ['kind'] as const,
-      registers,
-    }),
-  };
-}
-
-/** How resumes were served: from memory, the bus or PostgreSQL, and what the backfills waited for. */
-function resumeMetrics(registers: Registry[]) {
-  return {
-    resumes: new Counter({
-      name: 'tripwire_fanout_resumes_total',
-      help: 'Resume requests, by outcome (replayed: from memory, database, unavailable, rate_limited)',
-      labelNames: ['outcome'] as const,
-      registers,
-    }),
-    catchUpWaits: new Counter({
-      name: 'tripwire_fanout_resume_catch_up_waits_total',
-      help: 'Resumes that waited for this node to read up to their position (it was behind)',
-      registers,
-    }),
-    backfillFrames: new Counter({
-      name: 'tripwire_fanout_backfill_frames_total',
-      help: 'Frames sent to resuming browsers from PostgreSQL, by kind (alert, incident, host)',
-      labelNames: ['kind'] as const,
-      registers,
-    }),
-    backfillMarksWaits: new Counter({
-      name: 'tripwire_fanout_backfill_marks_waits_total',
-      help: 'Resumes from PostgreSQL that waited for the published marks of rows they were about to send, by rows (pending: stored by a registered ingest, up to WS_BACKFILL_OVERLAP_MS; unmarked: the rest, up to WS_RESUME_MARKS_WAIT_MS)',
-      labelNames: ['rows'] as const,
-      registers,
-    }),
-    backfillAborts: new Counter({
-      name: 'tripwire_fanout_backfill_aborts_total',
-      help: 'Database backfills that stopped early, by reason (query_failed, limit): the browser was told stream_gap',
-      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -220,10 +220,7 @@ function registerWebSocket(
       retentionMonths: config.ALERT_RETENTION_MONTHS,
       catchUpMs: config.WS_RESUME_CATCH_UP_MS,
     },
-    backfill: {
-      maxAlerts: config.WS_BACKFILL_MAX_ALERTS,
-      marksWaitMs: config.WS_RESUME_MARKS_WAIT_MS,
-    },
+    backfillMaxAlerts: config.WS_BACKFILL_MAX_ALERTS,
   });
   const caps = new ConnectionCaps(
     config.WS_MAX_CONNECTIONS_PER_OPERATOR,

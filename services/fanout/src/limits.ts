@@ -59,9 +59,13 @@ export const WARM_START_MAX_MS = 10_000;
 export const RESUME_CATCH_UP_POLL_MS = 20;
 
 /**
- * How soon a resume served from PostgreSQL that waits for published marks (database-backfill.ts,
- * awaitingMarks) reads the page again...
+ * The longest a resume served from PostgreSQL waits for rows stored before its `since` to be
+ * marked published (with their positions) before sending the unmarked ones by time: an ingest
+ * marks within milliseconds of Redis confirming the append, so a longer wait means it died
+ * first, or the alert still waits in a publish backlog.
  */
+export const RESUME_MARKS_WAIT_MS = 1_000;
+/** How soon that wait (or the longer one for rows a registered ingest will mark) reads the page again... */
 export const RESUME_MARKS_POLL_MS = 20;
 /** ...doubling after each read, up to this. */
 export const RESUME_MARKS_POLL_MAX_MS = 500;

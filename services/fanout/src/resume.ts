@@ -1,5 +1,4 @@
 import type { Queryable } from '@tripwire/storage';
-import type { BackfillLimits } from './database-backfill.js';
 import {
   type DatabasePhase,
   fetchPage,
@@ -37,8 +36,8 @@ export interface GreeterParts {
   /** PostgreSQL, for resumes the window cannot serve. */
   db: Queryable;
   settings: ResumeSettings;
-  /** WS_BACKFILL_MAX_ALERTS and WS_RESUME_MARKS_WAIT_MS (the pages are `sliceEntries` rows). */
-  backfill: Omit<BackfillLimits, 'pageRows'>;
+  /** WS_BACKFILL_MAX_ALERTS. */
+  backfillMaxAlerts: number;
   /** A database backfill failed (PostgreSQL unreachable, statement timeout): logged, rate limited. */
   onBackfillError: (err: unknown) => void;
 }
@@ -129,7 +128,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
         'stream_gap',
         failure !== undefined
           ? `PostgreSQL failed while backfilling from ${since}; reload from /api/alerts`
-          : `more than ${parts.backfill.maxAlerts} alerts since ${since}; reload from /api/alerts`,
+          : `more than ${parts.backfillMaxAlerts} alerts since ${since}; reload from /api/alerts`,
       );
     }
     handOverToWindow(ws, phase, replayWindow);
@@ -141,7 +140,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
     if (sent === 'full') return pause(ws.getUserData());
     if (sent === 'more') return void setImmediate(() => guardedSlice(ws));
     if (phase.backfill.done) return finishDatabase(ws, phase);
-    fetchPage(phase).then(
+    fetchPage(phase, () => !ws.getUserData().closed).then(
       () => guardedSlice(ws),
       (err: unknown) => guardedFinish(ws, phase, err),
     );
@@ -171,7 +170,7 @@ export function createGreeter(parts: GreeterParts): Greeter {
       state.replay = { cursor: state.since!, waitingForDrain: false, pausedAtMs: 0 };
       slice(ws);
     } else if (plan?.kind === 'database') {
-      const limits = { pageRows: parts.sliceEntries, ...parts.backfill };
+      const limits = { pageRows: parts.sliceEntries, maxAlerts: parts.backfillMaxAlerts };
       startDatabasePhase(ws, plan, { db: parts.db, limits, metrics });
       slice(ws);
     } else {
