@@ -49,6 +49,10 @@ export function formatReport(result: ChaosResult): string {
     if (c.missingSample.length) {
       out(`             missing ones stored at ${secondRanges(c.missingBySecond)}`);
       out(`             e.g. ${c.missingSample.slice(0, 2).join(', ')}`);
+      for (const [mark, t] of c.missingByMark) {
+        const span = mark.startsWith('epoch') ? ` offsets ${t.first}-${t.last}` : '';
+        out(`             ledger: ${mark}${span}: ${t.count}`);
+      }
     }
     for (const [kind, n] of c.duplicateKinds) out(`             duplicates: ${kind} (${n})`);
     for (const d of c.duplicateSamples) out(`               e.g. ${d}`);

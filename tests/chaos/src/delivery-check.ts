@@ -41,6 +41,12 @@ export interface ClientVerdict {
   missingSample: string[];
   /** Second of the run at which each missing alert was stored → how many: shows which fault. */
   missingBySecond: Map<number, number>;
+  /**
+   * Where the ledger says each missing alert went on the bus: its epoch (and the offsets seen
+   * there), or "never marked published" → how many: tells a publish that never happened from a
+   * bus copy no client was given.
+   */
+  missingByMark: Map<string, { count: number; first: number; last: number }>;
   /** How the duplicates came (ResumingClient.duplicateKind) → count. */
   duplicateKinds: Map<string, number>;
   /** Alert frames buffered behind a stream_gap/degraded notice, not taken. */
@@ -136,6 +142,7 @@ function clientVerdict(
   let missing = 0;
   const missingSample: string[] = [];
   const missingBySecond = new Map<number, number>();
+  const missingByMark = new Map<string, { count: number; first: number; last: number }>();
   for (const row of storedById.values()) {
     if (!alertMatches(filter, row)) continue;
     expected++;
@@ -144,6 +151,7 @@ function clientVerdict(
       if (missingSample.length < 5) missingSample.push(row.alert_id);
       const second = Math.floor((row.received_ms - startedAtMs) / 1000);
       missingBySecond.set(second, (missingBySecond.get(second) ?? 0) + 1);
+      countMark(missingByMark, row.ledger_position ?? null);
     }
   }
   let unexpected = 0;
@@ -166,6 +174,7 @@ function clientVerdict(
     incidents: record.incidents,
     missingSample,
     missingBySecond,
+    missingByMark,
     duplicateKinds: record.duplicateKinds,
     afterNotice: record.afterNotice,
     duplicateSamples: record.duplicateSamples.map(
@@ -190,4 +199,19 @@ export function failures(report: DeliveryReport): string[] {
     add(`${c.name}: unorderable positions`, c.unorderable);
   }
   return out;
+}
+
+/** Adds one alert's ledger mark ("<epoch>:<offset>", or none) to the tally by epoch. */
+function countMark(
+  tally: Map<string, { count: number; first: number; last: number }>,
+  position: string | null,
+) {
+  const at = position?.lastIndexOf(':') ?? -1;
+  const key = position && at > 0 ? `epoch ${position.slice(0, at)}` : 'never marked published';
+  const offset = position && at > 0 ? Number(position.slice(at + 1)) : 0;
+  const t = tally.get(key) ?? { count: 0, first: offset, last: offset };
+  t.count++;
+  t.first = Math.min(t.first, offset);
+  t.last = Math.max(t.last, offset);
+  tally.set(key, t);
 }

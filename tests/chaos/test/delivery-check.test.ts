@@ -115,6 +115,8 @@ describe('the delivery checker', () => {
   it('reports what a client missed, got twice, got out of order, or should not have got', () => {
     const { stored, agents } = perfectRun(20);
     const seen = stored.filter((a) => a.severity === 'CRITICAL');
+    // The ledger marked one of the two it missed (a bus copy nobody was given), not the other.
+    seen[0]!.ledger_position = 'e1:41';
     const record = clientThatSaw(seen.slice(2));
     record.received.set('0-1', { host_id: 'h-0', position: '9-9' });
     record.duplicates.set(seen[3]!.alert_id, 2);
@@ -133,6 +135,12 @@ describe('the delivery checker', () => {
       new Map([
         [4, 1],
         [5, 1],
+      ]),
+    );
+    expect(c.missingByMark).toEqual(
+      new Map([
+        ['epoch e1', { count: 1, first: 41, last: 41 }],
+        ['never marked published', { count: 1, first: 0, last: 0 }],
       ]),
     );
     expect(failures(report)).toEqual([
