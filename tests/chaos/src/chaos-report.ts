@@ -13,6 +13,9 @@ export function formatReport(result: ChaosResult): string {
   out(
     `  generation ${result.seconds.generation.toFixed(0)} s, quiescence ${result.seconds.quiescence.toFixed(0)} s, total ${result.seconds.total.toFixed(0)} s`,
   );
+  if (result.unpublished > 0) {
+    out(`  still unpublished when judged (the ledger, after 120 s): ${result.unpublished}`);
+  }
   out();
   out('faults (s into the run, target, down for):');
   for (const f of result.faults) {

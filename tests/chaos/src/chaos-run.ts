@@ -33,10 +33,14 @@ export interface ChaosResult {
   agentKills: number;
   unexpectedExits: string[];
   seconds: { generation: number; quiescence: number; total: number };
+  /** Stored alerts the ledger still called unpublished when the clients were judged. */
+  unpublished: number;
 }
 
 /** Mean seconds between two disconnects a client makes on its own. */
 const BOUNCE_MEAN_S = 8;
+/** After quiescence, how long the ingests get to publish every stored alert. */
+const PUBLISH_WAIT_MS = 120_000;
 /** After quiescence, how long a client may go without a new alert before it is judged. */
 const CATCH_UP_STALL_MS = 5_000;
 
@@ -72,6 +76,11 @@ export async function runChaos(
     const tq = Date.now();
     say('waiting for quiescence (every agent outbox empty)');
     await waitFor(() => fleet.quiescent, 180_000, 'every agent outbox to be empty', 500);
+    // Stored is not yet published: an ingest's backlog, or the sweep of a killed one, may still
+    // be at work (slowly, on a crowded node). Judged before that ends, those would count as
+    // missing although they are on their way; what is still unpublished is shown apart.
+    say('waiting for every stored alert to be published');
+    const unpublished = await waitUntilPublished(stack.databaseUrl);
     const quiescenceS = (Date.now() - tq) / 1000;
     const stored = await storedAlerts(stack.databaseUrl);
     await catchUp(clients, stored);
@@ -90,6 +99,7 @@ export async function runChaos(
       notices: sumMaps(clients.map((c) => c.record.notices)),
       connects: clients.reduce((n, c) => n + c.record.connects, 0),
       agentKills: fleet.kills,
+      unpublished,
       unexpectedExits: unexpectedExits(stack, fleet),
       seconds: {
         generation: phase.seconds,
@@ -180,6 +190,28 @@ async function generateUnderFaults(
 }
 
 /** Every stored alert, with the agent and sequence number the run put in its detail. */
+/** Waits (bounded) until the ledger marks every stored alert published; returns how many are not. */
+async function waitUntilPublished(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const count = async () =>
+    (
+      await client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM alert_ids WHERE NOT published',
+      )
+    ).rows[0]!.n;
+  try {
+    await waitFor(async () => (await count()) === 0, PUBLISH_WAIT_MS, 'every alert published', 500);
+  } catch {
+    // Reported, not thrown: the clients are judged all the same.
+  }
+  try {
+    return await count();
+  } finally {
+    await client.end();
+  }
+}
+
 async function storedAlerts(databaseUrl: string): Promise<StoredAlert[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
