@@ -57,6 +57,11 @@ export class ServiceProcess {
     await this.exited;
   }
 
+  /** Sends a signal (SIGSTOP to freeze it, SIGCONT to let it go on). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child!.kill(signal);
+  }
+
   /** SIGTERM, as an orchestrator sends it, and wait for the process to exit. */
   async stop() {
     if (!this.running) return;

@@ -5,14 +5,17 @@
 // ledger does not mark published, and the fan-out delivers each once (the chunk the dead one had
 // in flight may reach Redis too when it wakes up: the fan-out drops that copy).
 import { credentials } from '@grpc/grpc-js';
+import { BusPublisher, createRedisClient } from '@tripwire/bus';
 import { IngestProcess } from '@tripwire/ingest/testing';
 import { AlertServiceClient } from '@tripwire/proto';
 import { RedisServerProcess } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  alertData,
   auth,
   Browser,
   ENROLLMENT_TOKEN,
+  publishAlerts,
   type RunningFanout,
   startFanout,
   until,
@@ -27,7 +30,12 @@ let survivor: IngestProcess;
 let viewer: string;
 
 /** Sweeps often and soon, so the test is short; the defaults are 2 s and 10 s. */
-const SWEEP = { INGEST_SWEEP_INTERVAL_MS: '200', INGEST_SWEEP_GRACE_MS: '500' };
+const SWEEP = {
+  INGEST_SWEEP_INTERVAL_MS: '200',
+  INGEST_SWEEP_GRACE_MS: '500',
+  // Every row stored before a new epoch is older than the resumes' margin (second test).
+  INGEST_SWEEP_OVERLAP_MS: '0',
+};
 
 beforeAll(async () => {
   redis = await RedisServerProcess.start();
@@ -112,6 +120,63 @@ describe('the republish sweep', () => {
     } finally {
       call.end();
       survivorClient.close();
+      browser.close();
+    }
+  }, 120_000);
+
+  it('publishes in the new epoch what a killed ingest never got on the bus before Redis lost its data, when no resume reaches back to it', async () => {
+    // Stored more than INGEST_SWEEP_OVERLAP_MS before the new epoch began (0 here; 30 s by
+    // default, as WS_BACKFILL_OVERLAP_MS): a browser's resume from its last position before the
+    // reset sends unmarked rows from that margin on, not these. Left to the resumes (as every
+    // row before the epoch was), they reached nobody: a crowded node's `pnpm chaos` lost 10,397.
+    const doomed = await IngestProcess.create({ ...env, redisUrl: redis.url }, ENROLLMENT_TOKEN, {
+      ...SWEEP,
+      REDIS_COMMAND_TIMEOUT_MS: '300',
+      BATCH_MAX_DELAY_MS: '5',
+    });
+    await doomed.start();
+    const client = new AlertServiceClient(doomed.address, credentials.createInsecure());
+    const agent = await Agent.register(client);
+    let sensorUs = Date.now() * 1000;
+    const send = async (n: number) => {
+      // Sensor times rising: the order they are stored, and swept, in.
+      const events = Array.from({ length: n }, () => ({
+        ...agent.event(),
+        timestampUs: ++sensorUs,
+      }));
+      const call = agent.stream(client, events);
+      await until(() => events.every((e) => agent.acked.has(e.alertId)), 20_000, 'acknowledged');
+      call.end();
+      return events.map((e) => e.alertId);
+    };
+    // Published and marked in this epoch: the sweep sees the dead instance's span in it.
+    const published = await send(5);
+    await until(async () => (await publishedFlags(published)).every(Boolean), 10_000, 'marked');
+    redis.signal('SIGSTOP');
+    const stranded = await send(40);
+    expect((await publishedFlags(stranded)).filter(Boolean)).toEqual([]);
+    // The survivor must not sweep before Redis is back, empty.
+    survivor.signal('SIGSTOP');
+    await doomed.kill9();
+    client.close();
+    redis.signal('SIGCONT');
+    await redis.restart();
+    // Traffic of another host starts the new epoch before the survivor looks.
+    const other = new BusPublisher({
+      redis: createRedisClient(redis.url, { failFastWhileDisconnected: true }),
+      keyPrefix: env.keyPrefix,
+    });
+    publishAlerts({ ...env, publisher: other }, [alertData()]);
+    expect(await other.drain(10_000)).toBe(true);
+    other.close();
+    const browser = new Browser(fanout.wsUrl, { token: viewer, query: { host_id: agent.hostId } });
+    try {
+      await until(() => browser.ofType('welcome').length === 1);
+      survivor.signal('SIGCONT');
+      await until(() => stranded.every((id) => browser.alertIds().includes(id)), 30_000, 'swept');
+      expect(browser.alertIds()).toEqual(stranded);
+    } finally {
+      survivor.signal('SIGCONT');
       browser.close();
     }
   }, 120_000);

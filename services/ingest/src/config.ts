@@ -117,6 +117,9 @@ const schema = z
     INGEST_SWEEP_GRACE_MS: int(3_000, 0, 3_600_000),
     INGEST_SWEEP_HORIZON_S: int(300, 1, 86_400),
     INGEST_SWEEP_MAX_ROWS: int(20_000, 100, 10_000_000),
+    // Set to the fan-out's WS_BACKFILL_OVERLAP_MS: how far back a resume across a Redis reset
+    // sends unpublished alerts by time, so how far back before a new epoch the sweep leaves them to it.
+    INGEST_SWEEP_OVERLAP_MS: int(30_000, 0, 3_600_000),
     PARTITION_MONTHS_AHEAD: int(2, 1, 24),
     ALERT_RETENTION_MONTHS: int(0, 0, 1200),
     LOG_LEVEL: z

@@ -39,6 +39,7 @@ export interface RepublishSweepDeps {
     | 'INGEST_SWEEP_GRACE_MS'
     | 'INGEST_SWEEP_HORIZON_S'
     | 'INGEST_SWEEP_MAX_ROWS'
+    | 'INGEST_SWEEP_OVERLAP_MS'
   >;
 }
 
@@ -169,11 +170,14 @@ export class RepublishSweep {
   /**
    * Marks the alerts of `due` the stream already holds, where it holds them (so a resume from
    * PostgreSQL compares the position browsers saw), and returns the ones to publish: not those
-   * stored before the stream's current epoch began when the span shows an older epoch (its rows
-   * marked there). Redis lost its data since: one of those may have been appended in the lost
-   * epoch (seen by browsers, then gone), and every browser was told `stream_gap` and resumes
-   * from PostgreSQL, which sends unmarked rows by time (docs/fanout.md): a copy in the new epoch
-   * would reach them twice.
+   * stored within the resumes' overlap margin before the stream's current epoch began when the
+   * span shows an older epoch (its rows marked there). Redis lost its data since: one of those
+   * may have been appended in the lost epoch (seen by browsers, then gone), and every browser
+   * was told `stream_gap` and resumes from its last position before the reset, which sends
+   * unmarked rows from the margin before that position by time (docs/fanout.md): a copy in the
+   * new epoch would reach them twice. Older ones that were never published (their publish was
+   * held back longer than the margin: an overloaded node) no such resume reaches: published in
+   * the new epoch, a browser that did have one drops the second copy, and none goes without.
    */
   private async markWhatIsOnTheBus(
     due: SweptAlert[],
@@ -182,7 +186,11 @@ export class RepublishSweep {
     const { found, epoch, epochStartedMs } = await this.deps.locator.markFound(due);
     const rest = due.filter((a) => !found.has(a.alertId));
     const reset = epochStartedMs !== null && [...spanEpochs].some((e) => e !== epoch);
-    const beforeEpoch = (a: SweptAlert) => reset && a.receivedAt.getTime() < epochStartedMs!;
+    const margin = this.deps.config.INGEST_SWEEP_OVERLAP_MS;
+    const beforeEpoch = (a: SweptAlert) => {
+      const at = a.receivedAt.getTime();
+      return reset && at < epochStartedMs! && at >= epochStartedMs! - margin;
+    };
     const left = rest.filter(beforeEpoch);
     if (left.length > 0) {
       // Marked without a position: resumes send them by time, and wait for nothing.

@@ -42,10 +42,16 @@ export async function freePort(): Promise<number> {
   const low = Math.min(10_000, ephemeralLow - 1_000);
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = low + Math.floor(Math.random() * (ephemeralLow - low));
-    if (await canListen(port)) return port;
+    // Free now is not enough: a port handed out earlier may not be listened on yet.
+    if (!handedOut.has(port) && (await canListen(port))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('no free port below the ephemeral range');
 }
+
+const handedOut = new Set<number>();
 
 function canListen(port: number): Promise<boolean> {
   const server = createServer();
