@@ -63,17 +63,22 @@ const publishedFlags = async (ids: string[]) =>
 const copiesOf = (all: string[], ids: string[]) =>
   ids.map((id) => all.filter((x) => x === id).length);
 
+/** An ingest to kill, and an agent registered through it. */
+async function doomedIngest() {
+  const doomed = await IngestProcess.create({ ...env, redisUrl: redis.url }, ENROLLMENT_TOKEN, {
+    ...SWEEP,
+    // Redis failing is noticed fast, so acknowledgements stop waiting for the publish.
+    REDIS_COMMAND_TIMEOUT_MS: '300',
+    BATCH_MAX_DELAY_MS: '5',
+  });
+  await doomed.start();
+  const client = new AlertServiceClient(doomed.address, credentials.createInsecure());
+  return { doomed, client, agent: await Agent.register(client) };
+}
+
 describe('the republish sweep', () => {
   it('publishes what a killed ingest acknowledged while Redis hung: every browser gets each alert once', async () => {
-    const doomed = await IngestProcess.create({ ...env, redisUrl: redis.url }, ENROLLMENT_TOKEN, {
-      ...SWEEP,
-      // Redis failing is noticed fast, so acknowledgements stop waiting for the publish.
-      REDIS_COMMAND_TIMEOUT_MS: '300',
-      BATCH_MAX_DELAY_MS: '5',
-    });
-    await doomed.start();
-    const client = new AlertServiceClient(doomed.address, credentials.createInsecure());
-    const agent = await Agent.register(client);
+    const { doomed, client, agent } = await doomedIngest();
     const browser = new Browser(fanout.wsUrl, { token: viewer, query: { host_id: agent.hostId } });
     await until(() => browser.ofType('welcome').length === 1);
 
@@ -129,14 +134,7 @@ describe('the republish sweep', () => {
     // default, as WS_BACKFILL_OVERLAP_MS): a browser's resume from its last position before the
     // reset sends unmarked rows from that margin on, not these. Left to the resumes (as every
     // row before the epoch was), they reached nobody: a crowded node's `pnpm chaos` lost 10,397.
-    const doomed = await IngestProcess.create({ ...env, redisUrl: redis.url }, ENROLLMENT_TOKEN, {
-      ...SWEEP,
-      REDIS_COMMAND_TIMEOUT_MS: '300',
-      BATCH_MAX_DELAY_MS: '5',
-    });
-    await doomed.start();
-    const client = new AlertServiceClient(doomed.address, credentials.createInsecure());
-    const agent = await Agent.register(client);
+    const { doomed, client, agent } = await doomedIngest();
     let sensorUs = Date.now() * 1000;
     const send = async (n: number) => {
       // Sensor times rising: the order they are stored, and swept, in.
