@@ -1,4 +1,4 @@
-import { parsePosition } from '@tripwire/bus';
+import { epochStartedMs, parsePosition } from '@tripwire/bus';
 import { retentionCutoff } from '@tripwire/storage';
 import { clipForEcho, quoteForEcho } from '@tripwire/wire';
 import { splitResumePosition } from './backfill-cursor.js';
@@ -98,7 +98,9 @@ export function planResume(
   // browser had), or the window cannot serve `since` at all (older, cleared, another epoch).
   const behind = result.ok;
   const fromMs = sinceMs - settings.overlapMs;
-  const handOverCursor = handOverPoint(replayWindow, split.handOver);
+  const handOverCursor = newEpochWhole(replayWindow, raw)
+    ? null
+    : handOverPoint(replayWindow, split.handOver);
   const rememberFromMs =
     handOverCursor === null ? 0 : Number(parsePosition(handOverCursor).ms) - settings.overlapMs;
   return {
@@ -134,6 +136,26 @@ export function planResume(
  * window can still replay from it. The rows that backfill left to the window (published after
  * that entry) are then replayed by this one, not lost between two hand-over points.
  */
+/**
+ * Whether `since` is from an older epoch and the window holds its own epoch from its first
+ * message: then every entry of it is one the browser never had, however long before `since` it
+ * was stored (an ingest's backlog held it through the outage longer than the overlap margin, or
+ * the sweep republished it there), so the window replays the whole epoch after the backfill
+ * (hand-over before its first entry), skipping what the backfill sent. Handing over at the
+ * window's newest entry instead, those entries were neither in the backfill's time range nor
+ * after the hand-over: a crowded node's `pnpm chaos` missed 12,740 of them on one client.
+ */
+function newEpochWhole(replayWindow: ReplayWindow, since: string): boolean {
+  const { oldest, latest } = replayWindow;
+  if (oldest === null || latest === null || epochOf(oldest) !== epochOf(latest)) return false;
+  if (offsetOf(oldest) !== 1n) return false;
+  // Older by when Redis began each (a node still on the old epoch is not replayed whole).
+  const began = (epoch: string) => (epoch === '' ? null : epochStartedMs(epoch));
+  const sinceBegan = began(epochOf(since));
+  const windowBegan = began(epochOf(latest));
+  return sinceBegan !== null && windowBegan !== null && sinceBegan < windowBegan;
+}
+
 function handOverPoint(replayWindow: ReplayWindow, earlier: string | null): string | null {
   const latest = replayWindow.latest;
   if (earlier === null || latest === null || epochOf(earlier) !== epochOf(latest)) return latest;

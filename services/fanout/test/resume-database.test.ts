@@ -225,9 +225,9 @@ describe('resume from PostgreSQL', () => {
     const hosts = await fleet();
     const critical = () => ({ severity: 'CRITICAL' as const });
     const newest = parsePosition(await positionAfter(series(await fleet(), 1)));
-    // A position 40 s old in an epoch Redis has since lost: only PostgreSQL can serve it.
+    // A position 40 s old in an epoch this node never read: only PostgreSQL can serve it.
     const sinceMs = Date.now() - 40_000;
-    const since = `lost${sequence.toString(36)}:${sinceMs}-5`;
+    const since = `zzzzzzzz${sequence.toString(36)}:${sinceMs}-5`;
     const late = await store(series(hosts, 5, critical), new Date(sinceMs - 1_000));
     await markAlertsPublished(
       env.pool,

@@ -3,15 +3,18 @@
 // at or before the browser's position, even when no node remembers that position's epoch (Redis
 // restarted empty and the fan-out restarted too). Before positions were recorded, the browser
 // got every alert of the 30 s overlap margin before its position again.
-import { parsePosition } from '@tripwire/bus';
+import { BusPublisher, createRedisClient, parsePosition } from '@tripwire/bus';
 import { RedisServerProcess } from '@tripwire/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  alertData,
   auth,
   Browser,
+  publishAlerts,
   type RunningFanout,
   startFanout,
   startIngest,
+  storeAlerts,
   until,
   useEnvironment,
 } from './fanout-harness.js';
@@ -177,6 +180,52 @@ describe('a resume from PostgreSQL after Redis restarted empty and the fan-out r
     } finally {
       await release();
       await env.pool.query('DROP TRIGGER test_hold_marks ON alert_ids');
+    }
+  }, 60_000);
+
+  it('replays the new epoch whole: what it carries however long before `since` it was stored', async () => {
+    // Stored two minutes before the browser's position and published only in the new epoch (an
+    // ingest's backlog held them through Redis's outage longer than the overlap margin, or the
+    // sweep republished them there): outside the backfill's time range, and before the window's
+    // newest entry. Handed over there, the browser never got them.
+    const host = await RawAgent.register(ingest.client);
+    const live = new Browser(fanout.wsUrl, { token: viewer, query: { host_id: host.hostId } });
+    await until(() => live.ofType('welcome').length === 1);
+    const had = await send(3, host);
+    await until(() => live.alerts().length === 3, 15_000, 'delivered live');
+    const since = live.alerts()[2]!.position;
+    live.close();
+    const held = await storeAlerts(
+      env.pool,
+      Array.from({ length: 4 }, () =>
+        alertData({ host_id: host.hostId, timestamp_us: ++sensorClock }),
+      ),
+      new Date(Date.now() - 120_000),
+    );
+    await redis.restart();
+    const publisher = new BusPublisher({
+      redis: createRedisClient(redis.url, { failFastWhileDisconnected: true }),
+      keyPrefix: env.keyPrefix,
+    });
+    publishAlerts({ ...env, publisher }, held);
+    expect(await publisher.drain(10_000)).toBe(true);
+    publisher.close();
+    // Then more, stored and published as usual, in the new epoch; once a watcher has them, the
+    // node has read the new epoch that far.
+    const watcher = new Browser(fanout.wsUrl, { token: viewer, query: { host_id: host.hostId } });
+    const after = await send(2, host);
+    await until(() => watcher.alertIds().includes(after.at(-1)!), 15_000, 'the node to read on');
+    watcher.close();
+    const back = new Browser(fanout.wsUrl, {
+      token: viewer,
+      query: { host_id: host.hostId, since },
+    });
+    try {
+      await until(() => back.alertIds().includes(after.at(-1)!), 15_000, 'the resume');
+      expect(back.alertIds()).toEqual([...held.map((a) => a.alert_id), ...after]);
+      expect(back.alertIds()).not.toContain(had[0]);
+    } finally {
+      back.close();
     }
   }, 60_000);
 });
