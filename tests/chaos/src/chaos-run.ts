@@ -109,9 +109,9 @@ export async function runChaos(
     };
   } finally {
     for (const c of clients) c.stop();
+    busy.stop();
     await fleet.stop();
     await stack.stop();
-    busy.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
