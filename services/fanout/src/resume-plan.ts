@@ -131,12 +131,6 @@ export function planResume(
 }
 
 /**
- * Where the window replay takes over: the window's newest entry now, or, for a browser cut off
- * mid-backfill, the entry that backfill handed over after (its frames say which) while the
- * window can still replay from it. The rows that backfill left to the window (published after
- * that entry) are then replayed by this one, not lost between two hand-over points.
- */
-/**
  * Whether `since` is from an older epoch and the window holds its own epoch from its first
  * message: then every entry of it is one the browser never had, however long before `since` it
  * was stored (an ingest's backlog held it through the outage longer than the overlap margin, or
@@ -156,6 +150,12 @@ function newEpochWhole(replayWindow: ReplayWindow, since: string): boolean {
   return sinceBegan !== null && windowBegan !== null && sinceBegan < windowBegan;
 }
 
+/**
+ * Where the window replay takes over: the window's newest entry now, or, for a browser cut off
+ * mid-backfill, the entry that backfill handed over after (its frames say which) while the
+ * window can still replay from it. The rows that backfill left to the window (published after
+ * that entry) are then replayed by this one, not lost between two hand-over points.
+ */
 function handOverPoint(replayWindow: ReplayWindow, earlier: string | null): string | null {
   const latest = replayWindow.latest;
   if (earlier === null || latest === null || epochOf(earlier) !== epochOf(latest)) return latest;
