@@ -239,8 +239,9 @@ describe('a rejected agent token', () => {
           "SELECT request_id FROM enrollment_requests WHERE hostname = 'sdk-revoked-01' AND state = 'pending'",
         );
       await until(async () => (await pending()).rows.length === 1, 10_000, 'a pending enrollment');
+      // The row is written before the answer reaches the agent, which logs it then.
+      await until(() => logs.text().includes('ALREADY_EXISTS'), 10_000, 'the agent told to wait');
       expect(client.stats().queued).toBe(30);
-      expect(logs.text()).toContain('ALREADY_EXISTS');
       const [{ request_id: requestId }] = (await pending()).rows;
       await decideEnrollmentRequest(env.pool, requestId, 'approved', 'operator:test', 600);
       expect(await client.flush(20_000)).toBe(true);
